@@ -1,0 +1,223 @@
+-- longrun migration 0001: the core tables.
+--
+-- Purpose: process definitions, instance event streams and current state, the outbox and its
+-- consumers, the inbox, message subscriptions and handler jobs.
+-- Locks: creates new objects only; takes no lock on existing tables. Safe to run while nothing
+-- else uses the schema; longrun itself runs it under a transaction-scoped advisory lock.
+-- `__schema__` stands for the configured schema name (default `longrun`); longrun substitutes the
+-- quoted name. `longrun migrate --print` shows the exact SQL that will run.
+--
+-- Distribution: every instance-owned table carries `instance_id`, so on Citus the tables can be
+-- distributed by it (`definitions` would be a reference table). `events` grows without bound and
+-- is the table to partition by time (`recorded_at`) when history is archived.
+
+CREATE TABLE __schema__.definitions (
+    process_id   text        NOT NULL,
+    version      integer     NOT NULL CHECK (version > 0),
+    checksum     text        NOT NULL,
+    document     jsonb       NOT NULL,
+    start_message text,
+    receives     text[]      NOT NULL DEFAULT '{}',
+    deployed_at  timestamptz NOT NULL,
+    PRIMARY KEY (process_id, version),
+    UNIQUE (process_id, checksum)
+);
+COMMENT ON TABLE __schema__.definitions IS
+    'Immutable versions of process definitions. A deploy of an unchanged document finds its existing version; a changed one adds version + 1.';
+COMMENT ON COLUMN __schema__.definitions.process_id IS 'The process id, e.g. order.';
+COMMENT ON COLUMN __schema__.definitions.version IS 'Version number, 1, 2, ... per process.';
+COMMENT ON COLUMN __schema__.definitions.checksum IS 'SHA-256 (hex) of the canonical JSON document; identifies an unchanged redeploy.';
+COMMENT ON COLUMN __schema__.definitions.document IS 'The definition as a JSON document (the same form longrun deploy reads).';
+COMMENT ON COLUMN __schema__.definitions.start_message IS 'Name of the message that starts an instance of this version, if any.';
+COMMENT ON COLUMN __schema__.definitions.receives IS 'Names of every message this version starts on or waits for; inbound messages named nowhere are dead-lettered.';
+COMMENT ON COLUMN __schema__.definitions.deployed_at IS 'When the version was deployed (engine clock).';
+
+CREATE INDEX definitions_start_message_idx ON __schema__.definitions (start_message)
+    WHERE start_message IS NOT NULL;
+
+CREATE TABLE __schema__.instances (
+    instance_id  uuid        PRIMARY KEY,
+    process_id   text        NOT NULL,
+    version      integer     NOT NULL,
+    business_key text        NOT NULL,
+    status       text        NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    current_step text,
+    waiting_for  text,
+    variables    jsonb       NOT NULL DEFAULT '{}',
+    state        jsonb       NOT NULL,
+    seq          bigint      NOT NULL CHECK (seq > 0),
+    started_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL,
+    ended_at     timestamptz,
+    CHECK ((status = 'running') = (ended_at IS NULL)),
+    FOREIGN KEY (process_id, version) REFERENCES __schema__.definitions (process_id, version)
+) WITH (fillfactor = 80);
+COMMENT ON TABLE __schema__.instances IS
+    'Current state of each process instance: a projection of its events, updated in the same transaction that appends them. Rebuildable from events.';
+COMMENT ON COLUMN __schema__.instances.instance_id IS 'The instance id (UUIDv7, so ids sort by start time).';
+COMMENT ON COLUMN __schema__.instances.process_id IS 'The process it runs.';
+COMMENT ON COLUMN __schema__.instances.version IS 'The definition version it runs; fixed for its life.';
+COMMENT ON COLUMN __schema__.instances.business_key IS 'The business key, e.g. the order id; default correlation key of its messages.';
+COMMENT ON COLUMN __schema__.instances.status IS 'running, completed or failed.';
+COMMENT ON COLUMN __schema__.instances.current_step IS 'The step it waits at while running; the last step once ended.';
+COMMENT ON COLUMN __schema__.instances.waiting_for IS 'In words, what it waits for: "message PaymentReceived key 42" or "job charge_card".';
+COMMENT ON COLUMN __schema__.instances.variables IS 'The instance variables (JSON object).';
+COMMENT ON COLUMN __schema__.instances.state IS 'The state machine''s full state (JSON), the fold of all events.';
+COMMENT ON COLUMN __schema__.instances.seq IS 'Sequence number of its last event: the stream version, checked on every append.';
+COMMENT ON COLUMN __schema__.instances.started_at IS 'When it started (engine clock).';
+COMMENT ON COLUMN __schema__.instances.updated_at IS 'When its last event was appended (engine clock).';
+COMMENT ON COLUMN __schema__.instances.ended_at IS 'When it completed or failed; NULL while running.';
+
+CREATE INDEX instances_process_status_idx ON __schema__.instances (process_id, status, version);
+CREATE INDEX instances_business_key_idx ON __schema__.instances (business_key, process_id);
+
+CREATE TABLE __schema__.events (
+    instance_id  uuid        NOT NULL,
+    seq          bigint      NOT NULL CHECK (seq > 0),
+    position     bigint      GENERATED ALWAYS AS IDENTITY,
+    xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    event_type   text        NOT NULL,
+    data         jsonb       NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+);
+COMMENT ON TABLE __schema__.events IS
+    'Append-only event streams, one per instance, seq contiguous from 1. The source of truth; every other table but definitions, inbox and consumers is derived from it or from effects it implies.';
+COMMENT ON COLUMN __schema__.events.instance_id IS 'The stream (instance) it belongs to.';
+COMMENT ON COLUMN __schema__.events.seq IS 'Position within the stream: 1, 2, 3, ... without gaps.';
+COMMENT ON COLUMN __schema__.events.position IS 'Global order of insertion. Not commit order: catch-up readers order by (xid, position) and read only transactions older than the snapshot xmin.';
+COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction; lets catch-up readers wait for transactions still in flight instead of skipping their events.';
+COMMENT ON COLUMN __schema__.events.event_type IS 'The event type (InstanceStarted, JobCreated, MessageCorrelated, ...).';
+COMMENT ON COLUMN __schema__.events.data IS 'The event as JSON, including its type.';
+COMMENT ON COLUMN __schema__.events.recorded_at IS 'When it was recorded (engine clock).';
+
+CREATE INDEX events_xid_position_idx ON __schema__.events (xid, position);
+
+CREATE TABLE __schema__.jobs (
+    job_id        uuid        PRIMARY KEY,
+    instance_id   uuid        NOT NULL,
+    step_id       text        NOT NULL,
+    handler       text        NOT NULL,
+    variables     jsonb       NOT NULL,
+    attempts      integer     NOT NULL DEFAULT 0,
+    run_at        timestamptz NOT NULL,
+    lease_token   uuid,
+    lease_owner   text,
+    lease_expires_at timestamptz,
+    created_at    timestamptz NOT NULL,
+    CHECK ((lease_token IS NULL) = (lease_expires_at IS NULL))
+);
+COMMENT ON TABLE __schema__.jobs IS
+    'Work for in-process handlers: one row per service step entered. Claimed in batches with FOR UPDATE SKIP LOCKED under a lease; deleted in the transaction that records its completion. Small by design.';
+COMMENT ON COLUMN __schema__.jobs.job_id IS 'The job id, also the handler''s idempotency key (stable across retries).';
+COMMENT ON COLUMN __schema__.jobs.instance_id IS 'The instance waiting for it.';
+COMMENT ON COLUMN __schema__.jobs.step_id IS 'The service step.';
+COMMENT ON COLUMN __schema__.jobs.handler IS 'The handler name an engine must have registered to run it.';
+COMMENT ON COLUMN __schema__.jobs.variables IS 'The instance variables when the step was entered: the handler''s input.';
+COMMENT ON COLUMN __schema__.jobs.attempts IS 'How many times it was claimed.';
+COMMENT ON COLUMN __schema__.jobs.run_at IS 'Not claimable before this time (engine clock).';
+COMMENT ON COLUMN __schema__.jobs.lease_token IS 'Fencing token of the current claim; a completion must present it. NULL when unclaimed.';
+COMMENT ON COLUMN __schema__.jobs.lease_owner IS 'Which engine holds the claim (for operators).';
+COMMENT ON COLUMN __schema__.jobs.lease_expires_at IS 'When the claim lapses and another engine may take the job over.';
+COMMENT ON COLUMN __schema__.jobs.created_at IS 'When the job was created (engine clock).';
+
+-- Matches the claim query: unclaimed jobs by run_at; lapsed claims are found through the
+-- second index.
+CREATE INDEX jobs_claimable_idx ON __schema__.jobs (handler, run_at) WHERE lease_token IS NULL;
+CREATE INDEX jobs_leased_idx ON __schema__.jobs (lease_expires_at) WHERE lease_token IS NOT NULL;
+CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
+
+CREATE TABLE __schema__.outbox (
+    position     bigint      GENERATED ALWAYS AS IDENTITY,
+    xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    message_id   uuid        NOT NULL,
+    instance_id  uuid        NOT NULL,
+    topic        text        NOT NULL,
+    kind         text        NOT NULL CHECK (kind IN ('command', 'event')),
+    name         text        NOT NULL,
+    key          text        NOT NULL,
+    payload      jsonb       NOT NULL,
+    created_at   timestamptz NOT NULL,
+    PRIMARY KEY (instance_id, message_id)
+);
+COMMENT ON TABLE __schema__.outbox IS
+    'Outbound messages, written in the transaction of the transition that sends them. A durable log: consumers read it by (xid, position) from their checkpoint in the consumers table.';
+COMMENT ON COLUMN __schema__.outbox.position IS 'Insertion order.';
+COMMENT ON COLUMN __schema__.outbox.xid IS 'The writing transaction (see events.xid).';
+COMMENT ON COLUMN __schema__.outbox.message_id IS 'Stable message id: receivers deduplicate by it.';
+COMMENT ON COLUMN __schema__.outbox.instance_id IS 'The sending instance.';
+COMMENT ON COLUMN __schema__.outbox.topic IS 'Where it goes: the recipient for a command, the message name for an event.';
+COMMENT ON COLUMN __schema__.outbox.kind IS 'command (one recipient) or event (any listener).';
+COMMENT ON COLUMN __schema__.outbox.name IS 'The message name, e.g. RetrievePayment.';
+COMMENT ON COLUMN __schema__.outbox.key IS 'The message key (e.g. the order id), for correlating replies.';
+COMMENT ON COLUMN __schema__.outbox.payload IS 'The payload (JSON).';
+COMMENT ON COLUMN __schema__.outbox.created_at IS 'When it was written (engine clock).';
+
+CREATE INDEX outbox_topic_xid_position_idx ON __schema__.outbox (topic, xid, position);
+
+CREATE TABLE __schema__.consumers (
+    name          text        PRIMARY KEY,
+    topics        text[]      NOT NULL,
+    last_xid      xid8        NOT NULL DEFAULT '0',
+    last_position bigint      NOT NULL DEFAULT 0,
+    lease_owner   text,
+    lease_expires_at timestamptz,
+    updated_at    timestamptz NOT NULL
+);
+COMMENT ON TABLE __schema__.consumers IS
+    'Durable positions of outbox consumers. One engine at a time holds a consumer (lease); its acknowledgement moves the checkpoint and is fenced by the lease.';
+COMMENT ON COLUMN __schema__.consumers.name IS 'The consumer name, e.g. payment.';
+COMMENT ON COLUMN __schema__.consumers.topics IS 'The outbox topics it reads.';
+COMMENT ON COLUMN __schema__.consumers.last_xid IS 'Checkpoint: xid of the last acknowledged message.';
+COMMENT ON COLUMN __schema__.consumers.last_position IS 'Checkpoint: position of the last acknowledged message.';
+COMMENT ON COLUMN __schema__.consumers.lease_owner IS 'Which engine or process reads it now.';
+COMMENT ON COLUMN __schema__.consumers.lease_expires_at IS 'When that lease lapses.';
+COMMENT ON COLUMN __schema__.consumers.updated_at IS 'Last acknowledgement or claim (engine clock).';
+
+CREATE TABLE __schema__.inbox (
+    message_id   text        PRIMARY KEY,
+    name         text        NOT NULL,
+    key          text        NOT NULL,
+    payload      jsonb       NOT NULL,
+    status       text        NOT NULL CHECK (status IN ('buffered', 'correlated', 'started', 'dead')),
+    instance_id  uuid,
+    reason       text,
+    received_at  timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    processed_at timestamptz,
+    CHECK ((status = 'dead') = (reason IS NOT NULL)),
+    CHECK ((status IN ('correlated', 'started')) = (instance_id IS NOT NULL))
+);
+COMMENT ON TABLE __schema__.inbox IS
+    'Every inbound message, by id: a second delivery of the same id is a duplicate and changes nothing. Messages nobody waits for yet stay buffered until their expiry, then become dead letters with a reason.';
+COMMENT ON COLUMN __schema__.inbox.message_id IS 'The sender''s message id: the deduplication key.';
+COMMENT ON COLUMN __schema__.inbox.name IS 'The message name, e.g. PaymentReceived.';
+COMMENT ON COLUMN __schema__.inbox.key IS 'The correlation key (e.g. the order id).';
+COMMENT ON COLUMN __schema__.inbox.payload IS 'The payload (JSON).';
+COMMENT ON COLUMN __schema__.inbox.status IS 'buffered (waiting for an instance), correlated (delivered to instance_id), started (started instance_id) or dead (see reason).';
+COMMENT ON COLUMN __schema__.inbox.instance_id IS 'The instance it was delivered to or started.';
+COMMENT ON COLUMN __schema__.inbox.reason IS 'Why it is a dead letter.';
+COMMENT ON COLUMN __schema__.inbox.received_at IS 'When it arrived (engine clock).';
+COMMENT ON COLUMN __schema__.inbox.expires_at IS 'A buffered message is taken until this time, then dead-lettered.';
+COMMENT ON COLUMN __schema__.inbox.processed_at IS 'When it was correlated, started an instance or was dead-lettered.';
+
+CREATE INDEX inbox_buffered_idx ON __schema__.inbox (name, key, received_at) WHERE status = 'buffered';
+CREATE INDEX inbox_expiry_idx ON __schema__.inbox (expires_at) WHERE status = 'buffered';
+
+CREATE TABLE __schema__.subscriptions (
+    instance_id  uuid        NOT NULL,
+    step_id      text        NOT NULL,
+    message_name text        NOT NULL,
+    correlation_key text     NOT NULL,
+    created_at   timestamptz NOT NULL,
+    PRIMARY KEY (instance_id, step_id)
+);
+COMMENT ON TABLE __schema__.subscriptions IS
+    'Who waits for which message: one row per instance waiting at a receive step. Added and removed in the transactions that start and end the wait.';
+COMMENT ON COLUMN __schema__.subscriptions.instance_id IS 'The waiting instance.';
+COMMENT ON COLUMN __schema__.subscriptions.step_id IS 'The receive step it waits at.';
+COMMENT ON COLUMN __schema__.subscriptions.message_name IS 'The message name it waits for.';
+COMMENT ON COLUMN __schema__.subscriptions.correlation_key IS 'The key the message must carry.';
+COMMENT ON COLUMN __schema__.subscriptions.created_at IS 'Since when it waits (engine clock).';
+
+CREATE INDEX subscriptions_message_idx ON __schema__.subscriptions (message_name, correlation_key);

@@ -1,0 +1,4 @@
+-- Appends events (a batch). The primary key (instance_id, seq) refuses a second writer of the
+-- same position.
+INSERT INTO __schema__.events (instance_id, seq, event_type, data, recorded_at)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], $5::timestamptz[])

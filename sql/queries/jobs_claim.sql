@@ -1,0 +1,12 @@
+-- Claims a batch of due, unclaimed jobs for the handlers this engine runs. SKIP LOCKED lets
+-- engines claim side by side; the token fences the completion.
+UPDATE __schema__.jobs j
+SET lease_token = $4, lease_owner = $5, lease_expires_at = $6, attempts = j.attempts + 1
+WHERE j.job_id IN (
+    SELECT job_id FROM __schema__.jobs
+    WHERE lease_token IS NULL AND handler = ANY ($1::text[]) AND run_at <= $2
+    ORDER BY run_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING j.job_id, j.instance_id, j.step_id, j.handler, j.variables, j.attempts

@@ -1,0 +1,209 @@
+//! A fluent builder for process definitions, checked when built.
+//!
+//! ```
+//! use longrun::ProcessDefinition;
+//! let def = ProcessDefinition::builder("order")
+//!     .start_on_message("OrderPlaced")
+//!     .send("retrieve_payment", "RetrievePayment").to("payment")
+//!     .receive("payment_received", "PaymentReceived")
+//!     .service("ship", "ship_goods").output("shipment")
+//!     .end("done")
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(def.steps.len(), 4);
+//! ```
+//!
+//! Steps follow one another in the order they are added; `.next("id")` overrides that.
+
+use super::{Error, Output, ProcessDefinition, StartTrigger, Step, StepKind};
+
+/// Builds a [`ProcessDefinition`]; see the module docs.
+#[derive(Debug, Clone)]
+pub struct ProcessBuilder {
+    def: ProcessDefinition,
+    /// Which steps had `next` set explicitly.
+    explicit_next: Vec<bool>,
+}
+
+/// The builder positioned on the step just added: refine it, or add the next one.
+#[derive(Debug, Clone)]
+pub struct StepBuilder {
+    inner: ProcessBuilder,
+}
+
+impl ProcessBuilder {
+    pub(super) fn new(id: impl Into<String>) -> Self {
+        ProcessBuilder {
+            def: ProcessDefinition {
+                process: id.into(),
+                start: None,
+                steps: Vec::new(),
+            },
+            explicit_next: Vec::new(),
+        }
+    }
+
+    /// Start an instance whenever a message with this name arrives.
+    pub fn start_on_message(mut self, message: impl Into<String>) -> Self {
+        self.def.start = Some(StartTrigger {
+            message: message.into(),
+        });
+        self
+    }
+
+    fn push(mut self, id: impl Into<String>, kind: StepKind) -> StepBuilder {
+        let id = id.into();
+        let count = self.def.steps.len();
+        if let Some(prev) = self.def.steps.last_mut() {
+            if !self.explicit_next[count - 1] && !matches!(prev.kind, StepKind::End) {
+                prev.next = Some(id.clone());
+            }
+        }
+        self.def.steps.push(Step {
+            id,
+            kind,
+            next: None,
+        });
+        self.explicit_next.push(false);
+        StepBuilder { inner: self }
+    }
+
+    /// A service task run by the handler registered as `handler`.
+    pub fn service(self, id: impl Into<String>, handler: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Service {
+                handler: handler.into(),
+                output: Output::Merge,
+            },
+        )
+    }
+
+    /// Send `message`: an event unless [`StepBuilder::to`] names a recipient.
+    pub fn send(self, id: impl Into<String>, message: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Send {
+                message: message.into(),
+                to: None,
+                key: None,
+                payload: None,
+            },
+        )
+    }
+
+    /// Wait for `message`, correlated by the business key unless [`StepBuilder::key`] says
+    /// otherwise.
+    pub fn receive(self, id: impl Into<String>, message: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Receive {
+                message: message.into(),
+                key: None,
+                output: Output::Merge,
+            },
+        )
+    }
+
+    /// An end step.
+    pub fn end(self, id: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::End)
+    }
+
+    /// Validate and return the definition.
+    pub fn build(self) -> Result<ProcessDefinition, Error> {
+        self.def.validate()?;
+        Ok(self.def)
+    }
+}
+
+impl StepBuilder {
+    fn last(&mut self) -> &mut Step {
+        self.inner.def.steps.last_mut().expect("a step was added")
+    }
+
+    /// The recipient of a send step, making its message a command.
+    ///
+    /// # Panics
+    /// If the current step is not a send step (a programming error).
+    pub fn to(mut self, recipient: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Send { to, .. } => *to = Some(recipient.into()),
+            other => panic!("`to` applies to send steps, not {}", other.type_name()),
+        }
+        self
+    }
+
+    /// The variable path holding the message key (send) or correlation key (receive).
+    ///
+    /// # Panics
+    /// If the current step is neither send nor receive.
+    pub fn key(mut self, path: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Send { key, .. } | StepKind::Receive { key, .. } => *key = Some(path.into()),
+            other => panic!("`key` applies to send and receive steps, not {}", other.type_name()),
+        }
+        self
+    }
+
+    /// The variables sent as payload of a send step.
+    ///
+    /// # Panics
+    /// If the current step is not a send step.
+    pub fn payload<I, S>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        match &mut self.last().kind {
+            StepKind::Send { payload, .. } => {
+                *payload = Some(vars.into_iter().map(Into::into).collect())
+            }
+            other => panic!("`payload` applies to send steps, not {}", other.type_name()),
+        }
+        self
+    }
+
+    /// Store the result of a service or receive step under this variable.
+    ///
+    /// # Panics
+    /// If the current step is neither service nor receive.
+    pub fn output(mut self, var: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Service { output, .. } | StepKind::Receive { output, .. } => {
+                *output = Output::Variable(var.into())
+            }
+            other => panic!("`output` applies to service and receive steps, not {}", other.type_name()),
+        }
+        self
+    }
+
+    /// Continue at `step` instead of the step added next.
+    pub fn next(mut self, step: impl Into<String>) -> Self {
+        self.last().next = Some(step.into());
+        let i = self.inner.explicit_next.len() - 1;
+        self.inner.explicit_next[i] = true;
+        self
+    }
+
+    /// Add a service step.
+    pub fn service(self, id: impl Into<String>, handler: impl Into<String>) -> StepBuilder {
+        self.inner.service(id, handler)
+    }
+    /// Add a send step.
+    pub fn send(self, id: impl Into<String>, message: impl Into<String>) -> StepBuilder {
+        self.inner.send(id, message)
+    }
+    /// Add a receive step.
+    pub fn receive(self, id: impl Into<String>, message: impl Into<String>) -> StepBuilder {
+        self.inner.receive(id, message)
+    }
+    /// Add an end step.
+    pub fn end(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.end(id)
+    }
+    /// Validate and return the definition.
+    pub fn build(self) -> Result<ProcessDefinition, Error> {
+        self.inner.build()
+    }
+}

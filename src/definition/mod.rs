@@ -1,0 +1,329 @@
+//! The process model: one model with two front ends, the Rust [`builder`] and a JSON document.
+//!
+//! A [`ProcessDefinition`] is plain data (serde). [`ProcessDefinition::validate`] checks it and
+//! names the path of every problem, e.g. `steps[3].next: unknown step "shipp_goods"`.
+
+mod builder;
+mod validate;
+
+pub use builder::{ProcessBuilder, StepBuilder};
+pub use validate::{Error, Problem};
+
+use serde::{Deserialize, Serialize};
+
+/// A process definition: the steps an instance goes through, starting at the first step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessDefinition {
+    /// The process id, e.g. `order` (`^[a-z][a-z0-9_]*$`). Versions share it.
+    pub process: String,
+    /// A message that starts an instance of this process; the message key becomes the
+    /// instance's business key and its payload (an object) its variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartTrigger>,
+    /// The steps; an instance begins at the first one.
+    pub steps: Vec<Step>,
+}
+
+/// What starts a process besides an explicit start call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartTrigger {
+    /// The message name, e.g. `OrderPlaced`.
+    pub message: String,
+}
+
+/// One step of a process.
+///
+/// In JSON a step is one flat object: `{"id": "charge", "type": "service", "handler": "charge",
+/// "next": "ship"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawStep", into = "RawStep")]
+pub struct Step {
+    /// The step id, unique within the definition (`^[a-z][a-z0-9_]*$`).
+    pub id: String,
+    /// What the step does.
+    pub kind: StepKind,
+    /// The step that follows; required for every kind but `end`.
+    pub next: Option<String>,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    /// Run an in-process handler registered under `handler`; its result is mapped into the
+    /// variables (see [`Output`]).
+    Service {
+        /// The handler name the engine looks up.
+        handler: String,
+        /// Where the handler's result goes.
+        output: Output,
+    },
+    /// Emit a message through the outbox: a command to one recipient (`to` set) or an event
+    /// published to whoever listens (`to` absent).
+    Send {
+        /// The message name, e.g. `RetrievePayment`.
+        message: String,
+        /// The recipient of a command; `None` publishes an event.
+        to: Option<String>,
+        /// The variable path whose value is the message key; default: the business key.
+        key: Option<String>,
+        /// The variables sent as payload; default: all of them.
+        payload: Option<Vec<String>>,
+    },
+    /// Wait for a message by name, correlated by a key taken from the variables.
+    Receive {
+        /// The message name, e.g. `PaymentReceived`.
+        message: String,
+        /// The variable path whose value is the correlation key; default: the business key.
+        key: Option<String>,
+        /// Where the message payload goes.
+        output: Output,
+    },
+    /// The instance completes here.
+    End,
+}
+
+impl StepKind {
+    /// The `type` name used in JSON.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StepKind::Service { .. } => "service",
+            StepKind::Send { .. } => "send",
+            StepKind::Receive { .. } => "receive",
+            StepKind::End => "end",
+        }
+    }
+}
+
+/// Where a result (handler output or message payload) goes in the instance variables.
+///
+/// In JSON: no `output` field means [`Output::Merge`]; `"output": "payment"` means
+/// `Output::Variable("payment")`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Output {
+    /// An object result is merged into the variables field by field; anything else is dropped.
+    #[default]
+    Merge,
+    /// The whole result is stored under this variable name.
+    Variable(String),
+}
+
+impl Output {
+    fn into_raw(self) -> Option<String> {
+        match self {
+            Output::Merge => None,
+            Output::Variable(v) => Some(v),
+        }
+    }
+    fn from_raw(v: Option<String>) -> Self {
+        v.map(Output::Variable).unwrap_or_default()
+    }
+}
+
+/// The flat JSON form of a step.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+impl TryFrom<RawStep> for Step {
+    type Error = String;
+
+    fn try_from(r: RawStep) -> Result<Self, String> {
+        let id = r.id;
+        let field = |name: &str, v: Option<String>| -> Result<String, String> {
+            v.ok_or_else(|| format!("step \"{id}\" of type \"{}\" needs `{name}`", r.kind))
+        };
+        let unused = |name: &str, present: bool| -> Result<(), String> {
+            if present {
+                Err(format!("step \"{id}\" of type \"{}\" has no field `{name}`", r.kind))
+            } else {
+                Ok(())
+            }
+        };
+        let kind = match r.kind.as_str() {
+            "service" => {
+                unused("message", r.message.is_some())?;
+                unused("to", r.to.is_some())?;
+                unused("key", r.key.is_some())?;
+                unused("payload", r.payload.is_some())?;
+                StepKind::Service {
+                    handler: field("handler", r.handler)?,
+                    output: Output::from_raw(r.output),
+                }
+            }
+            "send" => {
+                unused("handler", r.handler.is_some())?;
+                unused("output", r.output.is_some())?;
+                StepKind::Send {
+                    message: field("message", r.message)?,
+                    to: r.to,
+                    key: r.key,
+                    payload: r.payload,
+                }
+            }
+            "receive" => {
+                unused("handler", r.handler.is_some())?;
+                unused("to", r.to.is_some())?;
+                unused("payload", r.payload.is_some())?;
+                StepKind::Receive {
+                    message: field("message", r.message)?,
+                    key: r.key,
+                    output: Output::from_raw(r.output),
+                }
+            }
+            "end" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                    ("payload", r.payload.is_some()),
+                    ("output", r.output.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::End
+            }
+            other => {
+                return Err(format!(
+                    "step \"{id}\": unknown type \"{other}\" (expected service, send, receive or end)"
+                ))
+            }
+        };
+        Ok(Step { id, kind, next: r.next })
+    }
+}
+
+impl From<Step> for RawStep {
+    fn from(s: Step) -> RawStep {
+        let mut r = RawStep {
+            id: s.id,
+            kind: s.kind.type_name().to_string(),
+            handler: None,
+            message: None,
+            to: None,
+            key: None,
+            payload: None,
+            output: None,
+            next: s.next,
+        };
+        match s.kind {
+            StepKind::Service { handler, output } => {
+                r.handler = Some(handler);
+                r.output = output.into_raw();
+            }
+            StepKind::Send {
+                message,
+                to,
+                key,
+                payload,
+            } => {
+                r.message = Some(message);
+                r.to = to;
+                r.key = key;
+                r.payload = payload;
+            }
+            StepKind::Receive {
+                message,
+                key,
+                output,
+            } => {
+                r.message = Some(message);
+                r.key = key;
+                r.output = output.into_raw();
+            }
+            StepKind::End => {}
+        }
+        r
+    }
+}
+
+impl ProcessDefinition {
+    /// Start a fluent builder for process `id`.
+    pub fn builder(id: impl Into<String>) -> ProcessBuilder {
+        ProcessBuilder::new(id)
+    }
+
+    /// Parse a JSON document and validate it.
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let def: ProcessDefinition = serde_json::from_str(text).map_err(|e| Error::Parse {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        def.validate()?;
+        Ok(def)
+    }
+
+    /// The JSON document of this definition (pretty, stable field order).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a definition always serializes")
+    }
+
+    /// The step with this id.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The step an instance begins at.
+    pub fn first_step(&self) -> &Step {
+        &self.steps[0]
+    }
+
+    /// Names of every message this definition waits for or starts on.
+    pub fn received_messages(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Receive { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .chain(self.start.iter().map(|s| s.message.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A stable checksum of the canonical JSON form: the same document deploys as the same
+    /// version.
+    pub fn checksum(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let canonical = serde_json::to_vec(self).expect("a definition always serializes");
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Read a dot path (`order.id`) out of a JSON object.
+pub fn lookup<'a>(
+    vars: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
+    let mut parts = path.split('.');
+    let mut cur = vars.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}

@@ -1,0 +1,221 @@
+//! Validation of a definition: every problem is reported with the path where it is.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use super::{Output, ProcessDefinition, StepKind};
+
+/// One problem in a definition, at a path such as `steps[3].next`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where the problem is, e.g. `steps[3].next`.
+    pub path: String,
+    /// What is wrong, e.g. `unknown step "shipp_goods"`.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a definition was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The document is not valid JSON or does not have the definition's shape.
+    #[error("not a valid definition document (line {line}, column {column}): {message}")]
+    Parse {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The document parsed but breaks the model's rules.
+    #[error("{}", join(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && s.len() <= 63
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 200 && !s.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+fn is_var_path(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(|p| !p.is_empty() && is_name(p))
+}
+
+impl ProcessDefinition {
+    /// Check the definition against the model's rules; the error lists every problem found.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut report = |path: String, message: String| problems.push(Problem { path, message });
+
+        if !is_ident(&self.process) {
+            report(
+                "process".into(),
+                format!(
+                    "invalid process id \"{}\" (lowercase letters, digits and _, starting with a letter, at most 63)",
+                    self.process
+                ),
+            );
+        }
+        if let Some(start) = &self.start {
+            if !is_name(&start.message) {
+                report(
+                    "start.message".into(),
+                    "a message name must be non-empty, without spaces".into(),
+                );
+            }
+        }
+        if self.steps.is_empty() {
+            report("steps".into(), "a process needs at least one step".into());
+        }
+
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let at = |f: &str| format!("steps[{i}].{f}");
+            if !is_ident(&step.id) {
+                report(
+                    at("id"),
+                    format!(
+                        "invalid step id \"{}\" (lowercase letters, digits and _, starting with a letter)",
+                        step.id
+                    ),
+                );
+            } else if let Some(first) = index.insert(&step.id, i) {
+                report(
+                    at("id"),
+                    format!("duplicate step id \"{}\" (first at steps[{first}])", step.id),
+                );
+                index.insert(&step.id, first);
+            }
+            match &step.kind {
+                StepKind::Service { handler, output } => {
+                    if !is_name(handler) {
+                        report(at("handler"), "a handler name must be non-empty, without spaces".into());
+                    }
+                    check_output(output, &at("output"), &mut report);
+                }
+                StepKind::Send { message, to, key, payload } => {
+                    if !is_name(message) {
+                        report(at("message"), "a message name must be non-empty, without spaces".into());
+                    }
+                    if let Some(to) = to {
+                        if !is_name(to) {
+                            report(at("to"), "a recipient must be non-empty, without spaces".into());
+                        }
+                    }
+                    if let Some(key) = key {
+                        if !is_var_path(key) {
+                            report(at("key"), format!("invalid variable path \"{key}\""));
+                        }
+                    }
+                    for (j, v) in payload.iter().flatten().enumerate() {
+                        if !is_var_path(v) {
+                            report(format!("steps[{i}].payload[{j}]"), format!("invalid variable path \"{v}\""));
+                        }
+                    }
+                }
+                StepKind::Receive { message, key, output } => {
+                    if !is_name(message) {
+                        report(at("message"), "a message name must be non-empty, without spaces".into());
+                    }
+                    if let Some(key) = key {
+                        if !is_var_path(key) {
+                            report(at("key"), format!("invalid variable path \"{key}\""));
+                        }
+                    }
+                    check_output(output, &at("output"), &mut report);
+                }
+                StepKind::End => {}
+            }
+        }
+
+        let mut structural_problems = false;
+        for (i, step) in self.steps.iter().enumerate() {
+            structural_problems |= step.next.as_deref().is_some_and(|n| !index.contains_key(n));
+            match (&step.kind, &step.next) {
+                (StepKind::End, Some(_)) => {
+                    report(format!("steps[{i}].next"), "an end step has no next step".into())
+                }
+                (StepKind::End, None) => {}
+                (_, None) => report(
+                    format!("steps[{i}].next"),
+                    format!("a {} step needs a next step", step.kind.type_name()),
+                ),
+                (_, Some(next)) if !index.contains_key(next.as_str()) => {
+                    report(format!("steps[{i}].next"), format!("unknown step \"{next}\""))
+                }
+                (_, Some(next)) if *next == step.id => {
+                    report(format!("steps[{i}].next"), "a step cannot lead to itself".into())
+                }
+                _ => {}
+            }
+        }
+
+        drop(report);
+        let mut report = |path: String, message: String| problems.push(Problem { path, message });
+        // Every step must be reachable from the first, and the first must reach an end.
+        if !structural_problems && !self.steps.is_empty() {
+            let mut seen = HashSet::new();
+            let mut cur = Some(0usize);
+            let mut reaches_end = false;
+            while let Some(i) = cur {
+                if !seen.insert(i) {
+                    break;
+                }
+                let step = &self.steps[i];
+                if matches!(step.kind, StepKind::End) {
+                    reaches_end = true;
+                }
+                cur = step.next.as_deref().and_then(|n| index.get(n).copied());
+            }
+            if !reaches_end {
+                report(
+                    "steps".into(),
+                    "the path from the first step never reaches an end step".into(),
+                );
+            }
+            for (i, step) in self.steps.iter().enumerate() {
+                if !seen.contains(&i) {
+                    report(
+                        format!("steps[{i}]"),
+                        format!("step \"{}\" cannot be reached from the first step", step.id),
+                    );
+                }
+            }
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(problems))
+        }
+    }
+}
+
+fn check_output(output: &Output, path: &str, report: &mut impl FnMut(String, String)) {
+    if let Output::Variable(v) = output {
+        if !is_name(v) || v.contains('.') {
+            report(path.to_string(), format!("invalid variable name \"{v}\""));
+        }
+    }
+}

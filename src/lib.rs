@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod definition;
+pub mod machine;
+pub mod runtime;
+pub mod store;
+
+pub use definition::ProcessDefinition;
+pub use runtime::{
+    Clock, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext, ManualClock,
+    Running, StartRequest, Subscriber, SystemClock,
+};
+pub use store::{Consumer, Delivery, Error, Message, OutboxMessage, Result, Store, StoreConfig};

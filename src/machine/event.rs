@@ -1,0 +1,154 @@
+//! The events of an instance stream: the truth from which everything else is projected.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Whether an outbound message is a command (one recipient) or an event (any listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Intent, sent to one named recipient.
+    Command,
+    /// A fact, published to whoever listens.
+    Event,
+}
+
+impl MessageKind {
+    /// The name stored in `outbox.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Command => "command",
+            MessageKind::Event => "event",
+        }
+    }
+}
+
+/// One event in an instance's stream. Stored as JSON in `events.data`, with its `type` also in
+/// `events.event_type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum Event {
+    /// The instance started.
+    InstanceStarted {
+        /// The process id.
+        process: String,
+        /// The business key.
+        business_key: String,
+        /// The initial variables.
+        variables: Map<String, Value>,
+        /// The inbound message that started it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    /// A service step was entered: a job for `handler` was created.
+    JobCreated {
+        /// The step.
+        step: String,
+        /// The job id, the handler's idempotency key.
+        job_id: Uuid,
+        /// The handler name.
+        handler: String,
+    },
+    /// The handler finished; `set` is what went into the variables.
+    JobCompleted {
+        /// The step.
+        step: String,
+        /// The job id.
+        job_id: Uuid,
+        /// Variables set from the result.
+        set: Map<String, Value>,
+    },
+    /// The handler failed.
+    JobFailed {
+        /// The step.
+        step: String,
+        /// The job id.
+        job_id: Uuid,
+        /// The error text.
+        error: String,
+    },
+    /// A message went into the outbox.
+    MessageSent {
+        /// The send step.
+        step: String,
+        /// The outbound message id, stable: the receiver's idempotency key.
+        message_id: Uuid,
+        /// The message name.
+        name: String,
+        /// Command or event.
+        kind: MessageKind,
+        /// The recipient of a command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+        /// The message key.
+        key: String,
+        /// The payload.
+        payload: Value,
+    },
+    /// The instance waits for a message (a subscription was opened).
+    MessageAwaited {
+        /// The receive step.
+        step: String,
+        /// The message name.
+        name: String,
+        /// The correlation key.
+        key: String,
+    },
+    /// An inbound message was correlated; `set` is what went into the variables.
+    MessageCorrelated {
+        /// The receive step.
+        step: String,
+        /// The inbound message id.
+        message_id: String,
+        /// The message name.
+        name: String,
+        /// Variables set from the payload.
+        set: Map<String, Value>,
+    },
+    /// The instance reached an end step.
+    InstanceCompleted {
+        /// The end step.
+        step: String,
+    },
+    /// The instance failed at a step.
+    InstanceFailed {
+        /// The step.
+        step: String,
+        /// The error text.
+        error: String,
+    },
+}
+
+impl Event {
+    /// The event's type name (`InstanceStarted`, ...), stored in `events.event_type`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Event::InstanceStarted { .. } => "InstanceStarted",
+            Event::JobCreated { .. } => "JobCreated",
+            Event::JobCompleted { .. } => "JobCompleted",
+            Event::JobFailed { .. } => "JobFailed",
+            Event::MessageSent { .. } => "MessageSent",
+            Event::MessageAwaited { .. } => "MessageAwaited",
+            Event::MessageCorrelated { .. } => "MessageCorrelated",
+            Event::InstanceCompleted { .. } => "InstanceCompleted",
+            Event::InstanceFailed { .. } => "InstanceFailed",
+        }
+    }
+
+    /// The step the event concerns, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Event::InstanceStarted { .. } => None,
+            Event::JobCreated { step, .. }
+            | Event::JobCompleted { step, .. }
+            | Event::JobFailed { step, .. }
+            | Event::MessageSent { step, .. }
+            | Event::MessageAwaited { step, .. }
+            | Event::MessageCorrelated { step, .. }
+            | Event::InstanceCompleted { step }
+            | Event::InstanceFailed { step, .. } => Some(step),
+        }
+    }
+}

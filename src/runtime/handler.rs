@@ -1,0 +1,86 @@
+//! Handlers: the user's code that runs service steps and receives outbox messages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::store::OutboxMessage;
+
+/// What a service-step handler is given.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The job id: the idempotency key for whatever the handler does. A job may run more than
+    /// once (at-least-once), always with the same id.
+    pub job_id: Uuid,
+    /// The instance.
+    pub instance_id: Uuid,
+    /// The service step.
+    pub step: String,
+    /// The instance variables when the step was entered.
+    pub variables: Value,
+    /// Which claim this is, starting at 1.
+    pub attempt: i32,
+}
+
+/// A handler's failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerError(pub String);
+
+impl HandlerError {
+    /// A failure with this text.
+    pub fn new(message: impl Into<String>) -> Self {
+        HandlerError(message.into())
+    }
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for HandlerError {
+    fn from(e: E) -> Self {
+        HandlerError(e.to_string())
+    }
+}
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Runs a service step. Implemented for every `Fn(JobContext) -> impl Future<Output =
+/// Result<Value, HandlerError>>`.
+pub trait Handler: Send + Sync + 'static {
+    /// Run the step; the result is mapped into the instance variables.
+    fn call(&self, job: JobContext) -> BoxFuture<Result<Value, HandlerError>>;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, HandlerError>> + Send + 'static,
+{
+    fn call(&self, job: JobContext) -> BoxFuture<Result<Value, HandlerError>> {
+        Box::pin(self(job))
+    }
+}
+
+/// Receives outbox messages in-process. Implemented for every `Fn(OutboxMessage) -> impl
+/// Future<Output = Result<(), HandlerError>>`. Delivery is at least once: deduplicate by
+/// `message_id`.
+pub trait Subscriber: Send + Sync + 'static {
+    /// Handle one message; an error makes it (and those after it) be delivered again.
+    fn call(&self, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>>;
+}
+
+impl<F, Fut> Subscriber for F
+where
+    F: Fn(OutboxMessage) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    fn call(&self, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>> {
+        Box::pin(self(message))
+    }
+}

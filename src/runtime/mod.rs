@@ -1,0 +1,479 @@
+//! The engine: the public API to deploy, start and send, and the workers that run jobs and
+//! relay the outbox.
+
+mod clock;
+mod handler;
+mod relay;
+mod workers;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use handler::{BoxFuture, Handler, HandlerError, JobContext, Subscriber};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+use crate::definition::ProcessDefinition;
+use crate::store::{
+    Applied, ClaimedJob, Conn, Deployed, Delivery, Error, Lease, Message, Result, Store, Work,
+};
+
+/// Settings of an [`Engine`], with documented defaults.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Names this engine in leases (`lease_owner` columns). Default: host, pid and a random
+    /// suffix.
+    pub owner: String,
+    /// How long a claimed job is held before another engine may take it over. Default 5 min.
+    pub job_lease: Duration,
+    /// How many jobs one claim takes at most. Default 128.
+    pub claim_batch: i64,
+    /// How many handlers run at once. Default 256.
+    pub handler_concurrency: usize,
+    /// How many results one completion transaction records at most. Default 512.
+    pub completion_batch: usize,
+    /// How many completion transactions may be in flight at once. Default 2.
+    pub completers: usize,
+    /// How long workers sleep when idle before looking for work again. Default 1 s.
+    pub poll_interval: std::time::Duration,
+    /// How long an inbound message nobody waits for is buffered. Default 1 h.
+    pub message_ttl: Duration,
+    /// How many outbox messages a subscriber reads at once. Default 128.
+    pub consumer_batch: i64,
+    /// How often buffered messages are expired and lapsed job leases taken over. Default 5 s.
+    pub maintenance_interval: std::time::Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        let suffix = Uuid::new_v4().simple().to_string();
+        EngineConfig {
+            owner: format!("{host}-{}-{}", std::process::id(), &suffix[..8]),
+            job_lease: Duration::minutes(5),
+            claim_batch: 128,
+            handler_concurrency: 256,
+            completion_batch: 512,
+            completers: 2,
+            poll_interval: std::time::Duration::from_secs(1),
+            message_ttl: Duration::hours(1),
+            consumer_batch: 128,
+            maintenance_interval: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::BadInput(format!("engine config: {m}")));
+        if self.owner.is_empty() {
+            return bad("owner must not be empty");
+        }
+        if self.job_lease <= Duration::zero() || self.message_ttl <= Duration::zero() {
+            return bad("job_lease and message_ttl must be positive");
+        }
+        if self.claim_batch < 1 || self.consumer_batch < 1 {
+            return bad("claim_batch and consumer_batch must be at least 1");
+        }
+        if self.handler_concurrency == 0 || self.completion_batch == 0 || self.completers == 0 {
+            return bad("handler_concurrency, completion_batch and completers must be at least 1");
+        }
+        if self.poll_interval.is_zero() || self.maintenance_interval.is_zero() {
+            return bad("poll_interval and maintenance_interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Builds an [`Engine`]: register handlers and subscribers, then `build`.
+pub struct EngineBuilder {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    subscribers: Vec<SubscriberReg>,
+}
+
+pub(crate) struct SubscriberReg {
+    pub name: String,
+    pub topics: Vec<String>,
+    pub subscriber: Arc<dyn Subscriber>,
+}
+
+impl EngineBuilder {
+    /// Use this clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Use these settings.
+    pub fn config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Run service steps whose `handler` is `name` with `handler`.
+    pub fn handler(mut self, name: impl Into<String>, handler: impl Handler) -> Self {
+        self.handlers.insert(name.into(), Arc::new(handler));
+        self
+    }
+
+    /// Deliver outbox messages on `topics` to `subscriber`, as the durable consumer `name`
+    /// (one engine at a time holds a consumer; its position survives restarts).
+    pub fn subscriber(
+        mut self,
+        name: impl Into<String>,
+        topics: &[&str],
+        subscriber: impl Subscriber,
+    ) -> Self {
+        self.subscribers.push(SubscriberReg {
+            name: name.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            subscriber: Arc::new(subscriber),
+        });
+        self
+    }
+
+    /// Check the settings and build the engine. It does no work until [`Engine::run`].
+    pub fn build(self) -> Result<Engine> {
+        self.config.validate()?;
+        let mut names = HashSet::new();
+        for s in &self.subscribers {
+            if !names.insert(s.name.clone()) {
+                return Err(Error::BadInput(format!(
+                    "two subscribers are named \"{}\"",
+                    s.name
+                )));
+            }
+            if s.topics.is_empty() {
+                return Err(Error::BadInput(format!(
+                    "subscriber \"{}\" reads no topic",
+                    s.name
+                )));
+            }
+        }
+        let handler_names = Arc::new(self.handlers.keys().cloned().collect());
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                clock: self.clock,
+                config: self.config,
+                handlers: self.handlers,
+                handler_names,
+                subscribers: self.subscribers,
+                local: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// The engine. Cheap to clone; all clones share the same workers.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    handler_names: Arc<HashSet<String>>,
+    subscribers: Vec<SubscriberReg>,
+    /// Set while the workers run: where locally created jobs and wake-ups go.
+    local: Mutex<Option<Arc<Local>>>,
+}
+
+/// The running workers' shared plumbing.
+pub(crate) struct Local {
+    pub ready: mpsc::UnboundedSender<ClaimedJob>,
+    pub claim_wake: Notify,
+    pub relay_wake: Vec<Notify>,
+    pub in_flight: AtomicUsize,
+    pub stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("owner", &self.inner.config.owner)
+            .field("store", &self.inner.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request to start an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartRequest {
+    /// The process id.
+    pub process: String,
+    /// A specific version; `None`: the latest.
+    pub version: Option<i32>,
+    /// The business key.
+    pub business_key: String,
+    /// The initial variables: a JSON object (or null for none).
+    pub variables: Value,
+}
+
+impl StartRequest {
+    /// Start the latest version of `process` with `business_key` and no variables.
+    pub fn new(process: impl Into<String>, business_key: impl Into<String>) -> Self {
+        StartRequest {
+            process: process.into(),
+            version: None,
+            business_key: business_key.into(),
+            variables: Value::Object(Map::new()),
+        }
+    }
+
+    /// With these variables (a JSON object).
+    pub fn variables(mut self, variables: Value) -> Self {
+        self.variables = variables;
+        self
+    }
+
+    /// Of this version.
+    pub fn version(mut self, version: i32) -> Self {
+        self.version = Some(version);
+        self
+    }
+}
+
+impl Engine {
+    /// Start building an engine on `store`.
+    pub fn builder(store: Store) -> EngineBuilder {
+        EngineBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            config: EngineConfig::default(),
+            handlers: HashMap::new(),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The current time on the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    fn local(&self) -> Option<Arc<Local>> {
+        self.inner.local.lock().expect("not poisoned").clone()
+    }
+
+    /// A lease for jobs this engine creates for its own handlers, if its workers run.
+    fn lease(&self, now: DateTime<Utc>) -> Option<Lease> {
+        let local = self.local()?;
+        if local.stopping.load(Ordering::Relaxed) || self.inner.handler_names.is_empty() {
+            return None;
+        }
+        Some(Lease {
+            owner: self.inner.config.owner.clone(),
+            token: Uuid::new_v4(),
+            expires_at: now + self.inner.config.job_lease,
+            handlers: self.inner.handler_names.clone(),
+        })
+    }
+
+    /// Hand what a committed transaction produced to the local workers.
+    pub(crate) fn after_commit(&self, applied: Applied) {
+        let Some(local) = self.local() else {
+            return;
+        };
+        for job in applied.leased_jobs {
+            local.in_flight.fetch_add(1, Ordering::Relaxed);
+            if local.ready.send(job).is_err() {
+                local.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if applied.unleased_jobs {
+            local.claim_wake.notify_one();
+        }
+        if applied.outbox_written {
+            for n in &local.relay_wake {
+                n.notify_one();
+            }
+        }
+    }
+
+    /// Deploy a definition; see [`Store::deploy`].
+    pub async fn deploy(&self, def: &ProcessDefinition) -> Result<Deployed> {
+        self.inner.store.deploy(def, self.now()).await
+    }
+
+    /// Deploy a definition in the caller's transaction.
+    pub async fn deploy_tx(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        def: &ProcessDefinition,
+    ) -> Result<Deployed> {
+        self.inner.store.deploy_in(tx, def, self.now()).await
+    }
+
+    /// Start an instance and carry it forward until it waits. Returns its id.
+    pub async fn start(&self, request: StartRequest) -> Result<Uuid> {
+        Ok(self.start_many(vec![request]).await?[0])
+    }
+
+    /// Start several instances in one transaction (all or none).
+    pub async fn start_many(&self, requests: Vec<StartRequest>) -> Result<Vec<Uuid>> {
+        let store = &self.inner.store;
+        let mut client = store.client().await?;
+        let now = self.now();
+        let lease = self.lease(now);
+        let tx = client.transaction().await?;
+        let (ids, applied) = self.start_in(&tx, now, requests, lease.as_ref()).await?;
+        tx.commit().await?;
+        self.after_commit(applied);
+        Ok(ids)
+    }
+
+    /// Start an instance in the caller's transaction: it exists if and only if the caller
+    /// commits. Its first job (if any) is claimed by polling once committed.
+    pub async fn start_tx(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        request: StartRequest,
+    ) -> Result<Uuid> {
+        let (ids, _) = self.start_in(tx, self.now(), vec![request], None).await?;
+        Ok(ids[0])
+    }
+
+    async fn start_in(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        requests: Vec<StartRequest>,
+        lease: Option<&Lease>,
+    ) -> Result<(Vec<Uuid>, Applied)> {
+        let store = &self.inner.store;
+        let mut works = Vec::with_capacity(requests.len());
+        let mut ids = Vec::with_capacity(requests.len());
+        let mut versions: HashMap<String, i32> = HashMap::new();
+        for r in requests {
+            let variables = match r.variables {
+                Value::Object(m) => m,
+                Value::Null => Map::new(),
+                other => {
+                    return Err(Error::BadInput(format!(
+                        "variables must be a JSON object, not {other}"
+                    )))
+                }
+            };
+            let version = match r.version {
+                Some(v) => {
+                    store.definition_in(c, &r.process, v).await?;
+                    v
+                }
+                None => match versions.get(&r.process) {
+                    Some(v) => *v,
+                    None => {
+                        let (v, _) = store.latest_in(c, &r.process).await?;
+                        versions.insert(r.process.clone(), v);
+                        v
+                    }
+                },
+            };
+            let instance_id = Uuid::now_v7();
+            ids.push(instance_id);
+            works.push(Work::Start {
+                instance_id,
+                process: r.process,
+                version,
+                business_key: r.business_key,
+                variables,
+                message_id: None,
+            });
+        }
+        let applied = store.apply(c, now, works, lease, Vec::new()).await?;
+        for o in &applied.outcomes {
+            if let Err(e) = o {
+                return Err(Error::BadInput(e.to_string()));
+            }
+        }
+        Ok((ids, applied))
+    }
+
+    /// Deliver an inbound message: deduplicated by id, correlated to the instance waiting for
+    /// its name and key (which is carried forward until it waits again), or starting an
+    /// instance, or buffered for an instance that will wait for it, or dead-lettered if no
+    /// process knows its name. Retries by itself on a conflict with a concurrent transaction.
+    pub async fn send(&self, message: Message) -> Result<Delivery> {
+        let store = &self.inner.store;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = store.client().await?;
+            let now = self.now();
+            let lease = self.lease(now);
+            let tx = client.transaction().await?;
+            let res = store
+                .deliver_in(
+                    &tx,
+                    now,
+                    &message,
+                    self.inner.config.message_ttl,
+                    lease.as_ref(),
+                )
+                .await;
+            match res {
+                Ok((delivery, applied)) => match tx.commit().await {
+                    Ok(()) => {
+                        self.after_commit(applied);
+                        return Ok(delivery);
+                    }
+                    Err(e) => {
+                        let e = Error::from(e);
+                        if !(e.is_retryable() && attempt < 5) {
+                            return Err(e);
+                        }
+                    }
+                },
+                Err(e) if matches!(e, Error::Conflict(_)) && attempt < 5 => {
+                    drop(tx);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deliver an inbound message in the caller's transaction: the inbox mark, the instance's
+    /// transition and the caller's own writes commit together. On [`Error::Conflict`] the
+    /// caller should roll back and retry.
+    pub async fn send_tx(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        message: Message,
+    ) -> Result<Delivery> {
+        let (d, _) = self
+            .inner
+            .store
+            .deliver_in(tx, self.now(), &message, self.inner.config.message_ttl, None)
+            .await?;
+        Ok(d)
+    }
+
+    /// Start the workers: job claims and handlers, outbox subscribers, and maintenance
+    /// (expiring buffered messages, taking over lapsed jobs). Returns a handle to stop them.
+    pub fn run(&self) -> Running {
+        workers::spawn(self.clone())
+    }
+}
+
+pub use workers::Running;

@@ -1,0 +1,84 @@
+//! The outbox relay: each in-process subscriber is a durable consumer of its topics. Messages
+//! of one batch are handled concurrently; the checkpoint moves past the longest prefix that
+//! succeeded, so a failed message (and those after it) is delivered again.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use futures_util::FutureExt;
+use tokio::sync::watch;
+
+use super::workers::idle;
+use super::{Engine, Local};
+
+pub(super) async fn run(engine: Engine, local: Arc<Local>, index: usize, mut stop: watch::Receiver<bool>) {
+    let reg = &engine.inner.subscribers[index];
+    let cfg = &engine.inner.config;
+    let wake = &local.relay_wake[index];
+    let lease = Duration::seconds(30);
+    let consumer = engine
+        .inner
+        .store
+        .consumer(reg.name.clone(), reg.topics.clone(), cfg.owner.clone())
+        .with_lease(lease);
+    let mut backoff = StdDuration::from_millis(50);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let batch = match consumer.poll(engine.now(), cfg.consumer_batch).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                // Another engine holds this consumer; look again later.
+                if !idle(cfg.poll_interval, wake, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(consumer = %reg.name, error = %e, "reading the outbox failed");
+                if !idle(cfg.poll_interval, wake, &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            if !idle(cfg.poll_interval, wake, &mut stop).await {
+                break;
+            }
+            continue;
+        }
+        let results = futures_util::future::join_all(batch.iter().map(|m| {
+            std::panic::AssertUnwindSafe(reg.subscriber.call(m.clone())).catch_unwind()
+        }))
+        .await;
+        let ok_prefix = results
+            .iter()
+            .position(|r| !matches!(r, Ok(Ok(()))))
+            .unwrap_or(results.len());
+        if ok_prefix < results.len() {
+            let why = match &results[ok_prefix] {
+                Ok(Err(e)) => e.0.clone(),
+                _ => "subscriber panicked".to_string(),
+            };
+            tracing::warn!(consumer = %reg.name, message = %batch[ok_prefix].message_id, error = %why, "subscriber failed; the message will be delivered again");
+        }
+        if ok_prefix > 0 {
+            if let Err(e) = consumer.ack(engine.now(), &batch[ok_prefix - 1]).await {
+                tracing::warn!(consumer = %reg.name, error = %e, "acknowledging failed");
+            }
+        }
+        if ok_prefix < results.len() {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => {}
+            }
+            backoff = (backoff * 2).min(StdDuration::from_secs(30));
+        } else {
+            backoff = StdDuration::from_millis(50);
+        }
+    }
+    let _ = consumer.release().await;
+}

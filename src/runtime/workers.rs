@@ -1,0 +1,300 @@
+//! The workers of a running engine.
+//!
+//! Jobs flow: claim (a batch, one statement) or local creation (already leased) -> the ready
+//! queue -> a handler task -> the completion queue -> a completer, which records up to
+//! `completion_batch` results of many instances in one transaction. Jobs that this engine's
+//! handlers run next come back from that transaction already leased, so a chain of service
+//! steps costs one commit per step, shared by every instance in the batch.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, watch, Mutex, Notify, Semaphore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::{relay, Engine, JobContext, Local};
+use crate::store::{ClaimedJob, Lease};
+
+/// Running workers; [`Running::shutdown`] stops them.
+pub struct Running {
+    engine: Engine,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    local: Arc<Local>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("engine", &self.engine).finish()
+    }
+}
+
+impl Running {
+    /// Stop claiming, let handlers in flight finish and record their results (for at most
+    /// `grace`), then stop every worker. Work not finished by then is taken over by another
+    /// engine when its lease lapses.
+    pub async fn shutdown_within(mut self, grace: StdDuration) {
+        self.local.stopping.store(true, Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.local.in_flight.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+        let _ = self.stop.send(true);
+        let wait = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(StdDuration::from_secs(2), wait).await.is_err() {
+            self.tasks.abort_all();
+        }
+        *self.engine.inner.local.lock().expect("not poisoned") = None;
+    }
+
+    /// [`Running::shutdown_within`] ten seconds.
+    pub async fn shutdown(self) {
+        self.shutdown_within(StdDuration::from_secs(10)).await
+    }
+}
+
+pub(super) fn spawn(engine: Engine) -> Running {
+    let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let (stop, stop_rx) = watch::channel(false);
+    let local = Arc::new(Local {
+        ready: ready_tx,
+        claim_wake: Notify::new(),
+        relay_wake: engine.inner.subscribers.iter().map(|_| Notify::new()).collect(),
+        in_flight: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+    });
+    *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
+    let mut tasks = JoinSet::new();
+    if !engine.inner.handlers.is_empty() {
+        tasks.spawn(execute(engine.clone(), ready_rx, done_tx, stop_rx.clone()));
+        let done_rx = Arc::new(Mutex::new(done_rx));
+        for _ in 0..engine.inner.config.completers {
+            tasks.spawn(complete(
+                engine.clone(),
+                local.clone(),
+                done_rx.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        tasks.spawn(claim(engine.clone(), local.clone(), stop_rx.clone()));
+    }
+    for i in 0..engine.inner.subscribers.len() {
+        tasks.spawn(relay::run(engine.clone(), local.clone(), i, stop_rx.clone()));
+    }
+    tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
+    Running {
+        engine,
+        stop,
+        tasks,
+        local,
+    }
+}
+
+/// Wait for `d`, a wake-up, or the stop signal. Returns false once stopping.
+pub(super) async fn idle(d: StdDuration, wake: &Notify, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = wake.notified() => {}
+        _ = stop.changed() => {}
+    }
+    !*stop.borrow()
+}
+
+fn new_lease(engine: &Engine) -> Lease {
+    let now = engine.now();
+    Lease {
+        owner: engine.inner.config.owner.clone(),
+        token: Uuid::new_v4(),
+        expires_at: now + engine.inner.config.job_lease,
+        handlers: engine.inner.handler_names.clone(),
+    }
+}
+
+async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    let cfg = &engine.inner.config;
+    let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
+    let cap = cfg.handler_concurrency * 2;
+    loop {
+        if local.stopping.load(Ordering::Relaxed) {
+            if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
+                return;
+            }
+            continue;
+        }
+        let room = cap.saturating_sub(local.in_flight.load(Ordering::Relaxed));
+        let limit = (room as i64).min(cfg.claim_batch);
+        let mut got = 0;
+        if limit > 0 {
+            let lease = new_lease(&engine);
+            match engine
+                .inner
+                .store
+                .claim_jobs(&handlers, engine.now(), limit, &lease, false)
+                .await
+            {
+                Ok(jobs) => {
+                    got = jobs.len() as i64;
+                    for job in jobs {
+                        local.in_flight.fetch_add(1, Ordering::Relaxed);
+                        let _ = local.ready.send(job);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+            }
+        }
+        if got == limit && limit > 0 {
+            continue;
+        }
+        if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
+            return;
+        }
+    }
+}
+
+async fn execute(
+    engine: Engine,
+    mut ready: mpsc::UnboundedReceiver<ClaimedJob>,
+    done: mpsc::UnboundedSender<crate::store::Finished>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(engine.inner.config.handler_concurrency));
+    loop {
+        let job = tokio::select! {
+            j = ready.recv() => match j { Some(j) => j, None => return },
+            _ = stop.changed() => return,
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let handler = engine.inner.handlers.get(&job.handler).cloned();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let result = match handler {
+                None => Err(format!("no handler \"{}\" on this engine", job.handler)),
+                Some(h) => {
+                    let ctx = JobContext {
+                        job_id: job.job_id,
+                        instance_id: job.instance_id,
+                        step: job.step_id.clone(),
+                        variables: job.variables.clone(),
+                        attempt: job.attempts,
+                    };
+                    match std::panic::AssertUnwindSafe(h.call(ctx)).catch_unwind().await {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err(e.0),
+                        Err(_) => Err(format!("handler \"{}\" panicked", job.handler)),
+                    }
+                }
+            };
+            drop(permit);
+            let _ = done.send(crate::store::Finished { job, result });
+        });
+    }
+}
+
+async fn complete(
+    engine: Engine,
+    local: Arc<Local>,
+    done: Arc<Mutex<mpsc::UnboundedReceiver<crate::store::Finished>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = engine.inner.config.completion_batch;
+    loop {
+        let batch = {
+            let mut rx = done.lock().await;
+            let first = tokio::select! {
+                f = rx.recv() => match f { Some(f) => f, None => return },
+                _ = stop.changed() => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let n = batch.len();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let lease = if local.stopping.load(Ordering::Relaxed) {
+                None
+            } else {
+                Some(new_lease(&engine))
+            };
+            match engine
+                .inner
+                .store
+                .finish_jobs(engine.now(), batch.clone(), lease.as_ref())
+                .await
+            {
+                Ok((applied, fenced)) => {
+                    if fenced > 0 {
+                        tracing::warn!(fenced, "results of jobs taken over by another engine were dropped");
+                    }
+                    for (o, f) in applied.outcomes.iter().zip(&batch) {
+                        if let Err(e) = o {
+                            tracing::warn!(job = %f.job.job_id, error = %e, "job result refused");
+                        }
+                    }
+                    engine.after_commit(applied);
+                    break;
+                }
+                Err(e) if e.is_retryable() && attempt < 5 => {
+                    tracing::debug!(error = %e, attempt, "completion batch conflicted; retrying");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, jobs = n, "recording job results failed; their leases will lapse and they run again");
+                    break;
+                }
+            }
+        }
+        local.in_flight.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    let cfg = &engine.inner.config;
+    let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
+    let quiet = Notify::new();
+    loop {
+        if !idle(cfg.maintenance_interval, &quiet, &mut stop).await {
+            return;
+        }
+        let now = engine.now();
+        match engine.inner.store.expire_buffered(now, 1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "buffered messages dead-lettered after their time to live"),
+            Err(e) => tracing::warn!(error = %e, "expiring buffered messages failed"),
+        }
+        if handlers.is_empty() || local.stopping.load(Ordering::Relaxed) {
+            continue;
+        }
+        let lease = new_lease(&engine);
+        match engine
+            .inner
+            .store
+            .claim_jobs(&handlers, now, cfg.claim_batch, &lease, true)
+            .await
+        {
+            Ok(jobs) => {
+                if !jobs.is_empty() {
+                    tracing::info!(jobs = jobs.len(), "took over jobs whose lease lapsed");
+                }
+                for job in jobs {
+                    local.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let _ = local.ready.send(job);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "taking over lapsed jobs failed"),
+        }
+    }
+}

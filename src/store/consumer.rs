@@ -1,0 +1,152 @@
+//! Reading the outbox from a durable position: the Postgres-native way for a participant
+//! service to receive the commands and events longrun sends.
+//!
+//! A consumer has a name, the topics it reads (a command's topic is its recipient, an event's
+//! topic is its name) and a checkpoint. One holder at a time reads it, under a lease that each
+//! acknowledgement renews; a holder that lost its lease cannot move the checkpoint. Delivery is
+//! at least once: after a crash, messages read but not acknowledged are read again, so a
+//! participant deduplicates by [`OutboxMessage::message_id`].
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Error, Result, Store};
+
+/// A message from the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxMessage {
+    /// Its position in the outbox (insertion order).
+    pub position: i64,
+    /// The writing transaction (with `position`, the read order).
+    pub xid: i64,
+    /// Stable id: deduplicate by it.
+    pub message_id: Uuid,
+    /// The instance that sent it.
+    pub instance_id: Uuid,
+    /// The topic: recipient of a command, name of an event.
+    pub topic: String,
+    /// `command` or `event`.
+    pub kind: String,
+    /// The message name.
+    pub name: String,
+    /// The message key (e.g. the order id): send replies with it.
+    pub key: String,
+    /// The payload.
+    pub payload: Value,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A named reader of outbox topics with a durable checkpoint; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    store: Store,
+    name: String,
+    topics: Vec<String>,
+    owner: String,
+    lease: Duration,
+}
+
+impl Store {
+    /// A consumer `name` reading `topics`, identified as `owner` while it holds the lease.
+    pub fn consumer(
+        &self,
+        name: impl Into<String>,
+        topics: Vec<String>,
+        owner: impl Into<String>,
+    ) -> Consumer {
+        Consumer {
+            store: self.clone(),
+            name: name.into(),
+            topics,
+            owner: owner.into(),
+            lease: Duration::seconds(30),
+        }
+    }
+}
+
+impl Consumer {
+    /// How long a lease lasts without an acknowledgement (default 30 s).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The consumer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Read up to `limit` messages after the checkpoint. Returns `None` while another holder's
+    /// lease runs. Reading does not move the checkpoint; [`Consumer::ack`] does.
+    pub async fn poll(&self, now: DateTime<Utc>, limit: i64) -> Result<Option<Vec<OutboxMessage>>> {
+        if self.topics.is_empty() {
+            return Err(Error::BadInput(format!("consumer {} reads no topic", self.name)));
+        }
+        let c = self.store.client().await?;
+        let q = self.store.q();
+        let claim = c.prepare_cached(&q.consumer_claim).await?;
+        let expires = now + self.lease;
+        let rows = c
+            .query(
+                &claim,
+                &[&self.name, &self.topics, &self.owner, &expires, &now],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let (last_xid, last_pos): (i64, i64) = (row.get(0), row.get(1));
+        let read = c.prepare_cached(&q.outbox_read).await?;
+        let rows = c
+            .query(&read, &[&self.topics, &last_xid, &last_pos, &limit])
+            .await?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| OutboxMessage {
+                    position: r.get(0),
+                    xid: r.get(1),
+                    message_id: r.get(2),
+                    instance_id: r.get(3),
+                    topic: r.get(4),
+                    kind: r.get(5),
+                    name: r.get(6),
+                    key: r.get(7),
+                    payload: r.get(8),
+                    created_at: r.get(9),
+                })
+                .collect(),
+        ))
+    }
+
+    /// Move the checkpoint past `last` (and renew the lease). Fails with
+    /// [`Error::Conflict`] if the lease was lost: another holder will read those messages.
+    pub async fn ack(&self, now: DateTime<Utc>, last: &OutboxMessage) -> Result<()> {
+        let c = self.store.client().await?;
+        let stmt = c.prepare_cached(&self.store.q().consumer_ack).await?;
+        let expires = now + self.lease;
+        let n = c
+            .execute(
+                &stmt,
+                &[&self.name, &self.owner, &last.xid, &last.position, &expires, &now],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::Conflict(format!(
+                "consumer {} lost its lease; its messages will be read again",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Give the lease up so another holder can take over at once.
+    pub async fn release(&self) -> Result<()> {
+        let c = self.store.client().await?;
+        let stmt = c.prepare_cached(&self.store.q().consumer_release).await?;
+        c.execute(&stmt, &[&self.name, &self.owner]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,124 @@
+//! The store's errors, with Postgres failures classified by SQLSTATE.
+
+use tokio_postgres::error::SqlState;
+use uuid::Uuid;
+
+/// Errors from the store and the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The schema name breaks `^[a-z_][a-z0-9_]{0,62}$`.
+    #[error("invalid schema name \"{0}\": use lowercase letters, digits and _ (at most 63, not starting with a digit)")]
+    InvalidSchema(String),
+    /// The connection settings could not be read.
+    #[error("invalid database settings: {0}")]
+    Config(String),
+    /// A definition was refused.
+    #[error("invalid definition: {0}")]
+    Definition(#[from] crate::definition::Error),
+    /// Input from the caller was refused (bad variables, unknown process, ...); nothing was written.
+    #[error("{0}")]
+    BadInput(String),
+    /// No such instance.
+    #[error("no instance {0}")]
+    InstanceNotFound(Uuid),
+    /// No such process (or version).
+    #[error("no deployed process \"{0}\"")]
+    ProcessNotFound(String),
+    /// An applied migration's file changed since it ran.
+    #[error("migration {version} ({name}) was changed after it was applied: the database has checksum {applied}, the file has {file}. Migrations are immutable; add a new one instead")]
+    MigrationChanged {
+        /// The migration number.
+        version: i32,
+        /// Its name.
+        name: String,
+        /// Checksum recorded in the database.
+        applied: String,
+        /// Checksum of the file now.
+        file: String,
+    },
+    /// The database has migrations this build does not know (a newer longrun migrated it).
+    #[error("the schema has migration {0}, which this version of longrun does not know; upgrade longrun")]
+    MigrationUnknown(i32),
+    /// A concurrent transaction conflicted (deadlock, serialization failure, stream version);
+    /// retrying the call is safe.
+    #[error("conflict with a concurrent transaction, retry: {0}")]
+    Conflict(String),
+    /// The state machine refused the input.
+    #[error("refused by instance {instance}: {rejection}")]
+    Rejected {
+        /// The instance.
+        instance: Uuid,
+        /// Why.
+        rejection: crate::machine::Rejection,
+    },
+    /// A Postgres error.
+    #[error("database error: {}", pg_message(.0))]
+    Postgres(#[source] tokio_postgres::Error),
+    /// No connection could be had from the pool.
+    #[error("cannot get a database connection: {0}")]
+    Pool(String),
+    /// Stored data could not be read (e.g. an event this version does not know).
+    #[error("corrupt or unknown stored data: {0}")]
+    Data(String),
+}
+
+impl Error {
+    /// Whether retrying the same call may succeed (a conflict or a lost connection).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Conflict(_) | Error::Pool(_))
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::UNIQUE_VIOLATION =>
+            {
+                Error::Conflict(pg_message(&e))
+            }
+            _ => Error::Postgres(e),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => Error::from(e),
+            other => Error::Pool(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Data(e.to_string())
+    }
+}
+
+/// The store's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The most useful text of a Postgres error: the server's message and detail, or the client's.
+pub(crate) fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{} ({}; {})", db.message(), db.code().code(), d),
+            None => format!("{} ({})", db.message(), db.code().code()),
+        },
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            text
+        }
+    }
+}

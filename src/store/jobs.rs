@@ -1,0 +1,122 @@
+//! Handler jobs: batched claims under a lease, and fenced, batched completions.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Applied, Lease, Result, Store, Work};
+use crate::machine::Input;
+
+/// A job held by an engine: run the handler, then report the result with the lease token.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    /// The job id: the handler's idempotency key.
+    pub job_id: Uuid,
+    /// The instance waiting for it.
+    pub instance_id: Uuid,
+    /// The service step.
+    pub step_id: String,
+    /// The handler name.
+    pub handler: String,
+    /// The instance variables when the step was entered.
+    pub variables: Value,
+    /// How many times the job was claimed, this claim included.
+    pub attempts: i32,
+    /// The fencing token of the claim.
+    pub lease_token: Uuid,
+}
+
+/// A handler's result for a claimed job.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub job: ClaimedJob,
+    pub result: std::result::Result<Value, String>,
+}
+
+impl Store {
+    /// Claim up to `limit` due jobs for `handlers` (and, if `lapsed`, jobs whose lease ran out).
+    pub(crate) async fn claim_jobs(
+        &self,
+        handlers: &[String],
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: &Lease,
+        lapsed: bool,
+    ) -> Result<Vec<ClaimedJob>> {
+        let c = self.client().await?;
+        let sql = if lapsed {
+            &self.q().jobs_claim_lapsed
+        } else {
+            &self.q().jobs_claim
+        };
+        let stmt = c.prepare_cached(sql).await?;
+        let rows = c
+            .query(
+                &stmt,
+                &[
+                    &handlers,
+                    &now,
+                    &limit,
+                    &lease.token,
+                    &lease.owner,
+                    &lease.expires_at,
+                ],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ClaimedJob {
+                job_id: r.get(0),
+                instance_id: r.get(1),
+                step_id: r.get(2),
+                handler: r.get(3),
+                variables: r.get(4),
+                attempts: r.get(5),
+                lease_token: lease.token,
+            })
+            .collect())
+    }
+
+    /// Record a batch of handler results in one transaction. Jobs whose claim was taken over
+    /// are fenced out: their results are dropped. Returns what the batch did, including jobs
+    /// created already leased under `lease`.
+    pub(crate) async fn finish_jobs(
+        &self,
+        now: DateTime<Utc>,
+        finished: Vec<Finished>,
+        lease: Option<&Lease>,
+    ) -> Result<(Applied, usize)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let ids: Vec<Uuid> = finished.iter().map(|f| f.job.job_id).collect();
+        let tokens: Vec<Uuid> = finished.iter().map(|f| f.job.lease_token).collect();
+        let stmt = tx.prepare_cached(&self.q().jobs_finish).await?;
+        let held: std::collections::HashSet<Uuid> = tx
+            .query(&stmt, &[&ids, &tokens])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let fenced = finished.len() - held.len();
+        let works = finished
+            .into_iter()
+            .filter(|f| held.contains(&f.job.job_id))
+            .map(|f| Work::Continue {
+                instance_id: f.job.instance_id,
+                input: match f.result {
+                    Ok(result) => Input::JobCompleted {
+                        job_id: f.job.job_id,
+                        result,
+                    },
+                    Err(error) => Input::JobFailed {
+                        job_id: f.job.job_id,
+                        error,
+                    },
+                },
+            })
+            .collect();
+        let applied = self.apply(&tx, now, works, lease, Vec::new()).await?;
+        tx.commit().await?;
+        Ok((applied, fenced))
+    }
+}

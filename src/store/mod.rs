@@ -1,0 +1,317 @@
+//! Postgres storage: the only place that runs SQL.
+//!
+//! A [`Store`] is a connection pool plus the statements of `sql/`, rendered for one schema. It
+//! is cheap to clone. The engine and the command line use it; so can participants reading the
+//! outbox through a [`Consumer`].
+
+mod conn;
+mod consumer;
+mod error;
+mod inbox;
+mod jobs;
+mod migrate;
+mod read;
+pub(crate) mod sql;
+mod transition;
+
+pub use consumer::{Consumer, OutboxMessage};
+pub use error::{Error, Result};
+pub use inbox::{Delivery, Message};
+pub use jobs::ClaimedJob;
+pub use migrate::Migration;
+pub use read::{DeadLetter, HistoryEntry, InstanceView, ProcessVersion, Waiting};
+
+pub(crate) use conn::Conn;
+pub(crate) use jobs::Finished;
+pub(crate) use transition::{Applied, Lease, Work};
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::definition::ProcessDefinition;
+use sql::Queries;
+
+/// The default schema name.
+pub const DEFAULT_SCHEMA: &str = "longrun";
+
+/// Settings of a [`Store`].
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The schema holding longrun's tables. Default `longrun`. Must match
+    /// `^[a-z_][a-z0-9_]{0,62}$`; it is always quoted and qualified, never taken from
+    /// `search_path`.
+    pub schema: String,
+    /// Maximum pooled connections. Default 16.
+    pub pool_size: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            schema: DEFAULT_SCHEMA.to_string(),
+            pool_size: 16,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Check the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_schema(&self.schema)?;
+        if self.pool_size == 0 {
+            return Err(Error::Config("pool_size must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Check a schema name against `^[a-z_][a-z0-9_]{0,62}$`.
+pub fn validate_schema(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && name.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidSchema(name.to_string()))
+    }
+}
+
+/// Connection settings: `url` if given, else `DATABASE_URL`, else what psql would use by
+/// default (`PGHOST`/`PGPORT`/`PGUSER`/`PGDATABASE`, then the local socket or localhost and the
+/// OS user's name).
+pub fn pg_config(url: Option<&str>) -> Result<tokio_postgres::Config> {
+    let from_env = std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty());
+    if let Some(url) = url.map(str::to_string).or(from_env) {
+        return url
+            .parse::<tokio_postgres::Config>()
+            .map_err(|e| Error::Config(format!("cannot parse the database URL: {e}")));
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    let mut cfg = tokio_postgres::Config::new();
+    match env("PGHOST") {
+        Some(h) => {
+            cfg.host(&h);
+        }
+        None => {
+            let socket_dirs = ["/var/run/postgresql", "/tmp"];
+            match socket_dirs
+                .iter()
+                .find(|d| std::path::Path::new(d).join(".s.PGSQL.5432").exists())
+            {
+                Some(d) => cfg.host_path(d),
+                None => cfg.host("localhost"),
+            };
+        }
+    }
+    if let Some(p) = env("PGPORT") {
+        let port = p
+            .parse::<u16>()
+            .map_err(|_| Error::Config(format!("PGPORT is not a port: {p}")))?;
+        cfg.port(port);
+    }
+    let user = env("PGUSER")
+        .or_else(|| env("USER"))
+        .unwrap_or_else(|| "postgres".to_string());
+    cfg.dbname(env("PGDATABASE").unwrap_or_else(|| user.clone()));
+    cfg.user(&user);
+    if let Some(pw) = env("PGPASSWORD") {
+        cfg.password(pw);
+    }
+    cfg.application_name("longrun");
+    Ok(cfg)
+}
+
+/// The store: a pool and the statements for one schema.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    schema: String,
+    q: Queries,
+    pg: tokio_postgres::Config,
+    definitions: RwLock<HashMap<(String, i32), Arc<ProcessDefinition>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("schema", &self.inner.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connect with the default settings (see [`pg_config`] for how `url` is found).
+    pub async fn connect(url: Option<&str>) -> Result<Store> {
+        Store::connect_with(pg_config(url)?, StoreConfig::default()).await
+    }
+
+    /// Connect with explicit settings. Checks that the database answers.
+    pub async fn connect_with(pg: tokio_postgres::Config, config: StoreConfig) -> Result<Store> {
+        config.validate()?;
+        let manager = Manager::from_config(
+            pg.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                pool,
+                q: Queries::new(&config.schema),
+                schema: config.schema,
+                pg,
+                definitions: RwLock::new(HashMap::new()),
+            }),
+        };
+        drop(store.client().await?);
+        Ok(store)
+    }
+
+    /// The schema name.
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// The connection settings (e.g. for a dedicated LISTEN connection).
+    pub fn pg_config(&self) -> &tokio_postgres::Config {
+        &self.inner.pg
+    }
+
+    pub(crate) fn q(&self) -> &Queries {
+        &self.inner.q
+    }
+
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client> {
+        Ok(self.inner.pool.get().await?)
+    }
+
+    /// A lock key namespaced by the schema, so tenants in other schemas never contend.
+    pub(crate) fn lock_key(&self, parts: &[&str]) -> String {
+        let mut k = self.inner.schema.clone();
+        for p in parts {
+            k.push('\u{1f}');
+            k.push_str(p);
+        }
+        k
+    }
+
+    /// Deploy a definition: validated, then stored as a new immutable version unless the same
+    /// document was deployed before (then its version is returned).
+    pub async fn deploy(&self, def: &ProcessDefinition, now: DateTime<Utc>) -> Result<Deployed> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let d = self.deploy_in(&tx, def, now).await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    pub(crate) async fn deploy_in(
+        &self,
+        c: &impl Conn,
+        def: &ProcessDefinition,
+        now: DateTime<Utc>,
+    ) -> Result<Deployed> {
+        def.validate()?;
+        let q = self.q();
+        let checksum = def.checksum();
+        let key = self.lock_key(&["definition", &def.process]);
+        c.rows(&q.definition_lock, &[&key]).await?;
+        if let Some(row) = c
+            .rows(&q.definition_by_checksum, &[&def.process, &checksum])
+            .await?
+            .first()
+        {
+            return Ok(Deployed {
+                process: def.process.clone(),
+                version: row.get(0),
+                created: false,
+            });
+        }
+        let doc = serde_json::to_value(def)?;
+        let start = def.start.as_ref().map(|s| s.message.clone());
+        let receives = def.received_messages();
+        let rows = c
+            .rows(
+                &q.definition_insert,
+                &[&def.process, &checksum, &doc, &start, &receives, &now],
+            )
+            .await?;
+        Ok(Deployed {
+            process: def.process.clone(),
+            version: rows[0].get(0),
+            created: true,
+        })
+    }
+
+    /// One version of a definition (cached: versions are immutable).
+    pub async fn definition(&self, process: &str, version: i32) -> Result<Arc<ProcessDefinition>> {
+        let c = self.client().await?;
+        self.definition_in(&c, process, version).await
+    }
+
+    pub(crate) async fn definition_in(
+        &self,
+        c: &impl Conn,
+        process: &str,
+        version: i32,
+    ) -> Result<Arc<ProcessDefinition>> {
+        let key = (process.to_string(), version);
+        if let Some(d) = self.inner.definitions.read().expect("not poisoned").get(&key) {
+            return Ok(d.clone());
+        }
+        let rows = c
+            .rows(&self.q().definition_get, &[&process, &version])
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::ProcessNotFound(format!("{process} v{version}")))?;
+        let def: ProcessDefinition = serde_json::from_value(row.get(0))?;
+        let def = Arc::new(def);
+        self.inner
+            .definitions
+            .write()
+            .expect("not poisoned")
+            .insert(key, def.clone());
+        Ok(def)
+    }
+
+    /// The latest version of a process.
+    pub(crate) async fn latest_in(
+        &self,
+        c: &impl Conn,
+        process: &str,
+    ) -> Result<(i32, Arc<ProcessDefinition>)> {
+        let rows = c.rows(&self.q().definition_latest, &[&process]).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::ProcessNotFound(process.to_string()))?;
+        let version: i32 = row.get(0);
+        Ok((version, self.definition_in(c, process, version).await?))
+    }
+}
+
+/// The result of a deploy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Deployed {
+    /// The process id.
+    pub process: String,
+    /// The version the document has.
+    pub version: i32,
+    /// Whether this deploy created the version (false: the same document was there already).
+    pub created: bool,
+}

@@ -1,0 +1,247 @@
+//! Read-side queries for the API and the command line.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Error, Result, Store};
+
+/// An instance's current state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceView {
+    /// The instance id.
+    pub instance_id: Uuid,
+    /// The process.
+    pub process: String,
+    /// The version it runs.
+    pub version: i32,
+    /// The business key.
+    pub business_key: String,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    /// Where it waits (or ended).
+    pub current_step: Option<String>,
+    /// What it waits for, in words.
+    pub waiting_for: Option<String>,
+    /// The variables.
+    pub variables: Value,
+    /// The number of events in its stream.
+    pub events: i64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// The error it failed with.
+    pub error: Option<String>,
+}
+
+/// One event of an instance's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// Position in the stream.
+    pub seq: i64,
+    /// The event type.
+    pub event_type: String,
+    /// The event as JSON.
+    pub data: Value,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Something an instance waits for right now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Waiting {
+    /// A message subscription.
+    Message {
+        /// The receive step.
+        step: String,
+        /// The message name.
+        name: String,
+        /// The correlation key.
+        key: String,
+        /// Since when.
+        since: DateTime<Utc>,
+    },
+    /// A handler job.
+    Job {
+        /// The job id.
+        job_id: Uuid,
+        /// The service step.
+        step: String,
+        /// The handler.
+        handler: String,
+        /// Claims so far.
+        attempts: i32,
+        /// The engine holding it, if claimed.
+        lease_owner: Option<String>,
+    },
+}
+
+/// A process version with its instance counts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessVersion {
+    /// The process id.
+    pub process: String,
+    /// The version.
+    pub version: i32,
+    /// When it was deployed.
+    pub deployed_at: DateTime<Utc>,
+    /// The message that starts it.
+    pub start_message: Option<String>,
+    /// Running instances.
+    pub running: i64,
+    /// Completed instances.
+    pub completed: i64,
+    /// Failed instances.
+    pub failed: i64,
+}
+
+/// A message that could not be delivered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// The message id.
+    pub message_id: String,
+    /// The name.
+    pub name: String,
+    /// The key.
+    pub key: String,
+    /// Why it is dead.
+    pub reason: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+fn view(r: &tokio_postgres::Row) -> InstanceView {
+    let state: Value = r.get(12);
+    InstanceView {
+        instance_id: r.get(0),
+        process: r.get(1),
+        version: r.get(2),
+        business_key: r.get(3),
+        status: r.get(4),
+        current_step: r.get(5),
+        waiting_for: r.get(6),
+        variables: r.get(7),
+        events: r.get(8),
+        started_at: r.get(9),
+        updated_at: r.get(10),
+        ended_at: r.get(11),
+        error: state
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
+}
+
+impl Store {
+    /// One instance.
+    pub async fn instance(&self, id: Uuid) -> Result<InstanceView> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().instance_get).await?;
+        let rows = c.query(&stmt, &[&id]).await?;
+        rows.first().map(view).ok_or(Error::InstanceNotFound(id))
+    }
+
+    /// Instances, newest first.
+    pub async fn instances(
+        &self,
+        process: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<InstanceView>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().instances_list).await?;
+        let rows = c.query(&stmt, &[&process, &status, &limit]).await?;
+        Ok(rows.iter().map(view).collect())
+    }
+
+    /// Instance counts by status for a process.
+    pub async fn count_by_status(&self, process: &str) -> Result<Vec<(String, i64)>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().instances_count).await?;
+        let rows = c.query(&stmt, &[&process]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// One instance's event history.
+    pub async fn history(&self, id: Uuid) -> Result<Vec<HistoryEntry>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().events_of_instance).await?;
+        let rows = c.query(&stmt, &[&id]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| HistoryEntry {
+                seq: r.get(0),
+                event_type: r.get(1),
+                data: r.get(2),
+                recorded_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// What an instance waits for: its subscriptions and jobs.
+    pub async fn waiting(&self, id: Uuid) -> Result<Vec<Waiting>> {
+        let c = self.client().await?;
+        let subs = c.prepare_cached(&self.q().subscriptions_of_instance).await?;
+        let jobs = c.prepare_cached(&self.q().jobs_of_instance).await?;
+        let mut out: Vec<Waiting> = c
+            .query(&subs, &[&id])
+            .await?
+            .iter()
+            .map(|r| Waiting::Message {
+                step: r.get(0),
+                name: r.get(1),
+                key: r.get(2),
+                since: r.get(3),
+            })
+            .collect();
+        out.extend(c.query(&jobs, &[&id]).await?.iter().map(|r| Waiting::Job {
+            job_id: r.get(0),
+            step: r.get(1),
+            handler: r.get(2),
+            attempts: r.get(3),
+            lease_owner: r.get(5),
+        }));
+        Ok(out)
+    }
+
+    /// Every process version with instance counts.
+    pub async fn definitions(&self) -> Result<Vec<ProcessVersion>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().definitions_list).await?;
+        Ok(c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| ProcessVersion {
+                process: r.get(0),
+                version: r.get(1),
+                deployed_at: r.get(2),
+                start_message: r.get(3),
+                running: r.get(4),
+                completed: r.get(5),
+                failed: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Dead-lettered messages, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().inbox_dead_letters).await?;
+        Ok(c.query(&stmt, &[&limit])
+            .await?
+            .iter()
+            .map(|r| DeadLetter {
+                message_id: r.get(0),
+                name: r.get(1),
+                key: r.get(2),
+                reason: r.get(3),
+                received_at: r.get(4),
+            })
+            .collect())
+    }
+}

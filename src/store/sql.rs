@@ -1,0 +1,81 @@
+//! Every SQL statement longrun runs, loaded from `sql/` and rendered for the configured schema.
+//!
+//! The files write `__schema__.table`; that placeholder is a valid identifier, so each file is
+//! plain SQL a DBA can read and run. Rendering replaces it with the quoted schema name.
+
+/// The migrations, in order: (version, name, text).
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "0001_core",
+    include_str!("../../sql/migrations/0001_core.sql"),
+)];
+
+/// Replace the schema placeholder with the quoted schema name.
+pub(crate) fn render(sql: &str, schema: &str) -> String {
+    sql.replace("__schema__", &format!("\"{schema}\""))
+}
+
+macro_rules! queries {
+    ($($name:ident),* $(,)?) => {
+        /// The runtime statements, rendered for one schema.
+        #[derive(Debug)]
+        pub(crate) struct Queries {
+            $(pub(crate) $name: String,)*
+        }
+
+        impl Queries {
+            pub(crate) fn new(schema: &str) -> Self {
+                Queries {
+                    $($name: render(
+                        include_str!(concat!("../../sql/queries/", stringify!($name), ".sql")),
+                        schema,
+                    ),)*
+                }
+            }
+        }
+    };
+}
+
+queries!(
+    migrations_lock,
+    migrations_bootstrap,
+    migrations_applied,
+    migrations_record,
+    definition_lock,
+    definition_by_checksum,
+    definition_insert,
+    definition_get,
+    definition_latest,
+    definition_by_start_message,
+    definition_receives,
+    definitions_list,
+    instances_insert,
+    instances_lock,
+    instances_update,
+    instance_get,
+    instances_list,
+    instances_count,
+    events_append,
+    events_of_instance,
+    jobs_insert,
+    jobs_claim,
+    jobs_claim_lapsed,
+    jobs_finish,
+    jobs_of_instance,
+    outbox_insert,
+    outbox_read,
+    consumer_claim,
+    consumer_ack,
+    consumer_release,
+    inbox_insert,
+    inbox_get,
+    inbox_settle,
+    inbox_take_buffered,
+    inbox_expire,
+    inbox_dead_letters,
+    correlation_lock,
+    subscriptions_insert,
+    subscriptions_delete,
+    subscription_find,
+    subscriptions_of_instance,
+);

@@ -1,0 +1,568 @@
+//! One transition, one transaction: lock the instances, decide, append the events, update the
+//! current-state rows and write every effect the events imply, for a whole batch of instances
+//! at once (one statement per table, whatever the batch size).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::{ClaimedJob, Conn, Error, Result, Store};
+use crate::definition::ProcessDefinition;
+use crate::machine::{self, Context, Event, Input, InstanceState, Status, Wait};
+
+/// A lease under which jobs for this engine's own handlers are created already claimed, so the
+/// engine runs them without a claim round trip.
+#[derive(Debug, Clone)]
+pub(crate) struct Lease {
+    pub owner: String,
+    pub token: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub handlers: Arc<HashSet<String>>,
+}
+
+/// One unit of work in a batch.
+#[derive(Debug, Clone)]
+pub(crate) enum Work {
+    /// Start a new instance.
+    Start {
+        instance_id: Uuid,
+        process: String,
+        version: i32,
+        business_key: String,
+        variables: Map<String, Value>,
+        message_id: Option<String>,
+    },
+    /// Feed an input to an existing instance.
+    Continue { instance_id: Uuid, input: Input },
+}
+
+impl Work {
+    fn instance_id(&self) -> Uuid {
+        match self {
+            Work::Start { instance_id, .. } | Work::Continue { instance_id, .. } => *instance_id,
+        }
+    }
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// Per work item, in order: `Ok` or why the instance refused it.
+    pub outcomes: Vec<Result<()>>,
+    /// Jobs created already leased to the caller's engine.
+    pub leased_jobs: Vec<ClaimedJob>,
+    /// Whether any job was created for another engine to claim.
+    pub unleased_jobs: bool,
+    /// Whether anything went into the outbox.
+    pub outbox_written: bool,
+}
+
+struct Slot {
+    def: Arc<ProcessDefinition>,
+    process: String,
+    version: i32,
+    state: InstanceState,
+    seq_before: i64,
+    seq: i64,
+    is_new: bool,
+    touched: bool,
+    last_step: Option<String>,
+    started_at: DateTime<Utc>,
+}
+
+/// An inbox row's fate, written in the same transaction.
+pub(crate) struct Settle {
+    pub message_id: String,
+    pub status: &'static str,
+    pub instance_id: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+#[derive(Default)]
+struct Effects {
+    ev_instance: Vec<Uuid>,
+    ev_seq: Vec<i64>,
+    ev_type: Vec<String>,
+    ev_data: Vec<Value>,
+    ev_at: Vec<DateTime<Utc>>,
+    jobs: Vec<ClaimedJob>,
+    job_leased: Vec<bool>,
+    outbox: Vec<(Uuid, Uuid, String, &'static str, String, String, Value)>,
+    subs_insert: HashMap<(Uuid, String), (String, String)>,
+    subs_delete: Vec<(Uuid, String)>,
+    settles: Vec<Settle>,
+}
+
+impl Store {
+    /// Apply a batch of work in the caller's transaction. Rejected inputs are reported per
+    /// item and change nothing for that item; database errors abort the whole batch.
+    pub(crate) async fn apply(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        works: Vec<Work>,
+        lease: Option<&Lease>,
+        settles: Vec<Settle>,
+    ) -> Result<Applied> {
+        let q = self.q();
+        let mut slots: HashMap<Uuid, Slot> = HashMap::new();
+
+        // Lock the existing instances, in id order (the query sorts).
+        let mut existing: Vec<Uuid> = works
+            .iter()
+            .filter(|w| matches!(w, Work::Continue { .. }))
+            .map(Work::instance_id)
+            .collect();
+        existing.sort();
+        existing.dedup();
+        if !existing.is_empty() {
+            for row in c.rows(&q.instances_lock, &[&existing]).await? {
+                let id: Uuid = row.get(0);
+                let process: String = row.get(1);
+                let version: i32 = row.get(2);
+                let state: InstanceState = serde_json::from_value(row.get(3))?;
+                let seq: i64 = row.get(4);
+                let def = self.definition_in(c, &process, version).await?;
+                slots.insert(
+                    id,
+                    Slot {
+                        def,
+                        process,
+                        version,
+                        state,
+                        seq_before: seq,
+                        seq,
+                        is_new: false,
+                        touched: false,
+                        last_step: None,
+                        started_at: now,
+                    },
+                );
+            }
+        }
+
+        let mut fx = Effects {
+            settles,
+            ..Effects::default()
+        };
+        let mut outcomes = Vec::with_capacity(works.len());
+        for work in works {
+            let id = work.instance_id();
+            let input = match work {
+                Work::Start {
+                    instance_id,
+                    process,
+                    version,
+                    business_key,
+                    variables,
+                    message_id,
+                } => {
+                    let def = self.definition_in(c, &process, version).await?;
+                    slots.insert(
+                        instance_id,
+                        Slot {
+                            def,
+                            process,
+                            version,
+                            state: InstanceState::default(),
+                            seq_before: 0,
+                            seq: 0,
+                            is_new: true,
+                            touched: false,
+                            last_step: None,
+                            started_at: now,
+                        },
+                    );
+                    Input::Start {
+                        business_key,
+                        variables,
+                        message_id,
+                    }
+                }
+                Work::Continue { input, .. } => input,
+            };
+            let Some(slot) = slots.get_mut(&id) else {
+                outcomes.push(Err(Error::InstanceNotFound(id)));
+                continue;
+            };
+            outcomes.push(self.run(c, now, id, slot, input, lease, &mut fx).await);
+        }
+
+        // Write everything: one statement per table, pipelined on the connection.
+        let mut ins_id = Vec::new();
+        let mut ins_process = Vec::new();
+        let mut ins_version = Vec::new();
+        let mut ins_key = Vec::new();
+        let mut ins_status = Vec::new();
+        let mut ins_step = Vec::new();
+        let mut ins_waiting = Vec::new();
+        let mut ins_vars = Vec::new();
+        let mut ins_state = Vec::new();
+        let mut ins_seq = Vec::new();
+        let mut ins_at = Vec::new();
+        let mut up_id = Vec::new();
+        let mut up_expected = Vec::new();
+        let mut up_status = Vec::new();
+        let mut up_step = Vec::new();
+        let mut up_waiting = Vec::new();
+        let mut up_vars = Vec::new();
+        let mut up_state = Vec::new();
+        let mut up_seq = Vec::new();
+        let mut up_at = Vec::new();
+        for (id, slot) in &slots {
+            if !slot.touched {
+                continue;
+            }
+            let (step, waiting) = describe_wait(&slot.state, slot.last_step.as_deref());
+            let vars = Value::Object(slot.state.variables.clone());
+            let state = serde_json::to_value(&slot.state)?;
+            if slot.is_new {
+                ins_id.push(*id);
+                ins_process.push(slot.process.clone());
+                ins_version.push(slot.version);
+                ins_key.push(slot.state.business_key.clone());
+                ins_status.push(slot.state.status.as_str().to_string());
+                ins_step.push(step);
+                ins_waiting.push(waiting);
+                ins_vars.push(vars);
+                ins_state.push(state);
+                ins_seq.push(slot.seq);
+                ins_at.push(slot.started_at);
+            } else {
+                up_id.push(*id);
+                up_expected.push(slot.seq_before);
+                up_status.push(slot.state.status.as_str().to_string());
+                up_step.push(step);
+                up_waiting.push(waiting);
+                up_vars.push(vars);
+                up_state.push(state);
+                up_seq.push(slot.seq);
+                up_at.push(now);
+            }
+        }
+        let up_count = up_id.len() as u64;
+
+        let lease_token: Vec<Option<Uuid>> = fx
+            .job_leased
+            .iter()
+            .map(|l| if *l { lease.map(|l| l.token) } else { None })
+            .collect();
+        let lease_owner: Vec<Option<String>> = fx
+            .job_leased
+            .iter()
+            .map(|l| if *l { lease.map(|l| l.owner.clone()) } else { None })
+            .collect();
+        let lease_exp: Vec<Option<DateTime<Utc>>> = fx
+            .job_leased
+            .iter()
+            .map(|l| if *l { lease.map(|l| l.expires_at) } else { None })
+            .collect();
+        let job_id: Vec<Uuid> = fx.jobs.iter().map(|j| j.job_id).collect();
+        let job_inst: Vec<Uuid> = fx.jobs.iter().map(|j| j.instance_id).collect();
+        let job_step: Vec<&str> = fx.jobs.iter().map(|j| j.step_id.as_str()).collect();
+        let job_handler: Vec<&str> = fx.jobs.iter().map(|j| j.handler.as_str()).collect();
+        let job_vars: Vec<&Value> = fx.jobs.iter().map(|j| &j.variables).collect();
+        let job_at: Vec<DateTime<Utc>> = vec![now; fx.jobs.len()];
+
+        let ob_id: Vec<Uuid> = fx.outbox.iter().map(|o| o.0).collect();
+        let ob_inst: Vec<Uuid> = fx.outbox.iter().map(|o| o.1).collect();
+        let ob_topic: Vec<&str> = fx.outbox.iter().map(|o| o.2.as_str()).collect();
+        let ob_kind: Vec<&str> = fx.outbox.iter().map(|o| o.3).collect();
+        let ob_name: Vec<&str> = fx.outbox.iter().map(|o| o.4.as_str()).collect();
+        let ob_key: Vec<&str> = fx.outbox.iter().map(|o| o.5.as_str()).collect();
+        let ob_payload: Vec<&Value> = fx.outbox.iter().map(|o| &o.6).collect();
+        let ob_at: Vec<DateTime<Utc>> = vec![now; fx.outbox.len()];
+
+        let mut subs: Vec<(&(Uuid, String), &(String, String))> = fx.subs_insert.iter().collect();
+        subs.sort();
+        let si_inst: Vec<Uuid> = subs.iter().map(|s| s.0 .0).collect();
+        let si_step: Vec<&str> = subs.iter().map(|s| s.0 .1.as_str()).collect();
+        let si_name: Vec<&str> = subs.iter().map(|s| s.1 .0.as_str()).collect();
+        let si_key: Vec<&str> = subs.iter().map(|s| s.1 .1.as_str()).collect();
+        let si_at: Vec<DateTime<Utc>> = vec![now; subs.len()];
+        let sd_inst: Vec<Uuid> = fx.subs_delete.iter().map(|s| s.0).collect();
+        let sd_step: Vec<&str> = fx.subs_delete.iter().map(|s| s.1.as_str()).collect();
+
+        let st_id: Vec<&str> = fx.settles.iter().map(|s| s.message_id.as_str()).collect();
+        let st_status: Vec<&str> = fx.settles.iter().map(|s| s.status).collect();
+        let st_inst: Vec<Option<Uuid>> = fx.settles.iter().map(|s| s.instance_id).collect();
+        let st_reason: Vec<Option<&str>> =
+            fx.settles.iter().map(|s| s.reason.as_deref()).collect();
+        let st_at: Vec<DateTime<Utc>> = vec![now; fx.settles.len()];
+
+        let ins = async {
+            if ins_id.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.instances_insert,
+                &[
+                    &ins_id,
+                    &ins_process,
+                    &ins_version,
+                    &ins_key,
+                    &ins_status,
+                    &ins_step,
+                    &ins_waiting,
+                    &ins_vars,
+                    &ins_state,
+                    &ins_seq,
+                    &ins_at,
+                ],
+            )
+            .await
+        };
+        let upd = async {
+            if up_id.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.instances_update,
+                &[
+                    &up_id,
+                    &up_expected,
+                    &up_status,
+                    &up_step,
+                    &up_waiting,
+                    &up_vars,
+                    &up_state,
+                    &up_seq,
+                    &up_at,
+                ],
+            )
+            .await
+        };
+        let evs = async {
+            if fx.ev_instance.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.events_append,
+                &[&fx.ev_instance, &fx.ev_seq, &fx.ev_type, &fx.ev_data, &fx.ev_at],
+            )
+            .await
+        };
+        let jobs = async {
+            if job_id.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.jobs_insert,
+                &[
+                    &job_id,
+                    &job_inst,
+                    &job_step,
+                    &job_handler,
+                    &job_vars,
+                    &job_at,
+                    &lease_token,
+                    &lease_owner,
+                    &lease_exp,
+                ],
+            )
+            .await
+        };
+        let outbox = async {
+            if ob_id.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.outbox_insert,
+                &[
+                    &ob_id,
+                    &ob_inst,
+                    &ob_topic,
+                    &ob_kind,
+                    &ob_name,
+                    &ob_key,
+                    &ob_payload,
+                    &ob_at,
+                ],
+            )
+            .await
+        };
+        let sub_del = async {
+            if sd_inst.is_empty() {
+                return Ok(0);
+            }
+            c.exec(&q.subscriptions_delete, &[&sd_inst, &sd_step]).await
+        };
+        let sub_ins = async {
+            if si_inst.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.subscriptions_insert,
+                &[&si_inst, &si_step, &si_name, &si_key, &si_at],
+            )
+            .await
+        };
+        let settle = async {
+            if st_id.is_empty() {
+                return Ok(0);
+            }
+            c.exec(
+                &q.inbox_settle,
+                &[&st_id, &st_status, &st_inst, &st_reason, &st_at],
+            )
+            .await
+        };
+        let (_, updated, _, _, _, _, _, _) =
+            tokio::try_join!(ins, upd, evs, jobs, outbox, sub_del, sub_ins, settle)?;
+        if updated != up_count {
+            return Err(Error::Conflict(format!(
+                "{} of {} instances changed under their lock",
+                up_count - updated,
+                up_count
+            )));
+        }
+
+        let mut leased_jobs = Vec::new();
+        let mut unleased_jobs = false;
+        for (job, leased) in fx.jobs.into_iter().zip(fx.job_leased) {
+            if leased {
+                leased_jobs.push(job);
+            } else {
+                unleased_jobs = true;
+            }
+        }
+        Ok(Applied {
+            outcomes,
+            leased_jobs,
+            unleased_jobs,
+            outbox_written: !fx.outbox.is_empty(),
+        })
+    }
+
+    /// Decide and evolve one instance until it waits, taking buffered messages it starts to
+    /// wait for on the way.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        id: Uuid,
+        slot: &mut Slot,
+        mut input: Input,
+        lease: Option<&Lease>,
+        fx: &mut Effects,
+    ) -> Result<()> {
+        loop {
+            let ctx = Context {
+                instance_id: id,
+                next_seq: slot.seq + 1,
+            };
+            let events = machine::decide(&slot.def, &slot.state, &input, ctx).map_err(
+                |rejection| Error::Rejected {
+                    instance: id,
+                    rejection,
+                },
+            )?;
+            let mut awaited = None;
+            for event in events {
+                machine::evolve(&mut slot.state, &event);
+                slot.seq += 1;
+                slot.touched = true;
+                if let Some(step) = event.step() {
+                    slot.last_step = Some(step.to_string());
+                }
+                match &event {
+                    Event::JobCreated {
+                        step,
+                        job_id,
+                        handler,
+                    } => {
+                        let leased = lease.is_some_and(|l| l.handlers.contains(handler));
+                        fx.jobs.push(ClaimedJob {
+                            job_id: *job_id,
+                            instance_id: id,
+                            step_id: step.clone(),
+                            handler: handler.clone(),
+                            variables: Value::Object(slot.state.variables.clone()),
+                            attempts: if leased { 1 } else { 0 },
+                            lease_token: lease.map(|l| l.token).unwrap_or_default(),
+                        });
+                        fx.job_leased.push(leased);
+                    }
+                    Event::MessageSent {
+                        message_id,
+                        name,
+                        kind,
+                        to,
+                        key,
+                        payload,
+                        ..
+                    } => fx.outbox.push((
+                        *message_id,
+                        id,
+                        to.clone().unwrap_or_else(|| name.clone()),
+                        kind.as_str(),
+                        name.clone(),
+                        key.clone(),
+                        payload.clone(),
+                    )),
+                    Event::MessageAwaited { step, name, key } => {
+                        fx.subs_insert
+                            .insert((id, step.clone()), (name.clone(), key.clone()));
+                        awaited = Some((name.clone(), key.clone()));
+                    }
+                    Event::MessageCorrelated { step, .. } => {
+                        if fx.subs_insert.remove(&(id, step.clone())).is_none() {
+                            fx.subs_delete.push((id, step.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+                fx.ev_instance.push(id);
+                fx.ev_seq.push(slot.seq);
+                fx.ev_type.push(event.type_name().to_string());
+                fx.ev_data.push(serde_json::to_value(&event)?);
+                fx.ev_at.push(now);
+            }
+            // A message that arrived before the instance waited for it is taken now.
+            let Some((name, key)) = awaited else {
+                return Ok(());
+            };
+            if slot.state.status != Status::Running {
+                return Ok(());
+            }
+            let lock = vec![self.lock_key(&["correlate", &name, &key])];
+            c.rows(&self.q().correlation_lock, &[&lock]).await?;
+            let rows = c
+                .rows(&self.q().inbox_take_buffered, &[&name, &key, &now])
+                .await?;
+            let Some(row) = rows.first() else {
+                return Ok(());
+            };
+            let message_id: String = row.get(0);
+            let payload: Value = row.get(1);
+            fx.settles.push(Settle {
+                message_id: message_id.clone(),
+                status: "correlated",
+                instance_id: Some(id),
+                reason: None,
+            });
+            input = Input::Message {
+                message_id,
+                name,
+                payload,
+            };
+        }
+    }
+}
+
+/// The current step and, in words, what the instance waits for (for `instances` columns).
+fn describe_wait(state: &InstanceState, last_step: Option<&str>) -> (Option<String>, Option<String>) {
+    match &state.wait {
+        Some(Wait::Job { step, handler, .. }) => {
+            (Some(step.clone()), Some(format!("job {handler}")))
+        }
+        Some(Wait::Message { step, name, key }) => {
+            (Some(step.clone()), Some(format!("message {name} key {key}")))
+        }
+        None => (last_step.map(str::to_string), None),
+    }
+}
