@@ -6,6 +6,7 @@ use std::pin::Pin;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::Engine;
 use crate::store::OutboxMessage;
 
 /// What a service-step handler is given.
@@ -67,20 +68,21 @@ where
     }
 }
 
-/// Receives outbox messages in-process. Implemented for every `Fn(OutboxMessage) -> impl
-/// Future<Output = Result<(), HandlerError>>`. Delivery is at least once: deduplicate by
-/// `message_id`.
+/// Receives outbox messages in-process. Implemented for every `Fn(Engine, OutboxMessage) ->
+/// impl Future<Output = Result<(), HandlerError>>`; the engine is the one running the
+/// subscriber, for sending replies. Delivery is at least once: deduplicate by `message_id`
+/// (replies with an id derived from it are deduplicated by the engine's inbox).
 pub trait Subscriber: Send + Sync + 'static {
     /// Handle one message; an error makes it (and those after it) be delivered again.
-    fn call(&self, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>>;
+    fn call(&self, engine: Engine, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>>;
 }
 
 impl<F, Fut> Subscriber for F
 where
-    F: Fn(OutboxMessage) -> Fut + Send + Sync + 'static,
+    F: Fn(Engine, OutboxMessage) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
 {
-    fn call(&self, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>> {
-        Box::pin(self(message))
+    fn call(&self, engine: Engine, message: OutboxMessage) -> BoxFuture<Result<(), HandlerError>> {
+        Box::pin(self(engine, message))
     }
 }

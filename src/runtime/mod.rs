@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 use uuid::Uuid;
 
 use crate::definition::ProcessDefinition;
+use crate::machine::Status;
 use crate::store::{
     Applied, ClaimedJob, Conn, Deployed, Delivery, Error, Lease, Message, Result, Store, Work,
 };
@@ -169,6 +170,7 @@ impl EngineBuilder {
                 handler_names,
                 subscribers: self.subscribers,
                 local: Mutex::new(None),
+                ended: broadcast::channel(65536).0,
             }),
         })
     }
@@ -189,6 +191,17 @@ struct Inner {
     subscribers: Vec<SubscriberReg>,
     /// Set while the workers run: where locally created jobs and wake-ups go.
     local: Mutex<Option<Arc<Local>>>,
+    /// Instances that ended in transactions this engine committed.
+    ended: broadcast::Sender<Ended>,
+}
+
+/// An instance that ended, as seen by the engine that committed its last transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// The instance.
+    pub instance_id: Uuid,
+    /// `Completed` or `Failed`.
+    pub status: Status,
 }
 
 /// The running workers' shared plumbing.
@@ -268,6 +281,13 @@ impl Engine {
         self.inner.clock.now()
     }
 
+    /// Instances ending in transactions this engine commits from now on (not those other
+    /// engines commit): lets tests and programs wait for outcomes without polling. A receiver
+    /// that falls more than 65,536 ends behind gets `Lagged`.
+    pub fn subscribe_ended(&self) -> broadcast::Receiver<Ended> {
+        self.inner.ended.subscribe()
+    }
+
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
@@ -293,6 +313,12 @@ impl Engine {
 
     /// Hand what a committed transaction produced to the local workers.
     pub(crate) fn after_commit(&self, applied: Applied) {
+        for (instance_id, status) in &applied.ended {
+            let _ = self.inner.ended.send(Ended {
+                instance_id: *instance_id,
+                status: *status,
+            });
+        }
         let Some(local) = self.local() else {
             return;
         };

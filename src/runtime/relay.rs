@@ -51,7 +51,7 @@ pub(super) async fn run(engine: Engine, local: Arc<Local>, index: usize, mut sto
             continue;
         }
         let results = futures_util::future::join_all(batch.iter().map(|m| {
-            std::panic::AssertUnwindSafe(reg.subscriber.call(m.clone())).catch_unwind()
+            std::panic::AssertUnwindSafe(reg.subscriber.call(engine.clone(), m.clone())).catch_unwind()
         }))
         .await;
         let ok_prefix = results

@@ -80,8 +80,8 @@ impl Store {
     }
 }
 
-/// The migrations rendered for `schema`.
-pub(crate) fn migrations_for(schema: &str) -> Vec<Migration> {
+/// The migrations rendered for `schema` (what `longrun migrate --print` shows).
+pub fn migrations_for(schema: &str) -> Vec<Migration> {
     MIGRATIONS
         .iter()
         .map(|(version, name, text)| Migration {

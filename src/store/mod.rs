@@ -18,7 +18,7 @@ pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
-pub use migrate::Migration;
+pub use migrate::{migrations_for as migrations_for_schema, Migration};
 pub use read::{DeadLetter, HistoryEntry, InstanceView, ProcessVersion, Waiting};
 
 pub(crate) use conn::Conn;

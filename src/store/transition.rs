@@ -58,6 +58,8 @@ pub(crate) struct Applied {
     pub unleased_jobs: bool,
     /// Whether anything went into the outbox.
     pub outbox_written: bool,
+    /// Instances that ended in this batch, with their final status.
+    pub ended: Vec<(Uuid, Status)>,
 }
 
 struct Slot {
@@ -244,6 +246,11 @@ impl Store {
             }
         }
         let up_count = up_id.len() as u64;
+        let ended: Vec<(Uuid, Status)> = slots
+            .iter()
+            .filter(|(_, s)| s.touched && matches!(s.state.status, Status::Completed | Status::Failed))
+            .map(|(id, s)| (*id, s.state.status))
+            .collect();
 
         let lease_token: Vec<Option<Uuid>> = fx
             .job_leased
@@ -434,6 +441,7 @@ impl Store {
             leased_jobs,
             unleased_jobs,
             outbox_written: !fx.outbox.is_empty(),
+            ended,
         })
     }
 
