@@ -67,9 +67,16 @@ fn participant(
 {
     move |engine: Engine, cmd: OutboxMessage| {
         Box::pin(async move {
-            let msg = Message::new(reply, cmd.key.clone(), format!("{}:{reply}", cmd.message_id))
-                .payload(body(&cmd));
-            engine.send(msg).await.map_err(|e| HandlerError::new(e.to_string()))?;
+            let msg = Message::new(
+                reply,
+                cmd.key.clone(),
+                format!("{}:{reply}", cmd.message_id),
+            )
+            .payload(body(&cmd));
+            engine
+                .send(msg)
+                .await
+                .map_err(|e| HandlerError::new(e.to_string()))?;
             Ok(())
         })
     }
@@ -96,7 +103,10 @@ async fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let def = order_process();
     let from_json = ProcessDefinition::from_json(include_str!("definitions/order.json"))?;
-    assert_eq!(def, from_json, "the builder and the JSON document must be the same model");
+    assert_eq!(
+        def, from_json,
+        "the builder and the JSON document must be the same model"
+    );
 
     let store = Store::connect_with(
         pg_config(None)?,
@@ -160,8 +170,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         let engine = engine.clone();
         let order_id = format!("{run_id}-{i:06}");
         sends.push(tokio::spawn(async move {
-            let msg = Message::new("OrderPlaced", order_id.clone(), format!("checkout:{order_id}"))
-                .payload(json!({ "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5) }));
+            let msg = Message::new(
+                "OrderPlaced",
+                order_id.clone(),
+                format!("checkout:{order_id}"),
+            )
+            .payload(json!({ "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5) }));
             engine.send(msg).await
         }));
     }
@@ -208,11 +222,17 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     if let Some(sample) = instances.iter().next() {
         let view = store.instance(*sample).await?;
-        println!("sample order {} (instance {}): {}", view.business_key, view.instance_id, view.status);
+        println!(
+            "sample order {} (instance {}): {}",
+            view.business_key, view.instance_id, view.status
+        );
         for h in store.history(*sample).await? {
             let detail = h.data.get("step").and_then(|s| s.as_str()).unwrap_or("");
             let name = h.data.get("name").and_then(|s| s.as_str()).unwrap_or("");
-            println!("  {:>2} {:<18} {:<18} {}", h.seq, h.event_type, detail, name);
+            println!(
+                "  {:>2} {:<18} {:<18} {}",
+                h.seq, h.event_type, detail, name
+            );
         }
     }
     let events = completed_events.load(Ordering::Relaxed);

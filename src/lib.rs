@@ -8,7 +8,7 @@ pub mod store;
 
 pub use definition::ProcessDefinition;
 pub use runtime::{
-    Clock, Ended, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext, ManualClock,
-    Running, StartRequest, Subscriber, SystemClock,
+    Clock, Ended, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext,
+    ManualClock, Running, StartRequest, Subscriber, SystemClock,
 };
 pub use store::{Consumer, Delivery, Error, Message, OutboxMessage, Result, Store, StoreConfig};

@@ -165,7 +165,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Migrate { print: true } => {
             for m in longrun::store::migrations_for_schema(&cli.schema) {
-                println!("-- migration {} ({}), sha256 {}", m.version, m.name, m.checksum);
+                println!(
+                    "-- migration {} ({}), sha256 {}",
+                    m.version, m.name, m.checksum
+                );
                 println!("{}", m.sql.trim_end());
                 println!();
             }
@@ -197,7 +200,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             } else if d.created {
                 println!("deployed {} version {}", d.process, d.version);
             } else {
-                println!("{} version {} is already deployed with this document", d.process, d.version);
+                println!(
+                    "{} version {} is already deployed with this document",
+                    d.process, d.version
+                );
             }
             Ok(())
         }
@@ -207,11 +213,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&defs);
             } else {
-                println!("{:<20} {:>7} {:>8} {:>9} {:>6}  {:<20}  deployed", "process", "version", "running", "completed", "failed", "start message");
+                println!(
+                    "{:<20} {:>7} {:>8} {:>9} {:>6}  {:<20}  deployed",
+                    "process", "version", "running", "completed", "failed", "start message"
+                );
                 for d in defs {
                     println!(
                         "{:<20} {:>7} {:>8} {:>9} {:>6}  {:<20}  {}",
-                        d.process, d.version, d.running, d.completed, d.failed,
+                        d.process,
+                        d.version,
+                        d.running,
+                        d.completed,
+                        d.failed,
                         d.start_message.unwrap_or_default(),
                         d.deployed_at.format("%Y-%m-%d %H:%M:%S")
                     );
@@ -219,7 +232,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Start { process, key, vars, version } => {
+        Command::Start {
+            process,
+            key,
+            vars,
+            version,
+        } => {
             let variables = match vars {
                 Some(v) => parse_json("--vars", v)?,
                 None => json!({}),
@@ -242,12 +260,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     view.version,
                     view.business_key,
                     view.status,
-                    view.waiting_for.map(|w| format!(", waiting for {w}")).unwrap_or_default()
+                    view.waiting_for
+                        .map(|w| format!(", waiting for {w}"))
+                        .unwrap_or_default()
                 );
             }
             Ok(())
         }
-        Command::Send { message, key, id, payload, ttl_seconds } => {
+        Command::Send {
+            message,
+            key,
+            id,
+            payload,
+            ttl_seconds,
+        } => {
             let payload = match payload {
                 Some(p) => parse_json("--payload", p)?,
                 None => json!({}),
@@ -278,7 +304,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Instances { process, status, limit } => {
+        Command::Instances {
+            process,
+            status,
+            limit,
+        } => {
             if let Some(s) = status {
                 if !["running", "completed", "failed"].contains(&s.as_str()) {
                     return Err(Failure::Input(format!(
@@ -287,25 +317,36 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             let engine = connect(&cli).await?;
-            let list = engine.store().instances(process.as_deref(), status.as_deref(), *limit).await?;
+            let list = engine
+                .store()
+                .instances(process.as_deref(), status.as_deref(), *limit)
+                .await?;
             if cli.json {
                 print_json(&list);
             } else {
-                println!("{:<36}  {:<12} {:>3}  {:<16} {:<9}  {:<20}  waiting for", "instance", "process", "v", "key", "status", "step");
+                println!(
+                    "{:<36}  {:<12} {:>3}  {:<16} {:<9}  {:<20}  waiting for",
+                    "instance", "process", "v", "key", "status", "step"
+                );
                 for i in list {
                     println!(
                         "{:<36}  {:<12} {:>3}  {:<16} {:<9}  {:<20}  {}",
-                        i.instance_id, i.process, i.version, i.business_key, i.status,
-                        i.current_step.unwrap_or_default(), i.waiting_for.unwrap_or_default()
+                        i.instance_id,
+                        i.process,
+                        i.version,
+                        i.business_key,
+                        i.status,
+                        i.current_step.unwrap_or_default(),
+                        i.waiting_for.unwrap_or_default()
                     );
                 }
             }
             Ok(())
         }
         Command::Show { instance } => {
-            let id: Uuid = instance
-                .parse()
-                .map_err(|_| Failure::Input(format!("\"{instance}\" is not an instance id (a UUID)")))?;
+            let id: Uuid = instance.parse().map_err(|_| {
+                Failure::Input(format!("\"{instance}\" is not an instance id (a UUID)"))
+            })?;
             let engine = connect(&cli).await?;
             let store = engine.store();
             let view = store.instance(id).await?;
@@ -318,7 +359,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("instance  {}", view.instance_id);
             println!("process   {} v{}", view.process, view.version);
             println!("key       {}", view.business_key);
-            println!("status    {}{}", view.status, view.current_step.map(|s| format!(" at {s}")).unwrap_or_default());
+            println!(
+                "status    {}{}",
+                view.status,
+                view.current_step
+                    .map(|s| format!(" at {s}"))
+                    .unwrap_or_default()
+            );
             if let Some(w) = &view.waiting_for {
                 println!("waiting   {w}");
             }
@@ -332,16 +379,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             println!("variables {}", view.variables);
             for w in waiting {
                 match w {
-                    longrun::store::Waiting::Message { name, key, since, step } => println!("  waits at {step} for message {name} key {key} since {since}"),
-                    longrun::store::Waiting::Job { handler, step, attempts, lease_owner, .. } => println!(
+                    longrun::store::Waiting::Message {
+                        name,
+                        key,
+                        since,
+                        step,
+                    } => println!("  waits at {step} for message {name} key {key} since {since}"),
+                    longrun::store::Waiting::Job {
+                        handler,
+                        step,
+                        attempts,
+                        lease_owner,
+                        ..
+                    } => println!(
                         "  waits at {step} for job {handler} (attempts {attempts}{})",
-                        lease_owner.map(|o| format!(", held by {o}")).unwrap_or_default()
+                        lease_owner
+                            .map(|o| format!(", held by {o}"))
+                            .unwrap_or_default()
                     ),
                 }
             }
             println!("history:");
             for h in history {
-                println!("  {:>3}  {}  {:<18} {}", h.seq, h.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"), h.event_type, describe(&h.data));
+                println!(
+                    "  {:>3}  {}  {:<18} {}",
+                    h.seq,
+                    h.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                    h.event_type,
+                    describe(&h.data)
+                );
             }
             Ok(())
         }
@@ -362,18 +428,43 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// A one-line summary of an event's data.
 fn describe(data: &Value) -> String {
-    let s = |k: &str| data.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |k: &str| {
+        data.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     match data.get("type").and_then(Value::as_str).unwrap_or("") {
-        "InstanceStarted" => format!("key {} variables {}", s("business_key"), data.get("variables").cloned().unwrap_or(Value::Null)),
+        "InstanceStarted" => format!(
+            "key {} variables {}",
+            s("business_key"),
+            data.get("variables").cloned().unwrap_or(Value::Null)
+        ),
         "JobCreated" => format!("{} -> handler {}", s("step"), s("handler")),
-        "JobCompleted" => format!("{} set {}", s("step"), data.get("set").cloned().unwrap_or(Value::Null)),
+        "JobCompleted" => format!(
+            "{} set {}",
+            s("step"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
         "JobFailed" => format!("{}: {}", s("step"), s("error")),
         "MessageSent" => match data.get("to").and_then(Value::as_str) {
-            Some(to) => format!("{}: command {} to {} key {}", s("step"), s("name"), to, s("key")),
+            Some(to) => format!(
+                "{}: command {} to {} key {}",
+                s("step"),
+                s("name"),
+                to,
+                s("key")
+            ),
             None => format!("{}: event {} key {}", s("step"), s("name"), s("key")),
         },
         "MessageAwaited" => format!("{}: waits for {} key {}", s("step"), s("name"), s("key")),
-        "MessageCorrelated" => format!("{}: {} (id {}) set {}", s("step"), s("name"), s("message_id"), data.get("set").cloned().unwrap_or(Value::Null)),
+        "MessageCorrelated" => format!(
+            "{}: {} (id {}) set {}",
+            s("step"),
+            s("name"),
+            s("message_id"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
         "InstanceCompleted" => format!("at {}", s("step")),
         "InstanceFailed" => format!("at {}: {}", s("step"), s("error")),
         _ => data.to_string(),

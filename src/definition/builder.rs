@@ -141,7 +141,10 @@ impl StepBuilder {
     pub fn key(mut self, path: impl Into<String>) -> Self {
         match &mut self.last().kind {
             StepKind::Send { key, .. } | StepKind::Receive { key, .. } => *key = Some(path.into()),
-            other => panic!("`key` applies to send and receive steps, not {}", other.type_name()),
+            other => panic!(
+                "`key` applies to send and receive steps, not {}",
+                other.type_name()
+            ),
         }
         self
     }
@@ -173,7 +176,10 @@ impl StepBuilder {
             StepKind::Service { output, .. } | StepKind::Receive { output, .. } => {
                 *output = Output::Variable(var.into())
             }
-            other => panic!("`output` applies to service and receive steps, not {}", other.type_name()),
+            other => panic!(
+                "`output` applies to service and receive steps, not {}",
+                other.type_name()
+            ),
         }
         self
     }

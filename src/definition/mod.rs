@@ -1,9 +1,11 @@
-//! The process model: one model with two front ends, the Rust [`builder`] and a JSON document.
+//! The process model: one model with two front ends, the Rust [`ProcessBuilder`] and a JSON document.
 //!
 //! A [`ProcessDefinition`] is plain data (serde). [`ProcessDefinition::validate`] checks it and
 //! names the path of every problem, e.g. `steps[3].next: unknown step "shipp_goods"`.
 
 mod builder;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 pub use builder::{ProcessBuilder, StepBuilder};
@@ -154,7 +156,10 @@ impl TryFrom<RawStep> for Step {
         };
         let unused = |name: &str, present: bool| -> Result<(), String> {
             if present {
-                Err(format!("step \"{id}\" of type \"{}\" has no field `{name}`", r.kind))
+                Err(format!(
+                    "step \"{id}\" of type \"{}\" has no field `{name}`",
+                    r.kind
+                ))
             } else {
                 Ok(())
             }
@@ -205,11 +210,15 @@ impl TryFrom<RawStep> for Step {
             }
             other => {
                 return Err(format!(
-                    "step \"{id}\": unknown type \"{other}\" (expected service, send, receive or end)"
-                ))
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive or end)"
+            ))
             }
         };
-        Ok(Step { id, kind, next: r.next })
+        Ok(Step {
+            id,
+            kind,
+            next: r.next,
+        })
     }
 }
 

@@ -103,24 +103,41 @@ impl ProcessDefinition {
             } else if let Some(first) = index.insert(&step.id, i) {
                 report(
                     at("id"),
-                    format!("duplicate step id \"{}\" (first at steps[{first}])", step.id),
+                    format!(
+                        "duplicate step id \"{}\" (first at steps[{first}])",
+                        step.id
+                    ),
                 );
                 index.insert(&step.id, first);
             }
             match &step.kind {
                 StepKind::Service { handler, output } => {
                     if !is_name(handler) {
-                        report(at("handler"), "a handler name must be non-empty, without spaces".into());
+                        report(
+                            at("handler"),
+                            "a handler name must be non-empty, without spaces".into(),
+                        );
                     }
                     check_output(output, &at("output"), &mut report);
                 }
-                StepKind::Send { message, to, key, payload } => {
+                StepKind::Send {
+                    message,
+                    to,
+                    key,
+                    payload,
+                } => {
                     if !is_name(message) {
-                        report(at("message"), "a message name must be non-empty, without spaces".into());
+                        report(
+                            at("message"),
+                            "a message name must be non-empty, without spaces".into(),
+                        );
                     }
                     if let Some(to) = to {
                         if !is_name(to) {
-                            report(at("to"), "a recipient must be non-empty, without spaces".into());
+                            report(
+                                at("to"),
+                                "a recipient must be non-empty, without spaces".into(),
+                            );
                         }
                     }
                     if let Some(key) = key {
@@ -130,13 +147,23 @@ impl ProcessDefinition {
                     }
                     for (j, v) in payload.iter().flatten().enumerate() {
                         if !is_var_path(v) {
-                            report(format!("steps[{i}].payload[{j}]"), format!("invalid variable path \"{v}\""));
+                            report(
+                                format!("steps[{i}].payload[{j}]"),
+                                format!("invalid variable path \"{v}\""),
+                            );
                         }
                     }
                 }
-                StepKind::Receive { message, key, output } => {
+                StepKind::Receive {
+                    message,
+                    key,
+                    output,
+                } => {
                     if !is_name(message) {
-                        report(at("message"), "a message name must be non-empty, without spaces".into());
+                        report(
+                            at("message"),
+                            "a message name must be non-empty, without spaces".into(),
+                        );
                     }
                     if let Some(key) = key {
                         if !is_var_path(key) {
@@ -153,25 +180,27 @@ impl ProcessDefinition {
         for (i, step) in self.steps.iter().enumerate() {
             structural_problems |= step.next.as_deref().is_some_and(|n| !index.contains_key(n));
             match (&step.kind, &step.next) {
-                (StepKind::End, Some(_)) => {
-                    report(format!("steps[{i}].next"), "an end step has no next step".into())
-                }
+                (StepKind::End, Some(_)) => report(
+                    format!("steps[{i}].next"),
+                    "an end step has no next step".into(),
+                ),
                 (StepKind::End, None) => {}
                 (_, None) => report(
                     format!("steps[{i}].next"),
                     format!("a {} step needs a next step", step.kind.type_name()),
                 ),
-                (_, Some(next)) if !index.contains_key(next.as_str()) => {
-                    report(format!("steps[{i}].next"), format!("unknown step \"{next}\""))
-                }
-                (_, Some(next)) if *next == step.id => {
-                    report(format!("steps[{i}].next"), "a step cannot lead to itself".into())
-                }
+                (_, Some(next)) if !index.contains_key(next.as_str()) => report(
+                    format!("steps[{i}].next"),
+                    format!("unknown step \"{next}\""),
+                ),
+                (_, Some(next)) if *next == step.id => report(
+                    format!("steps[{i}].next"),
+                    "a step cannot lead to itself".into(),
+                ),
                 _ => {}
             }
         }
 
-        drop(report);
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
         // Every step must be reachable from the first, and the first must reach an end.
         if !structural_problems && !self.steps.is_empty() {

@@ -209,8 +209,7 @@ pub fn decide(
         evolve(scratch, &e);
         out.push(e);
     };
-    let next_after: Option<String>;
-    match input {
+    let next_after: String = match input {
         Input::Start {
             business_key,
             variables,
@@ -233,7 +232,9 @@ pub fn decide(
         }
         Input::JobCompleted { job_id, result } => {
             let step = match &state.wait {
-                Some(Wait::Job { step, job_id: j, .. }) if j == job_id => step.clone(),
+                Some(Wait::Job {
+                    step, job_id: j, ..
+                }) if j == job_id => step.clone(),
                 _ => return Err(not_waiting(state, "job")),
             };
             let output = match def.step(&step).map(|s| &s.kind) {
@@ -249,11 +250,13 @@ pub fn decide(
                     set: map_output(output, result),
                 },
             );
-            next_after = Some(step);
+            step
         }
         Input::JobFailed { job_id, error } => {
             let step = match &state.wait {
-                Some(Wait::Job { step, job_id: j, .. }) if j == job_id => step.clone(),
+                Some(Wait::Job {
+                    step, job_id: j, ..
+                }) if j == job_id => step.clone(),
                 _ => return Err(not_waiting(state, "job")),
             };
             emit(
@@ -298,15 +301,12 @@ pub fn decide(
                     set: map_output(output, payload),
                 },
             );
-            next_after = Some(step);
+            step
         }
-    }
-    let next = match next_after {
-        Some(step) => match def.step(&step) {
-            Some(s) => s.next.clone(),
-            None => return Err(Rejection::UnknownStep(step)),
-        },
-        None => None,
+    };
+    let next = match def.step(&next_after) {
+        Some(s) => s.next.clone(),
+        None => return Err(Rejection::UnknownStep(next_after)),
     };
     run_forward(def, scratch, next, out, ctx)
 }
@@ -337,7 +337,9 @@ fn run_forward(
         if budget == 0 {
             break;
         }
-        let step = def.step(&id).ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
+        let step = def
+            .step(&id)
+            .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
         let seq = ctx.next_seq + out.len() as i64;
         let event = match &step.kind {
             StepKind::Service { handler, .. } => Event::JobCreated {
@@ -359,7 +361,9 @@ fn run_forward(
                             .map(|v| {
                                 (
                                     v.clone(),
-                                    lookup(&scratch.variables, v).cloned().unwrap_or(Value::Null),
+                                    lookup(&scratch.variables, v)
+                                        .cloned()
+                                        .unwrap_or(Value::Null),
                                 )
                             })
                             .collect(),

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::definition::ProcessDefinition;
 use crate::machine::Status;
 use crate::store::{
-    Applied, ClaimedJob, Conn, Deployed, Delivery, Error, Lease, Message, Result, Store, Work,
+    Applied, ClaimedJob, Conn, Delivery, Deployed, Error, Lease, Message, Result, Store, Work,
 };
 
 /// Settings of an [`Engine`], with documented defaults.
@@ -490,7 +490,13 @@ impl Engine {
         let (d, _) = self
             .inner
             .store
-            .deliver_in(tx, self.now(), &message, self.inner.config.message_ttl, None)
+            .deliver_in(
+                tx,
+                self.now(),
+                &message,
+                self.inner.config.message_ttl,
+                None,
+            )
             .await?;
         Ok(d)
     }

@@ -12,7 +12,12 @@ use tokio::sync::watch;
 use super::workers::idle;
 use super::{Engine, Local};
 
-pub(super) async fn run(engine: Engine, local: Arc<Local>, index: usize, mut stop: watch::Receiver<bool>) {
+pub(super) async fn run(
+    engine: Engine,
+    local: Arc<Local>,
+    index: usize,
+    mut stop: watch::Receiver<bool>,
+) {
     let reg = &engine.inner.subscribers[index];
     let cfg = &engine.inner.config;
     let wake = &local.relay_wake[index];
@@ -51,7 +56,8 @@ pub(super) async fn run(engine: Engine, local: Arc<Local>, index: usize, mut sto
             continue;
         }
         let results = futures_util::future::join_all(batch.iter().map(|m| {
-            std::panic::AssertUnwindSafe(reg.subscriber.call(engine.clone(), m.clone())).catch_unwind()
+            std::panic::AssertUnwindSafe(reg.subscriber.call(engine.clone(), m.clone()))
+                .catch_unwind()
         }))
         .await;
         let ok_prefix = results

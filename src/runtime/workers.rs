@@ -28,7 +28,9 @@ pub struct Running {
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("engine", &self.engine).finish()
+        f.debug_struct("Running")
+            .field("engine", &self.engine)
+            .finish()
     }
 }
 
@@ -46,7 +48,10 @@ impl Running {
         }
         let _ = self.stop.send(true);
         let wait = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(StdDuration::from_secs(2), wait).await.is_err() {
+        if tokio::time::timeout(StdDuration::from_secs(2), wait)
+            .await
+            .is_err()
+        {
             self.tasks.abort_all();
         }
         *self.engine.inner.local.lock().expect("not poisoned") = None;
@@ -65,7 +70,12 @@ pub(super) fn spawn(engine: Engine) -> Running {
     let local = Arc::new(Local {
         ready: ready_tx,
         claim_wake: Notify::new(),
-        relay_wake: engine.inner.subscribers.iter().map(|_| Notify::new()).collect(),
+        relay_wake: engine
+            .inner
+            .subscribers
+            .iter()
+            .map(|_| Notify::new())
+            .collect(),
         in_flight: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
     });
@@ -85,7 +95,12 @@ pub(super) fn spawn(engine: Engine) -> Running {
         tasks.spawn(claim(engine.clone(), local.clone(), stop_rx.clone()));
     }
     for i in 0..engine.inner.subscribers.len() {
-        tasks.spawn(relay::run(engine.clone(), local.clone(), i, stop_rx.clone()));
+        tasks.spawn(relay::run(
+            engine.clone(),
+            local.clone(),
+            i,
+            stop_rx.clone(),
+        ));
     }
     tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
     Running {
@@ -185,7 +200,10 @@ async fn execute(
                         variables: job.variables.clone(),
                         attempt: job.attempts,
                     };
-                    match std::panic::AssertUnwindSafe(h.call(ctx)).catch_unwind().await {
+                    match std::panic::AssertUnwindSafe(h.call(ctx))
+                        .catch_unwind()
+                        .await
+                    {
                         Ok(Ok(v)) => Ok(v),
                         Ok(Err(e)) => Err(e.0),
                         Err(_) => Err(format!("handler \"{}\" panicked", job.handler)),
@@ -238,7 +256,10 @@ async fn complete(
             {
                 Ok((applied, fenced)) => {
                     if fenced > 0 {
-                        tracing::warn!(fenced, "results of jobs taken over by another engine were dropped");
+                        tracing::warn!(
+                            fenced,
+                            "results of jobs taken over by another engine were dropped"
+                        );
                     }
                     for (o, f) in applied.outcomes.iter().zip(&batch) {
                         if let Err(e) = o {
@@ -272,7 +293,10 @@ async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<b
         let now = engine.now();
         match engine.inner.store.expire_buffered(now, 1000).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "buffered messages dead-lettered after their time to live"),
+            Ok(n) => tracing::info!(
+                expired = n,
+                "buffered messages dead-lettered after their time to live"
+            ),
             Err(e) => tracing::warn!(error = %e, "expiring buffered messages failed"),
         }
         if handlers.is_empty() || local.stopping.load(Ordering::Relaxed) {

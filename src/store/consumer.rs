@@ -83,7 +83,10 @@ impl Consumer {
     /// lease runs. Reading does not move the checkpoint; [`Consumer::ack`] does.
     pub async fn poll(&self, now: DateTime<Utc>, limit: i64) -> Result<Option<Vec<OutboxMessage>>> {
         if self.topics.is_empty() {
-            return Err(Error::BadInput(format!("consumer {} reads no topic", self.name)));
+            return Err(Error::BadInput(format!(
+                "consumer {} reads no topic",
+                self.name
+            )));
         }
         let c = self.store.client().await?;
         let q = self.store.q();
@@ -130,7 +133,14 @@ impl Consumer {
         let n = c
             .execute(
                 &stmt,
-                &[&self.name, &self.owner, &last.xid, &last.position, &expires, &now],
+                &[
+                    &self.name,
+                    &self.owner,
+                    &last.xid,
+                    &last.position,
+                    &expires,
+                    &now,
+                ],
             )
             .await?;
         if n == 0 {

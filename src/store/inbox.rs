@@ -61,7 +61,9 @@ impl Message {
         }
         if let Some(ttl) = self.ttl {
             if ttl <= Duration::zero() {
-                return Err(Error::BadInput("a message's time to live must be positive".into()));
+                return Err(Error::BadInput(
+                    "a message's time to live must be positive".into(),
+                ));
             }
         }
         Ok(())
@@ -117,7 +119,14 @@ impl Store {
         let inserted = c
             .rows(
                 &q.inbox_insert,
-                &[&msg.id, &msg.name, &msg.key, &msg.payload, &now, &expires_at],
+                &[
+                    &msg.id,
+                    &msg.name,
+                    &msg.key,
+                    &msg.payload,
+                    &now,
+                    &expires_at,
+                ],
             )
             .await?;
         if inserted.is_empty() {

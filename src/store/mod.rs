@@ -116,7 +116,7 @@ pub fn pg_config(url: Option<&str>) -> Result<tokio_postgres::Config> {
         cfg.port(port);
     }
     let user = env("PGUSER")
-        .or_else(|| env("USER"))
+        .or_else(os_user)
         .unwrap_or_else(|| "postgres".to_string());
     cfg.dbname(env("PGDATABASE").unwrap_or_else(|| user.clone()));
     cfg.user(&user);
@@ -125,6 +125,28 @@ pub fn pg_config(url: Option<&str>) -> Result<tokio_postgres::Config> {
     }
     cfg.application_name("longrun");
     Ok(cfg)
+}
+
+/// The operating system user's name, as psql takes it: `USER`, `LOGNAME`, else the name of
+/// this process's uid in `/etc/passwd`.
+fn os_user() -> Option<String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
+    if let Some(u) = env("USER").or_else(|| env("LOGNAME")) {
+        return Some(u);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid).then(|| name.to_string())
+        })
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// The store: a pool and the statements for one schema.
@@ -271,7 +293,13 @@ impl Store {
         version: i32,
     ) -> Result<Arc<ProcessDefinition>> {
         let key = (process.to_string(), version);
-        if let Some(d) = self.inner.definitions.read().expect("not poisoned").get(&key) {
+        if let Some(d) = self
+            .inner
+            .definitions
+            .read()
+            .expect("not poisoned")
+            .get(&key)
+        {
             return Ok(d.clone());
         }
         let rows = c

@@ -186,7 +186,9 @@ impl Store {
     /// What an instance waits for: its subscriptions and jobs.
     pub async fn waiting(&self, id: Uuid) -> Result<Vec<Waiting>> {
         let c = self.client().await?;
-        let subs = c.prepare_cached(&self.q().subscriptions_of_instance).await?;
+        let subs = c
+            .prepare_cached(&self.q().subscriptions_of_instance)
+            .await?;
         let jobs = c.prepare_cached(&self.q().jobs_of_instance).await?;
         let mut out: Vec<Waiting> = c
             .query(&subs, &[&id])

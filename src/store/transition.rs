@@ -248,7 +248,9 @@ impl Store {
         let up_count = up_id.len() as u64;
         let ended: Vec<(Uuid, Status)> = slots
             .iter()
-            .filter(|(_, s)| s.touched && matches!(s.state.status, Status::Completed | Status::Failed))
+            .filter(|(_, s)| {
+                s.touched && matches!(s.state.status, Status::Completed | Status::Failed)
+            })
             .map(|(id, s)| (*id, s.state.status))
             .collect();
 
@@ -260,12 +262,24 @@ impl Store {
         let lease_owner: Vec<Option<String>> = fx
             .job_leased
             .iter()
-            .map(|l| if *l { lease.map(|l| l.owner.clone()) } else { None })
+            .map(|l| {
+                if *l {
+                    lease.map(|l| l.owner.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         let lease_exp: Vec<Option<DateTime<Utc>>> = fx
             .job_leased
             .iter()
-            .map(|l| if *l { lease.map(|l| l.expires_at) } else { None })
+            .map(|l| {
+                if *l {
+                    lease.map(|l| l.expires_at)
+                } else {
+                    None
+                }
+            })
             .collect();
         let job_id: Vec<Uuid> = fx.jobs.iter().map(|j| j.job_id).collect();
         let job_inst: Vec<Uuid> = fx.jobs.iter().map(|j| j.instance_id).collect();
@@ -283,7 +297,8 @@ impl Store {
         let ob_payload: Vec<&Value> = fx.outbox.iter().map(|o| &o.6).collect();
         let ob_at: Vec<DateTime<Utc>> = vec![now; fx.outbox.len()];
 
-        let mut subs: Vec<(&(Uuid, String), &(String, String))> = fx.subs_insert.iter().collect();
+        type SubRow<'a> = (&'a (Uuid, String), &'a (String, String));
+        let mut subs: Vec<SubRow> = fx.subs_insert.iter().collect();
         subs.sort();
         let si_inst: Vec<Uuid> = subs.iter().map(|s| s.0 .0).collect();
         let si_step: Vec<&str> = subs.iter().map(|s| s.0 .1.as_str()).collect();
@@ -296,8 +311,7 @@ impl Store {
         let st_id: Vec<&str> = fx.settles.iter().map(|s| s.message_id.as_str()).collect();
         let st_status: Vec<&str> = fx.settles.iter().map(|s| s.status).collect();
         let st_inst: Vec<Option<Uuid>> = fx.settles.iter().map(|s| s.instance_id).collect();
-        let st_reason: Vec<Option<&str>> =
-            fx.settles.iter().map(|s| s.reason.as_deref()).collect();
+        let st_reason: Vec<Option<&str>> = fx.settles.iter().map(|s| s.reason.as_deref()).collect();
         let st_at: Vec<DateTime<Utc>> = vec![now; fx.settles.len()];
 
         let ins = async {
@@ -348,7 +362,13 @@ impl Store {
             }
             c.exec(
                 &q.events_append,
-                &[&fx.ev_instance, &fx.ev_seq, &fx.ev_type, &fx.ev_data, &fx.ev_at],
+                &[
+                    &fx.ev_instance,
+                    &fx.ev_seq,
+                    &fx.ev_type,
+                    &fx.ev_data,
+                    &fx.ev_at,
+                ],
             )
             .await
         };
@@ -463,12 +483,13 @@ impl Store {
                 instance_id: id,
                 next_seq: slot.seq + 1,
             };
-            let events = machine::decide(&slot.def, &slot.state, &input, ctx).map_err(
-                |rejection| Error::Rejected {
-                    instance: id,
-                    rejection,
-                },
-            )?;
+            let events =
+                machine::decide(&slot.def, &slot.state, &input, ctx).map_err(|rejection| {
+                    Error::Rejected {
+                        instance: id,
+                        rejection,
+                    }
+                })?;
             let mut awaited = None;
             for event in events {
                 machine::evolve(&mut slot.state, &event);
@@ -517,10 +538,10 @@ impl Store {
                             .insert((id, step.clone()), (name.clone(), key.clone()));
                         awaited = Some((name.clone(), key.clone()));
                     }
-                    Event::MessageCorrelated { step, .. } => {
-                        if fx.subs_insert.remove(&(id, step.clone())).is_none() {
-                            fx.subs_delete.push((id, step.clone()));
-                        }
+                    Event::MessageCorrelated { step, .. }
+                        if fx.subs_insert.remove(&(id, step.clone())).is_none() =>
+                    {
+                        fx.subs_delete.push((id, step.clone()));
                     }
                     _ => {}
                 }
@@ -563,14 +584,18 @@ impl Store {
 }
 
 /// The current step and, in words, what the instance waits for (for `instances` columns).
-fn describe_wait(state: &InstanceState, last_step: Option<&str>) -> (Option<String>, Option<String>) {
+fn describe_wait(
+    state: &InstanceState,
+    last_step: Option<&str>,
+) -> (Option<String>, Option<String>) {
     match &state.wait {
         Some(Wait::Job { step, handler, .. }) => {
             (Some(step.clone()), Some(format!("job {handler}")))
         }
-        Some(Wait::Message { step, name, key }) => {
-            (Some(step.clone()), Some(format!("message {name} key {key}")))
-        }
+        Some(Wait::Message { step, name, key }) => (
+            Some(step.clone()),
+            Some(format!("message {name} key {key}")),
+        ),
         None => (last_step.map(str::to_string), None),
     }
 }

@@ -1,0 +1,207 @@
+use proptest::prelude::*;
+
+use super::*;
+
+fn full() -> ProcessDefinition {
+    ProcessDefinition::builder("order")
+        .start_on_message("OrderPlaced")
+        .service("reserve", "reserve_stock")
+        .output("reservation")
+        .send("charge", "RetrievePayment")
+        .to("payment")
+        .key("order.id")
+        .payload(["order", "amount"])
+        .receive("paid", "PaymentReceived")
+        .key("order.id")
+        .output("payment")
+        .send("notify", "OrderPaid")
+        .end("done")
+        .build()
+        .unwrap()
+}
+
+const FULL_JSON: &str = r#"{
+  "process": "order",
+  "start": { "message": "OrderPlaced" },
+  "steps": [
+    { "id": "reserve", "type": "service", "handler": "reserve_stock", "output": "reservation", "next": "charge" },
+    { "id": "charge", "type": "send", "message": "RetrievePayment", "to": "payment", "key": "order.id",
+      "payload": ["order", "amount"], "next": "paid" },
+    { "id": "paid", "type": "receive", "message": "PaymentReceived", "key": "order.id", "output": "payment", "next": "notify" },
+    { "id": "notify", "type": "send", "message": "OrderPaid", "next": "done" },
+    { "id": "done", "type": "end" }
+  ]
+}"#;
+
+#[test]
+fn the_builder_and_the_json_document_are_one_model() {
+    let built = full();
+    let parsed = ProcessDefinition::from_json(FULL_JSON).unwrap();
+    assert_eq!(built, parsed);
+    let again = ProcessDefinition::from_json(&built.to_json()).unwrap();
+    assert_eq!(again, built);
+    assert_eq!(again.checksum(), built.checksum());
+}
+
+#[test]
+fn the_shipped_order_document_is_valid() {
+    let def = ProcessDefinition::from_json(include_str!("../../examples/definitions/order.json"))
+        .unwrap();
+    assert_eq!(def.process, "order");
+    assert_eq!(
+        def.received_messages(),
+        [
+            "GoodsFetched",
+            "GoodsShipped",
+            "OrderPlaced",
+            "PaymentReceived"
+        ]
+    );
+}
+
+fn problems(json: &str) -> Vec<String> {
+    match ProcessDefinition::from_json(json) {
+        Err(Error::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_typo_in_next_names_its_path() {
+    let json = FULL_JSON.replace(r#""next": "done""#, r#""next": "shipp_goods""#);
+    assert_eq!(
+        problems(&json),
+        [r#"steps[3].next: unknown step "shipp_goods""#]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let json = r#"{
+      "process": "Order",
+      "steps": [
+        { "id": "a", "type": "service", "handler": "", "next": "b" },
+        { "id": "a", "type": "send", "message": "M", "key": "x..y", "next": "c" },
+        { "id": "c", "type": "end", "next": "a" },
+        { "id": "d", "type": "receive", "message": "R" }
+      ]
+    }"#;
+    let p = problems(json);
+    let expected = [
+        r#"process: invalid process id "Order""#,
+        "steps[0].handler: a handler name must be non-empty",
+        r#"steps[1].id: duplicate step id "a" (first at steps[0])"#,
+        r#"steps[1].key: invalid variable path "x..y""#,
+        r#"steps[0].next: unknown step "b""#,
+        "steps[2].next: an end step has no next step",
+        "steps[3].next: a receive step needs a next step",
+    ];
+    for e in expected {
+        assert!(
+            p.iter().any(|x| x.starts_with(e)),
+            "missing {e:?} in {p:#?}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_steps_and_missing_ends_are_refused() {
+    let json = r#"{"process": "p", "steps": [
+        {"id": "a", "type": "send", "message": "M", "next": "b"},
+        {"id": "b", "type": "send", "message": "M", "next": "a"},
+        {"id": "c", "type": "end"}
+    ]}"#;
+    let p = problems(json);
+    assert!(
+        p.contains(&"steps: the path from the first step never reaches an end step".to_string())
+    );
+    assert!(p.contains(&r#"steps[2]: step "c" cannot be reached from the first step"#.to_string()));
+}
+
+#[test]
+fn shape_errors_name_line_and_column() {
+    for (json, needle) in [
+        ("not json", "line 1"),
+        (
+            r#"{"process": "p", "steps": [{"id": "a", "type": "fly"}]}"#,
+            "unknown type \"fly\"",
+        ),
+        (
+            r#"{"process": "p", "steps": [{"id": "a", "type": "end", "nxt": "b"}]}"#,
+            "unknown field `nxt`",
+        ),
+        (
+            r#"{"process": "p", "steps": [{"id": "a", "type": "service", "next": "b"}]}"#,
+            "needs `handler`",
+        ),
+        (
+            r#"{"process": "p", "steps": [{"id": "a", "type": "end", "handler": "h"}]}"#,
+            "has no field `handler`",
+        ),
+        (r#"{"process": "p"}"#, "missing field `steps`"),
+    ] {
+        match ProcessDefinition::from_json(json) {
+            Err(e @ Error::Parse { .. }) => {
+                assert!(
+                    e.to_string().contains(needle),
+                    "{e} should mention {needle}"
+                )
+            }
+            other => panic!("{json}: expected a parse error, got {other:?}"),
+        }
+    }
+}
+
+fn arb_ident() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9_]{0,8}"
+}
+
+fn arb_kind() -> impl Strategy<Value = StepKind> {
+    prop_oneof![
+        (arb_ident(), proptest::option::of(arb_ident())).prop_map(|(h, o)| StepKind::Service {
+            handler: h,
+            output: o.map(Output::Variable).unwrap_or_default()
+        }),
+        (
+            "[A-Z][a-zA-Z]{0,8}",
+            proptest::option::of(arb_ident()),
+            proptest::option::of(arb_ident()),
+            proptest::option::of(prop::collection::vec(arb_ident(), 0..3))
+        )
+            .prop_map(|(m, to, key, payload)| StepKind::Send {
+                message: m,
+                to,
+                key,
+                payload
+            }),
+        ("[A-Z][a-zA-Z]{0,8}", proptest::option::of(arb_ident())).prop_map(|(m, key)| {
+            StepKind::Receive {
+                message: m,
+                key,
+                output: Output::Merge,
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn valid_definitions_round_trip_through_json(kinds in prop::collection::vec(arb_kind(), 0..8)) {
+        let n = kinds.len();
+        let mut steps: Vec<Step> = kinds.into_iter().enumerate().map(|(i, kind)| Step {
+            id: format!("s{i}"),
+            kind,
+            next: Some(if i + 1 < n { format!("s{}", i + 1) } else { "end".into() }),
+        }).collect();
+        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None });
+        let def = ProcessDefinition { process: "p".into(), start: None, steps };
+        prop_assert!(def.validate().is_ok());
+        let back = ProcessDefinition::from_json(&def.to_json()).unwrap();
+        prop_assert_eq!(back, def);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_the_parser(text in ".{0,200}") {
+        let _ = ProcessDefinition::from_json(&text);
+    }
+}

@@ -1,0 +1,126 @@
+use std::collections::HashSet;
+use std::time::Duration;
+
+use longrun::store::{pg_config, StoreConfig};
+use longrun::{Ended, Engine, Store};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// A migrated schema of its own, dropped on drop.
+pub struct TestDb {
+    pub store: Store,
+    schema: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let db = TestDb::empty().await;
+        db.store.migrate().await.expect("migrate");
+        db
+    }
+
+    /// A store on a fresh schema that is not migrated yet.
+    pub async fn empty() -> TestDb {
+        let schema = format!("test_{}", Uuid::new_v4().simple());
+        let mut pg = pg_config(None).unwrap();
+        // Named after the schema, so cleanup can end this test's sessions.
+        pg.application_name(&schema);
+        let store = Store::connect_with(
+            pg,
+            StoreConfig {
+                schema: schema.clone(),
+                pool_size: 8,
+            },
+        )
+        .await
+        .expect("connect to Postgres (set DATABASE_URL)");
+        TestDb { store, schema }
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// A plain connection for checks in SQL.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        let (client, conn) = pg_config(None)
+            .unwrap()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// A single bigint from `sql`, with `{schema}` replaced by the quoted schema.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        let c = self.sql().await;
+        let sql = sql.replace("{schema}", &format!("\"{}\"", self.schema));
+        c.query_one(&sql, &[]).await.unwrap().get(0)
+    }
+
+    /// `select count(*) from <schema>.<table> [where ...]`
+    pub async fn count(&self, table: &str, filter: &str) -> i64 {
+        let c = self.sql().await;
+        let sql = format!("SELECT count(*) FROM \"{}\".{table} {filter}", self.schema);
+        c.query_one(&sql, &[]).await.unwrap().get(0)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let schema = self.schema.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((client, conn)) = pg_config(None)
+                    .unwrap()
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                {
+                    tokio::spawn(conn);
+                    // The test's runtime is blocked in this drop, so its connections cannot
+                    // finish their transactions: end them, then drop the schema.
+                    let _ = client
+                        .execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                            &[&schema],
+                        )
+                        .await;
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// Wait until every instance in `ids` has ended, as reported by the engines' ended channels.
+/// The timeout is a guard against a hang, not a timing assertion.
+pub async fn wait_ended(rx: &mut broadcast::Receiver<Ended>, ids: &[Uuid]) -> Vec<Ended> {
+    let mut want: HashSet<Uuid> = ids.iter().copied().collect();
+    let mut seen = Vec::new();
+    let guard = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !want.is_empty() {
+        let e = tokio::time::timeout_at(guard, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{} instances did not end", want.len()))
+            .expect("ended channel");
+        if want.remove(&e.instance_id) {
+            seen.push(e);
+        }
+    }
+    seen
+}
+
+/// An engine with no handlers and no workers: a client.
+pub fn client(store: &Store) -> Engine {
+    Engine::builder(store.clone()).build().unwrap()
+}

@@ -1,0 +1,238 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::common::{client, wait_ended, TestDb};
+use longrun::machine::Status;
+use longrun::{
+    Engine, EngineConfig, HandlerError, JobContext, ManualClock, ProcessDefinition, StartRequest,
+};
+
+fn three_steps() -> ProcessDefinition {
+    ProcessDefinition::builder("three")
+        .service("one", "step")
+        .output("one")
+        .service("two", "step")
+        .output("two")
+        .service("three", "step")
+        .output("three")
+        .end("done")
+        .build()
+        .unwrap()
+}
+
+fn fast_config() -> EngineConfig {
+    EngineConfig {
+        poll_interval: StdDuration::from_millis(20),
+        maintenance_interval: StdDuration::from_millis(20),
+        ..EngineConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_steps_run_and_their_results_are_mapped() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone())
+        .config(fast_config())
+        .handler("step", |job: JobContext| async move {
+            Ok(json!({ "step": job.step, "attempt": job.attempt, "saw": job.variables.as_object().map(|m| m.len()) }))
+        })
+        .build()
+        .unwrap();
+    engine.deploy(&three_steps()).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let ids = engine
+        .start_many(
+            (0..50)
+                .map(|i| StartRequest::new("three", format!("k{i}")).variables(json!({"n": i})))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let ends = wait_ended(&mut ended, &ids).await;
+    running.shutdown().await;
+    assert!(ends.iter().all(|e| e.status == Status::Completed));
+    let view = db.store.instance(ids[7]).await.unwrap();
+    assert_eq!(view.variables["n"], json!(7));
+    assert_eq!(
+        view.variables["one"],
+        json!({"step": "one", "attempt": 1, "saw": 1})
+    );
+    assert_eq!(
+        view.variables["three"],
+        json!({"step": "three", "attempt": 1, "saw": 3})
+    );
+    assert_eq!(db.count("jobs", "").await, 0);
+    // Streams are contiguous: seq runs 1..=n for every instance.
+    let gaps = db
+        .scalar("SELECT count(*) FROM (SELECT instance_id FROM {schema}.events GROUP BY instance_id HAVING max(seq) <> count(*) OR min(seq) <> 1) g")
+        .await;
+    assert_eq!(gaps, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_handler_fails_the_instance_with_its_error() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone())
+        .config(fast_config())
+        .handler("step", |job: JobContext| async move {
+            if job.step == "two" {
+                Err(HandlerError::new("warehouse on fire"))
+            } else {
+                Ok(Value::Null)
+            }
+        })
+        .build()
+        .unwrap();
+    engine.deploy(&three_steps()).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine.start(StartRequest::new("three", "k")).await.unwrap();
+    let ends = wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    assert_eq!(ends[0].status, Status::Failed);
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.status, "failed");
+    assert_eq!(view.error.as_deref(), Some("warehouse on fire"));
+    assert_eq!(view.current_step.as_deref(), Some("two"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_share_the_work_and_run_each_job_once() {
+    let db = TestDb::new().await;
+    let runs: Arc<Mutex<HashMap<Uuid, Vec<&'static str>>>> = Arc::default();
+    let make = |name: &'static str| {
+        let runs = runs.clone();
+        Engine::builder(db.store.clone())
+            .config(EngineConfig {
+                claim_batch: 4,
+                handler_concurrency: 4,
+                ..fast_config()
+            })
+            .handler("step", move |job: JobContext| {
+                let runs = runs.clone();
+                async move {
+                    runs.lock()
+                        .unwrap()
+                        .entry(job.job_id)
+                        .or_default()
+                        .push(name);
+                    tokio::task::yield_now().await;
+                    Ok(json!(name))
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (make("a"), make("b"));
+    let starter = client(&db.store);
+    starter.deploy(&three_steps()).await.unwrap();
+    let mut ended_a = a.subscribe_ended();
+    let mut ended_b = b.subscribe_ended();
+    let (ra, rb) = (a.run(), b.run());
+    // Started by a third party, so the first jobs are claimed from the table by both engines.
+    let ids = starter
+        .start_many(
+            (0..100)
+                .map(|i| StartRequest::new("three", format!("k{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::broadcast::channel(1024);
+    for mut r in [ended_a.resubscribe(), ended_b.resubscribe()] {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(e) = r.recv().await {
+                let _ = tx.send(e);
+            }
+        });
+    }
+    drop((ended_a.try_recv(), ended_b.try_recv()));
+    wait_ended(&mut rx, &ids).await;
+    ra.shutdown().await;
+    rb.shutdown().await;
+
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 300, "every job ran");
+    assert!(runs.values().all(|v| v.len() == 1), "no job ran twice");
+    let by_a = runs.values().filter(|v| v[0] == "a").count();
+    assert!(
+        by_a > 0 && by_a < 300,
+        "both engines worked: a ran {by_a} of 300"
+    );
+    assert_eq!(
+        db.count("instances", "WHERE status = 'completed'").await,
+        100
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_whose_lease_was_taken_over_cannot_record_its_result() {
+    let db = TestDb::new().await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let release = Arc::new(Notify::new());
+    let entered = Arc::new(Notify::new());
+    let stalled = {
+        let (release, entered) = (release.clone(), entered.clone());
+        Engine::builder(db.store.clone())
+            .clock(Arc::new(clock.clone()))
+            // Stalled as if stopped: it does not look for lapsed jobs either.
+            .config(EngineConfig {
+                job_lease: Duration::seconds(30),
+                maintenance_interval: StdDuration::from_secs(3600),
+                ..fast_config()
+            })
+            .handler("step", move |_job: JobContext| {
+                let (release, entered) = (release.clone(), entered.clone());
+                async move {
+                    entered.notify_one();
+                    release.notified().await;
+                    Ok(json!("stalled"))
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("one")
+        .service("only", "step")
+        .end("done")
+        .build()
+        .unwrap();
+    stalled.deploy(&def).await.unwrap();
+    let running_stalled = stalled.run();
+    let id = stalled.start(StartRequest::new("one", "k")).await.unwrap();
+    entered.notified().await;
+
+    // The lease lapses; a healthy engine takes the job over and completes the instance.
+    clock.advance(Duration::seconds(31));
+    let healthy = Engine::builder(db.store.clone())
+        .clock(Arc::new(clock.clone()))
+        .config(fast_config())
+        .handler("step", |_job: JobContext| async { Ok(json!("healthy")) })
+        .build()
+        .unwrap();
+    let mut ended = healthy.subscribe_ended();
+    let running_healthy = healthy.run();
+    wait_ended(&mut ended, &[id]).await;
+
+    // The stalled handler finishes now; its result must be dropped.
+    release.notify_one();
+    running_stalled.shutdown().await;
+    running_healthy.shutdown().await;
+    let history = db.store.history(id).await.unwrap();
+    let completions: Vec<&Value> = history
+        .iter()
+        .filter(|h| h.event_type == "JobCompleted")
+        .map(|h| &h.data)
+        .collect();
+    assert_eq!(completions.len(), 1);
+    assert_eq!(completions[0]["set"], json!({}));
+    assert_eq!(db.store.instance(id).await.unwrap().status, "completed");
+}

@@ -1,0 +1,10 @@
+//! Integration tests against a real Postgres: each test migrates its own schema, dropped when
+//! the test ends (also when it fails).
+
+mod common;
+mod consumer;
+mod definitions;
+mod engine;
+mod messages;
+mod migrations;
+mod transactions;

@@ -1,0 +1,248 @@
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use serde_json::json;
+
+use crate::common::{client, TestDb};
+use longrun::{Delivery, Engine, ManualClock, Message, ProcessDefinition, StartRequest};
+
+fn order() -> ProcessDefinition {
+    ProcessDefinition::from_json(include_str!("../../examples/definitions/order.json")).unwrap()
+}
+
+async fn setup() -> (TestDb, Engine) {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&order()).await.unwrap();
+    (db, engine)
+}
+
+fn started(d: Delivery) -> uuid::Uuid {
+    match d {
+        Delivery::Started { instance_id } => instance_id,
+        other => panic!("expected Started, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_order_runs_on_messages_alone() {
+    let (db, engine) = setup().await;
+    let id = started(
+        engine
+            .send(Message::new("OrderPlaced", "o1", "c1").payload(json!({"orderId": "o1"})))
+            .await
+            .unwrap(),
+    );
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.current_step.as_deref(), Some("payment_received"));
+    assert_eq!(
+        view.waiting_for.as_deref(),
+        Some("message PaymentReceived key o1")
+    );
+    // Two commands went out, to two recipients.
+    assert_eq!(
+        db.count("outbox", "WHERE topic IN ('payment', 'inventory')")
+            .await,
+        2
+    );
+
+    for (name, mid) in [
+        ("PaymentReceived", "p1"),
+        ("GoodsFetched", "g1"),
+        ("GoodsShipped", "s1"),
+    ] {
+        assert_eq!(
+            engine
+                .send(Message::new(name, "o1", mid).payload(json!({"ok": name})))
+                .await
+                .unwrap(),
+            Delivery::Correlated { instance_id: id }
+        );
+    }
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.status, "completed");
+    assert_eq!(view.variables["shipment"], json!({"ok": "GoodsShipped"}));
+    let types: Vec<String> = db
+        .store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event_type)
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("InstanceStarted"));
+    assert_eq!(types.last().map(String::as_str), Some("InstanceCompleted"));
+    assert_eq!(db.count("subscriptions", "").await, 0);
+}
+
+#[tokio::test]
+async fn a_duplicate_message_id_changes_nothing() {
+    let (db, engine) = setup().await;
+    let place = Message::new("OrderPlaced", "o1", "c1");
+    let id = started(engine.send(place.clone()).await.unwrap());
+    assert_eq!(
+        engine.send(place).await.unwrap(),
+        Delivery::Duplicate {
+            status: "started".into(),
+            instance_id: Some(id)
+        }
+    );
+    let paid = Message::new("PaymentReceived", "o1", "p1");
+    engine.send(paid.clone()).await.unwrap();
+    let events = db.store.history(id).await.unwrap().len();
+    let d = engine.send(paid).await.unwrap();
+    assert!(matches!(d, Delivery::Duplicate { ref status, .. } if status == "correlated"));
+    assert_eq!(db.store.history(id).await.unwrap().len(), events);
+    assert_eq!(db.count("instances", "").await, 1);
+}
+
+#[tokio::test]
+async fn a_message_before_the_wait_is_buffered_then_taken() {
+    let (db, engine) = setup().await;
+    let id = started(
+        engine
+            .send(Message::new("OrderPlaced", "o1", "c1"))
+            .await
+            .unwrap(),
+    );
+    // GoodsFetched arrives while the order still waits for PaymentReceived.
+    let early = engine
+        .send(Message::new("GoodsFetched", "o1", "g1").payload(json!({"items": 3})))
+        .await
+        .unwrap();
+    assert!(matches!(early, Delivery::Buffered { .. }));
+    // Even a message for an order that does not exist yet is kept.
+    let very_early = engine
+        .send(Message::new("PaymentReceived", "o2", "p2"))
+        .await
+        .unwrap();
+    assert!(matches!(very_early, Delivery::Buffered { .. }));
+
+    engine
+        .send(Message::new("PaymentReceived", "o1", "p1"))
+        .await
+        .unwrap();
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.current_step.as_deref(), Some("goods_shipped"));
+    assert_eq!(view.variables["goods"], json!({"items": 3}));
+
+    let id2 = started(
+        engine
+            .send(Message::new("OrderPlaced", "o2", "c2"))
+            .await
+            .unwrap(),
+    );
+    let view = db.store.instance(id2).await.unwrap();
+    assert_eq!(
+        view.current_step.as_deref(),
+        Some("goods_fetched"),
+        "took the early payment"
+    );
+    assert_eq!(db.count("inbox", "WHERE status = 'buffered'").await, 0);
+}
+
+#[tokio::test]
+async fn an_expired_buffered_message_is_not_taken_and_becomes_a_dead_letter() {
+    let db = TestDb::new().await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let engine = Engine::builder(db.store.clone())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    engine.deploy(&order()).await.unwrap();
+    let d = engine
+        .send(Message::new("PaymentReceived", "o1", "p1").ttl(Duration::minutes(10)))
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        Delivery::Buffered {
+            expires_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 10, 0).unwrap()
+        }
+    );
+    clock.advance(Duration::minutes(10));
+    let id = started(
+        engine
+            .send(Message::new("OrderPlaced", "o1", "c1"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        db.store.instance(id).await.unwrap().current_step.as_deref(),
+        Some("payment_received"),
+        "an expired message is not correlated"
+    );
+    assert_eq!(
+        db.store
+            .expire_buffered(longrun::Clock::now(&clock), 100)
+            .await
+            .unwrap(),
+        1
+    );
+    let dead = db.store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0]
+            .reason
+            .starts_with("expired: no instance waited for PaymentReceived with key o1"),
+        "{}",
+        dead[0].reason
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_message_is_dead_lettered_with_a_reason() {
+    let (db, engine) = setup().await;
+    let d = engine
+        .send(Message::new("Bogus", "o1", "b1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        d,
+        Delivery::DeadLettered {
+            reason: "unknown message: no deployed process starts on or waits for \"Bogus\"".into()
+        }
+    );
+    assert_eq!(db.count("inbox", "WHERE status = 'dead'").await, 1);
+    assert_eq!(db.count("instances", "").await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_message_is_refused_and_writes_nothing() {
+    let (db, engine) = setup().await;
+    for m in [
+        Message::new("", "k", "i"),
+        Message::new("A B", "k", "i"),
+        Message::new("A", "k", ""),
+    ] {
+        assert!(matches!(
+            engine.send(m).await,
+            Err(longrun::Error::BadInput(_))
+        ));
+    }
+    assert_eq!(db.count("inbox", "").await, 0);
+}
+
+#[tokio::test]
+async fn started_instances_correlate_by_the_key_variable() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let def = ProcessDefinition::builder("ship")
+        .receive("wait", "Shipped")
+        .key("shipment.id")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let id = engine
+        .start(StartRequest::new("ship", "order-9").variables(json!({"shipment": {"id": 77}})))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine
+            .send(Message::new("Shipped", "77", "s"))
+            .await
+            .unwrap(),
+        Delivery::Correlated { instance_id: id }
+    );
+}

@@ -1,0 +1,77 @@
+use crate::common::TestDb;
+use longrun::Error;
+
+#[tokio::test]
+async fn migrating_twice_applies_nothing_the_second_time() {
+    let db = TestDb::empty().await;
+    assert_eq!(db.store.migrate().await.unwrap(), vec![1]);
+    assert_eq!(db.store.migrate().await.unwrap(), Vec::<i32>::new());
+    assert_eq!(db.count("schema_migrations", "").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_apply_once() {
+    let db = TestDb::empty().await;
+    let (a, b, c) = tokio::join!(db.store.migrate(), db.store.migrate(), db.store.migrate());
+    let mut applied: Vec<i32> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
+    applied.sort();
+    assert_eq!(applied, vec![1]);
+}
+
+#[tokio::test]
+async fn a_changed_migration_is_refused() {
+    let db = TestDb::new().await;
+    let c = db.sql().await;
+    c.execute(
+        &format!(
+            "UPDATE \"{}\".schema_migrations SET checksum = 'abc'",
+            db.schema()
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    match db.store.migrate().await {
+        Err(Error::MigrationChanged {
+            version: 1,
+            applied,
+            ..
+        }) => assert_eq!(applied, "abc"),
+        other => panic!("expected MigrationChanged, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_table_and_column_has_a_comment() {
+    let db = TestDb::new().await;
+    let c = db.sql().await;
+    let rows = c
+        .query(
+            "SELECT c.relname, a.attname
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE n.nspname = $1 AND c.relkind = 'r'
+               AND (col_description(c.oid, a.attnum) IS NULL OR obj_description(c.oid, 'pg_class') IS NULL)",
+            &[&db.schema()],
+        )
+        .await
+        .unwrap();
+    let missing: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}.{}", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .filter(|n| !n.starts_with("schema_migrations."))
+        .collect();
+    assert!(missing.is_empty(), "no COMMENT on {missing:?}");
+}
+
+#[tokio::test]
+async fn bad_schema_names_are_refused() {
+    for bad in ["", "Upper", "1abc", "a-b", "a\"b", &"x".repeat(64)] {
+        let r = longrun::store::validate_schema(bad);
+        assert!(
+            matches!(r, Err(Error::InvalidSchema(_))),
+            "{bad:?} accepted"
+        );
+    }
+    longrun::store::validate_schema("longrun_2").unwrap();
+}
