@@ -89,12 +89,49 @@ enum Command {
         /// The instance id.
         instance: String,
     },
+    /// Load generator: N three-step instances on K engines, against a fresh schema, compared
+    /// with the commit ceiling Postgres reaches on this machine in the same run.
+    Bench(BenchArgs),
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Instances to complete.
+    #[arg(long, default_value_t = 10_000)]
+    instances: usize,
+    /// Engines (tasks in one process; per process with --processes).
+    #[arg(long, default_value_t = 2)]
+    engines: usize,
+    /// Separate engine processes (each runs --engines engines).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// service (no-op in-process handlers) or messages (a participant answers send/receive).
+    #[arg(long, default_value = "service")]
+    workload: String,
+    /// Low-rate mode: one instance at a time, start-to-end latency.
+    #[arg(long)]
+    latency: bool,
+    /// Instances per start transaction.
+    #[arg(long, default_value_t = 200)]
+    start_batch: usize,
+    /// Connections per engine.
+    #[arg(long, default_value_t = 8)]
+    pool_size: usize,
+    /// Seconds spent measuring the commit ceiling (0 skips it).
+    #[arg(long, default_value_t = 3.0)]
+    ceiling_seconds: f64,
+    /// Keep the bench schema afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Internal: run as a child engine process on an existing bench schema.
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 /// A failure: bad input exits 2, anything else 1.
@@ -131,7 +168,7 @@ fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
     serde_json::from_str(text).map_err(|e| Failure::Input(format!("{what} is not valid JSON: {e}")))
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
@@ -162,7 +199,11 @@ fn print_json(v: &impl serde::Serialize) {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     validate_schema(&cli.schema)?;
+    if let Command::Bench(args) = &cli.command {
+        return bench(&cli, args).await;
+    }
     match &cli.command {
+        Command::Bench(_) => unreachable!("handled above"),
         Command::Migrate { print: true } => {
             for m in longrun::store::migrations_for_schema(&cli.schema) {
                 println!(
@@ -424,6 +465,156 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
+    use longrun::bench::{self, BenchConfig, Workload};
+    use std::sync::Arc;
+
+    let workload = match a.workload.as_str() {
+        "service" => Workload::Service,
+        "messages" => Workload::Messages,
+        other => return Err(Failure::Input(format!("unknown workload \"{other}\" (service or messages)"))),
+    };
+    if a.instances == 0 || a.engines == 0 || a.processes == 0 || a.pool_size == 0 {
+        return Err(Failure::Input("--instances, --engines, --processes and --pool-size must be at least 1".into()));
+    }
+    let schema = if a.child || cli.schema != "longrun" {
+        cli.schema.clone()
+    } else {
+        format!("bench_{}", &Uuid::new_v4().simple().to_string()[..12])
+    };
+    let cfg = BenchConfig {
+        database_url: cli.database_url.clone(),
+        schema,
+        instances: a.instances,
+        engines: a.engines,
+        workload,
+        start_batch: a.start_batch,
+        pool_size: a.pool_size,
+        ceiling_seconds: a.ceiling_seconds,
+    };
+    if a.child {
+        let figures = bench::run_engines(&cfg, a.instances, a.engines, Arc::default()).await?;
+        println!("{}", serde_json::to_string(&figures).expect("serializable"));
+        return Ok(());
+    }
+    if cfg.schema == "longrun" {
+        return Err(Failure::Input("the bench drops its schema afterwards: give it its own --schema".into()));
+    }
+    eprintln!(
+        "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
+        cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
+    );
+    bench::setup(&cfg).await?;
+    let result = bench_body(&cfg, a).await;
+    if !a.keep {
+        bench::teardown(&cfg).await?;
+    }
+    let line = result?;
+    println!("{line}");
+    Ok(())
+}
+
+async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<String, Failure> {
+    use longrun::bench;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let commits_before = bench::commits(cfg).await?;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let reporter = {
+        let progress = progress.clone();
+        let total = a.instances;
+        tokio::spawn(async move {
+            let t0 = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let n = progress.load(Ordering::Relaxed);
+                eprintln!(
+                    "progress: {n}/{total} instances completed, {:.0}/s",
+                    n as f64 / t0.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let figures = if a.latency {
+        bench::run_latency(cfg, a.instances).await
+    } else if a.processes > 1 {
+        run_children(cfg, a, progress.clone()).await
+    } else {
+        bench::run_engines(cfg, a.instances, a.engines, progress.clone()).await
+    };
+    reporter.abort();
+    let mut figures = figures?;
+    // Closed connections flush their statistics as their backends exit.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let commits = bench::commits(cfg).await? - commits_before - 2;
+    let steps = figures.completed * 3;
+    let connections = a.engines * a.processes * a.pool_size;
+    let ceiling = if a.ceiling_seconds > 0.0 {
+        bench::commit_ceiling(cfg, if a.latency { 1 } else { connections }, a.ceiling_seconds).await?
+    } else {
+        f64::NAN
+    };
+    let ips = figures.completed as f64 / figures.seconds;
+    if figures.completed < a.instances {
+        return Err(Failure::Other(format!(
+            "only {} of {} instances completed",
+            figures.completed, a.instances
+        )));
+    }
+    Ok(format!(
+        "instances={} seconds={:.2} instances_per_s={:.0} steps_per_s={:.0} commits_per_step={:.3} p50_ms={:.2} p99_ms={:.2} pg_commit_ceiling={:.0} ratio={:.2}",
+        figures.completed,
+        figures.seconds,
+        ips,
+        steps as f64 / figures.seconds,
+        commits as f64 / steps as f64,
+        bench::percentile(&mut figures.latencies_ms, 50.0),
+        bench::percentile(&mut figures.latencies_ms, 99.0),
+        ceiling,
+        ips / ceiling
+    ))
+}
+
+async fn run_children(
+    cfg: &longrun::bench::BenchConfig,
+    a: &BenchArgs,
+    progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<longrun::bench::RunFigures, longrun::Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::BadInput(e.to_string()))?;
+    let per = a.instances.div_ceil(a.processes);
+    let started = std::time::Instant::now();
+    let mut children = Vec::new();
+    for p in 0..a.processes {
+        let n = per.min(a.instances.saturating_sub(p * per));
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(["--schema", &cfg.schema, "bench", "--child"])
+            .args(["--instances", &n.to_string(), "--engines", &a.engines.to_string()])
+            .args(["--workload", &a.workload, "--start-batch", &a.start_batch.to_string()])
+            .args(["--pool-size", &a.pool_size.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(url) = &cfg.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        children.push(cmd.spawn().map_err(|e| Error::BadInput(format!("cannot start a bench process: {e}")))?);
+    }
+    let mut all = longrun::bench::RunFigures::default();
+    for child in children {
+        let out = child.wait_with_output().await.map_err(|e| Error::BadInput(e.to_string()))?;
+        if !out.status.success() {
+            return Err(Error::BadInput(format!("a bench process failed: {}", out.status)));
+        }
+        let f: longrun::bench::RunFigures = serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::BadInput(format!("bad output from a bench process: {e}")))?;
+        all.completed += f.completed;
+        all.latencies_ms.extend(f.latencies_ms);
+        progress.store(all.completed, std::sync::atomic::Ordering::Relaxed);
+    }
+    all.seconds = started.elapsed().as_secs_f64();
+    Ok(all)
 }
 
 /// A one-line summary of an event's data.

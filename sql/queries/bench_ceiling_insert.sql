@@ -1,0 +1,2 @@
+-- Bench: one single-row insert, one commit.
+INSERT INTO __table__ (v) VALUES ($1)

@@ -1,0 +1,352 @@
+//! The load generator behind `longrun bench`: N instances of a three-step process run by K
+//! engines on a fresh schema, measured against what Postgres itself can commit on the same
+//! machine in the same run.
+//!
+//! Two workloads: `service` (three service steps run by in-process no-op handlers) and
+//! `messages` (three send/receive pairs answered by a participant subscriber). Figures:
+//! instances and steps per second, commits per step (from `pg_stat_database`), start-to-end
+//! latency percentiles, the commit ceiling (single-row insert commits per second over the same
+//! number of connections) and the ratio of instances per second to that ceiling.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::store::{pg_config, Error, Result, StoreConfig};
+use crate::{
+    Engine, EngineConfig, JobContext, Message, OutboxMessage, ProcessDefinition, StartRequest,
+    Store,
+};
+
+/// What to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchConfig {
+    /// Database URL (`None`: as [`pg_config`] finds it).
+    pub database_url: Option<String>,
+    /// The schema to create, use and drop.
+    pub schema: String,
+    /// Instances to run.
+    pub instances: usize,
+    /// Engines, as tasks in this process (or per process with `processes`).
+    pub engines: usize,
+    /// `service` or `messages`.
+    pub workload: Workload,
+    /// Instances started per start transaction.
+    pub start_batch: usize,
+    /// Pooled connections per engine.
+    pub pool_size: usize,
+    /// Seconds to measure the commit ceiling for (0: skip it).
+    pub ceiling_seconds: f64,
+}
+
+/// The workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Workload {
+    /// Three service steps, no-op in-process handlers.
+    Service,
+    /// Three send/receive pairs answered by an in-process participant.
+    Messages,
+}
+
+/// What one run of engines measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunFigures {
+    /// Instances that completed.
+    pub completed: usize,
+    /// Wall time from the first start to the last end, seconds.
+    pub seconds: f64,
+    /// Start-to-end latencies, milliseconds.
+    pub latencies_ms: Vec<f64>,
+}
+
+/// The three-step process of a workload.
+pub fn process(workload: Workload) -> ProcessDefinition {
+    let b = ProcessDefinition::builder("bench");
+    let b = match workload {
+        Workload::Service => b
+            .service("one", "noop")
+            .service("two", "noop")
+            .service("three", "noop"),
+        Workload::Messages => b
+            .send("ask_one", "Work")
+            .to("participant")
+            .receive("one", "Done1")
+            .send("ask_two", "Work")
+            .to("participant")
+            .receive("two", "Done2")
+            .send("ask_three", "Work")
+            .to("participant")
+            .receive("three", "Done3"),
+    };
+    b.end("done").build().expect("the bench process is valid")
+}
+
+async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
+    Store::connect_with(
+        pg_config(cfg.database_url.as_deref())?,
+        StoreConfig {
+            schema: cfg.schema.clone(),
+            pool_size,
+        },
+    )
+    .await
+}
+
+/// A plain connection.
+async fn connect(cfg: &BenchConfig) -> Result<tokio_postgres::Client> {
+    let (client, conn) = pg_config(cfg.database_url.as_deref())?
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Commits of this database so far, after asking every backend's pending statistics to be
+/// flushed (closed connections flush theirs on exit).
+pub async fn commits(cfg: &BenchConfig) -> Result<i64> {
+    let c = connect(cfg).await?;
+    c.batch_execute(include_str!("../sql/queries/bench_flush_stats.sql"))
+        .await?;
+    let row = c
+        .query_one(include_str!("../sql/queries/bench_commits.sql"), &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Create the schema and deploy the workload's process.
+pub async fn setup(cfg: &BenchConfig) -> Result<()> {
+    let s = store(cfg, 2).await?;
+    s.migrate().await?;
+    Engine::builder(s)
+        .build()?
+        .deploy(&process(cfg.workload))
+        .await?;
+    Ok(())
+}
+
+/// Drop the schema.
+pub async fn teardown(cfg: &BenchConfig) -> Result<()> {
+    crate::store::validate_schema(&cfg.schema)?;
+    let c = connect(cfg).await?;
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", cfg.schema))
+        .await?;
+    Ok(())
+}
+
+fn engine_config() -> EngineConfig {
+    EngineConfig {
+        poll_interval: Duration::from_millis(200),
+        ..EngineConfig::default()
+    }
+}
+
+/// Run `instances` instances on `engines` engines in this process; `progress` is told how many
+/// completed so far. The engines are dropped (their connections closed) before returning.
+pub async fn run_engines(
+    cfg: &BenchConfig,
+    instances: usize,
+    engines: usize,
+    progress: Arc<AtomicUsize>,
+) -> Result<RunFigures> {
+    let mut all = Vec::new();
+    for _ in 0..engines {
+        let s = store(cfg, cfg.pool_size).await?;
+        let mut b = Engine::builder(s).config(engine_config());
+        b = match cfg.workload {
+            Workload::Service => b.handler("noop", |_job: JobContext| async { Ok(Value::Null) }),
+            Workload::Messages => b.subscriber(
+                "participant",
+                &["participant"],
+                |engine: Engine, m: OutboxMessage| async move {
+                    let step = m.payload.get("step").and_then(Value::as_u64).unwrap_or(0) + 1;
+                    let reply = Message::new(
+                        format!("Done{step}"),
+                        m.key.clone(),
+                        m.message_id.to_string(),
+                    )
+                    .payload(serde_json::json!({ "step": step }));
+                    engine
+                        .send(reply)
+                        .await
+                        .map_err(|e| crate::HandlerError::new(e.to_string()))?;
+                    Ok(())
+                },
+            ),
+        };
+        all.push(b.build()?);
+    }
+    // Only one engine may hold the participant consumer; the others still run jobs.
+    let (tx, mut rx) = broadcast::channel(1 << 16);
+    let mut running = Vec::new();
+    for e in &all {
+        let mut sub = e.subscribe_ended();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(x) = sub.recv().await {
+                let _ = tx.send(x);
+            }
+        });
+        running.push(e.run());
+    }
+    drop(tx);
+
+    let started = Instant::now();
+    let start_times: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let mut starters = Vec::new();
+    let per_engine = instances.div_ceil(engines.max(1));
+    for (i, e) in all.iter().enumerate() {
+        let n = per_engine.min(instances.saturating_sub(i * per_engine));
+        let e = e.clone();
+        let batch = cfg.start_batch.max(1);
+        let start_times = start_times.clone();
+        starters.push(tokio::spawn(async move {
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(batch);
+                let reqs = (0..k)
+                    .map(|j| {
+                        StartRequest::new("bench", format!("e{i}-{}", n - left + j))
+                            .variables(serde_json::json!({ "step": 0 }))
+                    })
+                    .collect();
+                let t = Instant::now();
+                let ids = e.start_many(reqs).await?;
+                let mut st = start_times.lock().expect("not poisoned");
+                for id in ids {
+                    st.insert(id, t);
+                }
+                left -= k;
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(instances);
+    let mut pending_ends: Vec<(Uuid, Instant)> = Vec::new();
+    let guard = tokio::time::Instant::now() + Duration::from_secs(600);
+    while latencies.len() < instances {
+        match tokio::time::timeout_at(guard, rx.recv()).await {
+            Err(_) => break,
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
+                return Err(Error::BadInput(format!("bench lost {n} end notices")))
+            }
+            Ok(Err(_)) => break,
+            Ok(Ok(ended)) => {
+                let now = Instant::now();
+                pending_ends.push((ended.instance_id, now));
+                let st = start_times.lock().expect("not poisoned");
+                pending_ends.retain(|(id, at)| match st.get(id) {
+                    Some(t0) => {
+                        latencies.push(at.duration_since(*t0).as_secs_f64() * 1000.0);
+                        false
+                    }
+                    None => true,
+                });
+                progress.store(latencies.len(), Ordering::Relaxed);
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    for s in starters {
+        s.await.map_err(|e| Error::BadInput(e.to_string()))??;
+    }
+    for r in running {
+        r.shutdown().await;
+    }
+    drop(all);
+    Ok(RunFigures {
+        completed: latencies.len(),
+        seconds,
+        latencies_ms: latencies,
+    })
+}
+
+/// Start-to-end latency of one instance at a time, `instances` times, on one engine.
+pub async fn run_latency(cfg: &BenchConfig, instances: usize) -> Result<RunFigures> {
+    let s = store(cfg, cfg.pool_size).await?;
+    let mut b = Engine::builder(s).config(engine_config());
+    if cfg.workload == Workload::Service {
+        b = b.handler("noop", |_job: JobContext| async { Ok(Value::Null) });
+    } else {
+        return Err(Error::BadInput(
+            "the latency mode runs the service workload".into(),
+        ));
+    }
+    let engine = b.build()?;
+    let running = engine.run();
+    let mut ended = engine.subscribe_ended();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(instances);
+    for i in 0..instances {
+        let t0 = Instant::now();
+        let id = engine
+            .start(StartRequest::new("bench", format!("lat-{i}")))
+            .await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), ended.recv()).await {
+                Ok(Ok(e)) if e.instance_id == id => break,
+                Ok(Ok(_)) => continue,
+                _ => return Err(Error::BadInput(format!("instance {id} did not end"))),
+            }
+        }
+        latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    running.shutdown().await;
+    Ok(RunFigures {
+        completed: latencies.len(),
+        seconds,
+        latencies_ms: latencies,
+    })
+}
+
+/// Single-row insert commits per second that Postgres sustains over `connections`
+/// connections for `seconds` (pgbench-style, measured by this process).
+pub async fn commit_ceiling(cfg: &BenchConfig, connections: usize, seconds: f64) -> Result<f64> {
+    let setup = connect(cfg).await?;
+    let table = format!("\"{}\".bench_ceiling", cfg.schema);
+    setup
+        .batch_execute(
+            &include_str!("../sql/queries/bench_ceiling_table.sql")
+                .replace("__table__", &table),
+        )
+        .await?;
+    let insert = include_str!("../sql/queries/bench_ceiling_insert.sql").replace("__table__", &table);
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections.max(1) {
+        let c = connect(cfg).await?;
+        let insert = insert.clone();
+        tasks.push(tokio::spawn(async move {
+            let stmt = c.prepare(&insert).await?;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                c.execute(&stmt, &[&(n as i64)]).await?;
+                n += 1;
+            }
+            Ok::<u64, tokio_postgres::Error>(n)
+        }));
+    }
+    let t0 = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.map_err(|e| Error::BadInput(e.to_string()))??;
+    }
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// The percentile `p` (0..=100) of `v`, nearest rank.
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
