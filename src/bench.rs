@@ -313,11 +313,11 @@ pub async fn commit_ceiling(cfg: &BenchConfig, connections: usize, seconds: f64)
     let table = format!("\"{}\".bench_ceiling", cfg.schema);
     setup
         .batch_execute(
-            &include_str!("../sql/queries/bench_ceiling_table.sql")
-                .replace("__table__", &table),
+            &include_str!("../sql/queries/bench_ceiling_table.sql").replace("__table__", &table),
         )
         .await?;
-    let insert = include_str!("../sql/queries/bench_ceiling_insert.sql").replace("__table__", &table);
+    let insert =
+        include_str!("../sql/queries/bench_ceiling_insert.sql").replace("__table__", &table);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {

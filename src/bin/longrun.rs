@@ -474,10 +474,16 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     let workload = match a.workload.as_str() {
         "service" => Workload::Service,
         "messages" => Workload::Messages,
-        other => return Err(Failure::Input(format!("unknown workload \"{other}\" (service or messages)"))),
+        other => {
+            return Err(Failure::Input(format!(
+                "unknown workload \"{other}\" (service or messages)"
+            )))
+        }
     };
     if a.instances == 0 || a.engines == 0 || a.processes == 0 || a.pool_size == 0 {
-        return Err(Failure::Input("--instances, --engines, --processes and --pool-size must be at least 1".into()));
+        return Err(Failure::Input(
+            "--instances, --engines, --processes and --pool-size must be at least 1".into(),
+        ));
     }
     let schema = if a.child || cli.schema != "longrun" {
         cli.schema.clone()
@@ -500,7 +506,9 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         return Ok(());
     }
     if cfg.schema == "longrun" {
-        return Err(Failure::Input("the bench drops its schema afterwards: give it its own --schema".into()));
+        return Err(Failure::Input(
+            "the bench drops its schema afterwards: give it its own --schema".into(),
+        ));
     }
     eprintln!(
         "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
@@ -553,7 +561,12 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
     let steps = figures.completed * 3;
     let connections = a.engines * a.processes * a.pool_size;
     let ceiling = if a.ceiling_seconds > 0.0 {
-        bench::commit_ceiling(cfg, if a.latency { 1 } else { connections }, a.ceiling_seconds).await?
+        bench::commit_ceiling(
+            cfg,
+            if a.latency { 1 } else { connections },
+            a.ceiling_seconds,
+        )
+        .await?
     } else {
         f64::NAN
     };
@@ -591,21 +604,40 @@ async fn run_children(
         let n = per.min(a.instances.saturating_sub(p * per));
         let mut cmd = tokio::process::Command::new(&exe);
         cmd.args(["--schema", &cfg.schema, "bench", "--child"])
-            .args(["--instances", &n.to_string(), "--engines", &a.engines.to_string()])
-            .args(["--workload", &a.workload, "--start-batch", &a.start_batch.to_string()])
+            .args([
+                "--instances",
+                &n.to_string(),
+                "--engines",
+                &a.engines.to_string(),
+            ])
+            .args([
+                "--workload",
+                &a.workload,
+                "--start-batch",
+                &a.start_batch.to_string(),
+            ])
             .args(["--pool-size", &a.pool_size.to_string()])
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
         if let Some(url) = &cfg.database_url {
             cmd.env("DATABASE_URL", url);
         }
-        children.push(cmd.spawn().map_err(|e| Error::BadInput(format!("cannot start a bench process: {e}")))?);
+        children.push(
+            cmd.spawn()
+                .map_err(|e| Error::BadInput(format!("cannot start a bench process: {e}")))?,
+        );
     }
     let mut all = longrun::bench::RunFigures::default();
     for child in children {
-        let out = child.wait_with_output().await.map_err(|e| Error::BadInput(e.to_string()))?;
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Error::BadInput(e.to_string()))?;
         if !out.status.success() {
-            return Err(Error::BadInput(format!("a bench process failed: {}", out.status)));
+            return Err(Error::BadInput(format!(
+                "a bench process failed: {}",
+                out.status
+            )));
         }
         let f: longrun::bench::RunFigures = serde_json::from_slice(&out.stdout)
             .map_err(|e| Error::BadInput(format!("bad output from a bench process: {e}")))?;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 use crate::definition::ProcessDefinition;
@@ -207,6 +207,7 @@ pub struct Ended {
 /// The running workers' shared plumbing.
 pub(crate) struct Local {
     pub ready: mpsc::UnboundedSender<ClaimedJob>,
+    pub sends: mpsc::UnboundedSender<(Message, oneshot::Sender<Result<Delivery>>)>,
     pub claim_wake: Notify,
     pub relay_wake: Vec<Notify>,
     pub in_flight: AtomicUsize,
@@ -440,40 +441,88 @@ impl Engine {
     /// its name and key (which is carried forward until it waits again), or starting an
     /// instance, or buffered for an instance that will wait for it, or dead-lettered if no
     /// process knows its name. Retries by itself on a conflict with a concurrent transaction.
+    ///
+    /// While the engine's workers run, concurrent calls are grouped into one transaction
+    /// (group commit); each call still gets its own outcome.
     pub async fn send(&self, message: Message) -> Result<Delivery> {
+        message.check()?;
+        if let Some(local) = self.local() {
+            let (tx, rx) = oneshot::channel();
+            if local.sends.send((message.clone(), tx)).is_ok() {
+                if let Ok(result) = rx.await {
+                    return result;
+                }
+            }
+        }
+        let mut out = self.send_many(vec![message]).await?;
+        out.pop().expect("one outcome per message")
+    }
+
+    /// Deliver several messages in one transaction, with a few statements for the whole batch.
+    /// Outcomes are those of delivering the messages one by one in order of (key, name), and
+    /// come back in the order given. If the batch fails, the messages are delivered one by one,
+    /// so one bad message does not hold back the rest.
+    pub async fn send_many(&self, messages: Vec<Message>) -> Result<Vec<Result<Delivery>>> {
+        let mut order: Vec<usize> = (0..messages.len()).collect();
+        // A stable lock order across concurrent batches: by key, then name.
+        order.sort_by(|a, b| {
+            (&messages[*a].key, &messages[*a].name).cmp(&(&messages[*b].key, &messages[*b].name))
+        });
+        match self.deliver_together(&messages, &order).await {
+            Ok(out) => Ok(out.into_iter().map(Ok).collect()),
+            Err(e) if messages.len() == 1 => Ok(vec![Err(e)]),
+            Err(_) => {
+                let mut out = Vec::with_capacity(messages.len());
+                for i in 0..messages.len() {
+                    out.push(
+                        self.deliver_together(&messages, &[i])
+                            .await
+                            .map(|mut d| d.pop().expect("one outcome")),
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Deliver `messages[order[..]]` in one transaction, retrying on conflicts. Outcomes come
+    /// back in the order of `messages` restricted to `order`.
+    async fn deliver_together(
+        &self,
+        messages: &[Message],
+        order: &[usize],
+    ) -> Result<Vec<Delivery>> {
         let store = &self.inner.store;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = store.client().await?;
-            let now = self.now();
-            let lease = self.lease(now);
-            let tx = client.transaction().await?;
-            let res = store
-                .deliver_in(
-                    &tx,
-                    now,
-                    &message,
-                    self.inner.config.message_ttl,
-                    lease.as_ref(),
-                )
-                .await;
-            match res {
-                Ok((delivery, applied)) => match tx.commit().await {
-                    Ok(()) => {
-                        self.after_commit(applied);
-                        return Ok(delivery);
-                    }
-                    Err(e) => {
-                        let e = Error::from(e);
-                        if !(e.is_retryable() && attempt < 5) {
-                            return Err(e);
-                        }
-                    }
-                },
-                Err(e) if matches!(e, Error::Conflict(_)) && attempt < 5 => {
-                    drop(tx);
+            let result = async {
+                let mut client = store.client().await?;
+                let now = self.now();
+                let lease = self.lease(now);
+                let tx = client.transaction().await?;
+                let batch: Vec<&Message> = order.iter().map(|&i| &messages[i]).collect();
+                let (deliveries, applied) = store
+                    .deliver_many_in(
+                        &tx,
+                        now,
+                        &batch,
+                        self.inner.config.message_ttl,
+                        lease.as_ref(),
+                    )
+                    .await?;
+                let out: Vec<(usize, Delivery)> = order.iter().copied().zip(deliveries).collect();
+                tx.commit().await?;
+                Ok::<_, Error>((out, applied))
+            }
+            .await;
+            match result {
+                Ok((mut out, applied)) => {
+                    self.after_commit(applied);
+                    out.sort_by_key(|(i, _)| *i);
+                    return Ok(out.into_iter().map(|(_, d)| d).collect());
                 }
+                Err(e) if e.is_retryable() && attempt < 5 => continue,
                 Err(e) => return Err(e),
             }
         }

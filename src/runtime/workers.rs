@@ -65,10 +65,12 @@ impl Running {
 
 pub(super) fn spawn(engine: Engine) -> Running {
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
+    let (sends_tx, sends_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (stop, stop_rx) = watch::channel(false);
     let local = Arc::new(Local {
         ready: ready_tx,
+        sends: sends_tx,
         claim_wake: Notify::new(),
         relay_wake: engine
             .inner
@@ -99,6 +101,14 @@ pub(super) fn spawn(engine: Engine) -> Running {
             engine.clone(),
             local.clone(),
             i,
+            stop_rx.clone(),
+        ));
+    }
+    let sends_rx = Arc::new(Mutex::new(sends_rx));
+    for _ in 0..engine.inner.config.completers {
+        tasks.spawn(group_sends(
+            engine.clone(),
+            sends_rx.clone(),
             stop_rx.clone(),
         ));
     }
@@ -319,6 +329,51 @@ async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<b
                 }
             }
             Err(e) => tracing::warn!(error = %e, "taking over lapsed jobs failed"),
+        }
+    }
+}
+
+type SendRequest = (
+    crate::store::Message,
+    tokio::sync::oneshot::Sender<crate::store::Result<crate::store::Delivery>>,
+);
+
+/// Group concurrent `Engine::send` calls into one transaction each round.
+async fn group_sends(
+    engine: Engine,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<SendRequest>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = engine.inner.config.completion_batch;
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let first = tokio::select! {
+                f = rx.recv() => match f { Some(f) => f, None => return },
+                _ = stop.changed() => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(f) => batch.push(f),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match engine.send_many(messages).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(crate::store::Error::Pool(text.clone())));
+                }
+            }
         }
     }
 }

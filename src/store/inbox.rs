@@ -1,6 +1,8 @@
 //! Inbound messages: deduplicated by id, correlated by (name, key), started on, buffered or
 //! dead-lettered, all in one transaction.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -49,7 +51,7 @@ impl Message {
         self
     }
 
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.id.is_empty() {
             return Err(Error::BadInput("a message needs an id".into()));
         }
@@ -181,21 +183,12 @@ impl Store {
             let process: String = row.get(0);
             let version: i32 = row.get(1);
             let instance_id = Uuid::now_v7();
-            let variables = match &msg.payload {
-                Value::Object(m) => m.clone(),
-                Value::Null => Map::new(),
-                other => {
-                    let mut m = Map::new();
-                    m.insert("payload".into(), other.clone());
-                    m
-                }
-            };
             let work = Work::Start {
                 instance_id,
                 process,
                 version,
                 business_key: msg.key.clone(),
-                variables,
+                variables: payload_variables(&msg.payload),
                 message_id: Some(msg.id.clone()),
             };
             let settle = Settle {
@@ -214,10 +207,7 @@ impl Store {
         if known {
             return Ok((Delivery::Buffered { expires_at }, Applied::default()));
         }
-        let reason = format!(
-            "unknown message: no deployed process starts on or waits for \"{}\"",
-            msg.name
-        );
+        let reason = unknown_reason(&msg.name);
         let settle = Settle {
             message_id: msg.id.clone(),
             status: "dead",
@@ -228,9 +218,206 @@ impl Store {
         Ok((Delivery::DeadLettered { reason }, applied))
     }
 
+    /// Deliver several messages in the caller's transaction with a handful of statements for
+    /// the whole batch: one insert into the inbox, one lock query, one subscription lookup and
+    /// one transition batch. Messages that need to see each other's effects (the same name
+    /// and key, or the same target instance) are delivered one after another at the end.
+    pub(crate) async fn deliver_many_in(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        msgs: &[&Message],
+        default_ttl: Duration,
+        lease: Option<&Lease>,
+    ) -> Result<(Vec<Delivery>, Applied)> {
+        if msgs.len() == 1 {
+            let (d, a) = self.deliver_in(c, now, msgs[0], default_ttl, lease).await?;
+            return Ok((vec![d], a));
+        }
+        let q = self.q();
+        for m in msgs {
+            m.check()?;
+        }
+        // Later copies of an id within the batch, and pairs seen before, go the slow way.
+        let mut seen_ids = HashSet::new();
+        let mut seen_pairs = HashSet::new();
+        let mut fast = Vec::new();
+        let mut slow = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            if seen_ids.insert(m.id.as_str())
+                && seen_pairs.insert((m.name.as_str(), m.key.as_str()))
+            {
+                fast.push(i);
+            } else {
+                slow.push(i);
+            }
+        }
+        let ids: Vec<&str> = fast.iter().map(|&i| msgs[i].id.as_str()).collect();
+        let names: Vec<&str> = fast.iter().map(|&i| msgs[i].name.as_str()).collect();
+        let keys: Vec<&str> = fast.iter().map(|&i| msgs[i].key.as_str()).collect();
+        let payloads: Vec<&Value> = fast.iter().map(|&i| &msgs[i].payload).collect();
+        let received: Vec<DateTime<Utc>> = vec![now; fast.len()];
+        let expires: Vec<DateTime<Utc>> = fast
+            .iter()
+            .map(|&i| now + msgs[i].ttl.unwrap_or(default_ttl))
+            .collect();
+        let new: HashSet<String> = c
+            .rows(
+                &q.inbox_insert_many,
+                &[&ids, &names, &keys, &payloads, &received, &expires],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out: Vec<Option<Delivery>> = vec![None; msgs.len()];
+        let mut fresh = Vec::new();
+        for &i in &fast {
+            if new.contains(&msgs[i].id) {
+                fresh.push(i);
+            } else {
+                slow.push(i); // a duplicate: reported with its first fate below
+            }
+        }
+        let mut locks: Vec<String> = fresh
+            .iter()
+            .map(|&i| self.lock_key(&["correlate", &msgs[i].name, &msgs[i].key]))
+            .collect();
+        locks.sort();
+        c.rows(&q.correlation_lock, &[&locks]).await?;
+        let f_names: Vec<&str> = fresh.iter().map(|&i| msgs[i].name.as_str()).collect();
+        let f_keys: Vec<&str> = fresh.iter().map(|&i| msgs[i].key.as_str()).collect();
+        let waiting: HashMap<(String, String), Uuid> = c
+            .rows(&q.subscriptions_find_many, &[&f_names, &f_keys])
+            .await?
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .collect();
+
+        let mut works = Vec::new();
+        let mut settles = Vec::new();
+        let mut targets = HashSet::new();
+        let mut starters: HashMap<String, Option<(String, i32)>> = HashMap::new();
+        let mut known: HashMap<String, bool> = HashMap::new();
+        for &i in &fresh {
+            let m = msgs[i];
+            if let Some(instance_id) = waiting.get(&(m.name.clone(), m.key.clone())) {
+                if !targets.insert(*instance_id) {
+                    // Two messages for one instance: the second must see the first's effect.
+                    slow.push(i);
+                    // Its inbox row is in; deliver_in would call it a duplicate, so undo it.
+                    c.rows(&q.inbox_forget, &[&m.id]).await?;
+                    continue;
+                }
+                works.push(Work::Continue {
+                    instance_id: *instance_id,
+                    input: Input::Message {
+                        message_id: m.id.clone(),
+                        name: m.name.clone(),
+                        payload: m.payload.clone(),
+                    },
+                });
+                settles.push(Settle {
+                    message_id: m.id.clone(),
+                    status: "correlated",
+                    instance_id: Some(*instance_id),
+                    reason: None,
+                });
+                out[i] = Some(Delivery::Correlated {
+                    instance_id: *instance_id,
+                });
+                continue;
+            }
+            if !starters.contains_key(&m.name) {
+                let row = c.rows(&q.definition_by_start_message, &[&m.name]).await?;
+                starters.insert(
+                    m.name.clone(),
+                    row.first()
+                        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1))),
+                );
+            }
+            if let Some(Some((process, version))) = starters.get(&m.name) {
+                let instance_id = Uuid::now_v7();
+                works.push(Work::Start {
+                    instance_id,
+                    process: process.clone(),
+                    version: *version,
+                    business_key: m.key.clone(),
+                    variables: payload_variables(&m.payload),
+                    message_id: Some(m.id.clone()),
+                });
+                settles.push(Settle {
+                    message_id: m.id.clone(),
+                    status: "started",
+                    instance_id: Some(instance_id),
+                    reason: None,
+                });
+                out[i] = Some(Delivery::Started { instance_id });
+                continue;
+            }
+            if !known.contains_key(&m.name) {
+                let k: bool = c.rows(&q.definition_receives, &[&m.name]).await?[0].get(0);
+                known.insert(m.name.clone(), k);
+            }
+            if known[&m.name] {
+                out[i] = Some(Delivery::Buffered {
+                    expires_at: now + m.ttl.unwrap_or(default_ttl),
+                });
+            } else {
+                let reason = unknown_reason(&m.name);
+                settles.push(Settle {
+                    message_id: m.id.clone(),
+                    status: "dead",
+                    instance_id: None,
+                    reason: Some(reason.clone()),
+                });
+                out[i] = Some(Delivery::DeadLettered { reason });
+            }
+        }
+        let mut applied = self.apply(c, now, works, lease, settles).await?;
+        if let Some(Err(_)) = applied.outcomes.iter().find(|o| o.is_err()) {
+            let e = applied
+                .outcomes
+                .drain(..)
+                .find_map(|o| o.err())
+                .expect("an error");
+            return Err(e);
+        }
+        slow.sort();
+        for i in slow {
+            let (d, a) = self.deliver_in(c, now, msgs[i], default_ttl, lease).await?;
+            applied.merge(a);
+            out[i] = Some(d);
+        }
+        Ok((
+            out.into_iter()
+                .map(|d| d.expect("every message has an outcome"))
+                .collect(),
+            applied,
+        ))
+    }
+
     /// Dead-letter up to `limit` buffered messages whose time to live ran out. Returns how many.
     pub async fn expire_buffered(&self, now: DateTime<Utc>, limit: i64) -> Result<u64> {
         let c = self.client().await?;
         Ok(c.exec(&self.q().inbox_expire, &[&now, &limit]).await?)
     }
+}
+
+/// The variables an instance started by a message gets: the payload object, or the payload
+/// under `payload` if it is not an object.
+fn payload_variables(payload: &Value) -> Map<String, Value> {
+    match payload {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        other => {
+            let mut m = Map::new();
+            m.insert("payload".into(), other.clone());
+            m
+        }
+    }
+}
+
+fn unknown_reason(name: &str) -> String {
+    format!("unknown message: no deployed process starts on or waits for \"{name}\"")
 }

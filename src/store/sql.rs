@@ -68,6 +68,8 @@ queries!(
     consumer_ack,
     consumer_release,
     inbox_insert,
+    inbox_insert_many,
+    inbox_forget,
     inbox_get,
     inbox_settle,
     inbox_take_buffered,
@@ -77,5 +79,6 @@ queries!(
     subscriptions_insert,
     subscriptions_delete,
     subscription_find,
+    subscriptions_find_many,
     subscriptions_of_instance,
 );

@@ -62,6 +62,17 @@ pub(crate) struct Applied {
     pub ended: Vec<(Uuid, Status)>,
 }
 
+impl Applied {
+    /// Fold another batch's results into this one (for transactions that apply several).
+    pub(crate) fn merge(&mut self, other: Applied) {
+        self.outcomes.extend(other.outcomes);
+        self.leased_jobs.extend(other.leased_jobs);
+        self.unleased_jobs |= other.unleased_jobs;
+        self.outbox_written |= other.outbox_written;
+        self.ended.extend(other.ended);
+    }
+}
+
 struct Slot {
     def: Arc<ProcessDefinition>,
     process: String,

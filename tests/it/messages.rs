@@ -246,3 +246,59 @@ async fn started_instances_correlate_by_the_key_variable() {
         Delivery::Correlated { instance_id: id }
     );
 }
+
+#[tokio::test]
+async fn a_batch_of_messages_gets_one_outcome_each_as_if_sent_alone() {
+    let (db, engine) = setup().await;
+    let o1 = started(
+        engine
+            .send(Message::new("OrderPlaced", "o1", "c1"))
+            .await
+            .unwrap(),
+    );
+    let batch = vec![
+        Message::new("OrderPlaced", "o2", "c2"),     // starts o2
+        Message::new("PaymentReceived", "o1", "p1"), // correlates o1
+        Message::new("GoodsFetched", "o1", "g1"),    // then o1 waits for it: correlated too
+        Message::new("PaymentReceived", "o1", "p1"), // a copy within the batch
+        Message::new("OrderPlaced", "o1", "c1"),     // a copy of an earlier message
+        Message::new("GoodsShipped", "o9", "s9"),    // nobody waits: buffered
+        Message::new("Nonsense", "o1", "x1"),        // nobody knows it: dead
+    ];
+    let out: Vec<Delivery> = engine
+        .send_many(batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(matches!(out[0], Delivery::Started { .. }));
+    assert_eq!(out[1], Delivery::Correlated { instance_id: o1 });
+    assert!(matches!(out[2], Delivery::Buffered { .. }));
+    assert_eq!(
+        db.count("inbox", "WHERE message_id = 'g1' AND status = 'correlated'")
+            .await,
+        1
+    );
+    assert_eq!(
+        out[3],
+        Delivery::Duplicate {
+            status: "correlated".into(),
+            instance_id: Some(o1)
+        }
+    );
+    assert_eq!(
+        out[4],
+        Delivery::Duplicate {
+            status: "started".into(),
+            instance_id: Some(o1)
+        }
+    );
+    assert!(matches!(out[5], Delivery::Buffered { .. }));
+    assert!(matches!(out[6], Delivery::DeadLettered { .. }));
+    assert_eq!(
+        db.store.instance(o1).await.unwrap().current_step.as_deref(),
+        Some("goods_shipped")
+    );
+    assert_eq!(db.count("inbox", "").await, 6, "one row per distinct id");
+}
