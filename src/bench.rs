@@ -350,3 +350,24 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
     v[rank.clamp(1, v.len()) - 1]
 }
+
+/// Queries per second that an idle engine (one handler, one subscriber) makes over `seconds`.
+pub async fn idle_queries(cfg: &BenchConfig, seconds: f64) -> Result<f64> {
+    let before = commits(cfg).await?;
+    {
+        let s = store(cfg, 2).await?;
+        let engine = Engine::builder(s)
+            .handler("noop", |_job: JobContext| async { Ok(Value::Null) })
+            .subscriber("idle", &["nobody"], |_e: Engine, _m: OutboxMessage| async {
+                Ok(())
+            })
+            .build()?;
+        let running = engine.run();
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        running.shutdown().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The two statements of `commits` itself are not the engine's.
+    let after = commits(cfg).await? - 2;
+    Ok((after - before) as f64 / seconds)
+}

@@ -126,6 +126,10 @@ struct BenchArgs {
     /// Seconds spent measuring the commit ceiling (0 skips it).
     #[arg(long, default_value_t = 3.0)]
     ceiling_seconds: f64,
+    /// Idle mode: how many queries per second an engine with nothing to do makes, over this
+    /// many seconds.
+    #[arg(long)]
+    idle_seconds: Option<f64>,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     keep: bool,
@@ -529,6 +533,13 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    if let Some(secs) = a.idle_seconds {
+        if secs <= 0.0 {
+            return Err(Failure::Input("--idle-seconds must be positive".into()));
+        }
+        let qps = bench::idle_queries(cfg, secs).await?;
+        return Ok(format!("idle_seconds={secs:.0} queries_per_s={qps:.2}"));
+    }
     let commits_before = bench::commits(cfg).await?;
     let progress = Arc::new(AtomicUsize::new(0));
     let reporter = {
@@ -540,8 +551,9 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 let n = progress.load(Ordering::Relaxed);
                 eprintln!(
-                    "progress: {n}/{total} instances completed, {:.0}/s",
-                    n as f64 / t0.elapsed().as_secs_f64()
+                    "progress: {n}/{total} instances completed, {:.0}/s, rss {} MiB",
+                    n as f64 / t0.elapsed().as_secs_f64(),
+                    rss_mib()
                 );
             }
         })
@@ -647,6 +659,21 @@ async fn run_children(
     }
     all.seconds = started.elapsed().as_secs_f64();
     Ok(all)
+}
+
+/// This process's resident memory, MiB (Linux; 0 elsewhere).
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 /// A one-line summary of an event's data.

@@ -32,21 +32,25 @@ pub struct EngineConfig {
     pub owner: String,
     /// How long a claimed job is held before another engine may take it over. Default 5 min.
     pub job_lease: Duration,
-    /// How many jobs one claim takes at most. Default 128.
+    /// How many jobs one claim takes at most. Default 512.
     pub claim_batch: i64,
-    /// How many handlers run at once. Default 256.
+    /// How many handlers run at once. Default 512.
     pub handler_concurrency: usize,
     /// How many results one completion transaction records at most. Default 512.
     pub completion_batch: usize,
     /// How many completion transactions may be in flight at once. Default 2.
     pub completers: usize,
-    /// How long workers sleep when idle before looking for work again. Default 1 s.
+    /// How long workers sleep when they found no work, at first. Default 200 ms.
     pub poll_interval: std::time::Duration,
+    /// Each empty look doubles the sleep, up to this. Default 5 s. Work created by this
+    /// engine wakes its workers at once; work created elsewhere wakes them through a
+    /// LISTEN/NOTIFY hint, so the longer sleeps cost no latency.
+    pub max_poll_interval: std::time::Duration,
     /// How long an inbound message nobody waits for is buffered. Default 1 h.
     pub message_ttl: Duration,
     /// How many outbox messages a subscriber reads at once. Default 128.
     pub consumer_batch: i64,
-    /// How often buffered messages are expired and lapsed job leases taken over. Default 5 s.
+    /// How often buffered messages are expired and lapsed job leases taken over. Default 10 s.
     pub maintenance_interval: std::time::Duration,
 }
 
@@ -57,14 +61,15 @@ impl Default for EngineConfig {
         EngineConfig {
             owner: format!("{host}-{}-{}", std::process::id(), &suffix[..8]),
             job_lease: Duration::minutes(5),
-            claim_batch: 128,
-            handler_concurrency: 256,
+            claim_batch: 512,
+            handler_concurrency: 512,
             completion_batch: 512,
             completers: 2,
-            poll_interval: std::time::Duration::from_secs(1),
+            poll_interval: std::time::Duration::from_millis(200),
+            max_poll_interval: std::time::Duration::from_secs(5),
             message_ttl: Duration::hours(1),
             consumer_batch: 128,
-            maintenance_interval: std::time::Duration::from_secs(5),
+            maintenance_interval: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -87,6 +92,9 @@ impl EngineConfig {
         }
         if self.poll_interval.is_zero() || self.maintenance_interval.is_zero() {
             return bad("poll_interval and maintenance_interval must be positive");
+        }
+        if self.max_poll_interval < self.poll_interval {
+            return bad("max_poll_interval must be at least poll_interval");
         }
         Ok(())
     }
@@ -212,6 +220,18 @@ pub(crate) struct Local {
     pub relay_wake: Vec<Notify>,
     pub in_flight: AtomicUsize,
     pub stopping: AtomicBool,
+    /// Set once the wake-up LISTEN connection is up.
+    pub listening: tokio::sync::watch::Sender<bool>,
+    /// Set when jobs for local handlers were left unleased for lack of room: the claimer
+    /// should look once room frees up.
+    pub overflow: AtomicBool,
+}
+
+impl Local {
+    /// How many more jobs this engine takes on (four times its handler concurrency in all).
+    pub fn room(&self, config: &EngineConfig) -> usize {
+        (config.handler_concurrency * 4).saturating_sub(self.in_flight.load(Ordering::Relaxed))
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -304,7 +324,9 @@ impl Engine {
         if local.stopping.load(Ordering::Relaxed) || self.inner.handler_names.is_empty() {
             return None;
         }
+        let budget = local.room(&self.inner.config);
         Some(Lease {
+            budget,
             owner: self.inner.config.owner.clone(),
             token: Uuid::new_v4(),
             expires_at: now + self.inner.config.job_lease,
@@ -313,7 +335,8 @@ impl Engine {
     }
 
     /// Hand what a committed transaction produced to the local workers.
-    pub(crate) fn after_commit(&self, applied: Applied) {
+    pub(crate) async fn after_commit(&self, applied: Applied) {
+        let wake_others = applied.unleased_jobs || applied.outbox_written;
         for (instance_id, status) in &applied.ended {
             let _ = self.inner.ended.send(Ended {
                 instance_id: *instance_id,
@@ -321,6 +344,13 @@ impl Engine {
             });
         }
         let Some(local) = self.local() else {
+            // No workers here: hint the engines that LISTEN (one NOTIFY per transaction, sent
+            // after the commit, carrying no data).
+            if wake_others {
+                if let Err(e) = self.inner.store.notify(None).await {
+                    tracing::debug!(error = %e, "wake-up hint not sent");
+                }
+            }
             return;
         };
         for job in applied.leased_jobs {
@@ -330,6 +360,7 @@ impl Engine {
             }
         }
         if applied.unleased_jobs {
+            local.overflow.store(true, Ordering::Relaxed);
             local.claim_wake.notify_one();
         }
         if applied.outbox_written {
@@ -367,7 +398,7 @@ impl Engine {
         let tx = client.transaction().await?;
         let (ids, applied) = self.start_in(&tx, now, requests, lease.as_ref()).await?;
         tx.commit().await?;
-        self.after_commit(applied);
+        self.after_commit(applied).await;
         Ok(ids)
     }
 
@@ -378,7 +409,10 @@ impl Engine {
         tx: &tokio_postgres::Transaction<'_>,
         request: StartRequest,
     ) -> Result<Uuid> {
-        let (ids, _) = self.start_in(tx, self.now(), vec![request], None).await?;
+        let (ids, applied) = self.start_in(tx, self.now(), vec![request], None).await?;
+        if applied.unleased_jobs || applied.outbox_written {
+            self.inner.store.notify(Some(tx)).await?;
+        }
         Ok(ids[0])
     }
 
@@ -518,7 +552,7 @@ impl Engine {
             .await;
             match result {
                 Ok((mut out, applied)) => {
-                    self.after_commit(applied);
+                    self.after_commit(applied).await;
                     out.sort_by_key(|(i, _)| *i);
                     return Ok(out.into_iter().map(|(_, d)| d).collect());
                 }

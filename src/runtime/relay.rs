@@ -9,7 +9,7 @@ use chrono::Duration;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
-use super::workers::idle;
+use super::workers::{idle, idle_with, Backoff};
 use super::{Engine, Local};
 
 pub(super) async fn run(
@@ -28,6 +28,7 @@ pub(super) async fn run(
         .consumer(reg.name.clone(), reg.topics.clone(), cfg.owner.clone())
         .with_lease(lease);
     let mut backoff = StdDuration::from_millis(50);
+    let mut poll = Backoff::new(&engine);
     loop {
         if *stop.borrow() {
             break;
@@ -36,25 +37,27 @@ pub(super) async fn run(
             Ok(Some(batch)) => batch,
             Ok(None) => {
                 // Another engine holds this consumer; look again later.
-                if !idle(cfg.poll_interval, wake, &mut stop).await {
+                if !idle(cfg.max_poll_interval, wake, &mut stop).await {
                     break;
                 }
                 continue;
             }
             Err(e) => {
                 tracing::warn!(consumer = %reg.name, error = %e, "reading the outbox failed");
-                if !idle(cfg.poll_interval, wake, &mut stop).await {
+                if !idle(poll.next(), wake, &mut stop).await {
                     break;
                 }
                 continue;
             }
         };
         if batch.is_empty() {
-            if !idle(cfg.poll_interval, wake, &mut stop).await {
+            let d = poll.next();
+            if !idle_with(d, wake, &mut stop, Some(&mut poll)).await {
                 break;
             }
             continue;
         }
+        poll.found();
         let results = futures_util::future::join_all(batch.iter().map(|m| {
             std::panic::AssertUnwindSafe(reg.subscriber.call(engine.clone(), m.clone()))
                 .catch_unwind()

@@ -57,6 +57,13 @@ impl Running {
         *self.engine.inner.local.lock().expect("not poisoned") = None;
     }
 
+    /// Wait until the engine listens for wake-up hints from other processes (work they create
+    /// is then noticed at once, not at the next poll).
+    pub async fn listening(&self) {
+        let mut rx = self.local.listening.subscribe();
+        let _ = rx.wait_for(|up| *up).await;
+    }
+
     /// [`Running::shutdown_within`] ten seconds.
     pub async fn shutdown(self) {
         self.shutdown_within(StdDuration::from_secs(10)).await
@@ -80,6 +87,8 @@ pub(super) fn spawn(engine: Engine) -> Running {
             .collect(),
         in_flight: AtomicUsize::new(0),
         stopping: AtomicBool::new(false),
+        listening: watch::channel(false).0,
+        overflow: AtomicBool::new(false),
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
@@ -112,6 +121,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
             stop_rx.clone(),
         ));
     }
+    tasks.spawn(listen(engine.clone(), local.clone(), stop_rx.clone()));
     tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
     Running {
         engine,
@@ -121,19 +131,60 @@ pub(super) fn spawn(engine: Engine) -> Running {
     }
 }
 
-/// Wait for `d`, a wake-up, or the stop signal. Returns false once stopping.
+/// The sleep between looks for work: doubles while nothing is found, resets when work is.
+pub(super) struct Backoff {
+    min: StdDuration,
+    max: StdDuration,
+    current: StdDuration,
+}
+
+impl Backoff {
+    pub(super) fn new(engine: &Engine) -> Self {
+        let c = &engine.inner.config;
+        Backoff {
+            min: c.poll_interval,
+            max: c.max_poll_interval,
+            current: c.poll_interval,
+        }
+    }
+    pub(super) fn found(&mut self) {
+        self.current = self.min;
+    }
+    pub(super) fn next(&mut self) -> StdDuration {
+        let d = self.current;
+        self.current = (self.current * 2).min(self.max);
+        d
+    }
+}
+
+/// Wait for `d`, a wake-up, or the stop signal. Returns false once stopping. A wake-up
+/// resets `backoff`, if given, so the next look follows soon after.
 pub(super) async fn idle(d: StdDuration, wake: &Notify, stop: &mut watch::Receiver<bool>) -> bool {
+    idle_with(d, wake, stop, None).await
+}
+
+pub(super) async fn idle_with(
+    d: StdDuration,
+    wake: &Notify,
+    stop: &mut watch::Receiver<bool>,
+    backoff: Option<&mut Backoff>,
+) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => {}
-        _ = wake.notified() => {}
+        _ = wake.notified() => {
+            if let Some(b) = backoff {
+                b.found();
+            }
+        }
         _ = stop.changed() => {}
     }
     !*stop.borrow()
 }
 
-fn new_lease(engine: &Engine) -> Lease {
+fn new_lease(engine: &Engine, local: &Local) -> Lease {
     let now = engine.now();
     Lease {
+        budget: local.room(&engine.inner.config),
         owner: engine.inner.config.owner.clone(),
         token: Uuid::new_v4(),
         expires_at: now + engine.inner.config.job_lease,
@@ -144,7 +195,8 @@ fn new_lease(engine: &Engine) -> Lease {
 async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
     let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
-    let cap = cfg.handler_concurrency * 2;
+    let cap = cfg.handler_concurrency * 4;
+    let mut backoff = Backoff::new(&engine);
     loop {
         if local.stopping.load(Ordering::Relaxed) {
             if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
@@ -156,7 +208,7 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
         let limit = (room as i64).min(cfg.claim_batch);
         let mut got = 0;
         if limit > 0 {
-            let lease = new_lease(&engine);
+            let lease = new_lease(&engine, &local);
             match engine
                 .inner
                 .store
@@ -165,6 +217,9 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
             {
                 Ok(jobs) => {
                     got = jobs.len() as i64;
+                    if got < limit {
+                        local.overflow.store(false, Ordering::Relaxed);
+                    }
                     for job in jobs {
                         local.in_flight.fetch_add(1, Ordering::Relaxed);
                         let _ = local.ready.send(job);
@@ -176,7 +231,11 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
         if got == limit && limit > 0 {
             continue;
         }
-        if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
+        if got > 0 {
+            backoff.found();
+        }
+        let d = backoff.next();
+        if !idle_with(d, &local.claim_wake, &mut stop, Some(&mut backoff)).await {
             return;
         }
     }
@@ -256,7 +315,7 @@ async fn complete(
             let lease = if local.stopping.load(Ordering::Relaxed) {
                 None
             } else {
-                Some(new_lease(&engine))
+                Some(new_lease(&engine, &local))
             };
             match engine
                 .inner
@@ -276,7 +335,7 @@ async fn complete(
                             tracing::warn!(job = %f.job.job_id, error = %e, "job result refused");
                         }
                     }
-                    engine.after_commit(applied);
+                    engine.after_commit(applied).await;
                     break;
                 }
                 Err(e) if e.is_retryable() && attempt < 5 => {
@@ -289,6 +348,9 @@ async fn complete(
             }
         }
         local.in_flight.fetch_sub(n, Ordering::Relaxed);
+        if local.overflow.load(Ordering::Relaxed) {
+            local.claim_wake.notify_one();
+        }
     }
 }
 
@@ -312,7 +374,7 @@ async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<b
         if handlers.is_empty() || local.stopping.load(Ordering::Relaxed) {
             continue;
         }
-        let lease = new_lease(&engine);
+        let lease = new_lease(&engine, &local);
         match engine
             .inner
             .store
@@ -374,6 +436,38 @@ async fn group_sends(
                     let _ = reply.send(Err(crate::store::Error::Pool(text.clone())));
                 }
             }
+        }
+    }
+}
+
+/// Turn LISTEN/NOTIFY hints from other processes into local wake-ups. The hint carries no
+/// data; the workers then look in the tables. If the connection drops, it is made again.
+async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match engine.inner.store.listen().await {
+            Ok(mut hints) => loop {
+                local.listening.send_replace(true);
+                tokio::select! {
+                    h = hints.recv() => match h {
+                        Some(()) => {
+                            local.claim_wake.notify_one();
+                            for n in &local.relay_wake {
+                                n.notify_one();
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = stop.changed() => return,
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot LISTEN for wake-up hints; polling only"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(engine.inner.config.max_poll_interval) => {}
+            _ = stop.changed() => return,
         }
     }
 }

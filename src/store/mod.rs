@@ -31,6 +31,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
+use uuid::Uuid;
 
 use crate::definition::ProcessDefinition;
 use sql::Queries;
@@ -316,6 +317,77 @@ impl Store {
             .expect("not poisoned")
             .insert(key, def.clone());
         Ok(def)
+    }
+
+    /// Append events as they are, one transaction for the whole slice, without deciding and
+    /// without touching `instances`. For benchmarks and imports only: it bypasses the state
+    /// machine, so the caller must keep each stream's `seq` contiguous.
+    #[doc(hidden)]
+    pub async fn append_events_raw(
+        &self,
+        rows: &[(Uuid, i64, crate::machine::Event)],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let seqs: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let types: Vec<&str> = rows.iter().map(|r| r.2.type_name()).collect();
+        let data: Vec<tokio_postgres::types::Json<&crate::machine::Event>> = rows
+            .iter()
+            .map(|r| tokio_postgres::types::Json(&r.2))
+            .collect();
+        let at = vec![now; rows.len()];
+        let n = tx
+            .exec(&self.q().events_append, &[&ids, &seqs, &types, &data, &at])
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Send a wake-up hint to the engines listening on this schema: in `tx` (delivered when it
+    /// commits) or on its own.
+    pub(crate) async fn notify(&self, tx: Option<&tokio_postgres::Transaction<'_>>) -> Result<()> {
+        let schema = self.schema();
+        match tx {
+            Some(tx) => {
+                tx.execute(&self.q().notify, &[&schema]).await?;
+            }
+            None => {
+                let c = self.client().await?;
+                c.exec(&self.q().notify, &[&schema]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A dedicated connection listening for wake-up hints; each hint arrives as `()`. The
+    /// channel closes when the connection does.
+    pub(crate) async fn listen(&self) -> Result<tokio::sync::mpsc::Receiver<()>> {
+        use futures_util::StreamExt;
+        let (client, mut conn) = self.inner.pg.connect(NoTls).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let (keep_tx, keep_rx) = tokio::sync::oneshot::channel::<tokio_postgres::Client>();
+        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+        tokio::spawn(async move {
+            // The client, once LISTEN ran, waits in this channel: it lives as long as the pump.
+            let _client = keep_rx;
+            loop {
+                tokio::select! {
+                    m = messages.next() => match m {
+                        Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                            let _ = tx.try_send(());
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        client.batch_execute(&self.q().listen).await?;
+        let _ = keep_tx.send(client);
+        Ok(rx)
     }
 
     /// The latest version of a process.

@@ -81,4 +81,6 @@ queries!(
     subscription_find,
     subscriptions_find_many,
     subscriptions_of_instance,
+    listen,
+    notify,
 );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{ClaimedJob, Conn, Error, Result, Store};
@@ -21,6 +22,9 @@ pub(crate) struct Lease {
     pub token: Uuid,
     pub expires_at: DateTime<Utc>,
     pub handlers: Arc<HashSet<String>>,
+    /// At most this many jobs are created leased; the rest are left for claiming, so an
+    /// engine never takes on more than it can run.
+    pub budget: usize,
 }
 
 /// One unit of work in a batch.
@@ -99,10 +103,11 @@ struct Effects {
     ev_instance: Vec<Uuid>,
     ev_seq: Vec<i64>,
     ev_type: Vec<String>,
-    ev_data: Vec<Value>,
+    ev_data: Vec<Event>,
     ev_at: Vec<DateTime<Utc>>,
     jobs: Vec<ClaimedJob>,
     job_leased: Vec<bool>,
+    leased_count: usize,
     outbox: Vec<(Uuid, Uuid, String, &'static str, String, String, Value)>,
     subs_insert: HashMap<(Uuid, String), (String, String)>,
     subs_delete: Vec<(Uuid, String)>,
@@ -230,8 +235,8 @@ impl Store {
                 continue;
             }
             let (step, waiting) = describe_wait(&slot.state, slot.last_step.as_deref());
-            let vars = Value::Object(slot.state.variables.clone());
-            let state = serde_json::to_value(&slot.state)?;
+            let vars = Json(&slot.state.variables);
+            let state = Json(&slot.state);
             if slot.is_new {
                 ins_id.push(*id);
                 ins_process.push(slot.process.clone());
@@ -367,6 +372,7 @@ impl Store {
             )
             .await
         };
+        let ev_data: Vec<Json<&Event>> = fx.ev_data.iter().map(Json).collect();
         let evs = async {
             if fx.ev_instance.is_empty() {
                 return Ok(0);
@@ -377,7 +383,7 @@ impl Store {
                     &fx.ev_instance,
                     &fx.ev_seq,
                     &fx.ev_type,
-                    &fx.ev_data,
+                    &ev_data,
                     &fx.ev_at,
                 ],
             )
@@ -515,7 +521,10 @@ impl Store {
                         job_id,
                         handler,
                     } => {
-                        let leased = lease.is_some_and(|l| l.handlers.contains(handler));
+                        let leased = lease.is_some_and(|l| {
+                            l.handlers.contains(handler) && fx.leased_count < l.budget
+                        });
+                        fx.leased_count += usize::from(leased);
                         fx.jobs.push(ClaimedJob {
                             job_id: *job_id,
                             instance_id: id,
@@ -559,7 +568,7 @@ impl Store {
                 fx.ev_instance.push(id);
                 fx.ev_seq.push(slot.seq);
                 fx.ev_type.push(event.type_name().to_string());
-                fx.ev_data.push(serde_json::to_value(&event)?);
+                fx.ev_data.push(event);
                 fx.ev_at.push(now);
             }
             // A message that arrived before the instance waited for it is taken now.

@@ -236,3 +236,30 @@ async fn an_engine_whose_lease_was_taken_over_cannot_record_its_result() {
     assert_eq!(completions[0]["set"], json!({}));
     assert_eq!(db.store.instance(id).await.unwrap().status, "completed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_created_by_another_process_wakes_an_idle_engine() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone())
+        // Polls so rarely that only the wake-up hint can explain a prompt completion.
+        .config(EngineConfig {
+            poll_interval: StdDuration::from_secs(600),
+            max_poll_interval: StdDuration::from_secs(600),
+            maintenance_interval: StdDuration::from_secs(600),
+            ..EngineConfig::default()
+        })
+        .handler("step", |_job: JobContext| async { Ok(Value::Null) })
+        .build()
+        .unwrap();
+    engine.deploy(&three_steps()).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    running.listening().await;
+    // A client without workers (like the command line) starts the instance.
+    let id = client(&db.store)
+        .start(StartRequest::new("three", "k"))
+        .await
+        .unwrap();
+    wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+}
