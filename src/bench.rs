@@ -8,7 +8,6 @@
 //! latency percentiles, the commit ceiling (single-row insert commits per second over the same
 //! number of connections) and the ratio of instances per second to that ceiling.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,11 +147,14 @@ fn engine_config() -> EngineConfig {
 }
 
 /// Run `instances` instances on `engines` engines in this process; `progress` is told how many
-/// completed so far. The engines are dropped (their connections closed) before returning.
+/// completed so far. With `shared`, engines in other processes work on the same schema, so
+/// ends are counted from the table only. The engines are dropped (their connections closed)
+/// before returning.
 pub async fn run_engines(
     cfg: &BenchConfig,
     instances: usize,
     engines: usize,
+    shared: bool,
     progress: Arc<AtomicUsize>,
 ) -> Result<RunFigures> {
     let mut all = Vec::new();
@@ -198,60 +200,61 @@ pub async fn run_engines(
     drop(tx);
 
     let started = Instant::now();
-    let start_times: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut starters = Vec::new();
     let per_engine = instances.div_ceil(engines.max(1));
     for (i, e) in all.iter().enumerate() {
         let n = per_engine.min(instances.saturating_sub(i * per_engine));
         let e = e.clone();
         let batch = cfg.start_batch.max(1);
-        let start_times = start_times.clone();
+        let tag = tag.clone();
         starters.push(tokio::spawn(async move {
             let mut left = n;
             while left > 0 {
                 let k = left.min(batch);
                 let reqs = (0..k)
                     .map(|j| {
-                        StartRequest::new("bench", format!("e{i}-{}", n - left + j))
+                        StartRequest::new("bench", format!("{tag}-e{i}-{}", n - left + j))
                             .variables(serde_json::json!({ "step": 0 }))
                     })
                     .collect();
-                let t = Instant::now();
-                let ids = e.start_many(reqs).await?;
-                let mut st = start_times.lock().expect("not poisoned");
-                for id in ids {
-                    st.insert(id, t);
-                }
+                e.start_many(reqs).await?;
                 left -= k;
             }
             Ok::<(), Error>(())
         }));
     }
-    let mut latencies = Vec::with_capacity(instances);
-    let mut pending_ends: Vec<(Uuid, Instant)> = Vec::new();
+    // Ends are counted from this process's engines as they commit them, and from the table
+    // (engines in other processes may finish instances started here).
+    let ended_sql =
+        crate::store::sql::render(include_str!("../sql/queries/bench_ended.sql"), &cfg.schema);
+    let probe = connect(cfg).await?;
+    let pattern = format!("{tag}-%");
+    let (mut local, mut in_table) = (0usize, 0usize);
+    let mut seen = 0usize;
     let guard = tokio::time::Instant::now() + Duration::from_secs(600);
-    while latencies.len() < instances {
-        match tokio::time::timeout_at(guard, rx.recv()).await {
-            Err(_) => break,
-            Ok(Err(broadcast::error::RecvError::Lagged(n))) => {
-                return Err(Error::BadInput(format!("bench lost {n} end notices")))
-            }
-            Ok(Err(_)) => break,
-            Ok(Ok(ended)) => {
-                let now = Instant::now();
-                pending_ends.push((ended.instance_id, now));
-                let st = start_times.lock().expect("not poisoned");
-                pending_ends.retain(|(id, at)| match st.get(id) {
-                    Some(t0) => {
-                        latencies.push(at.duration_since(*t0).as_secs_f64() * 1000.0);
-                        false
-                    }
-                    None => true,
-                });
-                progress.store(latencies.len(), Ordering::Relaxed);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while seen < instances {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(_) if !shared => local += 1,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) if !shared => local += n as usize,
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            },
+            _ = tick.tick() => {
+                let n: i64 = probe.query_one(&ended_sql, &[&pattern]).await?.get(0);
+                in_table = n as usize;
+                if tokio::time::Instant::now() > guard {
+                    break;
+                }
             }
         }
+        seen = local.max(in_table);
+        progress.store(seen.min(instances), Ordering::Relaxed);
     }
+    let n: i64 = probe.query_one(&ended_sql, &[&pattern]).await?.get(0);
     let seconds = started.elapsed().as_secs_f64();
     for s in starters {
         s.await.map_err(|e| Error::BadInput(e.to_string()))??;
@@ -261,10 +264,20 @@ pub async fn run_engines(
     }
     drop(all);
     Ok(RunFigures {
-        completed: latencies.len(),
+        completed: n as usize,
         seconds,
-        latencies_ms: latencies,
+        latencies_ms: Vec::new(),
     })
+}
+
+/// Start-to-end times of every ended instance in the bench schema, from the table's stamps.
+pub async fn latencies_from_table(cfg: &BenchConfig) -> Result<Vec<f64>> {
+    let sql = crate::store::sql::render(
+        include_str!("../sql/queries/bench_latencies.sql"),
+        &cfg.schema,
+    );
+    let c = connect(cfg).await?;
+    Ok(c.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect())
 }
 
 /// Start-to-end latency of one instance at a time, `instances` times, on one engine.

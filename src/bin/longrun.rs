@@ -505,7 +505,8 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         ceiling_seconds: a.ceiling_seconds,
     };
     if a.child {
-        let figures = bench::run_engines(&cfg, a.instances, a.engines, Arc::default()).await?;
+        let figures =
+            bench::run_engines(&cfg, a.instances, a.engines, true, Arc::default()).await?;
         println!("{}", serde_json::to_string(&figures).expect("serializable"));
         return Ok(());
     }
@@ -563,10 +564,13 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
     } else if a.processes > 1 {
         run_children(cfg, a, progress.clone()).await
     } else {
-        bench::run_engines(cfg, a.instances, a.engines, progress.clone()).await
+        bench::run_engines(cfg, a.instances, a.engines, false, progress.clone()).await
     };
     reporter.abort();
     let mut figures = figures?;
+    if !a.latency {
+        figures.latencies_ms = bench::latencies_from_table(cfg).await?;
+    }
     // Closed connections flush their statistics as their backends exit.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let commits = bench::commits(cfg).await? - commits_before - 2;

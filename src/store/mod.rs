@@ -11,7 +11,8 @@ mod inbox;
 mod jobs;
 mod migrate;
 mod read;
-pub(crate) mod sql;
+#[doc(hidden)]
+pub mod sql;
 mod transition;
 
 pub use consumer::{Consumer, OutboxMessage};

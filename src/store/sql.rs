@@ -11,7 +11,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
 )];
 
 /// Replace the schema placeholder with the quoted schema name.
-pub(crate) fn render(sql: &str, schema: &str) -> String {
+pub fn render(sql: &str, schema: &str) -> String {
     sql.replace("__schema__", &format!("\"{schema}\""))
 }
 
