@@ -62,7 +62,7 @@ COMMENT ON COLUMN __schema__.instances.status IS 'running, completed or failed.'
 COMMENT ON COLUMN __schema__.instances.current_step IS 'The step it waits at while running; the last step once ended.';
 COMMENT ON COLUMN __schema__.instances.waiting_for IS 'In words, what it waits for: "message PaymentReceived key 42" or "job charge_card".';
 COMMENT ON COLUMN __schema__.instances.variables IS 'The instance variables (JSON object).';
-COMMENT ON COLUMN __schema__.instances.state IS 'The state machine''s full state (JSON), the fold of all events.';
+COMMENT ON COLUMN __schema__.instances.state IS 'The state machine''s state (JSON) but for the variables, which are in their own column: together, the fold of all events.';
 COMMENT ON COLUMN __schema__.instances.seq IS 'Sequence number of its last event: the stream version, checked on every append.';
 COMMENT ON COLUMN __schema__.instances.started_at IS 'When it started (engine clock).';
 COMMENT ON COLUMN __schema__.instances.updated_at IS 'When its last event was appended (engine clock).';

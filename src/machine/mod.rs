@@ -93,7 +93,9 @@ pub struct InstanceState {
     pub status: Status,
     /// The business key (e.g. the order id).
     pub business_key: String,
-    /// The instance variables (a JSON object).
+    /// The instance variables (a JSON object). Not part of the state's serialized form: the
+    /// store keeps them in their own column and puts them back when it loads the state.
+    #[serde(skip)]
     pub variables: Map<String, Value>,
     /// What the instance waits for, when running.
     pub wait: Option<Wait>,

@@ -141,7 +141,11 @@ impl Store {
                 let id: Uuid = row.get(0);
                 let process: String = row.get(1);
                 let version: i32 = row.get(2);
-                let state: InstanceState = serde_json::from_value(row.get(3))?;
+                let mut state: InstanceState = serde_json::from_value(row.get(3))?;
+                state.variables = match row.get::<_, Value>(5) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
                 let seq: i64 = row.get(4);
                 let def = self.definition_in(c, &process, version).await?;
                 slots.insert(
