@@ -74,7 +74,7 @@ CREATE INDEX instances_business_key_idx ON __schema__.instances (business_key, p
 CREATE TABLE __schema__.events (
     instance_id  uuid        NOT NULL,
     seq          bigint      NOT NULL CHECK (seq > 0),
-    position     bigint      GENERATED ALWAYS AS IDENTITY,
+    position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
     xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
     event_type   text        NOT NULL,
     data         jsonb       NOT NULL,
@@ -85,7 +85,7 @@ COMMENT ON TABLE __schema__.events IS
     'Append-only event streams, one per instance, seq contiguous from 1. The source of truth; every other table but definitions, inbox and consumers is derived from it or from effects it implies.';
 COMMENT ON COLUMN __schema__.events.instance_id IS 'The stream (instance) it belongs to.';
 COMMENT ON COLUMN __schema__.events.seq IS 'Position within the stream: 1, 2, 3, ... without gaps.';
-COMMENT ON COLUMN __schema__.events.position IS 'Global order of insertion. Not commit order: catch-up readers order by (xid, position) and read only transactions older than the snapshot xmin.';
+COMMENT ON COLUMN __schema__.events.position IS 'Unique, increasing within a transaction; handed out in blocks of 100 per session, so neither insertion nor commit order across transactions: catch-up readers order by (xid, position) and read only transactions older than the snapshot xmin.';
 COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction; lets catch-up readers wait for transactions still in flight instead of skipping their events.';
 COMMENT ON COLUMN __schema__.events.event_type IS 'The event type (InstanceStarted, JobCreated, MessageCorrelated, ...).';
 COMMENT ON COLUMN __schema__.events.data IS 'The event as JSON, including its type.';
@@ -128,7 +128,7 @@ CREATE INDEX jobs_leased_idx ON __schema__.jobs (lease_expires_at) WHERE lease_t
 CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
 
 CREATE TABLE __schema__.outbox (
-    position     bigint      GENERATED ALWAYS AS IDENTITY,
+    position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
     xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
     message_id   uuid        NOT NULL,
     instance_id  uuid        NOT NULL,
@@ -142,7 +142,7 @@ CREATE TABLE __schema__.outbox (
 );
 COMMENT ON TABLE __schema__.outbox IS
     'Outbound messages, written in the transaction of the transition that sends them. A durable log: consumers read it by (xid, position) from their checkpoint in the consumers table.';
-COMMENT ON COLUMN __schema__.outbox.position IS 'Insertion order.';
+COMMENT ON COLUMN __schema__.outbox.position IS 'Unique, increasing within a transaction (blocks of 100 per session); read order is (xid, position).';
 COMMENT ON COLUMN __schema__.outbox.xid IS 'The writing transaction (see events.xid).';
 COMMENT ON COLUMN __schema__.outbox.message_id IS 'Stable message id: receivers deduplicate by it.';
 COMMENT ON COLUMN __schema__.outbox.instance_id IS 'The sending instance.';

@@ -17,7 +17,7 @@ use super::{Error, Result, Store};
 /// A message from the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxMessage {
-    /// Its position in the outbox (insertion order).
+    /// Its position: unique, increasing within its transaction (read order is `(xid, position)`).
     pub position: i64,
     /// The writing transaction (with `position`, the read order).
     pub xid: i64,
