@@ -24,6 +24,7 @@ fn transitions(c: &mut Criterion) {
     let ctx = Context {
         instance_id: Uuid::from_u128(1),
         next_seq: 1,
+        now: chrono::Utc::now(),
     };
     let mut vars = Map::new();
     vars.insert("orderId".into(), json!("o-1"));

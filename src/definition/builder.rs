@@ -15,7 +15,7 @@
 //!
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
-use super::{Error, Output, ProcessDefinition, StartTrigger, Step, StepKind};
+use super::{Boundary, Error, Output, ProcessDefinition, StartTrigger, Step, StepKind, TimerSpec};
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
 #[derive(Debug, Clone)]
@@ -63,6 +63,7 @@ impl ProcessBuilder {
             id,
             kind,
             next: None,
+            boundary: Vec::new(),
         });
         self.explicit_next.push(false);
         StepBuilder { inner: self }
@@ -75,6 +76,7 @@ impl ProcessBuilder {
             StepKind::Service {
                 handler: handler.into(),
                 output: Output::Merge,
+                timeout: None,
             },
         )
     }
@@ -108,6 +110,26 @@ impl ProcessBuilder {
     /// An end step.
     pub fn end(self, id: impl Into<String>) -> StepBuilder {
         self.push(id, StepKind::End)
+    }
+
+    /// A timer step that waits for an ISO 8601 duration (`PT30S`, `P14D`).
+    pub fn wait_for(self, id: impl Into<String>, duration: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Timer {
+                timer: TimerSpec::After(duration.into()),
+            },
+        )
+    }
+
+    /// A timer step that waits until the RFC 3339 date-time held by a variable.
+    pub fn wait_until(self, id: impl Into<String>, variable: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Timer {
+                timer: TimerSpec::Until(variable.into()),
+            },
+        )
     }
 
     /// Validate and return the definition.
@@ -184,6 +206,42 @@ impl StepBuilder {
         self
     }
 
+    /// Fail a service step whose handler takes longer than this ISO 8601 duration.
+    ///
+    /// # Panics
+    /// If the current step is not a service step.
+    pub fn timeout(mut self, duration: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Service { timeout, .. } => *timeout = Some(duration.into()),
+            other => panic!("`timeout` applies to service steps, not {}", other.type_name()),
+        }
+        self
+    }
+
+    /// An interrupting boundary timer: if the step still waits after `duration`, the wait
+    /// ends and the instance goes on at `next`.
+    pub fn timeout_after(mut self, duration: impl Into<String>, next: impl Into<String>) -> Self {
+        self.last().boundary.push(Boundary {
+            timer: TimerSpec::After(duration.into()),
+            interrupting: true,
+            next: Some(next.into()),
+            send: None,
+        });
+        self
+    }
+
+    /// A non-interrupting boundary timer: `timer` (`After` once, or a `Cycle`) sends `message`
+    /// (a command to `to`, or an event) while the step keeps waiting.
+    pub fn remind(mut self, timer: TimerSpec, message: impl Into<String>, to: Option<&str>) -> Self {
+        self.last().boundary.push(Boundary {
+            timer,
+            interrupting: false,
+            next: None,
+            send: Some((message.into(), to.map(str::to_string))),
+        });
+        self
+    }
+
     /// Continue at `step` instead of the step added next.
     pub fn next(mut self, step: impl Into<String>) -> Self {
         self.last().next = Some(step.into());
@@ -207,6 +265,14 @@ impl StepBuilder {
     /// Add an end step.
     pub fn end(self, id: impl Into<String>) -> StepBuilder {
         self.inner.end(id)
+    }
+    /// Add a timer step waiting for a duration.
+    pub fn wait_for(self, id: impl Into<String>, duration: impl Into<String>) -> StepBuilder {
+        self.inner.wait_for(id, duration)
+    }
+    /// Add a timer step waiting until the date in a variable.
+    pub fn wait_until(self, id: impl Into<String>, variable: impl Into<String>) -> StepBuilder {
+        self.inner.wait_until(id, variable)
     }
     /// Validate and return the definition.
     pub fn build(self) -> Result<ProcessDefinition, Error> {

@@ -6,9 +6,11 @@
 mod builder;
 #[cfg(test)]
 mod tests;
+mod timer;
 mod validate;
 
 pub use builder::{ProcessBuilder, StepBuilder};
+pub use timer::{parse_cycle, parse_duration, TimerSpec};
 pub use validate::{Error, Problem};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +50,23 @@ pub struct Step {
     pub kind: StepKind,
     /// The step that follows; required for every kind but `end`.
     pub next: Option<String>,
+    /// Timers attached to a waiting step (receive or service).
+    pub boundary: Vec<Boundary>,
+}
+
+/// A timer attached to a receive or service step while it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boundary {
+    /// When it fires (a cycle only on a non-interrupting timer).
+    pub timer: TimerSpec,
+    /// Interrupting: the wait ends and the instance goes on at `next`. Non-interrupting: the
+    /// instance keeps waiting and `send` goes out (once per firing).
+    pub interrupting: bool,
+    /// Where an interrupting timer leads.
+    pub next: Option<String>,
+    /// What a non-interrupting timer sends: a message name, and its recipient (a command) or
+    /// none (an event).
+    pub send: Option<(String, Option<String>)>,
 }
 
 /// The kinds of step.
@@ -60,6 +79,13 @@ pub enum StepKind {
         handler: String,
         /// Where the handler's result goes.
         output: Output,
+        /// The handler must finish within this ISO 8601 duration, or the step fails.
+        timeout: Option<String>,
+    },
+    /// Wait: for a duration, or until a date held by a variable.
+    Timer {
+        /// When the wait ends (`After` or `Until`).
+        timer: TimerSpec,
     },
     /// Emit a message through the outbox: a command to one recipient (`to` set) or an event
     /// published to whoever listens (`to` absent).
@@ -91,6 +117,7 @@ impl StepKind {
     pub fn type_name(&self) -> &'static str {
         match self {
             StepKind::Service { .. } => "service",
+            StepKind::Timer { .. } => "timer",
             StepKind::Send { .. } => "send",
             StepKind::Receive { .. } => "receive",
             StepKind::End => "end",
@@ -143,7 +170,87 @@ struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     output: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    boundary: Vec<RawBoundary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
+}
+
+/// The JSON form of a boundary timer: exactly one of `after`, `until`, `cycle`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoundary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cycle: Option<String>,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    interrupting: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    send: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl TryFrom<RawBoundary> for Boundary {
+    type Error = String;
+    fn try_from(r: RawBoundary) -> Result<Self, String> {
+        let timer = match (r.after, r.until, r.cycle) {
+            (Some(a), None, None) => TimerSpec::After(a),
+            (None, Some(u), None) => TimerSpec::Until(u),
+            (None, None, Some(c)) => TimerSpec::Cycle(c),
+            _ => return Err("a boundary timer needs exactly one of `after`, `until`, `cycle`".into()),
+        };
+        if r.to.is_some() && r.send.is_none() {
+            return Err("a boundary timer's `to` needs `send`".into());
+        }
+        Ok(Boundary {
+            timer,
+            interrupting: r.interrupting,
+            next: r.next,
+            send: r.send.map(|m| (m, r.to)),
+        })
+    }
+}
+
+impl From<Boundary> for RawBoundary {
+    fn from(b: Boundary) -> Self {
+        let (after, until, cycle) = match b.timer {
+            TimerSpec::After(a) => (Some(a), None, None),
+            TimerSpec::Until(u) => (None, Some(u), None),
+            TimerSpec::Cycle(c) => (None, None, Some(c)),
+        };
+        let (send, to) = match b.send {
+            Some((m, to)) => (Some(m), to),
+            None => (None, None),
+        };
+        RawBoundary {
+            after,
+            until,
+            cycle,
+            interrupting: b.interrupting,
+            next: b.next,
+            send,
+            to,
+        }
+    }
 }
 
 impl TryFrom<RawStep> for Step {
@@ -151,6 +258,27 @@ impl TryFrom<RawStep> for Step {
 
     fn try_from(r: RawStep) -> Result<Self, String> {
         let id = r.id;
+        let boundary = r
+            .boundary
+            .into_iter()
+            .map(Boundary::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("step \"{id}\": {e}"))?;
+        if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service and receive steps wait)",
+                r.kind
+            ));
+        }
+        if r.timeout.is_some() && r.kind != "service" {
+            return Err(format!("step \"{id}\" of type \"{}\" has no field `timeout`", r.kind));
+        }
+        if (r.duration.is_some() || r.until.is_some()) && r.kind != "timer" {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `duration` or `until`",
+                r.kind
+            ));
+        }
         let field = |name: &str, v: Option<String>| -> Result<String, String> {
             v.ok_or_else(|| format!("step \"{id}\" of type \"{}\" needs `{name}`", r.kind))
         };
@@ -173,7 +301,30 @@ impl TryFrom<RawStep> for Step {
                 StepKind::Service {
                     handler: field("handler", r.handler)?,
                     output: Output::from_raw(r.output),
+                    timeout: r.timeout,
                 }
+            }
+            "timer" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                    ("payload", r.payload.is_some()),
+                    ("output", r.output.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                let timer = match (r.duration, r.until) {
+                    (Some(d), None) => TimerSpec::After(d),
+                    (None, Some(u)) => TimerSpec::Until(u),
+                    _ => {
+                        return Err(format!(
+                            "step \"{id}\" of type \"timer\" needs exactly one of `duration`, `until`"
+                        ))
+                    }
+                };
+                StepKind::Timer { timer }
             }
             "send" => {
                 unused("handler", r.handler.is_some())?;
@@ -210,7 +361,7 @@ impl TryFrom<RawStep> for Step {
             }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive or end)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer or end)"
             ))
             }
         };
@@ -218,6 +369,7 @@ impl TryFrom<RawStep> for Step {
             id,
             kind,
             next: r.next,
+            boundary,
         })
     }
 }
@@ -233,13 +385,26 @@ impl From<Step> for RawStep {
             key: None,
             payload: None,
             output: None,
+            timeout: None,
+            duration: None,
+            until: None,
+            boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
             next: s.next,
         };
         match s.kind {
-            StepKind::Service { handler, output } => {
+            StepKind::Service {
+                handler,
+                output,
+                timeout,
+            } => {
                 r.handler = Some(handler);
                 r.output = output.into_raw();
+                r.timeout = timeout;
             }
+            StepKind::Timer { timer } => match timer {
+                TimerSpec::After(d) | TimerSpec::Cycle(d) => r.duration = Some(d),
+                TimerSpec::Until(u) => r.until = Some(u),
+            },
             StepKind::Send {
                 message,
                 to,

@@ -113,7 +113,7 @@ fn unreachable_steps_and_missing_ends_are_refused() {
     ]}"#;
     let p = problems(json);
     assert!(
-        p.contains(&"steps: the path from the first step never reaches an end step".to_string())
+        p.contains(&"steps: no path from the first step reaches an end step".to_string())
     );
     assert!(p.contains(&r#"steps[2]: step "c" cannot be reached from the first step"#.to_string()));
 }
@@ -158,10 +158,13 @@ fn arb_ident() -> impl Strategy<Value = String> {
 
 fn arb_kind() -> impl Strategy<Value = StepKind> {
     prop_oneof![
-        (arb_ident(), proptest::option::of(arb_ident())).prop_map(|(h, o)| StepKind::Service {
+        (arb_ident(), proptest::option::of(arb_ident()), proptest::option::of(1u32..100)).prop_map(|(h, o, t)| StepKind::Service {
             handler: h,
-            output: o.map(Output::Variable).unwrap_or_default()
+            output: o.map(Output::Variable).unwrap_or_default(),
+            timeout: t.map(|s| format!("PT{s}S")),
         }),
+        (1u32..100).prop_map(|d| StepKind::Timer { timer: TimerSpec::After(format!("P{d}D")) }),
+        arb_ident().prop_map(|v| StepKind::Timer { timer: TimerSpec::Until(v) }),
         (
             "[A-Z][a-zA-Z]{0,8}",
             proptest::option::of(arb_ident()),
@@ -188,12 +191,23 @@ proptest! {
     #[test]
     fn valid_definitions_round_trip_through_json(kinds in prop::collection::vec(arb_kind(), 0..8)) {
         let n = kinds.len();
-        let mut steps: Vec<Step> = kinds.into_iter().enumerate().map(|(i, kind)| Step {
-            id: format!("s{i}"),
-            kind,
-            next: Some(if i + 1 < n { format!("s{}", i + 1) } else { "end".into() }),
+        let mut steps: Vec<Step> = kinds.into_iter().enumerate().map(|(i, kind)| {
+            let waits = matches!(kind, StepKind::Service { .. } | StepKind::Receive { .. });
+            Step {
+                id: format!("s{i}"),
+                kind,
+                next: Some(if i + 1 < n { format!("s{}", i + 1) } else { "end".into() }),
+                boundary: if waits {
+                    vec![
+                        Boundary { timer: TimerSpec::After("P14D".into()), interrupting: true, next: Some("end".into()), send: None },
+                        Boundary { timer: TimerSpec::Cycle("R3/P7D".into()), interrupting: false, next: None, send: Some(("Remind".into(), Some("customer".into()))) },
+                    ]
+                } else {
+                    Vec::new()
+                },
+            }
         }).collect();
-        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None });
+        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new() });
         let def = ProcessDefinition { process: "p".into(), start: None, steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();

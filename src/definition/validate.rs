@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::{Output, ProcessDefinition, StepKind};
+use super::{Output, ProcessDefinition, StepKind, TimerSpec};
 
 /// One problem in a definition, at a path such as `steps[3].next`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,11 @@ impl ProcessDefinition {
                 index.insert(&step.id, first);
             }
             match &step.kind {
-                StepKind::Service { handler, output } => {
+                StepKind::Service {
+                    handler,
+                    output,
+                    timeout,
+                } => {
                     if !is_name(handler) {
                         report(
                             at("handler"),
@@ -119,7 +123,24 @@ impl ProcessDefinition {
                         );
                     }
                     check_output(output, &at("output"), &mut report);
+                    if let Some(t) = timeout {
+                        if let Err(e) = super::parse_duration(t) {
+                            report(at("timeout"), e);
+                        }
+                    }
                 }
+                StepKind::Timer { timer } => match timer {
+                    TimerSpec::Cycle(_) => report(
+                        at("duration"),
+                        "a timer step waits once; a cycle belongs on a non-interrupting boundary timer".into(),
+                    ),
+                    t => {
+                        if let Err(e) = t.check() {
+                            let field = if matches!(t, TimerSpec::Until(_)) { "until" } else { "duration" };
+                            report(at(field), e);
+                        }
+                    }
+                },
                 StepKind::Send {
                     message,
                     to,
@@ -199,28 +220,74 @@ impl ProcessDefinition {
                 ),
                 _ => {}
             }
+            for (j, b) in step.boundary.iter().enumerate() {
+                let at = |f: &str| format!("steps[{i}].boundary[{j}].{f}");
+                let timer_field = match b.timer {
+                    TimerSpec::After(_) => "after",
+                    TimerSpec::Until(_) => "until",
+                    TimerSpec::Cycle(_) => "cycle",
+                };
+                if let Err(e) = b.timer.check() {
+                    report(at(timer_field), e);
+                }
+                if b.interrupting {
+                    if matches!(b.timer, TimerSpec::Cycle(_)) {
+                        report(at("cycle"), "an interrupting timer fires once; a cycle needs \"interrupting\": false".into());
+                    }
+                    if b.send.is_some() {
+                        report(at("send"), "an interrupting timer leads to `next`; `send` is for non-interrupting timers".into());
+                    }
+                    match &b.next {
+                        None => report(at("next"), "an interrupting timer needs a next step".into()),
+                        Some(n) if !index.contains_key(n.as_str()) => {
+                            structural_problems = true;
+                            report(at("next"), format!("unknown step \"{n}\""))
+                        }
+                        Some(_) => {}
+                    }
+                } else {
+                    if b.next.is_some() {
+                        report(at("next"), "a non-interrupting timer keeps the step waiting; it has no next step".into());
+                    }
+                    match &b.send {
+                        None => report(at("send"), "a non-interrupting timer needs a message to send".into()),
+                        Some((m, to)) => {
+                            if !is_name(m) {
+                                report(at("send"), "a message name must be non-empty, without spaces".into());
+                            }
+                            if to.as_deref().is_some_and(|t| !is_name(t)) {
+                                report(at("to"), "a recipient must be non-empty, without spaces".into());
+                            }
+                        }
+                    }
+                }
+            }
         }
 
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
         // Every step must be reachable from the first, and the first must reach an end.
         if !structural_problems && !self.steps.is_empty() {
             let mut seen = HashSet::new();
-            let mut cur = Some(0usize);
+            let mut todo = vec![0usize];
             let mut reaches_end = false;
-            while let Some(i) = cur {
+            while let Some(i) = todo.pop() {
                 if !seen.insert(i) {
-                    break;
+                    continue;
                 }
                 let step = &self.steps[i];
                 if matches!(step.kind, StepKind::End) {
                     reaches_end = true;
                 }
-                cur = step.next.as_deref().and_then(|n| index.get(n).copied());
+                let targets = step
+                    .next
+                    .iter()
+                    .chain(step.boundary.iter().filter_map(|b| b.next.as_ref()));
+                todo.extend(targets.filter_map(|n| index.get(n.as_str()).copied()));
             }
             if !reaches_end {
                 report(
                     "steps".into(),
-                    "the path from the first step never reaches an end step".into(),
+                    "no path from the first step reaches an end step".into(),
                 );
             }
             for (i, step) in self.steps.iter().enumerate() {

@@ -107,6 +107,54 @@ pub enum Event {
         /// Variables set from the payload.
         set: Map<String, Value>,
     },
+    /// A timer started.
+    TimerScheduled {
+        /// The step it belongs to.
+        step: String,
+        /// The timer id.
+        timer_id: Uuid,
+        /// What it belongs to.
+        #[serde(flatten)]
+        kind: super::TimerKind,
+        /// When it is due (engine clock).
+        due_at: chrono::DateTime<chrono::Utc>,
+        /// How many more times a cycle fires after this one.
+        #[serde(default)]
+        remaining: u32,
+    },
+    /// A timer fired.
+    TimerFired {
+        /// The step it belongs to.
+        step: String,
+        /// The timer id.
+        timer_id: Uuid,
+        /// What it belongs to.
+        #[serde(flatten)]
+        kind: super::TimerKind,
+    },
+    /// A timer was cancelled because the wait it guarded ended first.
+    TimerCancelled {
+        /// The step it belonged to.
+        step: String,
+        /// The timer id.
+        timer_id: Uuid,
+    },
+    /// An interrupting boundary timer ended the step's wait (its job or subscription is gone).
+    WaitInterrupted {
+        /// The step whose wait ended.
+        step: String,
+        /// The timer that ended it.
+        timer_id: Uuid,
+    },
+    /// A service step's handler did not finish in time; its job is withdrawn.
+    JobTimedOut {
+        /// The step.
+        step: String,
+        /// The job id.
+        job_id: Uuid,
+        /// What is recorded as the error.
+        error: String,
+    },
     /// The instance reached an end step.
     InstanceCompleted {
         /// The end step.
@@ -133,6 +181,11 @@ impl Event {
             Event::MessageAwaited { .. } => "MessageAwaited",
             Event::MessageCorrelated { .. } => "MessageCorrelated",
             Event::InstanceCompleted { .. } => "InstanceCompleted",
+            Event::TimerScheduled { .. } => "TimerScheduled",
+            Event::TimerFired { .. } => "TimerFired",
+            Event::TimerCancelled { .. } => "TimerCancelled",
+            Event::WaitInterrupted { .. } => "WaitInterrupted",
+            Event::JobTimedOut { .. } => "JobTimedOut",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
     }
@@ -148,6 +201,11 @@ impl Event {
             | Event::MessageAwaited { step, .. }
             | Event::MessageCorrelated { step, .. }
             | Event::InstanceCompleted { step }
+            | Event::TimerScheduled { step, .. }
+            | Event::TimerFired { step, .. }
+            | Event::TimerCancelled { step, .. }
+            | Event::WaitInterrupted { step, .. }
+            | Event::JobTimedOut { step, .. }
             | Event::InstanceFailed { step, .. } => Some(step),
         }
     }

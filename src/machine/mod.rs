@@ -10,10 +10,15 @@
 //! | waiting for job J       | `JobCompleted(J)` | `JobCompleted`, then run forward          |
 //! | waiting for job J       | `JobFailed(J)`    | `JobFailed`, `InstanceFailed`             |
 //! | waiting for message M/K | `Message(M)`      | `MessageCorrelated`, then run forward     |
+//! | waiting at a timer step | `TimerFired(T)`   | `TimerFired`, then run forward            |
+//! | waiting, boundary timer | `TimerFired(T)`   | interrupting: `TimerFired`, `WaitInterrupted`, then run forward from the timer's `next`; non-interrupting: `TimerFired`, `MessageSent` (and `TimerScheduled` again for a cycle), still waiting |
+//! | waiting for job J       | `TimerFired(timeout)` | `TimerFired`, `JobTimedOut`, `InstanceFailed` |
 //!
 //! "Run forward" enters steps until one waits: a service step emits `JobCreated` and waits; a
 //! send step emits `MessageSent` and goes on; a receive step emits `MessageAwaited` and waits;
-//! an end step emits `InstanceCompleted`.
+//! a timer step emits `TimerScheduled` and waits; an end step emits `InstanceCompleted`. A
+//! waiting step's boundary timers and timeout are scheduled as it is entered
+//! (`TimerScheduled`) and cancelled as its wait ends (`TimerCancelled`), in the same decision.
 
 mod event;
 #[cfg(test)]
@@ -21,11 +26,14 @@ mod tests;
 
 pub use event::{Event, MessageKind};
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::definition::{lookup, Output, ProcessDefinition, StepKind};
+use crate::definition::{
+    lookup, parse_cycle, parse_duration, Output, ProcessDefinition, StepKind, TimerSpec,
+};
 
 /// The lifecycle status of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,13 +83,20 @@ pub enum Wait {
         /// The correlation key.
         key: String,
     },
+    /// A timer step's timer.
+    Timer {
+        /// The timer step.
+        step: String,
+        /// The timer.
+        timer_id: Uuid,
+    },
 }
 
 impl Wait {
     /// The step the instance waits at.
     pub fn step(&self) -> &str {
         match self {
-            Wait::Job { step, .. } | Wait::Message { step, .. } => step,
+            Wait::Job { step, .. } | Wait::Message { step, .. } | Wait::Timer { step, .. } => step,
         }
     }
 }
@@ -102,6 +117,52 @@ pub struct InstanceState {
     /// The last error, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Timers that run now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers: Vec<ActiveTimer>,
+}
+
+/// What a timer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimerKind {
+    /// The wait of a timer step.
+    Step,
+    /// A boundary timer of a waiting step (its index in the step's `boundary`).
+    Boundary {
+        /// Index in the step's `boundary` list.
+        index: usize,
+    },
+    /// A service step's timeout.
+    Timeout,
+}
+
+impl TimerKind {
+    /// The name stored in `timers.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::Step => "step",
+            TimerKind::Boundary { .. } => "boundary",
+            TimerKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// A running timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveTimer {
+    /// The timer id.
+    pub timer_id: Uuid,
+    /// The step it belongs to.
+    pub step: String,
+    /// What it belongs to.
+    #[serde(flatten)]
+    pub kind: TimerKind,
+    /// When it fires.
+    pub due_at: DateTime<Utc>,
+    /// How many more times a cycle fires after this one.
+    #[serde(default)]
+    pub remaining: u32,
 }
 
 impl Default for InstanceState {
@@ -112,6 +173,7 @@ impl Default for InstanceState {
             variables: Map::new(),
             wait: None,
             error: None,
+            timers: Vec::new(),
         }
     }
 }
@@ -142,6 +204,11 @@ pub enum Input {
         /// The error text.
         error: String,
     },
+    /// A timer of this instance is due (the store fires it no earlier than its due time).
+    TimerFired {
+        /// The timer.
+        timer_id: Uuid,
+    },
     /// A message was correlated to this instance.
     Message {
         /// The inbound message id.
@@ -161,6 +228,8 @@ pub struct Context {
     pub instance_id: Uuid,
     /// The sequence number the first new event gets.
     pub next_seq: i64,
+    /// The current time on the engine's clock: timers are due relative to it.
+    pub now: DateTime<Utc>,
 }
 
 /// Why an input does not apply to the state it was given.
@@ -184,6 +253,9 @@ pub enum Rejection {
     /// The definition lacks a step the state refers to (a bug or a mismatched version).
     #[error("step \"{0}\" is not in the definition")]
     UnknownStep(String),
+    /// No such timer runs (it was cancelled or fired already).
+    #[error("timer {0} does not run")]
+    UnknownTimer(Uuid),
 }
 
 /// Namespace for ids derived from (instance, sequence).
@@ -205,13 +277,13 @@ pub fn decide(
     input: &Input,
     ctx: Context,
 ) -> Result<Vec<Event>, Rejection> {
-    let mut out = Vec::new();
-    let mut scratch = state.clone();
-    let emit = |scratch: &mut InstanceState, out: &mut Vec<Event>, e: Event| {
-        evolve(scratch, &e);
-        out.push(e);
+    let mut d = Decision {
+        def,
+        ctx,
+        scratch: state.clone(),
+        out: Vec::new(),
     };
-    let next_after: String = match input {
+    let next: Option<String> = match input {
         Input::Start {
             business_key,
             variables,
@@ -220,17 +292,13 @@ pub fn decide(
             if state.status != Status::New {
                 return Err(Rejection::AlreadyStarted);
             }
-            emit(
-                &mut scratch,
-                &mut out,
-                Event::InstanceStarted {
-                    process: def.process.clone(),
-                    business_key: business_key.clone(),
-                    variables: variables.clone(),
-                    message_id: message_id.clone(),
-                },
-            );
-            return run_forward(def, scratch, Some(def.first_step().id.clone()), out, ctx);
+            d.emit(Event::InstanceStarted {
+                process: def.process.clone(),
+                business_key: business_key.clone(),
+                variables: variables.clone(),
+                message_id: message_id.clone(),
+            });
+            Some(def.first_step().id.clone())
         }
         Input::JobCompleted { job_id, result } => {
             let step = match &state.wait {
@@ -243,16 +311,13 @@ pub fn decide(
                 Some(StepKind::Service { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
             };
-            emit(
-                &mut scratch,
-                &mut out,
-                Event::JobCompleted {
-                    step: step.clone(),
-                    job_id: *job_id,
-                    set: map_output(output, result),
-                },
-            );
-            step
+            d.emit(Event::JobCompleted {
+                step: step.clone(),
+                job_id: *job_id,
+                set: map_output(output, result),
+            });
+            d.cancel_timers(&step);
+            d.next_of(&step)?
         }
         Input::JobFailed { job_id, error } => {
             let step = match &state.wait {
@@ -261,24 +326,17 @@ pub fn decide(
                 }) if j == job_id => step.clone(),
                 _ => return Err(not_waiting(state, "job")),
             };
-            emit(
-                &mut scratch,
-                &mut out,
-                Event::JobFailed {
-                    step: step.clone(),
-                    job_id: *job_id,
-                    error: error.clone(),
-                },
-            );
-            emit(
-                &mut scratch,
-                &mut out,
-                Event::InstanceFailed {
-                    step,
-                    error: error.clone(),
-                },
-            );
-            return Ok(out);
+            d.emit(Event::JobFailed {
+                step: step.clone(),
+                job_id: *job_id,
+                error: error.clone(),
+            });
+            d.cancel_timers(&step);
+            d.emit(Event::InstanceFailed {
+                step,
+                error: error.clone(),
+            });
+            return Ok(d.out);
         }
         Input::Message {
             message_id,
@@ -293,24 +351,291 @@ pub fn decide(
                 Some(StepKind::Receive { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
             };
-            emit(
-                &mut scratch,
-                &mut out,
-                Event::MessageCorrelated {
-                    step: step.clone(),
-                    message_id: message_id.clone(),
-                    name: name.clone(),
-                    set: map_output(output, payload),
-                },
-            );
-            step
+            d.emit(Event::MessageCorrelated {
+                step: step.clone(),
+                message_id: message_id.clone(),
+                name: name.clone(),
+                set: map_output(output, payload),
+            });
+            d.cancel_timers(&step);
+            d.next_of(&step)?
+        }
+        Input::TimerFired { timer_id } => {
+            if state.status != Status::Running {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            let Some(timer) = state.timers.iter().find(|t| t.timer_id == *timer_id).cloned()
+            else {
+                return Err(Rejection::UnknownTimer(*timer_id));
+            };
+            d.emit(Event::TimerFired {
+                step: timer.step.clone(),
+                timer_id: *timer_id,
+                kind: timer.kind,
+            });
+            match timer.kind {
+                TimerKind::Step => {
+                    d.cancel_timers(&timer.step);
+                    d.next_of(&timer.step)?
+                }
+                TimerKind::Timeout => {
+                    let job_id = match &state.wait {
+                        Some(Wait::Job { job_id, .. }) => *job_id,
+                        _ => return Err(not_waiting(state, "timeout")),
+                    };
+                    let after = match def.step(&timer.step).map(|s| &s.kind) {
+                        Some(StepKind::Service {
+                            timeout: Some(t), ..
+                        }) => t.clone(),
+                        _ => String::new(),
+                    };
+                    let error = format!("the handler did not finish within {after}");
+                    d.emit(Event::JobTimedOut {
+                        step: timer.step.clone(),
+                        job_id,
+                        error: error.clone(),
+                    });
+                    d.cancel_timers(&timer.step);
+                    d.emit(Event::InstanceFailed {
+                        step: timer.step.clone(),
+                        error,
+                    });
+                    return Ok(d.out);
+                }
+                TimerKind::Boundary { index } => {
+                    let step_def = def
+                        .step(&timer.step)
+                        .ok_or_else(|| Rejection::UnknownStep(timer.step.clone()))?;
+                    let b = step_def
+                        .boundary
+                        .get(index)
+                        .ok_or_else(|| Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step)))?;
+                    if b.interrupting {
+                        d.emit(Event::WaitInterrupted {
+                            step: timer.step.clone(),
+                            timer_id: *timer_id,
+                        });
+                        d.cancel_timers(&timer.step);
+                        b.next.clone()
+                    } else {
+                        if let Some((message, to)) = &b.send {
+                            let e = d.send_event(&timer.step, message, to.as_deref(), None, None);
+                            d.emit(e);
+                        }
+                        if timer.remaining > 0 {
+                            if let TimerSpec::Cycle(c) = &b.timer {
+                                let interval = parse_cycle(c).map(|(_, i)| i).unwrap_or_default();
+                                let id = d.next_id();
+                                d.emit(Event::TimerScheduled {
+                                    step: timer.step.clone(),
+                                    timer_id: id,
+                                    kind: timer.kind,
+                                    due_at: timer.due_at + interval,
+                                    remaining: timer.remaining - 1,
+                                });
+                            }
+                        }
+                        return Ok(d.out);
+                    }
+                }
+            }
         }
     };
-    let next = match def.step(&next_after) {
-        Some(s) => s.next.clone(),
-        None => return Err(Rejection::UnknownStep(next_after)),
-    };
-    run_forward(def, scratch, next, out, ctx)
+    d.run_forward(next)?;
+    Ok(d.out)
+}
+
+/// A decision in progress: the events so far and the state they lead to.
+struct Decision<'a> {
+    def: &'a ProcessDefinition,
+    ctx: Context,
+    scratch: InstanceState,
+    out: Vec<Event>,
+}
+
+impl Decision<'_> {
+    fn emit(&mut self, e: Event) {
+        evolve(&mut self.scratch, &e);
+        self.out.push(e);
+    }
+
+    /// The id for whatever the next event creates.
+    fn next_id(&self) -> Uuid {
+        derived_id(self.ctx.instance_id, self.ctx.next_seq + self.out.len() as i64)
+    }
+
+    fn next_of(&self, step: &str) -> Result<Option<String>, Rejection> {
+        match self.def.step(step) {
+            Some(s) => Ok(s.next.clone()),
+            None => Err(Rejection::UnknownStep(step.to_string())),
+        }
+    }
+
+    /// Cancel every timer of `step` still running.
+    fn cancel_timers(&mut self, step: &str) {
+        let ids: Vec<Uuid> = self
+            .scratch
+            .timers
+            .iter()
+            .filter(|t| t.step == step)
+            .map(|t| t.timer_id)
+            .collect();
+        for timer_id in ids {
+            self.emit(Event::TimerCancelled {
+                step: step.to_string(),
+                timer_id,
+            });
+        }
+    }
+
+    fn send_event(
+        &self,
+        step: &str,
+        message: &str,
+        to: Option<&str>,
+        key: Option<&str>,
+        payload: Option<&Vec<String>>,
+    ) -> Event {
+        let vars = &self.scratch.variables;
+        let payload = match payload {
+            None => Value::Object(vars.clone()),
+            Some(names) => Value::Object(
+                names
+                    .iter()
+                    .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        };
+        Event::MessageSent {
+            step: step.to_string(),
+            message_id: self.next_id(),
+            name: message.to_string(),
+            kind: if to.is_some() {
+                MessageKind::Command
+            } else {
+                MessageKind::Event
+            },
+            to: to.map(str::to_string),
+            key: message_key(&self.scratch, key),
+            payload,
+        }
+    }
+
+    /// When a timer spec is due from now, or why it cannot be.
+    fn due(&self, spec: &TimerSpec) -> Result<(DateTime<Utc>, u32), String> {
+        match spec {
+            TimerSpec::After(d) => Ok((self.ctx.now + parse_duration(d)?, 0)),
+            TimerSpec::Cycle(c) => {
+                let (n, interval) = parse_cycle(c)?;
+                Ok((self.ctx.now + interval, n - 1))
+            }
+            TimerSpec::Until(path) => match lookup(&self.scratch.variables, path) {
+                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|t| (t.with_timezone(&Utc), 0))
+                    .map_err(|e| format!("variable {path} is not an RFC 3339 date-time: {e}")),
+                other => Err(format!(
+                    "variable {path} holds no date-time (found {})",
+                    other.map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
+                )),
+            },
+        }
+    }
+
+    /// Schedule a timer, or fail the instance if its due time cannot be computed.
+    fn schedule(&mut self, step: &str, kind: TimerKind, spec: &TimerSpec) -> bool {
+        match self.due(spec) {
+            Ok((due_at, remaining)) => {
+                let timer_id = self.next_id();
+                self.emit(Event::TimerScheduled {
+                    step: step.to_string(),
+                    timer_id,
+                    kind,
+                    due_at,
+                    remaining,
+                });
+                true
+            }
+            Err(error) => {
+                self.emit(Event::InstanceFailed {
+                    step: step.to_string(),
+                    error,
+                });
+                false
+            }
+        }
+    }
+
+    /// Enter steps from `next` on until the instance waits or ends.
+    fn run_forward(&mut self, mut next: Option<String>) -> Result<(), Rejection> {
+        let def = self.def;
+        // A definition is validated, so every path can end; the bound guards against a loop
+        // of send steps, which would otherwise never wait.
+        let mut budget = def.steps.len() * 4 + 16;
+        while let Some(id) = next.take() {
+            budget -= 1;
+            if budget == 0 {
+                self.emit(Event::InstanceFailed {
+                    step: id,
+                    error: "the process loops without ever waiting".into(),
+                });
+                break;
+            }
+            let step = def
+                .step(&id)
+                .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
+            match &step.kind {
+                StepKind::Service {
+                    handler, timeout, ..
+                } => {
+                    let job_id = self.next_id();
+                    self.emit(Event::JobCreated {
+                        step: id.clone(),
+                        job_id,
+                        handler: handler.clone(),
+                    });
+                    if let Some(t) = timeout {
+                        if !self.schedule(&id, TimerKind::Timeout, &TimerSpec::After(t.clone())) {
+                            return Ok(());
+                        }
+                    }
+                    self.schedule_boundaries(step);
+                }
+                StepKind::Send {
+                    message,
+                    to,
+                    key,
+                    payload,
+                } => {
+                    let e = self.send_event(&id, message, to.as_deref(), key.as_deref(), payload.as_ref());
+                    self.emit(e);
+                    next = step.next.clone();
+                }
+                StepKind::Receive { message, key, .. } => {
+                    let key = message_key(&self.scratch, key.as_deref());
+                    self.emit(Event::MessageAwaited {
+                        step: id.clone(),
+                        name: message.clone(),
+                        key,
+                    });
+                    self.schedule_boundaries(step);
+                }
+                StepKind::Timer { timer } => {
+                    self.schedule(&id, TimerKind::Step, timer);
+                }
+                StepKind::End => self.emit(Event::InstanceCompleted { step: id.clone() }),
+            }
+        }
+        Ok(())
+    }
+
+    fn schedule_boundaries(&mut self, step: &crate::definition::Step) {
+        for (index, b) in step.boundary.iter().enumerate() {
+            if self.scratch.status != Status::Running {
+                return;
+            }
+            self.schedule(&step.id, TimerKind::Boundary { index }, &b.timer);
+        }
+    }
 }
 
 fn not_waiting(state: &InstanceState, what: &'static str) -> Rejection {
@@ -321,82 +646,6 @@ fn not_waiting(state: &InstanceState, what: &'static str) -> Rejection {
         },
         (s, _) => Rejection::NotRunning(s.as_str()),
     }
-}
-
-/// Enter steps from `next` on until the instance waits or ends.
-fn run_forward(
-    def: &ProcessDefinition,
-    mut scratch: InstanceState,
-    mut next: Option<String>,
-    mut out: Vec<Event>,
-    ctx: Context,
-) -> Result<Vec<Event>, Rejection> {
-    // A definition is validated, so every path ends; the bound guards against a cycle of send
-    // steps, which would otherwise never wait.
-    let mut budget = def.steps.len() * 4 + 16;
-    while let Some(id) = next.take() {
-        budget -= 1;
-        if budget == 0 {
-            break;
-        }
-        let step = def
-            .step(&id)
-            .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
-        let seq = ctx.next_seq + out.len() as i64;
-        let event = match &step.kind {
-            StepKind::Service { handler, .. } => Event::JobCreated {
-                step: id.clone(),
-                job_id: derived_id(ctx.instance_id, seq),
-                handler: handler.clone(),
-            },
-            StepKind::Send {
-                message,
-                to,
-                key,
-                payload,
-            } => {
-                let key = message_key(&scratch, key.as_deref());
-                let payload = match payload {
-                    None => Value::Object(scratch.variables.clone()),
-                    Some(vars) => Value::Object(
-                        vars.iter()
-                            .map(|v| {
-                                (
-                                    v.clone(),
-                                    lookup(&scratch.variables, v)
-                                        .cloned()
-                                        .unwrap_or(Value::Null),
-                                )
-                            })
-                            .collect(),
-                    ),
-                };
-                next = step.next.clone();
-                Event::MessageSent {
-                    step: id.clone(),
-                    message_id: derived_id(ctx.instance_id, seq),
-                    name: message.clone(),
-                    kind: if to.is_some() {
-                        MessageKind::Command
-                    } else {
-                        MessageKind::Event
-                    },
-                    to: to.clone(),
-                    key,
-                    payload,
-                }
-            }
-            StepKind::Receive { message, key, .. } => Event::MessageAwaited {
-                step: id.clone(),
-                name: message.clone(),
-                key: message_key(&scratch, key.as_deref()),
-            },
-            StepKind::End => Event::InstanceCompleted { step: id.clone() },
-        };
-        evolve(&mut scratch, &event);
-        out.push(event);
-    }
-    Ok(out)
 }
 
 /// The key a send or receive step uses: a variable rendered as text, or the business key.
@@ -455,6 +704,10 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.wait = None;
         }
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
+        Event::JobTimedOut { error, .. } => {
+            state.wait = None;
+            state.error = Some(error.clone());
+        }
         Event::MessageSent { .. } => {}
         Event::MessageAwaited { step, name, key } => {
             state.wait = Some(Wait::Message {
@@ -463,14 +716,47 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 key: key.clone(),
             })
         }
+        Event::TimerScheduled {
+            step,
+            timer_id,
+            kind,
+            due_at,
+            remaining,
+        } => {
+            state.timers.push(ActiveTimer {
+                timer_id: *timer_id,
+                step: step.clone(),
+                kind: *kind,
+                due_at: *due_at,
+                remaining: *remaining,
+            });
+            if *kind == TimerKind::Step {
+                state.wait = Some(Wait::Timer {
+                    step: step.clone(),
+                    timer_id: *timer_id,
+                });
+            }
+        }
+        Event::TimerFired { timer_id, kind, .. } => {
+            state.timers.retain(|t| t.timer_id != *timer_id);
+            if *kind == TimerKind::Step {
+                state.wait = None;
+            }
+        }
+        Event::TimerCancelled { timer_id, .. } => {
+            state.timers.retain(|t| t.timer_id != *timer_id);
+        }
+        Event::WaitInterrupted { .. } => state.wait = None,
         Event::InstanceCompleted { .. } => {
             state.status = Status::Completed;
             state.wait = None;
+            state.timers.clear();
         }
         Event::InstanceFailed { error, .. } => {
             state.status = Status::Failed;
             state.wait = None;
             state.error = Some(error.clone());
+            state.timers.clear();
         }
     }
 }

@@ -23,6 +23,7 @@ fn ctx(seq: i64) -> Context {
     Context {
         instance_id: Uuid::from_u128(7),
         next_seq: seq,
+        now: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
     }
 }
 
@@ -190,7 +191,7 @@ fn events_round_trip_through_json() {
 /// A random straight-line process of service, send and receive steps.
 fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
     use crate::definition::{Output, Step};
-    prop::collection::vec(0u8..3, 0..12).prop_map(|kinds| {
+    prop::collection::vec(0u8..4, 0..12).prop_map(|kinds| {
         let n = kinds.len();
         let mut steps: Vec<Step> = kinds
             .iter()
@@ -201,6 +202,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                     0 => StepKind::Service {
                         handler: "h".into(),
                         output: Output::Variable(format!("out{i}")),
+                        timeout: None,
                     },
                     1 => StepKind::Send {
                         message: "M".into(),
@@ -208,10 +210,13 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         key: None,
                         payload: None,
                     },
-                    _ => StepKind::Receive {
+                    2 => StepKind::Receive {
                         message: format!("R{i}"),
                         key: None,
                         output: Output::Merge,
+                    },
+                    _ => StepKind::Timer {
+                        timer: crate::definition::TimerSpec::After("PT30S".into()),
                     },
                 },
                 next: Some(if i + 1 < n {
@@ -219,12 +224,23 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 } else {
                     "end".into()
                 }),
+                boundary: if matches!(k, 0 | 2) {
+                    vec![crate::definition::Boundary {
+                        timer: crate::definition::TimerSpec::After("P7D".into()),
+                        interrupting: false,
+                        next: None,
+                        send: Some(("Remind".into(), None)),
+                    }]
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         steps.push(Step {
             id: "end".into(),
             kind: StepKind::End,
             next: None,
+            boundary: Vec::new(),
         });
         let def = ProcessDefinition {
             process: "p".into(),
@@ -267,6 +283,9 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
                 name: name.clone(),
                 payload: json!({ "got": name }),
             },
+            Some(Wait::Timer { timer_id, .. }) => Input::TimerFired {
+                timer_id: *timer_id,
+            },
         };
     }
     (events, state)
@@ -280,12 +299,16 @@ proptest! {
         // The incrementally evolved state equals a replay from scratch.
         prop_assert_eq!(&fold(&events), &state);
         // One event per step entered, plus start, plus one completion per wait.
-        let waits = def.steps.iter().filter(|s| matches!(s.kind, StepKind::Service { .. } | StepKind::Receive { .. })).count();
-        prop_assert_eq!(events.len(), 1 + def.steps.len() + waits);
+        let waits = def.steps.iter().filter(|s| matches!(s.kind, StepKind::Service { .. } | StepKind::Receive { .. } | StepKind::Timer { .. })).count();
+        let boundaries: usize = def.steps.iter().map(|s| s.boundary.len()).sum();
+        // Each boundary timer is scheduled as its step is entered and cancelled as it ends.
+        prop_assert_eq!(events.len(), 1 + def.steps.len() + waits + 2 * boundaries);
+        prop_assert!(state.timers.is_empty(), "no timer outlives its wait");
         // Ids derived from the stream position are unique.
         let mut ids: Vec<Uuid> = events.iter().filter_map(|e| match e {
             Event::JobCreated { job_id, .. } => Some(*job_id),
             Event::MessageSent { message_id, .. } => Some(*message_id),
+            Event::TimerScheduled { timer_id, .. } => Some(*timer_id),
             _ => None,
         }).collect();
         let n = ids.len();

@@ -225,6 +225,10 @@ pub(crate) struct Local {
     /// Set when jobs for local handlers were left unleased for lack of room: the claimer
     /// should look once room frees up.
     pub overflow: AtomicBool,
+    /// Wakes the timer worker.
+    pub timer_wake: Notify,
+    /// When the timer worker plans to look next (ms since the epoch, engine clock).
+    pub timer_next_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Local {
@@ -336,7 +340,8 @@ impl Engine {
 
     /// Hand what a committed transaction produced to the local workers.
     pub(crate) async fn after_commit(&self, applied: Applied) {
-        let wake_others = applied.unleased_jobs || applied.outbox_written;
+        let wake_others =
+            applied.unleased_jobs || applied.outbox_written || applied.next_timer.is_some();
         for (instance_id, status) in &applied.ended {
             let _ = self.inner.ended.send(Ended {
                 instance_id: *instance_id,
@@ -366,6 +371,12 @@ impl Engine {
         if applied.outbox_written {
             for n in &local.relay_wake {
                 n.notify_one();
+            }
+        }
+        if let Some(due) = applied.next_timer {
+            // Only a timer due before the worker's next look needs to wake it.
+            if due.timestamp_millis() < local.timer_next_ms.load(Ordering::Relaxed) {
+                local.timer_wake.notify_one();
             }
         }
     }
@@ -410,7 +421,7 @@ impl Engine {
         request: StartRequest,
     ) -> Result<Uuid> {
         let (ids, applied) = self.start_in(tx, self.now(), vec![request], None).await?;
-        if applied.unleased_jobs || applied.outbox_written {
+        if applied.unleased_jobs || applied.outbox_written || applied.next_timer.is_some() {
             self.inner.store.notify(Some(tx)).await?;
         }
         Ok(ids[0])
@@ -582,6 +593,33 @@ impl Engine {
             )
             .await?;
         Ok(d)
+    }
+
+    /// Fire every timer due now on the engine's clock, in batches, each batch one transaction
+    /// (the timer worker does this by itself; tests with a [`ManualClock`] call it after
+    /// moving the clock). Returns how many fired.
+    pub async fn fire_due_timers(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let f = self.fire_round().await?;
+            total += f.fired;
+            if !f.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub(crate) async fn fire_round(&self) -> Result<crate::store::Fired> {
+        let now = self.now();
+        let lease = self.lease(now);
+        let mut f = self
+            .inner
+            .store
+            .fire_due_timers(now, self.inner.config.claim_batch, lease.as_ref())
+            .await?;
+        let applied = std::mem::take(&mut f.applied);
+        self.after_commit(applied).await;
+        Ok(f)
     }
 
     /// Start the workers: job claims and handlers, outbox subscribers, and maintenance

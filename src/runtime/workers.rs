@@ -89,6 +89,8 @@ pub(super) fn spawn(engine: Engine) -> Running {
         stopping: AtomicBool::new(false),
         listening: watch::channel(false).0,
         overflow: AtomicBool::new(false),
+        timer_wake: Notify::new(),
+        timer_next_ms: std::sync::atomic::AtomicI64::new(i64::MAX),
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
@@ -122,6 +124,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
         ));
     }
     tasks.spawn(listen(engine.clone(), local.clone(), stop_rx.clone()));
+    tasks.spawn(fire_timers(engine.clone(), local.clone(), stop_rx.clone()));
     tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
     Running {
         engine,
@@ -454,6 +457,7 @@ async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<boo
                     h = hints.recv() => match h {
                         Some(()) => {
                             local.claim_wake.notify_one();
+                            local.timer_wake.notify_one();
                             for n in &local.relay_wake {
                                 n.notify_one();
                             }
@@ -469,5 +473,38 @@ async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<boo
             _ = tokio::time::sleep(engine.inner.config.max_poll_interval) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Fire due timers; sleep until the next one is due (at most `max_poll_interval`), or until a
+/// new timer due sooner, or a hint from another process, wakes the worker.
+async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    let cfg = &engine.inner.config;
+    loop {
+        let sleep = match engine.fire_round().await {
+            Ok(f) if f.more => continue,
+            Ok(f) => {
+                let now = engine.now();
+                let until_due = f
+                    .next_due
+                    .map(|d| (d - now).to_std().unwrap_or(StdDuration::ZERO))
+                    .unwrap_or(cfg.max_poll_interval);
+                until_due.min(cfg.max_poll_interval)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "firing timers failed");
+                cfg.max_poll_interval
+            }
+        };
+        let next = engine.now() + chrono::Duration::from_std(sleep).unwrap_or_default();
+        local
+            .timer_next_ms
+            .store(next.timestamp_millis(), Ordering::Relaxed);
+        if !idle(sleep, &local.timer_wake, &mut stop).await {
+            return;
+        }
+        // While a round runs, any new timer wakes the worker again: the round's scan may
+        // have missed it.
+        local.timer_next_ms.store(i64::MAX, Ordering::Relaxed);
     }
 }

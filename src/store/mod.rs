@@ -11,6 +11,7 @@ mod inbox;
 mod jobs;
 mod migrate;
 mod read;
+mod timers;
 #[doc(hidden)]
 pub mod sql;
 mod transition;
@@ -20,6 +21,8 @@ pub use error::{Error, Result};
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
 pub use migrate::{migrations_for as migrations_for_schema, Migration};
+pub use timers::TimerView;
+pub(crate) use timers::Fired;
 pub use read::{DeadLetter, HistoryEntry, InstanceView, ProcessVersion, Waiting};
 
 pub(crate) use conn::Conn;

@@ -4,11 +4,18 @@
 //! plain SQL a DBA can read and run. Rendering replaces it with the quoted schema name.
 
 /// The migrations, in order: (version, name, text).
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "0001_core",
-    include_str!("../../sql/migrations/0001_core.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "0001_core",
+        include_str!("../../sql/migrations/0001_core.sql"),
+    ),
+    (
+        2,
+        "0002_timers",
+        include_str!("../../sql/migrations/0002_timers.sql"),
+    ),
+];
 
 /// Replace the schema placeholder with the quoted schema name.
 pub fn render(sql: &str, schema: &str) -> String {
@@ -83,4 +90,12 @@ queries!(
     subscriptions_of_instance,
     listen,
     notify,
+    timers_insert,
+    timers_delete,
+    timers_scan,
+    instances_try_lock,
+    timers_take,
+    jobs_withdraw,
+    timers_list,
+    timers_of_instance,
 );

@@ -64,6 +64,8 @@ pub(crate) struct Applied {
     pub outbox_written: bool,
     /// Instances that ended in this batch, with their final status.
     pub ended: Vec<(Uuid, Status)>,
+    /// The earliest due time of the timers this batch started.
+    pub next_timer: Option<DateTime<Utc>>,
 }
 
 impl Applied {
@@ -74,6 +76,10 @@ impl Applied {
         self.unleased_jobs |= other.unleased_jobs;
         self.outbox_written |= other.outbox_written;
         self.ended.extend(other.ended);
+        self.next_timer = match (self.next_timer, other.next_timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -112,6 +118,9 @@ struct Effects {
     subs_insert: HashMap<(Uuid, String), (String, String)>,
     subs_delete: Vec<(Uuid, String)>,
     settles: Vec<Settle>,
+    timers: Vec<(Uuid, Uuid, String, &'static str, DateTime<Utc>)>,
+    timers_cancelled: Vec<Uuid>,
+    jobs_withdrawn: Vec<Uuid>,
 }
 
 impl Store {
@@ -458,8 +467,33 @@ impl Store {
             )
             .await
         };
-        let (_, updated, _, _, _, _, _, _) =
-            tokio::try_join!(ins, upd, evs, jobs, outbox, sub_del, sub_ins, settle)?;
+        let tm_id: Vec<Uuid> = fx.timers.iter().map(|t| t.0).collect();
+        let tm_inst: Vec<Uuid> = fx.timers.iter().map(|t| t.1).collect();
+        let tm_step: Vec<&str> = fx.timers.iter().map(|t| t.2.as_str()).collect();
+        let tm_kind: Vec<&str> = fx.timers.iter().map(|t| t.3).collect();
+        let tm_due: Vec<DateTime<Utc>> = fx.timers.iter().map(|t| t.4).collect();
+        let tm_at: Vec<DateTime<Utc>> = vec![now; fx.timers.len()];
+        let next_timer = tm_due.iter().min().copied();
+        let timers = async {
+            let mut n = 0;
+            if !fx.timers_cancelled.is_empty() {
+                n += c.exec(&q.timers_delete, &[&fx.timers_cancelled]).await?;
+            }
+            if !tm_id.is_empty() {
+                n += c
+                    .exec(
+                        &q.timers_insert,
+                        &[&tm_id, &tm_inst, &tm_step, &tm_kind, &tm_due, &tm_at],
+                    )
+                    .await?;
+            }
+            if !fx.jobs_withdrawn.is_empty() {
+                n += c.exec(&q.jobs_withdraw, &[&fx.jobs_withdrawn]).await?;
+            }
+            Ok(n)
+        };
+        let (_, updated, _, _, _, _, _, _, _) =
+            tokio::try_join!(ins, upd, evs, jobs, outbox, sub_del, sub_ins, settle, timers)?;
         if updated != up_count {
             return Err(Error::Conflict(format!(
                 "{} of {} instances changed under their lock",
@@ -483,6 +517,7 @@ impl Store {
             unleased_jobs,
             outbox_written: !fx.outbox.is_empty(),
             ended,
+            next_timer,
         })
     }
 
@@ -503,6 +538,7 @@ impl Store {
             let ctx = Context {
                 instance_id: id,
                 next_seq: slot.seq + 1,
+                now,
             };
             let events =
                 machine::decide(&slot.def, &slot.state, &input, ctx).map_err(|rejection| {
@@ -513,6 +549,7 @@ impl Store {
                 })?;
             let mut awaited = None;
             for event in events {
+                let prev_wait = slot.state.wait.clone();
                 machine::evolve(&mut slot.state, &event);
                 slot.seq += 1;
                 slot.touched = true;
@@ -567,6 +604,33 @@ impl Store {
                     {
                         fx.subs_delete.push((id, step.clone()));
                     }
+                    Event::TimerScheduled {
+                        step,
+                        timer_id,
+                        kind,
+                        due_at,
+                        ..
+                    } => fx
+                        .timers
+                        .push((*timer_id, id, step.clone(), kind.as_str(), *due_at)),
+                    Event::TimerCancelled { timer_id, .. } => {
+                        // Started and cancelled in this batch: it never reaches the table.
+                        let before = fx.timers.len();
+                        fx.timers.retain(|t| t.0 != *timer_id);
+                        if fx.timers.len() == before {
+                            fx.timers_cancelled.push(*timer_id);
+                        }
+                    }
+                    Event::WaitInterrupted { .. } => match prev_wait {
+                        Some(Wait::Message { step, .. }) => {
+                            if fx.subs_insert.remove(&(id, step.clone())).is_none() {
+                                fx.subs_delete.push((id, step));
+                            }
+                        }
+                        Some(Wait::Job { job_id, .. }) => withdraw_job(fx, job_id),
+                        _ => {}
+                    },
+                    Event::JobTimedOut { job_id, .. } => withdraw_job(fx, *job_id),
                     _ => {}
                 }
                 fx.ev_instance.push(id);
@@ -607,6 +671,16 @@ impl Store {
     }
 }
 
+/// Withdraw a job: if it was created in this batch it is simply not written.
+fn withdraw_job(fx: &mut Effects, job_id: Uuid) {
+    if let Some(i) = fx.jobs.iter().position(|j| j.job_id == job_id) {
+        fx.jobs.remove(i);
+        fx.job_leased.remove(i);
+    } else {
+        fx.jobs_withdrawn.push(job_id);
+    }
+}
+
 /// The current step and, in words, what the instance waits for (for `instances` columns).
 fn describe_wait(
     state: &InstanceState,
@@ -620,6 +694,15 @@ fn describe_wait(
             Some(step.clone()),
             Some(format!("message {name} key {key}")),
         ),
+        Some(Wait::Timer { step, timer_id }) => {
+            let due = state
+                .timers
+                .iter()
+                .find(|t| t.timer_id == *timer_id)
+                .map(|t| t.due_at.to_rfc3339())
+                .unwrap_or_default();
+            (Some(step.clone()), Some(format!("timer due {due}")))
+        }
         None => (last_step.map(str::to_string), None),
     }
 }

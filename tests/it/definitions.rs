@@ -63,6 +63,7 @@ async fn an_invalid_definition_writes_nothing() {
         id: "wait".into(),
         kind: StepKind::End,
         next: None,
+        boundary: Vec::new(),
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

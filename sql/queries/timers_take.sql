@@ -1,0 +1,5 @@
+-- Takes due timers of locked instances for firing in this transaction. A timer already fired
+-- or cancelled is gone and not returned: each fires once.
+DELETE FROM __schema__.timers
+WHERE timer_id = ANY ($1::uuid[]) AND due_at <= $2
+RETURNING timer_id, instance_id

@@ -1,0 +1,139 @@
+//! Timer specifications: ISO 8601 durations (`PT30S`, `P14D`), dates taken from a variable,
+//! and cycles (`R3/PT1H`).
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+/// When a timer fires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerSpec {
+    /// After an ISO 8601 duration from the moment the timer starts, e.g. `P14D`.
+    After(String),
+    /// At the RFC 3339 date-time held by this variable path, e.g. `deliveryDeadline`.
+    Until(String),
+    /// Every interval, a number of times: `R3/PT1H` (three times, an hour apart).
+    Cycle(String),
+}
+
+/// Parse an ISO 8601 duration: `P[nW][nD][T[nH][nM][n[.f]S]]`. Years and months are refused:
+/// they have no fixed length.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| Err(format!("invalid ISO 8601 duration \"{text}\": {why}"));
+    let Some(rest) = text.strip_prefix('P') else {
+        return bad("it must start with P");
+    };
+    if rest.is_empty() || rest == "T" {
+        return bad("it names no amount");
+    }
+    let mut total = Duration::zero();
+    let mut in_time = false;
+    let mut number = String::new();
+    let mut seen_any = false;
+    for c in rest.chars() {
+        match c {
+            'T' if !in_time && number.is_empty() => in_time = true,
+            '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
+            unit => {
+                if number.is_empty() {
+                    return bad(&format!("no number before {unit}"));
+                }
+                let value: f64 = match number.parse() {
+                    Ok(v) => v,
+                    Err(_) => return bad(&format!("\"{number}\" is not a number")),
+                };
+                if number.contains('.') && !(in_time && unit == 'S') {
+                    return bad("only seconds may have a fraction");
+                }
+                let millis = match (in_time, unit) {
+                    (false, 'W') => value * 7.0 * 86_400_000.0,
+                    (false, 'D') => value * 86_400_000.0,
+                    (true, 'H') => value * 3_600_000.0,
+                    (true, 'M') => value * 60_000.0,
+                    (true, 'S') => value * 1000.0,
+                    (false, 'Y') | (false, 'M') => {
+                        return bad("years and months have no fixed length; use days (P30D)")
+                    }
+                    _ => return bad(&format!("unexpected {unit}")),
+                };
+                if millis > 3_153_600_000_000.0 {
+                    return bad("longer than 100 years");
+                }
+                total += Duration::milliseconds(millis.round() as i64);
+                number.clear();
+                seen_any = true;
+            }
+        }
+    }
+    if !number.is_empty() {
+        return bad("a number has no unit");
+    }
+    if !seen_any {
+        return bad("it names no amount");
+    }
+    if total <= Duration::zero() {
+        return bad("it must be longer than zero");
+    }
+    Ok(total)
+}
+
+/// Parse a cycle `R<n>/<duration>`: how many times, and the interval.
+pub fn parse_cycle(text: &str) -> Result<(u32, Duration), String> {
+    let bad = |why: &str| Err(format!("invalid cycle \"{text}\": {why}"));
+    let Some(rest) = text.strip_prefix('R') else {
+        return bad("it must look like R3/PT1H");
+    };
+    let Some((count, duration)) = rest.split_once('/') else {
+        return bad("it must look like R3/PT1H");
+    };
+    let count: u32 = match count.parse() {
+        Ok(n) if (1..=10_000).contains(&n) => n,
+        _ => return bad("the repetition count must be a number from 1 to 10000"),
+    };
+    Ok((count, parse_duration(duration)?))
+}
+
+impl TimerSpec {
+    /// Check the spec's syntax (a variable path is checked when the timer starts).
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            TimerSpec::After(d) => parse_duration(d).map(|_| ()),
+            TimerSpec::Cycle(c) => parse_cycle(c).map(|_| ()),
+            TimerSpec::Until(path) => {
+                if path.is_empty() || path.split('.').any(str::is_empty) {
+                    Err(format!("invalid variable path \"{path}\""))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("PT30S").unwrap(), Duration::seconds(30));
+        assert_eq!(parse_duration("P14D").unwrap(), Duration::days(14));
+        assert_eq!(parse_duration("P1W").unwrap(), Duration::days(7));
+        assert_eq!(
+            parse_duration("P1DT2H3M4.5S").unwrap(),
+            Duration::milliseconds(86_400_000 + 7_200_000 + 180_000 + 4_500)
+        );
+        assert_eq!(parse_duration("PT0.25S").unwrap(), Duration::milliseconds(250));
+        for bad in ["", "P", "PT", "14D", "P1M", "P1Y", "PT1.5H", "P1D2", "PT0S", "PXD", "P1H"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn cycles_parse() {
+        assert_eq!(parse_cycle("R3/PT1H").unwrap(), (3, Duration::hours(1)));
+        for bad in ["R/PT1H", "R0/PT1H", "3/PT1H", "R3PT1H", "R3/1H"] {
+            assert!(parse_cycle(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Firing due timers: in one transaction, take the due rows of instances no other engine holds,
+//! feed each instance its `TimerFired`, and commit. A crash before the commit leaves the rows
+//! in place; the commit deletes them: a timer fires once, and never before it is due.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{Applied, Lease, Result, Store, Work};
+use crate::machine::Input;
+
+/// What one round of firing did.
+#[derive(Debug, Default)]
+pub(crate) struct Fired {
+    pub applied: Applied,
+    /// Timers fired.
+    pub fired: usize,
+    /// Whether more were due than this round took.
+    pub more: bool,
+    /// When the next timer not yet due is due.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// A running timer, for operators.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimerView {
+    /// The timer id.
+    pub timer_id: Uuid,
+    /// Its instance.
+    pub instance_id: Uuid,
+    /// The instance's process.
+    pub process: String,
+    /// The instance's business key.
+    pub business_key: String,
+    /// Its step.
+    pub step: String,
+    /// `step`, `boundary` or `timeout`.
+    pub kind: String,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Fire up to `limit` due timers. See the module docs.
+    pub(crate) async fn fire_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+        lease: Option<&Lease>,
+    ) -> Result<Fired> {
+        let q = self.q();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let scan = tx.prepare_cached(&q.timers_scan).await?;
+        let rows = tx.query(&scan, &[&(limit + 1)]).await?;
+        let mut due: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut next_due = None;
+        for r in &rows {
+            let at: DateTime<Utc> = r.get(2);
+            if at <= now && (due.len() as i64) < limit {
+                due.push((r.get(0), r.get(1)));
+            } else if at > now {
+                next_due = Some(at);
+                break;
+            }
+        }
+        let more = rows.len() as i64 > limit && next_due.is_none();
+        if due.is_empty() {
+            tx.commit().await?;
+            return Ok(Fired {
+                next_due,
+                ..Fired::default()
+            });
+        }
+        let mut instances: Vec<Uuid> = due.iter().map(|d| d.1).collect();
+        instances.sort();
+        instances.dedup();
+        let lock = tx.prepare_cached(&q.instances_try_lock).await?;
+        let locked: std::collections::HashSet<Uuid> = tx
+            .query(&lock, &[&instances])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let ids: Vec<Uuid> = due
+            .iter()
+            .filter(|d| locked.contains(&d.1))
+            .map(|d| d.0)
+            .collect();
+        let take = tx.prepare_cached(&q.timers_take).await?;
+        let taken = tx.query(&take, &[&ids, &now]).await?;
+        let works: Vec<Work> = taken
+            .iter()
+            .map(|r| Work::Continue {
+                instance_id: r.get(1),
+                input: Input::TimerFired {
+                    timer_id: r.get(0),
+                },
+            })
+            .collect();
+        let fired = works.len();
+        let applied = self.apply(&tx, now, works, lease, Vec::new()).await?;
+        for o in &applied.outcomes {
+            if let Err(e) = o {
+                tracing::debug!(error = %e, "a due timer no longer applied; removed");
+            }
+        }
+        tx.commit().await?;
+        Ok(Fired {
+            applied,
+            fired,
+            more,
+            next_due,
+        })
+    }
+
+    /// Running timers, soonest first.
+    pub async fn timers(
+        &self,
+        process: Option<&str>,
+        due_before: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<TimerView>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().timers_list).await?;
+        Ok(c.query(&stmt, &[&process, &due_before, &limit])
+            .await?
+            .iter()
+            .map(|r| TimerView {
+                timer_id: r.get(0),
+                instance_id: r.get(1),
+                process: r.get(2),
+                business_key: r.get(3),
+                step: r.get(4),
+                kind: r.get(5),
+                due_at: r.get(6),
+            })
+            .collect())
+    }
+
+    /// One instance's running timers: (timer id, step, kind, due).
+    pub async fn timers_of(&self, instance: Uuid) -> Result<Vec<(Uuid, String, String, DateTime<Utc>)>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().timers_of_instance).await?;
+        Ok(c.query(&stmt, &[&instance])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+}
