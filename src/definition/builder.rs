@@ -213,7 +213,10 @@ impl StepBuilder {
     pub fn timeout(mut self, duration: impl Into<String>) -> Self {
         match &mut self.last().kind {
             StepKind::Service { timeout, .. } => *timeout = Some(duration.into()),
-            other => panic!("`timeout` applies to service steps, not {}", other.type_name()),
+            other => panic!(
+                "`timeout` applies to service steps, not {}",
+                other.type_name()
+            ),
         }
         self
     }
@@ -232,7 +235,12 @@ impl StepBuilder {
 
     /// A non-interrupting boundary timer: `timer` (`After` once, or a `Cycle`) sends `message`
     /// (a command to `to`, or an event) while the step keeps waiting.
-    pub fn remind(mut self, timer: TimerSpec, message: impl Into<String>, to: Option<&str>) -> Self {
+    pub fn remind(
+        mut self,
+        timer: TimerSpec,
+        message: impl Into<String>,
+        to: Option<&str>,
+    ) -> Self {
         self.last().boundary.push(Boundary {
             timer,
             interrupting: false,

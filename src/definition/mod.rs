@@ -216,7 +216,11 @@ impl TryFrom<RawBoundary> for Boundary {
             (Some(a), None, None) => TimerSpec::After(a),
             (None, Some(u), None) => TimerSpec::Until(u),
             (None, None, Some(c)) => TimerSpec::Cycle(c),
-            _ => return Err("a boundary timer needs exactly one of `after`, `until`, `cycle`".into()),
+            _ => {
+                return Err(
+                    "a boundary timer needs exactly one of `after`, `until`, `cycle`".into(),
+                )
+            }
         };
         if r.to.is_some() && r.send.is_none() {
             return Err("a boundary timer's `to` needs `send`".into());
@@ -271,7 +275,10 @@ impl TryFrom<RawStep> for Step {
             ));
         }
         if r.timeout.is_some() && r.kind != "service" {
-            return Err(format!("step \"{id}\" of type \"{}\" has no field `timeout`", r.kind));
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `timeout`",
+                r.kind
+            ));
         }
         if (r.duration.is_some() || r.until.is_some()) && r.kind != "timer" {
             return Err(format!(

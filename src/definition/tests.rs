@@ -112,9 +112,7 @@ fn unreachable_steps_and_missing_ends_are_refused() {
         {"id": "c", "type": "end"}
     ]}"#;
     let p = problems(json);
-    assert!(
-        p.contains(&"steps: no path from the first step reaches an end step".to_string())
-    );
+    assert!(p.contains(&"steps: no path from the first step reaches an end step".to_string()));
     assert!(p.contains(&r#"steps[2]: step "c" cannot be reached from the first step"#.to_string()));
 }
 
@@ -158,13 +156,22 @@ fn arb_ident() -> impl Strategy<Value = String> {
 
 fn arb_kind() -> impl Strategy<Value = StepKind> {
     prop_oneof![
-        (arb_ident(), proptest::option::of(arb_ident()), proptest::option::of(1u32..100)).prop_map(|(h, o, t)| StepKind::Service {
-            handler: h,
-            output: o.map(Output::Variable).unwrap_or_default(),
-            timeout: t.map(|s| format!("PT{s}S")),
+        (
+            arb_ident(),
+            proptest::option::of(arb_ident()),
+            proptest::option::of(1u32..100)
+        )
+            .prop_map(|(h, o, t)| StepKind::Service {
+                handler: h,
+                output: o.map(Output::Variable).unwrap_or_default(),
+                timeout: t.map(|s| format!("PT{s}S")),
+            }),
+        (1u32..100).prop_map(|d| StepKind::Timer {
+            timer: TimerSpec::After(format!("P{d}D"))
         }),
-        (1u32..100).prop_map(|d| StepKind::Timer { timer: TimerSpec::After(format!("P{d}D")) }),
-        arb_ident().prop_map(|v| StepKind::Timer { timer: TimerSpec::Until(v) }),
+        arb_ident().prop_map(|v| StepKind::Timer {
+            timer: TimerSpec::Until(v)
+        }),
         (
             "[A-Z][a-zA-Z]{0,8}",
             proptest::option::of(arb_ident()),

@@ -123,8 +123,13 @@ mod tests {
             parse_duration("P1DT2H3M4.5S").unwrap(),
             Duration::milliseconds(86_400_000 + 7_200_000 + 180_000 + 4_500)
         );
-        assert_eq!(parse_duration("PT0.25S").unwrap(), Duration::milliseconds(250));
-        for bad in ["", "P", "PT", "14D", "P1M", "P1Y", "PT1.5H", "P1D2", "PT0S", "PXD", "P1H"] {
+        assert_eq!(
+            parse_duration("PT0.25S").unwrap(),
+            Duration::milliseconds(250)
+        );
+        for bad in [
+            "", "P", "PT", "14D", "P1M", "P1Y", "PT1.5H", "P1D2", "PT0S", "PXD", "P1H",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
     }

@@ -238,7 +238,9 @@ impl ProcessDefinition {
                         report(at("send"), "an interrupting timer leads to `next`; `send` is for non-interrupting timers".into());
                     }
                     match &b.next {
-                        None => report(at("next"), "an interrupting timer needs a next step".into()),
+                        None => {
+                            report(at("next"), "an interrupting timer needs a next step".into())
+                        }
                         Some(n) if !index.contains_key(n.as_str()) => {
                             structural_problems = true;
                             report(at("next"), format!("unknown step \"{n}\""))
@@ -247,16 +249,29 @@ impl ProcessDefinition {
                     }
                 } else {
                     if b.next.is_some() {
-                        report(at("next"), "a non-interrupting timer keeps the step waiting; it has no next step".into());
+                        report(
+                            at("next"),
+                            "a non-interrupting timer keeps the step waiting; it has no next step"
+                                .into(),
+                        );
                     }
                     match &b.send {
-                        None => report(at("send"), "a non-interrupting timer needs a message to send".into()),
+                        None => report(
+                            at("send"),
+                            "a non-interrupting timer needs a message to send".into(),
+                        ),
                         Some((m, to)) => {
                             if !is_name(m) {
-                                report(at("send"), "a message name must be non-empty, without spaces".into());
+                                report(
+                                    at("send"),
+                                    "a message name must be non-empty, without spaces".into(),
+                                );
                             }
                             if to.as_deref().is_some_and(|t| !is_name(t)) {
-                                report(at("to"), "a recipient must be non-empty, without spaces".into());
+                                report(
+                                    at("to"),
+                                    "a recipient must be non-empty, without spaces".into(),
+                                );
                             }
                         }
                     }

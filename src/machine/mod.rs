@@ -364,7 +364,11 @@ pub fn decide(
             if state.status != Status::Running {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
-            let Some(timer) = state.timers.iter().find(|t| t.timer_id == *timer_id).cloned()
+            let Some(timer) = state
+                .timers
+                .iter()
+                .find(|t| t.timer_id == *timer_id)
+                .cloned()
             else {
                 return Err(Rejection::UnknownTimer(*timer_id));
             };
@@ -406,10 +410,9 @@ pub fn decide(
                     let step_def = def
                         .step(&timer.step)
                         .ok_or_else(|| Rejection::UnknownStep(timer.step.clone()))?;
-                    let b = step_def
-                        .boundary
-                        .get(index)
-                        .ok_or_else(|| Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step)))?;
+                    let b = step_def.boundary.get(index).ok_or_else(|| {
+                        Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step))
+                    })?;
                     if b.interrupting {
                         d.emit(Event::WaitInterrupted {
                             step: timer.step.clone(),
@@ -461,7 +464,10 @@ impl Decision<'_> {
 
     /// The id for whatever the next event creates.
     fn next_id(&self) -> Uuid {
-        derived_id(self.ctx.instance_id, self.ctx.next_seq + self.out.len() as i64)
+        derived_id(
+            self.ctx.instance_id,
+            self.ctx.next_seq + self.out.len() as i64,
+        )
     }
 
     fn next_of(&self, step: &str) -> Result<Option<String>, Rejection> {
@@ -535,7 +541,9 @@ impl Decision<'_> {
                     .map_err(|e| format!("variable {path} is not an RFC 3339 date-time: {e}")),
                 other => Err(format!(
                     "variable {path} holds no date-time (found {})",
-                    other.map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
+                    other
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "nothing".into())
                 )),
             },
         }
@@ -606,7 +614,13 @@ impl Decision<'_> {
                     key,
                     payload,
                 } => {
-                    let e = self.send_event(&id, message, to.as_deref(), key.as_deref(), payload.as_ref());
+                    let e = self.send_event(
+                        &id,
+                        message,
+                        to.as_deref(),
+                        key.as_deref(),
+                        payload.as_ref(),
+                    );
                     self.emit(e);
                     next = step.next.clone();
                 }

@@ -11,9 +11,9 @@ mod inbox;
 mod jobs;
 mod migrate;
 mod read;
-mod timers;
 #[doc(hidden)]
 pub mod sql;
+mod timers;
 mod transition;
 
 pub use consumer::{Consumer, OutboxMessage};
@@ -21,9 +21,9 @@ pub use error::{Error, Result};
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
 pub use migrate::{migrations_for as migrations_for_schema, Migration};
-pub use timers::TimerView;
-pub(crate) use timers::Fired;
 pub use read::{DeadLetter, HistoryEntry, InstanceView, ProcessVersion, Waiting};
+pub(crate) use timers::Fired;
+pub use timers::TimerView;
 
 pub(crate) use conn::Conn;
 pub(crate) use jobs::Finished;

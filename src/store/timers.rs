@@ -93,9 +93,7 @@ impl Store {
             .iter()
             .map(|r| Work::Continue {
                 instance_id: r.get(1),
-                input: Input::TimerFired {
-                    timer_id: r.get(0),
-                },
+                input: Input::TimerFired { timer_id: r.get(0) },
             })
             .collect();
         let fired = works.len();
@@ -139,7 +137,10 @@ impl Store {
     }
 
     /// One instance's running timers: (timer id, step, kind, due).
-    pub async fn timers_of(&self, instance: Uuid) -> Result<Vec<(Uuid, String, String, DateTime<Utc>)>> {
+    pub async fn timers_of(
+        &self,
+        instance: Uuid,
+    ) -> Result<Vec<(Uuid, String, String, DateTime<Utc>)>> {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().timers_of_instance).await?;
         Ok(c.query(&stmt, &[&instance])

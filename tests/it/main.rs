@@ -7,4 +7,5 @@ mod definitions;
 mod engine;
 mod messages;
 mod migrations;
+mod timers;
 mod transactions;
