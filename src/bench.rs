@@ -384,3 +384,42 @@ pub async fn idle_queries(cfg: &BenchConfig, seconds: f64) -> Result<f64> {
     let after = commits(cfg).await? - 2;
     Ok((after - before) as f64 / seconds)
 }
+
+/// Timer lateness on real time: `count` instances each wait until a date spread evenly over
+/// one second that starts `lead` from now; one engine fires them. Returns each timer's
+/// lateness in milliseconds (never negative if no timer fires early).
+pub async fn timer_lateness(cfg: &BenchConfig, count: usize, lead: Duration) -> Result<Vec<f64>> {
+    let s = store(cfg, cfg.pool_size).await?;
+    let engine = Engine::builder(s).config(engine_config()).build()?;
+    let def = ProcessDefinition::builder("bench_timer")
+        .wait_until("wait", "due")
+        .end("done")
+        .build()
+        .expect("valid");
+    engine.deploy(&def).await?;
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let base = chrono::Utc::now() + chrono::Duration::from_std(lead).unwrap_or_default();
+    let reqs: Vec<StartRequest> = (0..count)
+        .map(|i| {
+            let due = base + chrono::Duration::microseconds((i as i64 * 1_000_000) / count.max(1) as i64);
+            StartRequest::new("bench_timer", format!("t{i}"))
+                .variables(serde_json::json!({ "due": due.to_rfc3339() }))
+        })
+        .collect();
+    for chunk in reqs.chunks(500) {
+        engine.start_many(chunk.to_vec()).await?;
+    }
+    let mut done = 0;
+    while done < count {
+        match tokio::time::timeout(Duration::from_secs(60), ended.recv()).await {
+            Ok(Ok(_)) => done += 1,
+            Ok(Err(broadcast::error::RecvError::Lagged(n))) => done += n as usize,
+            _ => break,
+        }
+    }
+    running.shutdown().await;
+    let sql = crate::store::sql::render(include_str!("../sql/queries/bench_timer_lateness.sql"), &cfg.schema);
+    let c = connect(cfg).await?;
+    Ok(c.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect())
+}

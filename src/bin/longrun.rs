@@ -130,6 +130,10 @@ struct BenchArgs {
     /// many seconds.
     #[arg(long)]
     idle_seconds: Option<f64>,
+    /// Timer mode: this many timers due within one second on real time; reports how late
+    /// they fired.
+    #[arg(long)]
+    timers: Option<usize>,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     keep: bool,
@@ -540,6 +544,22 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
         }
         let qps = bench::idle_queries(cfg, secs).await?;
         return Ok(format!("idle_seconds={secs:.0} queries_per_s={qps:.2}"));
+    }
+    if let Some(n) = a.timers {
+        if n == 0 {
+            return Err(Failure::Input("--timers must be at least 1".into()));
+        }
+        let mut late = bench::timer_lateness(cfg, n, std::time::Duration::from_secs(2)).await?;
+        let early = late.iter().filter(|l| **l < 0.0).count();
+        return Ok(format!(
+            "timers={} fired={} early={} lateness_p50_ms={:.1} lateness_p99_ms={:.1} lateness_max_ms={:.1}",
+            n,
+            late.len(),
+            early,
+            bench::percentile(&mut late, 50.0),
+            bench::percentile(&mut late, 99.0),
+            bench::percentile(&mut late, 100.0),
+        ));
     }
     let commits_before = bench::commits(cfg).await?;
     let progress = Arc::new(AtomicUsize::new(0));
