@@ -402,7 +402,8 @@ pub async fn timer_lateness(cfg: &BenchConfig, count: usize, lead: Duration) -> 
     let base = chrono::Utc::now() + chrono::Duration::from_std(lead).unwrap_or_default();
     let reqs: Vec<StartRequest> = (0..count)
         .map(|i| {
-            let due = base + chrono::Duration::microseconds((i as i64 * 1_000_000) / count.max(1) as i64);
+            let due =
+                base + chrono::Duration::microseconds((i as i64 * 1_000_000) / count.max(1) as i64);
             StartRequest::new("bench_timer", format!("t{i}"))
                 .variables(serde_json::json!({ "due": due.to_rfc3339() }))
         })
@@ -419,7 +420,10 @@ pub async fn timer_lateness(cfg: &BenchConfig, count: usize, lead: Duration) -> 
         }
     }
     running.shutdown().await;
-    let sql = crate::store::sql::render(include_str!("../sql/queries/bench_timer_lateness.sql"), &cfg.schema);
+    let sql = crate::store::sql::render(
+        include_str!("../sql/queries/bench_timer_lateness.sql"),
+        &cfg.schema,
+    );
     let c = connect(cfg).await?;
     Ok(c.query(&sql, &[]).await?.iter().map(|r| r.get(0)).collect())
 }

@@ -92,6 +92,21 @@ enum Command {
     /// Load generator: N three-step instances on K engines, against a fresh schema, compared
     /// with the commit ceiling Postgres reaches on this machine in the same run.
     Bench(BenchArgs),
+    /// List running timers, soonest first.
+    Timers {
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only due before this RFC 3339 time (e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        due_before: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Run an engine with no handlers of its own: fires timers, expires buffered messages and
+    /// takes over lapsed work, until interrupted (SIGINT or SIGTERM), then shuts down cleanly.
+    Run,
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -193,9 +208,13 @@ async fn main() -> ExitCode {
 }
 
 async fn connect(cli: &Cli) -> Result<Engine, Failure> {
+    connect_pool(cli, 2).await
+}
+
+async fn connect_pool(cli: &Cli, pool_size: usize) -> Result<Engine, Failure> {
     let config = StoreConfig {
         schema: cli.schema.clone(),
-        pool_size: 2,
+        pool_size,
     };
     let store = Store::connect_with(pg_config(cli.database_url.as_deref())?, config).await?;
     Ok(Engine::builder(store).build()?)
@@ -401,8 +420,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let view = store.instance(id).await?;
             let waiting = store.waiting(id).await?;
             let history = store.history(id).await?;
+            let timers = store.timers_of(id).await?;
             if cli.json {
-                print_json(&json!({ "instance": view, "waiting": waiting, "history": history }));
+                let timers: Vec<Value> = timers
+                    .iter()
+                    .map(|(t, step, kind, due)| json!({"timer_id": t, "step": step, "kind": kind, "due_at": due}))
+                    .collect();
+                print_json(
+                    &json!({ "instance": view, "waiting": waiting, "timers": timers, "history": history }),
+                );
                 return Ok(());
             }
             println!("instance  {}", view.instance_id);
@@ -448,6 +474,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 }
             }
+            for (timer_id, step, kind, due) in &timers {
+                println!("  timer {kind} at {step} due {due} ({timer_id})");
+            }
             println!("history:");
             for h in history {
                 println!(
@@ -458,6 +487,68 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     describe(&h.data)
                 );
             }
+            Ok(())
+        }
+        Command::Timers {
+            process,
+            due_before,
+            limit,
+        } => {
+            let due_before = match due_before {
+                None => None,
+                Some(t) => Some(
+                    chrono::DateTime::parse_from_rfc3339(t)
+                        .map_err(|e| {
+                            Failure::Input(format!("--due-before is not an RFC 3339 time: {e}"))
+                        })?
+                        .with_timezone(&chrono::Utc),
+                ),
+            };
+            let engine = connect(&cli).await?;
+            let list = engine
+                .store()
+                .timers(process.as_deref(), due_before, *limit)
+                .await?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                println!(
+                    "{:<25}  {:<9} {:<36}  {:<12} {:<16} step",
+                    "due", "kind", "instance", "process", "key"
+                );
+                for t in list {
+                    println!(
+                        "{:<25}  {:<9} {:<36}  {:<12} {:<16} {}",
+                        t.due_at.to_rfc3339(),
+                        t.kind,
+                        t.instance_id,
+                        t.process,
+                        t.business_key,
+                        t.step
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Run => {
+            let engine = connect_pool(&cli, 4).await?;
+            engine.store().migrate().await?;
+            let running = engine.run();
+            eprintln!(
+                "longrun: engine {} running on schema \"{}\" (timers, message expiry, lapsed work); stop with Ctrl-C or SIGTERM",
+                engine.config().owner,
+                cli.schema
+            );
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("longrun: stopping: finishing work in flight");
+            running.shutdown().await;
+            eprintln!("longrun: stopped");
             Ok(())
         }
         Command::DeadLetters { limit } => {
@@ -741,6 +832,11 @@ fn describe(data: &Value) -> String {
         ),
         "InstanceCompleted" => format!("at {}", s("step")),
         "InstanceFailed" => format!("at {}: {}", s("step"), s("error")),
+        "TimerScheduled" => format!("{}: {} timer due {}", s("step"), s("kind"), s("due_at")),
+        "TimerFired" => format!("{}: {} timer fired", s("step"), s("kind")),
+        "TimerCancelled" => format!("{}: timer cancelled, its wait ended", s("step")),
+        "WaitInterrupted" => format!("{}: wait ended by a timer", s("step")),
+        "JobTimedOut" => format!("{}: {}", s("step"), s("error")),
         _ => data.to_string(),
     }
 }

@@ -622,10 +622,10 @@ impl Store {
                         }
                     }
                     Event::WaitInterrupted { .. } => match prev_wait {
-                        Some(Wait::Message { step, .. }) => {
-                            if fx.subs_insert.remove(&(id, step.clone())).is_none() {
-                                fx.subs_delete.push((id, step));
-                            }
+                        Some(Wait::Message { step, .. })
+                            if fx.subs_insert.remove(&(id, step.clone())).is_none() =>
+                        {
+                            fx.subs_delete.push((id, step));
                         }
                         Some(Wait::Job { job_id, .. }) => withdraw_job(fx, job_id),
                         _ => {}
