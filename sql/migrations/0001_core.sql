@@ -210,12 +210,12 @@ CREATE TABLE __schema__.subscriptions (
     message_name text        NOT NULL,
     correlation_key text     NOT NULL,
     created_at   timestamptz NOT NULL,
-    PRIMARY KEY (instance_id, step_id)
+    PRIMARY KEY (instance_id, step_id, message_name)
 );
 COMMENT ON TABLE __schema__.subscriptions IS
-    'Who waits for which message: one row per instance waiting at a receive step. Added and removed in the transactions that start and end the wait.';
+    'Who waits for which message: one row per message a waiting step listens for (its own, and boundary messages that end the wait another way). Added and removed in the transactions that start and end the wait.';
 COMMENT ON COLUMN __schema__.subscriptions.instance_id IS 'The waiting instance.';
-COMMENT ON COLUMN __schema__.subscriptions.step_id IS 'The receive step it waits at.';
+COMMENT ON COLUMN __schema__.subscriptions.step_id IS 'The step it waits at.';
 COMMENT ON COLUMN __schema__.subscriptions.message_name IS 'The message name it waits for.';
 COMMENT ON COLUMN __schema__.subscriptions.correlation_key IS 'The key the message must carry.';
 COMMENT ON COLUMN __schema__.subscriptions.created_at IS 'Since when it waits (engine clock).';

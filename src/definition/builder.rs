@@ -15,7 +15,10 @@
 //!
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
-use super::{Boundary, Error, Output, ProcessDefinition, StartTrigger, Step, StepKind, TimerSpec};
+use super::{
+    Boundary, BoundaryEvent, Error, Output, ProcessDefinition, StartTrigger, Step, StepKind,
+    TimerSpec,
+};
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
 #[derive(Debug, Clone)]
@@ -225,7 +228,7 @@ impl StepBuilder {
     /// ends and the instance goes on at `next`.
     pub fn timeout_after(mut self, duration: impl Into<String>, next: impl Into<String>) -> Self {
         self.last().boundary.push(Boundary {
-            timer: TimerSpec::After(duration.into()),
+            on: BoundaryEvent::Timer(TimerSpec::After(duration.into())),
             interrupting: true,
             next: Some(next.into()),
             send: None,
@@ -242,10 +245,22 @@ impl StepBuilder {
         to: Option<&str>,
     ) -> Self {
         self.last().boundary.push(Boundary {
-            timer,
+            on: BoundaryEvent::Timer(timer),
             interrupting: false,
             next: None,
             send: Some((message.into(), to.map(str::to_string))),
+        });
+        self
+    }
+
+    /// A boundary message: if `message` (with the step's correlation key) arrives while the
+    /// step waits, the wait ends and the instance goes on at `next`.
+    pub fn or_message(mut self, message: impl Into<String>, next: impl Into<String>) -> Self {
+        self.last().boundary.push(Boundary {
+            on: BoundaryEvent::Message(message.into()),
+            interrupting: true,
+            next: Some(next.into()),
+            send: None,
         });
         self
     }

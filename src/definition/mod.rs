@@ -54,11 +54,12 @@ pub struct Step {
     pub boundary: Vec<Boundary>,
 }
 
-/// A timer attached to a receive or service step while it waits.
+/// An event attached to a receive or service step while it waits: a timer, or another
+/// message (with the step's correlation key) that ends the wait another way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Boundary {
-    /// When it fires (a cycle only on a non-interrupting timer).
-    pub timer: TimerSpec,
+    /// What triggers it.
+    pub on: BoundaryEvent,
     /// Interrupting: the wait ends and the instance goes on at `next`. Non-interrupting: the
     /// instance keeps waiting and `send` goes out (once per firing).
     pub interrupting: bool,
@@ -67,6 +68,16 @@ pub struct Boundary {
     /// What a non-interrupting timer sends: a message name, and its recipient (a command) or
     /// none (an event).
     pub send: Option<(String, Option<String>)>,
+}
+
+/// What triggers a boundary event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundaryEvent {
+    /// A timer (a cycle only on a non-interrupting boundary).
+    Timer(TimerSpec),
+    /// A message with this name and the step's correlation key (interrupting only), e.g.
+    /// `PaymentFailed` on the step waiting for `PaymentReceived`.
+    Message(String),
 }
 
 /// The kinds of step.
@@ -181,7 +192,7 @@ struct RawStep {
     next: Option<String>,
 }
 
-/// The JSON form of a boundary timer: exactly one of `after`, `until`, `cycle`.
+/// The JSON form of a boundary event: exactly one of `after`, `until`, `cycle`, `message`.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBoundary {
@@ -191,6 +202,8 @@ struct RawBoundary {
     until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cycle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     interrupting: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,21 +225,22 @@ fn is_true(b: &bool) -> bool {
 impl TryFrom<RawBoundary> for Boundary {
     type Error = String;
     fn try_from(r: RawBoundary) -> Result<Self, String> {
-        let timer = match (r.after, r.until, r.cycle) {
-            (Some(a), None, None) => TimerSpec::After(a),
-            (None, Some(u), None) => TimerSpec::Until(u),
-            (None, None, Some(c)) => TimerSpec::Cycle(c),
-            _ => {
-                return Err(
-                    "a boundary timer needs exactly one of `after`, `until`, `cycle`".into(),
-                )
-            }
-        };
+        let on =
+            match (r.after, r.until, r.cycle, r.message) {
+                (Some(a), None, None, None) => BoundaryEvent::Timer(TimerSpec::After(a)),
+                (None, Some(u), None, None) => BoundaryEvent::Timer(TimerSpec::Until(u)),
+                (None, None, Some(c), None) => BoundaryEvent::Timer(TimerSpec::Cycle(c)),
+                (None, None, None, Some(m)) => BoundaryEvent::Message(m),
+                _ => return Err(
+                    "a boundary event needs exactly one of `after`, `until`, `cycle`, `message`"
+                        .into(),
+                ),
+            };
         if r.to.is_some() && r.send.is_none() {
             return Err("a boundary timer's `to` needs `send`".into());
         }
         Ok(Boundary {
-            timer,
+            on,
             interrupting: r.interrupting,
             next: r.next,
             send: r.send.map(|m| (m, r.to)),
@@ -236,10 +250,11 @@ impl TryFrom<RawBoundary> for Boundary {
 
 impl From<Boundary> for RawBoundary {
     fn from(b: Boundary) -> Self {
-        let (after, until, cycle) = match b.timer {
-            TimerSpec::After(a) => (Some(a), None, None),
-            TimerSpec::Until(u) => (None, Some(u), None),
-            TimerSpec::Cycle(c) => (None, None, Some(c)),
+        let (after, until, cycle, message) = match b.on {
+            BoundaryEvent::Timer(TimerSpec::After(a)) => (Some(a), None, None, None),
+            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, Some(u), None, None),
+            BoundaryEvent::Timer(TimerSpec::Cycle(c)) => (None, None, Some(c), None),
+            BoundaryEvent::Message(m) => (None, None, None, Some(m)),
         };
         let (send, to) = match b.send {
             Some((m, to)) => (Some(m), to),
@@ -249,6 +264,7 @@ impl From<Boundary> for RawBoundary {
             after,
             until,
             cycle,
+            message,
             interrupting: b.interrupting,
             next: b.next,
             send,
@@ -479,6 +495,12 @@ impl ProcessDefinition {
                 StepKind::Receive { message, .. } => Some(message.clone()),
                 _ => None,
             })
+            .chain(self.steps.iter().flat_map(|s| {
+                s.boundary.iter().filter_map(|b| match &b.on {
+                    BoundaryEvent::Message(m) => Some(m.clone()),
+                    BoundaryEvent::Timer(_) => None,
+                })
+            }))
             .chain(self.start.iter().map(|s| s.message.clone()))
             .collect();
         names.sort();

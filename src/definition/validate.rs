@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::{Output, ProcessDefinition, StepKind, TimerSpec};
+use super::{BoundaryEvent, Output, ProcessDefinition, StepKind, TimerSpec};
 
 /// One problem in a definition, at a path such as `steps[3].next`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,16 +222,40 @@ impl ProcessDefinition {
             }
             for (j, b) in step.boundary.iter().enumerate() {
                 let at = |f: &str| format!("steps[{i}].boundary[{j}].{f}");
-                let timer_field = match b.timer {
-                    TimerSpec::After(_) => "after",
-                    TimerSpec::Until(_) => "until",
-                    TimerSpec::Cycle(_) => "cycle",
-                };
-                if let Err(e) = b.timer.check() {
-                    report(at(timer_field), e);
+                match &b.on {
+                    BoundaryEvent::Timer(t) => {
+                        let field = match t {
+                            TimerSpec::After(_) => "after",
+                            TimerSpec::Until(_) => "until",
+                            TimerSpec::Cycle(_) => "cycle",
+                        };
+                        if let Err(e) = t.check() {
+                            report(at(field), e);
+                        }
+                    }
+                    BoundaryEvent::Message(m) => {
+                        if !is_name(m) {
+                            report(
+                                at("message"),
+                                "a message name must be non-empty, without spaces".into(),
+                            );
+                        }
+                        if !b.interrupting {
+                            report(
+                                at("interrupting"),
+                                "a boundary message ends the wait: it is always interrupting"
+                                    .into(),
+                            );
+                        }
+                        if let StepKind::Receive { message, .. } = &step.kind {
+                            if message == m {
+                                report(at("message"), format!("the step itself waits for \"{m}\""));
+                            }
+                        }
+                    }
                 }
                 if b.interrupting {
-                    if matches!(b.timer, TimerSpec::Cycle(_)) {
+                    if matches!(b.on, BoundaryEvent::Timer(TimerSpec::Cycle(_))) {
                         report(at("cycle"), "an interrupting timer fires once; a cycle needs \"interrupting\": false".into());
                     }
                     if b.send.is_some() {

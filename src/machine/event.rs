@@ -139,12 +139,22 @@ pub enum Event {
         /// The timer id.
         timer_id: Uuid,
     },
-    /// An interrupting boundary timer ended the step's wait (its job or subscription is gone).
+    /// An interrupting boundary event ended the step's wait (its job or subscriptions are
+    /// withdrawn).
     WaitInterrupted {
         /// The step whose wait ended.
         step: String,
-        /// The timer that ended it.
-        timer_id: Uuid,
+        /// What ended it: `timer <id>` or `message <name>`.
+        by: String,
+    },
+    /// The waiting step also listens for a boundary message (a subscription was opened).
+    BoundaryMessageAwaited {
+        /// The waiting step.
+        step: String,
+        /// The message name.
+        name: String,
+        /// The correlation key.
+        key: String,
     },
     /// A service step's handler did not finish in time; its job is withdrawn.
     JobTimedOut {
@@ -185,6 +195,7 @@ impl Event {
             Event::TimerFired { .. } => "TimerFired",
             Event::TimerCancelled { .. } => "TimerCancelled",
             Event::WaitInterrupted { .. } => "WaitInterrupted",
+            Event::BoundaryMessageAwaited { .. } => "BoundaryMessageAwaited",
             Event::JobTimedOut { .. } => "JobTimedOut",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
@@ -205,6 +216,7 @@ impl Event {
             | Event::TimerFired { step, .. }
             | Event::TimerCancelled { step, .. }
             | Event::WaitInterrupted { step, .. }
+            | Event::BoundaryMessageAwaited { step, .. }
             | Event::JobTimedOut { step, .. }
             | Event::InstanceFailed { step, .. } => Some(step),
         }

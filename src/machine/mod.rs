@@ -32,7 +32,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    lookup, parse_cycle, parse_duration, Output, ProcessDefinition, StepKind, TimerSpec,
+    lookup, parse_cycle, parse_duration, BoundaryEvent, Output, ProcessDefinition, StepKind,
+    TimerSpec,
 };
 
 /// The lifecycle status of an instance.
@@ -345,7 +346,32 @@ pub fn decide(
         } => {
             let step = match &state.wait {
                 Some(Wait::Message { step, name: n, .. }) if n == name => step.clone(),
-                _ => return Err(not_waiting(state, "message")),
+                Some(w) => {
+                    // A boundary message of the waiting step ends the wait another way.
+                    let step = w.step().to_string();
+                    let boundary = def.step(&step).and_then(|s| {
+                        s.boundary
+                            .iter()
+                            .find(|b| matches!(&b.on, BoundaryEvent::Message(m) if m == name))
+                    });
+                    let Some(b) = boundary else {
+                        return Err(not_waiting(state, "message"));
+                    };
+                    d.emit(Event::WaitInterrupted {
+                        step: step.clone(),
+                        by: format!("message {name}"),
+                    });
+                    d.emit(Event::MessageCorrelated {
+                        step: step.clone(),
+                        message_id: message_id.clone(),
+                        name: name.clone(),
+                        set: map_output(&Output::Merge, payload),
+                    });
+                    d.cancel_timers(&step);
+                    d.run_forward(b.next.clone())?;
+                    return Ok(d.out);
+                }
+                None => return Err(not_waiting(state, "message")),
             };
             let output = match def.step(&step).map(|s| &s.kind) {
                 Some(StepKind::Receive { output, .. }) => output,
@@ -416,7 +442,7 @@ pub fn decide(
                     if b.interrupting {
                         d.emit(Event::WaitInterrupted {
                             step: timer.step.clone(),
-                            timer_id: *timer_id,
+                            by: format!("timer {timer_id}"),
                         });
                         d.cancel_timers(&timer.step);
                         b.next.clone()
@@ -426,7 +452,7 @@ pub fn decide(
                             d.emit(e);
                         }
                         if timer.remaining > 0 {
-                            if let TimerSpec::Cycle(c) = &b.timer {
+                            if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
                                 let interval = parse_cycle(c).map(|(_, i)| i).unwrap_or_default();
                                 let id = d.next_id();
                                 d.emit(Event::TimerScheduled {
@@ -647,7 +673,22 @@ impl Decision<'_> {
             if self.scratch.status != Status::Running {
                 return;
             }
-            self.schedule(&step.id, TimerKind::Boundary { index }, &b.timer);
+            match &b.on {
+                BoundaryEvent::Timer(t) => {
+                    self.schedule(&step.id, TimerKind::Boundary { index }, t);
+                }
+                BoundaryEvent::Message(name) => {
+                    let key = match &step.kind {
+                        StepKind::Receive { key, .. } => message_key(&self.scratch, key.as_deref()),
+                        _ => self.scratch.business_key.clone(),
+                    };
+                    self.emit(Event::BoundaryMessageAwaited {
+                        step: step.id.clone(),
+                        name: name.clone(),
+                        key,
+                    });
+                }
+            }
         }
     }
 }
@@ -722,7 +763,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.wait = None;
             state.error = Some(error.clone());
         }
-        Event::MessageSent { .. } => {}
+        Event::MessageSent { .. } | Event::BoundaryMessageAwaited { .. } => {}
         Event::MessageAwaited { step, name, key } => {
             state.wait = Some(Wait::Message {
                 step: step.clone(),

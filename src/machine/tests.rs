@@ -226,7 +226,9 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 }),
                 boundary: if matches!(k, 0 | 2) {
                     vec![crate::definition::Boundary {
-                        timer: crate::definition::TimerSpec::After("P7D".into()),
+                        on: crate::definition::BoundaryEvent::Timer(
+                            crate::definition::TimerSpec::After("P7D".into()),
+                        ),
                         interrupting: false,
                         next: None,
                         send: Some(("Remind".into(), None)),

@@ -115,7 +115,8 @@ struct Effects {
     job_leased: Vec<bool>,
     leased_count: usize,
     outbox: Vec<(Uuid, Uuid, String, &'static str, String, String, Value)>,
-    subs_insert: HashMap<(Uuid, String), (String, String)>,
+    /// (instance, step, message name) -> correlation key.
+    subs_insert: HashMap<(Uuid, String, String), String>,
     subs_delete: Vec<(Uuid, String)>,
     settles: Vec<Settle>,
     timers: Vec<(Uuid, Uuid, String, &'static str, DateTime<Utc>)>,
@@ -326,13 +327,13 @@ impl Store {
         let ob_payload: Vec<&Value> = fx.outbox.iter().map(|o| &o.6).collect();
         let ob_at: Vec<DateTime<Utc>> = vec![now; fx.outbox.len()];
 
-        type SubRow<'a> = (&'a (Uuid, String), &'a (String, String));
+        type SubRow<'a> = (&'a (Uuid, String, String), &'a String);
         let mut subs: Vec<SubRow> = fx.subs_insert.iter().collect();
         subs.sort();
         let si_inst: Vec<Uuid> = subs.iter().map(|s| s.0 .0).collect();
         let si_step: Vec<&str> = subs.iter().map(|s| s.0 .1.as_str()).collect();
-        let si_name: Vec<&str> = subs.iter().map(|s| s.1 .0.as_str()).collect();
-        let si_key: Vec<&str> = subs.iter().map(|s| s.1 .1.as_str()).collect();
+        let si_name: Vec<&str> = subs.iter().map(|s| s.0 .2.as_str()).collect();
+        let si_key: Vec<&str> = subs.iter().map(|s| s.1.as_str()).collect();
         let si_at: Vec<DateTime<Utc>> = vec![now; subs.len()];
         let sd_inst: Vec<Uuid> = fx.subs_delete.iter().map(|s| s.0).collect();
         let sd_step: Vec<&str> = fx.subs_delete.iter().map(|s| s.1.as_str()).collect();
@@ -547,7 +548,7 @@ impl Store {
                         rejection,
                     }
                 })?;
-            let mut awaited = None;
+            let mut awaited: Vec<(String, String)> = Vec::new();
             for event in events {
                 let prev_wait = slot.state.wait.clone();
                 machine::evolve(&mut slot.state, &event);
@@ -594,15 +595,15 @@ impl Store {
                         key.clone(),
                         payload.clone(),
                     )),
-                    Event::MessageAwaited { step, name, key } => {
+                    Event::MessageAwaited { step, name, key }
+                    | Event::BoundaryMessageAwaited { step, name, key } => {
                         fx.subs_insert
-                            .insert((id, step.clone()), (name.clone(), key.clone()));
-                        awaited = Some((name.clone(), key.clone()));
+                            .insert((id, step.clone(), name.clone()), key.clone());
+                        awaited.push((name.clone(), key.clone()));
                     }
-                    Event::MessageCorrelated { step, .. }
-                        if fx.subs_insert.remove(&(id, step.clone())).is_none() =>
-                    {
-                        fx.subs_delete.push((id, step.clone()));
+                    Event::MessageCorrelated { step, .. } => end_waits(fx, id, step, true),
+                    Event::JobCompleted { step, .. } | Event::JobFailed { step, .. } => {
+                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step))
                     }
                     Event::TimerScheduled {
                         step,
@@ -621,16 +622,18 @@ impl Store {
                             fx.timers_cancelled.push(*timer_id);
                         }
                     }
-                    Event::WaitInterrupted { .. } => match prev_wait {
-                        Some(Wait::Message { step, .. })
-                            if fx.subs_insert.remove(&(id, step.clone())).is_none() =>
-                        {
-                            fx.subs_delete.push((id, step));
+                    Event::WaitInterrupted { step, .. } => {
+                        let listens = matches!(prev_wait, Some(Wait::Message { .. }))
+                            || has_boundary_messages(&slot.def, step);
+                        end_waits(fx, id, step, listens);
+                        if let Some(Wait::Job { job_id, .. }) = prev_wait {
+                            withdraw_job(fx, job_id);
                         }
-                        Some(Wait::Job { job_id, .. }) => withdraw_job(fx, job_id),
-                        _ => {}
-                    },
-                    Event::JobTimedOut { job_id, .. } => withdraw_job(fx, *job_id),
+                    }
+                    Event::JobTimedOut { step, job_id, .. } => {
+                        withdraw_job(fx, *job_id);
+                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step));
+                    }
                     _ => {}
                 }
                 fx.ev_instance.push(id);
@@ -639,19 +642,28 @@ impl Store {
                 fx.ev_data.push(event);
                 fx.ev_at.push(now);
             }
-            // A message that arrived before the instance waited for it is taken now.
-            let Some((name, key)) = awaited else {
-                return Ok(());
-            };
-            if slot.state.status != Status::Running {
+            // A message that arrived before the instance waited for it is taken now: the
+            // step's own message first, then its boundary messages.
+            if awaited.is_empty() || slot.state.status != Status::Running {
                 return Ok(());
             }
-            let lock = vec![self.lock_key(&["correlate", &name, &key])];
-            c.rows(&self.q().correlation_lock, &[&lock]).await?;
-            let rows = c
-                .rows(&self.q().inbox_take_buffered, &[&name, &key, &now])
-                .await?;
-            let Some(row) = rows.first() else {
+            let mut locks: Vec<String> = awaited
+                .iter()
+                .map(|(name, key)| self.lock_key(&["correlate", name, key]))
+                .collect();
+            locks.sort();
+            c.rows(&self.q().correlation_lock, &[&locks]).await?;
+            let mut found = None;
+            for (name, key) in awaited {
+                let rows = c
+                    .rows(&self.q().inbox_take_buffered, &[&name, &key, &now])
+                    .await?;
+                if let Some(row) = rows.into_iter().next() {
+                    found = Some((name, row));
+                    break;
+                }
+            }
+            let Some((name, row)) = found else {
                 return Ok(());
             };
             let message_id: String = row.get(0);
@@ -669,6 +681,25 @@ impl Store {
             };
         }
     }
+}
+
+/// A step's wait ended: its subscriptions go. Those opened in this batch are simply not
+/// written; earlier ones are deleted if the step may have any (`listens`).
+fn end_waits(fx: &mut Effects, id: Uuid, step: &str, listens: bool) {
+    let before = fx.subs_insert.len();
+    fx.subs_insert
+        .retain(|(i, s, _), _| !(*i == id && s == step));
+    if listens && fx.subs_insert.len() == before {
+        fx.subs_delete.push((id, step.to_string()));
+    }
+}
+
+fn has_boundary_messages(def: &ProcessDefinition, step: &str) -> bool {
+    def.step(step).is_some_and(|s| {
+        s.boundary
+            .iter()
+            .any(|b| matches!(b.on, crate::definition::BoundaryEvent::Message(_)))
+    })
 }
 
 /// Withdraw a job: if it was created in this batch it is simply not written.
