@@ -51,9 +51,11 @@ fn the_shipped_order_document_is_valid() {
     assert_eq!(
         def.received_messages(),
         [
+            "CreditCardUpdated",
             "GoodsFetched",
             "GoodsShipped",
             "OrderPlaced",
+            "PaymentFailed",
             "PaymentReceived"
         ]
     );

@@ -9,6 +9,12 @@ use chrono::{DateTime, Duration, Utc};
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> DateTime<Utc>;
+
+    /// How long to sleep in real time for `span` to pass on this clock (workers sleep until
+    /// the next due time with it). The default: the same span.
+    fn real_duration(&self, span: Duration) -> std::time::Duration {
+        span.to_std().unwrap_or(std::time::Duration::ZERO)
+    }
 }
 
 /// The system clock.
@@ -49,5 +55,41 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().expect("not poisoned")
+    }
+}
+
+/// A clock that runs `factor` times faster than real time from a starting point: for demos
+/// that show weeks of process time in seconds.
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    start: DateTime<Utc>,
+    real_start: std::time::Instant,
+    factor: f64,
+}
+
+impl ScaledClock {
+    /// A clock showing `start` now and running `factor` times faster than real time.
+    ///
+    /// # Panics
+    /// If `factor` is not positive.
+    pub fn new(start: DateTime<Utc>, factor: f64) -> Self {
+        assert!(factor > 0.0, "a clock's speed must be positive");
+        ScaledClock {
+            start,
+            real_start: std::time::Instant::now(),
+            factor,
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.real_start.elapsed().as_secs_f64();
+        self.start + Duration::microseconds((real * self.factor * 1e6) as i64)
+    }
+
+    fn real_duration(&self, span: Duration) -> std::time::Duration {
+        let secs = span.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6 / self.factor;
+        std::time::Duration::from_secs_f64(secs.max(0.0))
     }
 }

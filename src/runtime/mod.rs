@@ -6,7 +6,7 @@ mod handler;
 mod relay;
 mod workers;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};
 pub use handler::{BoxFuture, Handler, HandlerError, JobContext, Subscriber};
 
 use std::collections::{HashMap, HashSet};

@@ -487,7 +487,7 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
                 let now = engine.now();
                 let until_due = f
                     .next_due
-                    .map(|d| (d - now).to_std().unwrap_or(StdDuration::ZERO))
+                    .map(|d| engine.inner.clock.real_duration(d - now))
                     .unwrap_or(cfg.max_poll_interval);
                 until_due.min(cfg.max_poll_interval)
             }
@@ -496,7 +496,11 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
                 cfg.max_poll_interval
             }
         };
-        let next = engine.now() + chrono::Duration::from_std(sleep).unwrap_or_default();
+        // In clock time: the worker looks again when this much of the clock has passed.
+        let next = match f_next_due_hint(&engine, sleep) {
+            Some(t) => t,
+            None => engine.now(),
+        };
         local
             .timer_next_ms
             .store(next.timestamp_millis(), Ordering::Relaxed);
@@ -507,4 +511,16 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
         // have missed it.
         local.timer_next_ms.store(i64::MAX, Ordering::Relaxed);
     }
+}
+
+/// When, on the engine's clock, a real-time sleep of `sleep` ends.
+fn f_next_due_hint(engine: &Engine, sleep: StdDuration) -> Option<chrono::DateTime<chrono::Utc>> {
+    let one_sec = engine.inner.clock.real_duration(chrono::Duration::seconds(1));
+    let factor = if one_sec.is_zero() {
+        1.0
+    } else {
+        1.0 / one_sec.as_secs_f64()
+    };
+    let clock_span = chrono::Duration::microseconds((sleep.as_secs_f64() * factor * 1e6) as i64);
+    Some(engine.now() + clock_span)
 }
