@@ -1,4 +1,4 @@
-//! The reference scenario's happy path: checkout, order, payment, inventory and shipping are
+//! The reference scenario: checkout, order, payment, inventory, shipping and the customer are
 //! in-process services that talk only through longrun messages.
 //!
 //! Checkout publishes `OrderPlaced` (an event), which starts an order instance. The order
@@ -7,11 +7,19 @@
 //! order waits for it), sends `ShipGoods` (to shipping), waits for `GoodsShipped` and publishes
 //! `OrderCompleted`, which a notification service counts.
 //!
+//! With `--expired-cards F`, payment answers `PaymentFailed` for a fraction F of the orders:
+//! the order then waits for `CreditCardUpdated` for at most the card window (`--card-window`,
+//! default `P14D`), reminding the customer halfway. A fraction `--card-updated` of those
+//! customers update the card when reminded, and the payment is retried; for the others the
+//! window closes: the goods are released and the order is cancelled. The process runs on a
+//! fast clock then (the window passes in about two seconds), and the example says so.
+//!
 //! ```text
 //! cargo run --release --example order_flow -- --orders 1000
+//! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5
 //! ```
-//! Prints one order's history, then `orders=N completed=C ...`; exits non-zero unless every
-//! order completed.
+//! Prints one order's history, then `orders=N completed=C cancelled=X ...`; exits non-zero
+//! unless every order ended as its card implies.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,8 +28,12 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 
+use longrun::definition::{parse_duration, TimerSpec};
 use longrun::store::{pg_config, StoreConfig};
-use longrun::{Engine, HandlerError, Message, OutboxMessage, ProcessDefinition, Store};
+use longrun::{
+    Clock, Engine, EngineConfig, HandlerError, Message, OutboxMessage, ProcessDefinition,
+    ScaledClock, Store, SystemClock,
+};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -34,10 +46,20 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
+    /// Fraction of orders whose card has expired.
+    #[arg(long, default_value_t = 0.0)]
+    expired_cards: f64,
+    /// Fraction of those customers who update their card when reminded.
+    #[arg(long, default_value_t = 0.0)]
+    card_updated: f64,
+    /// How long an order waits for the card update (ISO 8601).
+    #[arg(long, default_value = "P14D")]
+    card_window: String,
 }
 
-/// The order process, built in Rust: the same model as `examples/definitions/order.json`.
-fn order_process() -> ProcessDefinition {
+/// The order process, built in Rust: with the default window, the same model as
+/// `examples/definitions/order.json`.
+fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
     ProcessDefinition::builder("order")
         .start_on_message("OrderPlaced")
         .send("retrieve_payment", "RetrievePayment")
@@ -46,6 +68,7 @@ fn order_process() -> ProcessDefinition {
         .to("inventory")
         .receive("payment_received", "PaymentReceived")
         .output("payment")
+        .or_message("PaymentFailed", "wait_card")
         .receive("goods_fetched", "GoodsFetched")
         .output("goods")
         .send("ship_goods", "ShipGoods")
@@ -54,25 +77,58 @@ fn order_process() -> ProcessDefinition {
         .output("shipment")
         .send("order_completed", "OrderCompleted")
         .end("done")
+        .receive("wait_card", "CreditCardUpdated")
+        .timeout_after(window, "release_goods")
+        .remind(
+            TimerSpec::After(reminder.into()),
+            "CardReminder",
+            Some("customer"),
+        )
+        .send("retry_payment", "RetrievePayment")
+        .to("payment")
+        .next("payment_received")
+        .send("release_goods", "ReleaseGoods")
+        .to("inventory")
+        .send("order_cancelled", "OrderCancelled")
+        .end("cancelled")
         .build()
         .expect("the order process is valid")
 }
 
-/// A participant: answers each command it receives with one reply message, whose id is derived
-/// from the command's id, so a redelivered command yields a duplicate the engine ignores.
+/// Deterministic spread: whether order `i` falls in a fraction `f` (different `salt`s give
+/// independent-looking choices).
+fn pick(i: usize, salt: u64, f: f64) -> bool {
+    // splitmix64 of (i, salt): well spread, and the same on every run.
+    let mut z = (i as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(salt.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z % 1_000_000) as f64) < f * 1_000_000.0
+}
+
+/// What a participant answers to a message: a reply name and payload, or nothing.
+type Reply = Option<(&'static str, serde_json::Value)>;
+
+/// A participant: answers each message it receives with at most one reply, whose id is
+/// derived from the incoming message's id, so a redelivered message yields a duplicate reply
+/// that the engine ignores.
 fn participant(
-    reply: &'static str,
-    body: fn(&OutboxMessage) -> serde_json::Value,
+    answer: fn(&OutboxMessage) -> Reply,
 ) -> impl Fn(Engine, OutboxMessage) -> longrun::runtime::BoxFuture<Result<(), HandlerError>> + Send + Sync
 {
     move |engine: Engine, cmd: OutboxMessage| {
         Box::pin(async move {
+            let Some((reply, body)) = answer(&cmd) else {
+                return Ok(());
+            };
             let msg = Message::new(
                 reply,
                 cmd.key.clone(),
                 format!("{}:{reply}", cmd.message_id),
             )
-            .payload(body(&cmd));
+            .payload(body);
             engine
                 .send(msg)
                 .await
@@ -101,12 +157,25 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    let def = order_process();
-    let from_json = ProcessDefinition::from_json(include_str!("definitions/order.json"))?;
-    assert_eq!(
-        def, from_json,
-        "the builder and the JSON document must be the same model"
-    );
+    let window = parse_duration(&args.card_window)?;
+    // The reminder goes out halfway through the window.
+    let half = window.num_seconds() / 2;
+    let reminder = if half % 86_400 == 0 {
+        format!("P{}D", half / 86_400)
+    } else {
+        format!("PT{}S", half.max(1))
+    };
+    let def = order_process(&args.card_window, &reminder);
+    if args.card_window == "P14D" {
+        let from_json = ProcessDefinition::from_json(include_str!("definitions/order.json"))?;
+        assert_eq!(
+            def, from_json,
+            "the builder and the JSON document must be the same model"
+        );
+    }
+    if !(0.0..=1.0).contains(&args.expired_cards) || !(0.0..=1.0).contains(&args.card_updated) {
+        return Err("--expired-cards and --card-updated are fractions from 0 to 1".into());
+    }
 
     let store = Store::connect_with(
         pg_config(None)?,
@@ -118,37 +187,87 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     .await?;
     store.migrate().await?;
 
+    // With expired cards, weeks of waiting run on a fast clock: the window takes ~2 s.
+    let clock: Arc<dyn Clock> = if args.expired_cards > 0.0 {
+        let factor = window.num_seconds() as f64 / 2.0;
+        println!(
+            "fast clock: 1 s of real time is {:.1} h of process time (the {} card window passes in ~2 s)",
+            factor / 3600.0,
+            args.card_window
+        );
+        Arc::new(ScaledClock::new(chrono::Utc::now(), factor))
+    } else {
+        Arc::new(SystemClock)
+    };
+
     // The engine and the participants share one store here; in production each bounded
     // context would be its own service reading its topic through a `Consumer`.
     let completed_events = Arc::new(AtomicUsize::new(0));
+    let cancelled_events = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(AtomicUsize::new(0));
     let engine = {
-        let counter = completed_events.clone();
+        let (done, cancelled, released) = (
+            completed_events.clone(),
+            cancelled_events.clone(),
+            released.clone(),
+        );
         Engine::builder(store.clone())
+            .clock(clock)
+            .config(EngineConfig {
+                // Goods fetched early must outlive the card window.
+                message_ttl: window * 3,
+                ..EngineConfig::default()
+            })
             .subscriber(
                 "payment",
                 &["payment"],
-                participant("PaymentReceived", |cmd| {
-                    json!({ "charged": cmd.payload["amount"], "paymentId": format!("pay-{}", cmd.key) })
+                participant(|cmd: &OutboxMessage| {
+                    let p = &cmd.payload;
+                    if p["cardExpired"] == json!(true) && p["cardUpdated"] != json!(true) {
+                        Some(("PaymentFailed", json!({ "reason": "card expired" })))
+                    } else {
+                        Some(("PaymentReceived", json!({ "charged": p["amount"], "paymentId": format!("pay-{}", cmd.key) })))
+                    }
                 }),
             )
             .subscriber(
                 "inventory",
                 &["inventory"],
-                participant("GoodsFetched", |cmd| {
-                    json!({ "items": cmd.payload["items"], "pickList": format!("pick-{}", cmd.key) })
-                }),
+                move |engine: Engine, cmd: OutboxMessage| {
+                    let released = released.clone();
+                    async move {
+                        if cmd.name == "ReleaseGoods" {
+                            released.fetch_add(1, Ordering::Relaxed);
+                            return Ok(());
+                        }
+                        let reply = Message::new("GoodsFetched", cmd.key.clone(), format!("{}:GoodsFetched", cmd.message_id))
+                            .payload(json!({ "items": cmd.payload["items"], "pickList": format!("pick-{}", cmd.key) }));
+                        engine.send(reply).await.map_err(|e| HandlerError::new(e.to_string()))?;
+                        Ok(())
+                    }
+                },
             )
             .subscriber(
                 "shipping",
                 &["shipping"],
-                participant("GoodsShipped", |cmd| {
-                    json!({ "tracking": format!("track-{}", cmd.key) })
+                participant(|cmd: &OutboxMessage| Some(("GoodsShipped", json!({ "tracking": format!("track-{}", cmd.key) })))),
+            )
+            .subscriber(
+                "customer",
+                &["customer"],
+                participant(|reminder: &OutboxMessage| {
+                    (reminder.payload["willUpdateCard"] == json!(true))
+                        .then(|| ("CreditCardUpdated", json!({ "cardUpdated": true })))
                 }),
             )
-            .subscriber("notifications", &["OrderCompleted"], move |_: Engine, _event: OutboxMessage| {
-                let counter = counter.clone();
+            .subscriber("notifications", &["OrderCompleted", "OrderCancelled"], move |_: Engine, event: OutboxMessage| {
+                let (done, cancelled) = (done.clone(), cancelled.clone());
                 async move {
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    if event.name == "OrderCompleted" {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        cancelled.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok(())
                 }
             })
@@ -169,20 +288,29 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     for i in 0..args.orders {
         let engine = engine.clone();
         let order_id = format!("{run_id}-{i:06}");
+        let expired = pick(i, 1, args.expired_cards);
+        let will_update = expired && pick(i, 2, args.card_updated);
         sends.push(tokio::spawn(async move {
             let msg = Message::new(
                 "OrderPlaced",
                 order_id.clone(),
                 format!("checkout:{order_id}"),
             )
-            .payload(json!({ "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5) }));
-            engine.send(msg).await
+            .payload(json!({
+                "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5),
+                "cardExpired": expired, "willUpdateCard": will_update
+            }));
+            engine.send(msg).await.map(|d| (d, expired && !will_update))
         }));
     }
+    let mut expect_cancelled = std::collections::HashSet::new();
     for s in sends {
         match s.await?? {
-            longrun::Delivery::Started { instance_id } => {
+            (longrun::Delivery::Started { instance_id }, cancel) => {
                 instances.insert(instance_id);
+                if cancel {
+                    expect_cancelled.insert(instance_id);
+                }
             }
             other => return Err(format!("OrderPlaced was not started on: {other:?}").into()),
         }
@@ -210,9 +338,23 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed().as_secs_f64();
 
-    // Let the notification service see the last OrderCompleted events.
+    // Which end did each order reach, and was it the one its card implies?
+    let mut cancelled = 0usize;
+    let mut wrong = 0usize;
+    for id in &instances {
+        let view = store.instance(*id).await?;
+        let is_cancelled = view.current_step.as_deref() == Some("cancelled");
+        cancelled += usize::from(is_cancelled);
+        if view.status != "completed" || is_cancelled != expect_cancelled.contains(id) {
+            wrong += 1;
+        }
+    }
+    let completed_orders = completed - cancelled;
+
+    // Let the notification service see the last OrderCompleted and OrderCancelled events.
     let wait_events = tokio::time::Instant::now() + Duration::from_secs(10);
-    while completed_events.load(Ordering::Relaxed) < completed
+    while completed_events.load(Ordering::Relaxed) + cancelled_events.load(Ordering::Relaxed)
+        < completed
         && tokio::time::Instant::now() < wait_events
     {
         tokio::task::yield_now().await;
@@ -220,7 +362,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     running.shutdown().await;
 
-    if let Some(sample) = instances.iter().next() {
+    let sample = instances
+        .iter()
+        .find(|i| expect_cancelled.contains(i))
+        .or_else(|| instances.iter().next());
+    if let Some(sample) = sample {
         let view = store.instance(*sample).await?;
         println!(
             "sample order {} (instance {}): {}",
@@ -236,14 +382,25 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         }
     }
     let events = completed_events.load(Ordering::Relaxed);
+    let cancel_events = cancelled_events.load(Ordering::Relaxed);
     println!(
-        "orders={} completed={} failed={} order_completed_events={} elapsed_s={:.2} orders_per_s={:.0}",
+        "orders={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} goods_released={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
         args.orders,
-        completed,
+        completed_orders,
+        cancelled,
+        expect_cancelled.len(),
         failed,
+        wrong,
+        released.load(Ordering::Relaxed),
         events,
+        cancel_events,
         elapsed,
         completed as f64 / elapsed
     );
-    Ok(completed == args.orders && failed == 0 && events >= completed)
+    Ok(completed == args.orders
+        && failed == 0
+        && wrong == 0
+        && cancelled == expect_cancelled.len()
+        && events >= completed_orders
+        && cancel_events >= cancelled)
 }

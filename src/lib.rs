@@ -10,6 +10,6 @@ pub mod store;
 pub use definition::ProcessDefinition;
 pub use runtime::{
     Clock, Ended, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext,
-    ManualClock, Running, StartRequest, Subscriber, SystemClock,
+    ManualClock, Running, ScaledClock, StartRequest, Subscriber, SystemClock,
 };
 pub use store::{Consumer, Delivery, Error, Message, OutboxMessage, Result, Store, StoreConfig};

@@ -515,7 +515,10 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
 
 /// When, on the engine's clock, a real-time sleep of `sleep` ends.
 fn f_next_due_hint(engine: &Engine, sleep: StdDuration) -> Option<chrono::DateTime<chrono::Utc>> {
-    let one_sec = engine.inner.clock.real_duration(chrono::Duration::seconds(1));
+    let one_sec = engine
+        .inner
+        .clock
+        .real_duration(chrono::Duration::seconds(1));
     let factor = if one_sec.is_zero() {
         1.0
     } else {

@@ -350,8 +350,8 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     let db = TestDb::new().await;
     let clock = clock();
     let engine = engine_on(&db, &clock);
-    let order =
-        ProcessDefinition::from_json(include_str!("../../examples/definitions/order.json")).unwrap();
+    let order = ProcessDefinition::from_json(include_str!("../../examples/definitions/order.json"))
+        .unwrap();
     engine.deploy(&order).await.unwrap();
     let send = |name: &str, key: &str, id: &str| Message::new(name, key, id);
 
@@ -362,24 +362,50 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     };
     // Early, and kept long enough to outlive the card window.
     let goods = send("GoodsFetched", "o1", "g1").ttl(Duration::days(30));
-    assert!(matches!(engine.send(goods).await.unwrap(), Delivery::Buffered { .. }));
-    engine.send(send("PaymentFailed", "o1", "f1")).await.unwrap();
+    assert!(matches!(
+        engine.send(goods).await.unwrap(),
+        Delivery::Buffered { .. }
+    ));
+    engine
+        .send(send("PaymentFailed", "o1", "f1"))
+        .await
+        .unwrap();
     let view = db.store.instance(o1).await.unwrap();
     assert_eq!(view.current_step.as_deref(), Some("wait_card"));
-    assert_eq!(db.count("subscriptions", "").await, 1, "PaymentReceived's wait is withdrawn");
+    assert_eq!(
+        db.count("subscriptions", "").await,
+        1,
+        "PaymentReceived's wait is withdrawn"
+    );
     clock.advance(Duration::days(3));
-    engine.send(send("CreditCardUpdated", "o1", "u1")).await.unwrap();
-    assert_eq!(db.count("outbox", "WHERE name = 'RetrievePayment'").await, 2, "retried");
-    engine.send(send("PaymentReceived", "o1", "p1")).await.unwrap();
+    engine
+        .send(send("CreditCardUpdated", "o1", "u1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count("outbox", "WHERE name = 'RetrievePayment'").await,
+        2,
+        "retried"
+    );
+    engine
+        .send(send("PaymentReceived", "o1", "p1"))
+        .await
+        .unwrap();
     engine.send(send("GoodsShipped", "o1", "s1")).await.unwrap();
-    assert_eq!(db.store.instance(o1).await.unwrap().current_step.as_deref(), Some("done"));
+    assert_eq!(
+        db.store.instance(o1).await.unwrap().current_step.as_deref(),
+        Some("done")
+    );
 
     // o2: the card expired and nobody updates it: reminded on day 7, cancelled on day 14.
     let o2 = match engine.send(send("OrderPlaced", "o2", "c2")).await.unwrap() {
         Delivery::Started { instance_id } => instance_id,
         other => panic!("{other:?}"),
     };
-    engine.send(send("PaymentFailed", "o2", "f2")).await.unwrap();
+    engine
+        .send(send("PaymentFailed", "o2", "f2"))
+        .await
+        .unwrap();
     clock.advance(Duration::days(7));
     assert_eq!(engine.fire_due_timers().await.unwrap(), 1);
     assert_eq!(db.count("outbox", "WHERE name = 'CardReminder'").await, 1);
@@ -387,7 +413,11 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     assert_eq!(engine.fire_due_timers().await.unwrap(), 1);
     let view = db.store.instance(o2).await.unwrap();
     assert_eq!(view.current_step.as_deref(), Some("cancelled"));
-    assert_eq!(db.count("outbox", "WHERE name IN ('ReleaseGoods', 'OrderCancelled')").await, 2);
+    assert_eq!(
+        db.count("outbox", "WHERE name IN ('ReleaseGoods', 'OrderCancelled')")
+            .await,
+        2
+    );
     assert_eq!(db.count("timers", "").await, 0);
     assert_eq!(db.count("subscriptions", "").await, 0);
 }
