@@ -315,6 +315,20 @@ impl TryFrom<RawStep> for Step {
                 Ok(())
             }
         };
+        // Timer and end steps take none of the fields of the other kinds.
+        let no_message_fields = || -> Result<(), String> {
+            for (n, p) in [
+                ("handler", r.handler.is_some()),
+                ("message", r.message.is_some()),
+                ("to", r.to.is_some()),
+                ("key", r.key.is_some()),
+                ("payload", r.payload.is_some()),
+                ("output", r.output.is_some()),
+            ] {
+                unused(n, p)?;
+            }
+            Ok(())
+        };
         let kind = match r.kind.as_str() {
             "service" => {
                 unused("message", r.message.is_some())?;
@@ -328,16 +342,7 @@ impl TryFrom<RawStep> for Step {
                 }
             }
             "timer" => {
-                for (n, p) in [
-                    ("handler", r.handler.is_some()),
-                    ("message", r.message.is_some()),
-                    ("to", r.to.is_some()),
-                    ("key", r.key.is_some()),
-                    ("payload", r.payload.is_some()),
-                    ("output", r.output.is_some()),
-                ] {
-                    unused(n, p)?;
-                }
+                no_message_fields()?;
                 let timer = match (r.duration, r.until) {
                     (Some(d), None) => TimerSpec::After(d),
                     (None, Some(u)) => TimerSpec::Until(u),
@@ -370,16 +375,7 @@ impl TryFrom<RawStep> for Step {
                 }
             }
             "end" => {
-                for (n, p) in [
-                    ("handler", r.handler.is_some()),
-                    ("message", r.message.is_some()),
-                    ("to", r.to.is_some()),
-                    ("key", r.key.is_some()),
-                    ("payload", r.payload.is_some()),
-                    ("output", r.output.is_some()),
-                ] {
-                    unused(n, p)?;
-                }
+                no_message_fields()?;
                 StepKind::End
             }
             other => {

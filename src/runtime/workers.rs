@@ -184,6 +184,29 @@ pub(super) async fn idle_with(
     !*stop.borrow()
 }
 
+/// Wait for one item, then take whatever else is already queued, up to `max`: the batch one
+/// transaction handles. Several workers share the queue; the lock hands it to one at a time.
+/// `None` once stopping or the queue closed.
+async fn next_batch<T>(
+    queue: &Mutex<mpsc::UnboundedReceiver<T>>,
+    max: usize,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Vec<T>> {
+    let mut rx = queue.lock().await;
+    let first = tokio::select! {
+        f = rx.recv() => f?,
+        _ = stop.changed() => return None,
+    };
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(f) => batch.push(f),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
 fn new_lease(engine: &Engine, local: &Local) -> Lease {
     let now = engine.now();
     Lease {
@@ -296,20 +319,8 @@ async fn complete(
 ) {
     let max = engine.inner.config.completion_batch;
     loop {
-        let batch = {
-            let mut rx = done.lock().await;
-            let first = tokio::select! {
-                f = rx.recv() => match f { Some(f) => f, None => return },
-                _ = stop.changed() => return,
-            };
-            let mut batch = vec![first];
-            while batch.len() < max {
-                match rx.try_recv() {
-                    Ok(f) => batch.push(f),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = next_batch(&done, max, &mut stop).await else {
+            return;
         };
         let n = batch.len();
         let mut attempt = 0;
@@ -411,20 +422,8 @@ async fn group_sends(
 ) {
     let max = engine.inner.config.completion_batch;
     loop {
-        let batch = {
-            let mut rx = rx.lock().await;
-            let first = tokio::select! {
-                f = rx.recv() => match f { Some(f) => f, None => return },
-                _ = stop.changed() => return,
-            };
-            let mut batch = vec![first];
-            while batch.len() < max {
-                match rx.try_recv() {
-                    Ok(f) => batch.push(f),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = next_batch(&rx, max, &mut stop).await else {
+            return;
         };
         let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match engine.send_many(messages).await {
@@ -481,29 +480,24 @@ async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<boo
 async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
     loop {
-        let sleep = match engine.fire_round().await {
+        let (sleep, next_due) = match engine.fire_round().await {
             Ok(f) if f.more => continue,
             Ok(f) => {
-                let now = engine.now();
-                let until_due = f
+                let sleep = f
                     .next_due
-                    .map(|d| engine.inner.clock.real_duration(d - now))
+                    .map(|d| engine.inner.clock.real_duration(d - engine.now()))
                     .unwrap_or(cfg.max_poll_interval);
-                until_due.min(cfg.max_poll_interval)
+                (sleep.min(cfg.max_poll_interval), f.next_due)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "firing timers failed");
-                cfg.max_poll_interval
+                (cfg.max_poll_interval, None)
             }
         };
-        // In clock time: the worker looks again when this much of the clock has passed.
-        let next = match f_next_due_hint(&engine, sleep) {
-            Some(t) => t,
-            None => engine.now(),
-        };
-        local
-            .timer_next_ms
-            .store(next.timestamp_millis(), Ordering::Relaxed);
+        // A new timer due before the earliest known one wakes the worker; any later one is
+        // found by the scan at that time (or at the next poll) anyway.
+        let next_ms = next_due.map_or(i64::MAX, |d| d.timestamp_millis());
+        local.timer_next_ms.store(next_ms, Ordering::Relaxed);
         if !idle(sleep, &local.timer_wake, &mut stop).await {
             return;
         }
@@ -511,19 +505,4 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
         // have missed it.
         local.timer_next_ms.store(i64::MAX, Ordering::Relaxed);
     }
-}
-
-/// When, on the engine's clock, a real-time sleep of `sleep` ends.
-fn f_next_due_hint(engine: &Engine, sleep: StdDuration) -> Option<chrono::DateTime<chrono::Utc>> {
-    let one_sec = engine
-        .inner
-        .clock
-        .real_duration(chrono::Duration::seconds(1));
-    let factor = if one_sec.is_zero() {
-        1.0
-    } else {
-        1.0 / one_sec.as_secs_f64()
-    };
-    let clock_span = chrono::Duration::microseconds((sleep.as_secs_f64() * factor * 1e6) as i64);
-    Some(engine.now() + clock_span)
 }
