@@ -823,6 +823,7 @@ fn describe(data: &Value) -> String {
             None => format!("{}: event {} key {}", s("step"), s("name"), s("key")),
         },
         "MessageAwaited" => format!("{}: waits for {} key {}", s("step"), s("name"), s("key")),
+        "BoundaryMessageAwaited" => format!("{}: or for {} key {}", s("step"), s("name"), s("key")),
         "MessageCorrelated" => format!(
             "{}: {} (id {}) set {}",
             s("step"),
