@@ -40,7 +40,7 @@ CREATE TABLE __schema__.instances (
     process_id   text        NOT NULL,
     version      integer     NOT NULL,
     business_key text        NOT NULL,
-    status       text        NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
+    status       text        NOT NULL CHECK (status IN ('running', 'completed', 'failed', 'cancelled')),
     current_step text,
     waiting_for  text,
     variables    jsonb       NOT NULL DEFAULT '{}',
@@ -58,9 +58,9 @@ COMMENT ON COLUMN __schema__.instances.instance_id IS 'The instance id (UUIDv7, 
 COMMENT ON COLUMN __schema__.instances.process_id IS 'The process it runs.';
 COMMENT ON COLUMN __schema__.instances.version IS 'The definition version it runs; fixed for its life.';
 COMMENT ON COLUMN __schema__.instances.business_key IS 'The business key, e.g. the order id; default correlation key of its messages.';
-COMMENT ON COLUMN __schema__.instances.status IS 'running, completed or failed.';
+COMMENT ON COLUMN __schema__.instances.status IS 'running, completed, failed or cancelled. An instance with an open incident is running (see waiting_for).';
 COMMENT ON COLUMN __schema__.instances.current_step IS 'The step it waits at while running; the last step once ended.';
-COMMENT ON COLUMN __schema__.instances.waiting_for IS 'In words, what it waits for: "message PaymentReceived key 42" or "job charge_card".';
+COMMENT ON COLUMN __schema__.instances.waiting_for IS 'In words, what it waits for: "message PaymentReceived key 42", "job charge_card", "timer due ..." or "incident after 3 attempts: <error>".';
 COMMENT ON COLUMN __schema__.instances.variables IS 'The instance variables (JSON object).';
 COMMENT ON COLUMN __schema__.instances.state IS 'The state machine''s state (JSON) but for the variables, which are in their own column: together, the fold of all events.';
 COMMENT ON COLUMN __schema__.instances.seq IS 'Sequence number of its last event: the stream version, checked on every append.';

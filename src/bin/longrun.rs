@@ -92,6 +92,31 @@ enum Command {
     /// Load generator: N three-step instances on K engines, against a fresh schema, compared
     /// with the commit ceiling Postgres reaches on this machine in the same run.
     Bench(BenchArgs),
+    /// List open incidents: instances stopped at a step that ran out of attempts.
+    Incidents {
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Retry the step of an instance's open incident, optionally fixing variables first.
+    Retry {
+        /// The instance id.
+        instance: String,
+        /// Variables to set before the retry, a JSON object.
+        #[arg(long)]
+        vars: Option<String>,
+    },
+    /// Cancel a running instance: its waits, jobs and timers are withdrawn.
+    Cancel {
+        /// The instance id.
+        instance: String,
+        /// Why (recorded in its history).
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
+    },
     /// List running timers, soonest first.
     Timers {
         /// Only of this process.
@@ -185,6 +210,11 @@ impl From<Error> for Failure {
             }
         }
     }
+}
+
+fn parse_instance(text: &str) -> Result<Uuid, Failure> {
+    text.parse()
+        .map_err(|_| Failure::Input(format!("\"{text}\" is not an instance id (a UUID)")))
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, Failure> {
@@ -378,9 +408,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             limit,
         } => {
             if let Some(s) = status {
-                if !["running", "completed", "failed"].contains(&s.as_str()) {
+                if !["running", "completed", "failed", "cancelled"].contains(&s.as_str()) {
                     return Err(Failure::Input(format!(
-                        "unknown status \"{s}\" (running, completed or failed)"
+                        "unknown status \"{s}\" (running, completed, failed or cancelled)"
                     )));
                 }
             }
@@ -412,9 +442,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Show { instance } => {
-            let id: Uuid = instance.parse().map_err(|_| {
-                Failure::Input(format!("\"{instance}\" is not an instance id (a UUID)"))
-            })?;
+            let id = parse_instance(instance)?;
             let engine = connect(&cli).await?;
             let store = engine.store();
             let view = store.instance(id).await?;
@@ -486,6 +514,68 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     h.event_type,
                     describe(&h.data)
                 );
+            }
+            Ok(())
+        }
+        Command::Incidents { process, limit } => {
+            let engine = connect(&cli).await?;
+            let list = engine.store().incidents(process.as_deref(), *limit).await?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                println!(
+                    "{:<25}  {:<36}  {:<12} {:<16} {:<16} {:>8}  error",
+                    "since", "instance", "process", "key", "step", "attempts"
+                );
+                for i in list {
+                    println!(
+                        "{:<25}  {:<36}  {:<12} {:<16} {:<16} {:>8}  {}",
+                        i.at.to_rfc3339(),
+                        i.instance_id,
+                        i.process,
+                        i.business_key,
+                        i.step.unwrap_or_default(),
+                        i.attempts,
+                        i.error
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Retry { instance, vars } => {
+            let id = parse_instance(instance)?;
+            let vars = match vars {
+                Some(v) => {
+                    let v = parse_json("--vars", v)?;
+                    if !v.is_object() {
+                        return Err(Failure::Input("--vars must be a JSON object".into()));
+                    }
+                    Some(v)
+                }
+                None => None,
+            };
+            let engine = connect(&cli).await?;
+            engine.retry(id, vars).await?;
+            let view = engine.store().instance(id).await?;
+            if cli.json {
+                print_json(&view);
+            } else {
+                println!(
+                    "retrying {} at {}",
+                    id,
+                    view.current_step.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Cancel { instance, reason } => {
+            let id = parse_instance(instance)?;
+            let engine = connect(&cli).await?;
+            engine.cancel(id, reason).await?;
+            if cli.json {
+                print_json(&engine.store().instance(id).await?);
+            } else {
+                println!("cancelled {id}: {reason}");
             }
             Ok(())
         }
@@ -836,8 +926,26 @@ fn describe(data: &Value) -> String {
         "TimerScheduled" => format!("{}: {} timer due {}", s("step"), s("kind"), s("due_at")),
         "TimerFired" => format!("{}: {} timer fired", s("step"), s("kind")),
         "TimerCancelled" => format!("{}: timer cancelled, its wait ended", s("step")),
-        "WaitInterrupted" => format!("{}: wait ended by a timer", s("step")),
+        "WaitInterrupted" => format!("{}: wait ended by {}", s("step"), s("by")),
         "JobTimedOut" => format!("{}: {}", s("step"), s("error")),
+        "JobRetryScheduled" => format!(
+            "{}: attempt {} at {}",
+            s("step"),
+            data.get("attempt").cloned().unwrap_or(Value::Null),
+            s("run_at")
+        ),
+        "IncidentRaised" => format!(
+            "{}: after {} attempts: {}",
+            s("step"),
+            data.get("attempts").cloned().unwrap_or(Value::Null),
+            s("error")
+        ),
+        "IncidentResolved" => format!(
+            "{}: retried by an operator, set {}",
+            s("step"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
+        "InstanceCancelled" => format!("reason: {}", s("reason")),
         _ => data.to_string(),
     }
 }

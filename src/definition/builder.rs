@@ -16,8 +16,8 @@
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
 use super::{
-    Boundary, BoundaryEvent, Error, Output, ProcessDefinition, StartTrigger, Step, StepKind,
-    TimerSpec,
+    Boundary, BoundaryEvent, Error, Output, ProcessDefinition, RetryPolicy, StartTrigger, Step,
+    StepKind, TimerSpec,
 };
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
@@ -40,10 +40,17 @@ impl ProcessBuilder {
             def: ProcessDefinition {
                 process: id.into(),
                 start: None,
+                retry: None,
                 steps: Vec::new(),
             },
             explicit_next: Vec::new(),
         }
+    }
+
+    /// The retry policy of service steps that set none.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.def.retry = Some(policy);
+        self
     }
 
     /// Start an instance whenever a message with this name arrives.
@@ -80,6 +87,7 @@ impl ProcessBuilder {
                 handler: handler.into(),
                 output: Output::Merge,
                 timeout: None,
+                retry: None,
             },
         )
     }
@@ -218,6 +226,21 @@ impl StepBuilder {
             StepKind::Service { timeout, .. } => *timeout = Some(duration.into()),
             other => panic!(
                 "`timeout` applies to service steps, not {}",
+                other.type_name()
+            ),
+        }
+        self
+    }
+
+    /// Retry this service step's failed attempts under `policy`.
+    ///
+    /// # Panics
+    /// If the current step is not a service step.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        match &mut self.last().kind {
+            StepKind::Service { retry, .. } => *retry = Some(policy),
+            other => panic!(
+                "`retry` applies to service steps, not {}",
                 other.type_name()
             ),
         }

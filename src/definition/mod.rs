@@ -25,8 +25,89 @@ pub struct ProcessDefinition {
     /// instance's business key and its payload (an object) its variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartTrigger>,
+    /// The retry policy of service steps that do not set their own. Without one, a failed
+    /// handler raises an incident at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
     /// The steps; an instance begins at the first one.
     pub steps: Vec<Step>,
+}
+
+/// How a failing service step is retried: attempt n waits `initial_interval × backoff^(n-2)`
+/// (at most `max_interval`) after attempt n-1 failed; after `max_attempts` an incident is
+/// raised and the instance stays at the step until an operator retries or cancels it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1 to 100).
+    pub max_attempts: u32,
+    /// Wait before the second attempt (ISO 8601). Default `PT1S`.
+    #[serde(default = "default_interval")]
+    pub initial_interval: String,
+    /// Factor by which each wait grows (at least 1). Default 2.
+    #[serde(default = "default_backoff")]
+    pub backoff: f64,
+    /// The longest wait (ISO 8601); default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_interval: Option<String>,
+    /// Spread each wait randomly over 50%..100% of it (deterministically per job and
+    /// attempt), so that many failures do not retry in lockstep.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub jitter: bool,
+}
+
+fn default_interval() -> String {
+    "PT1S".into()
+}
+
+fn default_backoff() -> f64 {
+    2.0
+}
+
+impl RetryPolicy {
+    /// At most `max_attempts` attempts, waiting `initial_interval` and doubling.
+    pub fn new(max_attempts: u32, initial_interval: impl Into<String>) -> Self {
+        RetryPolicy {
+            max_attempts,
+            initial_interval: initial_interval.into(),
+            backoff: 2.0,
+            max_interval: None,
+            jitter: false,
+        }
+    }
+
+    /// Check the policy; the error names the field.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err(("max_attempts", "must be from 1 to 100".into()));
+        }
+        parse_duration(&self.initial_interval).map_err(|e| ("initial_interval", e))?;
+        if !(self.backoff >= 1.0 && self.backoff <= 100.0) {
+            return Err(("backoff", "must be from 1 to 100".into()));
+        }
+        if let Some(m) = &self.max_interval {
+            parse_duration(m).map_err(|e| ("max_interval", e))?;
+        }
+        Ok(())
+    }
+
+    /// The wait after failed attempt `attempt` (1-based); `salt` spreads the jitter.
+    pub fn wait_after(&self, attempt: u32, salt: u64) -> chrono::Duration {
+        let base = parse_duration(&self.initial_interval).unwrap_or(chrono::Duration::seconds(1));
+        let factor = self.backoff.powi(attempt.saturating_sub(1).min(60) as i32);
+        let mut ms = base.num_milliseconds() as f64 * factor;
+        if let Some(max) = self
+            .max_interval
+            .as_deref()
+            .and_then(|m| parse_duration(m).ok())
+        {
+            ms = ms.min(max.num_milliseconds() as f64);
+        }
+        if self.jitter {
+            ms *= 0.5 + (salt % 1000) as f64 / 2000.0;
+        }
+        chrono::Duration::milliseconds(ms.min(3_153_600_000_000.0) as i64)
+    }
 }
 
 /// What starts a process besides an explicit start call.
@@ -81,7 +162,7 @@ pub enum BoundaryEvent {
 }
 
 /// The kinds of step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
     /// Run an in-process handler registered under `handler`; its result is mapped into the
     /// variables (see [`Output`]).
@@ -90,8 +171,10 @@ pub enum StepKind {
         handler: String,
         /// Where the handler's result goes.
         output: Output,
-        /// The handler must finish within this ISO 8601 duration, or the step fails.
+        /// The handler must finish within this ISO 8601 duration, or the attempt fails.
         timeout: Option<String>,
+        /// How failed attempts are retried (default: the process's policy).
+        retry: Option<RetryPolicy>,
     },
     /// Wait: for a duration, or until a date held by a variable.
     Timer {
@@ -182,6 +265,8 @@ struct RawStep {
     output: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     duration: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,6 +424,7 @@ impl TryFrom<RawStep> for Step {
                     handler: field("handler", r.handler)?,
                     output: Output::from_raw(r.output),
                     timeout: r.timeout,
+                    retry: r.retry,
                 }
             }
             "timer" => {
@@ -405,6 +491,7 @@ impl From<Step> for RawStep {
             payload: None,
             output: None,
             timeout: None,
+            retry: None,
             duration: None,
             until: None,
             boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
@@ -415,10 +502,12 @@ impl From<Step> for RawStep {
                 handler,
                 output,
                 timeout,
+                retry,
             } => {
                 r.handler = Some(handler);
                 r.output = output.into_raw();
                 r.timeout = timeout;
+                r.retry = retry;
             }
             StepKind::Timer { timer } => match timer {
                 TimerSpec::After(d) | TimerSpec::Cycle(d) => r.duration = Some(d),
@@ -475,6 +564,14 @@ impl ProcessDefinition {
     /// The step with this id.
     pub fn step(&self, id: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// The retry policy of a service step: its own, else the process's.
+    pub fn retry_policy(&self, step: &str) -> Option<&RetryPolicy> {
+        match self.step(step).map(|s| &s.kind) {
+            Some(StepKind::Service { retry: Some(r), .. }) => Some(r),
+            _ => self.retry.as_ref(),
+        }
     }
 
     /// The step an instance begins at.

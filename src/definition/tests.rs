@@ -167,6 +167,13 @@ fn arb_kind() -> impl Strategy<Value = StepKind> {
                 handler: h,
                 output: o.map(Output::Variable).unwrap_or_default(),
                 timeout: t.map(|s| format!("PT{s}S")),
+                retry: t.map(|n| RetryPolicy {
+                    max_attempts: n % 10 + 1,
+                    initial_interval: "PT2S".into(),
+                    backoff: 1.5,
+                    max_interval: Some("PT1M".into()),
+                    jitter: n % 2 == 0,
+                }),
             }),
         (1u32..100).prop_map(|d| StepKind::Timer {
             timer: TimerSpec::After(format!("P{d}D"))
@@ -217,7 +224,7 @@ proptest! {
             }
         }).collect();
         steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new() });
-        let def = ProcessDefinition { process: "p".into(), start: None, steps };
+        let def = ProcessDefinition { process: "p".into(), start: None, retry: Some(RetryPolicy::new(3, "PT1S")), steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();
         prop_assert_eq!(back, def);

@@ -88,6 +88,9 @@ impl ProcessDefinition {
         if self.steps.is_empty() {
             report("steps".into(), "a process needs at least one step".into());
         }
+        if let Some(Err((field, e))) = self.retry.as_ref().map(|r| r.check()) {
+            report(format!("retry.{field}"), e);
+        }
 
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, step) in self.steps.iter().enumerate() {
@@ -115,7 +118,11 @@ impl ProcessDefinition {
                     handler,
                     output,
                     timeout,
+                    retry,
                 } => {
+                    if let Some(Err((field, e))) = retry.as_ref().map(|r| r.check()) {
+                        report(format!("steps[{i}].retry.{field}"), e);
+                    }
                     if !is_name(handler) {
                         report(
                             at("handler"),

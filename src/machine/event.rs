@@ -165,6 +165,42 @@ pub enum Event {
         /// What is recorded as the error.
         error: String,
     },
+    /// A failed attempt will be retried: the job runs again at `run_at`, with the same id.
+    JobRetryScheduled {
+        /// The step.
+        step: String,
+        /// The job id (the idempotency key stays the same).
+        job_id: Uuid,
+        /// The attempt that will run, from 2 (1 after an operator's retry).
+        attempt: u32,
+        /// When it may run (engine clock).
+        run_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The step's attempts are used up: the instance stays there for an operator.
+    IncidentRaised {
+        /// The step.
+        step: String,
+        /// The job id.
+        job_id: Uuid,
+        /// The last error.
+        error: String,
+        /// Attempts made.
+        attempts: u32,
+        /// When (engine clock).
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An operator retried the step of an incident, after setting `set` in the variables.
+    IncidentResolved {
+        /// The step.
+        step: String,
+        /// Variables set.
+        set: Map<String, Value>,
+    },
+    /// The instance was cancelled.
+    InstanceCancelled {
+        /// Why.
+        reason: String,
+    },
     /// The instance reached an end step.
     InstanceCompleted {
         /// The end step.
@@ -197,6 +233,10 @@ impl Event {
             Event::WaitInterrupted { .. } => "WaitInterrupted",
             Event::BoundaryMessageAwaited { .. } => "BoundaryMessageAwaited",
             Event::JobTimedOut { .. } => "JobTimedOut",
+            Event::JobRetryScheduled { .. } => "JobRetryScheduled",
+            Event::IncidentRaised { .. } => "IncidentRaised",
+            Event::IncidentResolved { .. } => "IncidentResolved",
+            Event::InstanceCancelled { .. } => "InstanceCancelled",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
     }
@@ -204,7 +244,7 @@ impl Event {
     /// The step the event concerns, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
-            Event::InstanceStarted { .. } => None,
+            Event::InstanceStarted { .. } | Event::InstanceCancelled { .. } => None,
             Event::JobCreated { step, .. }
             | Event::JobCompleted { step, .. }
             | Event::JobFailed { step, .. }
@@ -218,6 +258,9 @@ impl Event {
             | Event::WaitInterrupted { step, .. }
             | Event::BoundaryMessageAwaited { step, .. }
             | Event::JobTimedOut { step, .. }
+            | Event::JobRetryScheduled { step, .. }
+            | Event::IncidentRaised { step, .. }
+            | Event::IncidentResolved { step, .. }
             | Event::InstanceFailed { step, .. } => Some(step),
         }
     }

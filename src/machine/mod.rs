@@ -48,6 +48,8 @@ pub enum Status {
     Completed,
     /// A step failed and the instance cannot go on.
     Failed,
+    /// An operator or the application cancelled it.
+    Cancelled,
 }
 
 impl Status {
@@ -58,6 +60,7 @@ impl Status {
             Status::Running => "running",
             Status::Completed => "completed",
             Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
         }
     }
 }
@@ -70,10 +73,13 @@ pub enum Wait {
     Job {
         /// The service step.
         step: String,
-        /// The job; its id is the handler's idempotency key.
+        /// The job; its id is the handler's idempotency key, the same for every attempt.
         job_id: Uuid,
         /// The handler name.
         handler: String,
+        /// Which attempt runs (or failed last), from 1.
+        #[serde(default = "first_attempt")]
+        attempt: u32,
     },
     /// A message with this name and correlation key.
     Message {
@@ -91,6 +97,24 @@ pub enum Wait {
         /// The timer.
         timer_id: Uuid,
     },
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// A step that failed more often than its retry policy allows: the instance stays there until
+/// an operator retries or cancels it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// The step.
+    pub step: String,
+    /// The last error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// When it was raised (engine clock).
+    pub at: DateTime<Utc>,
 }
 
 impl Wait {
@@ -121,6 +145,9 @@ pub struct InstanceState {
     /// Timers that run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<ActiveTimer>,
+    /// The open incident, if a step ran out of attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<Incident>,
 }
 
 /// What a timer belongs to.
@@ -175,6 +202,7 @@ impl Default for InstanceState {
             wait: None,
             error: None,
             timers: Vec::new(),
+            incident: None,
         }
     }
 }
@@ -204,6 +232,16 @@ pub enum Input {
         job_id: Uuid,
         /// The error text.
         error: String,
+    },
+    /// An operator retries the step of the open incident, optionally setting variables first.
+    Retry {
+        /// Variables to set before the new attempt.
+        variables: Option<Map<String, Value>>,
+    },
+    /// Cancel the instance: its wait, jobs and timers are withdrawn.
+    Cancel {
+        /// Why (recorded in the history).
+        reason: String,
     },
     /// A timer of this instance is due (the store fires it no earlier than its due time).
     TimerFired {
@@ -254,6 +292,9 @@ pub enum Rejection {
     /// The definition lacks a step the state refers to (a bug or a mismatched version).
     #[error("step \"{0}\" is not in the definition")]
     UnknownStep(String),
+    /// `Retry` on an instance without an open incident.
+    #[error("the instance has no open incident to retry")]
+    NoIncident,
     /// No such timer runs (it was cancelled or fired already).
     #[error("timer {0} does not run")]
     UnknownTimer(Uuid),
@@ -332,10 +373,46 @@ pub fn decide(
                 job_id: *job_id,
                 error: error.clone(),
             });
-            d.cancel_timers(&step);
-            d.emit(Event::InstanceFailed {
-                step,
-                error: error.clone(),
+            d.attempt_failed(&step, *job_id, error);
+            return Ok(d.out);
+        }
+        Input::Retry { variables } => {
+            if state.status != Status::Running {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            let (Some(incident), Some(Wait::Job { job_id, .. })) = (&state.incident, &state.wait)
+            else {
+                return Err(Rejection::NoIncident);
+            };
+            d.emit(Event::IncidentResolved {
+                step: incident.step.clone(),
+                set: variables.clone().unwrap_or_default(),
+            });
+            d.emit(Event::JobRetryScheduled {
+                step: incident.step.clone(),
+                job_id: *job_id,
+                attempt: 1,
+                run_at: ctx.now,
+            });
+            d.arm_timeout(&incident.step, ctx.now);
+            return Ok(d.out);
+        }
+        Input::Cancel { reason } => {
+            if state.status != Status::Running {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            if let Some(w) = &state.wait {
+                d.emit(Event::WaitInterrupted {
+                    step: w.step().to_string(),
+                    by: format!("cancelled: {reason}"),
+                });
+            }
+            let steps: Vec<String> = state.timers.iter().map(|t| t.step.clone()).collect();
+            for step in steps {
+                d.cancel_timers(&step);
+            }
+            d.emit(Event::InstanceCancelled {
+                reason: reason.clone(),
             });
             return Ok(d.out);
         }
@@ -425,11 +502,7 @@ pub fn decide(
                         job_id,
                         error: error.clone(),
                     });
-                    d.cancel_timers(&timer.step);
-                    d.emit(Event::InstanceFailed {
-                        step: timer.step.clone(),
-                        error,
-                    });
+                    d.attempt_failed(&timer.step, job_id, &error);
                     return Ok(d.out);
                 }
                 TimerKind::Boundary { index } => {
@@ -500,6 +573,74 @@ impl Decision<'_> {
         match self.def.step(step) {
             Some(s) => Ok(s.next.clone()),
             None => Err(Rejection::UnknownStep(step.to_string())),
+        }
+    }
+
+    /// A handler attempt failed (an error or a timeout): retry under the step's policy, or
+    /// raise an incident when the attempts are used up. The step's other timers are cancelled
+    /// either way (a retry starts its timeout anew).
+    fn attempt_failed(&mut self, step: &str, job_id: Uuid, error: &str) {
+        let attempt = match &self.scratch.wait {
+            Some(Wait::Job { attempt, .. }) => *attempt,
+            _ => 1,
+        };
+        // The attempt's timeout goes; boundary timers of the step keep running.
+        self.cancel_timeouts(step);
+        match self.def.retry_policy(step) {
+            Some(policy) if attempt < policy.max_attempts => {
+                let salt = job_id.as_u64_pair().0 ^ u64::from(attempt);
+                let run_at = self.ctx.now + policy.wait_after(attempt, salt);
+                self.emit(Event::JobRetryScheduled {
+                    step: step.to_string(),
+                    job_id,
+                    attempt: attempt + 1,
+                    run_at,
+                });
+                self.arm_timeout(step, run_at);
+            }
+            _ => self.emit(Event::IncidentRaised {
+                step: step.to_string(),
+                job_id,
+                error: error.to_string(),
+                attempts: attempt,
+                at: self.ctx.now,
+            }),
+        }
+    }
+
+    /// Start the timeout of an attempt that may run from `from`, if the step has one.
+    fn arm_timeout(&mut self, step: &str, from: DateTime<Utc>) {
+        let timeout = match self.def.step(step).map(|s| &s.kind) {
+            Some(StepKind::Service {
+                timeout: Some(t), ..
+            }) => parse_duration(t).ok(),
+            _ => None,
+        };
+        if let Some(t) = timeout {
+            let timer_id = self.next_id();
+            self.emit(Event::TimerScheduled {
+                step: step.to_string(),
+                timer_id,
+                kind: TimerKind::Timeout,
+                due_at: from + t,
+                remaining: 0,
+            });
+        }
+    }
+
+    fn cancel_timeouts(&mut self, step: &str) {
+        let ids: Vec<Uuid> = self
+            .scratch
+            .timers
+            .iter()
+            .filter(|t| t.step == step && t.kind == TimerKind::Timeout)
+            .map(|t| t.timer_id)
+            .collect();
+        for timer_id in ids {
+            self.emit(Event::TimerCancelled {
+                step: step.to_string(),
+                timer_id,
+            });
         }
     }
 
@@ -750,7 +891,40 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 step: step.clone(),
                 job_id: *job_id,
                 handler: handler.clone(),
+                attempt: 1,
             })
+        }
+        Event::JobRetryScheduled { attempt: n, .. } => {
+            if let Some(Wait::Job { attempt, .. }) = &mut state.wait {
+                *attempt = *n;
+            }
+        }
+        Event::IncidentRaised {
+            step,
+            error,
+            attempts,
+            at,
+            ..
+        } => {
+            state.incident = Some(Incident {
+                step: step.clone(),
+                error: error.clone(),
+                attempts: *attempts,
+                at: *at,
+            })
+        }
+        Event::IncidentResolved { set, .. } => {
+            for (k, v) in set {
+                state.variables.insert(k.clone(), v.clone());
+            }
+            state.incident = None;
+            state.error = None;
+        }
+        Event::InstanceCancelled { .. } => {
+            state.status = Status::Cancelled;
+            state.wait = None;
+            state.timers.clear();
+            state.incident = None;
         }
         Event::JobCompleted { set, .. } | Event::MessageCorrelated { set, .. } => {
             for (k, v) in set {
@@ -759,10 +933,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.wait = None;
         }
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
-        Event::JobTimedOut { error, .. } => {
-            state.wait = None;
-            state.error = Some(error.clone());
-        }
+        Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
         Event::MessageSent { .. } | Event::BoundaryMessageAwaited { .. } => {}
         Event::MessageAwaited { step, name, key } => {
             state.wait = Some(Wait::Message {

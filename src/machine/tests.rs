@@ -152,7 +152,7 @@ fn inputs_that_do_not_fit_are_rejected() {
 }
 
 #[test]
-fn a_failed_job_fails_the_instance() {
+fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     let def = order();
     let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
     let state = fold(&events);
@@ -172,9 +172,36 @@ fn a_failed_job_fails_the_instance() {
     let mut all = events;
     all.extend(more);
     let state = fold(&all);
-    assert_eq!(state.status, Status::Failed);
-    assert_eq!(state.error.as_deref(), Some("boom"));
-    assert_eq!(state.wait, None);
+    let _ = &state;
+    // Without a retry policy the first failure raises an incident; the instance stays.
+    assert_eq!(state.status, Status::Running);
+    let incident = state.incident.clone().expect("an incident");
+    assert_eq!(
+        (
+            incident.step.as_str(),
+            incident.error.as_str(),
+            incident.attempts
+        ),
+        ("reserve", "boom", 1)
+    );
+    assert_eq!(state.wait.as_ref().map(Wait::step), Some("reserve"));
+    // An operator retries: the same job id runs again, from attempt 1.
+    let retry = decide(&order(), &state, &Input::Retry { variables: None }, ctx(5)).unwrap();
+    let types: Vec<_> = retry.iter().map(Event::type_name).collect();
+    assert_eq!(types, ["IncidentResolved", "JobRetryScheduled"]);
+    // Or cancels.
+    let cancel = decide(
+        &order(),
+        &state,
+        &Input::Cancel {
+            reason: "customer".into(),
+        },
+        ctx(5),
+    )
+    .unwrap();
+    let mut all2 = all.clone();
+    all2.extend(cancel);
+    assert_eq!(fold(&all2).status, Status::Cancelled);
 }
 
 #[test]
@@ -203,6 +230,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         handler: "h".into(),
                         output: Output::Variable(format!("out{i}")),
                         timeout: None,
+                        retry: None,
                     },
                     1 => StepKind::Send {
                         message: "M".into(),
@@ -247,6 +275,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
         let def = ProcessDefinition {
             process: "p".into(),
             start: None,
+            retry: None,
             steps,
         };
         def.validate().unwrap();

@@ -595,6 +595,59 @@ impl Engine {
         Ok(d)
     }
 
+    /// Retry the step of an instance's open incident, after setting `variables` (a JSON
+    /// object) if given: the job runs again with the same id, from attempt 1.
+    pub async fn retry(&self, instance: Uuid, variables: Option<Value>) -> Result<()> {
+        let variables = match variables {
+            None => None,
+            Some(Value::Object(m)) => Some(m),
+            Some(other) => {
+                return Err(Error::BadInput(format!(
+                    "variables must be a JSON object, not {other}"
+                )))
+            }
+        };
+        self.apply_input(instance, crate::machine::Input::Retry { variables })
+            .await
+    }
+
+    /// Cancel a running instance: its job, subscriptions and timers are withdrawn and it
+    /// ends as `cancelled`, with the reason in its history.
+    pub async fn cancel(&self, instance: Uuid, reason: &str) -> Result<()> {
+        self.apply_input(
+            instance,
+            crate::machine::Input::Cancel {
+                reason: reason.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Feed one operator input to one instance in its own transaction.
+    async fn apply_input(&self, instance: Uuid, input: crate::machine::Input) -> Result<()> {
+        let store = &self.inner.store;
+        let mut client = store.client().await?;
+        let now = self.now();
+        let lease = self.lease(now);
+        let tx = client.transaction().await?;
+        let mut applied = store
+            .apply(
+                &tx,
+                now,
+                vec![Work::Continue {
+                    instance_id: instance,
+                    input,
+                }],
+                lease.as_ref(),
+                Vec::new(),
+            )
+            .await?;
+        applied.outcomes.pop().expect("one outcome per work")?;
+        tx.commit().await?;
+        self.after_commit(applied).await;
+        Ok(())
+    }
+
     /// Fire every timer due now on the engine's clock, in batches, each batch one transaction
     /// (the timer worker does this by itself; tests with a [`ManualClock`] call it after
     /// moving the clock). Returns how many fired.

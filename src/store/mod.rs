@@ -21,7 +21,7 @@ pub use error::{Error, Result};
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
 pub use migrate::{migrations_for as migrations_for_schema, Migration};
-pub use read::{DeadLetter, HistoryEntry, InstanceView, ProcessVersion, Waiting};
+pub use read::{DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Waiting};
 pub(crate) use timers::Fired;
 pub use timers::TimerView;
 

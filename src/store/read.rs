@@ -247,3 +247,46 @@ impl Store {
             .collect())
     }
 }
+
+/// An open incident.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentView {
+    /// The instance.
+    pub instance_id: Uuid,
+    /// Its process.
+    pub process: String,
+    /// Its version.
+    pub version: i32,
+    /// Its business key.
+    pub business_key: String,
+    /// The step.
+    pub step: Option<String>,
+    /// The last error.
+    pub error: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// When it was raised.
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Open incidents, oldest first.
+    pub async fn incidents(&self, process: Option<&str>, limit: i64) -> Result<Vec<IncidentView>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().incidents_list).await?;
+        Ok(c.query(&stmt, &[&process, &limit])
+            .await?
+            .iter()
+            .map(|r| IncidentView {
+                instance_id: r.get(0),
+                process: r.get(1),
+                version: r.get(2),
+                business_key: r.get(3),
+                step: r.get(4),
+                error: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                attempts: r.get::<_, Option<i32>>(6).unwrap_or_default(),
+                at: r.get(7),
+            })
+            .collect())
+    }
+}

@@ -98,4 +98,5 @@ queries!(
     jobs_withdraw,
     timers_list,
     timers_of_instance,
+    incidents_list,
 );

@@ -113,6 +113,7 @@ struct Effects {
     ev_at: Vec<DateTime<Utc>>,
     jobs: Vec<ClaimedJob>,
     job_leased: Vec<bool>,
+    job_run_at: Vec<Option<DateTime<Utc>>>,
     leased_count: usize,
     outbox: Vec<(Uuid, Uuid, String, &'static str, String, String, Value)>,
     /// (instance, step, message name) -> correlation key.
@@ -279,7 +280,11 @@ impl Store {
         let ended: Vec<(Uuid, Status)> = slots
             .iter()
             .filter(|(_, s)| {
-                s.touched && matches!(s.state.status, Status::Completed | Status::Failed)
+                s.touched
+                    && matches!(
+                        s.state.status,
+                        Status::Completed | Status::Failed | Status::Cancelled
+                    )
             })
             .map(|(id, s)| (*id, s.state.status))
             .collect();
@@ -317,6 +322,20 @@ impl Store {
         let job_handler: Vec<&str> = fx.jobs.iter().map(|j| j.handler.as_str()).collect();
         let job_vars: Vec<&Value> = fx.jobs.iter().map(|j| &j.variables).collect();
         let job_at: Vec<DateTime<Utc>> = vec![now; fx.jobs.len()];
+        let job_run_at: Vec<DateTime<Utc>> =
+            fx.job_run_at.iter().map(|r| r.unwrap_or(now)).collect();
+        // Claims so far: a leased new job is claimed once; a job re-armed for attempt n has
+        // had n - 1.
+        let job_attempts: Vec<i32> = fx
+            .jobs
+            .iter()
+            .zip(&fx.job_leased)
+            .zip(&fx.job_run_at)
+            .map(|((j, leased), retry)| match retry {
+                Some(_) => j.attempts - 1,
+                None => i32::from(*leased),
+            })
+            .collect();
 
         let ob_id: Vec<Uuid> = fx.outbox.iter().map(|o| o.0).collect();
         let ob_inst: Vec<Uuid> = fx.outbox.iter().map(|o| o.1).collect();
@@ -419,6 +438,8 @@ impl Store {
                     &lease_token,
                     &lease_owner,
                     &lease_exp,
+                    &job_run_at,
+                    &job_attempts,
                 ],
             )
             .await
@@ -577,6 +598,32 @@ impl Store {
                             lease_token: lease.map(|l| l.token).unwrap_or_default(),
                         });
                         fx.job_leased.push(leased);
+                        fx.job_run_at.push(None);
+                    }
+                    Event::JobRetryScheduled {
+                        step,
+                        job_id,
+                        attempt,
+                        run_at,
+                    } => {
+                        fx.jobs_withdrawn.retain(|j| j != job_id);
+                        let handler = match slot.def.step(step).map(|s| &s.kind) {
+                            Some(crate::definition::StepKind::Service { handler, .. }) => {
+                                handler.clone()
+                            }
+                            _ => String::new(),
+                        };
+                        fx.jobs.push(ClaimedJob {
+                            job_id: *job_id,
+                            instance_id: id,
+                            step_id: step.clone(),
+                            handler,
+                            variables: Value::Object(slot.state.variables.clone()),
+                            attempts: *attempt as i32,
+                            lease_token: Uuid::nil(),
+                        });
+                        fx.job_leased.push(false);
+                        fx.job_run_at.push(Some(*run_at));
                     }
                     Event::MessageSent {
                         message_id,
@@ -707,6 +754,7 @@ fn withdraw_job(fx: &mut Effects, job_id: Uuid) {
     if let Some(i) = fx.jobs.iter().position(|j| j.job_id == job_id) {
         fx.jobs.remove(i);
         fx.job_leased.remove(i);
+        fx.job_run_at.remove(i);
     } else {
         fx.jobs_withdrawn.push(job_id);
     }
@@ -717,6 +765,15 @@ fn describe_wait(
     state: &InstanceState,
     last_step: Option<&str>,
 ) -> (Option<String>, Option<String>) {
+    if let Some(i) = &state.incident {
+        return (
+            Some(i.step.clone()),
+            Some(format!(
+                "incident after {} attempts: {}",
+                i.attempts, i.error
+            )),
+        );
+    }
     match &state.wait {
         Some(Wait::Job { step, handler, .. }) => {
             (Some(step.clone()), Some(format!("job {handler}")))

@@ -76,31 +76,142 @@ async fn service_steps_run_and_their_results_are_mapped() {
     assert_eq!(gaps, 0);
 }
 
+/// Wait until `check` holds, re-reading the database; the guard is against a hang, not a
+/// timing assertion.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let guard = std::time::Instant::now() + StdDuration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < guard, "never: {what}");
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_handler_fails_the_instance_with_its_error() {
+async fn a_failing_handler_is_retried_with_backoff_then_raises_an_incident_an_operator_retries() {
     let db = TestDb::new().await;
-    let engine = Engine::builder(db.store.clone())
-        .config(fast_config())
-        .handler("step", |job: JobContext| async move {
-            if job.step == "two" {
-                Err(HandlerError::new("warehouse on fire"))
-            } else {
-                Ok(Value::Null)
-            }
-        })
+    let attempts: Arc<Mutex<Vec<i32>>> = Arc::default();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    let engine = {
+        let attempts = attempts.clone();
+        Engine::builder(db.store.clone())
+            .clock(Arc::new(clock.clone()))
+            .config(fast_config())
+            .handler("step", move |job: JobContext| {
+                let attempts = attempts.clone();
+                async move {
+                    if job.step != "two" || job.variables["fixed"] == json!(true) {
+                        return Ok(Value::Null);
+                    }
+                    attempts.lock().unwrap().push(job.attempt);
+                    Err(HandlerError::new("warehouse on fire"))
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("three")
+        .service("one", "step")
+        .service("two", "step")
+        .retry(longrun::definition::RetryPolicy::new(3, "PT10S"))
+        .service("three", "step")
+        .end("done")
         .build()
         .unwrap();
-    engine.deploy(&three_steps()).await.unwrap();
+    engine.deploy(&def).await.unwrap();
     let mut ended = engine.subscribe_ended();
     let running = engine.run();
     let id = engine.start(StartRequest::new("three", "k")).await.unwrap();
+
+    // Attempt 1 fails at once; attempt 2 is due 10 s later, attempt 3 20 s after that.
+    let count = || async { attempts.lock().unwrap().len() };
+    eventually("attempt 1", || async { count().await == 1 }).await;
+    eventually("retry scheduled", || async {
+        db.count("events", "WHERE event_type = 'JobRetryScheduled'")
+            .await
+            == 1
+    })
+    .await;
+    clock.advance(Duration::seconds(9));
+    tokio::task::yield_now().await;
+    assert_eq!(count().await, 1, "not before the backoff");
+    clock.advance(Duration::seconds(1));
+    eventually("attempt 2", || async { count().await == 2 }).await;
+    eventually("second retry scheduled", || async {
+        db.count("events", "WHERE event_type = 'JobRetryScheduled'")
+            .await
+            == 2
+    })
+    .await;
+    clock.advance(Duration::seconds(20));
+    eventually("attempt 3", || async { count().await == 3 }).await;
+    eventually("the incident", || async {
+        !db.store.incidents(None, 10).await.unwrap().is_empty()
+    })
+    .await;
+    let seen: Vec<i32> = attempts.lock().unwrap().clone();
+    assert_eq!(seen, [1, 2, 3], "the handler is told which attempt it runs");
+
+    let incident = &db.store.incidents(Some("three"), 10).await.unwrap()[0];
+    assert_eq!(
+        (incident.step.as_deref(), incident.attempts),
+        (Some("two"), 3)
+    );
+    assert_eq!(incident.error, "warehouse on fire");
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.status, "running");
+    assert_eq!(
+        view.waiting_for.as_deref(),
+        Some("incident after 3 attempts: warehouse on fire")
+    );
+
+    // The operator fixes a variable and retries: the step succeeds and the instance goes on.
+    engine
+        .retry(id, Some(json!({"fixed": true})))
+        .await
+        .unwrap();
     let ends = wait_ended(&mut ended, &[id]).await;
     running.shutdown().await;
-    assert_eq!(ends[0].status, Status::Failed);
+    assert_eq!(ends[0].status, Status::Completed);
+    assert!(db.store.incidents(None, 10).await.unwrap().is_empty());
+    // Retrying without an incident is refused and changes nothing.
+    assert!(matches!(
+        engine.retry(id, None).await,
+        Err(longrun::Error::Rejected { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_cancelled_instance_withdraws_its_waits_and_timers() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let def = ProcessDefinition::builder("waiting")
+        .receive("wait", "Go")
+        .timeout_after("P1D", "done")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let id = engine
+        .start(StartRequest::new("waiting", "k"))
+        .await
+        .unwrap();
+    engine.cancel(id, "customer asked").await.unwrap();
     let view = db.store.instance(id).await.unwrap();
-    assert_eq!(view.status, "failed");
-    assert_eq!(view.error.as_deref(), Some("warehouse on fire"));
-    assert_eq!(view.current_step.as_deref(), Some("two"));
+    assert_eq!(view.status, "cancelled");
+    assert!(view.ended_at.is_some());
+    for table in ["subscriptions", "timers", "jobs"] {
+        assert_eq!(db.count(table, "").await, 0, "{table}");
+    }
+    let last = db.store.history(id).await.unwrap().pop().unwrap();
+    assert_eq!(last.data["reason"], json!("customer asked"));
+    assert!(matches!(
+        engine.cancel(id, "again").await,
+        Err(longrun::Error::Rejected { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
