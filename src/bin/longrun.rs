@@ -946,6 +946,7 @@ fn describe(data: &Value) -> String {
             data.get("set").cloned().unwrap_or(Value::Null)
         ),
         "InstanceCancelled" => format!("reason: {}", s("reason")),
+        "BusinessErrorCaught" => format!("{}: business error {}", s("step"), s("code")),
         _ => data.to_string(),
     }
 }

@@ -16,8 +16,8 @@
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
 use super::{
-    Boundary, BoundaryEvent, Error, Output, ProcessDefinition, RetryPolicy, StartTrigger, Step,
-    StepKind, TimerSpec,
+    Boundary, BoundaryEvent, Error, ErrorRoute, Output, ProcessDefinition, RetryPolicy,
+    StartTrigger, Step, StepKind, TimerSpec,
 };
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
@@ -88,6 +88,7 @@ impl ProcessBuilder {
                 output: Output::Merge,
                 timeout: None,
                 retry: None,
+                errors: Vec::new(),
             },
         )
     }
@@ -241,6 +242,24 @@ impl StepBuilder {
             StepKind::Service { retry, .. } => *retry = Some(policy),
             other => panic!(
                 "`retry` applies to service steps, not {}",
+                other.type_name()
+            ),
+        }
+        self
+    }
+
+    /// Route the business error `code` raised by this service step's handler to `next`.
+    ///
+    /// # Panics
+    /// If the current step is not a service step.
+    pub fn on_error(mut self, code: impl Into<String>, next: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Service { errors, .. } => errors.push(ErrorRoute {
+                code: code.into(),
+                next: next.into(),
+            }),
+            other => panic!(
+                "`on_error` applies to service steps, not {}",
                 other.type_name()
             ),
         }

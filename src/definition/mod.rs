@@ -33,6 +33,16 @@ pub struct ProcessDefinition {
     pub steps: Vec<Step>,
 }
 
+/// Where a named business error raised by a service step's handler leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRoute {
+    /// The error code, e.g. `CardExpired`.
+    pub code: String,
+    /// The step that follows.
+    pub next: String,
+}
+
 /// How a failing service step is retried: attempt n waits `initial_interval × backoff^(n-2)`
 /// (at most `max_interval`) after attempt n-1 failed; after `max_attempts` an incident is
 /// raised and the instance stays at the step until an operator retries or cancels it.
@@ -175,6 +185,8 @@ pub enum StepKind {
         timeout: Option<String>,
         /// How failed attempts are retried (default: the process's policy).
         retry: Option<RetryPolicy>,
+        /// Business errors the handler may raise, and where each leads (no retries).
+        errors: Vec<ErrorRoute>,
     },
     /// Wait: for a duration, or until a date held by a variable.
     Timer {
@@ -267,6 +279,8 @@ struct RawStep {
     timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ErrorRoute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     duration: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -425,6 +439,7 @@ impl TryFrom<RawStep> for Step {
                     output: Output::from_raw(r.output),
                     timeout: r.timeout,
                     retry: r.retry,
+                    errors: r.errors,
                 }
             }
             "timer" => {
@@ -492,6 +507,7 @@ impl From<Step> for RawStep {
             output: None,
             timeout: None,
             retry: None,
+            errors: Vec::new(),
             duration: None,
             until: None,
             boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
@@ -503,11 +519,13 @@ impl From<Step> for RawStep {
                 output,
                 timeout,
                 retry,
+                errors,
             } => {
                 r.handler = Some(handler);
                 r.output = output.into_raw();
                 r.timeout = timeout;
                 r.retry = retry;
+                r.errors = errors;
             }
             StepKind::Timer { timer } => match timer {
                 TimerSpec::After(d) | TimerSpec::Cycle(d) => r.duration = Some(d),

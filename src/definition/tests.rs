@@ -174,6 +174,12 @@ fn arb_kind() -> impl Strategy<Value = StepKind> {
                     max_interval: Some("PT1M".into()),
                     jitter: n % 2 == 0,
                 }),
+                errors: t
+                    .map(|n| vec![ErrorRoute {
+                        code: format!("E{n}"),
+                        next: "end".into()
+                    }])
+                    .unwrap_or_default(),
             }),
         (1u32..100).prop_map(|d| StepKind::Timer {
             timer: TimerSpec::After(format!("P{d}D"))

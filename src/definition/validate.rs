@@ -119,7 +119,13 @@ impl ProcessDefinition {
                     output,
                     timeout,
                     retry,
+                    errors,
                 } => {
+                    for (j, e) in errors.iter().enumerate() {
+                        if !is_name(&e.code) {
+                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
+                        }
+                    }
                     if let Some(Err((field, e))) = retry.as_ref().map(|r| r.check()) {
                         report(format!("steps[{i}].retry.{field}"), e);
                     }
@@ -227,6 +233,17 @@ impl ProcessDefinition {
                 ),
                 _ => {}
             }
+            if let StepKind::Service { errors, .. } = &step.kind {
+                for (j, e) in errors.iter().enumerate() {
+                    if !index.contains_key(e.next.as_str()) {
+                        structural_problems = true;
+                        report(
+                            format!("steps[{i}].errors[{j}].next"),
+                            format!("unknown step \"{}\"", e.next),
+                        );
+                    }
+                }
+            }
             for (j, b) in step.boundary.iter().enumerate() {
                 let at = |f: &str| format!("steps[{i}].boundary[{j}].{f}");
                 match &b.on {
@@ -324,10 +341,15 @@ impl ProcessDefinition {
                 if matches!(step.kind, StepKind::End) {
                     reaches_end = true;
                 }
+                let errors: &[super::ErrorRoute] = match &step.kind {
+                    StepKind::Service { errors, .. } => errors,
+                    _ => &[],
+                };
                 let targets = step
                     .next
                     .iter()
-                    .chain(step.boundary.iter().filter_map(|b| b.next.as_ref()));
+                    .chain(step.boundary.iter().filter_map(|b| b.next.as_ref()))
+                    .chain(errors.iter().map(|e| &e.next));
                 todo.extend(targets.filter_map(|n| index.get(n.as_str()).copied()));
             }
             if !reaches_end {

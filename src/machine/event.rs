@@ -196,6 +196,13 @@ pub enum Event {
         /// Variables set.
         set: Map<String, Value>,
     },
+    /// The handler raised a business error the step routes: the instance takes that path.
+    BusinessErrorCaught {
+        /// The step.
+        step: String,
+        /// The error code.
+        code: String,
+    },
     /// The instance was cancelled.
     InstanceCancelled {
         /// Why.
@@ -237,6 +244,7 @@ impl Event {
             Event::IncidentRaised { .. } => "IncidentRaised",
             Event::IncidentResolved { .. } => "IncidentResolved",
             Event::InstanceCancelled { .. } => "InstanceCancelled",
+            Event::BusinessErrorCaught { .. } => "BusinessErrorCaught",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
     }
@@ -261,6 +269,7 @@ impl Event {
             | Event::JobRetryScheduled { step, .. }
             | Event::IncidentRaised { step, .. }
             | Event::IncidentResolved { step, .. }
+            | Event::BusinessErrorCaught { step, .. }
             | Event::InstanceFailed { step, .. } => Some(step),
         }
     }

@@ -232,6 +232,8 @@ pub enum Input {
         job_id: Uuid,
         /// The error text.
         error: String,
+        /// The business error code, if the handler raised one.
+        code: Option<String>,
     },
     /// An operator retries the step of the open incident, optionally setting variables first.
     Retry {
@@ -361,7 +363,11 @@ pub fn decide(
             d.cancel_timers(&step);
             d.next_of(&step)?
         }
-        Input::JobFailed { job_id, error } => {
+        Input::JobFailed {
+            job_id,
+            error,
+            code,
+        } => {
             let step = match &state.wait {
                 Some(Wait::Job {
                     step, job_id: j, ..
@@ -373,8 +379,27 @@ pub fn decide(
                 job_id: *job_id,
                 error: error.clone(),
             });
-            d.attempt_failed(&step, *job_id, error);
-            return Ok(d.out);
+            let route = match (code, def.step(&step).map(|s| &s.kind)) {
+                (Some(code), Some(StepKind::Service { errors, .. })) => {
+                    errors.iter().find(|r| &r.code == code)
+                }
+                _ => None,
+            };
+            match route {
+                Some(r) => {
+                    // A modelled business error: its path, at once, without retries.
+                    d.emit(Event::BusinessErrorCaught {
+                        step: step.clone(),
+                        code: r.code.clone(),
+                    });
+                    d.cancel_timers(&step);
+                    Some(r.next.clone())
+                }
+                None => {
+                    d.attempt_failed(&step, *job_id, error);
+                    return Ok(d.out);
+                }
+            }
         }
         Input::Retry { variables } => {
             if state.status != Status::Running {
@@ -933,6 +958,10 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.wait = None;
         }
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
+        Event::BusinessErrorCaught { .. } => {
+            state.wait = None;
+            state.error = None;
+        }
         Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
         Event::MessageSent { .. } | Event::BoundaryMessageAwaited { .. } => {}
         Event::MessageAwaited { step, name, key } => {

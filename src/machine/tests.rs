@@ -165,6 +165,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
         &Input::JobFailed {
             job_id,
             error: "boom".into(),
+            code: None,
         },
         ctx(3),
     )
@@ -231,6 +232,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         output: Output::Variable(format!("out{i}")),
                         timeout: None,
                         retry: None,
+                        errors: Vec::new(),
                     },
                     1 => StepKind::Send {
                         message: "M".into(),

@@ -25,26 +25,55 @@ pub struct JobContext {
     pub attempt: i32,
 }
 
-/// A handler's failure.
+/// A handler's failure: a technical one (retried under the step's policy) or a named
+/// business error (`CardExpired`), which takes the step's modelled error path at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError(pub String);
+pub struct HandlerError {
+    message: String,
+    code: Option<String>,
+}
 
 impl HandlerError {
-    /// A failure with this text.
+    /// A technical failure with this text.
     pub fn new(message: impl Into<String>) -> Self {
-        HandlerError(message.into())
+        HandlerError {
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    /// A business error named `code`: if the step routes that code (`errors`), the instance
+    /// takes that path without retries; otherwise it counts as a technical failure.
+    pub fn business(code: impl Into<String>, message: impl Into<String>) -> Self {
+        HandlerError {
+            message: message.into(),
+            code: Some(code.into()),
+        }
+    }
+
+    /// The text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The business error code, if it is one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 }
 
 impl std::fmt::Display for HandlerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match &self.code {
+            Some(c) => write!(f, "{c}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
     }
 }
 
 impl<E: std::error::Error> From<E> for HandlerError {
     fn from(e: E) -> Self {
-        HandlerError(e.to_string())
+        HandlerError::new(e.to_string())
     }
 }
 

@@ -69,7 +69,7 @@ pub(super) async fn run(
             .unwrap_or(results.len());
         if ok_prefix < results.len() {
             let why = match &results[ok_prefix] {
-                Ok(Err(e)) => e.0.clone(),
+                Ok(Err(e)) => e.to_string(),
                 _ => "subscriber panicked".to_string(),
             };
             tracing::warn!(consumer = %reg.name, message = %batch[ok_prefix].message_id, error = %why, "subscriber failed; the message will be delivered again");

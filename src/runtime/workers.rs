@@ -286,7 +286,10 @@ async fn execute(
         let done = done.clone();
         tokio::spawn(async move {
             let result = match handler {
-                None => Err(format!("no handler \"{}\" on this engine", job.handler)),
+                None => Err((
+                    None,
+                    format!("no handler \"{}\" on this engine", job.handler),
+                )),
                 Some(h) => {
                     let ctx = JobContext {
                         job_id: job.job_id,
@@ -300,8 +303,8 @@ async fn execute(
                         .await
                     {
                         Ok(Ok(v)) => Ok(v),
-                        Ok(Err(e)) => Err(e.0),
-                        Err(_) => Err(format!("handler \"{}\" panicked", job.handler)),
+                        Ok(Err(e)) => Err((e.code().map(str::to_string), e.message().to_string())),
+                        Err(_) => Err((None, format!("handler \"{}\" panicked", job.handler))),
                     }
                 }
             };

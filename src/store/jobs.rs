@@ -30,7 +30,8 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone)]
 pub(crate) struct Finished {
     pub job: ClaimedJob,
-    pub result: std::result::Result<Value, String>,
+    /// The result, or the error's business code (if any) and text.
+    pub result: std::result::Result<Value, (Option<String>, String)>,
 }
 
 impl Store {
@@ -108,9 +109,10 @@ impl Store {
                         job_id: f.job.job_id,
                         result,
                     },
-                    Err(error) => Input::JobFailed {
+                    Err((code, error)) => Input::JobFailed {
                         job_id: f.job.job_id,
                         error,
+                        code,
                     },
                 },
             })

@@ -374,3 +374,63 @@ async fn work_created_by_another_process_wakes_an_idle_engine() {
     wait_ended(&mut ended, &[id]).await;
     running.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_error_takes_its_path_at_once_without_retries() {
+    let db = TestDb::new().await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let engine = {
+        let calls = calls.clone();
+        Engine::builder(db.store.clone())
+            .config(fast_config())
+            .handler("charge", move |_job: JobContext| {
+                let calls = calls.clone();
+                async move {
+                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Err(HandlerError::business(
+                        "CardExpired",
+                        "card 4242 expired in 10/26",
+                    ))
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("pay")
+        .service("charge", "charge")
+        .retry(longrun::definition::RetryPolicy::new(5, "PT1S"))
+        .on_error("CardExpired", "ask_for_card")
+        .end("paid")
+        .send("ask_for_card", "CardExpiredNotice")
+        .to("customer")
+        .end("waiting_for_card")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine.start(StartRequest::new("pay", "o-1")).await.unwrap();
+    wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no retries"
+    );
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.current_step.as_deref(), Some("waiting_for_card"));
+    assert_eq!(
+        db.count("outbox", "WHERE name = 'CardExpiredNotice'").await,
+        1
+    );
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'JobRetryScheduled'")
+            .await,
+        0
+    );
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'BusinessErrorCaught'")
+            .await,
+        1
+    );
+}
