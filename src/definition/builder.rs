@@ -16,8 +16,8 @@
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
 use super::{
-    Boundary, BoundaryEvent, Error, ErrorRoute, Output, ProcessDefinition, RetryPolicy,
-    StartTrigger, Step, StepKind, TimerSpec,
+    Boundary, BoundaryEvent, Compensation, Error, ErrorRoute, Output, ProcessDefinition,
+    RetryPolicy, StartTrigger, Step, StepKind, TimerSpec,
 };
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
@@ -74,6 +74,7 @@ impl ProcessBuilder {
             kind,
             next: None,
             boundary: Vec::new(),
+            compensate: None,
         });
         self.explicit_next.push(false);
         StepBuilder { inner: self }
@@ -245,6 +246,12 @@ impl StepBuilder {
                 other.type_name()
             ),
         }
+        self
+    }
+
+    /// Undo this (service or send) step, if the instance is cancelled after it completed.
+    pub fn compensate(mut self, how: Compensation) -> Self {
+        self.last().compensate = Some(how);
         self
     }
 

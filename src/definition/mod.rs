@@ -143,6 +143,28 @@ pub struct Step {
     pub next: Option<String>,
     /// Timers attached to a waiting step (receive or service).
     pub boundary: Vec<Boundary>,
+    /// How to undo what the step did (service and send steps), run when the instance is
+    /// cancelled: compensations of completed steps run in reverse order of completion.
+    pub compensate: Option<Compensation>,
+}
+
+/// How a completed step is undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, untagged)]
+pub enum Compensation {
+    /// Run the handler registered under this name (a job, retried under the process's policy).
+    Handler {
+        /// The handler name.
+        handler: String,
+    },
+    /// Send this message: a command to `to`, or an event.
+    Send {
+        /// The message name, e.g. `ReleaseGoods`.
+        send: String,
+        /// The recipient of a command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
 }
 
 /// An event attached to a receive or service step while it waits: a timer, or another
@@ -288,6 +310,8 @@ struct RawStep {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     boundary: Vec<RawBoundary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    compensate: Option<Compensation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
 
@@ -386,6 +410,12 @@ impl TryFrom<RawStep> for Step {
         if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive") {
             return Err(format!(
                 "step \"{id}\" of type \"{}\" cannot have boundary timers (only service and receive steps wait)",
+                r.kind
+            ));
+        }
+        if r.compensate.is_some() && !matches!(r.kind.as_str(), "service" | "send") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" cannot have `compensate` (only service and send steps do something to undo)",
                 r.kind
             ));
         }
@@ -490,6 +520,7 @@ impl TryFrom<RawStep> for Step {
             kind,
             next: r.next,
             boundary,
+            compensate: r.compensate,
         })
     }
 }
@@ -511,6 +542,7 @@ impl From<Step> for RawStep {
             duration: None,
             until: None,
             boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
+            compensate: s.compensate,
             next: s.next,
         };
         match s.kind {

@@ -215,6 +215,7 @@ proptest! {
         let n = kinds.len();
         let mut steps: Vec<Step> = kinds.into_iter().enumerate().map(|(i, kind)| {
             let waits = matches!(kind, StepKind::Service { .. } | StepKind::Receive { .. });
+            let kind_name = kind.type_name();
             Step {
                 id: format!("s{i}"),
                 kind,
@@ -227,9 +228,16 @@ proptest! {
                 } else {
                     Vec::new()
                 },
+                compensate: if i % 2 == 0 && matches!(kind_name, "service" | "send") {
+                    Some(Compensation::Send { send: "Undo".into(), to: Some("r".into()) })
+                } else if matches!(kind_name, "service") {
+                    Some(Compensation::Handler { handler: "undo".into() })
+                } else {
+                    None
+                },
             }
         }).collect();
-        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new() });
+        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new(), compensate: None });
         let def = ProcessDefinition { process: "p".into(), start: None, retry: Some(RetryPolicy::new(3, "PT1S")), steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();

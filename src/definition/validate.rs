@@ -113,6 +113,27 @@ impl ProcessDefinition {
                 );
                 index.insert(&step.id, first);
             }
+            match &step.compensate {
+                Some(super::Compensation::Handler { handler }) if !is_name(handler) => report(
+                    at("compensate.handler"),
+                    "a handler name must be non-empty, without spaces".into(),
+                ),
+                Some(super::Compensation::Send { send, to }) => {
+                    if !is_name(send) {
+                        report(
+                            at("compensate.send"),
+                            "a message name must be non-empty, without spaces".into(),
+                        );
+                    }
+                    if to.as_deref().is_some_and(|t| !is_name(t)) {
+                        report(
+                            at("compensate.to"),
+                            "a recipient must be non-empty, without spaces".into(),
+                        );
+                    }
+                }
+                _ => {}
+            }
             match &step.kind {
                 StepKind::Service {
                     handler,

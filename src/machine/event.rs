@@ -203,6 +203,22 @@ pub enum Event {
         /// The error code.
         code: String,
     },
+    /// A step that declares a compensation completed: it is undone if the instance is
+    /// cancelled later.
+    StepCompensable {
+        /// The step.
+        step: String,
+    },
+    /// The instance is being cancelled: compensations run first, newest first.
+    CompensationStarted {
+        /// Why it is cancelled.
+        reason: String,
+    },
+    /// A step's compensation finished (its message went out, or its handler completed).
+    StepCompensated {
+        /// The step.
+        step: String,
+    },
     /// The instance was cancelled.
     InstanceCancelled {
         /// Why.
@@ -245,6 +261,9 @@ impl Event {
             Event::IncidentResolved { .. } => "IncidentResolved",
             Event::InstanceCancelled { .. } => "InstanceCancelled",
             Event::BusinessErrorCaught { .. } => "BusinessErrorCaught",
+            Event::StepCompensable { .. } => "StepCompensable",
+            Event::CompensationStarted { .. } => "CompensationStarted",
+            Event::StepCompensated { .. } => "StepCompensated",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
     }
@@ -252,7 +271,9 @@ impl Event {
     /// The step the event concerns, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
-            Event::InstanceStarted { .. } | Event::InstanceCancelled { .. } => None,
+            Event::InstanceStarted { .. }
+            | Event::InstanceCancelled { .. }
+            | Event::CompensationStarted { .. } => None,
             Event::JobCreated { step, .. }
             | Event::JobCompleted { step, .. }
             | Event::JobFailed { step, .. }
@@ -270,6 +291,8 @@ impl Event {
             | Event::IncidentRaised { step, .. }
             | Event::IncidentResolved { step, .. }
             | Event::BusinessErrorCaught { step, .. }
+            | Event::StepCompensable { step }
+            | Event::StepCompensated { step }
             | Event::InstanceFailed { step, .. } => Some(step),
         }
     }

@@ -148,6 +148,12 @@ pub struct InstanceState {
     /// The open incident, if a step ran out of attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<Incident>,
+    /// Completed steps that declare a compensation, in order of completion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compensable: Vec<String>,
+    /// Set while compensations run after a cancel: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensating: Option<String>,
 }
 
 /// What a timer belongs to.
@@ -203,6 +209,8 @@ impl Default for InstanceState {
             error: None,
             timers: Vec::new(),
             incident: None,
+            compensable: Vec::new(),
+            compensating: None,
         }
     }
 }
@@ -351,6 +359,18 @@ pub fn decide(
                 }) if j == job_id => step.clone(),
                 _ => return Err(not_waiting(state, "job")),
             };
+            if state.compensating.is_some() {
+                // A compensation handler finished: on to the next one.
+                d.emit(Event::JobCompleted {
+                    step: step.clone(),
+                    job_id: *job_id,
+                    set: Map::new(),
+                });
+                d.cancel_timers(&step);
+                d.emit(Event::StepCompensated { step });
+                d.compensate_next();
+                return Ok(d.out);
+            }
             let output = match def.step(&step).map(|s| &s.kind) {
                 Some(StepKind::Service { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
@@ -361,6 +381,7 @@ pub fn decide(
                 set: map_output(output, result),
             });
             d.cancel_timers(&step);
+            d.record_compensable(&step);
             d.next_of(&step)?
         }
         Input::JobFailed {
@@ -436,9 +457,19 @@ pub fn decide(
             for step in steps {
                 d.cancel_timers(&step);
             }
-            d.emit(Event::InstanceCancelled {
-                reason: reason.clone(),
-            });
+            if state.compensating.is_some() {
+                return Err(Rejection::NotRunning("compensating"));
+            }
+            if state.compensable.is_empty() {
+                d.emit(Event::InstanceCancelled {
+                    reason: reason.clone(),
+                });
+            } else {
+                d.emit(Event::CompensationStarted {
+                    reason: reason.clone(),
+                });
+                d.compensate_next();
+            }
             return Ok(d.out);
         }
         Input::Message {
@@ -633,6 +664,41 @@ impl Decision<'_> {
         }
     }
 
+    /// Remember a completed step whose work may have to be undone.
+    fn record_compensable(&mut self, step: &str) {
+        if self.def.step(step).is_some_and(|s| s.compensate.is_some()) {
+            self.emit(Event::StepCompensable {
+                step: step.to_string(),
+            });
+        }
+    }
+
+    /// Run the compensations still due, newest first: a message goes out at once; a handler
+    /// is a job the instance waits for. When none is left, the instance is cancelled.
+    fn compensate_next(&mut self) {
+        while let Some(step) = self.scratch.compensable.last().cloned() {
+            match self.def.step(&step).and_then(|s| s.compensate.clone()) {
+                Some(crate::definition::Compensation::Handler { handler }) => {
+                    let job_id = self.next_id();
+                    self.emit(Event::JobCreated {
+                        step,
+                        job_id,
+                        handler,
+                    });
+                    return;
+                }
+                Some(crate::definition::Compensation::Send { send, to }) => {
+                    let e = self.send_event(&step, &send, to.as_deref(), None, None);
+                    self.emit(e);
+                    self.emit(Event::StepCompensated { step });
+                }
+                None => self.emit(Event::StepCompensated { step }),
+            }
+        }
+        let reason = self.scratch.compensating.clone().unwrap_or_default();
+        self.emit(Event::InstanceCancelled { reason });
+    }
+
     /// Start the timeout of an attempt that may run from `from`, if the step has one.
     fn arm_timeout(&mut self, step: &str, from: DateTime<Utc>) {
         let timeout = match self.def.step(step).map(|s| &s.kind) {
@@ -814,6 +880,7 @@ impl Decision<'_> {
                         payload.as_ref(),
                     );
                     self.emit(e);
+                    self.record_compensable(&id);
                     next = step.next.clone();
                 }
                 StepKind::Receive { message, key, .. } => {
@@ -950,6 +1017,18 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.wait = None;
             state.timers.clear();
             state.incident = None;
+            state.compensating = None;
+        }
+        Event::StepCompensable { step } => state.compensable.push(step.clone()),
+        Event::CompensationStarted { reason } => {
+            state.compensating = Some(reason.clone());
+            state.wait = None;
+            state.incident = None;
+        }
+        Event::StepCompensated { step } => {
+            if let Some(i) = state.compensable.iter().rposition(|s| s == step) {
+                state.compensable.remove(i);
+            }
         }
         Event::JobCompleted { set, .. } | Event::MessageCorrelated { set, .. } => {
             for (k, v) in set {

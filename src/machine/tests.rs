@@ -266,6 +266,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 } else {
                     Vec::new()
                 },
+                compensate: None,
             })
             .collect();
         steps.push(Step {
@@ -273,6 +274,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             kind: StepKind::End,
             next: None,
             boundary: Vec::new(),
+            compensate: None,
         });
         let def = ProcessDefinition {
             process: "p".into(),

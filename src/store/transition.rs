@@ -607,10 +607,10 @@ impl Store {
                         run_at,
                     } => {
                         fx.jobs_withdrawn.retain(|j| j != job_id);
-                        let handler = match slot.def.step(step).map(|s| &s.kind) {
-                            Some(crate::definition::StepKind::Service { handler, .. }) => {
-                                handler.clone()
-                            }
+                        // The handler of the job being retried (a compensation's, while
+                        // compensating).
+                        let handler = match &slot.state.wait {
+                            Some(Wait::Job { handler, .. }) => handler.clone(),
                             _ => String::new(),
                         };
                         fx.jobs.push(ClaimedJob {

@@ -64,6 +64,7 @@ async fn an_invalid_definition_writes_nothing() {
         kind: StepKind::End,
         next: None,
         boundary: Vec::new(),
+        compensate: None,
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

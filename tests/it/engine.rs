@@ -434,3 +434,90 @@ async fn a_business_error_takes_its_path_at_once_without_retries() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_compensates_completed_steps_newest_first_once_each() {
+    let db = TestDb::new().await;
+    let refunds: Arc<Mutex<Vec<Uuid>>> = Arc::default();
+    let engine = {
+        let refunds = refunds.clone();
+        Engine::builder(db.store.clone())
+            .config(fast_config())
+            .handler("charge", |_job: JobContext| async {
+                Ok(json!({"charged": 42}))
+            })
+            .handler("refund", move |job: JobContext| {
+                let refunds = refunds.clone();
+                async move {
+                    refunds.lock().unwrap().push(job.job_id);
+                    Ok(Value::Null)
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("saga")
+        .service("charge", "charge")
+        .compensate(longrun::definition::Compensation::Handler {
+            handler: "refund".into(),
+        })
+        .send("fetch", "FetchGoods")
+        .to("inventory")
+        .compensate(longrun::definition::Compensation::Send {
+            send: "ReleaseGoods".into(),
+            to: Some("inventory".into()),
+        })
+        .send("note", "Noted") // nothing to undo
+        .receive("wait", "Shipped")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine
+        .start(StartRequest::new("saga", "o-1"))
+        .await
+        .unwrap();
+    eventually("waiting for Shipped", || async {
+        db.store.instance(id).await.unwrap().current_step.as_deref() == Some("wait")
+    })
+    .await;
+
+    engine.cancel(id, "customer withdrew").await.unwrap();
+    let ends = wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    assert_eq!(ends[0].status, Status::Cancelled);
+    assert_eq!(refunds.lock().unwrap().len(), 1, "the refund ran once");
+
+    let types: Vec<String> = db
+        .store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| format!("{} {}", h.event_type, h.data["step"].as_str().unwrap_or("")))
+        .collect();
+    let tail: Vec<&str> = types
+        .iter()
+        .rev()
+        .take(8)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "WaitInterrupted wait",
+            "CompensationStarted ",
+            "MessageSent fetch", // ReleaseGoods: the newest completed step first
+            "StepCompensated fetch",
+            "JobCreated charge", // then the refund of the charge
+            "JobCompleted charge",
+            "StepCompensated charge",
+            "InstanceCancelled ",
+        ]
+    );
+    assert_eq!(db.count("outbox", "WHERE name = 'ReleaseGoods'").await, 1);
+    assert_eq!(db.count("subscriptions", "").await, 0);
+}
