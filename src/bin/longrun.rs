@@ -947,8 +947,14 @@ fn describe(data: &Value) -> String {
         ),
         "InstanceCancelled" => format!("reason: {}", s("reason")),
         "BusinessErrorCaught" => format!("{}: business error {}", s("step"), s("code")),
-        "StepCompensable" => format!("{}: completed; undone if the instance is cancelled", s("step")),
-        "CompensationStarted" => format!("cancelling ({}): undoing completed steps, newest first", s("reason")),
+        "StepCompensable" => format!(
+            "{}: completed; undone if the instance is cancelled",
+            s("step")
+        ),
+        "CompensationStarted" => format!(
+            "cancelling ({}): undoing completed steps, newest first",
+            s("reason")
+        ),
         "StepCompensated" => format!("{}: undone", s("step")),
         _ => data.to_string(),
     }

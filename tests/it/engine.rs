@@ -521,3 +521,89 @@ async fn cancelling_compensates_completed_steps_newest_first_once_each() {
     assert_eq!(db.count("outbox", "WHERE name = 'ReleaseGoods'").await, 1);
     assert_eq!(db.count("subscriptions", "").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_each_step_compensates_exactly_the_steps_before_it_in_reverse() {
+    const N: usize = 5;
+    let db = TestDb::new().await;
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let engine = {
+        let (work_log, undo_log) = (log.clone(), log.clone());
+        Engine::builder(db.store.clone())
+            .config(fast_config())
+            .handler("work", move |job: JobContext| {
+                let log = work_log.clone();
+                async move {
+                    let k = job.variables["fail_at"].as_str().unwrap_or("").to_string();
+                    if job.step == k {
+                        return Err(HandlerError::new(format!("{k} broke")));
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{}:{}", job.variables["run"], job.step));
+                    Ok(Value::Null)
+                }
+            })
+            .handler("undo", move |job: JobContext| {
+                let log = undo_log.clone();
+                async move {
+                    log.lock()
+                        .unwrap()
+                        .push(format!("{}:undo {}", job.variables["run"], job.step));
+                    Ok(Value::Null)
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let mut b = ProcessDefinition::builder("steps")
+        .service("s0", "work")
+        .compensate(longrun::definition::Compensation::Handler {
+            handler: "undo".into(),
+        });
+    for i in 1..N {
+        b = b.service(format!("s{i}"), "work").compensate(
+            longrun::definition::Compensation::Handler {
+                handler: "undo".into(),
+            },
+        );
+    }
+    engine
+        .deploy(&b.end("done").build().unwrap())
+        .await
+        .unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    for k in 0..N {
+        let id = engine
+            .start(
+                StartRequest::new("steps", format!("k{k}"))
+                    .variables(json!({"fail_at": format!("s{k}"), "run": k})),
+            )
+            .await
+            .unwrap();
+        // No retry policy: the failure at step k is an incident; the operator cancels.
+        eventually("the incident", || async {
+            db.store
+                .instance(id)
+                .await
+                .unwrap()
+                .waiting_for
+                .is_some_and(|w| w.starts_with("incident"))
+        })
+        .await;
+        engine.cancel(id, "failed").await.unwrap();
+        wait_ended(&mut ended, &[id]).await;
+        let mine: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(&format!("{k}:")))
+            .map(|l| l[2..].to_string())
+            .collect();
+        let mut expected: Vec<String> = (0..k).map(|i| format!("s{i}")).collect();
+        expected.extend((0..k).rev().map(|i| format!("undo s{i}")));
+        assert_eq!(mine, expected, "failure at s{k}");
+    }
+    running.shutdown().await;
+}
