@@ -117,6 +117,16 @@ enum Command {
         #[arg(long, default_value = "cancelled by an operator")]
         reason: String,
     },
+    /// Pause a running instance until `resume` (messages and timers for it wait).
+    Pause {
+        /// The instance id.
+        instance: String,
+    },
+    /// Resume a paused instance.
+    Resume {
+        /// The instance id.
+        instance: String,
+    },
     /// List running timers, soonest first.
     Timers {
         /// Only of this process.
@@ -568,6 +578,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Pause { instance } | Command::Resume { instance } => {
+            let id = parse_instance(instance)?;
+            let engine = connect(&cli).await?;
+            let pausing = matches!(cli.command, Command::Pause { .. });
+            if pausing {
+                engine.pause(id).await?;
+            } else {
+                engine.resume(id).await?;
+            }
+            if cli.json {
+                print_json(&engine.store().instance(id).await?);
+            } else {
+                println!("{} {id}", if pausing { "paused" } else { "resumed" });
+            }
+            Ok(())
+        }
         Command::Cancel { instance, reason } => {
             let id = parse_instance(instance)?;
             let engine = connect(&cli).await?;
@@ -956,6 +982,8 @@ fn describe(data: &Value) -> String {
             s("reason")
         ),
         "StepCompensated" => format!("{}: undone", s("step")),
+        "InstancePaused" => "paused by an operator".to_string(),
+        "InstanceResumed" => "resumed by an operator".to_string(),
         _ => data.to_string(),
     }
 }

@@ -219,6 +219,10 @@ pub enum Event {
         /// The step.
         step: String,
     },
+    /// An operator paused the instance (its job, timers and subscriptions are withdrawn).
+    InstancePaused {},
+    /// An operator resumed it (they come back).
+    InstanceResumed {},
     /// The instance was cancelled.
     InstanceCancelled {
         /// Why.
@@ -262,6 +266,8 @@ impl Event {
             Event::InstanceCancelled { .. } => "InstanceCancelled",
             Event::BusinessErrorCaught { .. } => "BusinessErrorCaught",
             Event::StepCompensable { .. } => "StepCompensable",
+            Event::InstancePaused {} => "InstancePaused",
+            Event::InstanceResumed {} => "InstanceResumed",
             Event::CompensationStarted { .. } => "CompensationStarted",
             Event::StepCompensated { .. } => "StepCompensated",
             Event::InstanceFailed { .. } => "InstanceFailed",
@@ -273,7 +279,9 @@ impl Event {
         match self {
             Event::InstanceStarted { .. }
             | Event::InstanceCancelled { .. }
-            | Event::CompensationStarted { .. } => None,
+            | Event::CompensationStarted { .. }
+            | Event::InstancePaused {}
+            | Event::InstanceResumed {} => None,
             Event::JobCreated { step, .. }
             | Event::JobCompleted { step, .. }
             | Event::JobFailed { step, .. }

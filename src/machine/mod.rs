@@ -154,6 +154,9 @@ pub struct InstanceState {
     /// Set while compensations run after a cancel: the reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensating: Option<String>,
+    /// Paused by an operator: its job, timers and subscriptions are withdrawn until resumed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// What a timer belongs to.
@@ -211,6 +214,7 @@ impl Default for InstanceState {
             incident: None,
             compensable: Vec::new(),
             compensating: None,
+            paused: false,
         }
     }
 }
@@ -248,6 +252,12 @@ pub enum Input {
         /// Variables to set before the new attempt.
         variables: Option<Map<String, Value>>,
     },
+    /// Pause the instance: it makes no progress until resumed. Its job, timers and
+    /// subscriptions are withdrawn, so messages for it wait in the inbox and due timers wait.
+    Pause,
+    /// Resume a paused instance: its job, timers and subscriptions come back; messages that
+    /// arrived meanwhile and timers that fell due are taken at once.
+    Resume,
     /// Cancel the instance: its wait, jobs and timers are withdrawn.
     Cancel {
         /// Why (recorded in the history).
@@ -302,6 +312,12 @@ pub enum Rejection {
     /// The definition lacks a step the state refers to (a bug or a mismatched version).
     #[error("step \"{0}\" is not in the definition")]
     UnknownStep(String),
+    /// The instance is paused; only `Resume` and `Cancel` apply.
+    #[error("the instance is paused")]
+    Paused,
+    /// `Resume` on an instance that is not paused, or `Pause` on one that is.
+    #[error("the instance is {0}")]
+    PauseState(&'static str),
     /// `Retry` on an instance without an open incident.
     #[error("the instance has no open incident to retry")]
     NoIncident,
@@ -335,7 +351,27 @@ pub fn decide(
         scratch: state.clone(),
         out: Vec::new(),
     };
+    if state.paused && !matches!(input, Input::Resume | Input::Cancel { .. }) {
+        return Err(Rejection::Paused);
+    }
     let next: Option<String> = match input {
+        Input::Pause => {
+            if state.status != Status::Running || state.compensating.is_some() {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            if state.paused {
+                return Err(Rejection::PauseState("paused already"));
+            }
+            d.emit(Event::InstancePaused {});
+            return Ok(d.out);
+        }
+        Input::Resume => {
+            if !state.paused {
+                return Err(Rejection::PauseState("not paused"));
+            }
+            d.emit(Event::InstanceResumed {});
+            return Ok(d.out);
+        }
         Input::Start {
             business_key,
             variables,
@@ -1018,8 +1054,11 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.timers.clear();
             state.incident = None;
             state.compensating = None;
+            state.paused = false;
         }
         Event::StepCompensable { step } => state.compensable.push(step.clone()),
+        Event::InstancePaused {} => state.paused = true,
+        Event::InstanceResumed {} => state.paused = false,
         Event::CompensationStarted { reason } => {
             state.compensating = Some(reason.clone());
             state.wait = None;

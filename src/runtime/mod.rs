@@ -623,6 +623,22 @@ impl Engine {
         .await
     }
 
+    /// Pause a running instance: it makes no progress until [`Engine::resume`]. Its job,
+    /// timers and subscriptions are withdrawn; messages for it wait in the inbox (within
+    /// their time to live), timers that fall due wait, and a handler already running has its
+    /// result dropped (the job runs again after the resume).
+    pub async fn pause(&self, instance: Uuid) -> Result<()> {
+        self.apply_input(instance, crate::machine::Input::Pause)
+            .await
+    }
+
+    /// Resume a paused instance: what was withdrawn comes back, and messages that arrived and
+    /// timers that fell due meanwhile are taken at once.
+    pub async fn resume(&self, instance: Uuid) -> Result<()> {
+        self.apply_input(instance, crate::machine::Input::Resume)
+            .await
+    }
+
     /// Feed one operator input to one instance in its own transaction.
     async fn apply_input(&self, instance: Uuid, input: crate::machine::Input) -> Result<()> {
         let store = &self.inner.store;

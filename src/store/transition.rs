@@ -677,6 +677,76 @@ impl Store {
                             withdraw_job(fx, job_id);
                         }
                     }
+                    Event::InstancePaused {} => {
+                        // Withdraw what could move the instance: job, timers, subscriptions.
+                        if let Some(Wait::Job { job_id, .. }) = &slot.state.wait {
+                            withdraw_job(fx, *job_id);
+                        }
+                        for t in &slot.state.timers {
+                            let before = fx.timers.len();
+                            fx.timers.retain(|x| x.0 != t.timer_id);
+                            if fx.timers.len() == before {
+                                fx.timers_cancelled.push(t.timer_id);
+                            }
+                        }
+                        if let Some(w) = &slot.state.wait {
+                            end_waits(fx, id, w.step(), true);
+                        }
+                    }
+                    Event::InstanceResumed {} => {
+                        // Put it all back, as it was; the buffer is looked at below.
+                        match &slot.state.wait {
+                            Some(Wait::Job {
+                                step,
+                                job_id,
+                                handler,
+                                attempt,
+                            }) if slot.state.incident.is_none() => {
+                                fx.jobs_withdrawn.retain(|j| j != job_id);
+                                fx.jobs.push(ClaimedJob {
+                                    job_id: *job_id,
+                                    instance_id: id,
+                                    step_id: step.clone(),
+                                    handler: handler.clone(),
+                                    variables: Value::Object(slot.state.variables.clone()),
+                                    attempts: *attempt as i32,
+                                    lease_token: Uuid::nil(),
+                                });
+                                fx.job_leased.push(false);
+                                fx.job_run_at.push(Some(now));
+                            }
+                            Some(Wait::Message { step, name, key }) => {
+                                fx.subs_insert
+                                    .insert((id, step.clone(), name.clone()), key.clone());
+                                awaited.push((name.clone(), key.clone()));
+                            }
+                            _ => {}
+                        }
+                        if let Some(w) = &slot.state.wait {
+                            let key = match &slot.state.wait {
+                                Some(Wait::Message { key, .. }) => key.clone(),
+                                _ => slot.state.business_key.clone(),
+                            };
+                            let step = w.step().to_string();
+                            for b in slot.def.step(&step).map(|s| &s.boundary[..]).unwrap_or(&[]) {
+                                if let crate::definition::BoundaryEvent::Message(name) = &b.on {
+                                    fx.subs_insert
+                                        .insert((id, step.clone(), name.clone()), key.clone());
+                                    awaited.push((name.clone(), key.clone()));
+                                }
+                            }
+                        }
+                        for t in &slot.state.timers {
+                            fx.timers_cancelled.retain(|x| *x != t.timer_id);
+                            fx.timers.push((
+                                t.timer_id,
+                                id,
+                                t.step.clone(),
+                                t.kind.as_str(),
+                                t.due_at,
+                            ));
+                        }
+                    }
                     Event::JobTimedOut { step, job_id, .. } => {
                         withdraw_job(fx, *job_id);
                         end_waits(fx, id, step, has_boundary_messages(&slot.def, step));
@@ -765,6 +835,12 @@ fn describe_wait(
     state: &InstanceState,
     last_step: Option<&str>,
 ) -> (Option<String>, Option<String>) {
+    if state.paused {
+        return (
+            state.wait.as_ref().map(|w| w.step().to_string()),
+            Some("paused by an operator".into()),
+        );
+    }
     if let Some(i) = &state.incident {
         return (
             Some(i.step.clone()),

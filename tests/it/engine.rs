@@ -607,3 +607,36 @@ async fn a_failure_at_each_step_compensates_exactly_the_steps_before_it_in_rever
     }
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn pausing_withdraws_a_pending_job_and_resuming_restores_it() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&three_steps()).await.unwrap();
+    let id = engine.start(StartRequest::new("three", "k")).await.unwrap();
+    assert_eq!(db.count("jobs", "").await, 1);
+    engine.pause(id).await.unwrap();
+    assert_eq!(db.count("jobs", "").await, 0);
+    assert!(matches!(
+        engine.retry(id, None).await,
+        Err(longrun::Error::Rejected { .. })
+    ));
+    engine.resume(id).await.unwrap();
+    assert_eq!(
+        db.count("jobs", "WHERE step_id = 'one' AND lease_token IS NULL")
+            .await,
+        1
+    );
+    let types: Vec<String> = db
+        .store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event_type)
+        .collect();
+    assert_eq!(
+        &types[types.len() - 2..],
+        ["InstancePaused", "InstanceResumed"]
+    );
+}

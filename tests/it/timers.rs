@@ -438,3 +438,54 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     assert_eq!(db.count("timers", "").await, 0);
     assert_eq!(db.count("subscriptions", "").await, 0);
 }
+
+#[tokio::test]
+async fn a_paused_instance_holds_messages_and_timers_until_resumed() {
+    let db = TestDb::new().await;
+    let clock = clock();
+    let engine = engine_on(&db, &clock);
+    let def = ProcessDefinition::builder("hold")
+        .receive("wait", "Go")
+        .timeout_after("P1D", "late")
+        .end("done")
+        .end("late")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+
+    // A message for a paused instance waits in the inbox and is taken on resume.
+    let a = engine.start(StartRequest::new("hold", "a")).await.unwrap();
+    engine.pause(a).await.unwrap();
+    assert_eq!(
+        db.store.instance(a).await.unwrap().waiting_for.as_deref(),
+        Some("paused by an operator")
+    );
+    assert_eq!(db.count("subscriptions", "").await, 0);
+    assert_eq!(db.count("timers", "").await, 0);
+    let d = engine.send(Message::new("Go", "a", "go-a")).await.unwrap();
+    assert!(matches!(d, Delivery::Buffered { .. }), "{d:?}");
+    assert!(matches!(
+        engine.pause(a).await,
+        Err(longrun::Error::Rejected { .. })
+    ));
+    engine.resume(a).await.unwrap();
+    assert_eq!(
+        db.store.instance(a).await.unwrap().current_step.as_deref(),
+        Some("done")
+    );
+
+    // A timer due while paused fires once resumed, not before.
+    let b = engine.start(StartRequest::new("hold", "b")).await.unwrap();
+    engine.pause(b).await.unwrap();
+    clock.advance(Duration::days(2));
+    assert_eq!(engine.fire_due_timers().await.unwrap(), 0);
+    assert_eq!(db.store.instance(b).await.unwrap().status, "running");
+    engine.resume(b).await.unwrap();
+    assert_eq!(db.count("subscriptions", "").await, 1, "the wait is back");
+    assert_eq!(engine.fire_due_timers().await.unwrap(), 1);
+    assert_eq!(
+        db.store.instance(b).await.unwrap().current_step.as_deref(),
+        Some("late")
+    );
+    assert_eq!(db.count("subscriptions", "").await, 0);
+}
