@@ -23,45 +23,33 @@ pub(crate) trait Conn: Sync {
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
 }
 
-impl Conn for deadpool_postgres::Transaction<'_> {
-    async fn rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        self.query(&stmt, params).await
-    }
+/// The pooled connection and its transactions cache each statement once prepared.
+macro_rules! cached_conn {
+    ($ty:ty) => {
+        impl Conn for $ty {
+            async fn rows(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Vec<Row>, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                self.query(&stmt, params).await
+            }
 
-    async fn exec(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        self.execute(&stmt, params).await
-    }
+            async fn exec(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<u64, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                self.execute(&stmt, params).await
+            }
+        }
+    };
 }
 
-impl Conn for deadpool_postgres::Client {
-    async fn rows(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        self.query(&stmt, params).await
-    }
-
-    async fn exec(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, tokio_postgres::Error> {
-        let stmt = self.prepare_cached(sql).await?;
-        self.execute(&stmt, params).await
-    }
-}
+cached_conn!(deadpool_postgres::Transaction<'_>);
+cached_conn!(deadpool_postgres::Client);
 
 impl Conn for tokio_postgres::Transaction<'_> {
     fn rows<'a>(

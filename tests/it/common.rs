@@ -124,3 +124,17 @@ pub async fn wait_ended(rx: &mut broadcast::Receiver<Ended>, ids: &[Uuid]) -> Ve
 pub fn client(store: &Store) -> Engine {
     Engine::builder(store.clone()).build().unwrap()
 }
+
+/// Wait until `check` holds, re-reading the database; the guard is against a hang, not a
+/// timing assertion.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let guard = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < guard, "never: {what}");
+        tokio::task::yield_now().await;
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::common::{client, wait_ended, TestDb};
+use crate::common::{client, eventually, wait_ended, TestDb};
 use longrun::machine::Status;
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, ManualClock, ProcessDefinition, StartRequest,
@@ -74,20 +74,6 @@ async fn service_steps_run_and_their_results_are_mapped() {
         .scalar("SELECT count(*) FROM (SELECT instance_id FROM {schema}.events GROUP BY instance_id HAVING max(seq) <> count(*) OR min(seq) <> 1) g")
         .await;
     assert_eq!(gaps, 0);
-}
-
-/// Wait until `check` holds, re-reading the database; the guard is against a hang, not a
-/// timing assertion.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let guard = std::time::Instant::now() + StdDuration::from_secs(30);
-    while !check().await {
-        assert!(std::time::Instant::now() < guard, "never: {what}");
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
