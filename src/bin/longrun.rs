@@ -982,6 +982,7 @@ fn describe(data: &Value) -> String {
             s("reason")
         ),
         "StepCompensated" => format!("{}: undone", s("step")),
+        "CompensationFinished" => format!("compensations done; on to {}", s("then")),
         "InstancePaused" => "paused by an operator".to_string(),
         "InstanceResumed" => "resumed by an operator".to_string(),
         _ => data.to_string(),

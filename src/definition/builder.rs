@@ -125,6 +125,11 @@ impl ProcessBuilder {
         self.push(id, StepKind::End)
     }
 
+    /// A step that undoes the completed steps that declare a compensation, newest first.
+    pub fn compensate_all(self, id: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::Compensate)
+    }
+
     /// A timer step that waits for an ISO 8601 duration (`PT30S`, `P14D`).
     pub fn wait_for(self, id: impl Into<String>, duration: impl Into<String>) -> StepBuilder {
         self.push(
@@ -337,6 +342,10 @@ impl StepBuilder {
     /// Add an end step.
     pub fn end(self, id: impl Into<String>) -> StepBuilder {
         self.inner.end(id)
+    }
+    /// Add a step that undoes the completed steps, newest first.
+    pub fn compensate_all(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.compensate_all(id)
     }
     /// Add a timer step waiting for a duration.
     pub fn wait_for(self, id: impl Into<String>, duration: impl Into<String>) -> StepBuilder {

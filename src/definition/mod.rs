@@ -236,6 +236,9 @@ pub enum StepKind {
         /// Where the message payload goes.
         output: Output,
     },
+    /// Undo the completed steps that declare a compensation, newest first, then go on at
+    /// `next` (a modelled "compensate" path, e.g. when an order is given up).
+    Compensate,
     /// The instance completes here.
     End,
 }
@@ -248,6 +251,7 @@ impl StepKind {
             StepKind::Timer { .. } => "timer",
             StepKind::Send { .. } => "send",
             StepKind::Receive { .. } => "receive",
+            StepKind::Compensate => "compensate",
             StepKind::End => "end",
         }
     }
@@ -505,13 +509,17 @@ impl TryFrom<RawStep> for Step {
                     output: Output::from_raw(r.output),
                 }
             }
+            "compensate" => {
+                no_message_fields()?;
+                StepKind::Compensate
+            }
             "end" => {
                 no_message_fields()?;
                 StepKind::End
             }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer or end)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer, compensate or end)"
             ))
             }
         };
@@ -583,7 +591,7 @@ impl From<Step> for RawStep {
                 r.key = key;
                 r.output = output.into_raw();
             }
-            StepKind::End => {}
+            StepKind::End | StepKind::Compensate => {}
         }
         r
     }

@@ -227,7 +227,7 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
-                StepKind::End => {}
+                StepKind::End | StepKind::Compensate => {}
             }
         }
 

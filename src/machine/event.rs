@@ -209,10 +209,20 @@ pub enum Event {
         /// The step.
         step: String,
     },
-    /// The instance is being cancelled: compensations run first, newest first.
+    /// Compensations of completed steps start, newest first (on a cancel, or at a
+    /// compensate step).
     CompensationStarted {
-        /// Why it is cancelled.
+        /// Why: a cancel's reason, or `step <id>`.
         reason: String,
+        /// Where the instance goes on afterwards (a compensate step's next); none after a
+        /// cancel.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then: Option<String>,
+    },
+    /// All compensations ran; the instance goes on at `then`.
+    CompensationFinished {
+        /// The next step.
+        then: String,
     },
     /// A step's compensation finished (its message went out, or its handler completed).
     StepCompensated {
@@ -269,6 +279,7 @@ impl Event {
             Event::InstancePaused {} => "InstancePaused",
             Event::InstanceResumed {} => "InstanceResumed",
             Event::CompensationStarted { .. } => "CompensationStarted",
+            Event::CompensationFinished { .. } => "CompensationFinished",
             Event::StepCompensated { .. } => "StepCompensated",
             Event::InstanceFailed { .. } => "InstanceFailed",
         }
@@ -280,6 +291,7 @@ impl Event {
             Event::InstanceStarted { .. }
             | Event::InstanceCancelled { .. }
             | Event::CompensationStarted { .. }
+            | Event::CompensationFinished { .. }
             | Event::InstancePaused {}
             | Event::InstanceResumed {} => None,
             Event::JobCreated { step, .. }

@@ -151,9 +151,13 @@ pub struct InstanceState {
     /// Completed steps that declare a compensation, in order of completion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compensable: Vec<String>,
-    /// Set while compensations run after a cancel: the reason.
+    /// Set while compensations run: why (a cancel's reason, or the compensate step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensating: Option<String>,
+    /// Where to go on once compensations finish (a compensate step's next); none after a
+    /// cancel, which ends the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensate_then: Option<String>,
     /// Paused by an operator: its job, timers and subscriptions are withdrawn until resumed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
@@ -214,6 +218,7 @@ impl Default for InstanceState {
             incident: None,
             compensable: Vec::new(),
             compensating: None,
+            compensate_then: None,
             paused: false,
         }
     }
@@ -404,7 +409,10 @@ pub fn decide(
                 });
                 d.cancel_timers(&step);
                 d.emit(Event::StepCompensated { step });
-                d.compensate_next();
+                if d.compensate_next() {
+                    let then = state.compensate_then.clone();
+                    d.run_forward(then)?;
+                }
                 return Ok(d.out);
             }
             let output = match def.step(&step).map(|s| &s.kind) {
@@ -503,6 +511,7 @@ pub fn decide(
             } else {
                 d.emit(Event::CompensationStarted {
                     reason: reason.clone(),
+                    then: None,
                 });
                 d.compensate_next();
             }
@@ -710,8 +719,9 @@ impl Decision<'_> {
     }
 
     /// Run the compensations still due, newest first: a message goes out at once; a handler
-    /// is a job the instance waits for. When none is left, the instance is cancelled.
-    fn compensate_next(&mut self) {
+    /// is a job the instance waits for (returns false then). When none is left: after a cancel
+    /// the instance is cancelled (false); after a compensate step it goes on (true).
+    fn compensate_next(&mut self) -> bool {
         while let Some(step) = self.scratch.compensable.last().cloned() {
             match self.def.step(&step).and_then(|s| s.compensate.clone()) {
                 Some(crate::definition::Compensation::Handler { handler }) => {
@@ -721,7 +731,7 @@ impl Decision<'_> {
                         job_id,
                         handler,
                     });
-                    return;
+                    return false;
                 }
                 Some(crate::definition::Compensation::Send { send, to }) => {
                     let e = self.send_event(&step, &send, to.as_deref(), None, None);
@@ -731,8 +741,17 @@ impl Decision<'_> {
                 None => self.emit(Event::StepCompensated { step }),
             }
         }
-        let reason = self.scratch.compensating.clone().unwrap_or_default();
-        self.emit(Event::InstanceCancelled { reason });
+        match self.scratch.compensate_then.clone() {
+            Some(then) => {
+                self.emit(Event::CompensationFinished { then });
+                true
+            }
+            None => {
+                let reason = self.scratch.compensating.clone().unwrap_or_default();
+                self.emit(Event::InstanceCancelled { reason });
+                false
+            }
+        }
     }
 
     /// Start the timeout of an attempt that may run from `from`, if the step has one.
@@ -931,6 +950,16 @@ impl Decision<'_> {
                 StepKind::Timer { timer } => {
                     self.schedule(&id, TimerKind::Step, timer);
                 }
+                StepKind::Compensate => {
+                    self.emit(Event::CompensationStarted {
+                        reason: format!("step {id}"),
+                        then: step.next.clone(),
+                    });
+                    if !self.compensate_next() {
+                        return Ok(());
+                    }
+                    next = step.next.clone();
+                }
                 StepKind::End => self.emit(Event::InstanceCompleted { step: id.clone() }),
             }
         }
@@ -1054,15 +1083,21 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.timers.clear();
             state.incident = None;
             state.compensating = None;
+            state.compensate_then = None;
             state.paused = false;
         }
         Event::StepCompensable { step } => state.compensable.push(step.clone()),
         Event::InstancePaused {} => state.paused = true,
         Event::InstanceResumed {} => state.paused = false,
-        Event::CompensationStarted { reason } => {
+        Event::CompensationStarted { reason, then } => {
             state.compensating = Some(reason.clone());
+            state.compensate_then = then.clone();
             state.wait = None;
             state.incident = None;
+        }
+        Event::CompensationFinished { .. } => {
+            state.compensating = None;
+            state.compensate_then = None;
         }
         Event::StepCompensated { step } => {
             if let Some(i) = state.compensable.iter().rposition(|s| s == step) {

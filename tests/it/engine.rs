@@ -626,3 +626,71 @@ async fn pausing_withdraws_a_pending_job_and_resuming_restores_it() {
         ["InstancePaused", "InstanceResumed"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compensate_step_undoes_completed_steps_then_goes_on() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone())
+        .config(fast_config())
+        .handler("charge", |_job: JobContext| async { Ok(Value::Null) })
+        .handler("refund", |_job: JobContext| async { Ok(Value::Null) })
+        .build()
+        .unwrap();
+    let def = ProcessDefinition::builder("giveup")
+        .service("charge", "charge")
+        .compensate(longrun::definition::Compensation::Handler {
+            handler: "refund".into(),
+        })
+        .send("fetch", "FetchGoods")
+        .to("inventory")
+        .compensate(longrun::definition::Compensation::Send {
+            send: "ReleaseGoods".into(),
+            to: Some("inventory".into()),
+        })
+        .compensate_all("undo")
+        .send("tell", "OrderCancelled")
+        .end("cancelled")
+        .build()
+        .unwrap();
+    assert_eq!(
+        ProcessDefinition::from_json(&def.to_json()).unwrap(),
+        def,
+        "the compensate step round-trips through JSON"
+    );
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine
+        .start(StartRequest::new("giveup", "o-1"))
+        .await
+        .unwrap();
+    let ends = wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    assert_eq!(ends[0].status, Status::Completed);
+    let steps: Vec<String> = db
+        .store
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| format!("{} {}", h.event_type, h.data["step"].as_str().unwrap_or("")))
+        .collect();
+    let from = steps
+        .iter()
+        .position(|s| s.starts_with("CompensationStarted"))
+        .unwrap();
+    assert_eq!(
+        &steps[from..],
+        [
+            "CompensationStarted ",
+            "MessageSent fetch",
+            "StepCompensated fetch",
+            "JobCreated charge",
+            "JobCompleted charge",
+            "StepCompensated charge",
+            "CompensationFinished ",
+            "MessageSent tell",
+            "InstanceCompleted cancelled",
+        ]
+    );
+}
