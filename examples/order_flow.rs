@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 
-use longrun::definition::{parse_duration, TimerSpec};
+use longrun::definition::{parse_duration, Compensation, TimerSpec};
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
     Clock, Engine, EngineConfig, HandlerError, Message, OutboxMessage, ProcessDefinition,
@@ -55,6 +55,9 @@ struct Args {
     /// How long an order waits for the card update (ISO 8601).
     #[arg(long, default_value = "P14D")]
     card_window: String,
+    /// Fraction of shipping calls that fail transiently (retried until they succeed).
+    #[arg(long, default_value_t = 0.0)]
+    flaky_shipping: f64,
 }
 
 /// The order process, built in Rust: with the default window, the same model as
@@ -64,8 +67,16 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
         .start_on_message("OrderPlaced")
         .send("retrieve_payment", "RetrievePayment")
         .to("payment")
+        .compensate(Compensation::Send {
+            send: "RefundPayment".into(),
+            to: Some("payment".into()),
+        })
         .send("fetch_goods", "FetchGoods")
         .to("inventory")
+        .compensate(Compensation::Send {
+            send: "ReleaseGoods".into(),
+            to: Some("inventory".into()),
+        })
         .receive("payment_received", "PaymentReceived")
         .output("payment")
         .or_message("PaymentFailed", "wait_card")
@@ -78,7 +89,7 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
         .send("order_completed", "OrderCompleted")
         .end("done")
         .receive("wait_card", "CreditCardUpdated")
-        .timeout_after(window, "release_goods")
+        .timeout_after(window, "give_up")
         .remind(
             TimerSpec::After(reminder.into()),
             "CardReminder",
@@ -87,13 +98,16 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
         .send("retry_payment", "RetrievePayment")
         .to("payment")
         .next("payment_received")
-        .send("release_goods", "ReleaseGoods")
-        .to("inventory")
+        .compensate_all("give_up")
         .send("order_cancelled", "OrderCancelled")
         .end("cancelled")
         .build()
         .expect("the order process is valid")
 }
+
+static REFUNDS: AtomicUsize = AtomicUsize::new(0);
+static SHIP_CALLS: AtomicUsize = AtomicUsize::new(0);
+static SHIP_FAILURES: AtomicUsize = AtomicUsize::new(0);
 
 /// Deterministic spread: whether order `i` falls in a fraction `f` (different `salt`s give
 /// independent-looking choices).
@@ -173,9 +187,16 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             "the builder and the JSON document must be the same model"
         );
     }
-    if !(0.0..=1.0).contains(&args.expired_cards) || !(0.0..=1.0).contains(&args.card_updated) {
-        return Err("--expired-cards and --card-updated are fractions from 0 to 1".into());
+    if !(0.0..=1.0).contains(&args.expired_cards)
+        || !(0.0..=1.0).contains(&args.card_updated)
+        || !(0.0..0.95).contains(&args.flaky_shipping)
+    {
+        return Err(
+            "--expired-cards and --card-updated are fractions from 0 to 1, --flaky-shipping below 0.95"
+                .into(),
+        );
     }
+    let flaky = args.flaky_shipping;
 
     let store = Store::connect_with(
         pg_config(None)?,
@@ -223,6 +244,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 &["payment"],
                 participant(|cmd: &OutboxMessage| {
                     let p = &cmd.payload;
+                    if cmd.name == "RefundPayment" {
+                        // A compensation: nothing was charged on an expired card; no reply.
+                        REFUNDS.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
                     if p["cardExpired"] == json!(true) && p["cardUpdated"] != json!(true) {
                         Some(("PaymentFailed", json!({ "reason": "card expired" })))
                     } else {
@@ -250,7 +276,19 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             .subscriber(
                 "shipping",
                 &["shipping"],
-                participant(|cmd: &OutboxMessage| Some(("GoodsShipped", json!({ "tracking": format!("track-{}", cmd.key) })))),
+                move |engine: Engine, cmd: OutboxMessage| async move {
+                    // A flaky carrier: fails transiently with probability --flaky-shipping;
+                    // the relay retries the message until it goes through.
+                    let n = SHIP_CALLS.fetch_add(1, Ordering::Relaxed);
+                    if pick(n, 3, flaky) {
+                        SHIP_FAILURES.fetch_add(1, Ordering::Relaxed);
+                        return Err(HandlerError::new("carrier unavailable"));
+                    }
+                    let reply = Message::new("GoodsShipped", cmd.key.clone(), format!("{}:GoodsShipped", cmd.message_id))
+                        .payload(json!({ "tracking": format!("track-{}", cmd.key) }));
+                    engine.send(reply).await.map_err(|e| HandlerError::new(e.to_string()))?;
+                    Ok(())
+                },
             )
             .subscriber(
                 "customer",
@@ -353,8 +391,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     // Let the notification service see the last OrderCompleted and OrderCancelled events.
     let wait_events = tokio::time::Instant::now() + Duration::from_secs(10);
-    while completed_events.load(Ordering::Relaxed) + cancelled_events.load(Ordering::Relaxed)
+    // and the compensations of cancelled orders reach inventory and payment.
+    while (completed_events.load(Ordering::Relaxed) + cancelled_events.load(Ordering::Relaxed)
         < completed
+        || released.load(Ordering::Relaxed) < cancelled
+        || REFUNDS.load(Ordering::Relaxed) < cancelled)
         && tokio::time::Instant::now() < wait_events
     {
         tokio::task::yield_now().await;
@@ -383,15 +424,22 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let events = completed_events.load(Ordering::Relaxed);
     let cancel_events = cancelled_events.load(Ordering::Relaxed);
+    let incidents = store.incidents(Some("order"), 10_000).await?.len();
+    let refunds = REFUNDS.load(Ordering::Relaxed);
+    let releases = released.load(Ordering::Relaxed);
     println!(
-        "orders={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} goods_released={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
+        "orders={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
         args.orders,
         completed_orders,
         cancelled,
         expect_cancelled.len(),
         failed,
         wrong,
-        released.load(Ordering::Relaxed),
+        SHIP_FAILURES.load(Ordering::Relaxed),
+        incidents,
+        refunds + releases,
+        releases,
+        refunds,
         events,
         cancel_events,
         elapsed,
@@ -399,6 +447,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     );
     Ok(completed == args.orders
         && failed == 0
+        && releases >= cancelled
+        && refunds >= cancelled
         && wrong == 0
         && cancelled == expect_cancelled.len()
         && events >= completed_orders

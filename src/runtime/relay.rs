@@ -1,6 +1,7 @@
 //! The outbox relay: each in-process subscriber is a durable consumer of its topics. Messages
-//! of one batch are handled concurrently; the checkpoint moves past the longest prefix that
-//! succeeded, so a failed message (and those after it) is delivered again.
+//! of one batch are handled concurrently; a failing one is retried in place a few times; the
+//! checkpoint moves past the longest prefix that succeeded, so a message that still fails (and
+//! those after it) is delivered again after a backoff.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -11,6 +12,9 @@ use tokio::sync::watch;
 
 use super::workers::{idle, idle_with, Backoff};
 use super::{Engine, Local};
+
+/// How often a failing message is retried in place before the batch stops at it.
+const IN_PLACE_RETRIES: u32 = 3;
 
 pub(super) async fn run(
     engine: Engine,
@@ -59,8 +63,24 @@ pub(super) async fn run(
         }
         poll.found();
         let results = futures_util::future::join_all(batch.iter().map(|m| {
-            std::panic::AssertUnwindSafe(reg.subscriber.call(engine.clone(), m.clone()))
-                .catch_unwind()
+            let engine = engine.clone();
+            async move {
+                // A failing message is retried in place a few times (10, 20, 40 ms) before
+                // the batch stops at it and redelivers from there after a longer backoff.
+                let mut attempt = 0;
+                loop {
+                    let r = std::panic::AssertUnwindSafe(
+                        reg.subscriber.call(engine.clone(), m.clone()),
+                    )
+                    .catch_unwind()
+                    .await;
+                    if matches!(r, Ok(Ok(()))) || attempt == IN_PLACE_RETRIES {
+                        return r;
+                    }
+                    tokio::time::sleep(StdDuration::from_millis(10 << attempt)).await;
+                    attempt += 1;
+                }
+            }
         }))
         .await;
         let ok_prefix = results
@@ -78,6 +98,9 @@ pub(super) async fn run(
             if let Err(e) = consumer.ack(engine.now(), &batch[ok_prefix - 1]).await {
                 tracing::warn!(consumer = %reg.name, error = %e, "acknowledging failed");
             }
+        }
+        if ok_prefix > 0 {
+            backoff = StdDuration::from_millis(50);
         }
         if ok_prefix < results.len() {
             tokio::select! {
