@@ -444,8 +444,12 @@ pub fn decide(
                 job_id: *job_id,
                 error: error.clone(),
             });
+            // A compensation handler's errors are never routed: they are retried, then an
+            // incident.
             let route = match (code, def.step(&step).map(|s| &s.kind)) {
-                (Some(code), Some(StepKind::Service { errors, .. })) => {
+                (Some(code), Some(StepKind::Service { errors, .. }))
+                    if state.compensating.is_none() =>
+                {
                     errors.iter().find(|r| &r.code == code)
                 }
                 _ => None,

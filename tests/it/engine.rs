@@ -694,3 +694,66 @@ async fn a_compensate_step_undoes_completed_steps_then_goes_on() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_compensation_is_retried_and_then_completes_the_cancel() {
+    let db = TestDb::new().await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let engine = {
+        let calls = calls.clone();
+        Engine::builder(db.store.clone())
+            .config(fast_config())
+            .handler("charge", |_job: JobContext| async { Ok(Value::Null) })
+            .handler("refund", move |job: JobContext| {
+                let calls = calls.clone();
+                async move {
+                    let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    assert_eq!(job.attempt as usize, n + 1, "attempts are counted");
+                    if n < 2 {
+                        // Even a business error is only retried while compensating.
+                        return Err(HandlerError::business("Declined", "bank offline"));
+                    }
+                    Ok(Value::Null)
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("refundable")
+        .retry(longrun::definition::RetryPolicy::new(3, "PT0.01S"))
+        .service("charge", "charge")
+        .on_error("Declined", "done")
+        .compensate(longrun::definition::Compensation::Handler {
+            handler: "refund".into(),
+        })
+        .receive("wait", "Shipped")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine
+        .start(StartRequest::new("refundable", "o-1"))
+        .await
+        .unwrap();
+    eventually("waiting", || async {
+        db.store.instance(id).await.unwrap().current_step.as_deref() == Some("wait")
+    })
+    .await;
+    engine.cancel(id, "withdrawn").await.unwrap();
+    let ends = wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    assert_eq!(ends[0].status, Status::Cancelled);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'JobRetryScheduled'")
+            .await,
+        2
+    );
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'StepCompensated'")
+            .await,
+        1
+    );
+}
