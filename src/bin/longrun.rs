@@ -977,10 +977,7 @@ fn describe(data: &Value) -> String {
             "{}: completed; undone if the instance is cancelled",
             s("step")
         ),
-        "CompensationStarted" => format!(
-            "cancelling ({}): undoing completed steps, newest first",
-            s("reason")
-        ),
+        "CompensationStarted" => format!("undoing completed steps, newest first ({})", s("reason")),
         "StepCompensated" => format!("{}: undone", s("step")),
         "CompensationFinished" => format!("compensations done; on to {}", s("then")),
         "InstancePaused" => "paused by an operator".to_string(),
