@@ -21,7 +21,14 @@ impl TestDb {
 
     /// A store on a fresh schema that is not migrated yet.
     pub async fn empty() -> TestDb {
-        let schema = format!("test_{}", Uuid::new_v4().simple());
+        // test_<unix seconds>_<random>: leftovers of runs that were killed (so their drop never
+        // ran) are recognised by age and dropped by later runs.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let schema = format!("test_{now}_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        drop_leftovers(now).await;
         let mut pg = pg_config(None).unwrap();
         // Named after the schema, so cleanup can end this test's sessions.
         pg.application_name(&schema);
@@ -136,5 +143,43 @@ where
     while !check().await {
         assert!(std::time::Instant::now() < guard, "never: {what}");
         tokio::task::yield_now().await;
+    }
+}
+
+/// Drop test schemas more than an hour old: what killed runs left behind.
+async fn drop_leftovers(now: u64) {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if ONCE.set(()).is_err() {
+        return;
+    }
+    let Ok((client, conn)) = pg_config(None)
+        .unwrap()
+        .connect(tokio_postgres::NoTls)
+        .await
+    else {
+        return;
+    };
+    tokio::spawn(conn);
+    let Ok(rows) = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE nspname ~ '^test_[0-9]+_[0-9a-f]+$'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let born: u64 = name
+            .split('_')
+            .nth(1)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(u64::MAX);
+        if born.saturating_add(3600) < now {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                .await;
+        }
     }
 }
