@@ -92,6 +92,11 @@ enum Command {
     /// Load generator: N three-step instances on K engines, against a fresh schema, compared
     /// with the commit ceiling Postgres reaches on this machine in the same run.
     Bench(BenchArgs),
+    /// Say in plain words where an instance is and why.
+    Explain {
+        /// The instance id.
+        instance: String,
+    },
     /// List open incidents: instances stopped at a step that ran out of attempts.
     Incidents {
         /// Only of this process.
@@ -524,6 +529,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     h.event_type,
                     describe(&h.data)
                 );
+            }
+            Ok(())
+        }
+        Command::Explain { instance } => {
+            let id = parse_instance(instance)?;
+            let engine = connect(&cli).await?;
+            let lines = engine.store().explain(id).await?;
+            if cli.json {
+                print_json(&lines);
+            } else {
+                for l in lines {
+                    println!("{l}");
+                }
             }
             Ok(())
         }

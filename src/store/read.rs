@@ -290,3 +290,88 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Where an instance is and why, in plain words: what it waits for and since when, its
+    /// timers, an open incident, a pause; or how it ended.
+    pub async fn explain(&self, id: Uuid) -> Result<Vec<String>> {
+        let view = self.instance(id).await?;
+        let state: crate::machine::InstanceState = {
+            let c = self.client().await?;
+            let stmt = c.prepare_cached(&self.q().instance_get).await?;
+            let row = c.query_one(&stmt, &[&id]).await?;
+            serde_json::from_value(row.get(12))?
+        };
+        let mut lines = vec![format!(
+            "instance {} of {} v{} (key {}) is {}",
+            view.instance_id, view.process, view.version, view.business_key, view.status
+        )];
+        if view.status != "running" {
+            lines.push(format!(
+                "it ended at step {} at {}{}",
+                view.current_step.as_deref().unwrap_or("?"),
+                view.ended_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                view.error.map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+            return Ok(lines);
+        }
+        if state.paused {
+            lines.push("it is paused by an operator: nothing moves it until it is resumed".into());
+        }
+        if let Some(i) = &state.incident {
+            lines.push(format!(
+                "it has an open incident at step {}: \"{}\" after {} attempts, since {}; an operator can retry or cancel it",
+                i.step, i.error, i.attempts, i.at.to_rfc3339()
+            ));
+        }
+        if let Some(reason) = &state.compensating {
+            lines.push(format!("it is undoing completed steps ({reason})"));
+        }
+        for w in self.waiting(id).await? {
+            match w {
+                Waiting::Message {
+                    step,
+                    name,
+                    key,
+                    since,
+                } => lines.push(format!(
+                    "at step {step} it waits for message {name} with key {key} since {}",
+                    since.to_rfc3339()
+                )),
+                Waiting::Job {
+                    step,
+                    handler,
+                    attempts,
+                    lease_owner,
+                    ..
+                } => lines.push(format!(
+                    "at step {step} it waits for handler {handler} ({}{})",
+                    if attempts == 0 {
+                        "not claimed yet".to_string()
+                    } else {
+                        format!("claimed {attempts} times")
+                    },
+                    lease_owner
+                        .map(|o| format!(", held by {o}"))
+                        .unwrap_or_default()
+                )),
+            }
+        }
+        for t in &state.timers {
+            lines.push(format!(
+                "a {} timer at step {} is due at {}",
+                match t.kind {
+                    crate::machine::TimerKind::Step => "timer-step",
+                    crate::machine::TimerKind::Boundary { .. } => "boundary",
+                    crate::machine::TimerKind::Timeout => "timeout",
+                },
+                t.step,
+                t.due_at.to_rfc3339()
+            ));
+        }
+        if lines.len() == 1 {
+            lines.push("nothing can move it: no message, job or timer waits for it (stuck)".into());
+        }
+        Ok(lines)
+    }
+}

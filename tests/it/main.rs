@@ -5,6 +5,7 @@ mod common;
 mod consumer;
 mod definitions;
 mod engine;
+mod explain;
 mod messages;
 mod migrations;
 mod timers;
