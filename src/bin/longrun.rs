@@ -92,6 +92,15 @@ enum Command {
     /// Load generator: N three-step instances on K engines, against a fresh schema, compared
     /// with the commit ceiling Postgres reaches on this machine in the same run.
     Bench(BenchArgs),
+    /// Print reporting views as tables: instances, waiting, incidents, stuck, throughput,
+    /// step_durations, dead_letters (all of them without a name).
+    Report {
+        /// One view.
+        view: Option<String>,
+        /// At most this many rows per view.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Say in plain words where an instance is and why.
     Explain {
         /// The instance id.
@@ -532,6 +541,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Report { view, limit } => {
+            let names: Vec<&str> = match view {
+                Some(v) => vec![v.as_str()],
+                None => longrun::store::sql::REPORTS.to_vec(),
+            };
+            let engine = connect(&cli).await?;
+            let mut all = serde_json::Map::new();
+            for name in names {
+                let rows = engine.store().report(name, *limit).await?;
+                if cli.json {
+                    all.insert(name.to_string(), Value::Array(rows));
+                    continue;
+                }
+                let columns = engine.store().report_columns(name).await?;
+                println!("== {name} ({} rows)", rows.len());
+                print_table(&columns, &rows);
+                println!();
+            }
+            if cli.json {
+                print_json(&all);
+            }
+            Ok(())
+        }
         Command::Explain { instance } => {
             let id = parse_instance(instance)?;
             let engine = connect(&cli).await?;
@@ -923,6 +955,39 @@ fn rss_mib() -> u64 {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
+}
+
+/// Print rows (JSON objects) as a table with aligned columns.
+fn print_table(columns: &[String], rows: &[Value]) {
+    let cell = |row: &Value, c: &str| match row.get(c) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            rows.iter()
+                .map(|r| cell(r, c).len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(columns.to_vec()));
+    for r in rows {
+        println!("{}", line(columns.iter().map(|c| cell(r, c)).collect()));
+    }
 }
 
 /// A one-line summary of an event's data.

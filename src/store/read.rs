@@ -375,3 +375,39 @@ impl Store {
         Ok(lines)
     }
 }
+
+impl Store {
+    /// The columns of a reporting view, in order.
+    pub async fn report_columns(&self, name: &str) -> Result<Vec<String>> {
+        if !super::sql::REPORTS.contains(&name) {
+            return Err(Error::BadInput(format!("unknown report \"{name}\"")));
+        }
+        let c = self.client().await?;
+        let stmt = c
+            .prepare_cached(include_str!("../../sql/reporting/report_columns.sql"))
+            .await?;
+        let view = format!("report_{name}");
+        Ok(c.query(&stmt, &[&self.schema(), &view])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// The rows of a reporting view (see `sql/migrations/0003_reporting.sql`), as JSON objects.
+    pub async fn report(&self, name: &str, limit: i64) -> Result<Vec<Value>> {
+        let sql = super::sql::report_query(self.schema(), name).ok_or_else(|| {
+            Error::BadInput(format!(
+                "unknown report \"{name}\" (one of: {})",
+                super::sql::REPORTS.join(", ")
+            ))
+        })?;
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&sql).await?;
+        c.query(&stmt, &[&limit])
+            .await?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?))
+            .collect()
+    }
+}

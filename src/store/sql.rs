@@ -15,7 +15,31 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0002_timers",
         include_str!("../../sql/migrations/0002_timers.sql"),
     ),
+    (
+        3,
+        "0003_reporting",
+        include_str!("../../sql/migrations/0003_reporting.sql"),
+    ),
 ];
+
+/// The reporting views of migration 0003, as `longrun report` names them.
+pub const REPORTS: &[&str] = &[
+    "instances",
+    "waiting",
+    "incidents",
+    "stuck",
+    "throughput",
+    "step_durations",
+    "dead_letters",
+];
+
+/// The statement reading one report (`name` must be one of [`REPORTS`]).
+pub(crate) fn report_query(schema: &str, name: &str) -> Option<String> {
+    REPORTS.contains(&name).then(|| {
+        render(include_str!("../../sql/reporting/report.sql"), schema)
+            .replace("__view__", &format!("report_{name}"))
+    })
+}
 
 /// Replace the schema placeholder with the quoted schema name.
 pub fn render(sql: &str, schema: &str) -> String {

@@ -75,3 +75,53 @@ async fn explain_names_the_cause_for_each_kind_of_wait() {
     let e = db.store.explain(tmr).await.unwrap();
     assert!(says(&e, "is cancelled"), "{e:?}");
 }
+
+#[tokio::test]
+async fn the_stuck_report_finds_the_instance_nothing_can_move_and_no_other() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone()).build().unwrap();
+    let def = ProcessDefinition::builder("msg")
+        .receive("wait", "Go")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let ok = engine
+        .start(StartRequest::new("msg", "fine"))
+        .await
+        .unwrap();
+    let lost = engine
+        .start(StartRequest::new("msg", "lost"))
+        .await
+        .unwrap();
+    let paused = engine
+        .start(StartRequest::new("msg", "paused"))
+        .await
+        .unwrap();
+    engine.pause(paused).await.unwrap();
+    // Deliberately break one: nothing waits for it any more.
+    let c = db.sql().await;
+    c.execute(
+        &format!(
+            "DELETE FROM \"{}\".subscriptions WHERE instance_id = $1",
+            db.schema()
+        ),
+        &[&lost],
+    )
+    .await
+    .unwrap();
+    let stuck = db.store.report("stuck", 100).await.unwrap();
+    let ids: Vec<&str> = stuck
+        .iter()
+        .map(|r| r["instance_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [lost.to_string()]);
+    let e = db.store.explain(lost).await.unwrap();
+    assert!(e.iter().any(|l| l.contains("nothing can move it")), "{e:?}");
+    let waiting = db.store.report("waiting", 100).await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0]["instance_id"], serde_json::json!(ok.to_string()));
+    assert!(db.store.report("nope", 10).await.is_err());
+    let by_status = db.store.report("instances", 10).await.unwrap();
+    assert_eq!(by_status[0]["instances"], serde_json::json!(3));
+}
