@@ -335,22 +335,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&defs);
             } else {
-                println!(
-                    "{:<20} {:>7} {:>8} {:>9} {:>6}  {:<20}  deployed",
-                    "process", "version", "running", "completed", "failed", "start message"
-                );
-                for d in defs {
-                    println!(
-                        "{:<20} {:>7} {:>8} {:>9} {:>6}  {:<20}  {}",
-                        d.process,
-                        d.version,
-                        d.running,
-                        d.completed,
-                        d.failed,
-                        d.start_message.unwrap_or_default(),
-                        d.deployed_at.format("%Y-%m-%d %H:%M:%S")
-                    );
-                }
+                let cols = [
+                    "process",
+                    "version",
+                    "running",
+                    "completed",
+                    "failed",
+                    "start_message",
+                    "deployed_at",
+                ];
+                print_rows(&cols, &defs);
             }
             Ok(())
         }
@@ -446,22 +440,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&list);
             } else {
-                println!(
-                    "{:<36}  {:<12} {:>3}  {:<16} {:<9}  {:<20}  waiting for",
-                    "instance", "process", "v", "key", "status", "step"
-                );
-                for i in list {
-                    println!(
-                        "{:<36}  {:<12} {:>3}  {:<16} {:<9}  {:<20}  {}",
-                        i.instance_id,
-                        i.process,
-                        i.version,
-                        i.business_key,
-                        i.status,
-                        i.current_step.unwrap_or_default(),
-                        i.waiting_for.unwrap_or_default()
-                    );
-                }
+                let cols = [
+                    "instance_id",
+                    "process",
+                    "version",
+                    "business_key",
+                    "status",
+                    "current_step",
+                    "waiting_for",
+                ];
+                print_rows(&cols, &list);
             }
             Ok(())
         }
@@ -583,22 +571,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&list);
             } else {
-                println!(
-                    "{:<25}  {:<36}  {:<12} {:<16} {:<16} {:>8}  error",
-                    "since", "instance", "process", "key", "step", "attempts"
-                );
-                for i in list {
-                    println!(
-                        "{:<25}  {:<36}  {:<12} {:<16} {:<16} {:>8}  {}",
-                        i.at.to_rfc3339(),
-                        i.instance_id,
-                        i.process,
-                        i.business_key,
-                        i.step.unwrap_or_default(),
-                        i.attempts,
-                        i.error
-                    );
-                }
+                let cols = [
+                    "at",
+                    "instance_id",
+                    "process",
+                    "business_key",
+                    "step",
+                    "attempts",
+                    "error",
+                ];
+                print_rows(&cols, &list);
             }
             Ok(())
         }
@@ -678,21 +660,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 print_json(&list);
             } else {
-                println!(
-                    "{:<25}  {:<9} {:<36}  {:<12} {:<16} step",
-                    "due", "kind", "instance", "process", "key"
-                );
-                for t in list {
-                    println!(
-                        "{:<25}  {:<9} {:<36}  {:<12} {:<16} {}",
-                        t.due_at.to_rfc3339(),
-                        t.kind,
-                        t.instance_id,
-                        t.process,
-                        t.business_key,
-                        t.step
-                    );
-                }
+                let cols = [
+                    "due_at",
+                    "kind",
+                    "instance_id",
+                    "process",
+                    "business_key",
+                    "step",
+                ];
+                print_rows(&cols, &list);
             }
             Ok(())
         }
@@ -955,6 +931,16 @@ fn rss_mib() -> u64 {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
+}
+
+/// Print serializable rows as a table of the given fields.
+fn print_rows<T: serde::Serialize>(columns: &[&str], rows: &[T]) {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("serializable"))
+        .collect();
+    let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    print_table(&columns, &rows);
 }
 
 /// Print rows (JSON objects) as a table with aligned columns.
