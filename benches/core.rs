@@ -32,6 +32,7 @@ fn transitions(c: &mut Criterion) {
         business_key: "o-1".into(),
         variables: vars,
         message_id: None,
+        parent: None,
     };
     c.bench_function("decide+evolve: start to first job", |b| {
         b.iter(|| {
@@ -46,7 +47,7 @@ fn transitions(c: &mut Criterion) {
     for e in decide(&def, &waiting.clone(), &start, ctx).unwrap() {
         evolve(&mut waiting, &e);
     }
-    let Some(Wait::Job { job_id, .. }) = waiting.wait.clone() else {
+    let Some(Wait::Job { job_id, .. }) = waiting.waits.first().cloned() else {
         panic!("waits for a job")
     };
     let done = Input::JobCompleted {

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod definition;
+pub mod expr;
 pub mod machine;
 pub mod runtime;
 pub mod store;

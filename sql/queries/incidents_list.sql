@@ -1,8 +1,6 @@
--- Open incidents: running instances stopped at a step that ran out of attempts, oldest first.
-SELECT instance_id, process_id, version, business_key, current_step,
-       state->'incident'->>'error', (state->'incident'->>'attempts')::int,
-       (state->'incident'->>'at')::timestamptz
-FROM __schema__.instances
-WHERE status = 'running' AND state ? 'incident' AND ($1::text IS NULL OR process_id = $1)
-ORDER BY (state->'incident'->>'at')::timestamptz
+-- Open incidents: one row per step of a running instance that ran out of attempts, oldest first.
+SELECT instance_id, process_id, version, business_key, step, error, attempts, since
+FROM __schema__.report_incidents
+WHERE $1::text IS NULL OR process_id = $1
+ORDER BY since
 LIMIT $2

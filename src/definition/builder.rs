@@ -16,9 +16,10 @@
 //! Steps follow one another in the order they are added; `.next("id")` overrides that.
 
 use super::{
-    Boundary, BoundaryEvent, Compensation, Error, ErrorRoute, Output, ProcessDefinition,
-    RetryPolicy, StartTrigger, Step, StepKind, TimerSpec,
+    Boundary, BoundaryEvent, Compensation, Error, ErrorRoute, GatewayEvent, Output,
+    ProcessDefinition, RetryPolicy, Route, StartTrigger, Step, StepKind, TimerSpec,
 };
+use crate::expr::Type;
 
 /// Builds a [`ProcessDefinition`]; see the module docs.
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ impl ProcessBuilder {
                 process: id.into(),
                 start: None,
                 retry: None,
+                variables: Default::default(),
                 steps: Vec::new(),
             },
             explicit_next: Vec::new(),
@@ -65,7 +67,14 @@ impl ProcessBuilder {
         let id = id.into();
         let count = self.def.steps.len();
         if let Some(prev) = self.def.steps.last_mut() {
-            if !self.explicit_next[count - 1] && !matches!(prev.kind, StepKind::End) {
+            let routed = matches!(
+                prev.kind,
+                StepKind::End
+                    | StepKind::Exclusive { .. }
+                    | StepKind::Parallel { .. }
+                    | StepKind::EventGateway { .. }
+            );
+            if !self.explicit_next[count - 1] && !routed {
                 prev.next = Some(id.clone());
             }
         }
@@ -150,6 +159,68 @@ impl ProcessBuilder {
         )
     }
 
+    /// Declare a variable's type: gateway conditions are type-checked against the
+    /// declarations at build and deploy (see [`crate::expr`]).
+    pub fn variable(mut self, path: impl Into<String>, ty: Type) -> Self {
+        self.def.variables.insert(path.into(), ty);
+        self
+    }
+
+    /// Add an exclusive gateway; give it routes with [`StepBuilder::when`] and a default with
+    /// [`StepBuilder::otherwise`].
+    pub fn exclusive(self, id: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Exclusive {
+                routes: Vec::new(),
+                default: None,
+            },
+        )
+    }
+
+    /// Add a parallel fork whose branches start at the given steps.
+    pub fn parallel<I, S>(self, id: impl Into<String>, branches: I) -> StepBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.push(
+            id,
+            StepKind::Parallel {
+                branches: branches.into_iter().map(Into::into).collect(),
+            },
+        )
+    }
+
+    /// Add a parallel join: it goes on once a branch arrived on each path into it.
+    pub fn join(self, id: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::Join)
+    }
+
+    /// Add an event-based gateway; give it events with [`StepBuilder::on_message`] and
+    /// [`StepBuilder::on_timer`].
+    pub fn event_gateway(self, id: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::EventGateway {
+                key: None,
+                events: Vec::new(),
+            },
+        )
+    }
+
+    /// Add a call activity that starts `process` and waits for it to end.
+    pub fn call(self, id: impl Into<String>, process: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Call {
+                process: process.into(),
+                input: None,
+                output: Output::Merge,
+            },
+        )
+    }
+
     /// Validate and return the definition.
     pub fn build(self) -> Result<ProcessDefinition, Error> {
         self.def.validate()?;
@@ -180,7 +251,9 @@ impl StepBuilder {
     /// If the current step is neither send nor receive.
     pub fn key(mut self, path: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Send { key, .. } | StepKind::Receive { key, .. } => *key = Some(path.into()),
+            StepKind::Send { key, .. }
+            | StepKind::Receive { key, .. }
+            | StepKind::EventGateway { key, .. } => *key = Some(path.into()),
             other => panic!(
                 "`key` applies to send and receive steps, not {}",
                 other.type_name()
@@ -199,7 +272,7 @@ impl StepBuilder {
         S: Into<String>,
     {
         match &mut self.last().kind {
-            StepKind::Send { payload, .. } => {
+            StepKind::Send { payload, .. } | StepKind::Call { input: payload, .. } => {
                 *payload = Some(vars.into_iter().map(Into::into).collect())
             }
             other => panic!("`payload` applies to send steps, not {}", other.type_name()),
@@ -213,9 +286,15 @@ impl StepBuilder {
     /// If the current step is neither service nor receive.
     pub fn output(mut self, var: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Service { output, .. } | StepKind::Receive { output, .. } => {
-                *output = Output::Variable(var.into())
-            }
+            StepKind::Service { output, .. }
+            | StepKind::Receive { output, .. }
+            | StepKind::Call { output, .. } => *output = Output::Variable(var.into()),
+            StepKind::EventGateway { events, .. } => match events.last_mut() {
+                Some(e) if matches!(e.on, BoundaryEvent::Message(_)) => {
+                    e.output = Output::Variable(var.into())
+                }
+                _ => panic!("`output` on an event gateway follows `on_message`"),
+            },
             other => panic!(
                 "`output` applies to service and receive steps, not {}",
                 other.type_name()
@@ -319,6 +398,60 @@ impl StepBuilder {
         self
     }
 
+    /// A route out of an exclusive gateway: taken when `condition` holds (routes are tried in
+    /// the order they are added).
+    pub fn when(mut self, condition: impl Into<String>, next: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Exclusive { routes, .. } => routes.push(Route {
+                when: condition.into(),
+                next: next.into(),
+            }),
+            other => panic!(
+                "`when` applies to exclusive gateways, not {}",
+                other.type_name()
+            ),
+        }
+        self
+    }
+
+    /// The route an exclusive gateway takes when no condition holds.
+    pub fn otherwise(mut self, next: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Exclusive { default, .. } => *default = Some(next.into()),
+            other => panic!(
+                "`otherwise` applies to exclusive gateways, not {}",
+                other.type_name()
+            ),
+        }
+        self
+    }
+
+    /// An event gateway's message event: if `message` comes first, go on at `next`.
+    pub fn on_message(self, message: impl Into<String>, next: impl Into<String>) -> Self {
+        self.gateway_event(BoundaryEvent::Message(message.into()), next.into())
+    }
+
+    /// An event gateway's timer event: if the ISO 8601 `duration` passes first, go on at
+    /// `next`.
+    pub fn on_timer(self, duration: impl Into<String>, next: impl Into<String>) -> Self {
+        self.gateway_event(
+            BoundaryEvent::Timer(TimerSpec::After(duration.into())),
+            next.into(),
+        )
+    }
+
+    fn gateway_event(mut self, on: BoundaryEvent, next: String) -> Self {
+        match &mut self.last().kind {
+            StepKind::EventGateway { events, .. } => events.push(GatewayEvent {
+                on,
+                output: Output::Merge,
+                next,
+            }),
+            other => panic!("events apply to event gateways, not {}", other.type_name()),
+        }
+        self
+    }
+
     /// Continue at `step` instead of the step added next.
     pub fn next(mut self, step: impl Into<String>) -> Self {
         self.last().next = Some(step.into());
@@ -354,6 +487,30 @@ impl StepBuilder {
     /// Add a timer step waiting until the date in a variable.
     pub fn wait_until(self, id: impl Into<String>, variable: impl Into<String>) -> StepBuilder {
         self.inner.wait_until(id, variable)
+    }
+    /// Add an exclusive gateway.
+    pub fn exclusive(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.exclusive(id)
+    }
+    /// Add a parallel fork.
+    pub fn parallel<I, S>(self, id: impl Into<String>, branches: I) -> StepBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.inner.parallel(id, branches)
+    }
+    /// Add a parallel join.
+    pub fn join(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.join(id)
+    }
+    /// Add an event-based gateway.
+    pub fn event_gateway(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.event_gateway(id)
+    }
+    /// Add a call activity.
+    pub fn call(self, id: impl Into<String>, process: impl Into<String>) -> StepBuilder {
+        self.inner.call(id, process)
     }
     /// Validate and return the definition.
     pub fn build(self) -> Result<ProcessDefinition, Error> {

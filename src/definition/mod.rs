@@ -29,6 +29,12 @@ pub struct ProcessDefinition {
     /// handler raises an incident at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,
+    /// Declared variable types (optional). Where present, gateway conditions are type-checked
+    /// against them at deploy: a path not declared, or compared with a value of another type,
+    /// is refused. Keys are variable paths (`payment.amount`); a path below one declared
+    /// `object` is allowed untyped.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub variables: std::collections::BTreeMap<String, crate::expr::Type>,
     /// The steps; an instance begins at the first one.
     pub steps: Vec<Step>,
 }
@@ -193,6 +199,28 @@ pub enum BoundaryEvent {
     Message(String),
 }
 
+/// A route out of an exclusive gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The condition, e.g. `payment.amount > 1000`.
+    pub when: String,
+    /// The step it leads to.
+    pub next: String,
+}
+
+/// One of the events an event-based gateway waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawGatewayEvent", into = "RawGatewayEvent")]
+pub struct GatewayEvent {
+    /// A message (with the gateway's key) or a timer (not a cycle).
+    pub on: BoundaryEvent,
+    /// Where a message's payload goes.
+    pub output: Output,
+    /// The step it leads to.
+    pub next: String,
+}
+
 /// The kinds of step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
@@ -239,6 +267,39 @@ pub enum StepKind {
     /// Undo the completed steps that declare a compensation, newest first, then go on at
     /// `next` (a modelled "compensate" path, e.g. when an order is given up).
     Compensate,
+    /// An exclusive gateway: the first route whose condition holds is taken, else `default`.
+    /// Conditions are in the [`expr`](crate::expr) language.
+    Exclusive {
+        /// The conditional routes, tried in order.
+        routes: Vec<Route>,
+        /// Where to go when no condition holds; without one, that fails the instance.
+        default: Option<String>,
+    },
+    /// A parallel fork: every branch runs, concurrently.
+    Parallel {
+        /// The first step of each branch.
+        branches: Vec<String>,
+    },
+    /// A parallel join: goes on to `next` once a branch has arrived from each of its incoming
+    /// paths (once per step, boundary or route that leads to it).
+    Join,
+    /// An event-based gateway: waits for whichever of its events comes first; the others are
+    /// withdrawn in the same transaction.
+    EventGateway {
+        /// The correlation key of its messages (a variable path; default: the business key).
+        key: Option<String>,
+        /// The events, each with the step it leads to.
+        events: Vec<GatewayEvent>,
+    },
+    /// A call activity: starts an instance of another process and waits for it to end.
+    Call {
+        /// The process to start (its latest version).
+        process: String,
+        /// The variables handed to the child (default: all).
+        input: Option<Vec<String>>,
+        /// Where the child's final variables go.
+        output: Output,
+    },
     /// The instance completes here.
     End,
 }
@@ -252,6 +313,11 @@ impl StepKind {
             StepKind::Send { .. } => "send",
             StepKind::Receive { .. } => "receive",
             StepKind::Compensate => "compensate",
+            StepKind::Exclusive { .. } => "exclusive",
+            StepKind::Parallel { .. } => "parallel",
+            StepKind::Join => "join",
+            StepKind::EventGateway { .. } => "event_gateway",
+            StepKind::Call { .. } => "call",
             StepKind::End => "end",
         }
     }
@@ -315,6 +381,16 @@ struct RawStep {
     boundary: Vec<RawBoundary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     compensate: Option<Compensation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    branches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<GatewayEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
@@ -339,6 +415,63 @@ struct RawBoundary {
     send: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     to: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGatewayEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    next: String,
+}
+
+impl TryFrom<RawGatewayEvent> for GatewayEvent {
+    type Error = String;
+    fn try_from(r: RawGatewayEvent) -> Result<Self, String> {
+        let on = match (r.message, r.after, r.until) {
+            (Some(m), None, None) => BoundaryEvent::Message(m),
+            (None, Some(a), None) => BoundaryEvent::Timer(TimerSpec::After(a)),
+            (None, None, Some(u)) => BoundaryEvent::Timer(TimerSpec::Until(u)),
+            _ => {
+                return Err(
+                    "a gateway event needs exactly one of `message`, `after`, `until`".into(),
+                )
+            }
+        };
+        if r.output.is_some() && !matches!(on, BoundaryEvent::Message(_)) {
+            return Err("only a message event has an `output`".into());
+        }
+        Ok(GatewayEvent {
+            on,
+            output: Output::from_raw(r.output),
+            next: r.next,
+        })
+    }
+}
+
+impl From<GatewayEvent> for RawGatewayEvent {
+    fn from(e: GatewayEvent) -> Self {
+        let (message, after, until) = match e.on {
+            BoundaryEvent::Message(m) => (Some(m), None, None),
+            BoundaryEvent::Timer(TimerSpec::After(a) | TimerSpec::Cycle(a)) => {
+                (None, Some(a), None)
+            }
+            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, None, Some(u)),
+        };
+        RawGatewayEvent {
+            message,
+            after,
+            until,
+            output: e.output.into_raw(),
+            next: e.next,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -435,6 +568,39 @@ impl TryFrom<RawStep> for Step {
                 r.kind
             ));
         }
+        for (name, present, kinds) in [
+            ("routes", !r.routes.is_empty(), &["exclusive"][..]),
+            ("default", r.default.is_some(), &["exclusive"][..]),
+            ("branches", !r.branches.is_empty(), &["parallel"][..]),
+            ("events", !r.events.is_empty(), &["event_gateway"][..]),
+            ("process", r.process.is_some(), &["call"][..]),
+        ] {
+            if present && !kinds.contains(&r.kind.as_str()) {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" has no field `{name}`",
+                    r.kind
+                ));
+            }
+        }
+        if matches!(r.kind.as_str(), "exclusive" | "parallel" | "event_gateway") {
+            if r.next.is_some() {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" has no `next`: its {} say where to go",
+                    r.kind,
+                    match r.kind.as_str() {
+                        "exclusive" => "routes and default",
+                        "parallel" => "branches",
+                        _ => "events",
+                    }
+                ));
+            }
+            if !boundary.is_empty() || r.compensate.is_some() {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" cannot have boundary events or `compensate`",
+                    r.kind
+                ));
+            }
+        }
         let field = |name: &str, v: Option<String>| -> Result<String, String> {
             v.ok_or_else(|| format!("step \"{id}\" of type \"{}\" needs `{name}`", r.kind))
         };
@@ -517,9 +683,56 @@ impl TryFrom<RawStep> for Step {
                 no_message_fields()?;
                 StepKind::End
             }
+            "exclusive" => {
+                no_message_fields()?;
+                StepKind::Exclusive {
+                    routes: r.routes,
+                    default: r.default,
+                }
+            }
+            "parallel" => {
+                no_message_fields()?;
+                StepKind::Parallel {
+                    branches: r.branches,
+                }
+            }
+            "join" => {
+                no_message_fields()?;
+                StepKind::Join
+            }
+            "event_gateway" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("payload", r.payload.is_some()),
+                    ("output", r.output.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::EventGateway {
+                    key: r.key,
+                    events: r.events,
+                }
+            }
+            "call" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::Call {
+                    process: field("process", r.process)?,
+                    input: r.payload,
+                    output: Output::from_raw(r.output),
+                }
+            }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer, compensate or end)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer, exclusive, parallel, join, event_gateway, call, compensate or end)"
             ))
             }
         };
@@ -530,6 +743,28 @@ impl TryFrom<RawStep> for Step {
             boundary,
             compensate: r.compensate,
         })
+    }
+}
+
+impl Step {
+    /// Every step this one can lead to: its next, its boundary events', error routes',
+    /// branches', routes' and gateway events' targets (with repeats, one per path).
+    pub fn targets(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.next.iter().map(String::as_str).collect();
+        out.extend(self.boundary.iter().filter_map(|b| b.next.as_deref()));
+        match &self.kind {
+            StepKind::Service { errors, .. } => out.extend(errors.iter().map(|e| e.next.as_str())),
+            StepKind::Exclusive { routes, default } => {
+                out.extend(routes.iter().map(|r| r.next.as_str()));
+                out.extend(default.as_deref());
+            }
+            StepKind::Parallel { branches } => out.extend(branches.iter().map(String::as_str)),
+            StepKind::EventGateway { events, .. } => {
+                out.extend(events.iter().map(|e| e.next.as_str()))
+            }
+            _ => {}
+        }
+        out
     }
 }
 
@@ -551,6 +786,11 @@ impl From<Step> for RawStep {
             until: None,
             boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
             compensate: s.compensate,
+            routes: Vec::new(),
+            default: None,
+            branches: Vec::new(),
+            events: Vec::new(),
+            process: None,
             next: s.next,
         };
         match s.kind {
@@ -591,7 +831,25 @@ impl From<Step> for RawStep {
                 r.key = key;
                 r.output = output.into_raw();
             }
-            StepKind::End | StepKind::Compensate => {}
+            StepKind::Exclusive { routes, default } => {
+                r.routes = routes;
+                r.default = default;
+            }
+            StepKind::Parallel { branches } => r.branches = branches,
+            StepKind::EventGateway { key, events } => {
+                r.key = key;
+                r.events = events;
+            }
+            StepKind::Call {
+                process,
+                input,
+                output,
+            } => {
+                r.process = Some(process);
+                r.payload = input;
+                r.output = output.into_raw();
+            }
+            StepKind::End | StepKind::Compensate | StepKind::Join => {}
         }
         r
     }
@@ -637,6 +895,32 @@ impl ProcessDefinition {
         &self.steps[0]
     }
 
+    /// How many paths lead into step `id` (a join waits for one arrival per path).
+    pub fn incoming(&self, id: &str) -> usize {
+        self.steps
+            .iter()
+            .flat_map(|s| s.targets())
+            .filter(|t| *t == id)
+            .count()
+    }
+
+    /// Whether `id` lies on a cycle (a loop leads back to it), so entering it again is a new pass.
+    pub fn on_cycle(&self, id: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut todo: Vec<&str> = self.step(id).map(|s| s.targets()).unwrap_or_default();
+        while let Some(t) = todo.pop() {
+            if t == id {
+                return true;
+            }
+            if seen.insert(t) {
+                if let Some(s) = self.step(t) {
+                    todo.extend(s.targets());
+                }
+            }
+        }
+        false
+    }
+
     /// Names of every message this definition waits for or starts on.
     pub fn received_messages(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -651,6 +935,18 @@ impl ProcessDefinition {
                     BoundaryEvent::Message(m) => Some(m.clone()),
                     BoundaryEvent::Timer(_) => None,
                 })
+            }))
+            .chain(self.steps.iter().flat_map(|s| {
+                match &s.kind {
+                    StepKind::EventGateway { events, .. } => events
+                        .iter()
+                        .filter_map(|e| match &e.on {
+                            BoundaryEvent::Message(m) => Some(m.clone()),
+                            BoundaryEvent::Timer(_) => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                }
             }))
             .chain(self.start.iter().map(|s| s.message.clone()))
             .collect();

@@ -227,19 +227,127 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
+                StepKind::Exclusive { routes, default } => {
+                    if routes.is_empty() {
+                        report(at("routes"), "an exclusive gateway needs at least one route".into());
+                    }
+                    for (j, r) in routes.iter().enumerate() {
+                        match crate::expr::Expr::parse(&r.when)
+                            .and_then(|e| e.check(&self.variables))
+                        {
+                            Ok(()) => {}
+                            Err(e) => report(
+                                format!("steps[{i}].routes[{j}].when"),
+                                format!("column {}: {}", e.column, e.message),
+                            ),
+                        }
+                        if !index_has(&self.steps, &r.next) {
+                            report(
+                                format!("steps[{i}].routes[{j}].next"),
+                                format!("unknown step \"{}\"", r.next),
+                            );
+                        }
+                    }
+                    if let Some(d) = default {
+                        if !index_has(&self.steps, d) {
+                            report(at("default"), format!("unknown step \"{d}\""));
+                        }
+                    }
+                }
+                StepKind::Parallel { branches } => {
+                    if branches.len() < 2 {
+                        report(at("branches"), "a parallel fork needs at least two branches".into());
+                    }
+                    for (j, b) in branches.iter().enumerate() {
+                        if !index_has(&self.steps, b) {
+                            report(format!("steps[{i}].branches[{j}]"), format!("unknown step \"{b}\""));
+                        } else if branches[..j].contains(b) {
+                            report(format!("steps[{i}].branches[{j}]"), format!("branch \"{b}\" is listed twice"));
+                        }
+                    }
+                }
+                StepKind::Join => {
+                    if self.incoming(&step.id) < 2 {
+                        report(at("id"), "a join needs at least two paths leading to it".into());
+                    }
+                }
+                StepKind::EventGateway { key, events } => {
+                    if events.len() < 2 {
+                        report(at("events"), "an event gateway waits for at least two events".into());
+                    }
+                    if let Some(key) = key {
+                        if !is_var_path(key) {
+                            report(at("key"), format!("invalid variable path \"{key}\""));
+                        }
+                    }
+                    for (j, e) in events.iter().enumerate() {
+                        let at = |f: &str| format!("steps[{i}].events[{j}].{f}");
+                        match &e.on {
+                            BoundaryEvent::Message(m) => {
+                                if !is_name(m) {
+                                    report(at("message"), "a message name must be non-empty, without spaces".into());
+                                } else if events[..j].iter().any(|o| o.on == e.on) {
+                                    report(at("message"), format!("message \"{m}\" is listed twice"));
+                                }
+                            }
+                            BoundaryEvent::Timer(t) => {
+                                if let Err(err) = t.check() {
+                                    report(at(if matches!(t, TimerSpec::Until(_)) { "until" } else { "after" }), err);
+                                }
+                            }
+                        }
+                        check_output(&e.output, &at("output"), &mut report);
+                        if !index_has(&self.steps, &e.next) {
+                            report(at("next"), format!("unknown step \"{}\"", e.next));
+                        }
+                    }
+                }
+                StepKind::Call { process, input, output } => {
+                    if !is_ident(process) {
+                        report(at("process"), format!("invalid process id \"{process}\""));
+                    }
+                    for (j, v) in input.iter().flatten().enumerate() {
+                        if !is_var_path(v) {
+                            report(format!("steps[{i}].payload[{j}]"), format!("invalid variable path \"{v}\""));
+                        }
+                    }
+                    check_output(output, &at("output"), &mut report);
+                }
                 StepKind::End | StepKind::Compensate => {}
+            }
+        }
+        for path in self.variables.keys() {
+            if !is_var_path(path) {
+                report(
+                    format!("variables.{path}"),
+                    format!("invalid variable path \"{path}\""),
+                );
             }
         }
 
         let mut structural_problems = false;
         for (i, step) in self.steps.iter().enumerate() {
-            structural_problems |= step.next.as_deref().is_some_and(|n| !index.contains_key(n));
+            structural_problems |= step.targets().iter().any(|n| !index.contains_key(n));
+            let routed = matches!(
+                step.kind,
+                StepKind::Exclusive { .. }
+                    | StepKind::Parallel { .. }
+                    | StepKind::EventGateway { .. }
+            );
             match (&step.kind, &step.next) {
                 (StepKind::End, Some(_)) => report(
                     format!("steps[{i}].next"),
                     "an end step has no next step".into(),
                 ),
+                (_, Some(_)) if routed => report(
+                    format!("steps[{i}].next"),
+                    format!(
+                        "a {} step has no next step: its targets say where to go",
+                        step.kind.type_name()
+                    ),
+                ),
                 (StepKind::End, None) => {}
+                (_, None) if routed => {}
                 (_, None) => report(
                     format!("steps[{i}].next"),
                     format!("a {} step needs a next step", step.kind.type_name()),
@@ -362,16 +470,11 @@ impl ProcessDefinition {
                 if matches!(step.kind, StepKind::End) {
                     reaches_end = true;
                 }
-                let errors: &[super::ErrorRoute] = match &step.kind {
-                    StepKind::Service { errors, .. } => errors,
-                    _ => &[],
-                };
-                let targets = step
-                    .next
-                    .iter()
-                    .chain(step.boundary.iter().filter_map(|b| b.next.as_ref()))
-                    .chain(errors.iter().map(|e| &e.next));
-                todo.extend(targets.filter_map(|n| index.get(n.as_str()).copied()));
+                todo.extend(
+                    step.targets()
+                        .into_iter()
+                        .filter_map(|n| index.get(n).copied()),
+                );
             }
             if !reaches_end {
                 report(
@@ -395,6 +498,10 @@ impl ProcessDefinition {
             Err(Error::Invalid(problems))
         }
     }
+}
+
+fn index_has(steps: &[super::Step], id: &str) -> bool {
+    steps.iter().any(|s| s.id == id)
 }
 
 fn check_output(output: &Output, path: &str, report: &mut impl FnMut(String, String)) {

@@ -41,6 +41,9 @@ pub enum Event {
         /// The inbound message that started it, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
+        /// The instance and call step that started it as a child, if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<super::Parent>,
     },
     /// A service step was entered: a job for `handler` was created.
     JobCreated {
@@ -250,6 +253,72 @@ pub enum Event {
         /// The error text.
         error: String,
     },
+    /// A step that a loop leads back to was entered: `pass` counts its entries from 1, so the
+    /// history tells each pass apart.
+    StepEntered {
+        /// The step.
+        step: String,
+        /// Which entry this is, from 1.
+        pass: u32,
+    },
+    /// An exclusive gateway chose a route.
+    GatewayDecided {
+        /// The gateway.
+        step: String,
+        /// The condition that held, or none when the default was taken.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+        /// The step taken.
+        next: String,
+    },
+    /// A parallel fork started its branches.
+    ParallelForked {
+        /// The fork.
+        step: String,
+        /// The first step of each branch.
+        branches: Vec<String>,
+    },
+    /// A branch arrived at a join; at `arrived == expected` the join goes on.
+    JoinArrived {
+        /// The join.
+        step: String,
+        /// Branches arrived so far, this one included.
+        arrived: u32,
+        /// Branches it waits for.
+        expected: u32,
+    },
+    /// A branch reached an end step while other branches still run.
+    BranchEnded {
+        /// The end step.
+        step: String,
+    },
+    /// An event-based gateway started waiting for the first of its events.
+    GatewayEntered {
+        /// The gateway.
+        step: String,
+        /// The correlation key of its messages.
+        key: String,
+    },
+    /// A call activity started a child instance.
+    ChildStarted {
+        /// The call step.
+        step: String,
+        /// The child instance.
+        child_id: Uuid,
+        /// The child's process.
+        process: String,
+        /// The variables handed to the child.
+        variables: Map<String, Value>,
+    },
+    /// The child instance of a call step completed; `set` is what went into the variables.
+    ChildCompleted {
+        /// The call step.
+        step: String,
+        /// The child instance.
+        child_id: Uuid,
+        /// Variables set from the child's final variables.
+        set: Map<String, Value>,
+    },
 }
 
 impl Event {
@@ -282,6 +351,14 @@ impl Event {
             Event::CompensationFinished { .. } => "CompensationFinished",
             Event::StepCompensated { .. } => "StepCompensated",
             Event::InstanceFailed { .. } => "InstanceFailed",
+            Event::StepEntered { .. } => "StepEntered",
+            Event::GatewayDecided { .. } => "GatewayDecided",
+            Event::ParallelForked { .. } => "ParallelForked",
+            Event::JoinArrived { .. } => "JoinArrived",
+            Event::BranchEnded { .. } => "BranchEnded",
+            Event::GatewayEntered { .. } => "GatewayEntered",
+            Event::ChildStarted { .. } => "ChildStarted",
+            Event::ChildCompleted { .. } => "ChildCompleted",
         }
     }
 
@@ -313,7 +390,15 @@ impl Event {
             | Event::BusinessErrorCaught { step, .. }
             | Event::StepCompensable { step }
             | Event::StepCompensated { step }
-            | Event::InstanceFailed { step, .. } => Some(step),
+            | Event::InstanceFailed { step, .. }
+            | Event::StepEntered { step, .. }
+            | Event::GatewayDecided { step, .. }
+            | Event::ParallelForked { step, .. }
+            | Event::JoinArrived { step, .. }
+            | Event::BranchEnded { step }
+            | Event::GatewayEntered { step, .. }
+            | Event::ChildStarted { step, .. }
+            | Event::ChildCompleted { step, .. } => Some(step),
         }
     }
 }

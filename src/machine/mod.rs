@@ -26,6 +26,8 @@ mod tests;
 
 pub use event::{Event, MessageKind};
 
+use std::collections::{BTreeMap, VecDeque};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -97,6 +99,31 @@ pub enum Wait {
         /// The timer.
         timer_id: Uuid,
     },
+    /// An event-based gateway: the first of its messages (with this key) and timers.
+    Gateway {
+        /// The gateway step.
+        step: String,
+        /// The correlation key of its messages.
+        key: String,
+    },
+    /// A call activity's child instance.
+    Child {
+        /// The call step.
+        step: String,
+        /// The child instance.
+        child_id: Uuid,
+        /// The child's process.
+        process: String,
+    },
+}
+
+/// The parent of a child instance started by a call activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parent {
+    /// The parent instance.
+    pub instance_id: Uuid,
+    /// Its call step.
+    pub step: String,
 }
 
 fn first_attempt() -> u32 {
@@ -121,7 +148,11 @@ impl Wait {
     /// The step the instance waits at.
     pub fn step(&self) -> &str {
         match self {
-            Wait::Job { step, .. } | Wait::Message { step, .. } | Wait::Timer { step, .. } => step,
+            Wait::Job { step, .. }
+            | Wait::Message { step, .. }
+            | Wait::Timer { step, .. }
+            | Wait::Gateway { step, .. }
+            | Wait::Child { step, .. } => step,
         }
     }
 }
@@ -137,17 +168,38 @@ pub struct InstanceState {
     /// store keeps them in their own column and puts them back when it loads the state.
     #[serde(skip)]
     pub variables: Map<String, Value>,
-    /// What the instance waits for, when running.
-    pub wait: Option<Wait>,
+    /// What the instance waits for, when running: one wait per branch that waits (a
+    /// parallel fork makes several).
+    #[serde(
+        default,
+        alias = "wait",
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub waits: Vec<Wait>,
     /// The last error, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Timers that run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<ActiveTimer>,
-    /// The open incident, if a step ran out of attempts.
+    /// Open incidents: steps that ran out of attempts (one per branch at most).
+    #[serde(
+        default,
+        alias = "incident",
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub incidents: Vec<Incident>,
+    /// Branches arrived so far at joins that still wait for others.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub joins: BTreeMap<String, u32>,
+    /// How often each step that lies on a loop was entered.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub passes: BTreeMap<String, u32>,
+    /// The parent instance, for a child started by a call activity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incident: Option<Incident>,
+    pub parent: Option<Parent>,
     /// Completed steps that declare a compensation, in order of completion.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compensable: Vec<String>,
@@ -206,16 +258,103 @@ pub struct ActiveTimer {
     pub remaining: u32,
 }
 
+/// Accept a single value, `null` or a list (states stored before parallel branches held one
+/// wait and one incident).
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::Many(v)) => v,
+        Some(OneOrMany::One(t)) => vec![t],
+    })
+}
+
+impl InstanceState {
+    /// The wait at `step`, if a branch waits there.
+    pub fn wait_at(&self, step: &str) -> Option<&Wait> {
+        self.waits.iter().find(|w| w.step() == step)
+    }
+
+    /// The wait for job `job_id`.
+    pub fn job_wait(&self, job_id: Uuid) -> Option<&Wait> {
+        self.waits
+            .iter()
+            .find(|w| matches!(w, Wait::Job { job_id: j, .. } if *j == job_id))
+    }
+
+    /// The open incident at `step`.
+    pub fn incident_at(&self, step: &str) -> Option<&Incident> {
+        self.incidents.iter().find(|i| i.step == step)
+    }
+
+    /// Every message (name, key) the instance waits for now: receive steps, boundary messages
+    /// of waiting steps and event gateways' messages.
+    pub fn awaited_messages(&self, def: &ProcessDefinition) -> Vec<(String, String)> {
+        self.waits
+            .iter()
+            .flat_map(|w| self.awaited_messages_at(def, w.step()))
+            .collect()
+    }
+
+    /// The messages (name, key) the wait at `step` listens for.
+    pub fn awaited_messages_at(
+        &self,
+        def: &ProcessDefinition,
+        step: &str,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(w) = self.wait_at(step) else {
+            return out;
+        };
+        let key = match w {
+            Wait::Message { name, key, .. } => {
+                out.push((name.clone(), key.clone()));
+                key.clone()
+            }
+            Wait::Gateway { key, .. } => key.clone(),
+            _ => self.business_key.clone(),
+        };
+        let Some(step) = def.step(step) else {
+            return out;
+        };
+        for b in &step.boundary {
+            if let BoundaryEvent::Message(m) = &b.on {
+                out.push((m.clone(), key.clone()));
+            }
+        }
+        if let StepKind::EventGateway { events, .. } = &step.kind {
+            for e in events {
+                if let BoundaryEvent::Message(m) = &e.on {
+                    out.push((m.clone(), key.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Default for InstanceState {
     fn default() -> Self {
         InstanceState {
             status: Status::New,
             business_key: String::new(),
             variables: Map::new(),
-            wait: None,
+            waits: Vec::new(),
             error: None,
             timers: Vec::new(),
-            incident: None,
+            incidents: Vec::new(),
+            joins: BTreeMap::new(),
+            passes: BTreeMap::new(),
+            parent: None,
             compensable: Vec::new(),
             compensating: None,
             compensate_then: None,
@@ -235,6 +374,17 @@ pub enum Input {
         variables: Map<String, Value>,
         /// The id of the message that started it, if one did.
         message_id: Option<String>,
+        /// The parent, when a call activity starts it.
+        parent: Option<Parent>,
+    },
+    /// A child instance started by a call step ended.
+    ChildEnded {
+        /// The child instance.
+        child_id: Uuid,
+        /// How it ended.
+        status: Status,
+        /// Its final variables.
+        variables: Map<String, Value>,
     },
     /// A handler finished the job.
     JobCompleted {
@@ -381,6 +531,7 @@ pub fn decide(
             business_key,
             variables,
             message_id,
+            parent,
         } => {
             if state.status != Status::New {
                 return Err(Rejection::AlreadyStarted);
@@ -390,15 +541,50 @@ pub fn decide(
                 business_key: business_key.clone(),
                 variables: variables.clone(),
                 message_id: message_id.clone(),
+                parent: parent.clone(),
             });
             Some(def.first_step().id.clone())
         }
+        Input::ChildEnded {
+            child_id,
+            status,
+            variables,
+        } => {
+            let (step, process) = match state
+                .waits
+                .iter()
+                .find(|w| matches!(w, Wait::Child { child_id: c, .. } if c == child_id))
+            {
+                Some(Wait::Child { step, process, .. }) => (step.clone(), process.clone()),
+                _ => return Err(not_waiting(state, "child")),
+            };
+            if *status != Status::Completed {
+                d.emit(Event::InstanceFailed {
+                    step,
+                    error: format!(
+                        "the child instance {child_id} of process {process} ended {}",
+                        status.as_str()
+                    ),
+                });
+                return Ok(d.out);
+            }
+            let output = match def.step(&step).map(|s| &s.kind) {
+                Some(StepKind::Call { output, .. }) => output,
+                _ => return Err(Rejection::UnknownStep(step)),
+            };
+            d.emit(Event::ChildCompleted {
+                step: step.clone(),
+                child_id: *child_id,
+                set: map_output(output, &Value::Object(variables.clone())),
+            });
+            d.cancel_timers(&step);
+            d.record_compensable(&step);
+            d.next_of(&step)?
+        }
         Input::JobCompleted { job_id, result } => {
-            let step = match &state.wait {
-                Some(Wait::Job {
-                    step, job_id: j, ..
-                }) if j == job_id => step.clone(),
-                _ => return Err(not_waiting(state, "job")),
+            let step = match state.job_wait(*job_id) {
+                Some(w) => w.step().to_string(),
+                None => return Err(not_waiting(state, "job")),
             };
             if state.compensating.is_some() {
                 // A compensation handler finished: on to the next one.
@@ -433,11 +619,9 @@ pub fn decide(
             error,
             code,
         } => {
-            let step = match &state.wait {
-                Some(Wait::Job {
-                    step, job_id: j, ..
-                }) if j == job_id => step.clone(),
-                _ => return Err(not_waiting(state, "job")),
+            let step = match state.job_wait(*job_id) {
+                Some(w) => w.step().to_string(),
+                None => return Err(not_waiting(state, "job")),
             };
             d.emit(Event::JobFailed {
                 step: step.clone(),
@@ -474,40 +658,39 @@ pub fn decide(
             if state.status != Status::Running {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
-            let (Some(incident), Some(Wait::Job { job_id, .. })) = (&state.incident, &state.wait)
-            else {
+            if state.incidents.is_empty() {
                 return Err(Rejection::NoIncident);
-            };
-            d.emit(Event::IncidentResolved {
-                step: incident.step.clone(),
-                set: variables.clone().unwrap_or_default(),
-            });
-            d.emit(Event::JobRetryScheduled {
-                step: incident.step.clone(),
-                job_id: *job_id,
-                attempt: 1,
-                run_at: ctx.now,
-            });
-            d.arm_timeout(&incident.step, ctx.now);
+            }
+            for (n, incident) in state.incidents.iter().enumerate() {
+                let Some(Wait::Job { job_id, .. }) = state.wait_at(&incident.step) else {
+                    continue;
+                };
+                d.emit(Event::IncidentResolved {
+                    step: incident.step.clone(),
+                    set: if n == 0 {
+                        variables.clone().unwrap_or_default()
+                    } else {
+                        Map::new()
+                    },
+                });
+                d.emit(Event::JobRetryScheduled {
+                    step: incident.step.clone(),
+                    job_id: *job_id,
+                    attempt: 1,
+                    run_at: ctx.now,
+                });
+                d.arm_timeout(&incident.step, ctx.now);
+            }
             return Ok(d.out);
         }
         Input::Cancel { reason } => {
             if state.status != Status::Running {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
-            if let Some(w) = &state.wait {
-                d.emit(Event::WaitInterrupted {
-                    step: w.step().to_string(),
-                    by: format!("cancelled: {reason}"),
-                });
-            }
-            let steps: Vec<String> = state.timers.iter().map(|t| t.step.clone()).collect();
-            for step in steps {
-                d.cancel_timers(&step);
-            }
             if state.compensating.is_some() {
                 return Err(Rejection::NotRunning("compensating"));
             }
+            d.withdraw_all(&format!("cancelled: {reason}"));
             if state.compensable.is_empty() {
                 d.emit(Event::InstanceCancelled {
                     reason: reason.clone(),
@@ -526,47 +709,69 @@ pub fn decide(
             name,
             payload,
         } => {
-            let step = match &state.wait {
-                Some(Wait::Message { step, name: n, .. }) if n == name => step.clone(),
-                Some(w) => {
-                    // A boundary message of the waiting step ends the wait another way.
-                    let step = w.step().to_string();
-                    let boundary = def.step(&step).and_then(|s| {
-                        s.boundary
-                            .iter()
-                            .find(|b| matches!(&b.on, BoundaryEvent::Message(m) if m == name))
-                    });
-                    let Some(b) = boundary else {
-                        return Err(not_waiting(state, "message"));
+            // The receive step waiting for it; else a waiting step with it as a boundary
+            // message; else an event gateway waiting for it.
+            if let Some(w) = state
+                .waits
+                .iter()
+                .find(|w| matches!(w, Wait::Message { name: n, .. } if n == name))
+            {
+                let step = w.step().to_string();
+                let output = match def.step(&step).map(|s| &s.kind) {
+                    Some(StepKind::Receive { output, .. }) => output,
+                    _ => return Err(Rejection::UnknownStep(step)),
+                };
+                d.emit(Event::MessageCorrelated {
+                    step: step.clone(),
+                    message_id: message_id.clone(),
+                    name: name.clone(),
+                    set: map_output(output, payload),
+                });
+                d.cancel_timers(&step);
+                d.next_of(&step)?
+            } else {
+                let mut found = None;
+                for w in &state.waits {
+                    let Some(s) = def.step(w.step()) else {
+                        continue;
                     };
-                    d.emit(Event::WaitInterrupted {
-                        step: step.clone(),
-                        by: format!("message {name}"),
-                    });
-                    d.emit(Event::MessageCorrelated {
-                        step: step.clone(),
-                        message_id: message_id.clone(),
-                        name: name.clone(),
-                        set: map_output(&Output::Merge, payload),
-                    });
-                    d.cancel_timers(&step);
-                    d.run_forward(b.next.clone())?;
-                    return Ok(d.out);
+                    if let Some(b) = s
+                        .boundary
+                        .iter()
+                        .find(|b| matches!(&b.on, BoundaryEvent::Message(m) if m == name))
+                    {
+                        found = Some((s.id.clone(), false, Output::Merge, b.next.clone()));
+                        break;
+                    }
+                    if let (Wait::Gateway { .. }, StepKind::EventGateway { events, .. }) =
+                        (w, &s.kind)
+                    {
+                        if let Some(e) = events
+                            .iter()
+                            .find(|e| matches!(&e.on, BoundaryEvent::Message(m) if m == name))
+                        {
+                            found =
+                                Some((s.id.clone(), true, e.output.clone(), Some(e.next.clone())));
+                            break;
+                        }
+                    }
                 }
-                None => return Err(not_waiting(state, "message")),
-            };
-            let output = match def.step(&step).map(|s| &s.kind) {
-                Some(StepKind::Receive { output, .. }) => output,
-                _ => return Err(Rejection::UnknownStep(step)),
-            };
-            d.emit(Event::MessageCorrelated {
-                step: step.clone(),
-                message_id: message_id.clone(),
-                name: name.clone(),
-                set: map_output(output, payload),
-            });
-            d.cancel_timers(&step);
-            d.next_of(&step)?
+                let Some((step, gateway, output, next)) = found else {
+                    return Err(not_waiting(state, "message"));
+                };
+                if !gateway {
+                    // A boundary message ends the wait another way.
+                    d.interrupt(&step, &format!("message {name}"));
+                }
+                d.emit(Event::MessageCorrelated {
+                    step: step.clone(),
+                    message_id: message_id.clone(),
+                    name: name.clone(),
+                    set: map_output(&output, payload),
+                });
+                d.cancel_timers(&step);
+                next
+            }
         }
         Input::TimerFired { timer_id } => {
             if state.status != Status::Running {
@@ -591,7 +796,7 @@ pub fn decide(
                     d.next_of(&timer.step)?
                 }
                 TimerKind::Timeout => {
-                    let job_id = match &state.wait {
+                    let job_id = match state.wait_at(&timer.step) {
                         Some(Wait::Job { job_id, .. }) => *job_id,
                         _ => return Err(not_waiting(state, "timeout")),
                     };
@@ -614,35 +819,44 @@ pub fn decide(
                     let step_def = def
                         .step(&timer.step)
                         .ok_or_else(|| Rejection::UnknownStep(timer.step.clone()))?;
-                    let b = step_def.boundary.get(index).ok_or_else(|| {
-                        Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step))
-                    })?;
-                    if b.interrupting {
-                        d.emit(Event::WaitInterrupted {
-                            step: timer.step.clone(),
-                            by: format!("timer {timer_id}"),
-                        });
+                    if let StepKind::EventGateway { events, .. } = &step_def.kind {
+                        // The gateway's timer came first: the other events are withdrawn.
+                        let e = events.get(index).ok_or_else(|| {
+                            Rejection::UnknownStep(format!("{}.events[{index}]", timer.step))
+                        })?;
+                        d.interrupt(&timer.step, &format!("timer {timer_id}"));
                         d.cancel_timers(&timer.step);
-                        b.next.clone()
+                        Some(e.next.clone())
                     } else {
-                        if let Some((message, to)) = &b.send {
-                            let e = d.send_event(&timer.step, message, to.as_deref(), None, None);
-                            d.emit(e);
-                        }
-                        if timer.remaining > 0 {
-                            if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
-                                let interval = parse_cycle(c).map(|(_, i)| i).unwrap_or_default();
-                                let id = d.next_id();
-                                d.emit(Event::TimerScheduled {
-                                    step: timer.step.clone(),
-                                    timer_id: id,
-                                    kind: timer.kind,
-                                    due_at: timer.due_at + interval,
-                                    remaining: timer.remaining - 1,
-                                });
+                        let b = step_def.boundary.get(index).ok_or_else(|| {
+                            Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step))
+                        })?;
+                        if b.interrupting {
+                            d.interrupt(&timer.step, &format!("timer {timer_id}"));
+                            d.cancel_timers(&timer.step);
+                            b.next.clone()
+                        } else {
+                            if let Some((message, to)) = &b.send {
+                                let e =
+                                    d.send_event(&timer.step, message, to.as_deref(), None, None);
+                                d.emit(e);
                             }
+                            if timer.remaining > 0 {
+                                if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
+                                    let interval =
+                                        parse_cycle(c).map(|(_, i)| i).unwrap_or_default();
+                                    let id = d.next_id();
+                                    d.emit(Event::TimerScheduled {
+                                        step: timer.step.clone(),
+                                        timer_id: id,
+                                        kind: timer.kind,
+                                        due_at: timer.due_at + interval,
+                                        remaining: timer.remaining - 1,
+                                    });
+                                }
+                            }
+                            return Ok(d.out);
                         }
-                        return Ok(d.out);
                     }
                 }
             }
@@ -681,11 +895,36 @@ impl Decision<'_> {
         }
     }
 
+    /// End the wait at `step` without its own event (a boundary event, a cancel).
+    fn interrupt(&mut self, step: &str, by: &str) {
+        self.emit(Event::WaitInterrupted {
+            step: step.to_string(),
+            by: by.to_string(),
+        });
+    }
+
+    /// End every branch: each wait is interrupted and every timer cancelled.
+    fn withdraw_all(&mut self, by: &str) {
+        let steps: Vec<String> = self
+            .scratch
+            .waits
+            .iter()
+            .map(|w| w.step().to_string())
+            .collect();
+        for step in &steps {
+            self.interrupt(step, by);
+        }
+        let timer_steps: Vec<String> = self.scratch.timers.iter().map(|t| t.step.clone()).collect();
+        for step in timer_steps {
+            self.cancel_timers(&step);
+        }
+    }
+
     /// A handler attempt failed (an error or a timeout): retry under the step's policy, or
     /// raise an incident when the attempts are used up. The step's other timers are cancelled
     /// either way (a retry starts its timeout anew).
     fn attempt_failed(&mut self, step: &str, job_id: Uuid, error: &str) {
-        let attempt = match &self.scratch.wait {
+        let attempt = match self.scratch.job_wait(job_id) {
             Some(Wait::Job { attempt, .. }) => *attempt,
             _ => 1,
         };
@@ -890,24 +1129,37 @@ impl Decision<'_> {
         }
     }
 
-    /// Enter steps from `next` on until the instance waits or ends.
-    fn run_forward(&mut self, mut next: Option<String>) -> Result<(), Rejection> {
+    /// Enter steps from `next` on until every branch waits or ends.
+    fn run_forward(&mut self, next: Option<String>) -> Result<(), Rejection> {
         let def = self.def;
+        let mut queue: VecDeque<String> = next.into_iter().collect();
         // A definition is validated, so every path can end; the bound guards against a loop
-        // of send steps, which would otherwise never wait.
+        // of steps that never wait.
         let mut budget = def.steps.len() * 4 + 16;
-        while let Some(id) = next.take() {
+        let mut last = None;
+        while let Some(id) = queue.pop_front() {
+            if self.scratch.status != Status::Running {
+                return Ok(());
+            }
             budget -= 1;
             if budget == 0 {
                 self.emit(Event::InstanceFailed {
                     step: id,
                     error: "the process loops without ever waiting".into(),
                 });
-                break;
+                return Ok(());
             }
             let step = def
                 .step(&id)
                 .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
+            if def.on_cycle(&id) {
+                let pass = self.scratch.passes.get(&id).copied().unwrap_or(0) + 1;
+                self.emit(Event::StepEntered {
+                    step: id.clone(),
+                    pass,
+                });
+            }
+            last = Some(id.clone());
             match &step.kind {
                 StepKind::Service {
                     handler, timeout, ..
@@ -940,7 +1192,7 @@ impl Decision<'_> {
                     );
                     self.emit(e);
                     self.record_compensable(&id);
-                    next = step.next.clone();
+                    queue.extend(step.next.clone());
                 }
                 StepKind::Receive { message, key, .. } => {
                     let key = message_key(&self.scratch, key.as_deref());
@@ -955,6 +1207,9 @@ impl Decision<'_> {
                     self.schedule(&id, TimerKind::Step, timer);
                 }
                 StepKind::Compensate => {
+                    // Undoing the work ends every other branch first.
+                    queue.clear();
+                    self.withdraw_all(&format!("compensation at step {id}"));
                     self.emit(Event::CompensationStarted {
                         reason: format!("step {id}"),
                         then: step.next.clone(),
@@ -962,10 +1217,137 @@ impl Decision<'_> {
                     if !self.compensate_next() {
                         return Ok(());
                     }
-                    next = step.next.clone();
+                    queue.extend(step.next.clone());
                 }
-                StepKind::End => self.emit(Event::InstanceCompleted { step: id.clone() }),
+                StepKind::Exclusive { routes, default } => {
+                    let mut taken = None;
+                    for r in routes {
+                        let verdict = crate::expr::Expr::parse(&r.when)
+                            .and_then(|e| e.eval(&self.scratch.variables));
+                        match verdict {
+                            Ok(true) => {
+                                taken = Some((Some(r.when.clone()), r.next.clone()));
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                self.emit(Event::InstanceFailed {
+                                    step: id.clone(),
+                                    error: format!("condition `{}`: {e}", r.when),
+                                });
+                                return Ok(());
+                            }
+                        }
+                    }
+                    let Some((condition, next)) =
+                        taken.or_else(|| default.clone().map(|d| (None, d)))
+                    else {
+                        self.emit(Event::InstanceFailed {
+                            step: id.clone(),
+                            error: "no route's condition holds and the gateway has no default"
+                                .into(),
+                        });
+                        return Ok(());
+                    };
+                    self.emit(Event::GatewayDecided {
+                        step: id.clone(),
+                        condition,
+                        next: next.clone(),
+                    });
+                    queue.push_back(next);
+                }
+                StepKind::Parallel { branches } => {
+                    self.emit(Event::ParallelForked {
+                        step: id.clone(),
+                        branches: branches.clone(),
+                    });
+                    queue.extend(branches.iter().cloned());
+                }
+                StepKind::Join => {
+                    let arrived = self.scratch.joins.get(&id).copied().unwrap_or(0) + 1;
+                    let expected = def.incoming(&id) as u32;
+                    self.emit(Event::JoinArrived {
+                        step: id.clone(),
+                        arrived,
+                        expected,
+                    });
+                    if arrived >= expected {
+                        queue.extend(step.next.clone());
+                    }
+                }
+                StepKind::EventGateway { key, events } => {
+                    let key = message_key(&self.scratch, key.as_deref());
+                    self.emit(Event::GatewayEntered {
+                        step: id.clone(),
+                        key: key.clone(),
+                    });
+                    for (index, e) in events.iter().enumerate() {
+                        match &e.on {
+                            BoundaryEvent::Message(name) => {
+                                self.emit(Event::BoundaryMessageAwaited {
+                                    step: id.clone(),
+                                    name: name.clone(),
+                                    key: key.clone(),
+                                })
+                            }
+                            BoundaryEvent::Timer(t) => {
+                                if !self.schedule(&id, TimerKind::Boundary { index }, t) {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+                StepKind::Call { process, input, .. } => {
+                    let vars = &self.scratch.variables;
+                    let variables = match input {
+                        None => vars.clone(),
+                        Some(names) => names
+                            .iter()
+                            .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
+                            .collect(),
+                    };
+                    let child_id = self.next_id();
+                    self.emit(Event::ChildStarted {
+                        step: id.clone(),
+                        child_id,
+                        process: process.clone(),
+                        variables,
+                    });
+                    self.schedule_boundaries(step);
+                }
+                StepKind::End => {
+                    if self.scratch.waits.is_empty() && queue.is_empty() {
+                        self.emit(Event::InstanceCompleted { step: id.clone() })
+                    } else {
+                        self.emit(Event::BranchEnded { step: id.clone() })
+                    }
+                }
             }
+        }
+        // Every branch ended, yet the instance did not: a join waits for a branch that will
+        // never come. Fail it rather than leave it stuck without a word.
+        if self.scratch.status == Status::Running
+            && self.scratch.waits.is_empty()
+            && self.scratch.compensating.is_none()
+        {
+            let waiting: Vec<String> = self
+                .scratch
+                .joins
+                .iter()
+                .map(|(j, n)| format!("{j} ({n} of {} arrived)", self.def.incoming(j)))
+                .collect();
+            self.emit(Event::InstanceFailed {
+                step: last.unwrap_or_default(),
+                error: format!(
+                    "every branch ended but the instance cannot go on: joins waiting: {}",
+                    if waiting.is_empty() {
+                        "none".to_string()
+                    } else {
+                        waiting.join(", ")
+                    }
+                ),
+            });
         }
         Ok(())
     }
@@ -996,9 +1378,14 @@ impl Decision<'_> {
 }
 
 fn not_waiting(state: &InstanceState, what: &'static str) -> Rejection {
-    match (&state.status, &state.wait) {
-        (Status::Running, Some(w)) => Rejection::NotWaitingFor {
-            waiting_at: w.step().to_string(),
+    match (&state.status, state.waits.first()) {
+        (Status::Running, Some(_)) => Rejection::NotWaitingFor {
+            waiting_at: state
+                .waits
+                .iter()
+                .map(|w| w.step())
+                .collect::<Vec<_>>()
+                .join(", "),
             what,
         },
         (s, _) => Rejection::NotRunning(s.as_str()),
@@ -1033,31 +1420,51 @@ fn map_output(output: &Output, result: &Value) -> Map<String, Value> {
 
 /// Apply one event to the state. Total: every event applies to every state.
 pub fn evolve(state: &mut InstanceState, event: &Event) {
+    fn end_wait(state: &mut InstanceState, step: &str) {
+        state.waits.retain(|w| w.step() != step);
+    }
+    fn set(state: &mut InstanceState, vars: &Map<String, Value>) {
+        for (k, v) in vars {
+            state.variables.insert(k.clone(), v.clone());
+        }
+    }
     match event {
         Event::InstanceStarted {
             business_key,
             variables,
+            parent,
             ..
         } => {
             state.status = Status::Running;
             state.business_key = business_key.clone();
             state.variables = variables.clone();
+            state.parent = parent.clone();
         }
         Event::JobCreated {
             step,
             job_id,
             handler,
         } => {
-            state.wait = Some(Wait::Job {
+            end_wait(state, step);
+            state.waits.push(Wait::Job {
                 step: step.clone(),
                 job_id: *job_id,
                 handler: handler.clone(),
                 attempt: 1,
             })
         }
-        Event::JobRetryScheduled { attempt: n, .. } => {
-            if let Some(Wait::Job { attempt, .. }) = &mut state.wait {
-                *attempt = *n;
+        Event::JobRetryScheduled {
+            job_id, attempt: n, ..
+        } => {
+            for w in &mut state.waits {
+                if let Wait::Job {
+                    job_id: j, attempt, ..
+                } = w
+                {
+                    if j == job_id {
+                        *attempt = *n;
+                    }
+                }
             }
         }
         Event::IncidentRaised {
@@ -1067,25 +1474,25 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             at,
             ..
         } => {
-            state.incident = Some(Incident {
+            state.incidents.retain(|i| &i.step != step);
+            state.incidents.push(Incident {
                 step: step.clone(),
                 error: error.clone(),
                 attempts: *attempts,
                 at: *at,
             })
         }
-        Event::IncidentResolved { set, .. } => {
-            for (k, v) in set {
-                state.variables.insert(k.clone(), v.clone());
-            }
-            state.incident = None;
+        Event::IncidentResolved { step, set: vars } => {
+            set(state, vars);
+            state.incidents.retain(|i| &i.step != step);
             state.error = None;
         }
         Event::InstanceCancelled { .. } => {
             state.status = Status::Cancelled;
-            state.wait = None;
+            state.waits.clear();
             state.timers.clear();
-            state.incident = None;
+            state.incidents.clear();
+            state.joins.clear();
             state.compensating = None;
             state.compensate_then = None;
             state.paused = false;
@@ -1096,8 +1503,9 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
         Event::CompensationStarted { reason, then } => {
             state.compensating = Some(reason.clone());
             state.compensate_then = then.clone();
-            state.wait = None;
-            state.incident = None;
+            state.waits.clear();
+            state.incidents.clear();
+            state.joins.clear();
         }
         Event::CompensationFinished { .. } => {
             state.compensating = None;
@@ -1108,25 +1516,70 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 state.compensable.remove(i);
             }
         }
-        Event::JobCompleted { set, .. } | Event::MessageCorrelated { set, .. } => {
-            for (k, v) in set {
-                state.variables.insert(k.clone(), v.clone());
-            }
-            state.wait = None;
+        Event::JobCompleted {
+            step, set: vars, ..
+        }
+        | Event::MessageCorrelated {
+            step, set: vars, ..
+        }
+        | Event::ChildCompleted {
+            step, set: vars, ..
+        } => {
+            set(state, vars);
+            end_wait(state, step);
         }
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
-        Event::BusinessErrorCaught { .. } => {
-            state.wait = None;
+        Event::BusinessErrorCaught { step, .. } => {
+            end_wait(state, step);
             state.error = None;
         }
         Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
-        Event::MessageSent { .. } | Event::BoundaryMessageAwaited { .. } => {}
+        Event::MessageSent { .. }
+        | Event::BoundaryMessageAwaited { .. }
+        | Event::GatewayDecided { .. }
+        | Event::ParallelForked { .. }
+        | Event::BranchEnded { .. } => {}
         Event::MessageAwaited { step, name, key } => {
-            state.wait = Some(Wait::Message {
+            end_wait(state, step);
+            state.waits.push(Wait::Message {
                 step: step.clone(),
                 name: name.clone(),
                 key: key.clone(),
             })
+        }
+        Event::GatewayEntered { step, key } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Gateway {
+                step: step.clone(),
+                key: key.clone(),
+            })
+        }
+        Event::ChildStarted {
+            step,
+            child_id,
+            process,
+            ..
+        } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Child {
+                step: step.clone(),
+                child_id: *child_id,
+                process: process.clone(),
+            })
+        }
+        Event::StepEntered { step, pass } => {
+            state.passes.insert(step.clone(), *pass);
+        }
+        Event::JoinArrived {
+            step,
+            arrived,
+            expected,
+        } => {
+            if arrived >= expected {
+                state.joins.remove(step);
+            } else {
+                state.joins.insert(step.clone(), *arrived);
+            }
         }
         Event::TimerScheduled {
             step,
@@ -1143,30 +1596,36 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 remaining: *remaining,
             });
             if *kind == TimerKind::Step {
-                state.wait = Some(Wait::Timer {
+                end_wait(state, step);
+                state.waits.push(Wait::Timer {
                     step: step.clone(),
                     timer_id: *timer_id,
                 });
             }
         }
-        Event::TimerFired { timer_id, kind, .. } => {
+        Event::TimerFired {
+            step,
+            timer_id,
+            kind,
+        } => {
             state.timers.retain(|t| t.timer_id != *timer_id);
             if *kind == TimerKind::Step {
-                state.wait = None;
+                end_wait(state, step);
             }
         }
         Event::TimerCancelled { timer_id, .. } => {
             state.timers.retain(|t| t.timer_id != *timer_id);
         }
-        Event::WaitInterrupted { .. } => state.wait = None,
+        Event::WaitInterrupted { step, .. } => end_wait(state, step),
         Event::InstanceCompleted { .. } => {
             state.status = Status::Completed;
-            state.wait = None;
+            state.waits.clear();
             state.timers.clear();
+            state.joins.clear();
         }
         Event::InstanceFailed { error, .. } => {
             state.status = Status::Failed;
-            state.wait = None;
+            state.waits.clear();
             state.error = Some(error.clone());
             state.timers.clear();
         }

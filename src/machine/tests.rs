@@ -43,6 +43,7 @@ fn start_input() -> Input {
         business_key: "o-1".into(),
         variables: vars,
         message_id: None,
+        parent: None,
     }
 }
 
@@ -63,7 +64,7 @@ fn start_runs_forward_to_the_first_wait() {
     );
     let state = fold(&events);
     assert_eq!(state.status, Status::Running);
-    assert_eq!(state.wait.as_ref().unwrap().step(), "reserve");
+    assert_eq!(state.waits.first().unwrap().step(), "reserve");
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn a_completed_job_maps_its_result_and_sends_then_waits() {
     let def = order();
     let mut events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
     let state = fold(&events);
-    let Some(Wait::Job { job_id, .. }) = state.wait.clone() else {
+    let Some(Wait::Job { job_id, .. }) = state.waits.first().cloned() else {
         panic!("waits for a job")
     };
     let more = decide(
@@ -107,7 +108,7 @@ fn a_completed_job_maps_its_result_and_sends_then_waits() {
     let state = fold(&events);
     assert_eq!(state.variables["reservation"], json!({"slot": 3}));
     assert_eq!(
-        state.wait,
+        state.waits.first().cloned(),
         Some(Wait::Message {
             step: "paid".into(),
             name: "PaymentReceived".into(),
@@ -156,7 +157,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     let def = order();
     let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
     let state = fold(&events);
-    let Some(Wait::Job { job_id, .. }) = state.wait.clone() else {
+    let Some(Wait::Job { job_id, .. }) = state.waits.first().cloned() else {
         panic!()
     };
     let more = decide(
@@ -176,7 +177,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     let _ = &state;
     // Without a retry policy the first failure raises an incident; the instance stays.
     assert_eq!(state.status, Status::Running);
-    let incident = state.incident.clone().expect("an incident");
+    let incident = state.incidents.first().cloned().expect("an incident");
     assert_eq!(
         (
             incident.step.as_str(),
@@ -185,7 +186,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
         ),
         ("reserve", "boom", 1)
     );
-    assert_eq!(state.wait.as_ref().map(Wait::step), Some("reserve"));
+    assert_eq!(state.waits.first().map(Wait::step), Some("reserve"));
     // An operator retries: the same job id runs again, from attempt 1.
     let retry = decide(&order(), &state, &Input::Retry { variables: None }, ctx(5)).unwrap();
     let types: Vec<_> = retry.iter().map(Event::type_name).collect();
@@ -280,6 +281,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             process: "p".into(),
             start: None,
             retry: None,
+            variables: Default::default(),
             steps,
         };
         def.validate().unwrap();
@@ -295,6 +297,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
         business_key: "k".into(),
         variables: Map::new(),
         message_id: None,
+        parent: None,
     };
     for round in 0..100 {
         let new = decide(def, &state, &input, ctx(events.len() as i64 + 1)).unwrap();
@@ -307,7 +310,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
             evolve(&mut state, e);
         }
         events.extend(new);
-        input = match &state.wait {
+        input = match &state.waits.first().cloned() {
             None => break,
             Some(Wait::Job { job_id, .. }) => Input::JobCompleted {
                 job_id: *job_id,
@@ -320,6 +323,17 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
             },
             Some(Wait::Timer { timer_id, .. }) => Input::TimerFired {
                 timer_id: *timer_id,
+            },
+            Some(Wait::Gateway { .. }) => match state.timers.first() {
+                Some(t) => Input::TimerFired {
+                    timer_id: t.timer_id,
+                },
+                None => break,
+            },
+            Some(Wait::Child { child_id, .. }) => Input::ChildEnded {
+                child_id: *child_id,
+                status: Status::Completed,
+                variables: Map::new(),
             },
         };
     }
@@ -358,7 +372,7 @@ proptest! {
         // Any prefix folds without panicking and never leaves a wait on an ended instance.
         let state = fold(&events[..cut.min(events.len())]);
         if matches!(state.status, Status::Completed | Status::Failed) {
-            prop_assert!(state.wait.is_none());
+            prop_assert!(state.waits.is_empty());
         }
     }
 }

@@ -471,6 +471,7 @@ impl Engine {
                 business_key: r.business_key,
                 variables,
                 message_id: None,
+                parent: None,
             });
         }
         let applied = store.apply(c, now, works, lease, Vec::new()).await?;

@@ -190,6 +190,7 @@ impl Store {
                 business_key: msg.key.clone(),
                 variables: payload_variables(&msg.payload),
                 message_id: Some(msg.id.clone()),
+                parent: None,
             };
             let settle = Settle {
                 message_id: msg.id.clone(),
@@ -345,6 +346,7 @@ impl Store {
                     business_key: m.key.clone(),
                     variables: payload_variables(&m.payload),
                     message_id: Some(m.id.clone()),
+                    parent: None,
                 });
                 settles.push(Settle {
                     message_id: m.id.clone(),

@@ -255,6 +255,16 @@ impl Store {
     ) -> Result<Deployed> {
         def.validate()?;
         let q = self.q();
+        for step in &def.steps {
+            if let crate::definition::StepKind::Call { process, .. } = &step.kind {
+                if *process != def.process && self.latest_in(c, process).await.is_err() {
+                    return Err(Error::BadInput(format!(
+                        "step \"{}\" calls process \"{process}\", which is not deployed; deploy it first",
+                        step.id
+                    )));
+                }
+            }
+        }
         let checksum = def.checksum();
         let key = self.lock_key(&["definition", &def.process]);
         c.rows(&q.definition_lock, &[&key]).await?;

@@ -318,7 +318,7 @@ impl Store {
         if state.paused {
             lines.push("it is paused by an operator: nothing moves it until it is resumed".into());
         }
-        if let Some(i) = &state.incident {
+        for i in &state.incidents {
             lines.push(format!(
                 "it has an open incident at step {}: \"{}\" after {} attempts, since {}; an operator can retry or cancel it",
                 i.step, i.error, i.attempts, i.at.to_rfc3339()

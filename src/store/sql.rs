@@ -20,6 +20,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0003_reporting",
         include_str!("../../sql/migrations/0003_reporting.sql"),
     ),
+    (
+        4,
+        "0004_control_flow",
+        include_str!("../../sql/migrations/0004_control_flow.sql"),
+    ),
 ];
 
 /// The reporting views of migration 0003, as `longrun report` names them.

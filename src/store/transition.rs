@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{ClaimedJob, Conn, Error, Result, Store};
 use crate::definition::ProcessDefinition;
-use crate::machine::{self, Context, Event, Input, InstanceState, Status, Wait};
+use crate::machine::{self, Context, Event, Input, InstanceState, Parent, Status, Wait};
 
 /// A lease under which jobs for this engine's own handlers are created already claimed, so the
 /// engine runs them without a claim round trip.
@@ -38,6 +38,7 @@ pub(crate) enum Work {
         business_key: String,
         variables: Map<String, Value>,
         message_id: Option<String>,
+        parent: Option<Parent>,
     },
     /// Feed an input to an existing instance.
     Continue { instance_id: Uuid, input: Input },
@@ -123,6 +124,10 @@ struct Effects {
     timers: Vec<(Uuid, Uuid, String, &'static str, DateTime<Utc>)>,
     timers_cancelled: Vec<Uuid>,
     jobs_withdrawn: Vec<Uuid>,
+    /// Work the batch's own events cause for other instances (a call step starts a child, a
+    /// child's end moves its parent, a cancelled parent cancels its child), applied in the
+    /// same transaction.
+    follow_ups: Vec<Work>,
 }
 
 impl Store {
@@ -147,42 +152,19 @@ impl Store {
             .collect();
         existing.sort();
         existing.dedup();
-        if !existing.is_empty() {
-            for row in c.rows(&q.instances_lock, &[&existing]).await? {
-                let id: Uuid = row.get(0);
-                let process: String = row.get(1);
-                let version: i32 = row.get(2);
-                let mut state: InstanceState = serde_json::from_value(row.get(3))?;
-                state.variables = match row.get::<_, Value>(5) {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                };
-                let seq: i64 = row.get(4);
-                let def = self.definition_in(c, &process, version).await?;
-                slots.insert(
-                    id,
-                    Slot {
-                        def,
-                        process,
-                        version,
-                        state,
-                        seq_before: seq,
-                        seq,
-                        is_new: false,
-                        touched: false,
-                        last_step: None,
-                        started_at: now,
-                    },
-                );
-            }
-        }
+        self.load_slots(c, now, &existing, &mut slots).await?;
 
         let mut fx = Effects {
             settles,
             ..Effects::default()
         };
         let mut outcomes = Vec::with_capacity(works.len());
-        for work in works {
+        let mut queue: std::collections::VecDeque<(Work, bool)> =
+            works.into_iter().map(|w| (w, true)).collect();
+        // A chain of calls between parents and children is bounded: a runaway one (a process
+        // that calls itself at once, forever) fails the batch rather than the database.
+        let mut follow_budget = 10_000usize;
+        while let Some((work, own)) = queue.pop_front() {
             let id = work.instance_id();
             let input = match work {
                 Work::Start {
@@ -192,6 +174,7 @@ impl Store {
                     business_key,
                     variables,
                     message_id,
+                    parent,
                 } => {
                     let def = self.definition_in(c, &process, version).await?;
                     slots.insert(
@@ -213,15 +196,65 @@ impl Store {
                         business_key,
                         variables,
                         message_id,
+                        parent,
                     }
                 }
-                Work::Continue { input, .. } => input,
+                Work::Continue { input, .. } => {
+                    if !own && !slots.contains_key(&id) {
+                        self.load_slots(c, now, &[id], &mut slots).await?;
+                    }
+                    input
+                }
             };
-            let Some(slot) = slots.get_mut(&id) else {
-                outcomes.push(Err(Error::InstanceNotFound(id)));
-                continue;
+            let outcome = match slots.get_mut(&id) {
+                None => Err(Error::InstanceNotFound(id)),
+                Some(slot) => self.run(c, now, id, slot, input, lease, &mut fx).await,
             };
-            outcomes.push(self.run(c, now, id, slot, input, lease, &mut fx).await);
+            if own {
+                outcomes.push(outcome);
+            } else if let Err(e) = outcome {
+                // The other side moved on meanwhile (a parent no longer waits for its child).
+                tracing::debug!(instance = %id, error = %e, "follow-up not applied");
+            }
+            for follow in std::mem::take(&mut fx.follow_ups) {
+                follow_budget = follow_budget.checked_sub(1).ok_or_else(|| {
+                    Error::BadInput("call activities start children without end".into())
+                })?;
+                let follow = match follow {
+                    Work::Start {
+                        instance_id,
+                        process,
+                        business_key,
+                        variables,
+                        parent,
+                        ..
+                    } => match self.latest_in(c, &process).await {
+                        Ok((version, _)) => Work::Start {
+                            instance_id,
+                            process,
+                            version,
+                            business_key,
+                            variables,
+                            message_id: None,
+                            parent,
+                        },
+                        Err(Error::ProcessNotFound(_)) => {
+                            let Some(p) = parent else { continue };
+                            Work::Continue {
+                                instance_id: p.instance_id,
+                                input: Input::ChildEnded {
+                                    child_id: instance_id,
+                                    status: Status::Failed,
+                                    variables: Map::new(),
+                                },
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    w => w,
+                };
+                queue.push_back((follow, false));
+            }
         }
 
         // Write everything: one statement per table, pipelined on the connection.
@@ -543,6 +576,48 @@ impl Store {
         })
     }
 
+    /// Lock and load instances (in id order) into `slots`.
+    async fn load_slots(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        ids: &[Uuid],
+        slots: &mut HashMap<Uuid, Slot>,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = ids.to_vec();
+        for row in c.rows(&self.q().instances_lock, &[&ids]).await? {
+            let id: Uuid = row.get(0);
+            let process: String = row.get(1);
+            let version: i32 = row.get(2);
+            let mut state: InstanceState = serde_json::from_value(row.get(3))?;
+            state.variables = match row.get::<_, Value>(5) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            let seq: i64 = row.get(4);
+            let def = self.definition_in(c, &process, version).await?;
+            slots.insert(
+                id,
+                Slot {
+                    def,
+                    process,
+                    version,
+                    state,
+                    seq_before: seq,
+                    seq,
+                    is_new: false,
+                    touched: false,
+                    last_step: None,
+                    started_at: now,
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Decide and evolve one instance until it waits, taking buffered messages it starts to
     /// wait for on the way.
     #[allow(clippy::too_many_arguments)]
@@ -556,6 +631,7 @@ impl Store {
         lease: Option<&Lease>,
         fx: &mut Effects,
     ) -> Result<()> {
+        let mut pending: Vec<(String, String)> = Vec::new();
         loop {
             let ctx = Context {
                 instance_id: id,
@@ -569,9 +645,12 @@ impl Store {
                         rejection,
                     }
                 })?;
-            let mut awaited: Vec<(String, String)> = Vec::new();
+            let mut prev_waits = slot.state.waits.clone();
             for event in events {
-                let prev_wait = slot.state.wait.clone();
+                // The wait the event ends, as it was before.
+                let prev_wait = event
+                    .step()
+                    .and_then(|step| slot.state.wait_at(step).cloned());
                 machine::evolve(&mut slot.state, &event);
                 slot.seq += 1;
                 slot.touched = true;
@@ -609,7 +688,7 @@ impl Store {
                         fx.jobs_withdrawn.retain(|j| j != job_id);
                         // The handler of the job being retried (a compensation's, while
                         // compensating).
-                        let handler = match &slot.state.wait {
+                        let handler = match slot.state.job_wait(*job_id) {
                             Some(Wait::Job { handler, .. }) => handler.clone(),
                             _ => String::new(),
                         };
@@ -646,10 +725,13 @@ impl Store {
                     | Event::BoundaryMessageAwaited { step, name, key } => {
                         fx.subs_insert
                             .insert((id, step.clone(), name.clone()), key.clone());
-                        awaited.push((name.clone(), key.clone()));
+                        pending.push((name.clone(), key.clone()));
                     }
                     Event::MessageCorrelated { step, .. } => end_waits(fx, id, step, true),
                     Event::JobCompleted { step, .. } | Event::JobFailed { step, .. } => {
+                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step))
+                    }
+                    Event::ChildCompleted { step, .. } => {
                         end_waits(fx, id, step, has_boundary_messages(&slot.def, step))
                     }
                     Event::TimerScheduled {
@@ -669,18 +751,49 @@ impl Store {
                             fx.timers_cancelled.push(*timer_id);
                         }
                     }
-                    Event::WaitInterrupted { step, .. } => {
-                        let listens = matches!(prev_wait, Some(Wait::Message { .. }))
-                            || has_boundary_messages(&slot.def, step);
+                    Event::WaitInterrupted { step, by } => {
+                        let listens =
+                            matches!(prev_wait, Some(Wait::Message { .. } | Wait::Gateway { .. }))
+                                || has_boundary_messages(&slot.def, step);
                         end_waits(fx, id, step, listens);
-                        if let Some(Wait::Job { job_id, .. }) = prev_wait {
-                            withdraw_job(fx, job_id);
+                        match prev_wait {
+                            Some(Wait::Job { job_id, .. }) => withdraw_job(fx, job_id),
+                            Some(Wait::Child { child_id, .. }) => {
+                                fx.follow_ups.push(Work::Continue {
+                                    instance_id: child_id,
+                                    input: Input::Cancel {
+                                        reason: format!("its parent {id}: {by}"),
+                                    },
+                                })
+                            }
+                            _ => {}
                         }
                     }
+                    Event::ChildStarted {
+                        step,
+                        child_id,
+                        process,
+                        variables,
+                    } => fx.follow_ups.push(Work::Start {
+                        instance_id: *child_id,
+                        process: process.clone(),
+                        // Resolved to the latest version by the batch.
+                        version: 0,
+                        business_key: slot.state.business_key.clone(),
+                        variables: variables.clone(),
+                        message_id: None,
+                        parent: Some(Parent {
+                            instance_id: id,
+                            step: step.clone(),
+                        }),
+                    }),
                     Event::InstancePaused {} => {
-                        // Withdraw what could move the instance: job, timers, subscriptions.
-                        if let Some(Wait::Job { job_id, .. }) = &slot.state.wait {
-                            withdraw_job(fx, *job_id);
+                        // Withdraw what could move the instance: jobs, timers, subscriptions.
+                        for w in &slot.state.waits {
+                            if let Wait::Job { job_id, .. } = w {
+                                withdraw_job(fx, *job_id);
+                            }
+                            end_waits(fx, id, w.step(), true);
                         }
                         for t in &slot.state.timers {
                             let before = fx.timers.len();
@@ -689,19 +802,21 @@ impl Store {
                                 fx.timers_cancelled.push(t.timer_id);
                             }
                         }
-                        if let Some(w) = &slot.state.wait {
-                            end_waits(fx, id, w.step(), true);
-                        }
                     }
                     Event::InstanceResumed {} => {
                         // Put it all back, as it was; the buffer is looked at below.
-                        match &slot.state.wait {
-                            Some(Wait::Job {
+                        let awaited = slot.state.awaited_messages(&slot.def);
+                        for w in &slot.state.waits {
+                            if let Wait::Job {
                                 step,
                                 job_id,
                                 handler,
                                 attempt,
-                            }) if slot.state.incident.is_none() => {
+                            } = w
+                            {
+                                if slot.state.incident_at(step).is_some() {
+                                    continue;
+                                }
                                 fx.jobs_withdrawn.retain(|j| j != job_id);
                                 fx.jobs.push(ClaimedJob {
                                     job_id: *job_id,
@@ -715,25 +830,17 @@ impl Store {
                                 fx.job_leased.push(false);
                                 fx.job_run_at.push(Some(now));
                             }
-                            Some(Wait::Message { step, name, key }) => {
-                                fx.subs_insert
-                                    .insert((id, step.clone(), name.clone()), key.clone());
-                                awaited.push((name.clone(), key.clone()));
-                            }
-                            _ => {}
                         }
-                        if let Some(w) = &slot.state.wait {
-                            let key = match &slot.state.wait {
-                                Some(Wait::Message { key, .. }) => key.clone(),
-                                _ => slot.state.business_key.clone(),
-                            };
-                            let step = w.step().to_string();
-                            for b in slot.def.step(&step).map(|s| &s.boundary[..]).unwrap_or(&[]) {
-                                if let crate::definition::BoundaryEvent::Message(name) = &b.on {
-                                    fx.subs_insert
-                                        .insert((id, step.clone(), name.clone()), key.clone());
-                                    awaited.push((name.clone(), key.clone()));
-                                }
+                        for w in &slot.state.waits {
+                            for (name, key) in slot
+                                .state
+                                .awaited_messages_at(&slot.def, w.step())
+                                .into_iter()
+                                .filter(|m| awaited.contains(m))
+                            {
+                                fx.subs_insert
+                                    .insert((id, w.step().to_string(), name.clone()), key.clone());
+                                pending.push((name, key));
                             }
                         }
                         for t in &slot.state.timers {
@@ -751,38 +858,79 @@ impl Store {
                         withdraw_job(fx, *job_id);
                         end_waits(fx, id, step, has_boundary_messages(&slot.def, step));
                     }
+                    Event::InstanceCompleted { .. }
+                    | Event::InstanceFailed { .. }
+                    | Event::InstanceCancelled { .. } => {
+                        // Withdraw what the end leaves behind (other branches' jobs and
+                        // subscriptions), and tell a parent its child ended.
+                        for w in prev_waits.iter() {
+                            match w {
+                                Wait::Job { job_id, .. } => withdraw_job(fx, *job_id),
+                                Wait::Child { child_id, .. } => {
+                                    fx.follow_ups.push(Work::Continue {
+                                        instance_id: *child_id,
+                                        input: Input::Cancel {
+                                            reason: format!("its parent {id} ended"),
+                                        },
+                                    })
+                                }
+                                _ => {}
+                            }
+                            end_waits(fx, id, w.step(), true);
+                        }
+                        if let Some(p) = &slot.state.parent {
+                            fx.follow_ups.push(Work::Continue {
+                                instance_id: p.instance_id,
+                                input: Input::ChildEnded {
+                                    child_id: id,
+                                    status: slot.state.status,
+                                    variables: slot.state.variables.clone(),
+                                },
+                            });
+                        }
+                    }
                     _ => {}
                 }
+                prev_waits = slot.state.waits.clone();
                 fx.ev_instance.push(id);
                 fx.ev_seq.push(slot.seq);
                 fx.ev_type.push(event.type_name().to_string());
                 fx.ev_data.push(event);
                 fx.ev_at.push(now);
             }
-            // A message that arrived before the instance waited for it is taken now: the
-            // step's own message first, then its boundary messages.
-            if awaited.is_empty() || slot.state.status != Status::Running {
+            // A message that arrived before the instance waited for it is taken now: any
+            // the instance started to wait for in this run and still waits for.
+            if pending.is_empty() || slot.state.status != Status::Running {
                 return Ok(());
             }
-            let mut locks: Vec<String> = awaited
+            let still = slot.state.awaited_messages(&slot.def);
+            pending.retain(|m| still.contains(m));
+            pending.sort();
+            pending.dedup();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let locks: Vec<String> = pending
                 .iter()
                 .map(|(name, key)| self.lock_key(&["correlate", name, key]))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect();
-            locks.sort();
             c.rows(&self.q().correlation_lock, &[&locks]).await?;
             let mut found = None;
-            for (name, key) in awaited {
+            for (i, (name, key)) in pending.iter().enumerate() {
                 let rows = c
-                    .rows(&self.q().inbox_take_buffered, &[&name, &key, &now])
+                    .rows(&self.q().inbox_take_buffered, &[name, key, &now])
                     .await?;
                 if let Some(row) = rows.into_iter().next() {
-                    found = Some((name, row));
+                    found = Some((i, row));
                     break;
                 }
             }
-            let Some((name, row)) = found else {
+            let Some((i, row)) = found else {
                 return Ok(());
             };
+            let (name, _) = pending.remove(i);
             let message_id: String = row.get(0);
             let payload: Value = row.get(1);
             fx.settles.push(Settle {
@@ -830,18 +978,20 @@ fn withdraw_job(fx: &mut Effects, job_id: Uuid) {
     }
 }
 
-/// The current step and, in words, what the instance waits for (for `instances` columns).
+/// The current step and, in words, what the instance waits for (for `instances` columns);
+/// with several branches waiting, each is listed.
 fn describe_wait(
     state: &InstanceState,
     last_step: Option<&str>,
 ) -> (Option<String>, Option<String>) {
+    let steps = || {
+        let s: Vec<&str> = state.waits.iter().map(|w| w.step()).collect();
+        (!s.is_empty()).then(|| s.join(", "))
+    };
     if state.paused {
-        return (
-            state.wait.as_ref().map(|w| w.step().to_string()),
-            Some("paused by an operator".into()),
-        );
+        return (steps(), Some("paused by an operator".into()));
     }
-    if let Some(i) = &state.incident {
+    if let Some(i) = state.incidents.first() {
         return (
             Some(i.step.clone()),
             Some(format!(
@@ -850,23 +1000,34 @@ fn describe_wait(
             )),
         );
     }
-    match &state.wait {
-        Some(Wait::Job { step, handler, .. }) => {
-            (Some(step.clone()), Some(format!("job {handler}")))
-        }
-        Some(Wait::Message { step, name, key }) => (
-            Some(step.clone()),
-            Some(format!("message {name} key {key}")),
-        ),
-        Some(Wait::Timer { step, timer_id }) => {
+    let describe = |w: &Wait| match w {
+        Wait::Job { handler, .. } => format!("job {handler}"),
+        Wait::Message { name, key, .. } => format!("message {name} key {key}"),
+        Wait::Timer { timer_id, .. } => {
             let due = state
                 .timers
                 .iter()
                 .find(|t| t.timer_id == *timer_id)
                 .map(|t| t.due_at.to_rfc3339())
                 .unwrap_or_default();
-            (Some(step.clone()), Some(format!("timer due {due}")))
+            format!("timer due {due}")
         }
-        None => (last_step.map(str::to_string), None),
+        Wait::Gateway { step, .. } => format!("first event of gateway {step}"),
+        Wait::Child {
+            child_id, process, ..
+        } => format!("child {process} {child_id}"),
+    };
+    match state.waits.as_slice() {
+        [] => (last_step.map(str::to_string), None),
+        [w] => (Some(w.step().to_string()), Some(describe(w))),
+        many => (
+            steps(),
+            Some(
+                many.iter()
+                    .map(|w| format!("{}: {}", w.step(), describe(w)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        ),
     }
 }

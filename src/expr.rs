@@ -1,0 +1,647 @@
+//! The condition language of exclusive gateways: small and safe by construction.
+//!
+//! ```text
+//! payment.amount > 1000 && customer.vip == true
+//! status != "cancelled" || !(retries >= 3)
+//! card.expires_at == null
+//! ```
+//!
+//! An expression has literals (numbers, `"strings"` or `'strings'`, `true`, `false`, `null`),
+//! paths into the instance variables (`payment.amount`), comparisons (`== != < <= > >=`),
+//! boolean logic (`&&`, `||`, `!`, also spelled `and`, `or`, `not`) and parentheses. There are
+//! no loops, no function calls and no assignments, and an expression is at most
+//! [`MAX_LEN`] characters and [`MAX_NODES`] nodes, so evaluating one is bounded by its size.
+//!
+//! A leading `=` is allowed (the modeler's FEEL style, `=amount > 1000`).
+//!
+//! Expressions are parsed and type-checked when a definition is validated: a syntax error names
+//! its column; where the definition declares variable types, a path that is not declared, or a
+//! comparison between values of different types, is refused before anything is deployed.
+//! At run time a path that is absent reads as `null`; ordering (`<`, `>`, ...) applies to two
+//! numbers or two strings, and anything else is an evaluation error.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The longest expression text accepted, in characters.
+pub const MAX_LEN: usize = 1024;
+/// The most nodes (literals, paths, operators) an expression may have.
+pub const MAX_NODES: usize = 64;
+/// The deepest nesting accepted.
+pub const MAX_DEPTH: usize = 16;
+
+/// The type of a declared variable, or of a sub-expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Type {
+    /// A JSON number.
+    Number,
+    /// A JSON string.
+    String,
+    /// `true` or `false`.
+    Boolean,
+    /// A JSON object whose fields are not declared: any path below it is allowed, untyped.
+    Object,
+    /// Not known (no declarations, or below an undeclared object).
+    Any,
+    /// The `null` literal: comparable with anything for equality.
+    Null,
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Type::Number => "number",
+            Type::String => "string",
+            Type::Boolean => "boolean",
+            Type::Object => "object",
+            Type::Any => "any",
+            Type::Null => "null",
+        })
+    }
+}
+
+/// Why an expression was refused (at parse or type check) or could not be evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (column {column})")]
+pub struct ExprError {
+    /// 1-based column (in characters) where the problem is.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn err<T>(column: usize, message: impl Into<String>) -> Result<T, ExprError> {
+    Err(ExprError {
+        column,
+        message: message.into(),
+    })
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// A parsed expression. Each node keeps the column it starts at, for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A literal value.
+    Lit(Value, usize),
+    /// A path into the variables.
+    Path(String, usize),
+    /// `!e`
+    Not(Box<Expr>, usize),
+    /// `a && b`
+    And(Box<Expr>, Box<Expr>),
+    /// `a || b`
+    Or(Box<Expr>, Box<Expr>),
+    /// `a op b`
+    Cmp(CmpOp, Box<Expr>, Box<Expr>, usize),
+}
+
+impl Expr {
+    /// Parse an expression, enforcing the size budget.
+    pub fn parse(text: &str) -> Result<Expr, ExprError> {
+        let chars: Vec<char> = text.chars().collect();
+        if chars.len() > MAX_LEN {
+            return err(
+                MAX_LEN + 1,
+                format!(
+                    "the expression is {} characters long; at most {MAX_LEN} are allowed",
+                    chars.len()
+                ),
+            );
+        }
+        let tokens = lex(&chars)?;
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            nodes: 0,
+            end: chars.len() + 1,
+        };
+        if p.peek() == Some(&Tok::Assign) {
+            p.pos += 1;
+        }
+        if p.peek().is_none() {
+            return err(1, "the expression is empty");
+        }
+        let e = p.or(0)?;
+        if let Some((_, col)) = p.tokens.get(p.pos) {
+            return err(*col, "unexpected text after the end of the expression");
+        }
+        Ok(e)
+    }
+
+    fn column(&self) -> usize {
+        match self {
+            Expr::Lit(_, c) | Expr::Path(_, c) | Expr::Not(_, c) | Expr::Cmp(_, _, _, c) => *c,
+            Expr::And(a, _) | Expr::Or(a, _) => a.column(),
+        }
+    }
+
+    /// Check the expression's types against the declared variables (none declared: every
+    /// path is of unknown type). The whole expression must be a boolean.
+    pub fn check(&self, declared: &BTreeMap<String, Type>) -> Result<(), ExprError> {
+        match self.type_of(declared)? {
+            Type::Boolean | Type::Any => Ok(()),
+            t => err(
+                self.column(),
+                format!("a condition must be true or false, but this is a {t}"),
+            ),
+        }
+    }
+
+    fn type_of(&self, declared: &BTreeMap<String, Type>) -> Result<Type, ExprError> {
+        match self {
+            Expr::Lit(v, _) => Ok(match v {
+                Value::Null => Type::Null,
+                Value::Bool(_) => Type::Boolean,
+                Value::Number(_) => Type::Number,
+                Value::String(_) => Type::String,
+                _ => Type::Any,
+            }),
+            Expr::Path(p, col) => path_type(p, *col, declared),
+            Expr::Not(e, col) => match e.type_of(declared)? {
+                Type::Boolean | Type::Any => Ok(Type::Boolean),
+                t => err(*col, format!("`!` needs a boolean, not a {t}")),
+            },
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let op = if matches!(self, Expr::And(..)) {
+                    "&&"
+                } else {
+                    "||"
+                };
+                for side in [a, b] {
+                    match side.type_of(declared)? {
+                        Type::Boolean | Type::Any => {}
+                        t => {
+                            return err(
+                                side.column(),
+                                format!("`{op}` needs booleans on both sides, not a {t}"),
+                            )
+                        }
+                    }
+                }
+                Ok(Type::Boolean)
+            }
+            Expr::Cmp(op, a, b, col) => {
+                let (ta, tb) = (a.type_of(declared)?, b.type_of(declared)?);
+                let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
+                for (side, t) in [(a, ta), (b, tb)] {
+                    if ordering && matches!(t, Type::Boolean | Type::Null | Type::Object) {
+                        return err(
+                            side.column(),
+                            format!("`{}` compares numbers or strings, not a {t}", op.as_str()),
+                        );
+                    }
+                }
+                let known = |t: Type| !matches!(t, Type::Any | Type::Null);
+                if known(ta) && known(tb) && ta != tb {
+                    return err(
+                        *col,
+                        format!(
+                            "`{}` compares a {ta} with a {tb}; both sides must be of one type",
+                            op.as_str()
+                        ),
+                    );
+                }
+                Ok(Type::Boolean)
+            }
+        }
+    }
+
+    /// Evaluate the expression as a condition over the variables.
+    pub fn eval(&self, vars: &Map<String, Value>) -> Result<bool, ExprError> {
+        match self.value(vars)? {
+            Value::Bool(b) => Ok(b),
+            other => err(
+                self.column(),
+                format!("the condition is {other}, not true or false"),
+            ),
+        }
+    }
+
+    fn value(&self, vars: &Map<String, Value>) -> Result<Value, ExprError> {
+        Ok(match self {
+            Expr::Lit(v, _) => v.clone(),
+            Expr::Path(p, _) => crate::definition::lookup(vars, p)
+                .cloned()
+                .unwrap_or(Value::Null),
+            Expr::Not(e, col) => match e.value(vars)? {
+                Value::Bool(b) => Value::Bool(!b),
+                other => return err(*col, format!("`!` needs a boolean, found {other}")),
+            },
+            Expr::And(a, b) => Value::Bool(a.boolean(vars, "&&")? && b.boolean(vars, "&&")?),
+            Expr::Or(a, b) => Value::Bool(a.boolean(vars, "||")? || b.boolean(vars, "||")?),
+            Expr::Cmp(op, a, b, col) => {
+                let (x, y) = (a.value(vars)?, b.value(vars)?);
+                let ord = match (&x, &y) {
+                    (Value::Number(m), Value::Number(n)) => {
+                        m.as_f64().partial_cmp(&n.as_f64()).map(Some)
+                    }
+                    (Value::String(s), Value::String(t)) => Some(Some(s.cmp(t))),
+                    _ => None,
+                };
+                let result = match op {
+                    CmpOp::Eq => ord.map_or(x == y, |o| o == Some(std::cmp::Ordering::Equal)),
+                    CmpOp::Ne => ord.map_or(x != y, |o| o != Some(std::cmp::Ordering::Equal)),
+                    _ => {
+                        let Some(Some(o)) = ord else {
+                            return err(
+                                *col,
+                                format!(
+                                    "`{}` compares numbers or strings, found {x} and {y}",
+                                    op.as_str()
+                                ),
+                            );
+                        };
+                        match op {
+                            CmpOp::Lt => o.is_lt(),
+                            CmpOp::Le => o.is_le(),
+                            CmpOp::Gt => o.is_gt(),
+                            _ => o.is_ge(),
+                        }
+                    }
+                };
+                Value::Bool(result)
+            }
+        })
+    }
+
+    fn boolean(&self, vars: &Map<String, Value>, op: &str) -> Result<bool, ExprError> {
+        match self.value(vars)? {
+            Value::Bool(b) => Ok(b),
+            other => err(
+                self.column(),
+                format!("`{op}` needs booleans, found {other}"),
+            ),
+        }
+    }
+}
+
+/// The declared type of a path: its own declaration, or `any` below a declared object;
+/// an error when declarations exist and neither applies.
+fn path_type(path: &str, col: usize, declared: &BTreeMap<String, Type>) -> Result<Type, ExprError> {
+    if declared.is_empty() {
+        return Ok(Type::Any);
+    }
+    if let Some(t) = declared.get(path) {
+        return Ok(*t);
+    }
+    let mut prefix = path;
+    while let Some(i) = prefix.rfind('.') {
+        prefix = &prefix[..i];
+        match declared.get(prefix) {
+            Some(Type::Object | Type::Any) => return Ok(Type::Any),
+            Some(t) => {
+                return err(
+                    col,
+                    format!("`{prefix}` is declared a {t}; it has no field for `{path}`"),
+                )
+            }
+            None => {}
+        }
+    }
+    err(
+        col,
+        format!("unknown variable `{path}` (not in the definition's `variables`)"),
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Lit(Value),
+    Ident(String),
+    Cmp(CmpOp),
+    And,
+    Or,
+    Not,
+    Open,
+    Close,
+    Assign,
+}
+
+fn lex(chars: &[char]) -> Result<Vec<(Tok, usize)>, ExprError> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let col = i + 1;
+        let two = |s: &str| chars[i..].iter().take(2).collect::<String>() == s;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let (tok, len) = if two("==") {
+            (Tok::Cmp(CmpOp::Eq), 2)
+        } else if two("!=") {
+            (Tok::Cmp(CmpOp::Ne), 2)
+        } else if two("<=") {
+            (Tok::Cmp(CmpOp::Le), 2)
+        } else if two(">=") {
+            (Tok::Cmp(CmpOp::Ge), 2)
+        } else if two("&&") {
+            (Tok::And, 2)
+        } else if two("||") {
+            (Tok::Or, 2)
+        } else {
+            match c {
+                '<' => (Tok::Cmp(CmpOp::Lt), 1),
+                '>' => (Tok::Cmp(CmpOp::Gt), 1),
+                '!' => (Tok::Not, 1),
+                '(' => (Tok::Open, 1),
+                ')' => (Tok::Close, 1),
+                '=' if out.is_empty() => (Tok::Assign, 1),
+                '=' => return err(col, "`=` is not an operator here; compare with `==`"),
+                '"' | '\'' => {
+                    let mut s = String::new();
+                    let mut j = i + 1;
+                    loop {
+                        match chars.get(j) {
+                            None => return err(col, "this string is not closed"),
+                            Some('\\') => match chars.get(j + 1) {
+                                Some(&e @ ('"' | '\'' | '\\')) => {
+                                    s.push(e);
+                                    j += 2;
+                                }
+                                Some('n') => {
+                                    s.push('\n');
+                                    j += 2;
+                                }
+                                _ => return err(j + 1, "unknown escape in string"),
+                            },
+                            Some(&q) if q == c => break,
+                            Some(&x) => {
+                                s.push(x);
+                                j += 1;
+                            }
+                        }
+                    }
+                    (Tok::Lit(Value::String(s)), j + 1 - i)
+                }
+                '0'..='9' | '-' | '.' => {
+                    let mut j = i + 1;
+                    while j < chars.len()
+                        && (chars[j].is_ascii_digit()
+                            || matches!(chars[j], '.' | 'e' | 'E')
+                            || (matches!(chars[j], '+' | '-') && matches!(chars[j - 1], 'e' | 'E')))
+                    {
+                        j += 1;
+                    }
+                    let text: String = chars[i..j].iter().collect();
+                    let n: f64 = match text.parse() {
+                        Ok(n) => n,
+                        Err(_) => return err(col, format!("`{text}` is not a number")),
+                    };
+                    let Some(n) = serde_json::Number::from_f64(n) else {
+                        return err(col, format!("`{text}` is not a finite number"));
+                    };
+                    (Tok::Lit(Value::Number(n)), j - i)
+                }
+                c if c.is_alphabetic() || c == '_' => {
+                    let mut j = i + 1;
+                    while j < chars.len()
+                        && (chars[j].is_alphanumeric() || matches!(chars[j], '_' | '.' | '-'))
+                    {
+                        j += 1;
+                    }
+                    let word: String = chars[i..j].iter().collect();
+                    if word.ends_with('.') || word.contains("..") {
+                        return err(col, format!("`{word}` is not a variable path"));
+                    }
+                    let tok = match word.as_str() {
+                        "true" => Tok::Lit(Value::Bool(true)),
+                        "false" => Tok::Lit(Value::Bool(false)),
+                        "null" => Tok::Lit(Value::Null),
+                        "and" => Tok::And,
+                        "or" => Tok::Or,
+                        "not" => Tok::Not,
+                        _ => Tok::Ident(word),
+                    };
+                    (tok, j - i)
+                }
+                other => return err(col, format!("unexpected character `{other}`")),
+            }
+        };
+        out.push((tok, col));
+        i += len;
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<(Tok, usize)>,
+    pos: usize,
+    nodes: usize,
+    end: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn col(&self) -> usize {
+        self.tokens.get(self.pos).map_or(self.end, |(_, c)| *c)
+    }
+
+    fn node(&mut self, depth: usize) -> Result<(), ExprError> {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return err(
+                self.col(),
+                format!("the expression has more than {MAX_NODES} parts"),
+            );
+        }
+        if depth > MAX_DEPTH {
+            return err(
+                self.col(),
+                format!("the expression nests deeper than {MAX_DEPTH}"),
+            );
+        }
+        Ok(())
+    }
+
+    fn or(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let mut left = self.and(depth)?;
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            self.node(depth)?;
+            let right = self.and(depth)?;
+            left = Expr::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let mut left = self.cmp(depth)?;
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            self.node(depth)?;
+            let right = self.cmp(depth)?;
+            left = Expr::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn cmp(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let left = self.unary(depth)?;
+        if let Some(Tok::Cmp(op)) = self.peek().cloned() {
+            let col = self.col();
+            self.pos += 1;
+            self.node(depth)?;
+            let right = self.unary(depth)?;
+            if let Some(Tok::Cmp(_)) = self.peek() {
+                return err(self.col(), "comparisons do not chain; join them with `&&`");
+            }
+            return Ok(Expr::Cmp(op, Box::new(left), Box::new(right), col));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let col = self.col();
+        self.node(depth)?;
+        match self.tokens.get(self.pos).cloned() {
+            Some((Tok::Not, _)) => {
+                self.pos += 1;
+                let e = self.unary(depth + 1)?;
+                Ok(Expr::Not(Box::new(e), col))
+            }
+            Some((Tok::Open, _)) => {
+                self.pos += 1;
+                let e = self.or(depth + 1)?;
+                if self.peek() != Some(&Tok::Close) {
+                    return err(self.col(), "expected `)`");
+                }
+                self.pos += 1;
+                Ok(e)
+            }
+            Some((Tok::Lit(v), _)) => {
+                self.pos += 1;
+                Ok(Expr::Lit(v, col))
+            }
+            Some((Tok::Ident(p), _)) => {
+                self.pos += 1;
+                Ok(Expr::Path(p, col))
+            }
+            Some(_) => err(col, "expected a value, a variable or `(`"),
+            None => err(col, "the expression ends too early"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn evaluates_comparisons_and_logic() {
+        let v = vars(json!({"payment": {"amount": 1500}, "vip": true, "status": "open"}));
+        for (text, expected) in [
+            ("payment.amount > 1000", true),
+            ("=payment.amount <= 1000", false),
+            ("payment.amount == 1500.0", true),
+            ("vip && status == 'open'", true),
+            ("not vip or status != \"open\"", false),
+            ("!(payment.amount < 10) && missing == null", true),
+            ("status >= 'a'", true),
+        ] {
+            assert_eq!(Expr::parse(text).unwrap().eval(&v), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_the_column() {
+        let e = Expr::parse("amount > > 3").unwrap_err();
+        assert_eq!(e.column, 10, "{e}");
+        let e = Expr::parse("amount = 3").unwrap_err();
+        assert_eq!(e.column, 8, "{e}");
+        let e = Expr::parse("(a == 1").unwrap_err();
+        assert_eq!(e.column, 8, "{e}");
+        let e = Expr::parse("a == 'x").unwrap_err();
+        assert_eq!(e.column, 6, "{e}");
+        assert!(Expr::parse("a < b < c").is_err());
+        assert!(Expr::parse("").is_err());
+    }
+
+    #[test]
+    fn size_budget_is_enforced() {
+        let long = format!("a == '{}'", "x".repeat(MAX_LEN));
+        assert!(Expr::parse(&long)
+            .unwrap_err()
+            .message
+            .contains("characters"));
+        let many = vec!["a == 1"; 20].join(" && ");
+        assert!(Expr::parse(&many).unwrap_err().message.contains("parts"));
+        let deep = format!("{}a{}", "(".repeat(20), ")".repeat(20));
+        assert!(Expr::parse(&deep).unwrap_err().message.contains("nests"));
+    }
+
+    #[test]
+    fn type_check_uses_declarations() {
+        let declared: BTreeMap<String, Type> = [
+            ("amount".to_string(), Type::Number),
+            ("name".to_string(), Type::String),
+            ("payment".to_string(), Type::Object),
+        ]
+        .into_iter()
+        .collect();
+        let check = |t: &str| Expr::parse(t).unwrap().check(&declared);
+        assert!(check("amount > 1000 && payment.card.expired == true").is_ok());
+        let e = check("amout > 1000").unwrap_err();
+        assert!(e.message.contains("unknown variable `amout`"), "{e}");
+        assert_eq!(e.column, 1);
+        let e = check("name > 3").unwrap_err();
+        assert!(e.message.contains("string with a number"), "{e}");
+        assert!(check("amount").is_err());
+        assert!(check("amount.x == 1").is_err());
+        // Without declarations every path is untyped, but literals still are typed.
+        let none = BTreeMap::new();
+        assert!(Expr::parse("x > 1").unwrap().check(&none).is_ok());
+        assert!(Expr::parse("1 == 'a'").unwrap().check(&none).is_err());
+        assert!(Expr::parse("true < 1").unwrap().check(&none).is_err());
+    }
+
+    #[test]
+    fn evaluation_errors_are_reported_not_guessed() {
+        let v = vars(json!({"a": "x", "n": 1}));
+        assert!(Expr::parse("a > 1").unwrap().eval(&v).is_err());
+        assert!(Expr::parse("missing < 1").unwrap().eval(&v).is_err());
+        assert!(Expr::parse("n").unwrap().eval(&v).is_err());
+    }
+}
