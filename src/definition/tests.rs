@@ -249,3 +249,95 @@ proptest! {
         let _ = ProcessDefinition::from_json(&text);
     }
 }
+
+#[test]
+fn gateway_conditions_are_checked_at_deploy_with_step_and_column() {
+    let doc = |when: &str, vars: &str| {
+        format!(
+            r#"{{"process": "p", {vars} "steps": [
+                {{"id": "check", "type": "exclusive", "routes": [{{"when": {when}, "next": "a"}}], "default": "b"}},
+                {{"id": "a", "type": "end"}}, {{"id": "b", "type": "end"}}]}}"#,
+            when = serde_json::to_string(when).unwrap()
+        )
+    };
+    let problem = |text: String| match ProcessDefinition::from_json(&text) {
+        Err(Error::Invalid(p)) => p[0].to_string(),
+        other => panic!("expected a problem, got {other:?}"),
+    };
+    let typed = r#""variables": {"amount": "number", "customer": "object"},"#;
+    // An unknown variable used as a number, where types are declared.
+    let p = problem(doc("amout > 1000", typed));
+    assert!(
+        p.starts_with("steps[0].routes[0].when: column 1: unknown variable `amout`"),
+        "{p}"
+    );
+    // A declared string compared with a number.
+    let p = problem(doc(
+        "amount > 1 && customer.name == 'x' && amount == 'high'",
+        typed,
+    ));
+    assert!(
+        p.contains("column 46") && p.contains("number with a string"),
+        "{p}"
+    );
+    // A syntax error, with its column.
+    let p = problem(doc("amount >> 3", ""));
+    assert!(p.starts_with("steps[0].routes[0].when: column 9:"), "{p}");
+    // Over the size budget.
+    let long = vec!["amount > 1"; 40].join(" || ");
+    let p = problem(doc(&long, ""));
+    assert!(p.contains("more than 64 parts"), "{p}");
+    // Fine ones pass.
+    ProcessDefinition::from_json(&doc("amount > 1000 && customer.vip == true", typed)).unwrap();
+}
+
+#[test]
+fn control_flow_steps_round_trip_and_refuse_misplaced_fields() {
+    let def = ProcessDefinition::builder("flow")
+        .variable("amount", crate::expr::Type::Number)
+        .parallel("fork", ["a", "gw"])
+        .call("a", "child")
+        .payload(["amount"])
+        .output("child")
+        .next("join")
+        .event_gateway("gw")
+        .key("orderId")
+        .on_message("Paid", "join")
+        .output("payment")
+        .on_timer("PT1H", "join")
+        .join("join")
+        .exclusive("route")
+        .when("amount > 10", "big")
+        .otherwise("small")
+        .end("big")
+        .end("small")
+        .build()
+        .unwrap();
+    let json = def.to_json();
+    assert_eq!(ProcessDefinition::from_json(&json).unwrap(), def);
+    assert_eq!(def.incoming("join"), 3);
+    for (bad, expected) in [
+        (
+            r#"{"id": "f", "type": "parallel", "branches": ["x", "y"], "next": "x"}"#,
+            "has no `next`",
+        ),
+        (
+            r#"{"id": "f", "type": "service", "handler": "h", "branches": ["x"], "next": "x"}"#,
+            "has no field `branches`",
+        ),
+        (
+            r#"{"id": "f", "type": "event_gateway", "events": [{"message": "M", "after": "PT1S", "next": "x"}]}"#,
+            "exactly one of",
+        ),
+        (
+            r#"{"id": "f", "type": "call", "next": "x"}"#,
+            "needs `process`",
+        ),
+    ] {
+        let text = format!(
+            r#"{{"process": "p", "steps": [{bad}, {{"id": "x", "type": "end"}}, {{"id": "y", "type": "end"}}]}}"#
+        );
+        let e = ProcessDefinition::from_json(&text).unwrap_err().to_string();
+        assert!(e.contains(expected), "{bad}: {e}");
+    }
+}

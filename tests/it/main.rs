@@ -3,6 +3,7 @@
 
 mod common;
 mod consumer;
+mod control_flow;
 mod definitions;
 mod engine;
 mod explain;
