@@ -10,16 +10,18 @@
 //! With `--expired-cards F`, payment answers `PaymentFailed` for a fraction F of the orders:
 //! the order then waits for `CreditCardUpdated` for at most the card window (`--card-window`,
 //! default `P14D`), reminding the customer halfway. A fraction `--card-updated` of those
-//! customers update the card when reminded, and the payment is retried; for the others the
-//! window closes: the goods are released and the order is cancelled. The process runs on a
+//! customers update the card when reminded, and the payment is retried (a loop back to the
+//! gateway); for the others the window closes: the goods branch is ended, the goods are
+//! released, the payment refunded and the order cancelled. The process runs on a
 //! fast clock then (the window passes in about two seconds), and the example says so.
 //!
 //! ```text
 //! cargo run --release --example order_flow -- --orders 1000
 //! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5
 //! ```
-//! Prints one order's history, then `orders=N completed=C cancelled=X ...`; exits non-zero
-//! unless every order ended as its card implies.
+//! Prints one order's history, then `orders=N parallel=P completed=C cancelled=X ...`; exits
+//! non-zero unless every order ended as its card implies and fetched payment and goods in
+//! parallel.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -65,29 +67,19 @@ struct Args {
 fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
     ProcessDefinition::builder("order")
         .start_on_message("OrderPlaced")
+        // Payment and goods are fetched in parallel.
+        .parallel("fetch_in_parallel", ["retrieve_payment", "fetch_goods"])
         .send("retrieve_payment", "RetrievePayment")
         .to("payment")
         .compensate(Compensation::Send {
             send: "RefundPayment".into(),
             to: Some("payment".into()),
         })
-        .send("fetch_goods", "FetchGoods")
-        .to("inventory")
-        .compensate(Compensation::Send {
-            send: "ReleaseGoods".into(),
-            to: Some("inventory".into()),
-        })
-        .receive("payment_received", "PaymentReceived")
+        // Whichever answer comes first decides: paid, or the card failed.
+        .event_gateway("payment_outcome")
+        .on_message("PaymentReceived", "payment_and_goods")
         .output("payment")
-        .or_message("PaymentFailed", "wait_card")
-        .receive("goods_fetched", "GoodsFetched")
-        .output("goods")
-        .send("ship_goods", "ShipGoods")
-        .to("shipping")
-        .receive("goods_shipped", "GoodsShipped")
-        .output("shipment")
-        .send("order_completed", "OrderCompleted")
-        .end("done")
+        .on_message("PaymentFailed", "wait_card")
         .receive("wait_card", "CreditCardUpdated")
         .timeout_after(window, "give_up")
         .remind(
@@ -95,9 +87,26 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
             "CardReminder",
             Some("customer"),
         )
+        // A loop: the payment is retried and its outcome awaited again.
         .send("retry_payment", "RetrievePayment")
         .to("payment")
-        .next("payment_received")
+        .next("payment_outcome")
+        .send("fetch_goods", "FetchGoods")
+        .to("inventory")
+        .compensate(Compensation::Send {
+            send: "ReleaseGoods".into(),
+            to: Some("inventory".into()),
+        })
+        .receive("goods_fetched", "GoodsFetched")
+        .output("goods")
+        .join("payment_and_goods")
+        .send("ship_goods", "ShipGoods")
+        .to("shipping")
+        .receive("goods_shipped", "GoodsShipped")
+        .output("shipment")
+        .send("order_completed", "OrderCompleted")
+        .end("done")
+        // The card window closed: undo what was done (the goods branch ends too).
         .compensate_all("give_up")
         .send("order_cancelled", "OrderCancelled")
         .end("cancelled")
@@ -338,16 +347,23 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5),
                 "cardExpired": expired, "willUpdateCard": will_update
             }));
-            engine.send(msg).await.map(|d| (d, expired && !will_update))
+            engine
+                .send(msg)
+                .await
+                .map(|d| (d, expired && !will_update, will_update))
         }));
     }
     let mut expect_cancelled = std::collections::HashSet::new();
+    let mut retried = Vec::new();
     for s in sends {
         match s.await?? {
-            (longrun::Delivery::Started { instance_id }, cancel) => {
+            (longrun::Delivery::Started { instance_id }, cancel, retry) => {
                 instances.insert(instance_id);
                 if cancel {
                     expect_cancelled.insert(instance_id);
+                }
+                if retry {
+                    retried.push(instance_id);
                 }
             }
             other => return Err(format!("OrderPlaced was not started on: {other:?}").into()),
@@ -379,7 +395,33 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     // Which end did each order reach, and was it the one its card implies?
     let mut cancelled = 0usize;
     let mut wrong = 0usize;
+    // Orders whose payment and goods were fetched in parallel: both commands went out before
+    // either answer was taken.
+    let mut parallel = 0usize;
     for id in &instances {
+        let history = store.history(*id).await?;
+        let first = |f: &dyn Fn(&longrun::store::HistoryEntry) -> bool| {
+            history.iter().find(|h| f(h)).map(|h| h.seq)
+        };
+        let sent = |name: &'static str| {
+            move |h: &longrun::store::HistoryEntry| {
+                h.event_type == "MessageSent" && h.data["name"] == name
+            }
+        };
+        let answered = first(&|h| {
+            h.event_type == "MessageCorrelated"
+                && matches!(
+                    h.data["name"].as_str(),
+                    Some("PaymentReceived" | "PaymentFailed" | "GoodsFetched")
+                )
+        });
+        if let (Some(p), Some(g), Some(a)) = (
+            first(&sent("RetrievePayment")),
+            first(&sent("FetchGoods")),
+            answered,
+        ) {
+            parallel += usize::from(p < a && g < a);
+        }
         let view = store.instance(*id).await?;
         let is_cancelled = view.current_step.as_deref() == Some("cancelled");
         cancelled += usize::from(is_cancelled);
@@ -403,11 +445,19 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     running.shutdown().await;
 
-    let sample = instances
+    // One cancelled order and one whose payment was retried (a second pass through the loop),
+    // or any order when there are none.
+    let mut samples: Vec<uuid::Uuid> = instances
         .iter()
         .find(|i| expect_cancelled.contains(i))
-        .or_else(|| instances.iter().next());
-    if let Some(sample) = sample {
+        .into_iter()
+        .chain(retried.first())
+        .copied()
+        .collect();
+    if samples.is_empty() {
+        samples.extend(instances.iter().next());
+    }
+    for sample in &samples {
         let view = store.instance(*sample).await?;
         println!(
             "sample order {} (instance {}): {}",
@@ -415,9 +465,18 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         );
         for h in store.history(*sample).await? {
             let detail = h.data.get("step").and_then(|s| s.as_str()).unwrap_or("");
-            let name = h.data.get("name").and_then(|s| s.as_str()).unwrap_or("");
+            let name = match (
+                h.data.get("name"),
+                h.data.get("pass"),
+                h.data.get("branches"),
+            ) {
+                (Some(n), _, _) => n.as_str().unwrap_or("").to_string(),
+                (_, Some(p), _) => format!("pass {p}"),
+                (_, _, Some(b)) => format!("branches {b}"),
+                _ => String::new(),
+            };
             println!(
-                "  {:>2} {:<18} {:<18} {}",
+                "  {:>2} {:<22} {:<18} {}",
                 h.seq, h.event_type, detail, name
             );
         }
@@ -428,8 +487,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let refunds = REFUNDS.load(Ordering::Relaxed);
     let releases = released.load(Ordering::Relaxed);
     println!(
-        "orders={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
+        "orders={} parallel={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
         args.orders,
+        parallel,
         completed_orders,
         cancelled,
         expect_cancelled.len(),
@@ -446,6 +506,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         completed as f64 / elapsed
     );
     Ok(completed == args.orders
+        && parallel == args.orders
         && failed == 0
         && releases >= cancelled
         && refunds >= cancelled

@@ -374,12 +374,8 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
         Delivery::Started { instance_id } => instance_id,
         other => panic!("{other:?}"),
     };
-    // Early, and kept long enough to outlive the card window.
-    let goods = send("GoodsFetched", "o1", "g1").ttl(Duration::days(30));
-    assert!(matches!(
-        engine.send(goods).await.unwrap(),
-        Delivery::Buffered { .. }
-    ));
+    // The goods branch arrives at the join while the payment branch waits for the card.
+    engine.send(send("GoodsFetched", "o1", "g1")).await.unwrap();
     engine
         .send(send("PaymentFailed", "o1", "f1"))
         .await
@@ -389,7 +385,7 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     assert_eq!(
         db.count("subscriptions", "").await,
         1,
-        "PaymentReceived's wait is withdrawn"
+        "the gateway's PaymentReceived wait is withdrawn"
     );
     clock.advance(Duration::days(3));
     engine
@@ -428,10 +424,14 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
     let view = db.store.instance(o2).await.unwrap();
     assert_eq!(view.current_step.as_deref(), Some("cancelled"));
     assert_eq!(
-        db.count("outbox", "WHERE name IN ('ReleaseGoods', 'OrderCancelled')")
-            .await,
-        2
+        db.count(
+            "outbox",
+            "WHERE name IN ('ReleaseGoods', 'RefundPayment', 'OrderCancelled')"
+        )
+        .await,
+        3
     );
+    // The goods branch still waited for GoodsFetched: the compensation ended it.
     assert_eq!(db.count("timers", "").await, 0);
     assert_eq!(db.count("subscriptions", "").await, 0);
 }
