@@ -357,6 +357,23 @@ impl Store {
                 )),
             }
         }
+        for w in &state.waits {
+            if let crate::machine::Wait::Child {
+                step,
+                child_id,
+                process,
+            } = w
+            {
+                lines.push(format!(
+                    "at step {step} it waits for its child instance {child_id} of process {process} to end"
+                ));
+            }
+        }
+        for (join, arrived) in &state.joins {
+            lines.push(format!(
+                "{arrived} branch(es) arrived at join {join}; it goes on when the others do"
+            ));
+        }
         for t in &state.timers {
             lines.push(format!(
                 "a {} timer at step {} is due at {}",

@@ -576,6 +576,32 @@ impl Store {
         })
     }
 
+    /// The end of a child this instance waits for, if one has ended already.
+    async fn ended_child(&self, c: &impl Conn, state: &InstanceState) -> Result<Option<Input>> {
+        for w in &state.waits {
+            let Wait::Child { child_id, .. } = w else {
+                continue;
+            };
+            let rows = c.rows(&self.q().instance_get, &[child_id]).await?;
+            let Some(row) = rows.first() else { continue };
+            let status = match row.get::<_, &str>(4) {
+                "completed" => Status::Completed,
+                "failed" => Status::Failed,
+                "cancelled" => Status::Cancelled,
+                _ => continue,
+            };
+            return Ok(Some(Input::ChildEnded {
+                child_id: *child_id,
+                status,
+                variables: match row.get::<_, Value>(7) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                },
+            }));
+        }
+        Ok(None)
+    }
+
     /// Lock and load instances (in id order) into `slots`.
     async fn load_slots(
         &self,
@@ -646,6 +672,9 @@ impl Store {
                     }
                 })?;
             let mut prev_waits = slot.state.waits.clone();
+            let resumed = events
+                .iter()
+                .any(|e| matches!(e, Event::InstanceResumed {}));
             for event in events {
                 // The wait the event ends, as it was before.
                 let prev_wait = event
@@ -897,6 +926,14 @@ impl Store {
                 fx.ev_type.push(event.type_name().to_string());
                 fx.ev_data.push(event);
                 fx.ev_at.push(now);
+            }
+            // A child that ended while its parent was paused could not move it then: on
+            // resume, its end is taken now.
+            if resumed && slot.state.status == Status::Running {
+                if let Some(next) = self.ended_child(c, &slot.state).await? {
+                    input = next;
+                    continue;
+                }
             }
             // A message that arrived before the instance waited for it is taken now: any
             // the instance started to wait for in this run and still waits for.

@@ -283,6 +283,12 @@ async fn a_call_activity_runs_a_child_and_maps_its_result_back() {
         Some(format!("child credit_check {child}").as_str())
     );
 
+    let explained = db.store.explain(parent).await.unwrap().join("\n");
+    assert!(
+        explained.contains(&format!("at step check it waits for its child instance {child} of process credit_check")),
+        "{explained}"
+    );
+    assert_eq!(db.count("report_stuck", "").await, 0, "a parent waiting for its child is not stuck");
     // The child completes when its message comes (by the shared business key); the parent
     // goes on in the same transaction.
     engine
@@ -352,4 +358,26 @@ async fn cancelling_the_parent_cancels_its_child() {
     let view = db.store.instance(p2).await.unwrap();
     assert_eq!(view.status, "failed");
     assert!(view.error.unwrap().contains("ended cancelled"));
+}
+
+#[tokio::test]
+async fn a_child_that_ends_while_its_parent_is_paused_moves_it_on_resume() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&credit_check()).await.unwrap();
+    engine.deploy(&with_credit_check()).await.unwrap();
+    let parent = engine
+        .start(StartRequest::new("loan", "l-4").variables(json!({"amount": 1})))
+        .await
+        .unwrap();
+    engine.pause(parent).await.unwrap();
+    engine
+        .send(Message::new("CreditScored", "l-4", "s-4").payload(json!({"value": 100})))
+        .await
+        .unwrap();
+    assert_eq!(db.store.instance(parent).await.unwrap().status, "running");
+    engine.resume(parent).await.unwrap();
+    let view = db.store.instance(parent).await.unwrap();
+    assert_eq!(view.status, "completed");
+    assert_eq!(db.count("outbox", "WHERE name = 'LoanRefused'").await, 1);
 }
