@@ -906,16 +906,22 @@ impl ProcessDefinition {
 
     /// Whether `id` lies on a cycle (a loop leads back to it), so entering it again is a new pass.
     pub fn on_cycle(&self, id: &str) -> bool {
-        let mut seen = std::collections::HashSet::new();
-        let mut todo: Vec<&str> = self.step(id).map(|s| s.targets()).unwrap_or_default();
-        while let Some(t) = todo.pop() {
-            if t == id {
+        let index = |t: &str| self.steps.iter().position(|s| s.id == t);
+        let Some(start) = index(id) else {
+            return false;
+        };
+        let mut seen = vec![false; self.steps.len()];
+        let mut todo: Vec<usize> = self.steps[start]
+            .targets()
+            .into_iter()
+            .filter_map(index)
+            .collect();
+        while let Some(i) = todo.pop() {
+            if i == start {
                 return true;
             }
-            if seen.insert(t) {
-                if let Some(s) = self.step(t) {
-                    todo.extend(s.targets());
-                }
+            if !std::mem::replace(&mut seen[i], true) {
+                todo.extend(self.steps[i].targets().into_iter().filter_map(index));
             }
         }
         false

@@ -671,15 +671,21 @@ impl Store {
                         rejection,
                     }
                 })?;
-            let mut prev_waits = slot.state.waits.clone();
             let resumed = events
                 .iter()
                 .any(|e| matches!(e, Event::InstanceResumed {}));
             for event in events {
-                // The wait the event ends, as it was before.
-                let prev_wait = event
-                    .step()
-                    .and_then(|step| slot.state.wait_at(step).cloned());
+                // What an interrupt or an end withdraws, as it was before the event.
+                let prev_wait = match &event {
+                    Event::WaitInterrupted { step, .. } => slot.state.wait_at(step).cloned(),
+                    _ => None,
+                };
+                let prev_waits = match &event {
+                    Event::InstanceCompleted { .. }
+                    | Event::InstanceFailed { .. }
+                    | Event::InstanceCancelled { .. } => slot.state.waits.clone(),
+                    _ => Vec::new(),
+                };
                 machine::evolve(&mut slot.state, &event);
                 slot.seq += 1;
                 slot.touched = true;
@@ -920,7 +926,6 @@ impl Store {
                     }
                     _ => {}
                 }
-                prev_waits = slot.state.waits.clone();
                 fx.ev_instance.push(id);
                 fx.ev_seq.push(slot.seq);
                 fx.ev_type.push(event.type_name().to_string());

@@ -285,10 +285,16 @@ async fn a_call_activity_runs_a_child_and_maps_its_result_back() {
 
     let explained = db.store.explain(parent).await.unwrap().join("\n");
     assert!(
-        explained.contains(&format!("at step check it waits for its child instance {child} of process credit_check")),
+        explained.contains(&format!(
+            "at step check it waits for its child instance {child} of process credit_check"
+        )),
         "{explained}"
     );
-    assert_eq!(db.count("report_stuck", "").await, 0, "a parent waiting for its child is not stuck");
+    assert_eq!(
+        db.count("report_stuck", "").await,
+        0,
+        "a parent waiting for its child is not stuck"
+    );
     // The child completes when its message comes (by the shared business key); the parent
     // goes on in the same transaction.
     engine
