@@ -27,6 +27,15 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum ProjectionAction {
+    /// Delete a projection's rows and rebuild it from the first event, showing progress.
+    Rebuild {
+        /// The projection (built in: activity).
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Apply the schema migrations (or, with --print, show the SQL without connecting).
     Migrate {
@@ -100,6 +109,15 @@ enum Command {
         /// At most this many rows per view.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// With the old_instances view: only instances started longer ago than this ISO 8601
+        /// duration (P7D).
+        #[arg(long)]
+        older_than: Option<String>,
+    },
+    /// List the catch-up projections with their checkpoint and lag, or rebuild one.
+    Projections {
+        #[command(subcommand)]
+        action: Option<ProjectionAction>,
     },
     /// Say in plain words where an instance is and why.
     Explain {
@@ -529,15 +547,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Report { view, limit } => {
+        Command::Report {
+            view,
+            limit,
+            older_than,
+        } => {
             let names: Vec<&str> = match view {
                 Some(v) => vec![v.as_str()],
                 None => longrun::store::sql::REPORTS.to_vec(),
             };
+            let older_than = match older_than {
+                None => None,
+                Some(_) if names != ["old_instances"] => {
+                    return Err(Failure::Input(
+                        "--older-than applies to the old_instances view".into(),
+                    ))
+                }
+                Some(d) => Some(
+                    longrun::definition::parse_duration(d)
+                        .map_err(|e| Failure::Input(format!("--older-than: {e}")))?,
+                ),
+            };
             let engine = connect(&cli).await?;
             let mut all = serde_json::Map::new();
             for name in names {
-                let rows = engine.store().report(name, *limit).await?;
+                let rows = match older_than {
+                    Some(d) => engine.store().report_older_than(d, *limit).await?,
+                    None => engine.store().report(name, *limit).await?,
+                };
                 if cli.json {
                     all.insert(name.to_string(), Value::Array(rows));
                     continue;
@@ -549,6 +586,59 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             if cli.json {
                 print_json(&all);
+            }
+            Ok(())
+        }
+        Command::Projections { action: None } => {
+            let engine = connect(&cli).await?;
+            let list = engine.store().projections().await?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                let cols = [
+                    "name",
+                    "events",
+                    "behind",
+                    "last_xid",
+                    "last_position",
+                    "updated_at",
+                    "rebuilt_at",
+                ];
+                print_rows(&cols, &list);
+            }
+            Ok(())
+        }
+        Command::Projections {
+            action: Some(ProjectionAction::Rebuild { name }),
+        } => {
+            let projection = longrun::store::builtin_projection(name)?;
+            let engine = connect(&cli).await?;
+            let store = engine.store();
+            let started = std::time::Instant::now();
+            store
+                .reset_projection(projection.as_ref(), engine.now())
+                .await?;
+            let mut last = std::time::Instant::now();
+            let total = store
+                .project_all(
+                    projection.as_ref(),
+                    || engine.now(),
+                    |n| {
+                        if last.elapsed() >= std::time::Duration::from_secs(1) {
+                            eprintln!("rebuilding {name}: {n} events read");
+                            last = std::time::Instant::now();
+                        }
+                    },
+                )
+                .await?;
+            let secs = started.elapsed().as_secs_f64();
+            if cli.json {
+                print_json(&json!({"projection": name, "events": total, "seconds": secs}));
+            } else {
+                println!(
+                    "rebuilt {name} from {total} events in {secs:.2} s ({:.0} events/s)",
+                    total as f64 / secs.max(1e-9)
+                );
             }
             Ok(())
         }

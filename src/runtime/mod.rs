@@ -21,7 +21,8 @@ use uuid::Uuid;
 use crate::definition::ProcessDefinition;
 use crate::machine::Status;
 use crate::store::{
-    Applied, ClaimedJob, Conn, Delivery, Deployed, Error, Lease, Message, Result, Store, Work,
+    Applied, ClaimedJob, Conn, Delivery, Deployed, Error, Lease, Message, Projection, Result,
+    Store, Work,
 };
 
 /// Settings of an [`Engine`], with documented defaults.
@@ -52,6 +53,11 @@ pub struct EngineConfig {
     pub consumer_batch: i64,
     /// How often buffered messages are expired and lapsed job leases taken over. Default 10 s.
     pub maintenance_interval: std::time::Duration,
+    /// Keep the activity history (the `activity` projection) up to date. Default true. Any
+    /// engine may do it; one at a time does.
+    pub activity_history: bool,
+    /// How many new events a projection batch looks at, at most. Default 2,000.
+    pub projection_batch: i64,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +76,8 @@ impl Default for EngineConfig {
             message_ttl: Duration::hours(1),
             consumer_batch: 128,
             maintenance_interval: std::time::Duration::from_secs(10),
+            activity_history: true,
+            projection_batch: 2_000,
         }
     }
 }
@@ -84,8 +92,8 @@ impl EngineConfig {
         if self.job_lease <= Duration::zero() || self.message_ttl <= Duration::zero() {
             return bad("job_lease and message_ttl must be positive");
         }
-        if self.claim_batch < 1 || self.consumer_batch < 1 {
-            return bad("claim_batch and consumer_batch must be at least 1");
+        if self.claim_batch < 1 || self.consumer_batch < 1 || self.projection_batch < 1 {
+            return bad("claim_batch, consumer_batch and projection_batch must be at least 1");
         }
         if self.handler_concurrency == 0 || self.completion_batch == 0 || self.completers == 0 {
             return bad("handler_concurrency, completion_batch and completers must be at least 1");
@@ -107,6 +115,7 @@ pub struct EngineBuilder {
     config: EngineConfig,
     handlers: HashMap<String, Arc<dyn Handler>>,
     subscribers: Vec<SubscriberReg>,
+    projections: Vec<Arc<dyn Projection>>,
 }
 
 pub(crate) struct SubscriberReg {
@@ -150,9 +159,29 @@ impl EngineBuilder {
         self
     }
 
+    /// Keep `projection` up to date while the engine runs (with the other engines that
+    /// register it: one at a time applies a batch).
+    pub fn projection(mut self, projection: impl Projection) -> Self {
+        self.projections.push(Arc::new(projection));
+        self
+    }
+
     /// Check the settings and build the engine. It does no work until [`Engine::run`].
-    pub fn build(self) -> Result<Engine> {
+    pub fn build(mut self) -> Result<Engine> {
         self.config.validate()?;
+        if self.config.activity_history {
+            self.projections
+                .insert(0, Arc::new(crate::store::ActivityHistory));
+        }
+        let mut projection_names = HashSet::new();
+        for p in &self.projections {
+            if !projection_names.insert(p.name().to_string()) {
+                return Err(Error::BadInput(format!(
+                    "two projections are named \"{}\"",
+                    p.name()
+                )));
+            }
+        }
         let mut names = HashSet::new();
         for s in &self.subscribers {
             if !names.insert(s.name.clone()) {
@@ -177,6 +206,7 @@ impl EngineBuilder {
                 handlers: self.handlers,
                 handler_names,
                 subscribers: self.subscribers,
+                projections: self.projections,
                 local: Mutex::new(None),
                 ended: broadcast::channel(65536).0,
             }),
@@ -197,6 +227,7 @@ struct Inner {
     handlers: HashMap<String, Arc<dyn Handler>>,
     handler_names: Arc<HashSet<String>>,
     subscribers: Vec<SubscriberReg>,
+    projections: Vec<Arc<dyn Projection>>,
     /// Set while the workers run: where locally created jobs and wake-ups go.
     local: Mutex<Option<Arc<Local>>>,
     /// Instances that ended in transactions this engine committed.
@@ -293,6 +324,7 @@ impl Engine {
             config: EngineConfig::default(),
             handlers: HashMap::new(),
             subscribers: Vec::new(),
+            projections: Vec::new(),
         }
     }
 

@@ -125,6 +125,9 @@ pub(super) fn spawn(engine: Engine) -> Running {
     }
     tasks.spawn(listen(engine.clone(), local.clone(), stop_rx.clone()));
     tasks.spawn(fire_timers(engine.clone(), local.clone(), stop_rx.clone()));
+    for i in 0..engine.inner.projections.len() {
+        tasks.spawn(project(engine.clone(), i, stop_rx.clone()));
+    }
     tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
     Running {
         engine,
@@ -367,6 +370,42 @@ async fn complete(
         local.in_flight.fetch_sub(n, Ordering::Relaxed);
         if local.overflow.load(Ordering::Relaxed) {
             local.claim_wake.notify_one();
+        }
+    }
+}
+
+/// Keep one projection up to date: a batch after another while there are new events, then
+/// sleeps that grow while there are none.
+async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) {
+    let projection = engine.inner.projections[index].clone();
+    let batch = engine.inner.config.projection_batch;
+    let mut backoff = Backoff::new(&engine);
+    let quiet = Notify::new();
+    loop {
+        match engine
+            .inner
+            .store
+            .project_once(projection.as_ref(), engine.now(), batch)
+            .await
+        {
+            Ok(n) if n as i64 >= batch => {
+                backoff.found();
+                if *stop.borrow() {
+                    return;
+                }
+                continue;
+            }
+            Ok(n) => {
+                if n > 0 {
+                    backoff.found();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(projection = projection.name(), error = %e, "projection batch failed; it will be tried again")
+            }
+        }
+        if !idle(backoff.next(), &quiet, &mut stop).await {
+            return;
         }
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod inbox;
 mod jobs;
 mod migrate;
+mod projection;
 mod read;
 #[doc(hidden)]
 pub mod sql;
@@ -21,6 +22,9 @@ pub use error::{Error, Result};
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
 pub use migrate::{migrations_for as migrations_for_schema, Migration};
+pub use projection::{
+    builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
+};
 pub use read::{DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Waiting};
 pub(crate) use timers::Fired;
 pub use timers::TimerView;

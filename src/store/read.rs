@@ -411,6 +411,23 @@ impl Store {
             .collect())
     }
 
+    /// The rows of the `old_instances` view older than `age` (running instances started
+    /// longer ago), oldest first, as JSON objects.
+    pub async fn report_older_than(&self, age: chrono::Duration, limit: i64) -> Result<Vec<Value>> {
+        let sql = super::sql::render(
+            include_str!("../../sql/reporting/old_instances.sql"),
+            self.schema(),
+        );
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&sql).await?;
+        let interval = format!("{} seconds", age.num_seconds());
+        c.query(&stmt, &[&limit, &interval])
+            .await?
+            .iter()
+            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?))
+            .collect()
+    }
+
     /// The rows of a reporting view (see `sql/migrations/0003_reporting.sql`), as JSON objects.
     pub async fn report(&self, name: &str, limit: i64) -> Result<Vec<Value>> {
         let sql = super::sql::report_query(self.schema(), name).ok_or_else(|| {

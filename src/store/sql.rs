@@ -25,9 +25,14 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0004_control_flow",
         include_str!("../../sql/migrations/0004_control_flow.sql"),
     ),
+    (
+        5,
+        "0005_projections",
+        include_str!("../../sql/migrations/0005_projections.sql"),
+    ),
 ];
 
-/// The reporting views of migration 0003, as `longrun report` names them.
+/// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
 pub const REPORTS: &[&str] = &[
     "instances",
     "waiting",
@@ -35,6 +40,8 @@ pub const REPORTS: &[&str] = &[
     "stuck",
     "throughput",
     "step_durations",
+    "activity",
+    "old_instances",
     "dead_letters",
 ];
 
@@ -128,4 +135,13 @@ queries!(
     timers_list,
     timers_of_instance,
     incidents_list,
+    projection_claim,
+    projection_create,
+    projection_scan,
+    projection_events,
+    projection_advance,
+    projection_checkpoint,
+    projection_reset,
+    projection_lock,
+    projections_list,
 );

@@ -9,5 +9,6 @@ mod engine;
 mod explain;
 mod messages;
 mod migrations;
+mod projections;
 mod timers;
 mod transactions;

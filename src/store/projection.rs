@@ -1,0 +1,481 @@
+//! Catch-up projections: tables derived from the events after the fact, kept current by the
+//! engines and rebuildable from scratch.
+//!
+//! A batch, in one transaction: lock the projection's row (`FOR UPDATE SKIP LOCKED`: one engine
+//! at a time moves a projection, the others skip it), find the instances with events after its
+//! checkpoint in `(xid, position)` order and below the oldest running transaction (so an event
+//! committed late is found late, never skipped), read those instances' streams by sequence
+//! number from the projection's watermark for each (so every stream is applied in order, each
+//! event once, whatever order transactions committed in), apply them, move the watermarks and
+//! the checkpoint, commit. A failed batch changes nothing and is tried again.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Error, Result, Store};
+
+/// One event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    /// Its position in the instance's stream, from 1.
+    pub seq: i64,
+    /// The event type (`JobCreated`, ...).
+    pub event_type: String,
+    /// The event as JSON (see [`crate::machine::Event`]).
+    pub data: Value,
+    /// When it was recorded (engine clock).
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// New events of one instance, in stream order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceEvents {
+    /// The instance.
+    pub instance_id: Uuid,
+    /// Its process.
+    pub process_id: String,
+    /// Its definition version.
+    pub version: i32,
+    /// Its events after those the projection has applied, in order.
+    pub events: Vec<StoredEvent>,
+}
+
+/// A catch-up projection. Register it with [`crate::EngineBuilder::projection`]; the engine
+/// feeds it batches of new events and moves its checkpoint in the same transaction as the
+/// projection's own writes.
+pub trait Projection: Send + Sync + 'static {
+    /// Its name, the key of its checkpoint (e.g. `activity`).
+    fn name(&self) -> &str;
+
+    /// Apply a batch: the new events of some instances, each stream in order. Runs in the
+    /// transaction that moves the checkpoint; `schema` is the engine's schema.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a tokio_postgres::Transaction<'a>,
+        schema: &'a str,
+        batch: &'a [InstanceEvents],
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Delete everything the projection wrote, before it is rebuilt from the first event.
+    fn reset<'a>(
+        &'a self,
+        tx: &'a tokio_postgres::Transaction<'a>,
+        schema: &'a str,
+    ) -> BoxFuture<'a, Result<()>>;
+}
+
+/// A projection's checkpoint and lag, for `longrun projections`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectionStatus {
+    /// The projection.
+    pub name: String,
+    /// Checkpoint: transaction id of the last event read.
+    pub last_xid: i64,
+    /// Checkpoint: position of the last event read.
+    pub last_position: i64,
+    /// Events applied since the last rebuild.
+    pub events: i64,
+    /// Committed events after the checkpoint, not read yet.
+    pub behind: i64,
+    /// When it was last reset for a rebuild.
+    pub rebuilt_at: Option<DateTime<Utc>>,
+    /// When it last applied a batch.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Apply the streams of the instances behind at most `limit` new events to a projection,
+    /// in one transaction. Returns how many new events it looked at: 0 when there were none or
+    /// another engine holds the projection (call again while it returns more than 0).
+    pub async fn project_once(
+        &self,
+        projection: &dyn Projection,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize> {
+        let q = self.q();
+        let name = projection.name();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut claim = tx.query(&q.projection_claim, &[&name]).await?;
+        if claim.is_empty() {
+            tx.execute(&q.projection_create, &[&name, &now]).await?;
+            claim = tx.query(&q.projection_claim, &[&name]).await?;
+        }
+        let Some(row) = claim.first() else {
+            tx.commit().await?;
+            return Ok(0);
+        };
+        let (xid, position): (i64, i64) = (row.get(0), row.get(1));
+        let scanned = tx
+            .query(&q.projection_scan, &[&xid, &position, &limit])
+            .await?;
+        let Some(last) = scanned.last() else {
+            // Keeps the projection's row if this batch created it.
+            tx.commit().await?;
+            return Ok(0);
+        };
+        let (new_xid, new_position): (i64, i64) = (last.get(1), last.get(2));
+        let mut ids: Vec<Uuid> = scanned.iter().map(|r| r.get(0)).collect();
+        ids.sort();
+        ids.dedup();
+        let mut batch: Vec<InstanceEvents> = Vec::new();
+        for r in tx.query(&q.projection_events, &[&name, &ids]).await? {
+            let id: Uuid = r.get(0);
+            let event = StoredEvent {
+                seq: r.get(1),
+                event_type: r.get(2),
+                data: r.get(3),
+                recorded_at: r.get(4),
+            };
+            match batch.last_mut() {
+                Some(b) if b.instance_id == id => b.events.push(event),
+                _ => batch.push(InstanceEvents {
+                    instance_id: id,
+                    process_id: r.get(5),
+                    version: r.get(6),
+                    events: vec![event],
+                }),
+            }
+        }
+        let applied: usize = batch.iter().map(|b| b.events.len()).sum();
+        if !batch.is_empty() {
+            projection.apply(&tx, self.schema(), &batch).await?;
+            let seqs: Vec<i64> = batch
+                .iter()
+                .map(|b| b.events.last().map_or(0, |e| e.seq))
+                .collect();
+            let bids: Vec<Uuid> = batch.iter().map(|b| b.instance_id).collect();
+            tx.execute(&q.projection_advance, &[&name, &bids, &seqs])
+                .await?;
+        }
+        tx.execute(
+            &q.projection_checkpoint,
+            &[&name, &new_xid, &new_position, &(applied as i64), &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(scanned.len())
+    }
+
+    /// Reset a projection to the first event: its rows are deleted and its checkpoint and
+    /// watermarks cleared, in one transaction (waiting for a batch in flight to finish). The
+    /// engines, or [`Store::project_all`], then rebuild it.
+    pub async fn reset_projection(
+        &self,
+        projection: &dyn Projection,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let q = self.q();
+        let name = projection.name();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(&q.projection_create, &[&name, &now]).await?;
+        tx.execute(&q.projection_lock, &[&name]).await?;
+        projection.reset(&tx, self.schema()).await?;
+        tx.execute(&q.projection_reset, &[&name, &now]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Bring a projection up to date: batches until nothing is left, calling `progress` with
+    /// the events applied so far after each.
+    pub async fn project_all(
+        &self,
+        projection: &dyn Projection,
+        now: impl Fn() -> DateTime<Utc>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.project_once(projection, now(), 10_000).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+            progress(total);
+        }
+    }
+
+    /// Every projection's checkpoint and lag.
+    pub async fn projections(&self) -> Result<Vec<ProjectionStatus>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().projections_list).await?;
+        Ok(c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| ProjectionStatus {
+                name: r.get(0),
+                last_xid: r.get(1),
+                last_position: r.get(2),
+                events: r.get(3),
+                rebuilt_at: r.get(4),
+                updated_at: r.get(5),
+                behind: r.get(6),
+            })
+            .collect())
+    }
+}
+
+/// The activity history: one row per step execution in `activity`, from the event that began
+/// it to the one that ended it, with its outcome and attempts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ActivityHistory;
+
+/// An `activity` row being built.
+#[derive(Debug, Clone)]
+struct Row {
+    instance_id: Uuid,
+    seq: i64,
+    process_id: String,
+    version: i32,
+    step: String,
+    kind: &'static str,
+    started_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+    attempts: i32,
+}
+
+fn kind_name(kind: &str) -> &'static str {
+    match kind {
+        "job" => "job",
+        "receive" => "receive",
+        "timer" => "timer",
+        "event_gateway" => "event_gateway",
+        "call" => "call",
+        "send" => "send",
+        "exclusive" => "exclusive",
+        "parallel" => "parallel",
+        "join" => "join",
+        _ => "end",
+    }
+}
+
+impl ActivityHistory {
+    /// Fold one batch into rows to write, given the rows still open from earlier batches.
+    fn fold(batch: &[InstanceEvents], open_rows: Vec<Row>) -> Vec<Row> {
+        // Open executions by (instance, step); finished rows to write.
+        let mut open: HashMap<(Uuid, String), Row> = open_rows
+            .into_iter()
+            .map(|r| ((r.instance_id, r.step.clone()), r))
+            .collect();
+        let mut touched: BTreeMap<(Uuid, i64), Row> = BTreeMap::new();
+        for b in batch {
+            for e in &b.events {
+                let step = e.data["step"].as_str().unwrap_or_default().to_string();
+                let new_row = |kind: &str, ended: bool, outcome: Option<String>| Row {
+                    instance_id: b.instance_id,
+                    seq: e.seq,
+                    process_id: b.process_id.clone(),
+                    version: b.version,
+                    step: step.clone(),
+                    kind: kind_name(kind),
+                    started_at: e.recorded_at,
+                    ended_at: ended.then_some(e.recorded_at),
+                    outcome,
+                    attempts: 1,
+                };
+                let name = e.data["name"].as_str().unwrap_or_default();
+                let begin = match e.event_type.as_str() {
+                    "JobCreated" => Some("job"),
+                    "MessageAwaited" => Some("receive"),
+                    "TimerScheduled" if e.data["kind"] == "step" => Some("timer"),
+                    "GatewayEntered" => Some("event_gateway"),
+                    "ChildStarted" => Some("call"),
+                    _ => None,
+                };
+                if let Some(kind) = begin {
+                    // A step entered again closes what was left open there (it cannot be).
+                    if let Some(mut prev) = open.remove(&(b.instance_id, step.clone())) {
+                        prev.ended_at.get_or_insert(e.recorded_at);
+                        prev.outcome.get_or_insert_with(|| "left".into());
+                        touched.insert((prev.instance_id, prev.seq), prev);
+                    }
+                    let row = new_row(kind, false, None);
+                    open.insert((b.instance_id, step.clone()), row);
+                    continue;
+                }
+                let instant = match e.event_type.as_str() {
+                    "MessageSent" => Some(("send", format!("sent {name}"))),
+                    "GatewayDecided" => Some((
+                        "exclusive",
+                        format!("took {}", e.data["next"].as_str().unwrap_or_default()),
+                    )),
+                    "ParallelForked" => Some((
+                        "parallel",
+                        format!(
+                            "forked into {}",
+                            e.data["branches"]
+                                .as_array()
+                                .map(|a| a
+                                    .iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", "))
+                                .unwrap_or_default()
+                        ),
+                    )),
+                    "JoinArrived" => Some((
+                        "join",
+                        format!("arrived {} of {}", e.data["arrived"], e.data["expected"]),
+                    )),
+                    "BranchEnded" => Some(("end", "branch ended".into())),
+                    "InstanceCompleted" => Some(("end", "completed".into())),
+                    _ => None,
+                };
+                if let Some((kind, outcome)) = instant {
+                    let row = new_row(kind, true, Some(outcome));
+                    touched.insert((row.instance_id, row.seq), row);
+                    continue;
+                }
+                let close = match e.event_type.as_str() {
+                    "JobCompleted" => Some("completed".to_string()),
+                    "BusinessErrorCaught" => Some(format!(
+                        "error {}",
+                        e.data["code"].as_str().unwrap_or_default()
+                    )),
+                    "MessageCorrelated" => Some(format!("message {name}")),
+                    "TimerFired" if e.data["kind"] == "step" => Some("fired".into()),
+                    "WaitInterrupted" => Some(format!(
+                        "interrupted: {}",
+                        e.data["by"].as_str().unwrap_or_default()
+                    )),
+                    "ChildCompleted" => Some("child completed".into()),
+                    _ => None,
+                };
+                if let Some(outcome) = close {
+                    if let Some(mut row) = open.remove(&(b.instance_id, step.clone())) {
+                        row.ended_at = Some(e.recorded_at);
+                        row.outcome = Some(outcome);
+                        touched.insert((row.instance_id, row.seq), row);
+                    }
+                    continue;
+                }
+                match e.event_type.as_str() {
+                    "JobRetryScheduled" => {
+                        if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
+                            row.attempts += 1;
+                            touched.insert((row.instance_id, row.seq), row.clone());
+                        }
+                    }
+                    "InstanceFailed" | "InstanceCancelled" => {
+                        let outcome = if e.event_type == "InstanceFailed" {
+                            "failed"
+                        } else {
+                            "cancelled"
+                        };
+                        let keys: Vec<(Uuid, String)> = open
+                            .keys()
+                            .filter(|(i, _)| *i == b.instance_id)
+                            .cloned()
+                            .collect();
+                        for k in keys {
+                            let mut row = open.remove(&k).expect("listed");
+                            row.ended_at = Some(e.recorded_at);
+                            row.outcome = Some(outcome.into());
+                            touched.insert((row.instance_id, row.seq), row);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        // Rows begun in this batch and still open are written open.
+        for row in open.into_values() {
+            touched.entry((row.instance_id, row.seq)).or_insert(row);
+        }
+        touched.into_values().collect()
+    }
+}
+
+impl Projection for ActivityHistory {
+    fn name(&self) -> &str {
+        "activity"
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a tokio_postgres::Transaction<'a>,
+        schema: &'a str,
+        batch: &'a [InstanceEvents],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let open_sql =
+                super::sql::render(include_str!("../../sql/queries/activity_open.sql"), schema);
+            let ids: Vec<Uuid> = batch.iter().map(|b| b.instance_id).collect();
+            let open: Vec<Row> = tx
+                .query(&open_sql, &[&ids])
+                .await?
+                .iter()
+                .map(|r| Row {
+                    instance_id: r.get(0),
+                    seq: r.get(1),
+                    process_id: r.get(2),
+                    version: r.get(3),
+                    step: r.get(4),
+                    kind: kind_name(r.get(5)),
+                    started_at: r.get(6),
+                    ended_at: None,
+                    outcome: None,
+                    attempts: r.get(7),
+                })
+                .collect();
+            let rows = Self::fold(batch, open);
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let upsert = super::sql::render(
+                include_str!("../../sql/queries/activity_upsert.sql"),
+                schema,
+            );
+            let inst: Vec<Uuid> = rows.iter().map(|r| r.instance_id).collect();
+            let seq: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+            let process: Vec<&str> = rows.iter().map(|r| r.process_id.as_str()).collect();
+            let version: Vec<i32> = rows.iter().map(|r| r.version).collect();
+            let step: Vec<&str> = rows.iter().map(|r| r.step.as_str()).collect();
+            let kind: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+            let started: Vec<DateTime<Utc>> = rows.iter().map(|r| r.started_at).collect();
+            let ended: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.ended_at).collect();
+            let outcome: Vec<Option<&str>> = rows.iter().map(|r| r.outcome.as_deref()).collect();
+            let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
+            tx.execute(
+                &upsert,
+                &[
+                    &inst, &seq, &process, &version, &step, &kind, &started, &ended, &outcome,
+                    &attempts,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn reset<'a>(
+        &'a self,
+        tx: &'a tokio_postgres::Transaction<'a>,
+        schema: &'a str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let sql =
+                super::sql::render(include_str!("../../sql/queries/activity_reset.sql"), schema);
+            tx.execute(&sql, &[]).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The projections built into longrun, by name.
+pub fn builtin_projection(name: &str) -> Result<Box<dyn Projection>> {
+    match name {
+        "activity" => Ok(Box::new(ActivityHistory)),
+        other => Err(Error::BadInput(format!(
+            "unknown projection \"{other}\" (built in: activity)"
+        ))),
+    }
+}
