@@ -30,6 +30,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0005_projections",
         include_str!("../../sql/migrations/0005_projections.sql"),
     ),
+    (
+        6,
+        "0006_reporting_role",
+        include_str!("../../sql/migrations/0006_reporting_role.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.

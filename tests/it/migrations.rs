@@ -4,9 +4,9 @@ use longrun::Error;
 #[tokio::test]
 async fn migrating_twice_applies_nothing_the_second_time() {
     let db = TestDb::empty().await;
-    assert_eq!(db.store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(db.store.migrate().await.unwrap(), Vec::<i32>::new());
-    assert_eq!(db.count("schema_migrations", "").await, 5);
+    assert_eq!(db.count("schema_migrations", "").await, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,7 +15,7 @@ async fn concurrent_migrations_apply_once() {
     let (a, b, c) = tokio::join!(db.store.migrate(), db.store.migrate(), db.store.migrate());
     let mut applied: Vec<i32> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
     applied.sort();
-    assert_eq!(applied, vec![1, 2, 3, 4, 5]);
+    assert_eq!(applied, vec![1, 2, 3, 4, 5, 6]);
 }
 
 #[tokio::test]
@@ -74,4 +74,65 @@ async fn bad_schema_names_are_refused() {
         );
     }
     longrun::store::validate_schema("longrun_2").unwrap();
+}
+
+#[tokio::test]
+async fn the_reporting_role_reads_every_view_and_no_table() {
+    let db = TestDb::new().await;
+    let c = db.sql().await;
+    c.batch_execute("SET ROLE longrun_reporting").await.unwrap();
+    let schema = db.schema();
+    for view in longrun::store::sql::REPORTS {
+        c.query(
+            &format!("SELECT * FROM \"{schema}\".report_{view} LIMIT 1"),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("report_{view}: {e}"));
+    }
+    for table in [
+        "instances",
+        "events",
+        "jobs",
+        "outbox",
+        "inbox",
+        "timers",
+        "subscriptions",
+        "definitions",
+        "activity",
+        "projections",
+        "schema_migrations",
+    ] {
+        let read = c
+            .query(&format!("SELECT 1 FROM \"{schema}\".{table} LIMIT 1"), &[])
+            .await
+            .map_err(db_message)
+            .unwrap_err();
+        assert!(
+            read.to_string().contains("permission denied"),
+            "{table}: {read}"
+        );
+        let write = c
+            .execute(&format!("DELETE FROM \"{schema}\".{table}"), &[])
+            .await
+            .map_err(db_message)
+            .unwrap_err();
+        assert!(
+            write.to_string().contains("permission denied"),
+            "{table}: {write}"
+        );
+    }
+    let ddl = c
+        .batch_execute(&format!("CREATE TABLE \"{schema}\".x (a int)"))
+        .await
+        .map_err(db_message)
+        .unwrap_err();
+    assert!(ddl.to_string().contains("permission denied"), "{ddl}");
+    c.batch_execute("RESET ROLE").await.unwrap();
+}
+
+fn db_message(e: tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
 }
