@@ -7,6 +7,7 @@ pub mod expr;
 pub mod machine;
 pub mod runtime;
 pub mod store;
+pub mod telemetry;
 
 pub use definition::ProcessDefinition;
 pub use runtime::{

@@ -2,11 +2,13 @@
 -- engines claim side by side; the token fences the completion.
 UPDATE __schema__.jobs j
 SET lease_token = $4, lease_owner = $5, lease_expires_at = $6, attempts = j.attempts + 1
-WHERE j.job_id IN (
+FROM __schema__.instances i
+WHERE i.instance_id = j.instance_id AND j.job_id IN (
     SELECT job_id FROM __schema__.jobs
     WHERE lease_token IS NULL AND handler = ANY ($1::text[]) AND run_at <= $2
     ORDER BY run_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
-RETURNING j.job_id, j.instance_id, j.step_id, j.handler, j.variables, j.attempts
+RETURNING j.job_id, j.instance_id, j.step_id, j.handler, j.variables, j.attempts, i.process_id,
+          i.version

@@ -2,4 +2,4 @@
 -- or cancelled is gone and not returned: each fires once.
 DELETE FROM __schema__.timers
 WHERE timer_id = ANY ($1::uuid[]) AND due_at <= $2
-RETURNING timer_id, instance_id
+RETURNING timer_id, instance_id, due_at

@@ -173,7 +173,11 @@ enum Command {
     },
     /// Run an engine with no handlers of its own: fires timers, expires buffered messages and
     /// takes over lapsed work, until interrupted (SIGINT or SIGTERM), then shuts down cleanly.
-    Run,
+    Run {
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
+    },
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -762,7 +766,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Run => {
+        Command::Run { metrics_listen } => {
+            if let Some(addr) = metrics_listen {
+                serve_metrics(*addr).await?;
+                eprintln!("longrun: metrics at http://{addr}/metrics");
+            }
             let engine = connect_pool(&cli, 4).await?;
             engine.store().migrate().await?;
             let running = engine.run();
@@ -796,6 +804,43 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Install a Prometheus recorder and serve its text at `GET /metrics` on `addr`.
+async fn serve_metrics(addr: std::net::SocketAddr) -> Result<(), Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| Failure::Other(format!("cannot install the metrics recorder: {e}")))?;
+    longrun::telemetry::describe();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot listen on {addr}: {e}")))?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                continue;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let response = if request.starts_with("GET /metrics ") {
+                    let body = handle.render();
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        .to_string()
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(())
 }
 
 async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {

@@ -64,23 +64,35 @@ pub(super) async fn run(
         poll.found();
         let results = futures_util::future::join_all(batch.iter().map(|m| {
             let engine = engine.clone();
-            async move {
-                // A failing message is retried in place a few times (10, 20, 40 ms) before
-                // the batch stops at it and redelivers from there after a longer backoff.
-                let mut attempt = 0;
-                loop {
-                    let r = std::panic::AssertUnwindSafe(
-                        reg.subscriber.call(engine.clone(), m.clone()),
-                    )
-                    .catch_unwind()
-                    .await;
-                    if matches!(r, Ok(Ok(()))) || attempt == IN_PLACE_RETRIES {
-                        return r;
+            let span = tracing::info_span!(
+                "delivery",
+                consumer = %reg.name,
+                message_id = %m.message_id,
+                name = %m.name,
+                instance_id = %m.instance_id,
+            );
+            metrics::histogram!(crate::telemetry::OUTBOX_LAG, "consumer" => reg.name.clone())
+                .record(crate::telemetry::seconds(m.created_at, engine.now()));
+            tracing::Instrument::instrument(
+                async move {
+                    // A failing message is retried in place a few times (10, 20, 40 ms) before
+                    // the batch stops at it and redelivers from there after a longer backoff.
+                    let mut attempt = 0;
+                    loop {
+                        let r = std::panic::AssertUnwindSafe(
+                            reg.subscriber.call(engine.clone(), m.clone()),
+                        )
+                        .catch_unwind()
+                        .await;
+                        if matches!(r, Ok(Ok(()))) || attempt == IN_PLACE_RETRIES {
+                            return r;
+                        }
+                        tokio::time::sleep(StdDuration::from_millis(10 << attempt)).await;
+                        attempt += 1;
                     }
-                    tokio::time::sleep(StdDuration::from_millis(10 << attempt)).await;
-                    attempt += 1;
-                }
-            }
+                },
+                span,
+            )
         }))
         .await;
         let ok_prefix = results

@@ -13,6 +13,7 @@ use std::time::Duration as StdDuration;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch, Mutex, Notify, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{relay, Engine, JobContext, Local};
@@ -301,14 +302,39 @@ async fn execute(
                         variables: job.variables.clone(),
                         attempt: job.attempts,
                     };
-                    match std::panic::AssertUnwindSafe(h.call(ctx))
+                    let span = tracing::info_span!(
+                        "handler",
+                        instance_id = %job.instance_id,
+                        process = %job.process,
+                        version = job.version,
+                        step = %job.step_id,
+                        handler = %job.handler,
+                        job_id = %job.job_id,
+                        attempt = job.attempts,
+                    );
+                    let started = std::time::Instant::now();
+                    let (result, outcome) = match std::panic::AssertUnwindSafe(h.call(ctx))
                         .catch_unwind()
+                        .instrument(span)
                         .await
                     {
-                        Ok(Ok(v)) => Ok(v),
-                        Ok(Err(e)) => Err((e.code().map(str::to_string), e.message().to_string())),
-                        Err(_) => Err((None, format!("handler \"{}\" panicked", job.handler))),
-                    }
+                        Ok(Ok(v)) => (Ok(v), "ok"),
+                        Ok(Err(e)) => (
+                            Err((e.code().map(str::to_string), e.message().to_string())),
+                            "error",
+                        ),
+                        Err(_) => (
+                            Err((None, format!("handler \"{}\" panicked", job.handler))),
+                            "panic",
+                        ),
+                    };
+                    metrics::histogram!(
+                        crate::telemetry::HANDLER_DURATION,
+                        "handler" => job.handler.clone(),
+                        "outcome" => outcome
+                    )
+                    .record(started.elapsed().as_secs_f64());
+                    result
                 }
             };
             drop(permit);

@@ -115,6 +115,19 @@ impl Store {
         default_ttl: Duration,
         lease: Option<&Lease>,
     ) -> Result<(Delivery, Applied)> {
+        let r = self.deliver_one(c, now, msg, default_ttl, lease).await?;
+        count_delivery(&r.0);
+        Ok(r)
+    }
+
+    async fn deliver_one(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        msg: &Message,
+        default_ttl: Duration,
+        lease: Option<&Lease>,
+    ) -> Result<(Delivery, Applied)> {
         msg.check()?;
         let q = self.q();
         let expires_at = now + msg.ttl.unwrap_or(default_ttl);
@@ -385,6 +398,9 @@ impl Store {
                 .expect("an error");
             return Err(e);
         }
+        for d in out.iter().flatten() {
+            count_delivery(d);
+        }
         slow.sort();
         for i in slow {
             let (d, a) = self.deliver_in(c, now, msgs[i], default_ttl, lease).await?;
@@ -422,4 +438,15 @@ fn payload_variables(payload: &Value) -> Map<String, Value> {
 
 fn unknown_reason(name: &str) -> String {
     format!("unknown message: no deployed process starts on or waits for \"{name}\"")
+}
+
+fn count_delivery(d: &Delivery) {
+    let outcome = match d {
+        Delivery::Correlated { .. } => "correlated",
+        Delivery::Started { .. } => "started",
+        Delivery::Buffered { .. } => "buffered",
+        Delivery::DeadLettered { .. } => "dead",
+        Delivery::Duplicate { .. } => "duplicate",
+    };
+    metrics::counter!(crate::telemetry::MESSAGES_RECEIVED, "outcome" => outcome).increment(1);
 }

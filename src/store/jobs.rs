@@ -24,6 +24,10 @@ pub struct ClaimedJob {
     pub attempts: i32,
     /// The fencing token of the claim.
     pub lease_token: Uuid,
+    /// The instance's process.
+    pub process: String,
+    /// The instance's definition version.
+    pub version: i32,
 }
 
 /// A handler's result for a claimed job.
@@ -64,6 +68,7 @@ impl Store {
                 ],
             )
             .await?;
+        metrics::histogram!(crate::telemetry::CLAIM_BATCH).record(rows.len() as f64);
         Ok(rows
             .iter()
             .map(|r| ClaimedJob {
@@ -74,6 +79,8 @@ impl Store {
                 variables: r.get(4),
                 attempts: r.get(5),
                 lease_token: lease.token,
+                process: r.get(6),
+                version: r.get(7),
             })
             .collect())
     }

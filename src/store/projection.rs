@@ -160,6 +160,8 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        metrics::counter!(crate::telemetry::PROJECTION_EVENTS, "projection" => name.to_string())
+            .increment(scanned.len() as u64);
         Ok(scanned.len())
     }
 

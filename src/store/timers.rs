@@ -89,6 +89,10 @@ impl Store {
             .collect();
         let take = tx.prepare_cached(&q.timers_take).await?;
         let taken = tx.query(&take, &[&ids, &now]).await?;
+        for r in &taken {
+            metrics::histogram!(crate::telemetry::TIMER_LATENESS)
+                .record(crate::telemetry::seconds(r.get(2), now));
+        }
         let works: Vec<Work> = taken
             .iter()
             .map(|r| Work::Continue {

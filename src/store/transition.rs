@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio_postgres::types::Json;
@@ -208,7 +210,23 @@ impl Store {
             };
             let outcome = match slots.get_mut(&id) {
                 None => Err(Error::InstanceNotFound(id)),
-                Some(slot) => self.run(c, now, id, slot, input, lease, &mut fx).await,
+                Some(slot) => {
+                    let span = tracing::debug_span!(
+                        "transition",
+                        instance_id = %id,
+                        process = %slot.process,
+                        version = slot.version,
+                        step = tracing::field::Empty,
+                    );
+                    let r = self
+                        .run(c, now, id, slot, input, lease, &mut fx)
+                        .instrument(span.clone())
+                        .await;
+                    if let Some(step) = &slot.last_step {
+                        span.record("step", step.as_str());
+                    }
+                    r
+                }
             };
             if own {
                 outcomes.push(outcome);
@@ -557,6 +575,20 @@ impl Store {
             )));
         }
 
+        metrics::histogram!(crate::telemetry::TRANSITION_BATCH).record(outcomes.len() as f64);
+        metrics::counter!(crate::telemetry::EVENTS_APPENDED).increment(fx.ev_instance.len() as u64);
+        for slot in slots.values().filter(|s| s.touched) {
+            metrics::counter!(crate::telemetry::TRANSITIONS, "process" => slot.process.clone())
+                .increment(1);
+            if let Status::Completed | Status::Failed | Status::Cancelled = slot.state.status {
+                metrics::counter!(
+                    crate::telemetry::INSTANCES_ENDED,
+                    "process" => slot.process.clone(),
+                    "status" => slot.state.status.as_str()
+                )
+                .increment(1);
+            }
+        }
         let mut leased_jobs = Vec::new();
         let mut unleased_jobs = false;
         for (job, leased) in fx.jobs.into_iter().zip(fx.job_leased) {
@@ -710,6 +742,8 @@ impl Store {
                             variables: Value::Object(slot.state.variables.clone()),
                             attempts: if leased { 1 } else { 0 },
                             lease_token: lease.map(|l| l.token).unwrap_or_default(),
+                            process: slot.process.clone(),
+                            version: slot.version,
                         });
                         fx.job_leased.push(leased);
                         fx.job_run_at.push(None);
@@ -735,6 +769,8 @@ impl Store {
                             variables: Value::Object(slot.state.variables.clone()),
                             attempts: *attempt as i32,
                             lease_token: Uuid::nil(),
+                            process: slot.process.clone(),
+                            version: slot.version,
                         });
                         fx.job_leased.push(false);
                         fx.job_run_at.push(Some(*run_at));
@@ -861,6 +897,8 @@ impl Store {
                                     variables: Value::Object(slot.state.variables.clone()),
                                     attempts: *attempt as i32,
                                     lease_token: Uuid::nil(),
+                                    process: slot.process.clone(),
+                                    version: slot.version,
                                 });
                                 fx.job_leased.push(false);
                                 fx.job_run_at.push(Some(now));

@@ -10,5 +10,6 @@ mod explain;
 mod messages;
 mod migrations;
 mod projections;
+mod telemetry;
 mod timers;
 mod transactions;

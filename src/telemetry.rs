@@ -1,0 +1,76 @@
+//! Metrics and traces.
+//!
+//! longrun records metrics through the [`metrics`](https://docs.rs/metrics) facade: they go to
+//! whatever recorder the application installs (Prometheus, StatsD, OpenTelemetry, ...) and
+//! cost next to nothing without one. `longrun run --metrics-listen ADDR` installs a Prometheus
+//! recorder and serves `GET /metrics`; in your own service, install one yourself (for example
+//! `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`) and serve its
+//! handle's `render()` where your metrics live.
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `longrun_transitions_total` | counter | `process` | inputs applied to instances (starts, job results, messages, timers, operator actions) |
+//! | `longrun_events_appended_total` | counter | | events appended to instance streams |
+//! | `longrun_transition_batch_size` | histogram | | inputs applied per transaction |
+//! | `longrun_instances_ended_total` | counter | `process`, `status` | instances that completed, failed or were cancelled |
+//! | `longrun_handler_duration_seconds` | histogram | `handler`, `outcome` (`ok`, `error`, `panic`) | handler run time |
+//! | `longrun_claim_batch_size` | histogram | | jobs taken per claim |
+//! | `longrun_outbox_lag_seconds` | histogram | `consumer` | from a message's commit (engine clock) to its delivery to a subscriber |
+//! | `longrun_timer_lateness_seconds` | histogram | | from a timer's due time to its firing |
+//! | `longrun_messages_received_total` | counter | `outcome` (`started`, `correlated`, `buffered`, `dead`, `duplicate`) | inbound messages |
+//! | `longrun_projection_events_total` | counter | `projection` | events a projection looked at |
+//!
+//! Traces: spans through [`tracing`]: `transition` (fields `instance_id`, `process`,
+//! `version`, `step`: the step the instance is at after the transition), `handler`
+//! (`instance_id`, `process`, `version`, `step`, `handler`, `job_id`, `attempt`) around each
+//! handler run, and `delivery` (`consumer`, `message_id`, `name`, `instance_id`: the sending
+//! instance) around each outbox message handed to a subscriber. Transition spans are at DEBUG
+//! level, the others at INFO.
+
+/// Inputs applied to instances.
+pub const TRANSITIONS: &str = "longrun_transitions_total";
+/// Events appended.
+pub const EVENTS_APPENDED: &str = "longrun_events_appended_total";
+/// Inputs per transaction.
+pub const TRANSITION_BATCH: &str = "longrun_transition_batch_size";
+/// Instances ended.
+pub const INSTANCES_ENDED: &str = "longrun_instances_ended_total";
+/// Handler run time.
+pub const HANDLER_DURATION: &str = "longrun_handler_duration_seconds";
+/// Jobs per claim.
+pub const CLAIM_BATCH: &str = "longrun_claim_batch_size";
+/// Outbox lag at delivery.
+pub const OUTBOX_LAG: &str = "longrun_outbox_lag_seconds";
+/// Timer lateness at firing.
+pub const TIMER_LATENESS: &str = "longrun_timer_lateness_seconds";
+/// Inbound messages by outcome.
+pub const MESSAGES_RECEIVED: &str = "longrun_messages_received_total";
+/// Events a projection looked at.
+pub const PROJECTION_EVENTS: &str = "longrun_projection_events_total";
+
+/// Describe every metric to the installed recorder (units and help texts).
+pub fn describe() {
+    use metrics::{describe_counter, describe_histogram, Unit};
+    describe_counter!(TRANSITIONS, "Inputs applied to instances.");
+    describe_counter!(EVENTS_APPENDED, "Events appended to instance streams.");
+    describe_histogram!(
+        TRANSITION_BATCH,
+        Unit::Count,
+        "Inputs applied per transaction."
+    );
+    describe_counter!(INSTANCES_ENDED, "Instances that ended, by status.");
+    describe_histogram!(HANDLER_DURATION, Unit::Seconds, "Handler run time.");
+    describe_histogram!(CLAIM_BATCH, Unit::Count, "Jobs taken per claim.");
+    describe_histogram!(OUTBOX_LAG, Unit::Seconds, "Outbox message age at delivery.");
+    describe_histogram!(TIMER_LATENESS, Unit::Seconds, "Timer lateness at firing.");
+    describe_counter!(MESSAGES_RECEIVED, "Inbound messages, by outcome.");
+    describe_counter!(PROJECTION_EVENTS, "Events a projection looked at.");
+}
+
+/// Seconds between two instants, for histograms (negative differences count as 0).
+pub(crate) fn seconds(
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> f64 {
+    ((to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6).max(0.0)
+}
