@@ -114,6 +114,37 @@ enum Command {
         #[arg(long)]
         older_than: Option<String>,
     },
+    /// Show what changed between two versions of a process: steps added, removed, changed.
+    Diff {
+        /// The process id.
+        process: String,
+        /// The old version.
+        from: i32,
+        /// The new version.
+        to: i32,
+    },
+    /// Move running instances of PROCESS from one version to another (or, with --dry-run,
+    /// list which can move and why the others cannot).
+    MigrateInstances {
+        /// The process id.
+        process: String,
+        /// The version they run on.
+        #[arg(long)]
+        from: i32,
+        /// The version to move them to.
+        #[arg(long)]
+        to: i32,
+        /// Map a step of the old version to one of the new: --map old_step=new_step
+        /// (repeatable; a step not mapped keeps its id).
+        #[arg(long = "map", value_name = "OLD=NEW")]
+        map: Vec<String>,
+        /// Variables to set on every instance moved, a JSON object.
+        #[arg(long)]
+        set: Option<String>,
+        /// Write nothing: list the instances that can move, and why the others cannot.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// List the catch-up projections with their checkpoint and lag, or rebuild one.
     Projections {
         #[command(subcommand)]
@@ -363,6 +394,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "running",
                     "completed",
                     "failed",
+                    "cancelled",
                     "start_message",
                     "deployed_at",
                 ];
@@ -590,6 +622,100 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             if cli.json {
                 print_json(&all);
+            }
+            Ok(())
+        }
+        Command::Diff { process, from, to } => {
+            let engine = connect(&cli).await?;
+            let old = engine.store().definition(process, *from).await?;
+            let new = engine.store().definition(process, *to).await?;
+            let d = longrun::definition::diff(&old, &new);
+            if cli.json {
+                print_json(&d);
+                return Ok(());
+            }
+            if d.is_empty() {
+                println!("{process} v{from} and v{to} are the same model");
+            }
+            for line in &d.process {
+                println!("~ process {line}");
+            }
+            for s in &d.added {
+                println!("+ step {s}");
+            }
+            for s in &d.removed {
+                println!("- step {s}");
+            }
+            for (s, lines) in &d.changed {
+                println!("~ step {s}");
+                for l in lines {
+                    println!("    {l}");
+                }
+            }
+            Ok(())
+        }
+        Command::MigrateInstances {
+            process,
+            from,
+            to,
+            map,
+            set,
+            dry_run,
+        } => {
+            let mut plan = longrun::machine::MigrationPlan::default();
+            for m in map {
+                let Some((a, b)) = m.split_once('=') else {
+                    return Err(Failure::Input(format!("--map {m}: expected OLD=NEW")));
+                };
+                plan.mapping
+                    .insert(a.trim().to_string(), b.trim().to_string());
+            }
+            if let Some(s) = set {
+                match parse_json("--set", s)? {
+                    Value::Object(m) => plan.set = m,
+                    _ => return Err(Failure::Input("--set must be a JSON object".into())),
+                }
+            }
+            let engine = connect(&cli).await?;
+            let by = format!(
+                "longrun migrate-instances (user {})",
+                std::env::var("USER").unwrap_or_default()
+            );
+            let report = engine
+                .store()
+                .migrate_instances(
+                    process,
+                    *from,
+                    *to,
+                    &plan,
+                    *dry_run,
+                    engine.now(),
+                    &by,
+                    |n| {
+                        eprintln!("{n} instances looked at");
+                    },
+                )
+                .await?;
+            if cli.json {
+                print_json(&report);
+                return Ok(());
+            }
+            let verb = if *dry_run { "can move" } else { "moved" };
+            println!(
+                "{process} v{from} -> v{to}: {} {verb}, {} cannot{}",
+                report.moved.len(),
+                report.refused.len(),
+                if *dry_run {
+                    " (dry run: nothing written)"
+                } else {
+                    ""
+                }
+            );
+            for id in &report.moved {
+                println!("  {verb}: {id}");
+            }
+            for r in &report.refused {
+                println!("  cannot: {}: {}", r.instance_id, r.reason);
             }
             Ok(())
         }

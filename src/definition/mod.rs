@@ -4,12 +4,14 @@
 //! names the path of every problem, e.g. `steps[3].next: unknown step "shipp_goods"`.
 
 mod builder;
+mod diff;
 #[cfg(test)]
 mod tests;
 mod timer;
 mod validate;
 
 pub use builder::{ProcessBuilder, StepBuilder};
+pub use diff::{diff, DefinitionDiff};
 pub use timer::{parse_cycle, parse_duration, TimerSpec};
 pub use validate::{Error, Problem};
 

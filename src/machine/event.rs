@@ -310,6 +310,28 @@ pub enum Event {
         /// The variables handed to the child.
         variables: Map<String, Value>,
     },
+    /// An operator moved the instance to another version of its process: its waits, timers,
+    /// joins and completed steps are renamed by `steps` (old id -> new id, only those that
+    /// change), jobs' handlers changed by `handlers` (new step id -> handler), and `set` went
+    /// into the variables.
+    Migrated {
+        /// The version it ran on.
+        from_version: i32,
+        /// The version it runs on now.
+        to_version: i32,
+        /// Renamed steps, old id -> new id.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        steps: std::collections::BTreeMap<String, String>,
+        /// Handlers of waiting jobs that changed, by (new) step id.
+        #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        handlers: std::collections::BTreeMap<String, String>,
+        /// Variables set by the migration.
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        set: Map<String, Value>,
+        /// Who or what asked for it.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+    },
     /// The child instance of a call step completed; `set` is what went into the variables.
     ChildCompleted {
         /// The call step.
@@ -359,6 +381,7 @@ impl Event {
             Event::GatewayEntered { .. } => "GatewayEntered",
             Event::ChildStarted { .. } => "ChildStarted",
             Event::ChildCompleted { .. } => "ChildCompleted",
+            Event::Migrated { .. } => "Migrated",
         }
     }
 
@@ -370,7 +393,8 @@ impl Event {
             | Event::CompensationStarted { .. }
             | Event::CompensationFinished { .. }
             | Event::InstancePaused {}
-            | Event::InstanceResumed {} => None,
+            | Event::InstanceResumed {}
+            | Event::Migrated { .. } => None,
             Event::JobCreated { step, .. }
             | Event::JobCompleted { step, .. }
             | Event::JobFailed { step, .. }

@@ -21,10 +21,12 @@
 //! (`TimerScheduled`) and cancelled as its wait ends (`TimerCancelled`), in the same decision.
 
 mod event;
+mod migrate;
 #[cfg(test)]
 mod tests;
 
 pub use event::{Event, MessageKind};
+pub use migrate::{plan_migration, MigrationPlan};
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -1645,6 +1647,56 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.waits.clear();
             state.error = Some(error.clone());
             state.timers.clear();
+        }
+        Event::Migrated {
+            steps,
+            handlers,
+            set: vars,
+            ..
+        } => {
+            let rename = |s: &mut String| {
+                if let Some(n) = steps.get(s.as_str()) {
+                    *s = n.clone();
+                }
+            };
+            for w in &mut state.waits {
+                match w {
+                    Wait::Job { step, handler, .. } => {
+                        rename(step);
+                        if let Some(h) = handlers.get(step.as_str()) {
+                            *handler = h.clone();
+                        }
+                    }
+                    Wait::Message { step, .. }
+                    | Wait::Timer { step, .. }
+                    | Wait::Gateway { step, .. }
+                    | Wait::Child { step, .. } => rename(step),
+                }
+            }
+            for t in &mut state.timers {
+                rename(&mut t.step);
+            }
+            for i in &mut state.incidents {
+                rename(&mut i.step);
+            }
+            for c in &mut state.compensable {
+                rename(c);
+            }
+            state.joins = std::mem::take(&mut state.joins)
+                .into_iter()
+                .map(|(mut k, v)| {
+                    rename(&mut k);
+                    (k, v)
+                })
+                .collect();
+            state.passes = std::mem::take(&mut state.passes)
+                .into_iter()
+                .map(|(mut k, v)| {
+                    rename(&mut k);
+                    (k, v)
+                })
+                .collect();
+            set(state, vars);
         }
     }
 }

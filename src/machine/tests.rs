@@ -710,3 +710,70 @@ fn states_stored_with_one_wait_and_one_incident_still_load() {
             .unwrap();
     assert!(none.waits.is_empty());
 }
+
+#[test]
+fn a_migration_refuses_what_the_target_cannot_hold() {
+    let plan = MigrationPlan::default();
+    // Inside a parallel branch the target lacks: a branch already waits at the join.
+    let from = fork_join();
+    let (_, state) = run(&from, &[start_with(json!({}))]);
+    let pay = job_at(&state, "pay");
+    let (_, state) = run(&from, &[start_with(json!({})), done(pay)]);
+    let linear = ProcessDefinition::builder("fj")
+        .service("pay", "pay")
+        .service("fetch", "fetch")
+        .service("ship", "ship")
+        .end("done")
+        .build()
+        .unwrap();
+    let e = plan_migration(&from, &linear, 1, 2, &state, &plan, "t").unwrap_err();
+    assert!(e.contains("inside a parallel branch that v2 lacks"), "{e}");
+    // A wait at a step of another kind in the target.
+    let receive = ProcessDefinition::builder("fj")
+        .parallel("fork", ["pay", "fetch"])
+        .receive("pay", "Paid")
+        .next("join")
+        .service("fetch", "fetch")
+        .next("join")
+        .join("join")
+        .service("ship", "ship")
+        .end("done")
+        .build()
+        .unwrap();
+    let (_, fresh) = run(&from, &[start_with(json!({}))]);
+    let e = plan_migration(&from, &receive, 1, 2, &fresh, &plan, "t").unwrap_err();
+    assert!(
+        e.contains("service step pay, but pay is a receive step"),
+        "{e}"
+    );
+    // A handler renamed in the target is carried over to the waiting job.
+    let renamed = ProcessDefinition::builder("fj")
+        .parallel("fork", ["pay", "fetch"])
+        .service("pay", "pay_v2")
+        .next("join")
+        .service("fetch", "fetch")
+        .next("join")
+        .join("join")
+        .service("ship", "ship")
+        .end("done")
+        .build()
+        .unwrap();
+    let event = plan_migration(&from, &renamed, 1, 2, &fresh, &plan, "t").unwrap();
+    let mut moved = fresh.clone();
+    evolve(&mut moved, &event);
+    assert!(matches!(moved.wait_at("pay"), Some(Wait::Job { handler, .. }) if handler == "pay_v2"));
+    // Running boundary timers need the same boundary events.
+    let timed = |after: &str| {
+        ProcessDefinition::builder("t")
+            .receive("wait", "Go")
+            .timeout_after(after, "late")
+            .end("done")
+            .end("late")
+            .build()
+            .unwrap()
+    };
+    let (_, waiting) = run(&timed("P1D"), &[start_with(json!({}))]);
+    let e = plan_migration(&timed("P1D"), &timed("P2D"), 1, 2, &waiting, &plan, "t").unwrap_err();
+    assert!(e.contains("boundary events differ"), "{e}");
+    assert!(plan_migration(&timed("P1D"), &timed("P1D"), 1, 2, &waiting, &plan, "t").is_ok());
+}

@@ -16,6 +16,7 @@ mod read;
 pub mod sql;
 mod timers;
 mod transition;
+mod versions;
 
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
@@ -28,6 +29,7 @@ pub use projection::{
 pub use read::{DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Waiting};
 pub(crate) use timers::Fired;
 pub use timers::TimerView;
+pub use versions::{MigrationReport, Refused};
 
 pub(crate) use conn::Conn;
 pub(crate) use jobs::Finished;

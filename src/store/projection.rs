@@ -360,6 +360,17 @@ impl ActivityHistory {
                     continue;
                 }
                 match e.event_type.as_str() {
+                    "Migrated" => {
+                        // Open executions follow their steps to the new version's ids.
+                        if let Some(steps) = e.data["steps"].as_object() {
+                            for (old, new) in steps {
+                                let new = new.as_str().unwrap_or_default().to_string();
+                                if let Some(row) = open.remove(&(b.instance_id, old.clone())) {
+                                    open.insert((b.instance_id, new), row);
+                                }
+                            }
+                        }
+                    }
                     "JobRetryScheduled" => {
                         if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
                             row.attempts += 1;

@@ -98,6 +98,8 @@ pub struct ProcessVersion {
     pub completed: i64,
     /// Failed instances.
     pub failed: i64,
+    /// Cancelled instances.
+    pub cancelled: i64,
 }
 
 /// A message that could not be delivered.
@@ -226,6 +228,7 @@ impl Store {
                 running: r.get(4),
                 completed: r.get(5),
                 failed: r.get(6),
+                cancelled: r.get(7),
             })
             .collect())
     }

@@ -149,4 +149,9 @@ queries!(
     projection_reset,
     projection_lock,
     projections_list,
+    instances_on_version,
+    instances_migrate,
+    jobs_migrate,
+    timers_migrate,
+    subscriptions_delete_instance,
 );

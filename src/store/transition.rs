@@ -1060,7 +1060,7 @@ fn withdraw_job(fx: &mut Effects, job_id: Uuid) {
 
 /// The current step and, in words, what the instance waits for (for `instances` columns);
 /// with several branches waiting, each is listed.
-fn describe_wait(
+pub(crate) fn describe_wait(
     state: &InstanceState,
     last_step: Option<&str>,
 ) -> (Option<String>, Option<String>) {

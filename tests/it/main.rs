@@ -13,3 +13,4 @@ mod projections;
 mod telemetry;
 mod timers;
 mod transactions;
+mod versions;
