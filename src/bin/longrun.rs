@@ -114,6 +114,11 @@ enum Command {
         #[arg(long)]
         older_than: Option<String>,
     },
+    /// Rebuild an instance's state from its events and check it against the stored state.
+    Replay {
+        /// The instance id.
+        instance: String,
+    },
     /// Show what changed between two versions of a process: steps added, removed, changed.
     Diff {
         /// The process id.
@@ -624,6 +629,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 print_json(&all);
             }
             Ok(())
+        }
+        Command::Replay { instance } => {
+            let id = parse_instance(instance)?;
+            let engine = connect(&cli).await?;
+            let r = engine.store().replay(id).await?;
+            if cli.json {
+                print_json(&r);
+            } else if r.differences.is_empty() {
+                println!("{id}: {} events replay to the stored state", r.events);
+            } else {
+                println!("{id}: {} events replay to a different state:", r.events);
+                for d in &r.differences {
+                    println!("  {d}");
+                }
+            }
+            if r.differences.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure::Other(
+                    "the replayed state differs from the stored one".into(),
+                ))
+            }
         }
         Command::Diff { process, from, to } => {
             let engine = connect(&cli).await?;

@@ -24,9 +24,11 @@ mod event;
 mod migrate;
 #[cfg(test)]
 mod tests;
+mod upcast;
 
 pub use event::{Event, MessageKind};
 pub use migrate::{plan_migration, MigrationPlan};
+pub use upcast::{upcast, UpcastError, EVENT_SCHEMA};
 
 use std::collections::{BTreeMap, VecDeque};
 

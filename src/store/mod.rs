@@ -26,7 +26,9 @@ pub use migrate::{migrations_for as migrations_for_schema, Migration};
 pub use projection::{
     builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
 };
-pub use read::{DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Waiting};
+pub use read::{
+    DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay, Waiting,
+};
 pub(crate) use timers::Fired;
 pub use timers::TimerView;
 pub use versions::{MigrationReport, Refused};
@@ -359,7 +361,17 @@ impl Store {
             .collect();
         let at = vec![now; rows.len()];
         let n = tx
-            .exec(&self.q().events_append, &[&ids, &seqs, &types, &data, &at])
+            .exec(
+                &self.q().events_append,
+                &[
+                    &ids,
+                    &seqs,
+                    &types,
+                    &data,
+                    &at,
+                    &crate::machine::EVENT_SCHEMA,
+                ],
+            )
             .await?;
         tx.commit().await?;
         Ok(n)

@@ -102,6 +102,15 @@ pub struct ProcessVersion {
     pub cancelled: i64,
 }
 
+/// The result of replaying an instance's events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    /// Events replayed.
+    pub events: usize,
+    /// Where the replayed state differs from the stored one (empty: they agree).
+    pub differences: Vec<String>,
+}
+
 /// A message that could not be delivered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeadLetter {
@@ -183,6 +192,59 @@ impl Store {
                 recorded_at: r.get(3),
             })
             .collect())
+    }
+
+    /// Rebuild an instance's state from its events (each upcast from the schema it was stored
+    /// with) and compare it with the stored current state: the differences, field by field
+    /// (none when they agree).
+    pub async fn replay(&self, id: Uuid) -> Result<Replay> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().events_of_instance).await?;
+        let rows = c.query(&stmt, &[&id]).await?;
+        if rows.is_empty() {
+            return Err(Error::InstanceNotFound(id));
+        }
+        let mut state = crate::machine::InstanceState::default();
+        for r in &rows {
+            let event = crate::machine::upcast(r.get(4), r.get(1), r.get(2)).map_err(|e| {
+                Error::BadInput(format!("event {} of {id}: {e}", r.get::<_, i64>(0)))
+            })?;
+            crate::machine::evolve(&mut state, &event);
+        }
+        let stmt = c.prepare_cached(&self.q().instance_get).await?;
+        let row = c.query_one(&stmt, &[&id]).await?;
+        let mut stored: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
+        stored.variables = match row.get::<_, Value>(7) {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        let as_map = |s: &crate::machine::InstanceState| {
+            let mut v = serde_json::to_value(s).expect("serializes");
+            v["variables"] = Value::Object(s.variables.clone());
+            match v {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            }
+        };
+        let (a, b) = (as_map(&state), as_map(&stored));
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let differences = keys
+            .into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| {
+                format!(
+                    "{k}: replayed {} but stored {}",
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null)
+                )
+            })
+            .collect();
+        Ok(Replay {
+            events: rows.len(),
+            differences,
+        })
     }
 
     /// What an instance waits for: its subscriptions and jobs.

@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0006_reporting_role",
         include_str!("../../sql/migrations/0006_reporting_role.sql"),
     ),
+    (
+        7,
+        "0007_event_schema",
+        include_str!("../../sql/migrations/0007_event_schema.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.

@@ -469,6 +469,7 @@ impl Store {
                     &fx.ev_type,
                     &ev_data,
                     &fx.ev_at,
+                    &crate::machine::EVENT_SCHEMA,
                 ],
             )
             .await

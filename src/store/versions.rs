@@ -142,6 +142,7 @@ impl Store {
                 &vec![event.type_name().to_string()],
                 &vec![Json(&event)],
                 &vec![now],
+                &machine::EVENT_SCHEMA,
             ],
         )
         .await?;

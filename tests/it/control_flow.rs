@@ -125,6 +125,8 @@ async fn a_join_whose_branches_finish_together_on_two_engines_goes_on_exactly_on
         assert_eq!(count(&events, |t, _| t == "InstanceCompleted"), 1);
         let view = db.store.instance(*id).await.unwrap();
         assert_eq!(view.status, "completed");
+        let replay = db.store.replay(*id).await.unwrap();
+        assert!(replay.differences.is_empty(), "{:?}", replay.differences);
         assert_eq!(view.variables["l"], json!({"by": "left"}));
         assert_eq!(view.variables["r"], json!({"by": "right"}));
     }

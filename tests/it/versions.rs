@@ -193,6 +193,12 @@ async fn a_dry_run_says_who_can_move_and_a_migration_moves_them() {
     assert_eq!(migrated.data["steps"], json!({"second": "second_v2"}));
     assert_eq!(migrated.data["from_version"], json!(1));
 
+    // Each stream, Migrated event included, replays to the state stored for it.
+    for id in [at_first, at_second, done] {
+        let r = db.store.replay(id).await.unwrap();
+        assert!(r.differences.is_empty(), "{id}: {:?}", r.differences);
+    }
+
     // A bad plan is refused before anything is looked at.
     let mut bad = MigrationPlan::default();
     bad.mapping.insert("nope".into(), "first".into());
