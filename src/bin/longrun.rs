@@ -47,6 +47,18 @@ enum Command {
     Deploy {
         /// The JSON definition file.
         file: std::path::PathBuf,
+        /// Also point this tag at the deployed version (e.g. stable).
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Point a tag at a version of a process; starts by tag then start that version.
+    Tag {
+        /// The process id.
+        process: String,
+        /// The tag (e.g. stable).
+        tag: String,
+        /// The version it names.
+        version: i32,
     },
     /// List deployed processes and versions with instance counts.
     Definitions,
@@ -61,8 +73,11 @@ enum Command {
         #[arg(long)]
         vars: Option<String>,
         /// Start this version instead of the latest.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "tag")]
         version: Option<i32>,
+        /// Start the version this tag names.
+        #[arg(long)]
+        tag: Option<String>,
     },
     /// Deliver a message to the engine.
     Send {
@@ -368,13 +383,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Deploy { file } => {
+        Command::Deploy { file, tag } => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
             let def = ProcessDefinition::from_json(&text)
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
             let engine = connect(&cli).await?;
             let d = engine.deploy(&def).await?;
+            if let Some(tag) = tag {
+                engine
+                    .store()
+                    .tag(&d.process, tag, d.version, engine.now())
+                    .await?;
+                if !cli.json {
+                    println!("tagged {} version {} as {tag}", d.process, d.version);
+                }
+            }
             if cli.json {
                 print_json(&d);
             } else if d.created {
@@ -385,6 +409,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     d.process, d.version
                 );
             }
+            Ok(())
+        }
+        Command::Tag {
+            process,
+            tag,
+            version,
+        } => {
+            let engine = connect(&cli).await?;
+            engine
+                .store()
+                .tag(process, tag, *version, engine.now())
+                .await?;
+            println!("{process} {tag} -> version {version}");
             Ok(())
         }
         Command::Definitions => {
@@ -400,6 +437,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "completed",
                     "failed",
                     "cancelled",
+                    "tags",
                     "start_message",
                     "deployed_at",
                 ];
@@ -412,6 +450,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             key,
             vars,
             version,
+            tag,
         } => {
             let variables = match vars {
                 Some(v) => parse_json("--vars", v)?,
@@ -423,6 +462,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let engine = connect(&cli).await?;
             let mut req = StartRequest::new(process.clone(), key.clone()).variables(variables);
             req.version = *version;
+            req.tag = tag.clone();
             let id = engine.start(req).await?;
             let view = engine.store().instance(id).await?;
             if cli.json {

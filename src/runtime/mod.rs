@@ -283,8 +283,10 @@ impl std::fmt::Debug for Engine {
 pub struct StartRequest {
     /// The process id.
     pub process: String,
-    /// A specific version; `None`: the latest.
+    /// A specific version; `None`: the latest (or the tagged one).
     pub version: Option<i32>,
+    /// A tag naming the version (used when `version` is `None`).
+    pub tag: Option<String>,
     /// The business key.
     pub business_key: String,
     /// The initial variables: a JSON object (or null for none).
@@ -297,6 +299,7 @@ impl StartRequest {
         StartRequest {
             process: process.into(),
             version: None,
+            tag: None,
             business_key: business_key.into(),
             variables: Value::Object(Map::new()),
         }
@@ -311,6 +314,12 @@ impl StartRequest {
     /// Of this version.
     pub fn version(mut self, version: i32) -> Self {
         self.version = Some(version);
+        self
+    }
+
+    /// Of the version this tag names (see [`Store::tag`]).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
         self
     }
 }
@@ -480,12 +489,13 @@ impl Engine {
                     )))
                 }
             };
-            let version = match r.version {
-                Some(v) => {
+            let version = match (r.version, &r.tag) {
+                (Some(v), _) => {
                     store.definition_in(c, &r.process, v).await?;
                     v
                 }
-                None => match versions.get(&r.process) {
+                (None, Some(tag)) => store.tagged_in(c, &r.process, tag).await?,
+                (None, None) => match versions.get(&r.process) {
                     Some(v) => *v,
                     None => {
                         let (v, _) = store.latest_in(c, &r.process).await?;

@@ -422,6 +422,39 @@ impl Store {
         Ok(rx)
     }
 
+    /// Point `tag` at `version` of `process` (creating or moving the tag).
+    pub async fn tag(
+        &self,
+        process: &str,
+        tag: &str,
+        version: i32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let ok = tag.len() <= 63
+            && tag.starts_with(|c: char| c.is_ascii_lowercase())
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !ok {
+            return Err(Error::BadInput(format!(
+                "invalid tag \"{tag}\" (lowercase letters, digits, _ and -, starting with a letter)"
+            )));
+        }
+        let c = self.client().await?;
+        self.definition_in(&c, process, version).await?;
+        c.exec(&self.q().tag_set, &[&process, &tag, &version, &now])
+            .await?;
+        Ok(())
+    }
+
+    /// The version `tag` names.
+    pub(crate) async fn tagged_in(&self, c: &impl Conn, process: &str, tag: &str) -> Result<i32> {
+        let rows = c.rows(&self.q().tag_get, &[&process, &tag]).await?;
+        rows.first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| Error::ProcessNotFound(format!("{process} tagged {tag}")))
+    }
+
     /// The latest version of a process.
     pub(crate) async fn latest_in(
         &self,

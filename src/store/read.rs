@@ -100,6 +100,8 @@ pub struct ProcessVersion {
     pub failed: i64,
     /// Cancelled instances.
     pub cancelled: i64,
+    /// Tags naming this version, comma-separated.
+    pub tags: String,
 }
 
 /// The result of replaying an instance's events.
@@ -291,6 +293,7 @@ impl Store {
                 completed: r.get(5),
                 failed: r.get(6),
                 cancelled: r.get(7),
+                tags: r.get(8),
             })
             .collect())
     }

@@ -40,6 +40,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0007_event_schema",
         include_str!("../../sql/migrations/0007_event_schema.sql"),
     ),
+    (
+        8,
+        "0008_version_tags",
+        include_str!("../../sql/migrations/0008_version_tags.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
@@ -159,4 +164,6 @@ queries!(
     jobs_migrate,
     timers_migrate,
     subscriptions_delete_instance,
+    tag_set,
+    tag_get,
 );

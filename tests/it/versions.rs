@@ -52,6 +52,26 @@ async fn old_instances_finish_on_their_version_while_new_ones_start_on_the_lates
     assert_eq!(db.store.instance(old).await.unwrap().version, 1);
     assert_eq!(db.store.instance(new).await.unwrap().version, 2);
     assert_eq!(db.store.instance(pinned).await.unwrap().version, 1);
+    // A tag names a version; moving it changes what new instances get.
+    let now = chrono::Utc::now();
+    db.store.tag("claim", "stable", 1, now).await.unwrap();
+    let tagged = engine
+        .start(StartRequest::new("claim", "d").tag("stable"))
+        .await
+        .unwrap();
+    assert_eq!(db.store.instance(tagged).await.unwrap().version, 1);
+    db.store.tag("claim", "stable", 2, now).await.unwrap();
+    let retagged = engine
+        .start(StartRequest::new("claim", "e").tag("stable"))
+        .await
+        .unwrap();
+    assert_eq!(db.store.instance(retagged).await.unwrap().version, 2);
+    assert!(engine
+        .start(StartRequest::new("claim", "f").tag("nope"))
+        .await
+        .is_err());
+    assert!(db.store.tag("claim", "Bad Tag", 1, now).await.is_err());
+    assert!(db.store.tag("claim", "x", 9, now).await.is_err());
     for key in ["a", "b"] {
         for (name, id) in [("First", "f"), ("Second", "s")] {
             engine
@@ -72,7 +92,8 @@ async fn old_instances_finish_on_their_version_while_new_ones_start_on_the_lates
         .iter()
         .map(|d| (d.version, d.running, d.completed))
         .collect();
-    assert_eq!(counts, vec![(1, 1, 1), (2, 0, 1)]);
+    assert_eq!(counts, vec![(1, 2, 1), (2, 1, 1)]);
+    assert_eq!(defs[1].tags, "stable");
     // The diff names what changed.
     let d = longrun::definition::diff(&v1(), &v2());
     assert_eq!(d.added, vec!["audit", "second_v2"]);
