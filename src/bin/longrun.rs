@@ -390,15 +390,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
             let engine = connect(&cli).await?;
             let d = engine.deploy(&def).await?;
-            if let Some(tag) = tag {
-                engine
-                    .store()
-                    .tag(&d.process, tag, d.version, engine.now())
-                    .await?;
-                if !cli.json {
-                    println!("tagged {} version {} as {tag}", d.process, d.version);
-                }
-            }
+
             if cli.json {
                 print_json(&d);
             } else if d.created {
@@ -408,6 +400,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     "{} version {} is already deployed with this document",
                     d.process, d.version
                 );
+            }
+            if let Some(tag) = tag {
+                engine
+                    .store()
+                    .tag(&d.process, tag, d.version, engine.now())
+                    .await?;
+                if !cli.json {
+                    println!("tagged {} version {} as {tag}", d.process, d.version);
+                }
             }
             Ok(())
         }
