@@ -7,6 +7,7 @@ mod control_flow;
 mod definitions;
 mod engine;
 mod explain;
+mod fencing;
 mod messages;
 mod migrations;
 mod projections;

@@ -1,0 +1,2 @@
+-- Progress: instances that ended, and all instances.
+SELECT count(*) FILTER (WHERE status <> 'running'), count(*) FROM __schema__.instances

@@ -1,0 +1,72 @@
+-- Invariants checked after a chaos run quiesces; each row names one and counts its
+-- violations ($1: the number of orders placed).
+SELECT invariant, violations FROM (
+SELECT 1 AS n, 'instances: one per order placed' AS invariant,
+       abs((SELECT count(*) FROM __schema__.instances) - $1::bigint) AS violations
+UNION ALL
+SELECT 2 AS n, 'end state: each order ended as its card implies',
+       count(*) FROM __schema__.instances
+       WHERE status <> 'completed'
+          OR current_step IS DISTINCT FROM
+             CASE WHEN (variables->>'cardExpired')::boolean
+                       AND NOT coalesce((variables->>'willUpdateCard')::boolean, false)
+                  THEN 'cancelled' ELSE 'done' END
+UNION ALL
+SELECT 3 AS n, 'ended exactly once',
+       count(*) FROM (SELECT i.instance_id FROM __schema__.instances i
+                      LEFT JOIN __schema__.events e ON e.instance_id = i.instance_id
+                       AND e.event_type IN ('InstanceCompleted', 'InstanceCancelled', 'InstanceFailed')
+                      GROUP BY i.instance_id HAVING count(e.seq) <> 1) x
+UNION ALL
+SELECT 4 AS n, 'streams contiguous from 1',
+       count(*) FROM (SELECT instance_id FROM __schema__.events GROUP BY instance_id
+                      HAVING min(seq) <> 1 OR max(seq) <> count(*)) x
+UNION ALL
+SELECT 5 AS n, 'side effects: one per idempotency key, for exactly the work done',
+       (SELECT count(*) FROM (
+           (SELECT (data->>'job_id') AS key FROM __schema__.events
+            WHERE event_type = 'JobCompleted' AND data->>'step' = 'charge_fee'
+            UNION ALL
+            SELECT message_id::text FROM __schema__.outbox
+            WHERE name IN ('RetrievePayment', 'FetchGoods', 'ShipGoods', 'RefundPayment', 'ReleaseGoods'))
+           EXCEPT ALL SELECT key FROM __app__.effects) missing)
+     + (SELECT count(*) FROM (
+           SELECT key FROM __app__.effects
+           EXCEPT ALL
+           (SELECT (data->>'job_id') FROM __schema__.events
+            WHERE event_type = 'JobCompleted' AND data->>'step' = 'charge_fee'
+            UNION ALL
+            SELECT message_id::text FROM __schema__.outbox
+            WHERE name IN ('RetrievePayment', 'FetchGoods', 'ShipGoods', 'RefundPayment', 'ReleaseGoods'))) extra)
+UNION ALL
+SELECT 6 AS n, 'outbox: nothing left unpublished',
+       count(*) FROM __schema__.outbox o
+       JOIN __schema__.consumers c ON o.topic = ANY (c.topics)
+       WHERE (o.xid, o.position) > (c.last_xid, c.last_position)
+UNION ALL
+SELECT 7 AS n, 'no job or timer left (claimed or not)',
+       (SELECT count(*) FROM __schema__.jobs) + (SELECT count(*) FROM __schema__.timers)
+UNION ALL
+SELECT 8 AS n, 'no timer fired twice',
+       count(*) FROM (SELECT data->>'timer_id' FROM __schema__.events WHERE event_type = 'TimerFired'
+                      GROUP BY 1 HAVING count(*) > 1) x
+UNION ALL
+SELECT 9 AS n, 'no timer fired before it was due',
+       count(*) FROM __schema__.events f
+       JOIN __schema__.events s ON s.instance_id = f.instance_id AND s.event_type = 'TimerScheduled'
+        AND s.data->>'timer_id' = f.data->>'timer_id'
+       WHERE f.event_type = 'TimerFired' AND f.recorded_at < (s.data->>'due_at')::timestamptz
+UNION ALL
+SELECT 10 AS n, 'inbound messages: each correlated once, started once or dead-lettered with a reason',
+       (SELECT count(*) FROM __schema__.inbox
+        WHERE status NOT IN ('correlated', 'started', 'dead')
+           OR (status = 'dead' AND coalesce(reason, '') = ''))
+     + (SELECT count(*) FROM (SELECT data->>'message_id' FROM __schema__.events
+                              WHERE event_type = 'MessageCorrelated'
+                              GROUP BY 1 HAVING count(*) > 1) x)
+UNION ALL
+SELECT 11 AS n, 'projections caught up',
+       (SELECT count(*) FROM __schema__.projections p
+        WHERE EXISTS (SELECT 1 FROM __schema__.events e
+                      WHERE (e.xid, e.position) > (p.last_xid, p.last_position)))
+) checks ORDER BY n
