@@ -203,7 +203,12 @@ async fn main() -> std::process::ExitCode {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("longrun-chaos: {e}");
+            let detail = e
+                .downcast_ref::<tokio_postgres::Error>()
+                .and_then(|e| e.as_db_error())
+                .map(|d| format!(": {} ({})", d.message(), d.code().code()))
+                .unwrap_or_default();
+            eprintln!("longrun-chaos: {e}{detail}");
             std::process::ExitCode::from(2)
         }
     }
@@ -608,7 +613,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
         c.0.batch_execute(&sql(
             "DELETE FROM __app__.effects WHERE key = (SELECT min(key) FROM __app__.effects); \
              UPDATE __schema__.instances SET current_step = 'sabotaged' \
-             WHERE instance_id = (SELECT min(instance_id) FROM __schema__.instances);",
+             WHERE instance_id = (SELECT instance_id FROM __schema__.instances ORDER BY instance_id LIMIT 1);",
         ))
         .await?;
         println!("sabotage: deleted one side effect and changed one end state");
