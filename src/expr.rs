@@ -637,6 +637,26 @@ mod tests {
         assert!(Expr::parse("true < 1").unwrap().check(&none).is_err());
     }
 
+    proptest::proptest! {
+        /// Any text: parsed or refused with a column inside it, never a panic; whatever parses
+        /// evaluates (to a value or an error) over any variables without a panic.
+        #[test]
+        fn arbitrary_text_is_parsed_or_refused_never_a_panic(
+            text in "\\PC{0,80}|[a-z0-9 .()!<>=&|'\"-]{0,60}",
+            n in proptest::num::f64::ANY,
+            s in "\\PC{0,10}",
+        ) {
+            match Expr::parse(&text) {
+                Ok(e) => {
+                    let vars = vars(json!({"a": n.is_finite().then_some(n), "b": s, "c": {"d": true}}));
+                    let _ = e.eval(&vars);
+                    let _ = e.check(&BTreeMap::new());
+                }
+                Err(err) => proptest::prop_assert!(err.column >= 1 && err.column <= text.chars().count() + 2),
+            }
+        }
+    }
+
     #[test]
     fn evaluation_errors_are_reported_not_guessed() {
         let v = vars(json!({"a": "x", "n": 1}));

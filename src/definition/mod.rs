@@ -17,6 +17,11 @@ pub use validate::{Error, Problem};
 
 use serde::{Deserialize, Serialize};
 
+/// The largest definition document accepted, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+/// The most steps a definition may have.
+pub const MAX_STEPS: usize = 5_000;
+
 /// A process definition: the steps an instance goes through, starting at the first step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -865,6 +870,16 @@ impl ProcessDefinition {
 
     /// Parse a JSON document and validate it.
     pub fn from_json(text: &str) -> Result<Self, Error> {
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(Error::Parse {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the document is {} bytes; at most {MAX_DOCUMENT_BYTES} are accepted",
+                    text.len()
+                ),
+            });
+        }
         let def: ProcessDefinition = serde_json::from_str(text).map_err(|e| Error::Parse {
             line: e.line(),
             column: e.column(),

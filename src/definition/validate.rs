@@ -88,6 +88,17 @@ impl ProcessDefinition {
         if self.steps.is_empty() {
             report("steps".into(), "a process needs at least one step".into());
         }
+        if self.steps.len() > super::MAX_STEPS {
+            report(
+                "steps".into(),
+                format!(
+                    "{} steps; at most {} are accepted",
+                    self.steps.len(),
+                    super::MAX_STEPS
+                ),
+            );
+            return Err(Error::Invalid(problems));
+        }
         if let Some(Err((field, e))) = self.retry.as_ref().map(|r| r.check()) {
             report(format!("retry.{field}"), e);
         }

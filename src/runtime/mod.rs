@@ -25,6 +25,23 @@ use crate::store::{
     Store, Work,
 };
 
+/// The size of a value as compact JSON, without building the text.
+pub(crate) fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
 /// Settings of an [`Engine`], with documented defaults.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -58,6 +75,10 @@ pub struct EngineConfig {
     pub activity_history: bool,
     /// How many new events a projection batch looks at, at most. Default 2,000.
     pub projection_batch: i64,
+    /// The largest payload accepted, in bytes of JSON: an inbound message's payload, a start's
+    /// or a retry's variables, a handler's result. Larger ones are refused before anything is
+    /// written (a handler's result fails its attempt). Default 1 MiB.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -78,6 +99,7 @@ impl Default for EngineConfig {
             maintenance_interval: std::time::Duration::from_secs(10),
             activity_history: true,
             projection_batch: 2_000,
+            max_payload_bytes: 1 << 20,
         }
     }
 }
@@ -100,6 +122,9 @@ impl EngineConfig {
         }
         if self.poll_interval.is_zero() || self.maintenance_interval.is_zero() {
             return bad("poll_interval and maintenance_interval must be positive");
+        }
+        if self.max_payload_bytes < 1024 {
+            return bad("max_payload_bytes must be at least 1024");
         }
         if self.max_poll_interval < self.poll_interval {
             return bad("max_poll_interval must be at least poll_interval");
@@ -480,6 +505,7 @@ impl Engine {
         let mut ids = Vec::with_capacity(requests.len());
         let mut versions: HashMap<String, i32> = HashMap::new();
         for r in requests {
+            self.check_size("the start's variables", &r.variables)?;
             let variables = match r.variables {
                 Value::Object(m) => m,
                 Value::Null => Map::new(),
@@ -534,6 +560,7 @@ impl Engine {
     /// (group commit); each call still gets its own outcome.
     pub async fn send(&self, message: Message) -> Result<Delivery> {
         message.check()?;
+        self.check_size("the message's payload", &message.payload)?;
         if let Some(local) = self.local() {
             let (tx, rx) = oneshot::channel();
             if local.sends.send((message.clone(), tx)).is_ok() {
@@ -551,6 +578,41 @@ impl Engine {
     /// come back in the order given. If the batch fails, the messages are delivered one by one,
     /// so one bad message does not hold back the rest.
     pub async fn send_many(&self, messages: Vec<Message>) -> Result<Vec<Result<Delivery>>> {
+        // Refused messages get their error; the others go on together.
+        let refused: Vec<Option<Error>> = messages
+            .iter()
+            .map(|m| {
+                m.check()
+                    .and_then(|_| self.check_size("the message's payload", &m.payload))
+                    .err()
+            })
+            .collect();
+        if refused.iter().any(Option::is_some) {
+            let (ok, idx): (Vec<Message>, Vec<usize>) = messages
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| refused[*i].is_none())
+                .map(|(i, m)| (m.clone(), i))
+                .unzip();
+            let mut delivered = if ok.is_empty() {
+                Vec::new()
+            } else {
+                Box::pin(self.send_many(ok)).await?
+            }
+            .into_iter();
+            let mut idx = idx.into_iter().peekable();
+            return Ok(refused
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| match e {
+                    Some(e) => Err(e),
+                    None => {
+                        debug_assert_eq!(idx.next(), Some(i));
+                        delivered.next().expect("one outcome per message")
+                    }
+                })
+                .collect());
+        }
         let mut order: Vec<usize> = (0..messages.len()).collect();
         // A stable lock order across concurrent batches: by key, then name.
         order.sort_by(|a, b| {
@@ -624,6 +686,7 @@ impl Engine {
         tx: &tokio_postgres::Transaction<'_>,
         message: Message,
     ) -> Result<Delivery> {
+        self.check_size("the message's payload", &message.payload)?;
         let (d, _) = self
             .inner
             .store
@@ -641,6 +704,9 @@ impl Engine {
     /// Retry the step of an instance's open incident, after setting `variables` (a JSON
     /// object) if given: the job runs again with the same id, from attempt 1.
     pub async fn retry(&self, instance: Uuid, variables: Option<Value>) -> Result<()> {
+        if let Some(v) = &variables {
+            self.check_size("the retry's variables", v)?;
+        }
         let variables = match variables {
             None => None,
             Some(Value::Object(m)) => Some(m),
@@ -683,6 +749,23 @@ impl Engine {
     }
 
     /// Feed one operator input to one instance in its own transaction.
+    /// Refuse a payload over `max_payload_bytes` of JSON.
+    pub(crate) fn check_size(&self, what: &str, value: &Value) -> Result<()> {
+        if crate::store::has_nul(value) {
+            return Err(Error::BadInput(format!(
+                "{what} contains a NUL character, which PostgreSQL cannot store"
+            )));
+        }
+        let size = json_size(value);
+        let max = self.inner.config.max_payload_bytes;
+        if size > max {
+            return Err(Error::BadInput(format!(
+                "{what} is {size} bytes of JSON; at most {max} are accepted (EngineConfig::max_payload_bytes)"
+            )));
+        }
+        Ok(())
+    }
+
     async fn apply_input(&self, instance: Uuid, input: crate::machine::Input) -> Result<()> {
         let store = &self.inner.store;
         let mut client = store.client().await?;

@@ -288,6 +288,7 @@ async fn execute(
         };
         let handler = engine.inner.handlers.get(&job.handler).cloned();
         let done = done.clone();
+        let engine_max = engine.inner.config.max_payload_bytes;
         tokio::spawn(async move {
             let result = match handler {
                 None => Err((
@@ -327,6 +328,17 @@ async fn execute(
                             Err((None, format!("handler \"{}\" panicked", job.handler))),
                             "panic",
                         ),
+                    };
+                    let max = engine_max;
+                    let result = match result {
+                        Ok(v) if super::json_size(&v) > max => Err((
+                            None,
+                            format!(
+                                "the handler's result is {} bytes of JSON; at most {max} are accepted",
+                                super::json_size(&v)
+                            ),
+                        )),
+                        other => other,
                     };
                     metrics::histogram!(
                         crate::telemetry::HANDLER_DURATION,

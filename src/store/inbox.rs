@@ -55,11 +55,32 @@ impl Message {
         if self.id.is_empty() {
             return Err(Error::BadInput("a message needs an id".into()));
         }
-        if self.name.is_empty() || self.name.chars().any(char::is_whitespace) {
+        if self.id.len() > 200 || self.id.chars().any(char::is_control) {
+            return Err(Error::BadInput(
+                "invalid message id: at most 200 bytes, without control characters".into(),
+            ));
+        }
+        if self.name.is_empty()
+            || self.name.len() > 200
+            || self
+                .name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(Error::BadInput(format!(
-                "invalid message name \"{}\": non-empty, without spaces",
+                "invalid message name {:?}: non-empty, at most 200 bytes, without spaces or control characters",
                 self.name
             )));
+        }
+        if self.key.len() > 1000 || self.key.contains('\0') {
+            return Err(Error::BadInput(
+                "invalid correlation key: at most 1000 bytes, without NUL".into(),
+            ));
+        }
+        if has_nul(&self.payload) {
+            return Err(Error::BadInput(
+                "the payload contains a NUL character, which PostgreSQL cannot store".into(),
+            ));
         }
         if let Some(ttl) = self.ttl {
             if ttl <= Duration::zero() {
@@ -449,4 +470,44 @@ fn count_delivery(d: &Delivery) {
         Delivery::Duplicate { .. } => "duplicate",
     };
     metrics::counter!(crate::telemetry::MESSAGES_RECEIVED, "outcome" => outcome).increment(1);
+}
+
+/// Whether a JSON value holds a NUL character in a string or a key (PostgreSQL's jsonb
+/// cannot store one: refused up front rather than failing the insert).
+pub(crate) fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any envelope is accepted or refused with a reason, never a panic; an accepted one
+        /// keeps the rules (and so can be stored).
+        #[test]
+        fn any_envelope_is_checked_without_a_panic(
+            name in "\\PC{0,30}|\\p{Cc}{1,3}",
+            key in "\\PC{0,30}",
+            id in "\\PC{0,30}",
+            note in "\\PC{0,20}|\\x00",
+        ) {
+            let m = Message::new(name.clone(), key, id.clone()).payload(serde_json::json!({"note": note}));
+            match m.check() {
+                Ok(()) => {
+                    prop_assert!(!name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control()));
+                    prop_assert!(!id.is_empty());
+                    prop_assert!(!has_nul(&m.payload));
+                }
+                Err(Error::BadInput(why)) => prop_assert!(!why.is_empty()),
+                Err(other) => prop_assert!(false, "unexpected {other}"),
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod versions;
 
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
+pub(crate) use inbox::has_nul;
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
 pub use migrate::{migrations_for as migrations_for_schema, Migration};
