@@ -820,6 +820,21 @@ impl Engine {
     /// Start the workers: job claims and handlers, outbox subscribers, and maintenance
     /// (expiring buffered messages, taking over lapsed jobs). Returns a handle to stop them.
     pub fn run(&self) -> Running {
+        let store = self.inner.store.clone();
+        tokio::spawn(async move {
+            match store.privileges().await {
+                Ok((true, _)) => tracing::warn!(
+                    schema = store.schema(),
+                    "the engine runs as a SUPERUSER: any bug or injected statement could do anything to the database; run it as a role granted longrun_runtime (see docs/SECURITY.md)"
+                ),
+                Ok((false, true)) => tracing::warn!(
+                    schema = store.schema(),
+                    "the engine runs as the OWNER of its schema: it could drop or alter longrun's tables; run it as a role granted longrun_runtime (see docs/SECURITY.md)"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "could not check the engine's privileges"),
+            }
+        });
         workers::spawn(self.clone())
     }
 }

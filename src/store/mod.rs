@@ -456,6 +456,19 @@ impl Store {
             .ok_or_else(|| Error::ProcessNotFound(format!("{process} tagged {tag}")))
     }
 
+    /// Whether this store's role has more rights than an engine needs: (superuser, owner of
+    /// the schema).
+    pub async fn privileges(&self) -> Result<(bool, bool)> {
+        let c = self.client().await?;
+        let rows = c
+            .rows(&self.q().privileges_check, &[&self.schema()])
+            .await?;
+        Ok(rows
+            .first()
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap_or((false, false)))
+    }
+
     /// The latest version of a process.
     pub(crate) async fn latest_in(
         &self,

@@ -45,6 +45,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0008_version_tags",
         include_str!("../../sql/migrations/0008_version_tags.sql"),
     ),
+    (
+        9,
+        "0009_runtime_role",
+        include_str!("../../sql/migrations/0009_runtime_role.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
@@ -166,4 +171,5 @@ queries!(
     subscriptions_delete_instance,
     tag_set,
     tag_get,
+    privileges_check,
 );

@@ -11,6 +11,7 @@ mod explain;
 mod fencing;
 mod messages;
 mod migrations;
+mod privileges;
 mod projections;
 mod telemetry;
 mod timers;

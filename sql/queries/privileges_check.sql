@@ -1,0 +1,5 @@
+-- Whether the engine's role is a superuser, and whether it owns the schema (both more than an
+-- engine needs: see migration 0009 for the runtime role).
+SELECT r.rolsuper, coalesce(n.nspowner = r.oid, false)
+FROM pg_roles r LEFT JOIN pg_namespace n ON n.nspname = $1
+WHERE r.rolname = current_user
