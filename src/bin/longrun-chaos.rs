@@ -140,9 +140,9 @@ fn process() -> ProcessDefinition {
         .output("payment")
         .on_message("PaymentFailed", "wait_card")
         .receive("wait_card", "CreditCardUpdated")
-        .timeout_after("PT6S", "give_up")
+        .timeout_after("PT20S", "give_up")
         .remind(
-            TimerSpec::After("PT3S".into()),
+            TimerSpec::After("PT10S".into()),
             "CardReminder",
             Some("customer"),
         )
@@ -467,11 +467,11 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
 
     // Checkout places the orders, each sent one to three times (same message id).
     let n = args.instances;
-    let orders = tokio::spawn({
+    let mut orders = tokio::spawn({
         let client = client.clone();
         async move {
             for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
-                let mut batch = Vec::new();
+                let mut batch: Vec<Message> = Vec::new();
                 for &i in chunk {
                     let expired = draw(seed, ("expired", i)) < 0.2;
                     let update = expired && draw(seed, ("update", i)) < 0.5;
@@ -485,11 +485,34 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
                         );
                     }
                 }
-                through_outage("placing orders", || {
-                    let (client, batch) = (client.clone(), batch.clone());
-                    async move { Ok(client.send_many(batch).await?) }
-                })
-                .await?;
+                // A message refused by an outage is sent again until it is taken (a copy
+                // that was taken after all is reported as a duplicate: harmless).
+                let give_up = Instant::now() + Duration::from_secs(120);
+                while !batch.is_empty() {
+                    let out = through_outage("placing orders", || {
+                        let (client, batch) = (client.clone(), batch.clone());
+                        async move { Ok(client.send_many(batch).await?) }
+                    })
+                    .await?;
+                    let failed: Vec<Message> = batch
+                        .iter()
+                        .zip(&out)
+                        .filter(|(_, r)| r.is_err())
+                        .map(|(m, _)| m.clone())
+                        .collect();
+                    if !failed.is_empty() {
+                        if Instant::now() > give_up {
+                            return Err(format!(
+                                "placing orders: {} messages still refused: {:?}",
+                                failed.len(),
+                                out.iter().find(|r| r.is_err())
+                            )
+                            .into());
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    batch = failed;
+                }
             }
             AnyResult::Ok(())
         }
@@ -513,6 +536,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     let mut next = 0;
     let mut last_report = Instant::now();
     let mut done = 0i64;
+    let mut orders_placed = false;
     loop {
         if let Some((at, what)) = order.get(next) {
             // Disruptions fall in the first ~70% of the expected progress.
@@ -569,6 +593,11 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
             );
             last_report = Instant::now();
         }
+        if !orders_placed && orders.is_finished() {
+            // If placing the orders failed, say why now rather than wait for the timeout.
+            (&mut orders).await??;
+            orders_placed = true;
+        }
         if done >= n as i64 && next >= order.len() {
             break;
         }
@@ -577,12 +606,17 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
             break;
         }
     }
-    orders.await??;
+    if !orders_placed {
+        if !orders.is_finished() {
+            return Err("timed out placing the orders".into());
+        }
+        orders.await??;
+    }
     let elapsed = started.elapsed().as_secs_f64();
 
-    // Quiesce: let the relays deliver the last messages and the projection catch up, then
-    // stop the engines gracefully.
-    let quiet_deadline = Instant::now() + Duration::from_secs(60);
+    // Quiesce: let the relays deliver the last messages, late messages expire and the
+    // projection catch up, then stop the engines gracefully.
+    let quiet_deadline = Instant::now() + Duration::from_secs(90);
     let invariants_sql = sql(include_str!("../../sql/chaos/invariants.sql"));
     let check = || async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
@@ -656,16 +690,26 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
                 &sql("SELECT (SELECT count(*) FROM __schema__.inbox), \
                       (SELECT coalesce(sum(attempts - 1), 0) FROM __app__.effects), \
                       (SELECT count(*) FROM __schema__.events WHERE event_type = 'JobRetryScheduled'), \
-                      (SELECT count(*) FROM __schema__.instances WHERE current_step = 'cancelled')"),
+                      (SELECT count(*) FROM __schema__.instances WHERE current_step = 'cancelled'), \
+                      (SELECT count(*) FROM __schema__.instances WHERE current_step = 'cancelled' \
+                         AND (variables->>'willUpdateCard')::boolean), \
+                      (SELECT count(*) FROM __schema__.inbox WHERE status = 'dead')"),
                 &[],
             )
             .await?;
-        AnyResult::Ok((r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, i64>(2), r.get::<_, i64>(3)))
+        AnyResult::Ok((
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, i64>(2),
+            r.get::<_, i64>(3),
+            r.get::<_, i64>(4),
+            r.get::<_, i64>(5),
+        ))
     }
     .await?;
     println!(
-        "chaos seed={seed} ok={ok} orders={n} cancelled={} inbound_messages={} redelivered_effects={} handler_retries={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
-        stats.3, stats.0, stats.1, stats.2
+        "chaos seed={seed} ok={ok} orders={n} cancelled={} late_card_updates={} inbound_messages={} dead_letters={} redelivered_effects={} handler_retries={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
+        stats.3, stats.4, stats.0, stats.5, stats.1, stats.2
     );
     Ok(ok && kills == args.kills && restarts == args.pg_restarts)
 }
@@ -682,6 +726,9 @@ async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<()> {
     let config = EngineConfig {
         owner: format!("chaos-engine-{index}-{}", std::process::id()),
         job_lease: chrono::Duration::seconds(3),
+        consumer_lease: chrono::Duration::seconds(2),
+        // A card update that comes after its order was cancelled is dead-lettered soon.
+        message_ttl: chrono::Duration::seconds(25),
         poll_interval: Duration::from_millis(50),
         max_poll_interval: Duration::from_millis(500),
         maintenance_interval: Duration::from_millis(500),

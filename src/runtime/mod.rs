@@ -68,6 +68,9 @@ pub struct EngineConfig {
     pub message_ttl: Duration,
     /// How many outbox messages a subscriber reads at once. Default 128.
     pub consumer_batch: i64,
+    /// How long a subscriber's hold on its consumer lasts unless renewed: another engine takes
+    /// the consumer over this long after its holder died. Default 30 s.
+    pub consumer_lease: Duration,
     /// How often buffered messages are expired and lapsed job leases taken over. Default 10 s.
     pub maintenance_interval: std::time::Duration,
     /// Keep the activity history (the `activity` projection) up to date. Default true. Any
@@ -96,6 +99,7 @@ impl Default for EngineConfig {
             max_poll_interval: std::time::Duration::from_secs(5),
             message_ttl: Duration::hours(1),
             consumer_batch: 128,
+            consumer_lease: Duration::seconds(30),
             maintenance_interval: std::time::Duration::from_secs(10),
             activity_history: true,
             projection_batch: 2_000,
@@ -111,8 +115,11 @@ impl EngineConfig {
         if self.owner.is_empty() {
             return bad("owner must not be empty");
         }
-        if self.job_lease <= Duration::zero() || self.message_ttl <= Duration::zero() {
-            return bad("job_lease and message_ttl must be positive");
+        if self.job_lease <= Duration::zero()
+            || self.message_ttl <= Duration::zero()
+            || self.consumer_lease <= Duration::zero()
+        {
+            return bad("job_lease, consumer_lease and message_ttl must be positive");
         }
         if self.claim_batch < 1 || self.consumer_batch < 1 || self.projection_batch < 1 {
             return bad("claim_batch, consumer_batch and projection_batch must be at least 1");

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
@@ -25,7 +24,7 @@ pub(super) async fn run(
     let reg = &engine.inner.subscribers[index];
     let cfg = &engine.inner.config;
     let wake = &local.relay_wake[index];
-    let lease = Duration::seconds(30);
+    let lease = cfg.consumer_lease;
     let consumer = engine
         .inner
         .store
