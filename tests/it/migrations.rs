@@ -69,7 +69,16 @@ async fn every_table_and_column_has_a_comment() {
 
 #[tokio::test]
 async fn bad_schema_names_are_refused() {
-    for bad in ["", "Upper", "1abc", "a-b", "a\"b", "a\";drop", "a;drop table x", &"x".repeat(64)] {
+    for bad in [
+        "",
+        "Upper",
+        "1abc",
+        "a-b",
+        "a\"b",
+        "a\";drop",
+        "a;drop table x",
+        &"x".repeat(64),
+    ] {
         let r = longrun::store::validate_schema(bad);
         assert!(
             matches!(r, Err(Error::InvalidSchema(_))),
