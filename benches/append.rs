@@ -30,6 +30,7 @@ fn append(c: &mut Criterion) {
             StoreConfig {
                 schema: schema.clone(),
                 pool_size: 4,
+                ..StoreConfig::default()
             },
         )
         .await

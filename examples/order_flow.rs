@@ -212,6 +212,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         StoreConfig {
             schema: args.schema.clone(),
             pool_size: 16,
+            ..StoreConfig::default()
         },
     )
     .await?;

@@ -93,6 +93,7 @@ async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
         StoreConfig {
             schema: cfg.schema.clone(),
             pool_size,
+            ..StoreConfig::default()
         },
     )
     .await

@@ -372,6 +372,7 @@ async fn connect(conn: &str, pool: usize) -> AnyResult<Store> {
         StoreConfig {
             schema: SCHEMA.into(),
             pool_size: pool,
+            ..StoreConfig::default()
         },
     )
     .await?)
@@ -849,6 +850,7 @@ async fn fence_worker(
         StoreConfig {
             schema,
             pool_size: 4,
+            ..StoreConfig::default()
         },
     )
     .await?;

@@ -342,6 +342,7 @@ async fn connect_pool(cli: &Cli, pool_size: usize) -> Result<Engine, Failure> {
     let config = StoreConfig {
         schema: cli.schema.clone(),
         pool_size,
+        ..StoreConfig::default()
     };
     let store = Store::connect_with(pg_config(cli.database_url.as_deref())?, config).await?;
     Ok(Engine::builder(store).build()?)

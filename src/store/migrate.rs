@@ -4,7 +4,10 @@
 use sha2::{Digest, Sha256};
 
 use super::sql::{render, MIGRATIONS};
-use super::{Error, Result, Store};
+use super::{Error, Result, Roles, Store};
+
+/// The first migration that runs as the owner role (the one that creates it: 0009).
+const OWNER_FROM: i32 = 9;
 
 /// One migration as it would run against this store's schema.
 #[derive(Debug, Clone)]
@@ -29,7 +32,7 @@ fn checksum(text: &str) -> String {
 impl Store {
     /// Every migration longrun ships, rendered for this schema (what `migrate --print` shows).
     pub fn migrations(&self) -> Vec<Migration> {
-        migrations_for(self.schema())
+        migrations_with(self.schema(), self.roles())
     }
 
     /// Apply the migrations not yet applied, in order, all in one transaction, under a
@@ -67,6 +70,11 @@ impl Store {
             if done.iter().any(|(v, _, _)| *v == m.version) {
                 continue;
             }
+            if m.version > OWNER_FROM {
+                // Objects later migrations create belong to the owner role, like the rest.
+                tx.batch_execute(&format!("SET LOCAL ROLE \"{}\"", self.roles().owner))
+                    .await?;
+            }
             tx.batch_execute(&m.sql).await?;
             tx.execute(
                 &self.q().migrations_record,
@@ -80,15 +88,38 @@ impl Store {
     }
 }
 
-/// The migrations rendered for `schema` (what `longrun migrate --print` shows).
+/// The migrations rendered for `schema` with the default role names (what `longrun migrate
+/// --print` shows).
 pub fn migrations_for(schema: &str) -> Vec<Migration> {
+    migrations_with(schema, &Roles::default())
+}
+
+/// The migrations rendered for `schema` and these role names.
+pub fn migrations_with(schema: &str, roles: &Roles) -> Vec<Migration> {
     MIGRATIONS
         .iter()
         .map(|(version, name, text)| Migration {
             version: *version,
             name: name.to_string(),
-            sql: render(text, schema),
+            sql: render_roles(&render(text, schema), roles),
             checksum: checksum(text),
         })
         .collect()
+}
+
+/// Fill in the role placeholders: `__owner_role_name__` (a name, inside a string literal) and
+/// `__owner_role__` (a quoted identifier), and the same for `runtime` and `reporting`. Names
+/// are validated identifiers, so neither form can break out of its quoting.
+fn render_roles(sql: &str, roles: &Roles) -> String {
+    let mut out = sql.to_string();
+    for (key, name) in [
+        ("owner", &roles.owner),
+        ("runtime", &roles.runtime),
+        ("reporting", &roles.reporting),
+    ] {
+        out = out
+            .replace(&format!("__{key}_role_name__"), name)
+            .replace(&format!("__{key}_role__"), &format!("\"{name}\""));
+    }
+    out
 }

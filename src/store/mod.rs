@@ -23,7 +23,7 @@ pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
-pub use migrate::{migrations_for as migrations_for_schema, Migration};
+pub use migrate::{migrations_for as migrations_for_schema, migrations_with, Migration};
 pub use projection::{
     builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
 };
@@ -61,6 +61,8 @@ pub struct StoreConfig {
     pub schema: String,
     /// Maximum pooled connections. Default 16.
     pub pool_size: usize,
+    /// The roles the migrations create and grant (see docs/SECURITY.md).
+    pub roles: Roles,
 }
 
 impl Default for StoreConfig {
@@ -68,7 +70,45 @@ impl Default for StoreConfig {
         StoreConfig {
             schema: DEFAULT_SCHEMA.to_string(),
             pool_size: 16,
+            roles: Roles::default(),
         }
+    }
+}
+
+/// The names of the roles the migrations create (each must match `^[a-z_][a-z0-9_]{0,62}$`).
+/// Roles belong to the cluster, not to a schema: schemas migrated with the same names share
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// Owns the schema and everything in it; migrations after it is created run as it.
+    /// Default `longrun_owner`.
+    pub owner: String,
+    /// What engines need: rows of longrun's tables, nothing more. Default `longrun_runtime`.
+    pub runtime: String,
+    /// SELECT on the reporting views, nothing else. Default `longrun_reporting`.
+    pub reporting: String,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Roles {
+            owner: "longrun_owner".into(),
+            runtime: "longrun_runtime".into(),
+            reporting: "longrun_reporting".into(),
+        }
+    }
+}
+
+impl Roles {
+    fn validate(&self) -> Result<()> {
+        for r in [&self.owner, &self.runtime, &self.reporting] {
+            validate_schema(r).map_err(|_| {
+                Error::Config(format!(
+                    "invalid role name \"{r}\" (lowercase letters, digits and _, at most 63)"
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -76,6 +116,7 @@ impl StoreConfig {
     /// Check the settings.
     pub fn validate(&self) -> Result<()> {
         validate_schema(&self.schema)?;
+        self.roles.validate()?;
         if self.pool_size == 0 {
             return Err(Error::Config("pool_size must be at least 1".into()));
         }
@@ -172,6 +213,7 @@ pub struct Store {
 struct Inner {
     pool: Pool,
     schema: String,
+    roles: Roles,
     q: Queries,
     pg: tokio_postgres::Config,
     definitions: RwLock<HashMap<(String, i32), Arc<ProcessDefinition>>>,
@@ -210,6 +252,7 @@ impl Store {
                 pool,
                 q: Queries::new(&config.schema),
                 schema: config.schema,
+                roles: config.roles,
                 pg,
                 definitions: RwLock::new(HashMap::new()),
             }),
@@ -221,6 +264,11 @@ impl Store {
     /// The schema name.
     pub fn schema(&self) -> &str {
         &self.inner.schema
+    }
+
+    /// The role names the migrations use.
+    pub fn roles(&self) -> &Roles {
+        &self.inner.roles
     }
 
     /// The connection settings (e.g. for a dedicated LISTEN connection).

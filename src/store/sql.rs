@@ -47,8 +47,8 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
     (
         9,
-        "0009_runtime_role",
-        include_str!("../../sql/migrations/0009_runtime_role.sql"),
+        "0009_roles",
+        include_str!("../../sql/migrations/0009_roles.sql"),
     ),
 ];
 
@@ -73,9 +73,12 @@ pub(crate) fn report_query(schema: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Replace the schema placeholder with the quoted schema name.
+/// Replace the schema placeholders: `__schema__` with the quoted schema name, and
+/// `__schema_name__` (inside a string literal) with the name itself, which is a validated
+/// identifier.
 pub fn render(sql: &str, schema: &str) -> String {
-    sql.replace("__schema__", &format!("\"{schema}\""))
+    sql.replace("__schema_name__", schema)
+        .replace("__schema__", &format!("\"{schema}\""))
 }
 
 macro_rules! queries {

@@ -37,6 +37,7 @@ impl TestDb {
             StoreConfig {
                 schema: schema.clone(),
                 pool_size: 8,
+                ..StoreConfig::default()
             },
         )
         .await

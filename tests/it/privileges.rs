@@ -37,6 +37,7 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
         StoreConfig {
             schema: schema.clone(),
             pool_size: 4,
+            ..StoreConfig::default()
         },
     )
     .await
@@ -135,4 +136,88 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
             .is_ok()
     })
     .await;
+}
+
+#[tokio::test]
+async fn role_names_are_configurable_and_the_owner_role_owns_everything() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let schema = format!("test_{now}_{suffix}");
+    let roles = longrun::store::Roles {
+        owner: format!("own_{suffix}"),
+        runtime: format!("rt_{suffix}"),
+        reporting: format!("rep_{suffix}"),
+    };
+    let store = Store::connect_with(
+        pg_config(None).unwrap(),
+        StoreConfig {
+            schema: schema.clone(),
+            pool_size: 2,
+            roles: roles.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let (c, conn) = pg_config(None)
+        .unwrap()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let q = |sql: String| {
+        let c = &c;
+        async move { c.query_one(&sql, &[]).await.unwrap().get::<_, bool>(0) }
+    };
+    assert!(
+        q(format!(
+            "SELECT nspowner::regrole::text = '{}' FROM pg_namespace WHERE nspname = '{schema}'",
+            roles.owner
+        ))
+        .await
+    );
+    assert!(
+        q(format!(
+            "SELECT bool_and(relowner::regrole::text = '{}') FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = '{schema}' AND c.relkind IN ('r', 'v')",
+            roles.owner
+        ))
+        .await,
+        "every table and view belongs to the owner role"
+    );
+    let has = |role: &str, object: &str, privilege: &str| {
+        format!("SELECT has_table_privilege('{role}', '\"{schema}\".{object}', '{privilege}')")
+    };
+    assert!(q(has(&roles.runtime, "events", "INSERT")).await);
+    assert!(!q(has(&roles.runtime, "events", "TRUNCATE")).await);
+    assert!(!q(has(&roles.runtime, "report_instances", "INSERT")).await);
+    assert!(q(has(&roles.reporting, "report_instances", "SELECT")).await);
+    assert!(!q(has(&roles.reporting, "instances", "SELECT")).await);
+    // Migrating again (as a member of the owner role) finds nothing to do.
+    assert!(store.migrate().await.unwrap().is_empty());
+    // A role name that is not an identifier is refused before anything runs.
+    let bad = Store::connect_with(
+        pg_config(None).unwrap(),
+        StoreConfig {
+            schema: schema.clone(),
+            pool_size: 1,
+            roles: longrun::store::Roles {
+                runtime: "x\"; drop".into(),
+                ..Default::default()
+            },
+        },
+    )
+    .await;
+    assert!(bad.is_err());
+    drop(store);
+    c.batch_execute(&format!(
+        "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE \"{}\"; DROP ROLE \"{}\"; DROP ROLE \"{}\"",
+        roles.runtime, roles.reporting, roles.owner
+    ))
+    .await
+    .unwrap();
 }
