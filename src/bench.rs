@@ -143,6 +143,7 @@ pub async fn teardown(cfg: &BenchConfig) -> Result<()> {
 fn engine_config() -> EngineConfig {
     EngineConfig {
         poll_interval: Duration::from_millis(200),
+        activity_history: std::env::var("LONGRUN_BENCH_ACTIVITY").map_or(true, |v| v != "0"),
         ..EngineConfig::default()
     }
 }
