@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod bpmn;
 pub mod definition;
 pub mod expr;
 pub mod machine;

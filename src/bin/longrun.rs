@@ -134,6 +134,17 @@ enum Command {
         /// The instance id.
         instance: String,
     },
+    /// Print a deployed definition as BPMN 2.0 XML (with a computed layout) or as JSON.
+    Export {
+        /// The process id.
+        process: String,
+        /// The version (default: the latest).
+        #[arg(long)]
+        version: Option<i32>,
+        /// bpmn or json.
+        #[arg(long, default_value = "bpmn")]
+        format: String,
+    },
     /// Show what changed between two versions of a process: steps added, removed, changed.
     Diff {
         /// The process id.
@@ -669,6 +680,39 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             if cli.json {
                 print_json(&all);
+            }
+            Ok(())
+        }
+        Command::Export {
+            process,
+            version,
+            format,
+        } => {
+            if !matches!(format.as_str(), "bpmn" | "json") {
+                return Err(Failure::Input(format!(
+                    "--format {format}: expected bpmn or json"
+                )));
+            }
+            let engine = connect(&cli).await?;
+            let version = match version {
+                Some(v) => *v,
+                None => engine
+                    .store()
+                    .definitions()
+                    .await?
+                    .iter()
+                    .filter(|d| d.process == *process)
+                    .map(|d| d.version)
+                    .max()
+                    .ok_or_else(|| {
+                        Failure::Input(format!("no process \"{process}\" is deployed"))
+                    })?,
+            };
+            let def = engine.store().definition(process, version).await?;
+            if format == "json" {
+                println!("{}", def.to_json());
+            } else {
+                print!("{}", longrun::bpmn::export(&def).xml);
             }
             Ok(())
         }
