@@ -45,8 +45,11 @@ enum Command {
     },
     /// Deploy a process definition from a JSON file.
     Deploy {
-        /// The JSON definition file.
+        /// The definition file: JSON, or BPMN 2.0 XML (`.bpmn`).
         file: std::path::PathBuf,
+        /// json or bpmn (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
         /// Also point this tag at the deployed version (e.g. stable).
         #[arg(long)]
         tag: Option<String>,
@@ -395,11 +398,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Deploy { file, tag } => {
+        Command::Deploy { file, tag, format } => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
-            let def = ProcessDefinition::from_json(&text)
-                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+            let format =
+                format
+                    .clone()
+                    .unwrap_or_else(|| match file.extension().and_then(|e| e.to_str()) {
+                        Some("bpmn") | Some("xml") => "bpmn".into(),
+                        _ => "json".into(),
+                    });
+            let def = match format.as_str() {
+                "json" => ProcessDefinition::from_json(&text)
+                    .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
+                "bpmn" => longrun::bpmn::import(&text)
+                    .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?,
+                other => {
+                    return Err(Failure::Input(format!(
+                        "--format {other}: expected json or bpmn"
+                    )))
+                }
+            };
             let engine = connect(&cli).await?;
             let d = engine.deploy(&def).await?;
 

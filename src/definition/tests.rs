@@ -241,7 +241,11 @@ proptest! {
         let def = ProcessDefinition { process: "p".into(), start: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();
-        prop_assert_eq!(back, def);
+        prop_assert_eq!(&back, &def);
+        // And through BPMN: export, then import, gives the same model.
+        let xml = crate::bpmn::export(&def).xml;
+        let through_bpmn = crate::bpmn::import(&xml).map_err(|e| TestCaseError::fail(format!("{e}\n{xml}")))?;
+        prop_assert_eq!(through_bpmn, def);
     }
 
     #[test]
