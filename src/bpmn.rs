@@ -846,6 +846,19 @@ mod tests {
     }
 
     #[test]
+    fn feel_equality_becomes_double_equals() {
+        assert_eq!(
+            feel_condition("status = \"gold\" and amount >= 10"),
+            "status == \"gold\" and amount >= 10"
+        );
+        assert_eq!(
+            feel_condition("a != 1 or b <= 2 or c == 3"),
+            "a != 1 or b <= 2 or c == 3"
+        );
+        assert_eq!(feel_condition("note = 'a=b'"), "note == 'a=b'");
+    }
+
+    #[test]
     fn export_then_import_gives_the_same_model() {
         for def in [order(), everything()] {
             let xml = export(&def).xml;
@@ -1012,6 +1025,39 @@ fn feel(s: &str) -> String {
         .unwrap_or(s.trim())
         .trim()
         .to_string()
+}
+
+/// A FEEL condition in longrun's expression language: FEEL writes equality as `=`, longrun as
+/// `==` (other operators, `and`, `or`, `not`, literals and paths are the same).
+fn feel_condition(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut quote: Option<char> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '=' => {
+                let prev = i.checked_sub(1).map(|j| chars[j]);
+                let next = chars.get(i + 1).copied();
+                if matches!(prev, Some('!' | '<' | '>' | '=')) || next == Some('=') {
+                    out.push('=');
+                } else {
+                    out.push_str("==");
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 /// Import a BPMN 2.0 document (as the Camunda Modeler or [`export`] writes it) for the subset
@@ -1357,10 +1403,23 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
                         default_step = Some(target(f)?);
                     } else {
                         match &f.condition {
-                            Some(c) => routes.push(Route {
-                                when: c.clone(),
-                                next: target(f)?,
-                            }),
+                            Some(c) => {
+                                let when = feel_condition(c);
+                                if let Err(e) = crate::expr::Expr::parse(&when) {
+                                    let flow = process
+                                        .children()
+                                        .find(|x| {
+                                            is_bpmn(x, "sequenceFlow")
+                                                && x.attribute("id") == Some(f.id)
+                                        })
+                                        .unwrap_or(*n);
+                                    return fail(&doc, flow, format!("condition `{c}`: {e}"));
+                                }
+                                routes.push(Route {
+                                    when,
+                                    next: target(f)?,
+                                })
+                            }
                             None => {
                                 return fail(
                                     &doc,

@@ -411,8 +411,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let def = match format.as_str() {
                 "json" => ProcessDefinition::from_json(&text)
                     .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
-                "bpmn" => longrun::bpmn::import(&text)
-                    .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?,
+                "bpmn" => {
+                    longrun::bpmn::import(&text)
+                        .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?;
+                    let engine = connect(&cli).await?;
+                    let d = engine.store().deploy_bpmn(&text, engine.now()).await?;
+                    if cli.json {
+                        print_json(&d);
+                    } else {
+                        println!(
+                            "deployed {} version {}{}",
+                            d.process,
+                            d.version,
+                            if d.created { "" } else { " (unchanged)" }
+                        );
+                    }
+                    if let Some(tag) = tag {
+                        engine
+                            .store()
+                            .tag(&d.process, tag, d.version, engine.now())
+                            .await?;
+                    }
+                    return Ok(());
+                }
                 other => {
                     return Err(Failure::Input(format!(
                         "--format {other}: expected json or bpmn"
@@ -730,6 +751,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let def = engine.store().definition(process, version).await?;
             if format == "json" {
                 println!("{}", def.to_json());
+            } else if let Some(source) = engine.store().definition_source(process, version).await? {
+                // Deployed from BPMN: the document as it was, its layout kept.
+                print!("{source}");
             } else {
                 print!("{}", longrun::bpmn::export(&def).xml);
             }

@@ -352,6 +352,35 @@ impl Store {
         })
     }
 
+    /// Deploy a BPMN 2.0 document (see [`crate::bpmn::import`]): the model it describes is
+    /// deployed like any definition, and the document is kept with its version, so
+    /// [`Store::definition_source`] gives it back with its layout.
+    pub async fn deploy_bpmn(&self, xml: &str, now: DateTime<Utc>) -> Result<Deployed> {
+        let def = crate::bpmn::import(xml).map_err(|e| Error::BadInput(e.to_string()))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let d = self.deploy_in(&tx, &def, now).await?;
+        tx.exec(
+            &self.q().definition_set_source,
+            &[&d.process, &d.version, &xml],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(d)
+    }
+
+    /// The BPMN document a version was deployed from, if it was.
+    pub async fn definition_source(&self, process: &str, version: i32) -> Result<Option<String>> {
+        let c = self.client().await?;
+        let rows = c
+            .rows(&self.q().definition_source, &[&process, &version])
+            .await?;
+        match rows.first() {
+            Some(r) => Ok(r.get(0)),
+            None => Err(Error::ProcessNotFound(format!("{process} v{version}"))),
+        }
+    }
+
     /// One version of a definition (cached: versions are immutable).
     pub async fn definition(&self, process: &str, version: i32) -> Result<Arc<ProcessDefinition>> {
         let c = self.client().await?;

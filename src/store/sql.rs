@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0009_roles",
         include_str!("../../sql/migrations/0009_roles.sql"),
     ),
+    (
+        10,
+        "0010_definition_source",
+        include_str!("../../sql/migrations/0010_definition_source.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
@@ -175,4 +180,6 @@ queries!(
     tag_set,
     tag_get,
     privileges_check,
+    definition_set_source,
+    definition_source,
 );

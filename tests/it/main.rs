@@ -2,6 +2,7 @@
 //! the test ends (also when it fails).
 
 mod bad_input;
+mod bpmn;
 mod common;
 mod consumer;
 mod control_flow;
