@@ -846,6 +846,27 @@ mod tests {
     }
 
     #[test]
+    fn camunda_7_external_tasks_and_plain_starts_import() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:c7="http://camunda.org/schema/1.0/bpmn" id="d">
+  <process id="Invoice_7" isExecutable="true">
+    <startEvent id="Start"><outgoing>f1</outgoing></startEvent>
+    <serviceTask id="Pay" c7:type="external" c7:topic="pay_invoice"><incoming>f1</incoming><outgoing>f2</outgoing></serviceTask>
+    <endEvent id="End"><incoming>f2</incoming></endEvent>
+    <sequenceFlow id="f1" sourceRef="Start" targetRef="Pay" />
+    <sequenceFlow id="f2" sourceRef="Pay" targetRef="End" />
+  </process>
+</definitions>"#;
+        let def = import(xml).unwrap();
+        assert_eq!(def.process, "invoice_7");
+        assert!(def.start.is_none());
+        assert!(
+            matches!(&def.steps[0].kind, StepKind::Service { handler, .. } if handler == "pay_invoice")
+        );
+        assert_eq!(def.steps[0].next.as_deref(), Some("end"));
+    }
+
+    #[test]
     fn feel_equality_becomes_double_equals() {
         assert_eq!(
             feel_condition("status = \"gold\" and amount >= 10"),

@@ -59,8 +59,9 @@ async fn the_modeler_fixture_runs_the_reference_scenario_and_keeps_its_layout() 
     let mut ended = engine.subscribe_ended();
     let running = engine.run();
     let place = |key: &str, amount: i64| {
-        Message::new("OrderPlaced", key, format!("checkout-{key}"))
-            .payload(json!({"orderId": key, "amount": amount, "vip": false}))
+        Message::new("OrderPlaced", key, format!("checkout-{key}")).payload(
+            json!({"orderId": key, "amount": amount, "vip": false, "holdUntil": "2026-05-01T08:30:00Z"}),
+        )
     };
     let mut ids = Vec::new();
     for (key, amount) in [("o1", 10), ("o2", 5000), ("o3", 10)] {
@@ -78,6 +79,16 @@ async fn the_modeler_fixture_runs_the_reference_scenario_and_keeps_its_layout() 
                 .unwrap();
         }
     }
+    // o1 goes straight to shipping; o2, a large order, is reviewed and held until 08:30.
+    crate::common::eventually("o1 ships, o2 is held", || async {
+        db.count("subscriptions", "WHERE message_name = 'GoodsShipped'")
+            .await
+            == 1
+            && db.count("timers", "WHERE kind = 'step'").await == 1
+    })
+    .await;
+    clock.advance(Duration::hours(1));
+    engine.fire_due_timers().await.unwrap();
     crate::common::eventually("both orders wait for their shipment", || async {
         db.count("subscriptions", "WHERE message_name = 'GoodsShipped'")
             .await
@@ -95,6 +106,10 @@ async fn the_modeler_fixture_runs_the_reference_scenario_and_keeps_its_layout() 
         .send(Message::new("PaymentFailed", "o3", "failed-o3"))
         .await
         .unwrap();
+    crate::common::eventually("both orders cool off", || async {
+        db.count("timers", "WHERE kind = 'step'").await == 2
+    })
+    .await;
     clock.advance(Duration::hours(1));
     engine.fire_due_timers().await.unwrap();
     clock.advance(Duration::days(7));
@@ -150,7 +165,7 @@ async fn files_outside_the_subset_are_refused_with_their_location_and_write_noth
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 6);
+    assert!(files.len() >= 7);
     for f in files {
         let xml = std::fs::read_to_string(&f).unwrap();
         let e = db.store.deploy_bpmn(&xml, Utc::now()).await.unwrap_err();
