@@ -215,11 +215,7 @@ impl Store {
         }
         let stmt = c.prepare_cached(&self.q().instance_get).await?;
         let row = c.query_one(&stmt, &[&id]).await?;
-        let mut stored: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
-        stored.variables = match row.get::<_, Value>(7) {
-            Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
+        let stored = super::transition::state_from(row.get(12), row.get(7))?;
         let as_map = |s: &crate::machine::InstanceState| {
             let mut v = serde_json::to_value(s).expect("serializes");
             v["variables"] = Value::Object(s.variables.clone());

@@ -651,11 +651,7 @@ impl Store {
             let id: Uuid = row.get(0);
             let process: String = row.get(1);
             let version: i32 = row.get(2);
-            let mut state: InstanceState = serde_json::from_value(row.get(3))?;
-            state.variables = match row.get::<_, Value>(5) {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
+            let state = state_from(row.get(3), row.get(5))?;
             let seq: i64 = row.get(4);
             let def = self.definition_in(c, &process, version).await?;
             slots.insert(
@@ -1027,6 +1023,16 @@ impl Store {
             };
         }
     }
+}
+
+/// An instance's state as stored: the state column, with the variables column put back in.
+pub(crate) fn state_from(state: Value, variables: Value) -> Result<InstanceState> {
+    let mut state: InstanceState = serde_json::from_value(state)?;
+    state.variables = match variables {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Ok(state)
 }
 
 /// A step's wait ended: its subscriptions go. Those opened in this batch are simply not

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
@@ -119,11 +118,7 @@ impl Store {
         if version != from {
             return Ok(Err(format!("it runs on v{version} now")));
         }
-        let mut state: InstanceState = serde_json::from_value(row.get(3))?;
-        state.variables = match row.get::<_, Value>(5) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
+        let mut state: InstanceState = super::transition::state_from(row.get(3), row.get(5))?;
         let seq: i64 = row.get(4);
         let event = match machine::plan_migration(from_def, to_def, from, to, &state, plan, by) {
             Ok(e) => e,
