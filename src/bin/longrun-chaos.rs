@@ -454,8 +454,6 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{APP}\""))
-            .await?;
         c.0.batch_execute(&sql(include_str!("../../sql/chaos/setup.sql")))
             .await?;
     }
@@ -645,12 +643,8 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     if args.sabotage {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&sql(
-            "DELETE FROM __app__.effects WHERE key = (SELECT min(key) FROM __app__.effects); \
-             UPDATE __schema__.instances SET current_step = 'sabotaged' \
-             WHERE instance_id = (SELECT instance_id FROM __schema__.instances ORDER BY instance_id LIMIT 1);",
-        ))
-        .await?;
+        c.0.batch_execute(&sql(include_str!("../../sql/chaos/sabotage.sql")))
+            .await?;
         println!("sabotage: deleted one side effect and changed one end state");
     }
     results = check().await?;
@@ -685,19 +679,9 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     let stats = async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        let r = c
-            .0
-            .query_one(
-                &sql("SELECT (SELECT count(*) FROM __schema__.inbox), \
-                      (SELECT coalesce(sum(attempts - 1), 0) FROM __app__.effects), \
-                      (SELECT count(*) FROM __schema__.events WHERE event_type = 'JobRetryScheduled'), \
-                      (SELECT count(*) FROM __schema__.instances WHERE current_step = 'cancelled'), \
-                      (SELECT count(*) FROM __schema__.instances WHERE current_step = 'cancelled' \
-                         AND (variables->>'willUpdateCard')::boolean), \
-                      (SELECT count(*) FROM __schema__.inbox WHERE status = 'dead')"),
-                &[],
-            )
-            .await?;
+        let r =
+            c.0.query_one(&sql(include_str!("../../sql/chaos/stats.sql")), &[])
+                .await?;
         AnyResult::Ok((
             r.get::<_, i64>(0),
             r.get::<_, i64>(1),
@@ -874,7 +858,10 @@ async fn fence_worker(
             let notify = notify.clone();
             async move {
                 notify
-                    .batch_execute(&format!("NOTIFY fence_started, '{}'", job.job_id))
+                    .execute(
+                        include_str!("../../sql/chaos/fence_started.sql"),
+                        &[&job.job_id.to_string()],
+                    )
                     .await
                     .map_err(|e| HandlerError::new(e.to_string()))?;
                 tokio::time::sleep(Duration::from_millis(hold_ms)).await;
