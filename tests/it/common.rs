@@ -10,6 +10,8 @@ use uuid::Uuid;
 pub struct TestDb {
     pub store: Store,
     schema: String,
+    /// Roles a test created, dropped after the schema (even when the test fails).
+    roles: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestDb {
@@ -42,11 +44,20 @@ impl TestDb {
         )
         .await
         .expect("connect to Postgres (set DATABASE_URL)");
-        TestDb { store, schema }
+        TestDb {
+            store,
+            schema,
+            roles: Default::default(),
+        }
     }
 
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// Drop `role` when the test ends (after its schema), pass or fail.
+    pub fn cleanup_role(&self, role: &str) {
+        self.roles.lock().unwrap().push(role.to_string());
     }
 
     /// A plain connection for checks in SQL.
@@ -78,6 +89,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let schema = self.schema.clone();
+        let roles = std::mem::take(&mut *self.roles.lock().unwrap());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -102,6 +114,18 @@ impl Drop for TestDb {
                     let _ = client
                         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
                         .await;
+                    for role in roles {
+                        let _ = client
+                            .execute(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                 WHERE usename = $1",
+                                &[&role],
+                            )
+                            .await;
+                        let _ = client
+                            .batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\""))
+                            .await;
+                    }
                 }
             });
         })

@@ -20,6 +20,7 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
     let role = format!("rt_{}", &schema[schema.len() - 12..]);
     let other = format!("other_{}", &schema[schema.len() - 12..]);
     let admin = db.sql().await;
+    db.cleanup_role(&role);
     admin
         .batch_execute(&format!(
             "CREATE ROLE \"{role}\" LOGIN IN ROLE longrun_runtime; \
@@ -140,17 +141,18 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
 
 #[tokio::test]
 async fn role_names_are_configurable_and_the_owner_role_owns_everything() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
-    let schema = format!("test_{now}_{suffix}");
+    // A schema of its own (dropped at the end, pass or fail), migrated with custom roles.
+    let db = TestDb::empty().await;
+    let schema = db.schema().to_string();
+    let suffix = schema[schema.len() - 10..].to_string();
     let roles = longrun::store::Roles {
         owner: format!("own_{suffix}"),
         runtime: format!("rt_{suffix}"),
         reporting: format!("rep_{suffix}"),
     };
+    for r in [&roles.runtime, &roles.reporting, &roles.owner] {
+        db.cleanup_role(r);
+    }
     let store = Store::connect_with(
         pg_config(None).unwrap(),
         StoreConfig {
@@ -214,10 +216,4 @@ async fn role_names_are_configurable_and_the_owner_role_owns_everything() {
     .await;
     assert!(bad.is_err());
     drop(store);
-    c.batch_execute(&format!(
-        "DROP SCHEMA \"{schema}\" CASCADE; DROP ROLE \"{}\"; DROP ROLE \"{}\"; DROP ROLE \"{}\"",
-        roles.runtime, roles.reporting, roles.owner
-    ))
-    .await
-    .unwrap();
 }
