@@ -42,6 +42,8 @@ pub struct BenchConfig {
     pub pool_size: usize,
     /// Seconds to measure the commit ceiling for (0: skip it).
     pub ceiling_seconds: f64,
+    /// Whether the engines keep the activity history (the default engine setting).
+    pub activity_history: bool,
 }
 
 /// The workload.
@@ -140,10 +142,10 @@ pub async fn teardown(cfg: &BenchConfig) -> Result<()> {
     Ok(())
 }
 
-fn engine_config() -> EngineConfig {
+fn engine_config(cfg: &BenchConfig) -> EngineConfig {
     EngineConfig {
         poll_interval: Duration::from_millis(200),
-        activity_history: std::env::var("LONGRUN_BENCH_ACTIVITY").map_or(true, |v| v != "0"),
+        activity_history: cfg.activity_history,
         ..EngineConfig::default()
     }
 }
@@ -162,7 +164,7 @@ pub async fn run_engines(
     let mut all = Vec::new();
     for _ in 0..engines {
         let s = store(cfg, cfg.pool_size).await?;
-        let mut b = Engine::builder(s).config(engine_config());
+        let mut b = Engine::builder(s).config(engine_config(cfg));
         b = match cfg.workload {
             Workload::Service => b.handler("noop", |_job: JobContext| async { Ok(Value::Null) }),
             Workload::Messages => b.subscriber(
@@ -285,7 +287,7 @@ pub async fn latencies_from_table(cfg: &BenchConfig) -> Result<Vec<f64>> {
 /// Start-to-end latency of one instance at a time, `instances` times, on one engine.
 pub async fn run_latency(cfg: &BenchConfig, instances: usize) -> Result<RunFigures> {
     let s = store(cfg, cfg.pool_size).await?;
-    let mut b = Engine::builder(s).config(engine_config());
+    let mut b = Engine::builder(s).config(engine_config(cfg));
     if cfg.workload == Workload::Service {
         b = b.handler("noop", |_job: JobContext| async { Ok(Value::Null) });
     } else {
@@ -392,7 +394,7 @@ pub async fn idle_queries(cfg: &BenchConfig, seconds: f64) -> Result<f64> {
 /// lateness in milliseconds (never negative if no timer fires early).
 pub async fn timer_lateness(cfg: &BenchConfig, count: usize, lead: Duration) -> Result<Vec<f64>> {
     let s = store(cfg, cfg.pool_size).await?;
-    let engine = Engine::builder(s).config(engine_config()).build()?;
+    let engine = Engine::builder(s).config(engine_config(cfg)).build()?;
     let def = ProcessDefinition::builder("bench_timer")
         .wait_until("wait", "due")
         .end("done")

@@ -288,6 +288,10 @@ struct BenchArgs {
     /// Keep the bench schema afterwards.
     #[arg(long)]
     keep: bool,
+    /// Run the engines without the activity history (a projection they keep by default),
+    /// to see what it costs.
+    #[arg(long)]
+    no_activity_history: bool,
     /// Internal: run as a child engine process on an existing bench schema.
     #[arg(long, hide = true)]
     child: bool,
@@ -1157,6 +1161,7 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         start_batch: a.start_batch,
         pool_size: a.pool_size,
         ceiling_seconds: a.ceiling_seconds,
+        activity_history: !a.no_activity_history,
     };
     if a.child {
         let figures =
@@ -1303,6 +1308,7 @@ async fn run_children(
                 &a.start_batch.to_string(),
             ])
             .args(["--pool-size", &a.pool_size.to_string()])
+            .args(a.no_activity_history.then_some("--no-activity-history"))
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
         if let Some(url) = &cfg.database_url {
