@@ -41,35 +41,23 @@ BEGIN
 END
 $$;
 
--- The owner role takes the schema, its tables (with their identity sequences) and views.
+-- The owner role takes the schema, its tables (with their identity sequences) and views; the
+-- runtime role gets the rows of the tables and reads the views, nothing else.
 ALTER SCHEMA __schema__ OWNER TO __owner_role__;
-DO $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN SELECT c.relname, c.relkind FROM pg_class c
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = '__schema_name__' AND c.relkind IN ('r', 'v', 'p')
-    LOOP
-        EXECUTE format('ALTER %s %I.%I OWNER TO %I',
-                       CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END,
-                       '__schema_name__', r.relname, '__owner_role_name__');
-    END LOOP;
-END
-$$;
-
--- The runtime role: rows of the tables, reading the views, nothing else.
 GRANT USAGE ON SCHEMA __schema__ TO __runtime_role__;
 DO $$
 DECLARE
     r record;
 BEGIN
-    FOR r IN SELECT c.relname, c.relkind FROM pg_class c
+    FOR r IN SELECT c.relname, c.relkind = 'v' AS is_view FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = '__schema_name__' AND c.relkind IN ('r', 'v', 'p')
     LOOP
+        EXECUTE format('ALTER %s %I.%I OWNER TO %I',
+                       CASE WHEN r.is_view THEN 'VIEW' ELSE 'TABLE' END,
+                       '__schema_name__', r.relname, '__owner_role_name__');
         EXECUTE format('GRANT %s ON %I.%I TO %I',
-                       CASE r.relkind WHEN 'v' THEN 'SELECT' ELSE 'SELECT, INSERT, UPDATE, DELETE' END,
+                       CASE WHEN r.is_view THEN 'SELECT' ELSE 'SELECT, INSERT, UPDATE, DELETE' END,
                        '__schema_name__', r.relname, '__runtime_role_name__');
     END LOOP;
 END
