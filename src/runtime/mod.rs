@@ -512,7 +512,7 @@ impl Engine {
         let mut ids = Vec::with_capacity(requests.len());
         let mut versions: HashMap<String, i32> = HashMap::new();
         for r in requests {
-            self.check_size("the start's variables", &r.variables)?;
+            self.check_variables("the start's variables", &r.variables)?;
             let variables = match r.variables {
                 Value::Object(m) => m,
                 Value::Null => Map::new(),
@@ -712,7 +712,7 @@ impl Engine {
     /// object) if given: the job runs again with the same id, from attempt 1.
     pub async fn retry(&self, instance: Uuid, variables: Option<Value>) -> Result<()> {
         if let Some(v) = &variables {
-            self.check_size("the retry's variables", v)?;
+            self.check_variables("the retry's variables", v)?;
         }
         let variables = match variables {
             None => None,
@@ -757,12 +757,9 @@ impl Engine {
 
     /// Feed one operator input to one instance in its own transaction.
     /// Refuse a payload over `max_payload_bytes` of JSON.
+    /// (A message's payload is checked for NUL characters by `Message::check`; variables by
+    /// [`Engine::check_variables`].)
     pub(crate) fn check_size(&self, what: &str, value: &Value) -> Result<()> {
-        if crate::store::has_nul(value) {
-            return Err(Error::BadInput(format!(
-                "{what} contains a NUL character, which PostgreSQL cannot store"
-            )));
-        }
         let size = json_size(value);
         let max = self.inner.config.max_payload_bytes;
         if size > max {
@@ -771,6 +768,16 @@ impl Engine {
             )));
         }
         Ok(())
+    }
+
+    /// Refuse variables over `max_payload_bytes` or holding a NUL character.
+    fn check_variables(&self, what: &str, value: &Value) -> Result<()> {
+        if crate::store::has_nul(value) {
+            return Err(Error::BadInput(format!(
+                "{what} contain a NUL character, which PostgreSQL cannot store"
+            )));
+        }
+        self.check_size(what, value)
     }
 
     async fn apply_input(&self, instance: Uuid, input: crate::machine::Input) -> Result<()> {
