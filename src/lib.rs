@@ -12,7 +12,7 @@ pub mod telemetry;
 
 pub use definition::ProcessDefinition;
 pub use runtime::{
-    Clock, Ended, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext,
+    Action, Clock, Ended, Engine, EngineBuilder, EngineConfig, Handler, HandlerError, JobContext,
     ManualClock, Running, ScaledClock, StartRequest, Subscriber, SystemClock,
 };
 pub use store::{Consumer, Delivery, Error, Message, OutboxMessage, Result, Store, StoreConfig};

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use longrun::store::{pg_config, validate_schema, StoreConfig};
-use longrun::{Engine, Error, Message, ProcessDefinition, StartRequest, Store};
+use longrun::{Action, Engine, Error, Message, ProcessDefinition, StartRequest, Store};
 
 /// longrun: long-running business processes on PostgreSQL.
 #[derive(Parser, Debug)]
@@ -680,7 +680,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     h.seq,
                     h.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
                     h.event_type,
-                    describe(&h.data)
+                    longrun::store::describe_event(&h.data)
                 );
             }
             Ok(())
@@ -977,7 +977,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 None => None,
             };
             let engine = connect(&cli).await?;
-            engine.retry(id, vars).await?;
+            engine
+                .act(id, Action::Retry { variables: vars }, &cli_user("retry"))
+                .await?;
             let view = engine.store().instance(id).await?;
             if cli.json {
                 print_json(&view);
@@ -994,11 +996,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let id = parse_instance(instance)?;
             let engine = connect(&cli).await?;
             let pausing = matches!(cli.command, Command::Pause { .. });
-            if pausing {
-                engine.pause(id).await?;
+            let (action, name) = if pausing {
+                (Action::Pause, "pause")
             } else {
-                engine.resume(id).await?;
-            }
+                (Action::Resume, "resume")
+            };
+            engine.act(id, action, &cli_user(name)).await?;
             if cli.json {
                 print_json(&engine.store().instance(id).await?);
             } else {
@@ -1009,7 +1012,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Cancel { instance, reason } => {
             let id = parse_instance(instance)?;
             let engine = connect(&cli).await?;
-            engine.cancel(id, reason).await?;
+            let action = Action::Cancel {
+                reason: reason.clone(),
+            };
+            engine.act(id, action, &cli_user("cancel")).await?;
             if cli.json {
                 print_json(&engine.store().instance(id).await?);
             } else {
@@ -1399,81 +1405,10 @@ fn print_table(columns: &[String], rows: &[Value]) {
     }
 }
 
-/// A one-line summary of an event's data.
-fn describe(data: &Value) -> String {
-    let s = |k: &str| {
-        data.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    match data.get("type").and_then(Value::as_str).unwrap_or("") {
-        "InstanceStarted" => format!(
-            "key {} variables {}",
-            s("business_key"),
-            data.get("variables").cloned().unwrap_or(Value::Null)
-        ),
-        "JobCreated" => format!("{} -> handler {}", s("step"), s("handler")),
-        "JobCompleted" => format!(
-            "{} set {}",
-            s("step"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "JobFailed" => format!("{}: {}", s("step"), s("error")),
-        "MessageSent" => match data.get("to").and_then(Value::as_str) {
-            Some(to) => format!(
-                "{}: command {} to {} key {}",
-                s("step"),
-                s("name"),
-                to,
-                s("key")
-            ),
-            None => format!("{}: event {} key {}", s("step"), s("name"), s("key")),
-        },
-        "MessageAwaited" => format!("{}: waits for {} key {}", s("step"), s("name"), s("key")),
-        "BoundaryMessageAwaited" => format!("{}: or for {} key {}", s("step"), s("name"), s("key")),
-        "MessageCorrelated" => format!(
-            "{}: {} (id {}) set {}",
-            s("step"),
-            s("name"),
-            s("message_id"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "InstanceCompleted" => format!("at {}", s("step")),
-        "InstanceFailed" => format!("at {}: {}", s("step"), s("error")),
-        "TimerScheduled" => format!("{}: {} timer due {}", s("step"), s("kind"), s("due_at")),
-        "TimerFired" => format!("{}: {} timer fired", s("step"), s("kind")),
-        "TimerCancelled" => format!("{}: timer cancelled, its wait ended", s("step")),
-        "WaitInterrupted" => format!("{}: wait ended by {}", s("step"), s("by")),
-        "JobTimedOut" => format!("{}: {}", s("step"), s("error")),
-        "JobRetryScheduled" => format!(
-            "{}: attempt {} at {}",
-            s("step"),
-            data.get("attempt").cloned().unwrap_or(Value::Null),
-            s("run_at")
-        ),
-        "IncidentRaised" => format!(
-            "{}: after {} attempts: {}",
-            s("step"),
-            data.get("attempts").cloned().unwrap_or(Value::Null),
-            s("error")
-        ),
-        "IncidentResolved" => format!(
-            "{}: retried by an operator, set {}",
-            s("step"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "InstanceCancelled" => format!("reason: {}", s("reason")),
-        "BusinessErrorCaught" => format!("{}: business error {}", s("step"), s("code")),
-        "StepCompensable" => format!(
-            "{}: completed; undone if the instance is cancelled",
-            s("step")
-        ),
-        "CompensationStarted" => format!("undoing completed steps, newest first ({})", s("reason")),
-        "StepCompensated" => format!("{}: undone", s("step")),
-        "CompensationFinished" => format!("compensations done; on to {}", s("then")),
-        "InstancePaused" => "paused by an operator".to_string(),
-        "InstanceResumed" => "resumed by an operator".to_string(),
-        _ => data.to_string(),
-    }
+/// Who asks, as recorded in an instance's history by the operator commands.
+fn cli_user(command: &str) -> String {
+    format!(
+        "longrun {command} (user {})",
+        std::env::var("USER").unwrap_or_default()
+    )
 }

@@ -198,6 +198,9 @@ pub enum Event {
         step: String,
         /// Variables set.
         set: Map<String, Value>,
+        /// Who asked (from the caller, e.g. a console's user header); empty if not said.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
     },
     /// The handler raised a business error the step routes: the instance takes that path.
     BusinessErrorCaught {
@@ -221,6 +224,9 @@ pub enum Event {
         /// cancel.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         then: Option<String>,
+        /// Who asked for the cancel (from the caller, e.g. a console's user header); empty if not said.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
     },
     /// All compensations ran; the instance goes on at `then`.
     CompensationFinished {
@@ -233,13 +239,24 @@ pub enum Event {
         step: String,
     },
     /// An operator paused the instance (its job, timers and subscriptions are withdrawn).
-    InstancePaused {},
+    InstancePaused {
+        /// Who asked (from the caller, e.g. a console's user header); empty if not said.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+    },
     /// An operator resumed it (they come back).
-    InstanceResumed {},
+    InstanceResumed {
+        /// Who asked (from the caller, e.g. a console's user header); empty if not said.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
+    },
     /// The instance was cancelled.
     InstanceCancelled {
         /// Why.
         reason: String,
+        /// Who asked (from the caller, e.g. a console's user header); empty if not said.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        by: String,
     },
     /// The instance reached an end step.
     InstanceCompleted {
@@ -367,8 +384,8 @@ impl Event {
             Event::InstanceCancelled { .. } => "InstanceCancelled",
             Event::BusinessErrorCaught { .. } => "BusinessErrorCaught",
             Event::StepCompensable { .. } => "StepCompensable",
-            Event::InstancePaused {} => "InstancePaused",
-            Event::InstanceResumed {} => "InstanceResumed",
+            Event::InstancePaused { .. } => "InstancePaused",
+            Event::InstanceResumed { .. } => "InstanceResumed",
             Event::CompensationStarted { .. } => "CompensationStarted",
             Event::CompensationFinished { .. } => "CompensationFinished",
             Event::StepCompensated { .. } => "StepCompensated",
@@ -392,8 +409,8 @@ impl Event {
             | Event::InstanceCancelled { .. }
             | Event::CompensationStarted { .. }
             | Event::CompensationFinished { .. }
-            | Event::InstancePaused {}
-            | Event::InstanceResumed {}
+            | Event::InstancePaused { .. }
+            | Event::InstanceResumed { .. }
             | Event::Migrated { .. } => None,
             Event::JobCreated { step, .. }
             | Event::JobCompleted { step, .. }

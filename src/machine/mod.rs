@@ -427,17 +427,27 @@ pub enum Input {
     Retry {
         /// Variables to set before the new attempt.
         variables: Option<Map<String, Value>>,
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
     },
     /// Pause the instance: it makes no progress until resumed. Its job, timers and
     /// subscriptions are withdrawn, so messages for it wait in the inbox and due timers wait.
-    Pause,
+    Pause {
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
     /// Resume a paused instance: its job, timers and subscriptions come back; messages that
     /// arrived meanwhile and timers that fell due are taken at once.
-    Resume,
+    Resume {
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
     /// Cancel the instance: its wait, jobs and timers are withdrawn.
     Cancel {
         /// Why (recorded in the history).
         reason: String,
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
     },
     /// A timer of this instance is due (the store fires it no earlier than its due time).
     TimerFired {
@@ -527,25 +537,25 @@ pub fn decide(
         scratch: state.clone(),
         out: Vec::new(),
     };
-    if state.paused && !matches!(input, Input::Resume | Input::Cancel { .. }) {
+    if state.paused && !matches!(input, Input::Resume { .. } | Input::Cancel { .. }) {
         return Err(Rejection::Paused);
     }
     let next: Option<String> = match input {
-        Input::Pause => {
+        Input::Pause { by } => {
             if state.status != Status::Running || state.compensating.is_some() {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
             if state.paused {
                 return Err(Rejection::PauseState("paused already"));
             }
-            d.emit(Event::InstancePaused {});
+            d.emit(Event::InstancePaused { by: by.clone() });
             return Ok(d.out);
         }
-        Input::Resume => {
+        Input::Resume { by } => {
             if !state.paused {
                 return Err(Rejection::PauseState("not paused"));
             }
-            d.emit(Event::InstanceResumed {});
+            d.emit(Event::InstanceResumed { by: by.clone() });
             return Ok(d.out);
         }
         Input::Start {
@@ -675,7 +685,7 @@ pub fn decide(
                 }
             }
         }
-        Input::Retry { variables } => {
+        Input::Retry { variables, by } => {
             if state.status != Status::Running {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
@@ -693,6 +703,7 @@ pub fn decide(
                     } else {
                         Map::new()
                     },
+                    by: by.clone(),
                 });
                 d.emit(Event::JobRetryScheduled {
                     step: incident.step.clone(),
@@ -704,7 +715,7 @@ pub fn decide(
             }
             return Ok(d.out);
         }
-        Input::Cancel { reason } => {
+        Input::Cancel { reason, by } => {
             if state.status != Status::Running {
                 return Err(Rejection::NotRunning(state.status.as_str()));
             }
@@ -715,11 +726,13 @@ pub fn decide(
             if state.compensable.is_empty() {
                 d.emit(Event::InstanceCancelled {
                     reason: reason.clone(),
+                    by: by.clone(),
                 });
             } else {
                 d.emit(Event::CompensationStarted {
                     reason: reason.clone(),
                     then: None,
+                    by: by.clone(),
                 });
                 d.compensate_next();
             }
@@ -1012,7 +1025,10 @@ impl Decision<'_> {
             }
             None => {
                 let reason = self.scratch.compensating.clone().unwrap_or_default();
-                self.emit(Event::InstanceCancelled { reason });
+                self.emit(Event::InstanceCancelled {
+                    reason,
+                    by: String::new(),
+                });
                 false
             }
         }
@@ -1234,6 +1250,7 @@ impl Decision<'_> {
                     self.emit(Event::CompensationStarted {
                         reason: format!("step {id}"),
                         then: step.next.clone(),
+                        by: String::new(),
                     });
                     if !self.compensate_next() {
                         return Ok(());
@@ -1503,7 +1520,9 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 at: *at,
             })
         }
-        Event::IncidentResolved { step, set: vars } => {
+        Event::IncidentResolved {
+            step, set: vars, ..
+        } => {
             set(state, vars);
             state.incidents.retain(|i| &i.step != step);
             state.error = None;
@@ -1519,9 +1538,9 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.paused = false;
         }
         Event::StepCompensable { step } => state.compensable.push(step.clone()),
-        Event::InstancePaused {} => state.paused = true,
-        Event::InstanceResumed {} => state.paused = false,
-        Event::CompensationStarted { reason, then } => {
+        Event::InstancePaused { .. } => state.paused = true,
+        Event::InstanceResumed { .. } => state.paused = false,
+        Event::CompensationStarted { reason, then, .. } => {
             state.compensating = Some(reason.clone());
             state.compensate_then = then.clone();
             state.waits.clear();

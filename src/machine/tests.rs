@@ -188,7 +188,16 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     );
     assert_eq!(state.waits.first().map(Wait::step), Some("reserve"));
     // An operator retries: the same job id runs again, from attempt 1.
-    let retry = decide(&order(), &state, &Input::Retry { variables: None }, ctx(5)).unwrap();
+    let retry = decide(
+        &order(),
+        &state,
+        &Input::Retry {
+            variables: None,
+            by: String::new(),
+        },
+        ctx(5),
+    )
+    .unwrap();
     let types: Vec<_> = retry.iter().map(Event::type_name).collect();
     assert_eq!(types, ["IncidentResolved", "JobRetryScheduled"]);
     // Or cancels.
@@ -197,10 +206,15 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
         &state,
         &Input::Cancel {
             reason: "customer".into(),
+            by: "alice".into(),
         },
         ctx(5),
     )
     .unwrap();
+    // Who asked is recorded with the cancel.
+    assert!(cancel
+        .iter()
+        .any(|e| matches!(e, Event::InstanceCancelled { by, .. } if by == "alice")));
     let mut all2 = all.clone();
     all2.extend(cancel);
     assert_eq!(fold(&all2).status, Status::Cancelled);
@@ -688,6 +702,7 @@ fn a_call_step_waits_for_its_child_and_maps_its_result() {
         &state,
         &Input::Cancel {
             reason: "no".into(),
+            by: String::new(),
         },
         ctx(3),
     )

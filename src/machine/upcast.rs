@@ -164,7 +164,13 @@ mod tests {
                     continue;
                 }
                 "incident" => {
-                    feed(&mut state, Input::Retry { variables: None });
+                    feed(
+                        &mut state,
+                        Input::Retry {
+                            variables: None,
+                            by: String::new(),
+                        },
+                    );
                     let Some(Wait::Job { job_id, .. }) = state.waits.first().cloned() else {
                         panic!("{name}: waits for the job again")
                     };
@@ -177,7 +183,7 @@ mod tests {
                     );
                 }
                 "paused" => {
-                    feed(&mut state, Input::Resume);
+                    feed(&mut state, Input::Resume { by: String::new() });
                     feed(&mut state, msg("PaymentReceived"));
                     feed(&mut state, msg("GoodsFetched"));
                     feed(&mut state, msg("GoodsShipped"));

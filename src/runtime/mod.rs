@@ -310,6 +310,25 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// What an operator asks of one instance: see [`Engine::act`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Retry the step of its open incident, after setting these variables (a JSON object).
+    Retry {
+        /// Variables to set first.
+        variables: Option<Value>,
+    },
+    /// Cancel it, with a reason (its completed steps are compensated first).
+    Cancel {
+        /// Why, recorded in its history.
+        reason: String,
+    },
+    /// Pause it.
+    Pause,
+    /// Resume it.
+    Resume,
+}
+
 /// A request to start an instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartRequest {
@@ -711,32 +730,15 @@ impl Engine {
     /// Retry the step of an instance's open incident, after setting `variables` (a JSON
     /// object) if given: the job runs again with the same id, from attempt 1.
     pub async fn retry(&self, instance: Uuid, variables: Option<Value>) -> Result<()> {
-        if let Some(v) = &variables {
-            self.check_variables("the retry's variables", v)?;
-        }
-        let variables = match variables {
-            None => None,
-            Some(Value::Object(m)) => Some(m),
-            Some(other) => {
-                return Err(Error::BadInput(format!(
-                    "variables must be a JSON object, not {other}"
-                )))
-            }
-        };
-        self.apply_input(instance, crate::machine::Input::Retry { variables })
-            .await
+        self.act(instance, Action::Retry { variables }, "").await
     }
 
     /// Cancel a running instance: its job, subscriptions and timers are withdrawn and it
-    /// ends as `cancelled`, with the reason in its history.
+    /// ends as `cancelled`, with the reason in its history (after its compensations, if
+    /// completed steps declare them).
     pub async fn cancel(&self, instance: Uuid, reason: &str) -> Result<()> {
-        self.apply_input(
-            instance,
-            crate::machine::Input::Cancel {
-                reason: reason.to_string(),
-            },
-        )
-        .await
+        let reason = reason.to_string();
+        self.act(instance, Action::Cancel { reason }, "").await
     }
 
     /// Pause a running instance: it makes no progress until [`Engine::resume`]. Its job,
@@ -744,15 +746,42 @@ impl Engine {
     /// their time to live), timers that fall due wait, and a handler already running has its
     /// result dropped (the job runs again after the resume).
     pub async fn pause(&self, instance: Uuid) -> Result<()> {
-        self.apply_input(instance, crate::machine::Input::Pause)
-            .await
+        self.act(instance, Action::Pause, "").await
     }
 
     /// Resume a paused instance: what was withdrawn comes back, and messages that arrived and
     /// timers that fell due meanwhile are taken at once.
     pub async fn resume(&self, instance: Uuid) -> Result<()> {
-        self.apply_input(instance, crate::machine::Input::Resume)
-            .await
+        self.act(instance, Action::Resume, "").await
+    }
+
+    /// An operator's action on one instance, recorded in its history with `by`, who asked
+    /// (a user name from the host's authentication, `cli:alice`, ...; empty if unknown). The
+    /// same as [`Engine::retry`], [`Engine::cancel`], [`Engine::pause`] and
+    /// [`Engine::resume`], which record no one.
+    pub async fn act(&self, instance: Uuid, action: Action, by: &str) -> Result<()> {
+        let by = by.to_string();
+        let input = match action {
+            Action::Retry { variables } => {
+                if let Some(v) = &variables {
+                    self.check_variables("the retry's variables", v)?;
+                }
+                let variables = match variables {
+                    None => None,
+                    Some(Value::Object(m)) => Some(m),
+                    Some(other) => {
+                        return Err(Error::BadInput(format!(
+                            "variables must be a JSON object, not {other}"
+                        )))
+                    }
+                };
+                crate::machine::Input::Retry { variables, by }
+            }
+            Action::Cancel { reason } => crate::machine::Input::Cancel { reason, by },
+            Action::Pause => crate::machine::Input::Pause { by },
+            Action::Resume => crate::machine::Input::Resume { by },
+        };
+        self.apply_input(instance, input).await
     }
 
     /// Feed one operator input to one instance in its own transaction.

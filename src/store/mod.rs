@@ -28,7 +28,8 @@ pub use projection::{
     builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
 };
 pub use read::{
-    DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay, Waiting,
+    describe_event, DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay,
+    Waiting,
 };
 pub(crate) use timers::Fired;
 pub use timers::TimerView;

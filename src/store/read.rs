@@ -509,3 +509,96 @@ impl Store {
             .collect()
     }
 }
+
+/// A one-line summary of an event (its JSON, as in [`HistoryEntry::data`]) in plain words,
+/// with who asked for an operator's action: what `longrun show` and the console print.
+pub fn describe_event(data: &Value) -> String {
+    let text = describe_data(data);
+    match data.get("by").and_then(Value::as_str) {
+        Some(by)
+            if !by.is_empty()
+                && data.get("type").and_then(Value::as_str) != Some("WaitInterrupted") =>
+        {
+            format!("{text} (by {by})")
+        }
+        _ => text,
+    }
+}
+
+fn describe_data(data: &Value) -> String {
+    let s = |k: &str| {
+        data.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    match data.get("type").and_then(Value::as_str).unwrap_or("") {
+        "InstanceStarted" => format!(
+            "key {} variables {}",
+            s("business_key"),
+            data.get("variables").cloned().unwrap_or(Value::Null)
+        ),
+        "JobCreated" => format!("{} -> handler {}", s("step"), s("handler")),
+        "JobCompleted" => format!(
+            "{} set {}",
+            s("step"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
+        "JobFailed" => format!("{}: {}", s("step"), s("error")),
+        "MessageSent" => match data.get("to").and_then(Value::as_str) {
+            Some(to) => format!(
+                "{}: command {} to {} key {}",
+                s("step"),
+                s("name"),
+                to,
+                s("key")
+            ),
+            None => format!("{}: event {} key {}", s("step"), s("name"), s("key")),
+        },
+        "MessageAwaited" => format!("{}: waits for {} key {}", s("step"), s("name"), s("key")),
+        "BoundaryMessageAwaited" => format!("{}: or for {} key {}", s("step"), s("name"), s("key")),
+        "MessageCorrelated" => format!(
+            "{}: {} (id {}) set {}",
+            s("step"),
+            s("name"),
+            s("message_id"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
+        "InstanceCompleted" => format!("at {}", s("step")),
+        "InstanceFailed" => format!("at {}: {}", s("step"), s("error")),
+        "TimerScheduled" => format!("{}: {} timer due {}", s("step"), s("kind"), s("due_at")),
+        "TimerFired" => format!("{}: {} timer fired", s("step"), s("kind")),
+        "TimerCancelled" => format!("{}: timer cancelled, its wait ended", s("step")),
+        "WaitInterrupted" => format!("{}: wait ended by {}", s("step"), s("by")),
+        "JobTimedOut" => format!("{}: {}", s("step"), s("error")),
+        "JobRetryScheduled" => format!(
+            "{}: attempt {} at {}",
+            s("step"),
+            data.get("attempt").cloned().unwrap_or(Value::Null),
+            s("run_at")
+        ),
+        "IncidentRaised" => format!(
+            "{}: after {} attempts: {}",
+            s("step"),
+            data.get("attempts").cloned().unwrap_or(Value::Null),
+            s("error")
+        ),
+        "IncidentResolved" => format!(
+            "{}: retried, set {}",
+            s("step"),
+            data.get("set").cloned().unwrap_or(Value::Null)
+        ),
+        "InstanceCancelled" => format!("reason: {}", s("reason")),
+        "BusinessErrorCaught" => format!("{}: business error {}", s("step"), s("code")),
+        "StepCompensable" => format!(
+            "{}: completed; undone if the instance is cancelled",
+            s("step")
+        ),
+        "CompensationStarted" => format!("undoing completed steps, newest first ({})", s("reason")),
+        "StepCompensated" => format!("{}: undone", s("step")),
+        "CompensationFinished" => format!("compensations done; on to {}", s("then")),
+        "InstancePaused" => "paused".to_string(),
+        "InstanceResumed" => "resumed".to_string(),
+        _ => data.to_string(),
+    }
+}
