@@ -4,6 +4,7 @@
 //! is cheap to clone. The engine and the command line use it; so can participants reading the
 //! outbox through a [`Consumer`].
 
+mod browse;
 mod conn;
 mod consumer;
 mod error;
@@ -18,6 +19,7 @@ mod timers;
 mod transition;
 mod versions;
 
+pub use browse::{IncidentPage, InstanceFilter, InstancePage, StepCount, VersionSummary};
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;

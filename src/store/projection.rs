@@ -242,6 +242,85 @@ struct Row {
     ended_at: Option<DateTime<Utc>>,
     outcome: Option<String>,
     attempts: i32,
+    incident: bool,
+}
+
+impl Row {
+    /// What the row adds to its step's counters: waiting, incidents, completed, cancelled
+    /// (ended by the instance's cancel or failure, or its wait withdrawn by a cancel).
+    fn counts(&self) -> [i64; 4] {
+        match (&self.ended_at, self.outcome.as_deref()) {
+            (None, _) => [1, i64::from(self.incident), 0, 0],
+            (Some(_), Some(o))
+                if o == "cancelled" || o == "failed" || o.starts_with("interrupted: cancelled") =>
+            {
+                [0, 0, 0, 1]
+            }
+            (Some(_), _) => [0, 0, 1, 0],
+        }
+    }
+}
+
+/// Changes to the counters from one batch.
+#[derive(Debug, Default, PartialEq)]
+struct Counts {
+    /// By (process, version, step): waiting, incidents, completed, cancelled.
+    steps: BTreeMap<(String, i32, String), [i64; 4]>,
+    /// By (process, version): running, completed, failed, cancelled.
+    versions: BTreeMap<(String, i32), [i64; 4]>,
+}
+
+impl Counts {
+    fn step(&mut self, row: &Row, sign: i64) {
+        let e = self
+            .steps
+            .entry((row.process_id.clone(), row.version, row.step.clone()))
+            .or_default();
+        for (a, b) in e.iter_mut().zip(row.counts()) {
+            *a += sign * b;
+        }
+    }
+
+    fn version(&mut self, process: &str, version: i32, column: usize, delta: i64) {
+        self.versions
+            .entry((process.to_string(), version))
+            .or_default()[column] += delta;
+    }
+
+    /// Instance status changes in a batch. `b.version` is the instance's version after its
+    /// last event in the batch (read with them); a `Migrated` event names the one before.
+    fn instances(&mut self, b: &InstanceEvents) {
+        let mut version = b
+            .events
+            .iter()
+            .find(|e| e.event_type == "Migrated")
+            .and_then(|e| e.data["from_version"].as_i64())
+            .map_or(b.version, |v| v as i32);
+        for e in &b.events {
+            let p = &b.process_id;
+            match e.event_type.as_str() {
+                "InstanceStarted" => self.version(p, version, 0, 1),
+                "InstanceCompleted" | "InstanceFailed" | "InstanceCancelled" => {
+                    let column = match e.event_type.as_str() {
+                        "InstanceCompleted" => 1,
+                        "InstanceFailed" => 2,
+                        _ => 3,
+                    };
+                    self.version(p, version, 0, -1);
+                    self.version(p, version, column, 1);
+                }
+                "Migrated" => {
+                    let to = e.data["to_version"]
+                        .as_i64()
+                        .map_or(b.version, |v| v as i32);
+                    self.version(p, version, 0, -1);
+                    self.version(p, to, 0, 1);
+                    version = to;
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 fn kind_name(kind: &str) -> &'static str {
@@ -260,8 +339,30 @@ fn kind_name(kind: &str) -> &'static str {
 }
 
 impl ActivityHistory {
-    /// Fold one batch into rows to write, given the rows still open from earlier batches.
-    fn fold(batch: &[InstanceEvents], open_rows: Vec<Row>) -> Vec<Row> {
+    /// Fold one batch into rows to write, given the rows still open from earlier batches,
+    /// and the changes to the counters.
+    fn fold(batch: &[InstanceEvents], open_rows: Vec<Row>) -> (Vec<Row>, Counts) {
+        let mut counts = Counts::default();
+        let before: HashMap<(Uuid, i64), Row> = open_rows
+            .iter()
+            .map(|r| ((r.instance_id, r.seq), r.clone()))
+            .collect();
+        for b in batch {
+            counts.instances(b);
+        }
+        let rows = Self::fold_rows(batch, open_rows);
+        for row in &rows {
+            if let Some(old) = before.get(&(row.instance_id, row.seq)) {
+                counts.step(old, -1);
+            }
+            counts.step(row, 1);
+        }
+        counts.steps.retain(|_, c| c.iter().any(|n| *n != 0));
+        counts.versions.retain(|_, c| c.iter().any(|n| *n != 0));
+        (rows, counts)
+    }
+
+    fn fold_rows(batch: &[InstanceEvents], open_rows: Vec<Row>) -> Vec<Row> {
         // Open executions by (instance, step); finished rows to write.
         let mut open: HashMap<(Uuid, String), Row> = open_rows
             .into_iter()
@@ -282,6 +383,7 @@ impl ActivityHistory {
                     ended_at: ended.then_some(e.recorded_at),
                     outcome,
                     attempts: 1,
+                    incident: false,
                 };
                 let name = e.data["name"].as_str().unwrap_or_default();
                 let begin = match e.event_type.as_str() {
@@ -377,6 +479,12 @@ impl ActivityHistory {
                             touched.insert((row.instance_id, row.seq), row.clone());
                         }
                     }
+                    "IncidentRaised" | "IncidentResolved" => {
+                        if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
+                            row.incident = e.event_type == "IncidentRaised";
+                            touched.insert((row.instance_id, row.seq), row.clone());
+                        }
+                    }
                     "InstanceFailed" | "InstanceCancelled" => {
                         let outcome = if e.event_type == "InstanceFailed" {
                             "failed"
@@ -437,9 +545,11 @@ impl Projection for ActivityHistory {
                     ended_at: None,
                     outcome: None,
                     attempts: r.get(7),
+                    incident: r.get(8),
                 })
                 .collect();
-            let rows = Self::fold(batch, open);
+            let (rows, counts) = Self::fold(batch, open);
+            write_counts(tx, schema, &counts).await?;
             if rows.is_empty() {
                 return Ok(());
             }
@@ -457,11 +567,12 @@ impl Projection for ActivityHistory {
             let ended: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.ended_at).collect();
             let outcome: Vec<Option<&str>> = rows.iter().map(|r| r.outcome.as_deref()).collect();
             let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
+            let incident: Vec<bool> = rows.iter().map(|r| r.incident).collect();
             tx.execute(
                 &upsert,
                 &[
                     &inst, &seq, &process, &version, &step, &kind, &started, &ended, &outcome,
-                    &attempts,
+                    &attempts, &incident,
                 ],
             )
             .await?;
@@ -477,10 +588,45 @@ impl Projection for ActivityHistory {
         Box::pin(async move {
             let sql =
                 super::sql::render(include_str!("../../sql/queries/activity_reset.sql"), schema);
-            tx.execute(&sql, &[]).await?;
+            tx.batch_execute(&sql).await?;
             Ok(())
         })
     }
+}
+
+/// Add a batch's changes to `step_counts` and `version_counts`.
+async fn write_counts(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    counts: &Counts,
+) -> Result<()> {
+    if !counts.steps.is_empty() {
+        let sql = super::sql::render(
+            include_str!("../../sql/queries/step_counts_add.sql"),
+            schema,
+        );
+        let keys: Vec<&(String, i32, String)> = counts.steps.keys().collect();
+        let process: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+        let version: Vec<i32> = keys.iter().map(|k| k.1).collect();
+        let step: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+        let col = |i: usize| -> Vec<i64> { counts.steps.values().map(|c| c[i]).collect() };
+        let (w, n, c, x) = (col(0), col(1), col(2), col(3));
+        tx.execute(&sql, &[&process, &version, &step, &w, &n, &c, &x])
+            .await?;
+    }
+    if !counts.versions.is_empty() {
+        let sql = super::sql::render(
+            include_str!("../../sql/queries/version_counts_add.sql"),
+            schema,
+        );
+        let process: Vec<&str> = counts.versions.keys().map(|k| k.0.as_str()).collect();
+        let version: Vec<i32> = counts.versions.keys().map(|k| k.1).collect();
+        let col = |i: usize| -> Vec<i64> { counts.versions.values().map(|c| c[i]).collect() };
+        let (r, c, f, x) = (col(0), col(1), col(2), col(3));
+        tx.execute(&sql, &[&process, &version, &r, &c, &f, &x])
+            .await?;
+    }
+    Ok(())
 }
 
 /// The projections built into longrun, by name.

@@ -128,7 +128,7 @@ pub struct DeadLetter {
     pub received_at: DateTime<Utc>,
 }
 
-fn view(r: &tokio_postgres::Row) -> InstanceView {
+pub(crate) fn view(r: &tokio_postgres::Row) -> InstanceView {
     let state: Value = r.get(12);
     InstanceView {
         instance_id: r.get(0),

@@ -55,6 +55,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0010_definition_source",
         include_str!("../../sql/migrations/0010_definition_source.sql"),
     ),
+    (
+        11,
+        "0011_console_counts",
+        include_str!("../../sql/migrations/0011_console_counts.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
@@ -108,6 +113,10 @@ macro_rules! queries {
 }
 
 queries!(
+    console_versions,
+    console_step_counts,
+    console_instances,
+    console_incidents,
     migrations_lock,
     migrations_bootstrap,
     migrations_applied,

@@ -702,7 +702,7 @@ impl Store {
                 })?;
             let resumed = events
                 .iter()
-                .any(|e| matches!(e, Event::InstanceResumed {}));
+                .any(|e| matches!(e, Event::InstanceResumed { .. }));
             for event in events {
                 // What an interrupt or an end withdraws, as it was before the event.
                 let prev_wait = match &event {
@@ -831,6 +831,7 @@ impl Store {
                                     instance_id: child_id,
                                     input: Input::Cancel {
                                         reason: format!("its parent {id}: {by}"),
+                                        by: String::new(),
                                     },
                                 })
                             }
@@ -855,7 +856,7 @@ impl Store {
                             step: step.clone(),
                         }),
                     }),
-                    Event::InstancePaused {} => {
+                    Event::InstancePaused { .. } => {
                         // Withdraw what could move the instance: jobs, timers, subscriptions.
                         for w in &slot.state.waits {
                             if let Wait::Job { job_id, .. } = w {
@@ -871,7 +872,7 @@ impl Store {
                             }
                         }
                     }
-                    Event::InstanceResumed {} => {
+                    Event::InstanceResumed { .. } => {
                         // Put it all back, as it was; the buffer is looked at below.
                         let awaited = slot.state.awaited_messages(&slot.def);
                         for w in &slot.state.waits {
@@ -941,6 +942,7 @@ impl Store {
                                         instance_id: *child_id,
                                         input: Input::Cancel {
                                             reason: format!("its parent {id} ended"),
+                                            by: String::new(),
                                         },
                                     })
                                 }

@@ -1,0 +1,18 @@
+-- Open incidents for the console, by instance id after a cursor: the executions the activity
+-- projection marks (through activity_incident_idx), checked against the instance's live state,
+-- so a retried incident is gone at once.
+SELECT i.instance_id, i.process_id, i.version, i.business_key, inc->>'step' AS step,
+       inc->>'error' AS error, (inc->>'attempts')::int AS attempts,
+       (inc->>'at')::timestamptz AS since
+FROM (SELECT DISTINCT a.instance_id FROM __schema__.activity a
+      WHERE a.incident AND a.ended_at IS NULL
+        AND ($1::text IS NULL OR a.process_id = $1)
+        AND ($2::uuid IS NULL OR a.instance_id > $2)
+      ORDER BY a.instance_id
+      LIMIT $3) o
+JOIN __schema__.instances i USING (instance_id)
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN i.state ? 'incidents' THEN i.state->'incidents'
+         ELSE jsonb_build_array(i.state->'incident') END) AS inc
+WHERE i.status = 'running' AND (i.state ? 'incidents' OR i.state ? 'incident')
+ORDER BY i.instance_id, step

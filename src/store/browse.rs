@@ -1,0 +1,280 @@
+//! Read queries for the operations console: counters the activity projection keeps, and
+//! instance search with filters and keyset paging. None of them counts rows of `instances`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::read::{view, IncidentView, InstanceView};
+use super::{Error, Result, Store};
+
+/// A process version with its counters, for the console's process list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionSummary {
+    /// The process id.
+    pub process: String,
+    /// The version.
+    pub version: i32,
+    /// When it was deployed.
+    pub deployed_at: DateTime<Utc>,
+    /// The message that starts it.
+    pub start_message: Option<String>,
+    /// Running instances (paused ones and those with incidents included).
+    pub running: i64,
+    /// Completed instances.
+    pub completed: i64,
+    /// Failed instances.
+    pub failed: i64,
+    /// Cancelled instances.
+    pub cancelled: i64,
+    /// Open incidents.
+    pub incidents: i64,
+    /// Tags naming this version, comma-separated.
+    pub tags: String,
+}
+
+/// A step's counters (the badges on the console's diagram).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepCount {
+    /// The step.
+    pub step: String,
+    /// Executions open there: instances waiting at the step.
+    pub waiting: i64,
+    /// Of those, the ones with an open incident.
+    pub incidents: i64,
+    /// Executions that ended (other than by a cancel or a failure).
+    pub completed: i64,
+    /// Executions ended by the instance's cancel or failure.
+    pub cancelled: i64,
+}
+
+/// Which instances to list. Every field narrows the list; none set lists all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceFilter {
+    /// Of this process.
+    pub process: Option<String>,
+    /// On this version.
+    pub version: Option<i32>,
+    /// `running`, `completed`, `failed`, `cancelled`, `incident` (running with an open
+    /// incident) or `paused`.
+    pub status: Option<String>,
+    /// With this business key.
+    pub business_key: Option<String>,
+    /// Whose variables contain this JSON object (`{"country": "NL"}`).
+    pub variables: Option<Value>,
+    /// Started at or after.
+    pub started_after: Option<DateTime<Utc>>,
+    /// Started before.
+    pub started_before: Option<DateTime<Utc>>,
+}
+
+impl InstanceFilter {
+    /// Refuse a filter that cannot match anything sensible: an unknown status, variables that
+    /// are not a JSON object.
+    pub fn check(&self) -> Result<()> {
+        if let Some(s) = &self.status {
+            const STATUSES: [&str; 6] = [
+                "running",
+                "completed",
+                "failed",
+                "cancelled",
+                "incident",
+                "paused",
+            ];
+            if !STATUSES.contains(&s.as_str()) {
+                return Err(Error::BadInput(format!(
+                    "unknown status \"{s}\" (one of {})",
+                    STATUSES.join(", ")
+                )));
+            }
+        }
+        if let Some(v) = &self.variables {
+            if !v.is_object() {
+                return Err(Error::BadInput(format!(
+                    "variables must be a JSON object to match, not {v}"
+                )));
+            }
+            if super::has_nul(v) {
+                return Err(Error::BadInput(
+                    "variables contain a NUL character".to_string(),
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.started_after, self.started_before) {
+            if a >= b {
+                return Err(Error::BadInput(format!(
+                    "started_after ({a}) is not before started_before ({b})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A page of instances, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstancePage {
+    /// The instances.
+    pub instances: Vec<InstanceView>,
+    /// Pass as `after` for the next page; none on the last.
+    pub next: Option<Uuid>,
+}
+
+/// A page of open incidents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentPage {
+    /// The incidents, by instance id.
+    pub incidents: Vec<IncidentView>,
+    /// Pass as `after` for the next page; none on the last.
+    pub next: Option<Uuid>,
+}
+
+impl Store {
+    /// Every process version with its instance counters and open incidents. The counts come
+    /// from the activity projection's counters: they are as current as the projection.
+    pub async fn version_summaries(&self) -> Result<Vec<VersionSummary>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().console_versions).await?;
+        Ok(c.query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| VersionSummary {
+                process: r.get(0),
+                version: r.get(1),
+                deployed_at: r.get(2),
+                start_message: r.get(3),
+                running: r.get(4),
+                completed: r.get(5),
+                failed: r.get(6),
+                cancelled: r.get(7),
+                incidents: r.get(8),
+                tags: r.get(9),
+            })
+            .collect())
+    }
+
+    /// The per-step counters of a process version (steps never entered are absent).
+    pub async fn step_counts(&self, process: &str, version: i32) -> Result<Vec<StepCount>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().console_step_counts).await?;
+        Ok(c.query(&stmt, &[&process, &version])
+            .await?
+            .iter()
+            .map(|r| StepCount {
+                step: r.get(0),
+                waiting: r.get(1),
+                incidents: r.get(2),
+                completed: r.get(3),
+                cancelled: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Instances matching `filter`, newest first, `limit` (1 to 1,000) at a time, after the
+    /// instance `after` (the `next` of the page before).
+    pub async fn search_instances(
+        &self,
+        filter: &InstanceFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<InstancePage> {
+        filter.check()?;
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::BadInput(format!(
+                "limit must be 1 to 1000, not {limit}"
+            )));
+        }
+        let (status, incident, paused) = match filter.status.as_deref() {
+            Some("incident") => (None, true, false),
+            Some("paused") => (None, false, true),
+            other => (other, false, false),
+        };
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                &self.q().console_instances,
+                &[
+                    &filter.process,
+                    &filter.version,
+                    &status,
+                    &filter.business_key,
+                    &filter.variables,
+                    &filter.started_after,
+                    &filter.started_before,
+                    &after,
+                    &incident,
+                    &paused,
+                    &(limit + 1),
+                ],
+            )
+            .await?;
+        let mut instances: Vec<InstanceView> = rows.iter().map(view).collect();
+        let next = if instances.len() as i64 > limit {
+            instances.truncate(limit as usize);
+            instances.last().map(|i| i.instance_id)
+        } else {
+            None
+        };
+        Ok(InstancePage { instances, next })
+    }
+
+    /// Open incidents, `limit` (1 to 1,000) instances at a time after the instance `after`,
+    /// optionally of one process. They are found through the activity projection (so a new
+    /// incident shows once it has read it) and checked against the instance's current state
+    /// (so a retried one is gone at once).
+    pub async fn incident_page(
+        &self,
+        process: Option<&str>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<IncidentPage> {
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::BadInput(format!(
+                "limit must be 1 to 1000, not {limit}"
+            )));
+        }
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().console_incidents).await?;
+        let rows = c.query(&stmt, &[&process, &after, &(limit + 1)]).await?;
+        let mut incidents: Vec<IncidentView> = rows
+            .iter()
+            .map(|r| IncidentView {
+                instance_id: r.get(0),
+                process: r.get(1),
+                version: r.get(2),
+                business_key: r.get(3),
+                step: r.get(4),
+                error: r.get::<_, Option<String>>(5).unwrap_or_default(),
+                attempts: r.get::<_, Option<i32>>(6).unwrap_or_default(),
+                at: r.get(7),
+            })
+            .collect();
+        let mut ids: Vec<Uuid> = incidents.iter().map(|i| i.instance_id).collect();
+        ids.dedup();
+        let next = if ids.len() as i64 > limit {
+            let last = ids[limit as usize - 1];
+            incidents.retain(|i| i.instance_id <= last);
+            Some(last)
+        } else {
+            None
+        };
+        Ok(IncidentPage { incidents, next })
+    }
+
+    /// The steps an instance is at: where each waiting branch waits while it runs, the step
+    /// it ended at once ended.
+    pub async fn positions(&self, id: Uuid) -> Result<Vec<String>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().instance_get).await?;
+        let rows = c.query(&stmt, &[&id]).await?;
+        let row = rows.first().ok_or(Error::InstanceNotFound(id))?;
+        let state: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
+        let mut steps: Vec<String> = state.waits.iter().map(|w| w.step().to_string()).collect();
+        if steps.is_empty() {
+            steps.extend(row.get::<_, Option<String>>(5));
+        }
+        Ok(steps)
+    }
+}
