@@ -3,6 +3,8 @@
 
 pub mod bench;
 pub mod bpmn;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod definition;
 pub mod expr;
 pub mod machine;

@@ -278,3 +278,28 @@ impl Store {
         Ok(steps)
     }
 }
+
+impl Store {
+    /// An instance's open incidents, from its current state.
+    pub async fn incidents_of(&self, id: Uuid) -> Result<Vec<IncidentView>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().instance_get).await?;
+        let rows = c.query(&stmt, &[&id]).await?;
+        let row = rows.first().ok_or(Error::InstanceNotFound(id))?;
+        let state: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
+        Ok(state
+            .incidents
+            .into_iter()
+            .map(|i| IncidentView {
+                instance_id: id,
+                process: row.get(1),
+                version: row.get(2),
+                business_key: row.get(3),
+                step: Some(i.step),
+                error: i.error,
+                attempts: i.attempts as i32,
+                at: i.at,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,183 @@
+//! A service that runs a delivery process and mounts the operations console at `/ops`.
+//!
+//! The process reserves stock, charges the card (an expired card fails twice and raises an
+//! incident), waits for the courier's `PickedUp` message and notifies the customer. Reserving
+//! and charging are undone (released, refunded) when an order is cancelled.
+//!
+//! ```text
+//! cargo run --example console -- --seed 200 --listen 127.0.0.1:8080
+//! ```
+//! then open <http://127.0.0.1:8080/ops/>. `--seed N` places N orders: every tenth has an
+//! expired card (an incident at `charge_card`), six in ten are picked up (they complete), the
+//! others wait at `await_pickup`. Orders alternate between the regions north and south (a
+//! variable to filter on). Retrying an incident with the variables `{"card": "renewed"}`
+//! lets it go on. The process prints `seeded N` when the seeded orders have settled.
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use clap::Parser;
+use serde_json::json;
+
+use longrun::console::Console;
+use longrun::definition::{Compensation, RetryPolicy};
+use longrun::store::{pg_config, StoreConfig};
+use longrun::{
+    Engine, EngineConfig, HandlerError, JobContext, Message, ProcessDefinition, StartRequest,
+    Store,
+};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The schema to use (migrated if needed).
+    #[arg(long, default_value = "longrun")]
+    schema: String,
+    /// Place this many orders at start.
+    #[arg(long, default_value_t = 0)]
+    seed: usize,
+}
+
+/// The delivery process.
+fn delivery() -> ProcessDefinition {
+    let handler = |h: &str| Compensation::Handler { handler: h.into() };
+    ProcessDefinition::builder("delivery")
+        .retry(RetryPolicy::new(2, "PT0.2S"))
+        .service("reserve_stock", "reserve")
+        .compensate(handler("release"))
+        .next("charge_card")
+        .service("charge_card", "charge")
+        .compensate(handler("refund"))
+        .next("await_pickup")
+        .receive("await_pickup", "PickedUp")
+        .next("notify_customer")
+        .service("notify_customer", "notify")
+        .next("delivered")
+        .end("delivered")
+        .build()
+        .expect("a valid definition")
+}
+
+/// Stands in for the host's authentication: here every request is the demo operator. A real
+/// service checks its session or token and sets the header from the user it finds (and
+/// removes any such header the client sent).
+async fn authenticate(mut request: Request, next: Next) -> Response {
+    request
+        .headers_mut()
+        .insert("x-longrun-user", HeaderValue::from_static("demo-operator"));
+    next.run(request).await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let store = Store::connect_with(
+        pg_config(None)?,
+        StoreConfig {
+            schema: args.schema.clone(),
+            ..StoreConfig::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    let ok = |_job: JobContext| async move { Ok::<_, HandlerError>(json!({})) };
+    let engine = Engine::builder(store)
+        .config(EngineConfig {
+            poll_interval: Duration::from_millis(50),
+            ..EngineConfig::default()
+        })
+        .handler("reserve", ok)
+        .handler("release", ok)
+        .handler("refund", ok)
+        .handler("notify", ok)
+        .handler("charge", |job: JobContext| async move {
+            if job.variables["card"] == "expired" {
+                return Err(HandlerError::new("card expired"));
+            }
+            Ok(json!({ "charged": job.variables["amount"] }))
+        })
+        .build()?;
+    engine.deploy(&delivery()).await?;
+    let running = engine.run();
+
+    // The console, mounted under /ops behind the host's authentication.
+    let console = Console::new(engine.clone()).router();
+    let app = axum::Router::new().nest("/ops", console.layer(middleware::from_fn(authenticate)));
+
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    println!("console at http://{}/ops/", listener.local_addr()?);
+    if args.seed > 0 {
+        seed(&engine, args.seed).await?;
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Place `n` orders and wait until each has settled where the seed puts it.
+async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let counts = || async {
+        let counts = engine.store().step_counts("delivery", 1).await?;
+        let get = |step: &str| counts.iter().find(|c| c.step == step).cloned();
+        Ok::<_, longrun::Error>([
+            get("charge_card").map_or(0, |c| c.incidents),
+            get("await_pickup").map_or(0, |c| c.waiting),
+            get("delivered").map_or(0, |c| c.completed),
+        ])
+    };
+    let before = counts().await?;
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
+    let requests: Vec<StartRequest> = (0..n)
+        .map(|i| {
+            StartRequest::new("delivery", format!("order-{run}-{i}")).variables(json!({
+                "amount": 10 + i % 90,
+                "region": if i % 2 == 0 { "north" } else { "south" },
+                "card": if i % 10 == 3 { "expired" } else { "valid" },
+            }))
+        })
+        .collect();
+    for chunk in requests.chunks(500) {
+        engine.start_many(chunk.to_vec()).await?;
+    }
+    let picked: Vec<Message> = (0..n)
+        .filter(|i| i % 10 != 3 && i % 10 < 7)
+        .map(|i| {
+            let key = format!("order-{run}-{i}");
+            Message::new("PickedUp", key.clone(), format!("pickup-{key}"))
+        })
+        .collect();
+    for chunk in picked.chunks(500) {
+        for r in engine.send_many(chunk.to_vec()).await? {
+            r?;
+        }
+    }
+    let incidents = (0..n).filter(|i| i % 10 == 3).count();
+    let completed = picked.len();
+    let waiting = n - incidents - completed;
+    // Settled when the counters show it (they come from the activity projection).
+    let expected = [incidents, waiting, completed].map(|n| n as i64);
+    loop {
+        let now = counts().await?;
+        if (0..3).all(|i| now[i] - before[i] >= expected[i]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("seeded {n}: {completed} completed, {waiting} waiting for pickup, {incidents} incidents");
+    Ok(())
+}

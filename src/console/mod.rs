@@ -1,0 +1,92 @@
+//! The operations console: an [`axum`] router to mount in your own service (behind your own
+//! authentication), serving a page and the JSON API it talks to.
+//!
+//! ```no_run
+//! # async fn mount(engine: longrun::Engine) {
+//! let app = axum::Router::new().nest("/ops", longrun::console::Console::new(engine).router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+//!
+//! The console has no authentication of its own: put the host's in front of it (a
+//! middleware layer on the nested router) and have it set the user header
+//! ([`Console::user_header`], `x-longrun-user` by default), which actions record in the
+//! instance's history as who asked. It only reads through [`Store`] queries and acts through
+//! [`Engine::act`]; it writes no SQL of its own.
+//!
+//! # The JSON API
+//! Paths are relative to where the router is mounted. Errors are `{"error": "..."}` with
+//! status 400 (bad input), 404 (no such instance or process), 409 (the instance refused the
+//! action, e.g. resuming one that is not paused) or 500.
+//!
+//! | method and path | answer |
+//! | --- | --- |
+//! | `GET api/processes` | `{"versions": [VersionSummary], "projection": {...}}`: every process version with instance counts and open incidents, and the activity projection's lag |
+//! | `GET api/processes/{process}/{version}` | `{"summary", "steps": [{"id", "kind"}], "counts": [StepCount], "projection"}`: the badges of one version's diagram |
+//! | `GET api/processes/{process}/{version}/bpmn` | the version's BPMN XML: the document it was deployed from, or its export |
+//! | `GET api/instances?process=&version=&status=&business_key=&variables=&started_after=&started_before=&after=&limit=` | [`InstancePage`]: newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
+//! | `GET api/instances/{id}` | `{"instance", "positions", "timers", "waiting", "incidents", "history"}`: one instance, where it is, what it waits for, and its events with a description each |
+//! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`]: open incidents |
+//! | `POST api/instances/{id}/{action}` | `action` is retry, cancel, pause or resume; body `{"reason": "..."}` (cancel, required) or `{"variables": {...}}` (retry, optional); answers the instance |
+//! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "max": 1000}`: the action on every instance the filter matches, up to `max` (at most 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
+//!
+//! POST bodies must be `application/json` (which a cross-site form cannot send without the
+//! browser asking first).
+
+mod api;
+mod assets;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::{Engine, Store};
+
+/// The console, ready to be turned into a router: [`Console::router`].
+#[derive(Clone)]
+pub struct Console {
+    engine: Engine,
+    user_header: Arc<str>,
+    refresh_seconds: u32,
+}
+
+impl Console {
+    /// A console over an engine (it needs no handlers and need not run: actions are applied
+    /// by it, and the engines that run pick up what follows).
+    pub fn new(engine: Engine) -> Console {
+        Console {
+            engine,
+            user_header: Arc::from("x-longrun-user"),
+            refresh_seconds: 5,
+        }
+    }
+
+    /// The request header naming who asks for an action (set it in the host's
+    /// authentication layer; the default is `x-longrun-user`). Without it, actions are
+    /// recorded as by `console`.
+    pub fn user_header(mut self, name: &str) -> Console {
+        self.user_header = Arc::from(name.to_ascii_lowercase());
+        self
+    }
+
+    /// How often the pages refresh their figures, in seconds (default 5, at least 1).
+    pub fn refresh_seconds(mut self, seconds: u32) -> Console {
+        self.refresh_seconds = seconds.max(1);
+        self
+    }
+
+    /// The router: the page at `/`, its assets, and the JSON API under `api/`. Mount it with
+    /// [`Router::nest`] under any prefix; the page finds its assets and API relative to itself.
+    pub fn router(self) -> Router {
+        assets::routes().merge(api::routes()).with_state(self)
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn store(&self) -> &Store {
+        self.engine.store()
+    }
+}
