@@ -16,11 +16,16 @@
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === null || c === undefined || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
     return e;
+  }
+  // Replace a node's children, skipping null, undefined and false; arrays are flattened.
+  function fill(node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter(c => c !== null && c !== undefined && c !== false)
+      .map(c => c instanceof Node ? c : document.createTextNode(String(c))));
   }
   function showError(message) {
     const box = document.getElementById("error");
@@ -39,6 +44,15 @@
   }
   function time(t) { return t ? new Date(t).toLocaleString() : ""; }
   function status(s) { return el("span", { class: "status " + s }, s); }
+  // What to show as an instance's status: running ones with an incident or paused say so.
+  function shownStatus(i) {
+    const w = i.waiting_for || "";
+    if (i.status === "running" && w.startsWith("incident")) return "incident";
+    if (i.status === "running" && w.startsWith("paused")) return "paused";
+    return i.status;
+  }
+  // Instance ids are UUIDv7: their start is the time, their end tells them apart.
+  function shortId(id) { return "…" + id.slice(-12); }
   function query(params) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
@@ -81,7 +95,7 @@
         c.incidents > 0 && el("span", { class: "badge incidents", title: "open incidents", "data-testid": `badge-${c.step}-incidents` }, c.incidents),
         c.completed > 0 && el("span", { class: "badge completed", title: "completed", "data-testid": `badge-${c.step}-completed` }, c.completed),
         c.cancelled > 0 && el("span", { class: "badge cancelled", title: "cancelled", "data-testid": `badge-${c.step}-cancelled` }, c.cancelled));
-      overlays.add(id, "lr-badges", { position: { bottom: 10, left: -6 }, html });
+      overlays.add(id, "lr-badges", { position: { top: -10, left: -6 }, html });
     }
   }
 
@@ -89,14 +103,14 @@
   async function processesPage() {
     const body = el("tbody");
     const note = el("p", { class: "muted" });
-    main.replaceChildren(el("h1", {}, "Processes"), note,
+    fill(main, el("h1", {}, "Processes"), note,
       el("table", { id: "processes" },
         el("thead", {}, el("tr", {}, ["Process", "Version", "Tags", "Deployed", "Running", "Incidents", "Completed", "Failed", "Cancelled", ""].map(h => el("th", {}, h)))),
         body));
     async function refresh() {
       const data = await api("processes");
       note.textContent = lag(data.projection);
-      body.replaceChildren(...data.versions.map(v => el("tr", { "data-process": v.process, "data-version": v.version },
+      fill(body, ...data.versions.map(v => el("tr", { "data-process": v.process, "data-version": v.version },
         el("td", {}, el("a", { href: `#/process/${encodeURIComponent(v.process)}/${v.version}` }, v.process)),
         el("td", { class: "num" }, v.version),
         el("td", {}, v.tags),
@@ -107,7 +121,7 @@
         el("td", { class: "num" }, v.failed),
         el("td", { class: "num" }, v.cancelled),
         el("td", {}, el("a", { href: "#/instances?" + query({ process: v.process, version: v.version }) }, "instances")))));
-      if (!data.versions.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No process is deployed.")));
+      if (!data.versions.length) fill(body, el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No process is deployed.")));
     }
     await refresh();
     return { refresh };
@@ -118,7 +132,7 @@
     const note = el("p", { class: "muted", id: "lag" });
     const steps = el("tbody");
     const title = el("h1", {}, `${process} v${version}`);
-    main.replaceChildren(title,
+    fill(main, title,
       el("div", { class: "bar" },
         el("a", { href: "#/instances?" + query({ process, version }) }, "its instances"),
         el("span", { class: "legend muted" },
@@ -139,10 +153,10 @@
       note.textContent = lag(data.projection);
       drawBadges(d, data.counts);
       const byStep = new Map(data.counts.map(c => [c.step, c]));
-      steps.replaceChildren(...data.steps.map(st => {
+      fill(steps, ...data.steps.map(st => {
         const c = byStep.get(st.id) || { waiting: 0, incidents: 0, completed: 0, cancelled: 0 };
         return el("tr", { "data-step": st.id },
-          el("td", {}, el("a", { href: "#/instances?" + query({ process, version }) }, st.id)), el("td", {}, st.kind),
+          el("td", {}, el("a", { href: "#/instances?" + query({ process, version, step: st.id }) }, st.id)), el("td", {}, st.kind),
           el("td", { class: "num" }, c.waiting - c.incidents), el("td", { class: "num" }, c.incidents),
           el("td", { class: "num" }, c.completed), el("td", { class: "num" }, c.cancelled));
       }));
@@ -151,7 +165,7 @@
     return { refresh };
   }
 
-  const FILTERS = ["process", "version", "status", "business_key", "variables", "started_after", "started_before"];
+  const FILTERS = ["process", "version", "status", "business_key", "variables", "step", "started_after", "started_before"];
 
   async function instancesPage(params) {
     const form = el("form", { class: "filters", id: "filters" },
@@ -161,6 +175,7 @@
         ["", "running", "incident", "paused", "completed", "failed", "cancelled"].map(s =>
           el("option", { value: s, selected: (params.get("status") || "") === s }, s || "any")))),
       el("label", {}, "Business key", el("input", { name: "business_key", value: params.get("business_key") || "", size: 16 })),
+      el("label", {}, "At step", el("input", { name: "step", value: params.get("step") || "", size: 14 })),
       el("label", {}, "Variables contain (JSON)", el("input", { name: "variables", value: params.get("variables") || "", placeholder: '{"region": "north"}' })),
       el("label", {}, "Started after", el("input", { name: "started_after", type: "datetime-local", step: 1, value: local(params.get("started_after")) })),
       el("label", {}, "Started before", el("input", { name: "started_before", type: "datetime-local", step: 1, value: local(params.get("started_before")) })),
@@ -184,23 +199,23 @@
     const batch = el("div", { class: "bar", id: "batch" },
       el("span", { class: "muted" }, "On every instance matching the filter:"),
       ["retry", "pause", "resume", "cancel"].map(a => el("button", { class: a === "cancel" ? "danger" : null, type: "button", "data-batch": a, onclick: () => runBatch(a, filter) }, a[0].toUpperCase() + a.slice(1) + " all")));
-    main.replaceChildren(el("h1", {}, "Instances"), form, batch,
+    fill(main, el("h1", {}, "Instances"), form, batch,
       el("table", { id: "instances" },
         el("thead", {}, el("tr", {}, ["Instance", "Process", "Business key", "Status", "Where", "Started", "Updated"].map(h => el("th", {}, h)))),
         body), pager);
     let after = params.get("after") || "";
     async function refresh() {
       const page = await api("instances?" + query({ ...filter, after, limit: 50 }));
-      body.replaceChildren(...page.instances.map(i => el("tr", { "data-instance": i.instance_id },
-        el("td", {}, el("a", { href: `#/instance/${i.instance_id}` }, el("code", {}, i.instance_id.slice(0, 13) + "…"))),
+      fill(body, ...page.instances.map(i => el("tr", { "data-instance": i.instance_id },
+        el("td", {}, el("a", { href: `#/instance/${i.instance_id}` }, el("code", { title: i.instance_id }, shortId(i.instance_id)))),
         el("td", {}, `${i.process} v${i.version}`),
         el("td", {}, i.business_key),
-        el("td", {}, status(i.status)),
+        el("td", {}, status(shownStatus(i))),
         el("td", {}, i.waiting_for || i.current_step || ""),
         el("td", {}, time(i.started_at)),
         el("td", {}, time(i.updated_at)))));
-      if (!page.instances.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No instance matches.")));
-      pager.replaceChildren(
+      if (!page.instances.length) fill(body, el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No instance matches.")));
+      fill(pager, 
         after ? el("button", { type: "button", onclick: () => { location.hash = "#/instances?" + query(filter); } }, "First page") : null,
         page.next ? el("button", { type: "button", id: "next", onclick: () => { location.hash = "#/instances?" + query({ ...filter, after: page.next }); } }, "Next page") : null,
         el("span", { class: "muted", id: "shown" }, `${page.instances.length} shown${page.next ? ", more on the next pages" : ""}`));
@@ -265,7 +280,7 @@
     const waits = el("div", { id: "waiting" });
     const incidents = el("div", { id: "incidents" });
     const history = el("ol", { class: "timeline", id: "history" });
-    main.replaceChildren(title, actions, facts, el("h2", {}, "Where it is"), container,
+    fill(main, title, actions, facts, el("h2", {}, "Where it is"), container,
       el("div", { class: "grid" },
         el("div", {}, el("h2", {}, "Variables"), vars),
         el("div", {}, el("h2", {}, "Incidents"), incidents, el("h2", {}, "Waits, jobs and timers"), waits)),
@@ -282,25 +297,25 @@
         const e = d.elementOf(step);
         if (e) canvas.addMarker(e, incidentSteps.has(step) ? "lr-incident" : "lr-current");
       }
-      const paused = data.history.filter(h => h.type === "InstancePaused").length > data.history.filter(h => h.type === "InstanceResumed").length;
-      const shown = i.status === "running" && data.incidents.length ? "incident" : i.status;
-      facts.replaceChildren(
+      const paused = i.status === "running" && (i.waiting_for || "").startsWith("paused");
+      const shown = data.incidents.length && i.status === "running" ? "incident" : shownStatus(i);
+      fill(facts, 
         el("dt", {}, "Process"), el("dd", {}, el("a", { href: `#/process/${encodeURIComponent(i.process)}/${i.version}` }, `${i.process} v${i.version}`)),
         el("dt", {}, "Business key"), el("dd", {}, i.business_key),
-        el("dt", {}, "Status"), el("dd", { id: "instance-status" }, status(shown), paused && i.status === "running" ? " paused" : ""),
+        el("dt", {}, "Status"), el("dd", { id: "instance-status" }, status(shown)),
         el("dt", {}, "Where"), el("dd", {}, data.positions.join(", ") + (i.waiting_for ? ` (${i.waiting_for})` : "")),
         el("dt", {}, "Started"), el("dd", {}, time(i.started_at)),
         el("dt", {}, "Updated"), el("dd", {}, time(i.updated_at)),
         i.ended_at ? [el("dt", {}, "Ended"), el("dd", {}, time(i.ended_at))] : null,
         i.error ? [el("dt", {}, "Error"), el("dd", {}, i.error)] : null);
       const running = i.status === "running";
-      actions.replaceChildren(
+      fill(actions, 
         running && data.incidents.length ? el("button", { class: "primary", "data-action": "retry", onclick: () => act("retry") }, "Retry") : null,
         running && !paused ? el("button", { "data-action": "pause", onclick: () => act("pause") }, "Pause") : null,
         running && paused ? el("button", { "data-action": "resume", onclick: () => act("resume") }, "Resume") : null,
         running ? el("button", { class: "danger", "data-action": "cancel", onclick: () => act("cancel") }, "Cancel") : null);
       vars.textContent = JSON.stringify(i.variables, null, 2);
-      incidents.replaceChildren(data.incidents.length
+      fill(incidents, data.incidents.length
         ? table(["Step", "Error", "Attempts", "Since"], data.incidents.map(x => el("tr", {}, el("td", {}, x.step), el("td", {}, x.error), el("td", { class: "num" }, x.attempts), el("td", {}, time(x.at)))))
         : el("p", { class: "muted" }, "None."));
       const rows = [
@@ -308,8 +323,8 @@
           ? el("tr", {}, el("td", {}, "job"), el("td", {}, w.step), el("td", {}, `handler ${w.handler}, ${w.attempts} claims${w.lease_owner ? ", held by " + w.lease_owner : ""}`))
           : el("tr", {}, el("td", {}, "message"), el("td", {}, w.step), el("td", {}, `${w.name} key ${w.key} since ${time(w.since)}`))),
         ...data.timers.map(t => el("tr", {}, el("td", {}, "timer"), el("td", {}, t.step), el("td", {}, `${t.kind} due ${time(t.due_at)}`)))];
-      waits.replaceChildren(rows.length ? table(["Kind", "Step", "What"], rows) : el("p", { class: "muted" }, "Nothing."));
-      history.replaceChildren(...data.history.map(h => el("li", { "data-type": h.type },
+      fill(waits, rows.length ? table(["Kind", "Step", "What"], rows) : el("p", { class: "muted" }, "Nothing."));
+      fill(history, ...data.history.map(h => el("li", { "data-type": h.type },
         el("span", { class: "muted" }, h.seq), el("span", { class: "type" }, h.type), el("span", { class: "muted" }, time(h.at)), el("span", {}, h.text))));
     }
     async function act(action) {
@@ -328,14 +343,14 @@
     const pager = el("div", { class: "bar" });
     const process = params.get("process") || "";
     let after = params.get("after") || "";
-    main.replaceChildren(el("h1", {}, "Open incidents" + (process ? ` of ${process}` : "")),
+    fill(main, el("h1", {}, "Open incidents" + (process ? ` of ${process}` : "")),
       el("table", { id: "incident-list" },
         el("thead", {}, el("tr", {}, ["Instance", "Process", "Business key", "Step", "Error", "Attempts", "Since", ""].map(h => el("th", {}, h)))),
         body), pager);
     async function refresh() {
       const page = await api("incidents?" + query({ process, after, limit: 50 }));
-      body.replaceChildren(...page.incidents.map(x => el("tr", { "data-instance": x.instance_id, "data-key": x.business_key },
-        el("td", {}, el("a", { href: `#/instance/${x.instance_id}` }, el("code", {}, x.instance_id.slice(0, 13) + "…"))),
+      fill(body, ...page.incidents.map(x => el("tr", { "data-instance": x.instance_id, "data-key": x.business_key },
+        el("td", {}, el("a", { href: `#/instance/${x.instance_id}` }, el("code", { title: x.instance_id }, shortId(x.instance_id)))),
         el("td", {}, `${x.process} v${x.version}`),
         el("td", {}, x.business_key), el("td", {}, x.step), el("td", {}, x.error),
         el("td", { class: "num" }, x.attempts), el("td", {}, time(x.at)),
@@ -346,8 +361,8 @@
           setStatus("retry: done");
           await refresh();
         } }, "Retry")))));
-      if (!page.incidents.length) body.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No open incident.")));
-      pager.replaceChildren(page.next ? el("button", { type: "button", onclick: () => { location.hash = "#/incidents?" + query({ process, after: page.next }); } }, "Next page") : null);
+      if (!page.incidents.length) fill(body, el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No open incident.")));
+      fill(pager, page.next ? el("button", { type: "button", onclick: () => { location.hash = "#/incidents?" + query({ process, after: page.next }); } }, "Next page") : null);
     }
     await refresh();
     return { refresh };
@@ -370,7 +385,7 @@
       else if (section === "instances") current = await instancesPage(params);
       else if (section === "instance" && parts[1]) current = await instancePage(parts[1]);
       else if (section === "incidents") current = await incidentsPage(params);
-      else main.replaceChildren(el("p", {}, "No such page. ", el("a", { href: "#/" }, "Processes")));
+      else fill(main, el("p", {}, "No such page. ", el("a", { href: "#/" }, "Processes")));
       document.body.dataset.page = section;
       setStatus("updated " + new Date().toLocaleTimeString());
     } catch (e) {

@@ -26,8 +26,7 @@ use longrun::console::Console;
 use longrun::definition::{Compensation, RetryPolicy};
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
-    Engine, EngineConfig, HandlerError, JobContext, Message, ProcessDefinition, StartRequest,
-    Store,
+    Engine, EngineConfig, HandlerError, JobContext, Message, ProcessDefinition, StartRequest, Store,
 };
 
 #[derive(Parser, Debug)]
@@ -77,8 +76,7 @@ async fn authenticate(mut request: Request, next: Next) -> Response {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let args = Args::parse();
@@ -113,7 +111,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The console, mounted under /ops behind the host's authentication.
     let console = Console::new(engine.clone()).router();
-    let app = axum::Router::new().nest("/ops", console.layer(middleware::from_fn(authenticate)));
+    let app =
+        axum::Router::new().nest_service("/ops", console.layer(middleware::from_fn(authenticate)));
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("console at http://{}/ops/", listener.local_addr()?);
@@ -178,6 +177,8 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("seeded {n}: {completed} completed, {waiting} waiting for pickup, {incidents} incidents");
+    println!(
+        "seeded {n}: {completed} completed, {waiting} waiting for pickup, {incidents} incidents"
+    );
     Ok(())
 }

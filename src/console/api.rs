@@ -72,7 +72,10 @@ async fn projection(console: &Console) -> Result<Value, ApiError> {
 
 async fn processes(State(console): State<Console>) -> ApiResult {
     let versions = console.store().version_summaries().await?;
-    Ok(Json(json!({ "versions": versions, "projection": projection(&console).await? })).into_response())
+    Ok(
+        Json(json!({ "versions": versions, "projection": projection(&console).await? }))
+            .into_response(),
+    )
 }
 
 async fn process_version(
@@ -113,7 +116,10 @@ async fn bpmn(
         }
     };
     Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/xml; charset=utf-8",
+        )],
         xml,
     )
         .into_response())
@@ -130,6 +136,7 @@ struct ListQuery {
     variables: Option<String>,
     started_after: Option<String>,
     started_before: Option<String>,
+    step: Option<String>,
     after: Option<String>,
     limit: Option<String>,
 }
@@ -149,10 +156,8 @@ fn parse_time(what: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, A
 }
 
 fn parse_id(what: &str, s: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    s.map(|t| {
-        Uuid::parse_str(t).map_err(|_| bad(format!("{what}: \"{t}\" is not an instance id")))
-    })
-    .transpose()
+    s.map(|t| Uuid::parse_str(t).map_err(|_| bad(format!("{what}: \"{t}\" is not an instance id"))))
+        .transpose()
 }
 
 fn parse_limit(s: &Option<String>) -> Result<i64, ApiError> {
@@ -186,6 +191,7 @@ impl ListQuery {
                 .transpose()?,
             started_after: parse_time("started_after", &self.started_after)?,
             started_before: parse_time("started_before", &self.started_before)?,
+            step: non_empty(&self.step).map(str::to_string),
         };
         filter.check()?;
         Ok(filter)
@@ -221,9 +227,7 @@ async fn instance(State(console): State<Console>, Path(id): Path<String>) -> Api
         })
         .collect();
     let waiting: Vec<Waiting> = store.waiting(id).await?;
-    let incidents: Vec<_> = store
-        .incidents_of(id)
-        .await?;
+    let incidents: Vec<_> = store.incidents_of(id).await?;
     let history: Vec<Value> = store
         .history(id)
         .await?
@@ -291,9 +295,9 @@ fn action(name: &str, body: ActBody) -> Result<Action, ApiError> {
             }
             Ok(Action::Cancel { reason })
         }
-        "pause" | "resume" if body.reason.is_some() || body.variables.is_some() => Err(bad(
-            format!("{name} takes no reason or variables"),
-        )),
+        "pause" | "resume" if body.reason.is_some() || body.variables.is_some() => {
+            Err(bad(format!("{name} takes no reason or variables")))
+        }
         "pause" => Ok(Action::Pause),
         "resume" => Ok(Action::Resume),
         other => Err(ApiError(

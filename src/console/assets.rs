@@ -3,8 +3,8 @@
 //! license, which asks that its watermark stay visible).
 
 use axum::extract::{OriginalUri, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -67,22 +67,22 @@ pub(super) fn routes() -> Router<Console> {
     router
 }
 
-/// The page. Mounted at `/ops`, a request for `/ops` is sent on to `/ops/`, so that the
-/// page's relative links resolve under the prefix.
+/// The page, with a `<base>` of the path it was asked for (with a trailing slash), so that its
+/// relative links resolve under the prefix the host mounted it at, asked for as `/ops` or
+/// `/ops/`.
 async fn index(State(console): State<Console>, OriginalUri(uri): OriginalUri) -> Response {
-    let path = uri.path();
-    if !path.ends_with('/') {
-        let mut to = format!("{path}/");
-        if let Some(q) = uri.query() {
-            to.push('?');
-            to.push_str(q);
-        }
-        return match HeaderValue::from_str(&to) {
-            Ok(v) => (StatusCode::PERMANENT_REDIRECT, [(LOCATION, v)]).into_response(),
-            Err(_) => StatusCode::BAD_REQUEST.into_response(),
-        };
+    let mut base = uri.path().to_string();
+    if !base.ends_with('/') {
+        base.push('/');
     }
-    let page = INDEX.replace("__REFRESH_SECONDS__", &console.refresh_seconds.to_string());
+    let base = base
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let page = INDEX
+        .replace("__BASE__", &base)
+        .replace("__REFRESH_SECONDS__", &console.refresh_seconds.to_string());
     (
         [
             (

@@ -3,7 +3,8 @@
 //!
 //! ```no_run
 //! # async fn mount(engine: longrun::Engine) {
-//! let app = axum::Router::new().nest("/ops", longrun::console::Console::new(engine).router());
+//! let app = axum::Router::new()
+//!     .nest_service("/ops", longrun::console::Console::new(engine).router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
 //! axum::serve(listener, app).await.unwrap();
 //! # }
@@ -25,7 +26,7 @@
 //! | `GET api/processes` | `{"versions": [VersionSummary], "projection": {...}}`: every process version with instance counts and open incidents, and the activity projection's lag |
 //! | `GET api/processes/{process}/{version}` | `{"summary", "steps": [{"id", "kind"}], "counts": [StepCount], "projection"}`: the badges of one version's diagram |
 //! | `GET api/processes/{process}/{version}/bpmn` | the version's BPMN XML: the document it was deployed from, or its export |
-//! | `GET api/instances?process=&version=&status=&business_key=&variables=&started_after=&started_before=&after=&limit=` | [`InstancePage`]: newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
+//! | `GET api/instances?process=&version=&status=&business_key=&variables=&step=&started_after=&started_before=&after=&limit=` | [`InstancePage`]: newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; `step` the step it is at; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
 //! | `GET api/instances/{id}` | `{"instance", "positions", "timers", "waiting", "incidents", "history"}`: one instance, where it is, what it waits for, and its events with a description each |
 //! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`]: open incidents |
 //! | `POST api/instances/{id}/{action}` | `action` is retry, cancel, pause or resume; body `{"reason": "..."}` (cancel, required) or `{"variables": {...}}` (retry, optional); answers the instance |
@@ -76,8 +77,10 @@ impl Console {
         self
     }
 
-    /// The router: the page at `/`, its assets, and the JSON API under `api/`. Mount it with
-    /// [`Router::nest`] under any prefix; the page finds its assets and API relative to itself.
+    /// The router: the page at `/`, its assets, and the JSON API under `api/`. Mount it under
+    /// any prefix with [`Router::nest_service`] (which answers both `/ops` and `/ops/`;
+    /// [`Router::nest`] answers only `/ops`); the page finds its assets and API relative to
+    /// the path it was asked for.
     pub fn router(self) -> Router {
         assets::routes().merge(api::routes()).with_state(self)
     }

@@ -68,6 +68,9 @@ pub struct InstanceFilter {
     pub started_after: Option<DateTime<Utc>>,
     /// Started before.
     pub started_before: Option<DateTime<Utc>>,
+    /// At this step (its `current_step`: where it waits, or where one of its waiting
+    /// branches does; where it ended, once ended).
+    pub step: Option<String>,
 }
 
 impl InstanceFilter {
@@ -207,6 +210,7 @@ impl Store {
                     &incident,
                     &paused,
                     &(limit + 1),
+                    &filter.step,
                 ],
             )
             .await?;

@@ -1,0 +1,182 @@
+// End-to-end tests of the longrun console: a real console (examples/console.rs) on a real
+// database, driven in Debian's chromium by playwright-core. Run by run.sh, which starts the
+// example with `--seed $SEED` and passes its address in CONSOLE_URL.
+//
+// The seed places SEED orders (a multiple of 10): every tenth (i % 10 == 3) has an expired
+// card (an incident at charge_card), i % 10 in 0..7 otherwise are picked up (completed), the
+// rest wait at await_pickup. Even i are in region north, odd in south.
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const base = process.env.CONSOLE_URL;
+const seed = Number(process.env.SEED || 200);
+const shots = process.env.SCREENSHOTS || "";
+if (!base) throw new Error("set CONSOLE_URL (run.sh does)");
+
+const expected = {
+  incidents: seed / 10,
+  completed: (seed / 10) * 6,
+  waiting: (seed / 10) * 3,
+  northWaiting: seed / 10, // i % 10 == 8
+};
+
+// A guard against a hang, not a timing assertion.
+const WAIT = 20_000;
+
+function assert(cond, message) {
+  if (!cond) throw new Error("assertion failed: " + message);
+}
+function eq(actual, want, what) {
+  assert(actual === want, `${what}: expected ${JSON.stringify(want)}, got ${JSON.stringify(actual)}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+const pageErrors = [];
+page.on("pageerror", e => pageErrors.push(e.message));
+// The answers to the page's prompts and confirmations, in order.
+let answers = [];
+page.on("dialog", async d => {
+  const a = answers.shift();
+  if (a === undefined) { await d.dismiss(); return; }
+  await d.accept(a);
+});
+
+async function go(hash) {
+  await page.goto(new URL(hash, base).href);
+  await page.waitForFunction(() => document.body.dataset.page !== undefined, null, { timeout: WAIT });
+}
+async function shot(name) {
+  if (!shots) return;
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: `${shots}/${name}.png` });
+}
+async function badge(step, kind) {
+  const b = page.locator(`[data-testid="badge-${step}-${kind}"]`);
+  if (await b.count() === 0) return 0;
+  return Number(await b.textContent());
+}
+async function rows(tableId) {
+  return page.locator(`#${tableId} tbody tr[data-instance]`).count();
+}
+
+const tests = [];
+function test(name, fn) { tests.push({ name, fn }); }
+
+test("the diagram shows the right badges after the example runs", async () => {
+  await go("#/");
+  await page.locator('#processes tr[data-process="delivery"]').waitFor({ timeout: WAIT });
+  await shot("processes");
+  await go("#/process/delivery/1");
+  await page.locator('[data-testid="badge-charge_card-incidents"]').waitFor({ timeout: WAIT });
+  await page.waitForFunction(() => document.querySelector(".djs-container svg") !== null, null, { timeout: WAIT });
+  eq(await badge("charge_card", "incidents"), expected.incidents, "incidents at charge_card");
+  eq(await badge("await_pickup", "waiting"), expected.waiting, "waiting at await_pickup");
+  eq(await badge("delivered", "completed"), expected.completed, "completed at delivered");
+  eq(await badge("reserve_stock", "completed"), seed, "completed at reserve_stock");
+  eq(await badge("await_pickup", "completed"), expected.completed, "completed at await_pickup");
+  // The bpmn.io watermark stays, as its license asks.
+  assert(await page.locator(".bjs-powered-by").count() === 1, "the bpmn.io watermark is shown");
+  await shot("diagram");
+});
+
+test("a filter narrows the list", async () => {
+  await go("#/instances");
+  await page.locator("#instances tbody tr[data-instance]").first().waitFor({ timeout: WAIT });
+  const all = await rows("instances");
+  eq(all, 50, "a first page of 50");
+  assert(await page.locator("#next").count() === 1, "more pages");
+  await page.fill('input[name="variables"]', '{"region": "north"}');
+  await page.selectOption('select[name="status"]', "running");
+  await page.fill('input[name="step"]', "await_pickup");
+  await page.click('#filters button[type="submit"]');
+  await page.waitForFunction(n => document.querySelectorAll("#instances tbody tr[data-instance]").length === n,
+    expected.northWaiting, { timeout: WAIT });
+  const statuses = await page.locator("#instances tbody tr[data-instance] .status").allTextContents();
+  assert(statuses.every(s => s === "running"), "every row is running: " + statuses.join(","));
+  assert(await page.locator("#next").count() === 0, "one page");
+  assert(page.url().includes("region"), "the filter is in the address");
+  await shot("instances");
+  // A filter that matches nothing says so.
+  await page.selectOption('select[name="status"]', "incident");
+  await page.fill('input[name="step"]', "");
+  await page.click('#filters button[type="submit"]');
+  await page.getByText("No instance matches.").waitFor({ timeout: WAIT });
+  // Bad input is refused with a message, not a blank page.
+  await page.fill('input[name="variables"]', '{"region": ');
+  await page.click('#filters button[type="submit"]');
+  await page.locator("#error:not([hidden])").waitFor({ timeout: WAIT });
+  assert((await page.locator("#error").textContent()).includes("variables"), "the error names the field");
+});
+
+test("an incident is retried from the page and disappears", async () => {
+  await go("#/incidents");
+  await page.locator("#incident-list tbody tr[data-instance]").first().waitFor({ timeout: WAIT });
+  eq(await rows("incident-list"), expected.incidents, "incidents listed");
+  await shot("incidents");
+  const row = page.locator("#incident-list tbody tr[data-instance]").first();
+  const id = await row.getAttribute("data-instance");
+  answers = ['{"card": "renewed"}'];
+  await row.locator('button[data-action="retry"]').click();
+  await page.locator(`#incident-list tr[data-instance="${id}"]`).waitFor({ state: "detached", timeout: WAIT });
+  eq(await rows("incident-list"), expected.incidents - 1, "one incident fewer");
+  // It went on: charged, now waiting for the courier; the history says who retried it.
+  await go(`#/instance/${id}`);
+  await page.waitForFunction(() => (document.querySelector("#history") || {}).textContent?.includes("JobCompleted"), null, { timeout: WAIT });
+  let history = await page.locator("#history").textContent();
+  assert(history.includes("IncidentResolved"), "the retry is in the history");
+  assert(history.includes("by console: demo-operator"), "with who asked: " + history);
+  await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "running", null, { timeout: WAIT });
+  await shot("instance");
+});
+
+test("a batch cancel compensates", async () => {
+  const filter = "#/instances?" + new URLSearchParams({ status: "running", step: "await_pickup", variables: '{"region": "north"}' });
+  await go(filter);
+  await page.waitForFunction(n => document.querySelectorAll("#instances tbody tr[data-instance]").length === n,
+    expected.northWaiting, { timeout: WAIT });
+  answers = ["customer called (browser test)"];
+  await page.click('button[data-batch="cancel"]');
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("cancel:"), null, { timeout: WAIT });
+  const said = await page.locator("#status").textContent();
+  eq(said, `cancel: ${expected.northWaiting} of ${expected.northWaiting} done`, "the batch result");
+  // Each ends cancelled after its charge is refunded and its stock released.
+  await go("#/instances?" + new URLSearchParams({ status: "cancelled", variables: '{"region": "north"}' }));
+  await page.waitForFunction(n => document.querySelectorAll("#instances tbody tr[data-instance]").length === n,
+    expected.northWaiting, { timeout: WAIT });
+  const id = await page.locator("#instances tbody tr[data-instance]").first().getAttribute("data-instance");
+  await go(`#/instance/${id}`);
+  await page.locator('#history li[data-type="InstanceCancelled"]').waitFor({ timeout: WAIT });
+  const compensated = await page.locator('#history li[data-type="StepCompensated"]').allTextContents();
+  eq(compensated.length, 2, "two steps compensated");
+  assert(compensated[0].includes("charge_card") && compensated[1].includes("reserve_stock"), "newest first: " + compensated.join(" | "));
+  const started = await page.locator('#history li[data-type="CompensationStarted"]').textContent();
+  assert(started.includes("customer called (browser test)") && started.includes("by console: demo-operator"), "reason and who: " + started);
+  // The diagram counts them.
+  await go("#/process/delivery/1");
+  await page.waitForFunction(n => Number(document.querySelector('[data-testid="badge-await_pickup-cancelled"]')?.textContent) === n,
+    expected.northWaiting, { timeout: WAIT });
+});
+
+let failed = 0;
+for (const t of tests) {
+  try {
+    await t.fn();
+    console.log(`ok - ${t.name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${t.name}\n  ${e.message.split("\n").join("\n  ")}`);
+    await page.screenshot({ path: `/tmp/longrun-console-failure-${tests.indexOf(t)}.png` }).catch(() => {});
+  }
+}
+if (pageErrors.length) {
+  failed++;
+  console.log("not ok - the page raised errors:\n  " + pageErrors.join("\n  "));
+}
+await browser.close();
+console.log(`${tests.length - failed} of ${tests.length} passed`);
+process.exit(failed ? 1 : 0);
