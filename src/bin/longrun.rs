@@ -243,6 +243,25 @@ enum Command {
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
     },
+    /// Serve the operations console (the page and its JSON API) until interrupted. It has no
+    /// authentication of its own: keep it on a loopback address, or put a proxy that
+    /// authenticates in front and sets the user header.
+    #[cfg(feature = "console")]
+    Console {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Serve under this path prefix (e.g. /ops) instead of at the root.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The request header that names who asks for an action (set by your proxy).
+        #[arg(long, default_value = "x-longrun-user")]
+        user_header: String,
+        /// Also run an engine with no handlers (timers, the activity projection that feeds
+        /// the counts, lapsed work), as `longrun run` does.
+        #[arg(long)]
+        run_engine: bool,
+    },
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -1083,6 +1102,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!("longrun: stopped");
             Ok(())
         }
+        #[cfg(feature = "console")]
+        Command::Console {
+            listen,
+            prefix,
+            user_header,
+            run_engine,
+        } => serve_console(&cli, *listen, prefix.as_deref(), user_header, *run_engine).await,
         Command::DeadLetters { limit } => {
             let engine = connect(&cli).await?;
             let list = engine.store().dead_letters(*limit).await?;
@@ -1411,4 +1437,70 @@ fn cli_user(command: &str) -> String {
         "longrun {command} (user {})",
         std::env::var("USER").unwrap_or_default()
     )
+}
+
+/// `longrun console`: the console's router, alone or under a prefix, until interrupted.
+#[cfg(feature = "console")]
+async fn serve_console(
+    cli: &Cli,
+    listen: std::net::SocketAddr,
+    prefix: Option<&str>,
+    user_header: &str,
+    run_engine: bool,
+) -> Result<(), Failure> {
+    let prefix = match prefix.map(|p| p.trim_end_matches('/')) {
+        None | Some("") => None,
+        Some(p) if p.starts_with('/') && !p.contains(['?', '#', '{', '}', '*']) => Some(p),
+        Some(p) => {
+            return Err(Failure::Input(format!(
+                "--prefix must be a path like /ops, not {p:?}"
+            )))
+        }
+    };
+    axum::http::HeaderName::from_bytes(user_header.as_bytes()).map_err(|_| {
+        Failure::Input(format!(
+            "--user-header {user_header:?} is not a header name"
+        ))
+    })?;
+    let engine = connect_pool(cli, 8).await?;
+    engine.store().migrate().await?;
+    let running = run_engine.then(|| engine.run());
+    let console = longrun::console::Console::new(engine.clone())
+        .user_header(user_header)
+        .router();
+    let app = match prefix {
+        Some(p) => axum::Router::new().nest_service(p, console),
+        None => console,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure::Other(format!("cannot listen on {listen}: {e}")))?;
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "longrun: WARNING: the console listens on {listen}, not a loopback address, and has no authentication of its own: anyone who reaches it can cancel instances. Put an authenticating proxy in front."
+        );
+    }
+    eprintln!(
+        "longrun: console at http://{}{}/ on schema \"{}\"{}; stop with Ctrl-C or SIGTERM",
+        listener.local_addr().map_err(|e| Failure::Other(e.to_string()))?,
+        prefix.unwrap_or(""),
+        cli.schema,
+        if run_engine { ", with an engine" } else { "" }
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        })
+        .await
+        .map_err(|e| Failure::Other(format!("the console stopped: {e}")))?;
+    if let Some(running) = running {
+        running.shutdown().await;
+    }
+    eprintln!("longrun: console stopped");
+    Ok(())
 }
