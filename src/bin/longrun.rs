@@ -1482,7 +1482,9 @@ async fn serve_console(
     }
     eprintln!(
         "longrun: console at http://{}{}/ on schema \"{}\"{}; stop with Ctrl-C or SIGTERM",
-        listener.local_addr().map_err(|e| Failure::Other(e.to_string()))?,
+        listener
+            .local_addr()
+            .map_err(|e| Failure::Other(e.to_string()))?,
         prefix.unwrap_or(""),
         cli.schema,
         if run_engine { ", with an engine" } else { "" }

@@ -323,7 +323,10 @@ fn who(console: &Console, headers: &HeaderMap) -> String {
 fn json_body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
-    body.map(|Json(b)| b).map_err(|e| bad(e.body_text()))
+    body.map(|Json(b)| b).map_err(|e| match e.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError(e.status(), e.body_text()),
+        _ => bad(e.body_text()),
+    })
 }
 
 async fn act(

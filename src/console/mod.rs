@@ -19,7 +19,8 @@
 //! # The JSON API
 //! Paths are relative to where the router is mounted. Errors are `{"error": "..."}` with
 //! status 400 (bad input), 404 (no such instance or process), 409 (the instance refused the
-//! action, e.g. resuming one that is not paused) or 500.
+//! action, e.g. resuming one that is not paused), 415 (a POST body that is not
+//! `application/json`) or 500.
 //!
 //! | method and path | answer |
 //! | --- | --- |

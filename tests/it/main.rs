@@ -4,6 +4,8 @@
 mod bad_input;
 mod bpmn;
 mod common;
+#[cfg(feature = "console")]
+mod console;
 mod consumer;
 mod control_flow;
 mod definitions;
