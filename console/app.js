@@ -65,13 +65,29 @@
   }
   function lag(projection) {
     if (!projection || projection.behind === null) return "the activity projection has not run yet: counts are empty until an engine runs it";
+    if (projection.behind >= 10000) return "counts are more than 10,000 events behind (is an engine running the activity projection?)";
     return projection.behind > 0 ? `counts are ${projection.behind} events behind` : "counts are current";
   }
   function setStatus(text) { document.getElementById("status").textContent = text; }
 
   // ---- the diagram ----
+  // The viewer is loaded by the pages that draw a diagram, once.
+  let viewerScript = null;
+  function loadViewer() {
+    if (window.BpmnJS) return Promise.resolve();
+    if (!viewerScript) {
+      viewerScript = new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = "assets/vendor/bpmn-navigated-viewer.production.min.js";
+        s.onload = resolve;
+        s.onerror = () => { viewerScript = null; reject(new Error("could not load the diagram viewer")); };
+        document.head.append(s);
+      });
+    }
+    return viewerScript;
+  }
   async function diagram(container, process, version) {
-    const xml = await api(`processes/${encodeURIComponent(process)}/${version}/bpmn`);
+    const [xml] = await Promise.all([api(`processes/${encodeURIComponent(process)}/${version}/bpmn`), loadViewer()]);
     const viewer = new window.BpmnJS({ container });
     await viewer.importXML(xml);
     viewer.get("canvas").zoom("fit-viewport");
@@ -387,6 +403,9 @@
       else if (section === "incidents") current = await incidentsPage(params);
       else fill(main, el("p", {}, "No such page. ", el("a", { href: "#/" }, "Processes")));
       document.body.dataset.page = section;
+      // When the page showed its data, in ms from the navigation's start (read by the
+      // latency measurement, tests/browser/latency.mjs).
+      window.longrunShownAt = performance.now();
       setStatus("updated " + new Date().toLocaleTimeString());
     } catch (e) {
       showError(e.message);

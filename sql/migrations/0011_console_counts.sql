@@ -62,6 +62,11 @@ UPDATE __schema__.projections
 SET last_xid = '0', last_position = 0, events = 0, rebuilt_at = now()
 WHERE name = 'activity';
 
+-- The console's status filters (`failed`, `cancelled`, ... newest first) read this index rather
+-- than walk every instance by id. Status changes once per instance, in an update that is not
+-- HOT anyway (instances_process_status_idx has it), so the transitions in between stay HOT.
+CREATE INDEX instances_status_id_idx ON __schema__.instances (status, instance_id);
+
 -- The console's incident list and its "incident" filter read the open executions with an
 -- incident through this index, not by scanning the running instances' state.
 CREATE INDEX activity_incident_idx ON __schema__.activity (instance_id)

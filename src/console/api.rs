@@ -63,9 +63,9 @@ async fn not_found() -> ApiError {
 
 /// The activity projection's lag: the counters are as current as it is.
 async fn projection(console: &Console) -> Result<Value, ApiError> {
-    let all = console.store().projections().await?;
-    Ok(match all.iter().find(|p| p.name == "activity") {
-        Some(p) => json!({ "behind": p.behind, "updated_at": p.updated_at }),
+    let lag = console.store().counts_lag().await?;
+    Ok(match lag.updated_at {
+        Some(at) => json!({ "behind": lag.behind, "updated_at": at }),
         None => json!({ "behind": null, "updated_at": null }),
     })
 }

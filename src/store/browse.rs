@@ -134,7 +134,32 @@ pub struct IncidentPage {
     pub next: Option<Uuid>,
 }
 
+/// How far the activity projection, which keeps the counters, is behind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountsLag {
+    /// Committed events it has not read, counted up to 10,000 (10,000 means at least).
+    pub behind: i64,
+    /// When it last applied a batch; none if it never ran.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 impl Store {
+    /// How far behind the counters are (cheap enough for every page view).
+    pub async fn counts_lag(&self) -> Result<CountsLag> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(&self.q().console_projection_lag).await?;
+        Ok(match c.query(&stmt, &[]).await?.first() {
+            Some(r) => CountsLag {
+                behind: r.get(0),
+                updated_at: Some(r.get(1)),
+            },
+            None => CountsLag {
+                behind: 0,
+                updated_at: None,
+            },
+        })
+    }
+
     /// Every process version with its instance counters and open incidents. The counts come
     /// from the activity projection's counters: they are as current as the projection.
     pub async fn version_summaries(&self) -> Result<Vec<VersionSummary>> {

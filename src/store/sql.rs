@@ -117,6 +117,7 @@ queries!(
     console_step_counts,
     console_instances,
     console_incidents,
+    console_projection_lag,
     migrations_lock,
     migrations_bootstrap,
     migrations_applied,
