@@ -65,7 +65,7 @@
   }
   function lag(projection) {
     if (!projection || projection.behind === null) return "the activity projection has not run yet: counts are empty until an engine runs it";
-    if (projection.behind >= 10000) return "counts are more than 10,000 events behind (is an engine running the activity projection?)";
+    if (projection.behind >= 1000) return "counts are at least 1,000 events behind (is an engine running the activity projection?)";
     return projection.behind > 0 ? `counts are ${projection.behind} events behind` : "counts are current";
   }
   function setStatus(text) { document.getElementById("status").textContent = text; }

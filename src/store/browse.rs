@@ -137,7 +137,7 @@ pub struct IncidentPage {
 /// How far the activity projection, which keeps the counters, is behind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CountsLag {
-    /// Committed events it has not read, counted up to 10,000 (10,000 means at least).
+    /// Committed events it has not read, counted up to 1,000 (1,000 means at least).
     pub behind: i64,
     /// When it last applied a batch; none if it never ran.
     pub updated_at: Option<DateTime<Utc>>,

@@ -26,6 +26,15 @@ if [ "$have" -lt "$orders" ]; then
   psql -q -c "VACUUM ANALYZE \"$schema\".instances" -c "VACUUM ANALYZE \"$schema\".activity"
 fi
 psql -At -c "SELECT 'instances: ' || count(*) FROM \"$schema\".instances"
+# An engine catches the activity projection up (as the service's engines would), then stops,
+# so that nothing else works on the database while it is measured.
+target/release/longrun --schema "$schema" run 2>/dev/null &
+engine=$!
+until [ "$(psql -At -c "SELECT count(*) FROM \"$schema\".events e, \"$schema\".projections p
+                        WHERE p.name = 'activity' AND (e.xid, e.position) > (p.last_xid, p.last_position)")" = 0 ]; do
+  sleep 1
+done
+kill "$engine"; wait "$engine" 2>/dev/null || true
 port=18094
 target/release/longrun --schema "$schema" console --listen "127.0.0.1:$port" 2>/dev/null &
 console=$!
