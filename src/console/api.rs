@@ -309,14 +309,13 @@ fn action(name: &str, body: ActBody) -> Result<Action, ApiError> {
 
 /// Who asks: the user header the host sets, recorded as `console: <user>`.
 fn who(console: &Console, headers: &HeaderMap) -> String {
-    match headers
+    let user = headers
         .get(console.user_header.as_ref())
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        Some(user) => format!("console: {}", user.chars().take(200).collect::<String>()),
-        None => "console".to_string(),
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).replace('\0', ""))
+        .unwrap_or_default();
+    match user.trim() {
+        "" => "console".to_string(),
+        user => format!("console: {}", user.chars().take(200).collect::<String>()),
     }
 }
 

@@ -760,6 +760,11 @@ impl Engine {
     /// same as [`Engine::retry`], [`Engine::cancel`], [`Engine::pause`] and
     /// [`Engine::resume`], which record no one.
     pub async fn act(&self, instance: Uuid, action: Action, by: &str) -> Result<()> {
+        if by.contains('\0') || by.len() > 1024 {
+            return Err(Error::BadInput(
+                "who asked must be at most 1,024 bytes without NUL characters".into(),
+            ));
+        }
         let by = by.to_string();
         let input = match action {
             Action::Retry { variables } => {

@@ -19,7 +19,9 @@ mod timers;
 mod transition;
 mod versions;
 
-pub use browse::{CountsLag, IncidentPage, InstanceFilter, InstancePage, StepCount, VersionSummary};
+pub use browse::{
+    CountsLag, IncidentPage, InstanceFilter, InstancePage, StepCount, VersionSummary,
+};
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;

@@ -206,8 +206,16 @@ async fn the_api_lists_filters_and_pages_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_record_who_asked_and_refuse_what_does_not_apply() {
     let db = TestDb::new().await;
-    let (_engine, api, ids) = setup(&db).await;
+    let (engine, api, ids) = setup(&db).await;
     let waiting = ids[1];
+    // Who asked is checked like any input.
+    for by in ["a\0b".to_string(), "x".repeat(1025)] {
+        let err = engine
+            .act(waiting, longrun::Action::Pause, &by)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, longrun::Error::BadInput(_)), "{err}");
+    }
     let incident = ids[10];
     let path = |id: Uuid, action: &str| format!("/api/instances/{id}/{action}");
 
