@@ -76,4 +76,33 @@ SELECT 11 AS n, 'projections caught up',
        (SELECT count(*) FROM __schema__.projections p
         WHERE EXISTS (SELECT 1 FROM __schema__.events e
                       WHERE (e.xid, e.position) > (p.last_xid, p.last_position)))
+UNION ALL
+SELECT 12 AS n, 'console counters equal what they count (activity rows, instances by status)',
+       (SELECT count(*) FROM (
+            SELECT process_id, version, step_id,
+                   count(*) FILTER (WHERE ended_at IS NULL) AS waiting,
+                   count(*) FILTER (WHERE ended_at IS NULL AND incident) AS incidents,
+                   count(*) FILTER (WHERE ended_at IS NOT NULL AND NOT cancelled) AS completed,
+                   count(*) FILTER (WHERE ended_at IS NOT NULL AND cancelled) AS cancelled
+            FROM (SELECT *, (outcome IN ('cancelled', 'failed')
+                             OR outcome LIKE 'interrupted: cancelled%') AS cancelled
+                  FROM __schema__.activity) a
+            GROUP BY 1, 2, 3) a
+        FULL JOIN (SELECT * FROM __schema__.step_counts
+                   WHERE (waiting, incidents, completed, cancelled) <> (0, 0, 0, 0)) s
+          USING (process_id, version, step_id)
+        WHERE (a.waiting, a.incidents, a.completed, a.cancelled)
+              IS DISTINCT FROM (s.waiting, s.incidents, s.completed, s.cancelled))
+     + (SELECT count(*) FROM (
+            SELECT process_id, version,
+                   count(*) FILTER (WHERE status = 'running') AS running,
+                   count(*) FILTER (WHERE status = 'completed') AS completed,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+            FROM __schema__.instances GROUP BY 1, 2) i
+        FULL JOIN __schema__.version_counts v USING (process_id, version)
+        WHERE (coalesce(i.running, 0), coalesce(i.completed, 0), coalesce(i.failed, 0),
+               coalesce(i.cancelled, 0))
+              IS DISTINCT FROM (coalesce(v.running, 0), coalesce(v.completed, 0),
+                                coalesce(v.failed, 0), coalesce(v.cancelled, 0)))
 ) checks ORDER BY n
