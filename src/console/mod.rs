@@ -27,9 +27,9 @@
 //! | `GET api/processes` | `{"versions": [VersionSummary], "projection": {...}}`: every process version with instance counts and open incidents, and the activity projection's lag |
 //! | `GET api/processes/{process}/{version}` | `{"summary", "steps": [{"id", "kind"}], "counts": [StepCount], "projection"}`: the badges of one version's diagram |
 //! | `GET api/processes/{process}/{version}/bpmn` | the version's BPMN XML: the document it was deployed from, or its export |
-//! | `GET api/instances?process=&version=&status=&business_key=&variables=&step=&started_after=&started_before=&after=&limit=` | [`InstancePage`]: newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; `step` the step it is at; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
+//! | `GET api/instances?process=&version=&status=&business_key=&variables=&step=&started_after=&started_before=&after=&limit=` | [`InstancePage`](crate::store::InstancePage): newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; `step` the step it is at; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
 //! | `GET api/instances/{id}` | `{"instance", "positions", "timers", "waiting", "incidents", "history"}`: one instance, where it is, what it waits for, and its events with a description each |
-//! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`]: open incidents |
+//! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`](crate::store::IncidentPage): open incidents |
 //! | `POST api/instances/{id}/{action}` | `action` is retry, cancel, pause or resume; body `{"reason": "..."}` (cancel, required) or `{"variables": {...}}` (retry, optional); answers the instance |
 //! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "max": 1000}`: the action on every instance the filter matches, up to `max` (at most 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
 //!
