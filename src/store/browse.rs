@@ -267,8 +267,13 @@ impl Store {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().console_incidents).await?;
         let rows = c.query(&stmt, &[&process, &after, &(limit + 1)]).await?;
-        let mut incidents: Vec<IncidentView> = rows
+        // Candidates in id order; those whose incident is gone have a row without a step.
+        let mut candidates: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        candidates.dedup();
+        let last = (candidates.len() as i64 > limit).then(|| candidates[limit as usize - 1]);
+        let incidents: Vec<IncidentView> = rows
             .iter()
+            .filter(|r| r.get::<_, Option<String>>(4).is_some())
             .map(|r| IncidentView {
                 instance_id: r.get(0),
                 process: r.get(1),
@@ -279,16 +284,12 @@ impl Store {
                 attempts: r.get::<_, Option<i32>>(6).unwrap_or_default(),
                 at: r.get(7),
             })
+            .filter(|i| match last {
+                Some(last) => i.instance_id <= last,
+                None => true,
+            })
             .collect();
-        let mut ids: Vec<Uuid> = incidents.iter().map(|i| i.instance_id).collect();
-        ids.dedup();
-        let next = if ids.len() as i64 > limit {
-            let last = ids[limit as usize - 1];
-            incidents.retain(|i| i.instance_id <= last);
-            Some(last)
-        } else {
-            None
-        };
+        let next = last;
         Ok(IncidentPage { incidents, next })
     }
 
