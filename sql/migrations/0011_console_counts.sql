@@ -55,6 +55,22 @@ COMMENT ON COLUMN __schema__.version_counts.completed IS 'Instances that complet
 COMMENT ON COLUMN __schema__.version_counts.failed IS 'Instances that failed.';
 COMMENT ON COLUMN __schema__.version_counts.cancelled IS 'Instances that were cancelled.';
 
+CREATE VIEW __schema__.report_step_counts AS
+SELECT process_id, version, step_id, waiting, incidents, completed, cancelled
+FROM __schema__.step_counts
+WHERE (waiting, incidents, completed, cancelled) <> (0, 0, 0, 0);
+COMMENT ON VIEW __schema__.report_step_counts IS
+    'Per step of each process version: executions waiting there, with an open incident, completed and cancelled (the console''s badges; as current as the activity projection).';
+
+CREATE VIEW __schema__.report_version_counts AS
+SELECT process_id, version, running, completed, failed, cancelled
+FROM __schema__.version_counts;
+COMMENT ON VIEW __schema__.report_version_counts IS
+    'Per process version: instances running, completed, failed and cancelled, from counters (no count over instances; as current as the activity projection).';
+
+GRANT SELECT ON __schema__.report_step_counts, __schema__.report_version_counts
+    TO __reporting_role__;
+
 -- Rebuild the activity projection with its counters from the first event.
 DELETE FROM __schema__.activity;
 DELETE FROM __schema__.projection_progress WHERE name = 'activity';

@@ -62,7 +62,7 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
     ),
 ];
 
-/// The reporting views (migrations 0003 to 0005), as `longrun report` names them.
+/// The reporting views (migrations 0003 to 0005 and 0011), as `longrun report` names them.
 pub const REPORTS: &[&str] = &[
     "instances",
     "waiting",
@@ -73,6 +73,8 @@ pub const REPORTS: &[&str] = &[
     "activity",
     "old_instances",
     "dead_letters",
+    "step_counts",
+    "version_counts",
 ];
 
 /// The statement reading one report (`name` must be one of [`REPORTS`]).

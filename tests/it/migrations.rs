@@ -112,6 +112,8 @@ async fn the_reporting_role_reads_every_view_and_no_table() {
         "activity",
         "projections",
         "schema_migrations",
+        "step_counts",
+        "version_counts",
     ] {
         let read = c
             .query(&format!("SELECT 1 FROM \"{schema}\".{table} LIMIT 1"), &[])
