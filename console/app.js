@@ -43,6 +43,14 @@
     return api(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body || {}) });
   }
   function time(t) { return t ? new Date(t).toLocaleString() : ""; }
+  // A duration after the instance's start, for the history: +0.35 s, +2 min 5 s, +3 d 4 h.
+  function since(ms) {
+    if (ms < 60_000) return `+${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+    const s = Math.floor(ms / 1000), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    if (d) return `+${d} d ${h} h`;
+    if (h) return `+${h} h ${m} min`;
+    return `+${m} min ${s % 60} s`;
+  }
   function status(s) { return el("span", { class: "status " + s }, s); }
   // What to show as an instance's status: running ones with an incident or paused say so.
   function shownStatus(i) {
@@ -340,8 +348,10 @@
           : el("tr", {}, el("td", {}, "message"), el("td", {}, w.step), el("td", {}, `${w.name} key ${w.key} since ${time(w.since)}`))),
         ...data.timers.map(t => el("tr", {}, el("td", {}, "timer"), el("td", {}, t.step), el("td", {}, `${t.kind} due ${time(t.due_at)}`)))];
       fill(waits, rows.length ? table(["Kind", "Step", "What"], rows) : el("p", { class: "muted" }, "Nothing."));
+      const start = data.history.length ? Date.parse(data.history[0].at) : 0;
       fill(history, ...data.history.map(h => el("li", { "data-type": h.type },
-        el("span", { class: "muted" }, h.seq), el("span", { class: "type" }, h.type), el("span", { class: "muted" }, time(h.at)), el("span", {}, h.text))));
+        el("span", { class: "muted" }, h.seq), el("span", { class: "type" }, h.type),
+        el("span", { class: "muted", title: time(h.at) }, since(Date.parse(h.at) - start)), el("span", {}, h.text))));
     }
     async function act(action) {
       const body = askAction(action, `instance ${id}`);

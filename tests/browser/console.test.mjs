@@ -50,10 +50,10 @@ async function go(hash) {
   await page.goto(new URL(hash, base).href);
   await page.waitForFunction(() => document.body.dataset.page !== undefined, null, { timeout: WAIT });
 }
-async function shot(name) {
+async function shot(name, fullPage = false) {
   if (!shots) return;
   mkdirSync(shots, { recursive: true });
-  await page.screenshot({ path: `${shots}/${name}.png` });
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage });
 }
 async function badge(step, kind) {
   const b = page.locator(`[data-testid="badge-${step}-${kind}"]`);
@@ -131,7 +131,33 @@ test("an incident is retried from the page and disappears", async () => {
   assert(history.includes("IncidentResolved"), "the retry is in the history");
   assert(history.includes("by console: demo-operator"), "with who asked: " + history);
   await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "running", null, { timeout: WAIT });
-  await shot("instance");
+  await shot("instance", true);
+});
+
+test("an instance is paused and resumed from its page", async () => {
+  // A south order waiting for its pickup (the batch test below cancels only north ones).
+  await go("#/instances?" + new URLSearchParams({ status: "running", step: "await_pickup", variables: '{"region": "south"}' }));
+  await page.locator("#instances tbody tr[data-instance]").first().waitFor({ timeout: WAIT });
+  const id = await page.locator("#instances tbody tr[data-instance]").first().getAttribute("data-instance");
+  await go(`#/instance/${id}`);
+  answers = [""]; // the confirmation
+  await page.click('button[data-action="pause"]');
+  await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "paused", null, { timeout: WAIT });
+  const paused = await page.locator('#history li[data-type="InstancePaused"]').textContent();
+  assert(paused.includes("by console: demo-operator"), "who paused it: " + paused);
+  assert(await page.locator('button[data-action="pause"]').count() === 0, "no pause button while paused");
+  answers = [""];
+  await page.click('button[data-action="resume"]');
+  await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "running", null, { timeout: WAIT });
+  await page.locator('#history li[data-type="InstanceResumed"]').waitFor({ timeout: WAIT });
+  // A dismissed confirmation does nothing.
+  answers = [];
+  await page.click('button[data-action="pause"]');
+  await go("#/");
+  await go(`#/instance/${id}`);
+  await page.locator('#history li[data-type="InstanceResumed"]').waitFor({ timeout: WAIT });
+  eq(await page.locator('#history li[data-type="InstancePaused"]').count(), 1, "pauses after a dismissed confirmation");
+  eq(await page.locator("#instance-status").textContent(), "running", "status after a dismissed confirmation");
 });
 
 test("a batch cancel compensates", async () => {
