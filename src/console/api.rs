@@ -216,8 +216,7 @@ async fn instances(
 async fn instance(State(console): State<Console>, Path(id): Path<String>) -> ApiResult {
     let id = parse_id("instance", Some(&id))?.expect("given");
     let store = console.store();
-    let view = store.instance(id).await?;
-    let positions = store.positions(id).await?;
+    let position = store.position(id).await?;
     let timers: Vec<Value> = store
         .timers_of(id)
         .await?
@@ -227,7 +226,6 @@ async fn instance(State(console): State<Console>, Path(id): Path<String>) -> Api
         })
         .collect();
     let waiting: Vec<Waiting> = store.waiting(id).await?;
-    let incidents: Vec<_> = store.incidents_of(id).await?;
     let history: Vec<Value> = store
         .history(id)
         .await?
@@ -243,11 +241,11 @@ async fn instance(State(console): State<Console>, Path(id): Path<String>) -> Api
         })
         .collect();
     Ok(Json(json!({
-        "instance": view,
-        "positions": positions,
+        "instance": position.instance,
+        "positions": position.steps,
         "timers": timers,
         "waiting": waiting,
-        "incidents": incidents,
+        "incidents": position.incidents,
         "history": history,
     }))
     .into_response())

@@ -292,44 +292,51 @@ impl Store {
         let next = last;
         Ok(IncidentPage { incidents, next })
     }
+}
 
-    /// The steps an instance is at: where each waiting branch waits while it runs, the step
-    /// it ended at once ended.
-    pub async fn positions(&self, id: Uuid) -> Result<Vec<String>> {
-        let c = self.client().await?;
-        let stmt = c.prepare_cached(&self.q().instance_get).await?;
-        let rows = c.query(&stmt, &[&id]).await?;
-        let row = rows.first().ok_or(Error::InstanceNotFound(id))?;
-        let state: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
-        let mut steps: Vec<String> = state.waits.iter().map(|w| w.step().to_string()).collect();
-        if steps.is_empty() {
-            steps.extend(row.get::<_, Option<String>>(5));
-        }
-        Ok(steps)
-    }
+/// Where an instance is: its current state row, the steps it is at and its open incidents,
+/// read together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Position {
+    /// The instance.
+    pub instance: InstanceView,
+    /// Where each waiting branch waits while it runs; the step it ended at once ended.
+    pub steps: Vec<String>,
+    /// Its open incidents.
+    pub incidents: Vec<IncidentView>,
 }
 
 impl Store {
-    /// An instance's open incidents, from its current state.
-    pub async fn incidents_of(&self, id: Uuid) -> Result<Vec<IncidentView>> {
+    /// Where an instance is (one read of its row).
+    pub async fn position(&self, id: Uuid) -> Result<Position> {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().instance_get).await?;
         let rows = c.query(&stmt, &[&id]).await?;
         let row = rows.first().ok_or(Error::InstanceNotFound(id))?;
+        let instance = view(row);
         let state: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
-        Ok(state
+        let mut steps: Vec<String> = state.waits.iter().map(|w| w.step().to_string()).collect();
+        if steps.is_empty() {
+            steps.extend(instance.current_step.clone());
+        }
+        let incidents = state
             .incidents
             .into_iter()
             .map(|i| IncidentView {
                 instance_id: id,
-                process: row.get(1),
-                version: row.get(2),
-                business_key: row.get(3),
+                process: instance.process.clone(),
+                version: instance.version,
+                business_key: instance.business_key.clone(),
                 step: Some(i.step),
                 error: i.error,
                 attempts: i.attempts as i32,
                 at: i.at,
             })
-            .collect())
+            .collect();
+        Ok(Position {
+            instance,
+            steps,
+            incidents,
+        })
     }
 }

@@ -20,7 +20,7 @@ mod transition;
 mod versions;
 
 pub use browse::{
-    CountsLag, IncidentPage, InstanceFilter, InstancePage, StepCount, VersionSummary,
+    CountsLag, IncidentPage, InstanceFilter, InstancePage, Position, StepCount, VersionSummary,
 };
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
