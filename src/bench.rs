@@ -122,23 +122,63 @@ pub async fn commits(cfg: &BenchConfig) -> Result<i64> {
     Ok(row.get(0))
 }
 
-/// Create the schema and deploy the workload's process.
-pub async fn setup(cfg: &BenchConfig) -> Result<()> {
-    let s = store(cfg, 2).await?;
-    s.migrate().await?;
-    Engine::builder(s)
-        .build()?
-        .deploy(&process(cfg.workload))
-        .await?;
-    Ok(())
+/// The schema a bench run created: only [`teardown`] of this value drops a schema, so the bench
+/// can never drop one it did not create.
+#[derive(Debug)]
+#[must_use = "pass it to teardown to drop the bench schema"]
+pub struct CreatedSchema(String);
+
+impl CreatedSchema {
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Drop the schema.
-pub async fn teardown(cfg: &BenchConfig) -> Result<()> {
+/// Create the bench schema (refusing one that exists already, whatever its name), migrate it
+/// and deploy the workload's process.
+pub async fn setup(cfg: &BenchConfig) -> Result<CreatedSchema> {
     crate::store::validate_schema(&cfg.schema)?;
     let c = connect(cfg).await?;
-    c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", cfg.schema))
-        .await?;
+    let create = crate::store::sql::render(
+        include_str!("../sql/queries/bench_create_schema.sql"),
+        &cfg.schema,
+    );
+    if let Err(e) = c.batch_execute(&create).await {
+        if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_SCHEMA) {
+            return Err(Error::BadInput(format!(
+                "schema \"{}\" exists already: the bench only runs in a schema it creates itself \
+                 (and drops afterwards); leave --schema out, or name a schema that does not exist",
+                cfg.schema
+            )));
+        }
+        return Err(e.into());
+    }
+    let created = CreatedSchema(cfg.schema.clone());
+    let ready = async {
+        let s = store(cfg, 2).await?;
+        s.migrate().await?;
+        Engine::builder(s)
+            .build()?
+            .deploy(&process(cfg.workload))
+            .await?;
+        Ok::<_, Error>(())
+    };
+    if let Err(e) = ready.await {
+        let _ = teardown(cfg, created).await;
+        return Err(e);
+    }
+    Ok(created)
+}
+
+/// Drop the schema [`setup`] created.
+pub async fn teardown(cfg: &BenchConfig, schema: CreatedSchema) -> Result<()> {
+    let c = connect(cfg).await?;
+    c.batch_execute(&crate::store::sql::render(
+        include_str!("../sql/queries/bench_drop_schema.sql"),
+        &schema.0,
+    ))
+    .await?;
     Ok(())
 }
 

@@ -571,10 +571,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let mut msg = Message::new(message.clone(), key.clone(), id.clone()).payload(payload);
             if let Some(s) = ttl_seconds {
-                if *s <= 0 {
-                    return Err(Failure::Input("--ttl-seconds must be positive".into()));
-                }
-                msg = msg.ttl(chrono::Duration::seconds(*s));
+                let ttl = chrono::Duration::try_seconds(*s)
+                    .filter(|t| {
+                        *t > chrono::Duration::zero() && *t <= longrun::definition::MAX_SPAN
+                    })
+                    .ok_or_else(|| {
+                        Failure::Input(format!(
+                            "--ttl-seconds must be from 1 to {} (100 years)",
+                            longrun::definition::MAX_SPAN.num_seconds()
+                        ))
+                    })?;
+                msg = msg.ttl(ttl);
             }
             let engine = connect(&cli).await?;
             let d = engine.send(msg).await?;
@@ -1201,19 +1208,16 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         println!("{}", serde_json::to_string(&figures).expect("serializable"));
         return Ok(());
     }
-    if cfg.schema == "longrun" {
-        return Err(Failure::Input(
-            "the bench drops its schema afterwards: give it its own --schema".into(),
-        ));
-    }
     eprintln!(
         "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
         cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
     );
-    bench::setup(&cfg).await?;
+    let created = bench::setup(&cfg).await?;
     let result = bench_body(&cfg, a).await;
-    if !a.keep {
-        bench::teardown(&cfg).await?;
+    if a.keep {
+        eprintln!("bench: kept schema {}", created.name());
+    } else {
+        bench::teardown(&cfg, created).await?;
     }
     let line = result?;
     println!("{line}");

@@ -12,7 +12,7 @@ mod validate;
 
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
-pub use timer::{parse_cycle, parse_duration, TimerSpec};
+pub use timer::{later, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
 pub use validate::{Error, Problem};
 
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,7 @@ impl RetryPolicy {
         if self.jitter {
             ms *= 0.5 + (salt % 1000) as f64 / 2000.0;
         }
-        chrono::Duration::milliseconds(ms.min(3_153_600_000_000.0) as i64)
+        chrono::Duration::milliseconds(ms.min(MAX_SPAN.num_milliseconds() as f64) as i64)
     }
 }
 

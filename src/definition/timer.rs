@@ -16,10 +16,36 @@ pub enum TimerSpec {
     Cycle(String),
 }
 
+/// The longest span longrun accepts anywhere a duration is given (timers, retries, leases,
+/// times to live): 100 years of 365 days. Longer ones are refused where they come in, so every
+/// due time the engine computes stays far inside what dates can hold.
+pub const MAX_SPAN: Duration = Duration::milliseconds(3_153_600_000_000);
+
+/// `at + span`, or why it cannot be: a span beyond [`MAX_SPAN`] or a date out of range. Every
+/// due time the engine computes goes through here, so no input can make it panic.
+pub fn later(
+    at: chrono::DateTime<chrono::Utc>,
+    span: Duration,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if span > MAX_SPAN {
+        return Err(format!(
+            "a span of {} days is longer than 100 years",
+            span.num_days()
+        ));
+    }
+    at.checked_add_signed(span).ok_or_else(|| {
+        format!(
+            "{at} plus {} days is beyond the dates longrun can hold",
+            span.num_days()
+        )
+    })
+}
+
 /// Parse an ISO 8601 duration: `P[nW][nD][T[nH][nM][n[.f]S]]`. Years and months are refused:
-/// they have no fixed length.
+/// they have no fixed length. The whole span is at most [`MAX_SPAN`] (100 years), each part
+/// and their sum.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = |why: &str| Err(format!("invalid ISO 8601 duration \"{text}\": {why}"));
+    let bad = |why: &str| Err(format!("invalid ISO 8601 duration {}: {why}", quote(text)));
     let Some(rest) = text.strip_prefix('P') else {
         return bad("it must start with P");
     };
@@ -56,10 +82,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                     }
                     _ => return bad(&format!("unexpected {unit}")),
                 };
-                if millis > 3_153_600_000_000.0 {
+                if millis > MAX_SPAN.num_milliseconds() as f64 {
                     return bad("longer than 100 years");
                 }
                 total += Duration::milliseconds(millis.round() as i64);
+                // Each part is bounded above, so the sum cannot overflow before this check.
+                if total > MAX_SPAN {
+                    return bad("longer than 100 years");
+                }
                 number.clear();
                 seen_any = true;
             }
@@ -77,9 +107,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `text` in quotes for an error message, cut after 40 characters (an error must not repeat a
+/// megabyte of input).
+fn quote(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("\"{}...\" ({} bytes)", &text[..at], text.len()),
+        None => format!("\"{text}\""),
+    }
+}
+
 /// Parse a cycle `R<n>/<duration>`: how many times, and the interval.
 pub fn parse_cycle(text: &str) -> Result<(u32, Duration), String> {
-    let bad = |why: &str| Err(format!("invalid cycle \"{text}\": {why}"));
+    let bad = |why: &str| Err(format!("invalid cycle {}: {why}", quote(text)));
     let Some(rest) = text.strip_prefix('R') else {
         return bad("it must look like R3/PT1H");
     };
@@ -132,6 +171,28 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn parts_within_bounds_whose_sum_is_too_long_are_refused() {
+        // 2,700 parts of 36,500 days each: every part is under 100 years, the sum is not.
+        let long = format!("P{}", "36500D".repeat(2700));
+        let e = parse_duration(&long).unwrap_err();
+        assert!(e.contains("longer than 100 years"), "{e}");
+        assert!(parse_duration("P36500DT1H").is_err());
+        assert_eq!(parse_duration("P36500D").unwrap(), MAX_SPAN);
+        assert!(parse_cycle(&format!("R3/P{}", "36500D".repeat(3))).is_err());
+    }
+
+    #[test]
+    fn later_is_checked() {
+        let now = chrono::Utc::now();
+        assert_eq!(
+            later(now, Duration::days(1)).unwrap(),
+            now + Duration::days(1)
+        );
+        assert!(later(now, MAX_SPAN + Duration::milliseconds(1)).is_err());
+        assert!(later(chrono::DateTime::<chrono::Utc>::MAX_UTC, Duration::days(1)).is_err());
     }
 
     #[test]

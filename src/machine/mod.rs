@@ -38,7 +38,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    lookup, parse_cycle, parse_duration, BoundaryEvent, Output, ProcessDefinition, StepKind,
+    later, lookup, parse_cycle, parse_duration, BoundaryEvent, Output, ProcessDefinition, StepKind,
     TimerSpec,
 };
 
@@ -877,16 +877,25 @@ pub fn decide(
                             }
                             if timer.remaining > 0 {
                                 if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
-                                    let interval =
-                                        parse_cycle(c).map(|(_, i)| i).unwrap_or_default();
-                                    let id = d.next_id();
-                                    d.emit(Event::TimerScheduled {
-                                        step: timer.step.clone(),
-                                        timer_id: id,
-                                        kind: timer.kind,
-                                        due_at: timer.due_at + interval,
-                                        remaining: timer.remaining - 1,
-                                    });
+                                    match parse_cycle(c).and_then(|(_, i)| later(timer.due_at, i)) {
+                                        Ok(due_at) => {
+                                            let id = d.next_id();
+                                            d.emit(Event::TimerScheduled {
+                                                step: timer.step.clone(),
+                                                timer_id: id,
+                                                kind: timer.kind,
+                                                due_at,
+                                                remaining: timer.remaining - 1,
+                                            });
+                                        }
+                                        Err(error) => d.emit(Event::InstanceFailed {
+                                            step: timer.step.clone(),
+                                            error: format!(
+                                                "the cycle of step {}: {error}",
+                                                timer.step
+                                            ),
+                                        }),
+                                    }
                                 }
                             }
                             return Ok(d.out);
@@ -967,7 +976,9 @@ impl Decision<'_> {
         match self.def.retry_policy(step) {
             Some(policy) if attempt < policy.max_attempts => {
                 let salt = job_id.as_u64_pair().0 ^ u64::from(attempt);
-                let run_at = self.ctx.now + policy.wait_after(attempt, salt);
+                // wait_after is at most MAX_SPAN; only a clock near the end of time fails here.
+                let run_at = later(self.ctx.now, policy.wait_after(attempt, salt))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
                 self.emit(Event::JobRetryScheduled {
                     step: step.to_string(),
                     job_id,
@@ -1039,18 +1050,26 @@ impl Decision<'_> {
         let timeout = match self.def.step(step).map(|s| &s.kind) {
             Some(StepKind::Service {
                 timeout: Some(t), ..
-            }) => parse_duration(t).ok(),
-            _ => None,
+            }) => parse_duration(t).and_then(|t| later(from, t)),
+            _ => return,
         };
-        if let Some(t) = timeout {
-            let timer_id = self.next_id();
-            self.emit(Event::TimerScheduled {
+        match timeout {
+            Ok(due_at) => {
+                let timer_id = self.next_id();
+                self.emit(Event::TimerScheduled {
+                    step: step.to_string(),
+                    timer_id,
+                    kind: TimerKind::Timeout,
+                    due_at,
+                    remaining: 0,
+                });
+            }
+            // A stored definition accepted under an older grammar, or a due time out of range:
+            // the instance fails with the reason rather than running without its timeout.
+            Err(e) => self.emit(Event::InstanceFailed {
                 step: step.to_string(),
-                timer_id,
-                kind: TimerKind::Timeout,
-                due_at: from + t,
-                remaining: 0,
-            });
+                error: format!("the timeout of step {step}: {e}"),
+            }),
         }
     }
 
@@ -1123,10 +1142,10 @@ impl Decision<'_> {
     /// When a timer spec is due from now, or why it cannot be.
     fn due(&self, spec: &TimerSpec) -> Result<(DateTime<Utc>, u32), String> {
         match spec {
-            TimerSpec::After(d) => Ok((self.ctx.now + parse_duration(d)?, 0)),
+            TimerSpec::After(d) => Ok((later(self.ctx.now, parse_duration(d)?)?, 0)),
             TimerSpec::Cycle(c) => {
                 let (n, interval) = parse_cycle(c)?;
-                Ok((self.ctx.now + interval, n - 1))
+                Ok((later(self.ctx.now, interval)?, n - 1))
             }
             TimerSpec::Until(path) => match lookup(&self.scratch.variables, path) {
                 Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)

@@ -792,3 +792,57 @@ fn a_migration_refuses_what_the_target_cannot_hold() {
     assert!(e.contains("boundary events differ"), "{e}");
     assert!(plan_migration(&timed("P1D"), &timed("P1D"), 1, 2, &waiting, &plan, "t").is_ok());
 }
+
+/// A definition stored under an older, laxer grammar may hold a timer or timeout whose due
+/// time cannot be computed: the instance fails with the reason; nothing panics.
+#[test]
+fn a_timer_whose_due_time_cannot_be_computed_fails_the_instance_without_panicking() {
+    let too_long = format!("P{}", "36500D".repeat(2700));
+    let mut def = ProcessDefinition::builder("late")
+        .wait_for("wait", "PT1S")
+        .end("done")
+        .build()
+        .unwrap();
+    def.steps[0].kind = StepKind::Timer {
+        timer: crate::definition::TimerSpec::After(too_long.clone()),
+    };
+    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    match events.last() {
+        Some(Event::InstanceFailed { step, error }) => {
+            assert_eq!(step, "wait");
+            assert!(error.contains("longer than 100 years"), "{error}");
+        }
+        other => panic!("expected InstanceFailed, got {other:?}"),
+    }
+
+    // A due time past the last date chrono holds is refused too, not added with a panic.
+    let mut end_of_time = ctx(1);
+    end_of_time.now = DateTime::<Utc>::MAX_UTC - chrono::Duration::seconds(10);
+    let def = ProcessDefinition::builder("late")
+        .wait_for("wait", "P1D")
+        .end("done")
+        .build()
+        .unwrap();
+    let events = decide(&def, &InstanceState::default(), &start_input(), end_of_time).unwrap();
+    assert!(
+        matches!(events.last(), Some(Event::InstanceFailed { error, .. }) if error.contains("beyond the dates")),
+        "{events:?}"
+    );
+
+    // A service step's timeout that no longer parses fails the instance instead of being
+    // dropped without a word.
+    let mut def = ProcessDefinition::builder("late")
+        .service("work", "work")
+        .timeout("PT1M")
+        .end("done")
+        .build()
+        .unwrap();
+    if let StepKind::Service { timeout, .. } = &mut def.steps[0].kind {
+        *timeout = Some(too_long);
+    }
+    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    assert!(
+        matches!(events.last(), Some(Event::InstanceFailed { error, .. }) if error.contains("longer than 100 years") && error.len() < 200),
+        "{events:?}"
+    );
+}

@@ -121,6 +121,10 @@ impl EngineConfig {
         {
             return bad("job_lease, consumer_lease and message_ttl must be positive");
         }
+        let max = crate::definition::MAX_SPAN;
+        if self.job_lease > max || self.message_ttl > max || self.consumer_lease > max {
+            return bad("job_lease, consumer_lease and message_ttl must be at most 100 years");
+        }
         if self.claim_batch < 1 || self.consumer_batch < 1 || self.projection_batch < 1 {
             return bad("claim_batch, consumer_batch and projection_batch must be at least 1");
         }

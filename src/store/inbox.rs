@@ -83,9 +83,9 @@ impl Message {
             ));
         }
         if let Some(ttl) = self.ttl {
-            if ttl <= Duration::zero() {
+            if ttl <= Duration::zero() || ttl > crate::definition::MAX_SPAN {
                 return Err(Error::BadInput(
-                    "a message's time to live must be positive".into(),
+                    "a message's time to live must be positive and at most 100 years".into(),
                 ));
             }
         }

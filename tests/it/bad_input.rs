@@ -171,3 +171,29 @@ async fn every_message_in_the_corpus_is_refused_and_writes_nothing() {
     }
     assert_eq!(counts(&db).await, before);
 }
+
+#[tokio::test]
+async fn a_duration_whose_parts_sum_past_100_years_is_refused_at_deploy() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let long = format!("P{}", "36500D".repeat(2700));
+    let text = json!({
+        "process": "too_late",
+        "steps": [
+            {"id": "wait", "type": "timer", "duration": long},
+            {"id": "done", "type": "end"}
+        ]
+    })
+    .to_string();
+    let e = match ProcessDefinition::from_json(&text) {
+        Err(e) => e.to_string(),
+        Ok(def) => engine.deploy(&def).await.unwrap_err().to_string(),
+    };
+    assert!(e.contains("longer than 100 years"), "{e}");
+    assert!(
+        e.len() < 500,
+        "the error repeats the whole input: {} bytes",
+        e.len()
+    );
+    assert_eq!(counts(&db).await, vec![0; TABLES.len()]);
+}

@@ -1,0 +1,113 @@
+//! The command line, run as a user runs it: exit codes, messages, and what it leaves behind.
+
+use std::process::{Command, Output};
+
+use crate::common::TestDb;
+
+fn longrun(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_longrun"));
+    cmd.args(args).env_remove("LONGRUN_SCHEMA");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run longrun")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn the_bench_refuses_an_existing_schema_and_leaves_it_whole() {
+    let db = TestDb::new().await;
+    let tables = db
+        .scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{name}'"
+                .replace("{name}", db.schema())
+                .as_str(),
+        )
+        .await;
+    assert!(tables > 5);
+    let bench = ["bench", "--instances", "10", "--ceiling-seconds", "0"];
+    // Named with --schema, and through LONGRUN_SCHEMA: refused either way, exit 2.
+    let mut with_flag = vec!["--schema", db.schema()];
+    with_flag.extend(bench);
+    for out in [
+        longrun(&with_flag, &[]),
+        longrun(&bench, &[("LONGRUN_SCHEMA", db.schema())]),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("exists already"), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"));
+    }
+    let after = db
+        .scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{name}'"
+                .replace("{name}", db.schema())
+                .as_str(),
+        )
+        .await;
+    assert_eq!(after, tables, "the user's schema lost tables");
+    assert!(db.count("schema_migrations", "").await > 0);
+}
+
+#[tokio::test]
+async fn the_bench_creates_and_drops_a_schema_of_its_own() {
+    let out = longrun(
+        &[
+            "bench",
+            "--instances",
+            "20",
+            "--engines",
+            "1",
+            "--ceiling-seconds",
+            "0",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let schema = err
+        .lines()
+        .find_map(|l| l.strip_prefix("bench: schema "))
+        .and_then(|l| l.split(',').next())
+        .expect("the bench names its schema")
+        .to_string();
+    assert!(schema.starts_with("bench_"), "{schema}");
+    let db = TestDb::empty().await;
+    let left = db
+        .scalar(&format!(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '{schema}'"
+        ))
+        .await;
+    assert_eq!(left, 0, "the bench left its schema {schema} behind");
+}
+
+#[tokio::test]
+async fn a_time_to_live_beyond_what_dates_hold_is_refused_not_a_panic() {
+    let db = TestDb::new().await;
+    for ttl in ["9223372036854775", "3153600001", "0", "-5"] {
+        let ttl = format!("--ttl-seconds={ttl}");
+        let out = longrun(
+            &[
+                "--schema",
+                db.schema(),
+                "send",
+                "Ping",
+                "--key",
+                "k",
+                "--id",
+                "m1",
+                &ttl,
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(2), "{ttl}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--ttl-seconds must be from 1"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(db.count("inbox", "").await, 0);
+}
