@@ -7,6 +7,8 @@ pub mod bpmn;
 pub mod console;
 pub mod definition;
 pub mod expr;
+#[doc(hidden)]
+pub mod failpoint;
 pub mod machine;
 pub mod runtime;
 pub mod store;

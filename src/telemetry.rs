@@ -19,6 +19,8 @@
 //! | `longrun_timer_lateness_seconds` | histogram | | from a timer's due time to its firing |
 //! | `longrun_messages_received_total` | counter | `outcome` (`started`, `correlated`, `buffered`, `dead`, `duplicate`) | inbound messages |
 //! | `longrun_projection_events_total` | counter | `projection` | events a projection looked at |
+//! | `longrun_set_aside_total` | counter | `kind` (`job`, `timer`, `message`) | inputs the engine could not apply (it panicked or the database refused what they wrote), set aside as an incident, a failed instance or an error to the caller so that the rest went on |
+//! | `longrun_worker_restarts_total` | counter | `worker` | workers started again after a panic |
 //!
 //! Traces: spans through [`tracing`]: `transition` (fields `instance_id`, `process`,
 //! `version`, `step`: the step the instance is at after the transition), `handler`
@@ -48,6 +50,11 @@ pub const MESSAGES_RECEIVED: &str = "longrun_messages_received_total";
 /// Events a projection looked at.
 pub const PROJECTION_EVENTS: &str = "longrun_projection_events_total";
 
+/// Inputs set aside because they could not be applied.
+pub const SET_ASIDE: &str = "longrun_set_aside_total";
+/// Workers started again after a panic.
+pub const WORKER_RESTARTS: &str = "longrun_worker_restarts_total";
+
 /// Describe every metric to the installed recorder (units and help texts).
 pub fn describe() {
     use metrics::{describe_counter, describe_histogram, Unit};
@@ -65,6 +72,11 @@ pub fn describe() {
     describe_histogram!(TIMER_LATENESS, Unit::Seconds, "Timer lateness at firing.");
     describe_counter!(MESSAGES_RECEIVED, "Inbound messages, by outcome.");
     describe_counter!(PROJECTION_EVENTS, "Events a projection looked at.");
+    describe_counter!(
+        SET_ASIDE,
+        "Inputs set aside because they could not be applied."
+    );
+    describe_counter!(WORKER_RESTARTS, "Workers started again after a panic.");
 }
 
 /// Seconds between two instants, for histograms (negative differences count as 0).

@@ -13,6 +13,8 @@
 //! | waiting at a timer step | `TimerFired(T)`   | `TimerFired`, then run forward            |
 //! | waiting, boundary timer | `TimerFired(T)`   | interrupting: `TimerFired`, `WaitInterrupted`, then run forward from the timer's `next`; non-interrupting: `TimerFired`, `MessageSent` (and `TimerScheduled` again for a cycle), still waiting |
 //! | waiting for job J       | `TimerFired(timeout)` | `TimerFired`, `JobTimedOut`, `InstanceFailed` |
+//! | waiting for job J       | `Fault(J)`        | `JobFailed`, `IncidentRaised` (no retries) |
+//! | running, no job given   | `Fault`           | `InstanceFailed`                          |
 //!
 //! "Run forward" enters steps until one waits: a service step emits `JobCreated` and waits; a
 //! send step emits `MessageSent` and goes on; a receive step emits `MessageAwaited` and waits;
@@ -454,6 +456,17 @@ pub enum Input {
         /// The timer.
         timer_id: Uuid,
     },
+    /// The engine could not apply an input to this instance (it panicked, or the database
+    /// refused what the transition wrote): the input is set aside so that every other
+    /// instance goes on. With the job whose result could not be recorded, the step gets an
+    /// incident for an operator (who can fix the variables and retry); otherwise the instance
+    /// fails. Either way `error` says why.
+    Fault {
+        /// The job whose result could not be recorded, if a job's was.
+        job_id: Option<Uuid>,
+        /// What went wrong (the panic message or the database's).
+        error: String,
+    },
     /// A message was correlated to this instance.
     Message {
         /// The inbound message id.
@@ -540,7 +553,47 @@ pub fn decide(
     if state.paused && !matches!(input, Input::Resume { .. } | Input::Cancel { .. }) {
         return Err(Rejection::Paused);
     }
+    crate::failpoint::decide(&state.business_key, input);
     let next: Option<String> = match input {
+        Input::Fault { job_id, error } => {
+            if state.status != Status::Running {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            match job_id.and_then(|j| state.job_wait(j).cloned()) {
+                Some(Wait::Job {
+                    step,
+                    job_id,
+                    attempt,
+                    ..
+                }) => {
+                    d.emit(Event::JobFailed {
+                        step: step.clone(),
+                        job_id,
+                        error: error.clone(),
+                    });
+                    d.cancel_timeouts(&step);
+                    d.emit(Event::IncidentRaised {
+                        step,
+                        job_id,
+                        error: error.clone(),
+                        attempts: attempt,
+                        at: ctx.now,
+                    });
+                }
+                _ => {
+                    let step = state
+                        .waits
+                        .first()
+                        .map(|w| w.step().to_string())
+                        .unwrap_or_default();
+                    d.emit(Event::InstanceFailed {
+                        step,
+                        error: error.clone(),
+                    });
+                }
+            }
+            return Ok(d.out);
+        }
         Input::Pause { by } => {
             if state.status != Status::Running || state.compensating.is_some() {
                 return Err(Rejection::NotRunning(state.status.as_str()));

@@ -2,6 +2,7 @@
 //! relay the outbox.
 
 mod clock;
+mod guard;
 mod handler;
 mod relay;
 mod workers;

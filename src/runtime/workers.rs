@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{relay, Engine, JobContext, Local};
+use super::{guard, relay, Engine, JobContext, Local};
 use crate::store::{ClaimedJob, Lease};
 
 /// Running workers; [`Running::shutdown`] stops them.
@@ -95,41 +95,39 @@ pub(super) fn spawn(engine: Engine) -> Running {
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
+    // Every worker runs under a supervisor that starts it again if it panics (see guard).
+    macro_rules! worker {
+        ($name:literal, $f:expr, $($arg:ident),*) => {{
+            let args = ($($arg.clone(),)*);
+            tasks.spawn(guard::supervise($name, stop_rx.clone(), move || {
+                let ($($arg,)*) = args.clone();
+                $f($($arg),*)
+            }));
+        }};
+    }
+    let ready_rx = Arc::new(Mutex::new(ready_rx));
+    let done_rx = Arc::new(Mutex::new(done_rx));
+    let sends_rx = Arc::new(Mutex::new(sends_rx));
     if !engine.inner.handlers.is_empty() {
-        tasks.spawn(execute(engine.clone(), ready_rx, done_tx, stop_rx.clone()));
-        let done_rx = Arc::new(Mutex::new(done_rx));
+        worker!("execute", execute, engine, ready_rx, done_tx, stop_rx);
         for _ in 0..engine.inner.config.completers {
-            tasks.spawn(complete(
-                engine.clone(),
-                local.clone(),
-                done_rx.clone(),
-                stop_rx.clone(),
-            ));
+            worker!("complete", complete, engine, local, done_rx, stop_rx);
         }
-        tasks.spawn(claim(engine.clone(), local.clone(), stop_rx.clone()));
+        worker!("claim", claim, engine, local, stop_rx);
     }
     for i in 0..engine.inner.subscribers.len() {
-        tasks.spawn(relay::run(
-            engine.clone(),
-            local.clone(),
-            i,
-            stop_rx.clone(),
-        ));
+        worker!("relay", relay::run, engine, local, i, stop_rx);
     }
-    let sends_rx = Arc::new(Mutex::new(sends_rx));
     for _ in 0..engine.inner.config.completers {
-        tasks.spawn(group_sends(
-            engine.clone(),
-            sends_rx.clone(),
-            stop_rx.clone(),
-        ));
+        worker!("sends", group_sends, engine, sends_rx, stop_rx);
     }
-    tasks.spawn(listen(engine.clone(), local.clone(), stop_rx.clone()));
-    tasks.spawn(fire_timers(engine.clone(), local.clone(), stop_rx.clone()));
+    worker!("listen", listen, engine, local, stop_rx);
+    worker!("timers", fire_timers, engine, local, stop_rx);
     for i in 0..engine.inner.projections.len() {
-        tasks.spawn(project(engine.clone(), i, stop_rx.clone()));
+        worker!("projection", project, engine, i, stop_rx);
     }
-    tasks.spawn(maintain(engine.clone(), local.clone(), stop_rx));
+    worker!("maintain", maintain, engine, local, stop_rx);
+    drop(stop_rx);
     Running {
         engine,
         stop,
@@ -273,10 +271,12 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
 
 async fn execute(
     engine: Engine,
-    mut ready: mpsc::UnboundedReceiver<ClaimedJob>,
+    ready: Arc<Mutex<mpsc::UnboundedReceiver<ClaimedJob>>>,
     done: mpsc::UnboundedSender<crate::store::Finished>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // One executor at a time holds the queue (a restarted one takes it over).
+    let mut ready = ready.lock().await;
     let permits = Arc::new(Semaphore::new(engine.inner.config.handler_concurrency));
     loop {
         let job = tokio::select! {
@@ -350,7 +350,11 @@ async fn execute(
                 }
             };
             drop(permit);
-            let _ = done.send(crate::store::Finished { job, result });
+            let _ = done.send(crate::store::Finished {
+                job,
+                result,
+                fault: None,
+            });
         });
     }
 }
@@ -367,41 +371,17 @@ async fn complete(
             return;
         };
         let n = batch.len();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let lease = if local.stopping.load(Ordering::Relaxed) {
-                None
+        if let Err(e) = record(&engine, &local, batch.clone()).await {
+            if n == 1 {
+                set_aside_job(&engine, &local, batch.into_iter().next().expect("one"), e).await;
             } else {
-                Some(new_lease(&engine, &local))
-            };
-            match engine
-                .inner
-                .store
-                .finish_jobs(engine.now(), batch.clone(), lease.as_ref())
-                .await
-            {
-                Ok((applied, fenced)) => {
-                    if fenced > 0 {
-                        tracing::warn!(
-                            fenced,
-                            "results of jobs taken over by another engine were dropped"
-                        );
+                // One bad result must not hold back the others: each alone, and only the one
+                // that still fails is set aside.
+                tracing::warn!(jobs = n, error = %e, "recording a batch of job results failed; recording them one by one");
+                for f in batch {
+                    if let Err(e) = record(&engine, &local, vec![f.clone()]).await {
+                        set_aside_job(&engine, &local, f, e).await;
                     }
-                    for (o, f) in applied.outcomes.iter().zip(&batch) {
-                        if let Err(e) = o {
-                            tracing::warn!(job = %f.job.job_id, error = %e, "job result refused");
-                        }
-                    }
-                    engine.after_commit(applied).await;
-                    break;
-                }
-                Err(e) if e.is_retryable() && attempt < 5 => {
-                    tracing::debug!(error = %e, attempt, "completion batch conflicted; retrying");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, jobs = n, "recording job results failed; their leases will lapse and they run again");
-                    break;
                 }
             }
         }
@@ -409,6 +389,83 @@ async fn complete(
         if local.overflow.load(Ordering::Relaxed) {
             local.claim_wake.notify_one();
         }
+    }
+}
+
+/// Record handler results in one transaction, retrying conflicts a few times; a panic is
+/// caught and returned as an error.
+async fn record(
+    engine: &Engine,
+    local: &Local,
+    batch: Vec<crate::store::Finished>,
+) -> crate::store::Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let lease = if local.stopping.load(Ordering::Relaxed) {
+            None
+        } else {
+            Some(new_lease(engine, local))
+        };
+        let finished = engine
+            .inner
+            .store
+            .finish_jobs(engine.now(), batch.clone(), lease.as_ref());
+        match guard::caught(finished).await {
+            Ok((applied, fenced)) => {
+                if fenced > 0 {
+                    tracing::warn!(
+                        fenced,
+                        "results of jobs taken over by another engine were dropped"
+                    );
+                }
+                for (o, f) in applied.outcomes.iter().zip(&batch) {
+                    if let Err(e) = o {
+                        tracing::warn!(job = %f.job.job_id, error = %e, "job result refused");
+                    }
+                }
+                engine.after_commit(applied).await;
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() && attempt < 5 => {
+                tracing::debug!(error = %e, attempt, "completion batch conflicted; retrying");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A job result that cannot be recorded alone: if the failure lies in the data (the database
+/// refused what the transition wrote, or the engine panicked), the job's step gets an incident
+/// with the reason; otherwise (the database is away) its lease lapses and it runs again.
+async fn set_aside_job(
+    engine: &Engine,
+    local: &Local,
+    f: crate::store::Finished,
+    e: crate::store::Error,
+) {
+    let job = &f.job;
+    if !e.lies_in_the_data() {
+        tracing::error!(job = %job.job_id, instance = %job.instance_id, error = %e, "recording a job result failed; its lease will lapse and it runs again");
+        return;
+    }
+    tracing::error!(
+        job = %job.job_id,
+        instance = %job.instance_id,
+        process = %job.process,
+        step = %job.step_id,
+        handler = %job.handler,
+        error = %e,
+        "a job result could not be recorded; the step gets an incident and the engine goes on"
+    );
+    metrics::counter!(crate::telemetry::SET_ASIDE, "kind" => "job").increment(1);
+    let mut f = f;
+    f.fault = Some(format!(
+        "the engine could not record the handler's result: {e}"
+    ));
+    let (job_id, instance) = (f.job.job_id, f.job.instance_id);
+    if let Err(e) = record(engine, local, vec![f]).await {
+        tracing::error!(job = %job_id, instance = %instance, error = %e, "setting the job aside failed too; its lease will lapse and it runs again");
     }
 }
 
@@ -506,16 +563,29 @@ async fn group_sends(
             return;
         };
         let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match engine.send_many(messages).await {
+        match guard::caught(engine.send_many(messages.clone())).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
             }
+            Err(e) if replies.len() == 1 => {
+                let _ = replies.into_iter().next().expect("one").send(Err(e));
+            }
             Err(e) => {
-                let text = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(crate::store::Error::Pool(text.clone())));
+                // Each caller gets its own outcome: one bad message never fails the others.
+                tracing::debug!(messages = messages.len(), error = %e, "a group of sends failed; sending them one by one");
+                for (m, reply) in messages.into_iter().zip(replies) {
+                    let outcome = guard::caught(engine.send_many(vec![m]))
+                        .await
+                        .and_then(|mut o| o.pop().expect("one outcome per message"));
+                    if let Err(e) = &outcome {
+                        if e.lies_in_the_data() {
+                            metrics::counter!(crate::telemetry::SET_ASIDE, "kind" => "message")
+                                .increment(1);
+                        }
+                    }
+                    let _ = reply.send(outcome);
                 }
             }
         }
@@ -560,7 +630,7 @@ async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<boo
 async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
     loop {
-        let (sleep, next_due) = match engine.fire_round().await {
+        let (sleep, next_due) = match guard::caught(engine.fire_round()).await {
             Ok(f) if f.more => continue,
             Ok(f) => {
                 let sleep = f
@@ -568,6 +638,15 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
                     .map(|d| engine.inner.clock.real_duration(d - engine.now()))
                     .unwrap_or(cfg.max_poll_interval);
                 (sleep.min(cfg.max_poll_interval), f.next_due)
+            }
+            Err(e) if e.lies_in_the_data() => {
+                // One timer's transition fails the round: fire them one by one, and set aside
+                // the one that still fails, so that the others fire.
+                tracing::warn!(error = %e, "a round of timers failed; firing them one by one");
+                if fire_one_by_one(&engine).await {
+                    continue;
+                }
+                (cfg.max_poll_interval, None)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "firing timers failed");
@@ -585,4 +664,61 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
         // have missed it.
         local.timer_next_ms.store(i64::MAX, Ordering::Relaxed);
     }
+}
+
+/// Retry `f` while it fails with a conflict, a few times; panics are caught.
+async fn retrying<T, F, Fut>(mut f: F) -> crate::store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::store::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match guard::caught(f()).await {
+            Err(e) if e.is_retryable() && attempt < 5 => {}
+            other => return other,
+        }
+    }
+}
+
+/// Fire the due timers one transaction each; a timer that still fails for a reason that lies
+/// in the data is set aside (removed, its instance failed with the reason). Returns whether
+/// every due timer fired or was set aside.
+async fn fire_one_by_one(engine: &Engine) -> bool {
+    let store = &engine.inner.store;
+    let now = engine.now();
+    let due = match store.due_timers(now, engine.inner.config.claim_batch).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the due timers failed");
+            return false;
+        }
+    };
+    let mut all = true;
+    for timer in due {
+        let lease = engine.lease(now);
+        match retrying(|| store.fire_timer(now, timer, lease.as_ref())).await {
+            Ok(applied) => engine.after_commit(applied).await,
+            Err(e) if e.lies_in_the_data() => {
+                tracing::error!(timer = %timer.0, instance = %timer.1, error = %e, "a due timer could not be fired; its instance fails with the reason and the engine goes on");
+                metrics::counter!(crate::telemetry::SET_ASIDE, "kind" => "timer").increment(1);
+                let reason = format!("timer {} could not be fired: {e}", timer.0);
+                match retrying(|| store.set_aside_timer(now, timer, reason.clone(), lease.as_ref()))
+                    .await
+                {
+                    Ok(applied) => engine.after_commit(applied).await,
+                    Err(e) => {
+                        tracing::error!(timer = %timer.0, instance = %timer.1, error = %e, "setting the timer aside failed too");
+                        all = false;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(timer = %timer.0, error = %e, "firing a timer failed");
+                all = false;
+            }
+        }
+    }
+    all
 }

@@ -61,12 +61,35 @@ pub enum Error {
     /// Stored data could not be read (e.g. an event this version does not know).
     #[error("corrupt or unknown stored data: {0}")]
     Data(String),
+    /// The engine panicked while it applied this input (a bug in longrun): the input was set
+    /// aside and nothing of it was written; the engine goes on.
+    #[error("the engine panicked while applying this input: {0}")]
+    Panicked(String),
 }
 
 impl Error {
     /// Whether retrying the same call may succeed (a conflict or a lost connection).
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Conflict(_) | Error::Pool(_))
+    }
+
+    /// Whether the failure lies in what the call wrote rather than in the database or the
+    /// connection: the database refused the data (a value too large for an index, a character
+    /// it cannot store, a broken constraint: SQLSTATE classes 22, 23 and 54), stored data could
+    /// not be read, or the engine panicked. Such a failure follows the item, so a batch that
+    /// fails this way is retried item by item and the item that still fails is set aside;
+    /// any other failure (a lost connection, a timeout, a missing privilege) would fail every
+    /// item alike and sets nothing aside.
+    pub fn lies_in_the_data(&self) -> bool {
+        match self {
+            Error::Postgres(e) => e.as_db_error().is_some_and(|db| {
+                let code = db.code().code();
+                code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+            }),
+            // A conflict that persists through every retry is the item's own.
+            Error::Conflict(_) | Error::Data(_) | Error::Panicked(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -36,6 +36,9 @@ pub(crate) struct Finished {
     pub job: ClaimedJob,
     /// The result, or the error's business code (if any) and text.
     pub result: std::result::Result<Value, (Option<String>, String)>,
+    /// Set when the result could not be recorded (its transition panicked or the database
+    /// refused it): the job's step then gets an incident with this reason instead.
+    pub fault: Option<String>,
 }
 
 impl Store {
@@ -111,12 +114,16 @@ impl Store {
             .filter(|f| held.contains(&f.job.job_id))
             .map(|f| Work::Continue {
                 instance_id: f.job.instance_id,
-                input: match f.result {
-                    Ok(result) => Input::JobCompleted {
+                input: match (f.fault, f.result) {
+                    (Some(error), _) => Input::Fault {
+                        job_id: Some(f.job.job_id),
+                        error,
+                    },
+                    (None, Ok(result)) => Input::JobCompleted {
                         job_id: f.job.job_id,
                         result,
                     },
-                    Err((code, error)) => Input::JobFailed {
+                    (None, Err((code, error))) => Input::JobFailed {
                         job_id: f.job.job_id,
                         error,
                         code,

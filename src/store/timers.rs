@@ -48,10 +48,9 @@ impl Store {
         limit: i64,
         lease: Option<&Lease>,
     ) -> Result<Fired> {
-        let q = self.q();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let scan = tx.prepare_cached(&q.timers_scan).await?;
+        let scan = tx.prepare_cached(&self.q().timers_scan).await?;
         let rows = tx.query(&scan, &[&(limit + 1)]).await?;
         let mut due: Vec<(Uuid, Uuid)> = Vec::new();
         let mut next_due = None;
@@ -72,6 +71,84 @@ impl Store {
                 ..Fired::default()
             });
         }
+        let (applied, fired) = self.fire_in(&tx, now, &due, lease).await?;
+        tx.commit().await?;
+        Ok(Fired {
+            applied,
+            fired,
+            more,
+            next_due,
+        })
+    }
+
+    /// The timers due now, earliest first (timer, instance): what a round takes one by one
+    /// after the round as a whole failed.
+    pub(crate) async fn due_timers(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        let c = self.client().await?;
+        let scan = c.prepare_cached(&self.q().timers_scan).await?;
+        Ok(c.query(&scan, &[&limit])
+            .await?
+            .iter()
+            .filter(|r| r.get::<_, DateTime<Utc>>(2) <= now)
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    /// Fire one due timer in a transaction of its own.
+    pub(crate) async fn fire_timer(
+        &self,
+        now: DateTime<Utc>,
+        timer: (Uuid, Uuid),
+        lease: Option<&Lease>,
+    ) -> Result<Applied> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (applied, _) = self.fire_in(&tx, now, &[timer], lease).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Set aside a due timer that cannot be fired (its transition panicked or the database
+    /// refused what it wrote): the timer is removed and its instance fails with `error`, in one
+    /// transaction, so the timer is not taken again. If the instance no longer runs, the timer
+    /// goes all the same.
+    pub(crate) async fn set_aside_timer(
+        &self,
+        now: DateTime<Utc>,
+        (timer_id, instance_id): (Uuid, Uuid),
+        error: String,
+        lease: Option<&Lease>,
+    ) -> Result<Applied> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let take = tx.prepare_cached(&self.q().timers_take).await?;
+        tx.query(&take, &[&vec![timer_id], &now]).await?;
+        let work = Work::Continue {
+            instance_id,
+            input: Input::Fault {
+                job_id: None,
+                error,
+            },
+        };
+        let applied = self.apply(&tx, now, vec![work], lease, Vec::new()).await?;
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Lock the instances of `due` (skipping those another engine holds), take their timers
+    /// and fire them in the caller's transaction. Returns what was applied and how many fired.
+    async fn fire_in(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        now: DateTime<Utc>,
+        due: &[(Uuid, Uuid)],
+        lease: Option<&Lease>,
+    ) -> Result<(Applied, usize)> {
+        let q = self.q();
         let mut instances: Vec<Uuid> = due.iter().map(|d| d.1).collect();
         instances.sort();
         instances.dedup();
@@ -101,19 +178,13 @@ impl Store {
             })
             .collect();
         let fired = works.len();
-        let applied = self.apply(&tx, now, works, lease, Vec::new()).await?;
+        let applied = self.apply(tx, now, works, lease, Vec::new()).await?;
         for o in &applied.outcomes {
             if let Err(e) = o {
                 tracing::debug!(error = %e, "a due timer no longer applied; removed");
             }
         }
-        tx.commit().await?;
-        Ok(Fired {
-            applied,
-            fired,
-            more,
-            next_due,
-        })
+        Ok((applied, fired))
     }
 
     /// Running timers, soonest first.

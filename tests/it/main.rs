@@ -15,6 +15,7 @@ mod explain;
 mod fencing;
 mod messages;
 mod migrations;
+mod poison;
 mod privileges;
 mod projections;
 mod telemetry;
