@@ -111,3 +111,48 @@ async fn a_time_to_live_beyond_what_dates_hold_is_refused_not_a_panic() {
     }
     assert_eq!(db.count("inbox", "").await, 0);
 }
+
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    engine
+        .deploy(
+            &longrun::ProcessDefinition::builder("p")
+                .receive("wait", "Go")
+                .key("k")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    for i in 0..300 {
+        engine
+            .start(
+                longrun::StartRequest::new("p", format!("key-{i}"))
+                    .variables(serde_json::json!({ "k": format!("k{i}") })),
+            )
+            .await
+            .unwrap();
+    }
+    // The reader goes away before longrun writes: what `longrun instances | head -0` does.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_longrun"))
+        .args(["--schema", db.schema(), "instances", "--limit", "300"])
+        .env_remove("LONGRUN_SCHEMA")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "{:?}",
+        out.status
+    );
+}
