@@ -536,6 +536,7 @@ impl Engine {
         let mut ids = Vec::with_capacity(requests.len());
         let mut versions: HashMap<String, i32> = HashMap::new();
         for r in requests {
+            check_business_key(&r.business_key)?;
             self.check_variables("the start's variables", &r.variables)?;
             let variables = match r.variables {
                 Value::Object(m) => m,
@@ -890,6 +891,18 @@ impl Engine {
         });
         workers::spawn(self.clone())
     }
+}
+
+/// A business key is kept in an indexed column and shown to operators: at most 1,000 bytes
+/// (like a message's correlation key), without NUL or other control characters.
+fn check_business_key(key: &str) -> Result<()> {
+    if key.len() > 1000 || key.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "invalid business key: at most 1,000 bytes, without NUL or other control characters"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 pub use workers::Running;

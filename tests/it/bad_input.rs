@@ -197,3 +197,32 @@ async fn a_duration_whose_parts_sum_past_100_years_is_refused_at_deploy() {
     );
     assert_eq!(counts(&db).await, vec![0; TABLES.len()]);
 }
+
+#[tokio::test]
+async fn business_keys_are_checked_like_message_keys() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine
+        .deploy(
+            &ProcessDefinition::builder("p")
+                .receive("wait", "Go")
+                .key("k")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let before = counts(&db).await;
+    for bad in ["a\0b".to_string(), "line\nbreak".into(), "x".repeat(1001)] {
+        match engine.start(StartRequest::new("p", bad.clone())).await {
+            Err(Error::BadInput(m)) => assert!(m.contains("business key"), "{m}"),
+            other => panic!("{bad:?}: expected BadInput, got {other:?}"),
+        }
+    }
+    assert_eq!(counts(&db).await, before);
+    engine
+        .start(StartRequest::new("p", "ü-order 42".to_string()).variables(json!({"k": "x"})))
+        .await
+        .unwrap();
+}
