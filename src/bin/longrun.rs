@@ -22,8 +22,31 @@ struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Log lines on stderr as text or as JSON objects (one per line). What is logged is set by
+    /// RUST_LOG (default: info for longrun, warn for the rest).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Install the log subscriber every command uses: stderr, filtered by RUST_LOG.
+fn install_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,longrun=info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 #[derive(Subcommand, Debug)]
@@ -371,6 +394,7 @@ fn quiet_on_closed_pipe() {
 async fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
+    install_logs(cli.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(m)) => {

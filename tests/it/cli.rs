@@ -156,3 +156,40 @@ async fn output_into_a_closed_pipe_ends_quietly() {
         out.status
     );
 }
+
+#[tokio::test]
+async fn an_engine_run_from_the_command_line_logs_in_the_format_asked() {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new().await;
+    for format in ["json", "text"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_longrun"))
+            .args(["--schema", db.schema(), "--log-format", format, "run"])
+            .env_remove("LONGRUN_SCHEMA")
+            .env("RUST_LOG", "longrun=debug")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        // The tests connect as a superuser: the engine's warning about it must be visible.
+        let line = tokio::task::spawn_blocking(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .find(|l| l.contains("SUPERUSER"))
+        });
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), line)
+            .await
+            .expect("no SUPERUSER warning logged")
+            .unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let line = line.expect("the log ended without the warning");
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(&line).expect(&line);
+            assert_eq!(v["level"], "WARN", "{line}");
+        } else {
+            assert!(line.contains("WARN"), "{line}");
+        }
+    }
+}
