@@ -622,6 +622,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let engine = connect(&cli).await?;
             let d = engine.send(msg).await?;
+            // Said on stderr even with --json: a message nobody knows is most often a typo.
+            if let longrun::Delivery::DeadLettered { reason } = &d {
+                eprintln!("longrun: warning: message {message} was dead-lettered: {reason}");
+            }
             if cli.json {
                 print_json(&d);
             } else {

@@ -193,3 +193,32 @@ async fn an_engine_run_from_the_command_line_logs_in_the_format_asked() {
         }
     }
 }
+
+#[tokio::test]
+async fn sending_a_message_no_process_knows_warns_on_stderr() {
+    let db = TestDb::new().await;
+    for json in [false, true] {
+        let id = format!("m-{json}");
+        let mut args = vec![
+            "--schema",
+            db.schema(),
+            "send",
+            "Nobody",
+            "--key",
+            "k",
+            "--id",
+            &id,
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = longrun(&args, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("warning: message Nobody was dead-lettered"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(db.count("inbox", "WHERE status = 'dead'").await, 2);
+}
