@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod bpmn;
 #[cfg(feature = "console")]
 pub mod console;

@@ -3,7 +3,6 @@
 
 mod bad_input;
 mod bpmn;
-mod cli;
 mod common;
 #[cfg(feature = "console")]
 mod console;
@@ -12,7 +11,6 @@ mod control_flow;
 mod definitions;
 mod engine;
 mod explain;
-mod fencing;
 mod messages;
 mod migrations;
 mod poison;

@@ -11,7 +11,11 @@ use longrun::{Action, Engine, Error, Message, ProcessDefinition, StartRequest, S
 
 /// longrun: long-running business processes on PostgreSQL.
 #[derive(Parser, Debug)]
-#[command(name = "longrun", version, about)]
+#[command(
+    name = "longrun",
+    version,
+    about = "Long-running business processes in PostgreSQL: migrate, deploy, run engines and the console, operate and report."
+)]
 struct Cli {
     /// Database URL; default: DATABASE_URL, else what psql would use (local socket, OS user).
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
@@ -269,7 +273,6 @@ enum Command {
     /// Serve the operations console (the page and its JSON API) until interrupted. It has no
     /// authentication of its own: keep it on a loopback address, or put a proxy that
     /// authenticates in front and sets the user header.
-    #[cfg(feature = "console")]
     Console {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -1150,7 +1153,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             eprintln!("longrun: stopped");
             Ok(())
         }
-        #[cfg(feature = "console")]
         Command::Console {
             listen,
             prefix,
@@ -1210,7 +1212,7 @@ async fn serve_metrics(addr: std::net::SocketAddr) -> Result<(), Failure> {
 }
 
 async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
-    use longrun::bench::{self, BenchConfig, Workload};
+    use longrun_cli::bench::{self, BenchConfig, Workload};
     use std::sync::Arc;
 
     let workload = match a.workload.as_str() {
@@ -1265,8 +1267,11 @@ async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<String, Failure> {
-    use longrun::bench;
+async fn bench_body(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+) -> Result<String, Failure> {
+    use longrun_cli::bench;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -1360,10 +1365,10 @@ async fn bench_body(cfg: &longrun::bench::BenchConfig, a: &BenchArgs) -> Result<
 }
 
 async fn run_children(
-    cfg: &longrun::bench::BenchConfig,
+    cfg: &longrun_cli::bench::BenchConfig,
     a: &BenchArgs,
     progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) -> Result<longrun::bench::RunFigures, longrun::Error> {
+) -> Result<longrun_cli::bench::RunFigures, longrun::Error> {
     let exe = std::env::current_exe().map_err(|e| Error::BadInput(e.to_string()))?;
     let per = a.instances.div_ceil(a.processes);
     let started = std::time::Instant::now();
@@ -1396,7 +1401,7 @@ async fn run_children(
                 .map_err(|e| Error::BadInput(format!("cannot start a bench process: {e}")))?,
         );
     }
-    let mut all = longrun::bench::RunFigures::default();
+    let mut all = longrun_cli::bench::RunFigures::default();
     for child in children {
         let out = child
             .wait_with_output()
@@ -1408,7 +1413,7 @@ async fn run_children(
                 out.status
             )));
         }
-        let f: longrun::bench::RunFigures = serde_json::from_slice(&out.stdout)
+        let f: longrun_cli::bench::RunFigures = serde_json::from_slice(&out.stdout)
             .map_err(|e| Error::BadInput(format!("bad output from a bench process: {e}")))?;
         all.completed += f.completed;
         all.latencies_ms.extend(f.latencies_ms);
@@ -1485,7 +1490,6 @@ fn cli_user(command: &str) -> String {
 }
 
 /// `longrun console`: the console's router, alone or under a prefix, until interrupted.
-#[cfg(feature = "console")]
 async fn serve_console(
     cli: &Cli,
     listen: std::net::SocketAddr,

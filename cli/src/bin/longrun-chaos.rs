@@ -454,7 +454,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&sql(include_str!("../../sql/chaos/setup.sql")))
+        c.0.batch_execute(&sql(include_str!("../../../sql/chaos/setup.sql")))
             .await?;
     }
     let client = Engine::builder(store.clone()).build()?;
@@ -530,7 +530,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     order.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_s);
-    let ended_sql = sql(include_str!("../../sql/chaos/ended.sql"));
+    let ended_sql = sql(include_str!("../../../sql/chaos/ended.sql"));
     let (mut kills, mut restarts) = (0, 0);
     let mut next = 0;
     let mut last_report = Instant::now();
@@ -616,7 +616,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     // Quiesce: let the relays deliver the last messages, late messages expire and the
     // projection catch up, then stop the engines gracefully.
     let quiet_deadline = Instant::now() + Duration::from_secs(90);
-    let invariants_sql = sql(include_str!("../../sql/chaos/invariants.sql"));
+    let invariants_sql = sql(include_str!("../../../sql/chaos/invariants.sql"));
     let check = || async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
@@ -643,14 +643,14 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     if args.sabotage {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&sql(include_str!("../../sql/chaos/sabotage.sql")))
+        c.0.batch_execute(&sql(include_str!("../../../sql/chaos/sabotage.sql")))
             .await?;
         println!("sabotage: deleted one side effect and changed one end state");
     }
     results = check().await?;
 
     // The projection rebuilt from scratch equals the live one.
-    let digest_sql = sql(include_str!("../../sql/chaos/activity_digest.sql"));
+    let digest_sql = sql(include_str!("../../../sql/chaos/activity_digest.sql"));
     let digest = || async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
@@ -683,7 +683,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
         let r =
-            c.0.query_one(&sql(include_str!("../../sql/chaos/stats.sql")), &[])
+            c.0.query_one(&sql(include_str!("../../../sql/chaos/stats.sql")), &[])
                 .await?;
         AnyResult::Ok((
             r.get::<_, i64>(0),
@@ -807,7 +807,7 @@ impl Effects {
         let mgr = deadpool_postgres::Manager::new(cfg, tokio_postgres::NoTls);
         Ok(Effects {
             pool: deadpool_postgres::Pool::builder(mgr).max_size(8).build()?,
-            sql: sql(include_str!("../../sql/chaos/effect.sql")),
+            sql: sql(include_str!("../../../sql/chaos/effect.sql")),
         })
     }
 
@@ -862,7 +862,7 @@ async fn fence_worker(
             async move {
                 notify
                     .execute(
-                        include_str!("../../sql/chaos/fence_started.sql"),
+                        include_str!("../../../sql/chaos/fence_started.sql"),
                         &[&job.job_id.to_string()],
                     )
                     .await

@@ -17,8 +17,8 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::store::{pg_config, Error, Result, StoreConfig};
-use crate::{
+use longrun::store::{pg_config, Error, Result, StoreConfig};
+use longrun::{
     Engine, EngineConfig, JobContext, Message, OutboxMessage, ProcessDefinition, StartRequest,
     Store,
 };
@@ -114,10 +114,10 @@ async fn connect(cfg: &BenchConfig) -> Result<tokio_postgres::Client> {
 /// flushed (closed connections flush theirs on exit).
 pub async fn commits(cfg: &BenchConfig) -> Result<i64> {
     let c = connect(cfg).await?;
-    c.batch_execute(include_str!("../sql/queries/bench_flush_stats.sql"))
+    c.batch_execute(include_str!("../../sql/queries/bench_flush_stats.sql"))
         .await?;
     let row = c
-        .query_one(include_str!("../sql/queries/bench_commits.sql"), &[])
+        .query_one(include_str!("../../sql/queries/bench_commits.sql"), &[])
         .await?;
     Ok(row.get(0))
 }
@@ -138,10 +138,10 @@ impl CreatedSchema {
 /// Create the bench schema (refusing one that exists already, whatever its name), migrate it
 /// and deploy the workload's process.
 pub async fn setup(cfg: &BenchConfig) -> Result<CreatedSchema> {
-    crate::store::validate_schema(&cfg.schema)?;
+    longrun::store::validate_schema(&cfg.schema)?;
     let c = connect(cfg).await?;
-    let create = crate::store::sql::render(
-        include_str!("../sql/queries/bench_create_schema.sql"),
+    let create = longrun::store::sql::render(
+        include_str!("../../sql/queries/bench_create_schema.sql"),
         &cfg.schema,
     );
     if let Err(e) = c.batch_execute(&create).await {
@@ -174,8 +174,8 @@ pub async fn setup(cfg: &BenchConfig) -> Result<CreatedSchema> {
 /// Drop the schema [`setup`] created.
 pub async fn teardown(cfg: &BenchConfig, schema: CreatedSchema) -> Result<()> {
     let c = connect(cfg).await?;
-    c.batch_execute(&crate::store::sql::render(
-        include_str!("../sql/queries/bench_drop_schema.sql"),
+    c.batch_execute(&longrun::store::sql::render(
+        include_str!("../../sql/queries/bench_drop_schema.sql"),
         &schema.0,
     ))
     .await?;
@@ -221,7 +221,7 @@ pub async fn run_engines(
                     engine
                         .send(reply)
                         .await
-                        .map_err(|e| crate::HandlerError::new(e.to_string()))?;
+                        .map_err(|e| longrun::HandlerError::new(e.to_string()))?;
                     Ok(())
                 },
             ),
@@ -270,8 +270,10 @@ pub async fn run_engines(
     }
     // Ends are counted from this process's engines as they commit them, and from the table
     // (engines in other processes may finish instances started here).
-    let ended_sql =
-        crate::store::sql::render(include_str!("../sql/queries/bench_ended.sql"), &cfg.schema);
+    let ended_sql = longrun::store::sql::render(
+        include_str!("../../sql/queries/bench_ended.sql"),
+        &cfg.schema,
+    );
     let probe = connect(cfg).await?;
     let pattern = format!("{tag}-%");
     let (mut local, mut in_table) = (0usize, 0usize);
@@ -316,8 +318,8 @@ pub async fn run_engines(
 
 /// Start-to-end times of every ended instance in the bench schema, from the table's stamps.
 pub async fn latencies_from_table(cfg: &BenchConfig) -> Result<Vec<f64>> {
-    let sql = crate::store::sql::render(
-        include_str!("../sql/queries/bench_latencies.sql"),
+    let sql = longrun::store::sql::render(
+        include_str!("../../sql/queries/bench_latencies.sql"),
         &cfg.schema,
     );
     let c = connect(cfg).await?;
@@ -370,11 +372,11 @@ pub async fn commit_ceiling(cfg: &BenchConfig, connections: usize, seconds: f64)
     let table = format!("\"{}\".bench_ceiling", cfg.schema);
     setup
         .batch_execute(
-            &include_str!("../sql/queries/bench_ceiling_table.sql").replace("__table__", &table),
+            &include_str!("../../sql/queries/bench_ceiling_table.sql").replace("__table__", &table),
         )
         .await?;
     let insert =
-        include_str!("../sql/queries/bench_ceiling_insert.sql").replace("__table__", &table);
+        include_str!("../../sql/queries/bench_ceiling_insert.sql").replace("__table__", &table);
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {
@@ -464,8 +466,8 @@ pub async fn timer_lateness(cfg: &BenchConfig, count: usize, lead: Duration) -> 
         }
     }
     running.shutdown().await;
-    let sql = crate::store::sql::render(
-        include_str!("../sql/queries/bench_timer_lateness.sql"),
+    let sql = longrun::store::sql::render(
+        include_str!("../../sql/queries/bench_timer_lateness.sql"),
         &cfg.schema,
     );
     let c = connect(cfg).await?;

@@ -1,0 +1,4 @@
+//! The longrun command line's parts that are more than argument parsing: the load generator
+//! ([`bench`]). The binaries `longrun` and `longrun-chaos` live in `src/bin/`.
+
+pub mod bench;

@@ -1,0 +1,9 @@
+//! Tests of the command line and the chaos harness binaries against a real Postgres: each test
+//! makes its own schema (or cluster) and leaves nothing behind.
+
+#[path = "../../../tests/it/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+mod cli;
+mod fencing;
