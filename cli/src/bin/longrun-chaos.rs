@@ -518,9 +518,8 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     });
 
     // Disruptions, spread over the first part of the run.
-    let plan: Vec<&str> = std::iter::repeat("kill")
-        .take(args.kills)
-        .chain(std::iter::repeat("pg").take(args.pg_restarts))
+    let plan: Vec<&str> = std::iter::repeat_n("kill", args.kills)
+        .chain(std::iter::repeat_n("pg", args.pg_restarts))
         .collect();
     let mut order: Vec<(f64, &str)> = plan
         .iter()
