@@ -52,11 +52,7 @@ fn append(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(async {
-        let (client, conn) = pg_config(None)
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
+        let (client, conn) = pg_config(None).unwrap().connect().await.unwrap();
         tokio::spawn(conn);
         client
             .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))

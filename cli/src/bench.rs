@@ -103,9 +103,7 @@ async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
 
 /// A plain connection.
 async fn connect(cfg: &BenchConfig) -> Result<tokio_postgres::Client> {
-    let (client, conn) = pg_config(cfg.database_url.as_deref())?
-        .connect(tokio_postgres::NoTls)
-        .await?;
+    let (client, conn) = pg_config(cfg.database_url.as_deref())?.connect().await?;
     tokio::spawn(conn);
     Ok(client)
 }

@@ -1,4 +1,5 @@
 //! The longrun command line's parts that are more than argument parsing: the load generator
-//! ([`bench`]). The binaries `longrun` and `longrun-chaos` live in `src/bin/`.
+//! ([`bench`]) and private PostgreSQL clusters ([`cluster`]). The binaries `longrun` and `longrun-chaos` live in `src/bin/`.
 
 pub mod bench;
+pub mod cluster;

@@ -112,6 +112,12 @@ impl From<deadpool_postgres::PoolError> for Error {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => Error::from(e),
+            deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => {
+                Error::Pool("no pooled connection became free within the pool wait timeout (all are in use)".into())
+            }
+            deadpool_postgres::PoolError::Timeout(_) => Error::Pool(
+                "the database did not answer within the connect timeout (it accepted the connection but never completed the start-up, or did not accept it)".into(),
+            ),
             other => Error::Pool(other.to_string()),
         }
     }

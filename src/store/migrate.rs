@@ -42,6 +42,8 @@ impl Store {
         let mut applied_now = Vec::new();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        tx.batch_execute(&self.q().migrations_no_statement_timeout)
+            .await?;
         tx.execute(&self.q().migrations_lock, &[&self.schema()])
             .await?;
         tx.batch_execute(&self.q().migrations_bootstrap).await?;

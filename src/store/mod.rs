@@ -16,6 +16,7 @@ mod read;
 #[doc(hidden)]
 pub mod sql;
 mod timers;
+mod tls;
 mod transition;
 mod versions;
 
@@ -37,6 +38,7 @@ pub use read::{
 };
 pub(crate) use timers::Fired;
 pub use timers::TimerView;
+pub use tls::{Connection, PgConfig, SslMode};
 pub use versions::{MigrationReport, Refused};
 
 pub(crate) use conn::Conn;
@@ -45,10 +47,10 @@ pub(crate) use transition::{Applied, Lease, Work};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::definition::ProcessDefinition;
@@ -68,6 +70,25 @@ pub struct StoreConfig {
     pub pool_size: usize,
     /// The roles the migrations create and grant (see docs/SECURITY.md).
     pub roles: Roles,
+    /// TLS mode; `None`: as the URL (or `PGSSLMODE`) says, else `prefer`.
+    pub ssl_mode: Option<SslMode>,
+    /// Trusted root certificates (a PEM file, or `system`); `None`: as the URL (or
+    /// `PGSSLROOTCERT`) says.
+    pub ssl_root_cert: Option<std::path::PathBuf>,
+    /// How long opening a connection may take, TCP and start-up together (a database that
+    /// accepts but never answers is an error after this). Default 10 s; the URL's
+    /// `connect_timeout`, if shorter, applies to the TCP part.
+    pub connect_timeout: Duration,
+    /// How long a caller waits for a pooled connection when all are in use. Default 30 s.
+    pub pool_wait_timeout: Duration,
+    /// `statement_timeout` for every session of the pool: a statement running longer is
+    /// cancelled by the server with an error. Default 60 s; `None` leaves the server's
+    /// setting. Migrations lift it for their own transaction (an index build may take long).
+    pub statement_timeout: Option<Duration>,
+    /// `lock_timeout` for every session of the pool: a statement waiting longer for a lock
+    /// (a row another transaction holds, say) fails with an error instead of waiting on.
+    /// Default 10 s; `None` leaves the server's setting.
+    pub lock_timeout: Option<Duration>,
 }
 
 impl Default for StoreConfig {
@@ -76,6 +97,12 @@ impl Default for StoreConfig {
             schema: DEFAULT_SCHEMA.to_string(),
             pool_size: 16,
             roles: Roles::default(),
+            ssl_mode: None,
+            ssl_root_cert: None,
+            connect_timeout: Duration::from_secs(10),
+            pool_wait_timeout: Duration::from_secs(30),
+            statement_timeout: Some(Duration::from_secs(60)),
+            lock_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -125,6 +152,21 @@ impl StoreConfig {
         if self.pool_size == 0 {
             return Err(Error::Config("pool_size must be at least 1".into()));
         }
+        let day = Duration::from_secs(86_400);
+        for (name, d) in [
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("pool_wait_timeout", Some(self.pool_wait_timeout)),
+            ("statement_timeout", self.statement_timeout),
+            ("lock_timeout", self.lock_timeout),
+        ] {
+            if let Some(d) = d {
+                if d.as_millis() == 0 || d > day {
+                    return Err(Error::Config(format!(
+                        "{name} must be between 1 ms and 24 h (got {d:?})"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -144,13 +186,12 @@ pub fn validate_schema(name: &str) -> Result<()> {
 
 /// Connection settings: `url` if given, else `DATABASE_URL`, else what psql would use by
 /// default (`PGHOST`/`PGPORT`/`PGUSER`/`PGDATABASE`, then the local socket or localhost and the
-/// OS user's name).
-pub fn pg_config(url: Option<&str>) -> Result<tokio_postgres::Config> {
+/// OS user's name). `sslmode` and `sslrootcert` are read as libpq reads them (in the URL, else
+/// `PGSSLMODE`/`PGSSLROOTCERT`): see [`SslMode`].
+pub fn pg_config(url: Option<&str>) -> Result<PgConfig> {
     let from_env = std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty());
     if let Some(url) = url.map(str::to_string).or(from_env) {
-        return url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| Error::Config(format!("cannot parse the database URL: {e}")));
+        return PgConfig::parse(&url);
     }
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
     let mut cfg = tokio_postgres::Config::new();
@@ -184,6 +225,8 @@ pub fn pg_config(url: Option<&str>) -> Result<tokio_postgres::Config> {
         cfg.password(pw);
     }
     cfg.application_name("longrun");
+    let mut cfg = PgConfig::from_config(cfg);
+    cfg.apply_tls_params(None, None)?;
     Ok(cfg)
 }
 
@@ -220,7 +263,7 @@ struct Inner {
     schema: String,
     roles: Roles,
     q: Queries,
-    pg: tokio_postgres::Config,
+    pg: PgConfig,
     definitions: RwLock<HashMap<(String, i32), Arc<ProcessDefinition>>>,
 }
 
@@ -239,17 +282,44 @@ impl Store {
     }
 
     /// Connect with explicit settings. Checks that the database answers.
-    pub async fn connect_with(pg: tokio_postgres::Config, config: StoreConfig) -> Result<Store> {
+    pub async fn connect_with(mut pg: PgConfig, config: StoreConfig) -> Result<Store> {
         config.validate()?;
+        if let Some(m) = config.ssl_mode {
+            pg.set_ssl_mode(m);
+        }
+        if let Some(r) = &config.ssl_root_cert {
+            pg.set_ssl_root_cert(r.clone());
+        }
+        if pg
+            .get_connect_timeout()
+            .is_none_or(|t| *t > config.connect_timeout)
+        {
+            pg.connect_timeout(config.connect_timeout);
+        }
+        let mut options = pg.get_options().unwrap_or_default().to_string();
+        for (name, d) in [
+            ("statement_timeout", config.statement_timeout),
+            ("lock_timeout", config.lock_timeout),
+        ] {
+            if let Some(d) = d {
+                options.push_str(&format!(" -c {name}={}", d.as_millis()));
+            }
+        }
+        let mut session = pg.tokio_config().clone();
+        session.options(options.trim());
         let manager = Manager::from_config(
-            pg.clone(),
-            NoTls,
+            session,
+            pg.tls()?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(config.pool_wait_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
             .build()
             .map_err(|e| Error::Config(e.to_string()))?;
         let store = Store {
@@ -277,7 +347,7 @@ impl Store {
     }
 
     /// The connection settings (e.g. for a dedicated LISTEN connection).
-    pub fn pg_config(&self) -> &tokio_postgres::Config {
+    pub fn pg_config(&self) -> &PgConfig {
         &self.inner.pg
     }
 
@@ -480,7 +550,7 @@ impl Store {
     /// channel closes when the connection does.
     pub(crate) async fn listen(&self) -> Result<tokio::sync::mpsc::Receiver<()>> {
         use futures_util::StreamExt;
-        let (client, mut conn) = self.inner.pg.connect(NoTls).await?;
+        let (client, mut conn) = self.inner.pg.connect().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let (keep_tx, keep_rx) = tokio::sync::oneshot::channel::<tokio_postgres::Client>();
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));

@@ -121,6 +121,7 @@ queries!(
     console_incidents,
     console_projection_lag,
     migrations_lock,
+    migrations_no_statement_timeout,
     migrations_bootstrap,
     migrations_applied,
     migrations_record,

@@ -62,11 +62,7 @@ impl TestDb {
 
     /// A plain connection for checks in SQL.
     pub async fn sql(&self) -> tokio_postgres::Client {
-        let (client, conn) = pg_config(None)
-            .unwrap()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
+        let (client, conn) = pg_config(None).unwrap().connect().await.unwrap();
         tokio::spawn(conn);
         client
     }
@@ -96,11 +92,7 @@ impl Drop for TestDb {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok((client, conn)) = pg_config(None)
-                    .unwrap()
-                    .connect(tokio_postgres::NoTls)
-                    .await
-                {
+                if let Ok((client, conn)) = pg_config(None).unwrap().connect().await {
                     tokio::spawn(conn);
                     // The test's runtime is blocked in this drop, so its connections cannot
                     // finish their transactions: end them, then drop the schema.
@@ -177,11 +169,7 @@ async fn drop_leftovers(now: u64) {
     if ONCE.set(()).is_err() {
         return;
     }
-    let Ok((client, conn)) = pg_config(None)
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
-        .await
-    else {
+    let Ok((client, conn)) = pg_config(None).unwrap().connect().await else {
         return;
     };
     tokio::spawn(conn);

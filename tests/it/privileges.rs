@@ -91,7 +91,7 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
         .unwrap();
 
     // And nothing more: no DDL, no TRUNCATE, no other schema.
-    let (c, conn) = pg.connect(tokio_postgres::NoTls).await.unwrap();
+    let (c, conn) = pg.connect().await.unwrap();
     tokio::spawn(conn);
     for (what, stmt) in [
         (
@@ -159,16 +159,13 @@ async fn role_names_are_configurable_and_the_owner_role_owns_everything() {
             schema: schema.clone(),
             pool_size: 2,
             roles: roles.clone(),
+            ..StoreConfig::default()
         },
     )
     .await
     .unwrap();
     store.migrate().await.unwrap();
-    let (c, conn) = pg_config(None)
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (c, conn) = pg_config(None).unwrap().connect().await.unwrap();
     tokio::spawn(conn);
     let q = |sql: String| {
         let c = &c;
@@ -211,6 +208,7 @@ async fn role_names_are_configurable_and_the_owner_role_owns_everything() {
                 runtime: "x\"; drop".into(),
                 ..Default::default()
             },
+            ..StoreConfig::default()
         },
     )
     .await;

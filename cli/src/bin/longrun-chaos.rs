@@ -15,12 +15,13 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use longrun_cli::cluster::Cluster;
 use serde_json::{json, Value};
 
 use longrun::definition::{Compensation, RetryPolicy, TimerSpec};
@@ -217,155 +218,6 @@ async fn main() -> std::process::ExitCode {
 type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A private cluster in a temporary directory, run as the `postgres` user when we are root.
-struct Cluster {
-    dir: PathBuf,
-    bin: PathBuf,
-    port: u16,
-    as_postgres: bool,
-}
-
-impl Cluster {
-    fn pg(&self, program: &str, args: &[&str]) -> Command {
-        let exe = self.bin.join(program);
-        let mut c = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        c.args(args).stdin(Stdio::null());
-        c
-    }
-
-    fn create(port: u16, seed: u64) -> AnyResult<Cluster> {
-        let bin = find_bindir()?;
-        let dir = std::env::temp_dir().join(format!("longrun-chaos-{seed}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let as_postgres = unsafe_is_root();
-        let cluster = Cluster {
-            dir,
-            bin,
-            port,
-            as_postgres,
-        };
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&cluster.dir)
-                .status()?
-                .success();
-            if !ok {
-                return Err("cannot hand the cluster directory to the postgres user".into());
-            }
-        }
-        let data = cluster.data();
-        let out = cluster
-            .pg(
-                "initdb",
-                &["-D", &data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            )
-            .stdout(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)).into());
-        }
-        Ok(cluster)
-    }
-
-    fn data(&self) -> String {
-        self.dir.join("data").display().to_string()
-    }
-
-    fn start(&self) -> AnyResult<()> {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses='' -c max_connections=200 -c fsync=on",
-            self.port,
-            self.dir.display()
-        );
-        let log = self.dir.join("postgres.log").display().to_string();
-        let out = self
-            .pg(
-                "pg_ctl",
-                &[
-                    "-D",
-                    &self.data(),
-                    "-l",
-                    &log,
-                    "-o",
-                    &opts,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-            )
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "pg_ctl start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        Ok(())
-    }
-
-    fn stop(&self, mode: &str) -> AnyResult<()> {
-        let out = self
-            .pg(
-                "pg_ctl",
-                &["-D", &self.data(), "-m", mode, "-w", "-t", "60", "stop"],
-            )
-            .output()?;
-        if !out.status.success() {
-            return Err(format!(
-                "pg_ctl stop failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        Ok(())
-    }
-
-    fn conn(&self) -> String {
-        format!(
-            "host={} port={} user=postgres dbname=postgres",
-            self.dir.display(),
-            self.port
-        )
-    }
-}
-
-fn unsafe_is_root() -> bool {
-    // The effective user id, read from /proc (no libc binding needed).
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn find_bindir() -> AnyResult<PathBuf> {
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if dir.join("initdb").exists() {
-            return Ok(dir);
-        }
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")?
-        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .ok_or_else(|| "no PostgreSQL server binaries (initdb) found".into())
-}
-
 async fn connect(conn: &str, pool: usize) -> AnyResult<Store> {
     Ok(Store::connect_with(
         pg_config(Some(conn))?,
@@ -430,7 +282,7 @@ async fn run(args: RunArgs) -> AnyResult<bool> {
         args.instances, args.engines, args.kills, args.pg_restarts,
         args.instances, args.engines, args.kills, args.pg_restarts
     );
-    let cluster = Cluster::create(args.port, seed)?;
+    let cluster = Cluster::create(args.port, &format!("longrun-chaos-{seed}"))?;
     println!(
         "private cluster in {} on port {}",
         cluster.dir.display(),
@@ -840,9 +692,7 @@ async fn fence_worker(
         },
     )
     .await?;
-    let (notify, driver) = pg_config(conn.as_deref())?
-        .connect(tokio_postgres::NoTls)
-        .await?;
+    let (notify, driver) = pg_config(conn.as_deref())?.connect().await?;
     tokio::spawn(driver);
     let notify = Arc::new(notify);
     let config = EngineConfig {

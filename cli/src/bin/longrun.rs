@@ -30,8 +30,42 @@ struct Cli {
     /// RUST_LOG (default: info for longrun, warn for the rest).
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// Seconds opening a connection may take (TCP and start-up together).
+    #[arg(long, global = true, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
+    connect_timeout: std::time::Duration,
+    /// Seconds a statement may run before the server cancels it (0: the server's setting).
+    #[arg(long, global = true, default_value = "60", value_name = "SECONDS", value_parser = seconds_or_off)]
+    statement_timeout: std::time::Duration,
+    /// Seconds a statement may wait for a lock (a row another transaction holds) before it
+    /// fails (0: the server's setting).
+    #[arg(long, global = true, default_value = "10", value_name = "SECONDS", value_parser = seconds_or_off)]
+    lock_timeout: std::time::Duration,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A timeout in seconds (fractions allowed), at least 1 ms and at most a day.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&s) {
+        return Err("a timeout is between 0.001 and 86400 seconds".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(s))
+}
+
+/// As [`seconds`], where 0 (kept as zero) leaves the server's setting.
+fn seconds_or_off(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    seconds(text)
+}
+
+/// A timeout given as [`seconds_or_off`]: `None` for 0.
+fn unless_zero(d: std::time::Duration) -> Option<std::time::Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -398,17 +432,22 @@ async fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     install_logs(cli.log_format);
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Input(m)) => {
-            eprintln!("longrun: {m}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Other(m)) => {
-            eprintln!("longrun: {m}");
-            ExitCode::from(1)
-        }
+    let json = cli.json;
+    let (code, kind, message) = match run(cli).await {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Failure::Input(m)) => (2, "input", m),
+        Err(Failure::Other(m)) => (1, "failure", m),
+    };
+    if json {
+        // One JSON object on stderr, so that stdout holds only results.
+        eprintln!(
+            "{}",
+            json!({ "error": message, "kind": kind, "exit_code": code })
+        );
+    } else {
+        eprintln!("longrun: {message}");
     }
+    ExitCode::from(code)
 }
 
 async fn connect(cli: &Cli) -> Result<Engine, Failure> {
@@ -419,6 +458,9 @@ async fn connect_pool(cli: &Cli, pool_size: usize) -> Result<Engine, Failure> {
     let config = StoreConfig {
         schema: cli.schema.clone(),
         pool_size,
+        connect_timeout: cli.connect_timeout,
+        statement_timeout: unless_zero(cli.statement_timeout),
+        lock_timeout: unless_zero(cli.lock_timeout),
         ..StoreConfig::default()
     };
     let store = Store::connect_with(pg_config(cli.database_url.as_deref())?, config).await?;

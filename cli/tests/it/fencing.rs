@@ -23,11 +23,7 @@ async fn an_engine_stopped_past_its_lease_commits_nothing_for_the_work_it_lost()
     starter.deploy(&def).await.unwrap();
 
     // Hear the stopped engine's handler start.
-    let (listener, mut connection) = pg_config(None)
-        .unwrap()
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (listener, mut connection) = pg_config(None).unwrap().connect().await.unwrap();
     let (tx, mut started) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

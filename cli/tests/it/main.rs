@@ -7,3 +7,5 @@ mod common;
 
 mod cli;
 mod fencing;
+mod timeouts;
+mod tls;
