@@ -90,6 +90,50 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The migrations not applied yet to this schema (all of them when the schema or its
+    /// `schema_migrations` table does not exist). Reads only: what an engine running as the
+    /// runtime role checks before it starts. An applied migration whose file changed is an
+    /// error, as in [`Store::migrate`].
+    pub async fn pending_migrations(&self) -> Result<Vec<Migration>> {
+        let c = self.client().await?;
+        let done: Vec<(i32, String, String)> =
+            match c.query(&self.q().migrations_applied, &[]).await {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect(),
+                Err(e)
+                    if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+                        || e.code()
+                            == Some(&tokio_postgres::error::SqlState::INVALID_SCHEMA_NAME) =>
+                {
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let known = self.migrations();
+        for (version, name, sum) in &done {
+            match known.iter().find(|m| m.version == *version) {
+                None => return Err(Error::MigrationUnknown(*version)),
+                Some(m) if m.checksum != *sum => {
+                    return Err(Error::MigrationChanged {
+                        version: *version,
+                        name: name.clone(),
+                        applied: sum.clone(),
+                        file: m.checksum.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(known
+            .into_iter()
+            .filter(|m| !done.iter().any(|(v, _, _)| *v == m.version))
+            .collect())
+    }
+}
+
 /// The migrations rendered for `schema` with the default role names (what `longrun migrate
 /// --print` shows).
 pub fn migrations_for(schema: &str) -> Vec<Migration> {

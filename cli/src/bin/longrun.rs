@@ -303,6 +303,10 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
         #[arg(long)]
         metrics_listen: Option<std::net::SocketAddr>,
+        /// Apply pending migrations first (needs the owner role). Without it an unmigrated
+        /// schema is refused: engines run as a role granted longrun_runtime, which cannot.
+        #[arg(long)]
+        migrate: bool,
     },
     /// Serve the operations console (the page and its JSON API) until interrupted. It has no
     /// authentication of its own: keep it on a loopback address, or put a proxy that
@@ -321,6 +325,10 @@ enum Command {
         /// the counts, lapsed work), as `longrun run` does.
         #[arg(long)]
         run_engine: bool,
+        /// Apply pending migrations first (needs the owner role); without it an unmigrated
+        /// schema is refused.
+        #[arg(long)]
+        migrate: bool,
     },
     /// List dead-lettered inbound messages.
     DeadLetters {
@@ -465,6 +473,27 @@ async fn connect_pool(cli: &Cli, pool_size: usize) -> Result<Engine, Failure> {
     };
     let store = Store::connect_with(pg_config(cli.database_url.as_deref())?, config).await?;
     Ok(Engine::builder(store).build()?)
+}
+
+/// `run` and `console` start only on a migrated schema: they migrate when asked (`--migrate`,
+/// as the owner), else refuse a schema with pending migrations, so that an engine running as
+/// the runtime role never tries DDL it may not run.
+async fn migrated(engine: &Engine, migrate: bool) -> Result<(), Failure> {
+    if migrate {
+        engine.store().migrate().await?;
+        return Ok(());
+    }
+    let pending = engine.store().pending_migrations().await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let total = engine.store().migrations().len();
+    Err(Failure::Input(format!(
+        "schema \"{}\" is not migrated ({} of {total} migrations pending, from {})\nhint: run `longrun migrate` as the owner (or a DBA applies `longrun migrate --print`), or pass --migrate",
+        engine.store().schema(),
+        pending.len(),
+        pending[0].name
+    )))
 }
 
 fn print_json(v: &impl serde::Serialize) {
@@ -1170,13 +1199,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Run { metrics_listen } => {
+        Command::Run {
+            metrics_listen,
+            migrate,
+        } => {
+            let engine = connect_pool(&cli, 4).await?;
+            migrated(&engine, *migrate).await?;
             if let Some(addr) = metrics_listen {
                 serve_metrics(*addr).await?;
                 eprintln!("longrun: metrics at http://{addr}/metrics");
             }
-            let engine = connect_pool(&cli, 4).await?;
-            engine.store().migrate().await?;
             let running = engine.run();
             eprintln!(
                 "longrun: engine {} running on schema \"{}\" (timers, message expiry, lapsed work); stop with Ctrl-C or SIGTERM",
@@ -1200,7 +1232,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             prefix,
             user_header,
             run_engine,
-        } => serve_console(&cli, *listen, prefix.as_deref(), user_header, *run_engine).await,
+            migrate,
+        } => {
+            serve_console(
+                &cli,
+                *listen,
+                prefix.as_deref(),
+                user_header,
+                *run_engine,
+                *migrate,
+            )
+            .await
+        }
         Command::DeadLetters { limit } => {
             let engine = connect(&cli).await?;
             let list = engine.store().dead_letters(*limit).await?;
@@ -1538,6 +1581,7 @@ async fn serve_console(
     prefix: Option<&str>,
     user_header: &str,
     run_engine: bool,
+    migrate: bool,
 ) -> Result<(), Failure> {
     let prefix = match prefix.map(|p| p.trim_end_matches('/')) {
         None | Some("") => None,
@@ -1554,7 +1598,7 @@ async fn serve_console(
         ))
     })?;
     let engine = connect_pool(cli, 8).await?;
-    engine.store().migrate().await?;
+    migrated(&engine, migrate).await?;
     let running = run_engine.then(|| engine.run());
     let console = longrun::console::Console::new(engine.clone())
         .user_header(user_header)

@@ -7,5 +7,6 @@ mod common;
 
 mod cli;
 mod fencing;
+mod least_privilege;
 mod timeouts;
 mod tls;
