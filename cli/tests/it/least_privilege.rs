@@ -77,7 +77,7 @@ async fn an_engine_runs_as_a_login_role_granted_only_longrun_runtime() {
         pg.get_ports().first().copied().unwrap_or(5432),
         pg.get_dbname().unwrap()
     );
-    let mut child = longrun(&["--database-url", &url, "--schema", db.schema(), "run"])
+    let child = longrun(&["--database-url", &url, "--schema", db.schema(), "run"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
