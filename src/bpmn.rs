@@ -510,6 +510,15 @@ pub fn export(def: &ProcessDefinition) -> Exported {
             esc(&serde_json::to_string(&def.variables).expect("serializes"))
         );
     }
+    if let Some(u) = def.unique_business_key {
+        process_attrs += &format!(
+            " longrun:uniqueBusinessKey=\"{}\"",
+            match u {
+                crate::definition::UniqueKey::ReturnExisting => "return_existing",
+                crate::definition::UniqueKey::Refuse => "refuse",
+            }
+        );
+    }
     let _ = writeln!(
         x,
         "  <bpmn:process id=\"{}\" isExecutable=\"true\"{process_attrs}>",
@@ -1688,11 +1697,24 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
             .or_else(|e| fail(&doc, process, format!("longrun:variables: {e}")))?,
         None => Default::default(),
     };
+    let unique_business_key = match lr(process, "uniqueBusinessKey") {
+        None => None,
+        Some("return_existing") => Some(crate::definition::UniqueKey::ReturnExisting),
+        Some("refuse") => Some(crate::definition::UniqueKey::Refuse),
+        Some(other) => {
+            return fail(
+                &doc,
+                process,
+                format!("longrun:uniqueBusinessKey is return_existing or refuse, not \"{other}\""),
+            )
+        }
+    };
     let def = ProcessDefinition {
         process: id_of(process)?,
         start,
         retry,
         variables,
+        unique_business_key,
         steps,
     };
     if let Err(e) = def.validate() {

@@ -43,10 +43,18 @@ impl ProcessBuilder {
                 start: None,
                 retry: None,
                 variables: Default::default(),
+                unique_business_key: None,
                 steps: Vec::new(),
             },
             explicit_next: Vec::new(),
         }
+    }
+
+    /// Keep the business key unique among running instances: a second start with a running
+    /// instance's key gets that instance or an error, as `policy` says.
+    pub fn unique_business_key(mut self, policy: super::UniqueKey) -> Self {
+        self.def.unique_business_key = Some(policy);
+        self
     }
 
     /// The retry policy of service steps that set none.

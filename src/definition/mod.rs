@@ -42,8 +42,24 @@ pub struct ProcessDefinition {
     /// `object` is allowed untyped.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub variables: std::collections::BTreeMap<String, crate::expr::Type>,
+    /// Whether the business key is unique among this process's running instances (all
+    /// versions that say so), and what a second start with a running instance's key gets.
+    /// Without it, any number of instances may share a key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_business_key: Option<UniqueKey>,
     /// The steps; an instance begins at the first one.
     pub steps: Vec<Step>,
+}
+
+/// What a start gets when a running instance of the process has its business key already
+/// (see [`ProcessDefinition::unique_business_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UniqueKey {
+    /// The running instance's id, as if this start had made it (nothing new is written).
+    ReturnExisting,
+    /// An [`crate::Error::AlreadyRunning`] error naming the running instance.
+    Refuse,
 }
 
 /// Where a named business error raised by a service step's handler leads.

@@ -296,6 +296,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             start: None,
             retry: None,
             variables: Default::default(),
+            unique_business_key: None,
             steps,
         };
         def.validate().unwrap();

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use uuid::Uuid;
 
-use crate::definition::ProcessDefinition;
+use crate::definition::{ProcessDefinition, UniqueKey};
 use crate::machine::Status;
 use crate::store::{
     Applied, ClaimedJob, Conn, Delivery, Deployed, Error, Lease, Message, Projection, Result,
@@ -347,6 +347,10 @@ pub struct StartRequest {
     pub business_key: String,
     /// The initial variables: a JSON object (or null for none).
     pub variables: Value,
+    /// Makes the start idempotent: the instance id is derived from the process and this key,
+    /// so a second start with the same key (a retried request, say) returns the instance the
+    /// first made, whatever its state, and writes nothing. At most 1,000 bytes.
+    pub idempotency_key: Option<String>,
 }
 
 impl StartRequest {
@@ -358,7 +362,14 @@ impl StartRequest {
             tag: None,
             business_key: business_key.into(),
             variables: Value::Object(Map::new()),
+            idempotency_key: None,
         }
+    }
+
+    /// With an idempotency key (see [`StartRequest::idempotency_key`]).
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
     }
 
     /// With these variables (a JSON object).
@@ -497,17 +508,37 @@ impl Engine {
         Ok(self.start_many(vec![request]).await?[0])
     }
 
-    /// Start several instances in one transaction (all or none).
+    /// Start several instances in one transaction (all or none). A request with an
+    /// idempotency key that was used before, or with the business key of a running instance of
+    /// a process that keeps keys unique and returns the existing instance, gets that instance's
+    /// id and starts nothing.
     pub async fn start_many(&self, requests: Vec<StartRequest>) -> Result<Vec<Uuid>> {
         let store = &self.inner.store;
-        let mut client = store.client().await?;
-        let now = self.now();
-        let lease = self.lease(now);
-        let tx = client.transaction().await?;
-        let (ids, applied) = self.start_in(&tx, now, requests, lease.as_ref()).await?;
-        tx.commit().await?;
-        self.after_commit(applied).await;
-        Ok(ids)
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = store.client().await?;
+            let now = self.now();
+            let lease = self.lease(now);
+            let tx = client.transaction().await?;
+            let result = match self
+                .start_in(&tx, now, requests.clone(), lease.as_ref())
+                .await
+            {
+                Ok(r) => tx.commit().await.map(|_| r).map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok((ids, applied)) => {
+                    self.after_commit(applied).await;
+                    return Ok(ids);
+                }
+                // A concurrent start with the same idempotency or unique business key won the
+                // race: looked up again, its instance is found.
+                Err(Error::Conflict(_)) if attempt < 4 => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Start an instance in the caller's transaction: it exists if and only if the caller
@@ -535,8 +566,25 @@ impl Engine {
         let mut works = Vec::with_capacity(requests.len());
         let mut ids = Vec::with_capacity(requests.len());
         let mut versions: HashMap<String, i32> = HashMap::new();
+        // Starts of this batch by idempotency id and by unique (process, business key).
+        let mut made: HashMap<Uuid, ()> = HashMap::new();
+        let mut unique_made: HashMap<(String, String), Uuid> = HashMap::new();
         for r in requests {
             check_business_key(&r.business_key)?;
+            let derived = match &r.idempotency_key {
+                Some(k) => {
+                    check_idempotency_key(k)?;
+                    let name = store.lock_key(&["start", &r.process, k]);
+                    Some(Uuid::new_v5(&IDEMPOTENT_STARTS, name.as_bytes()))
+                }
+                None => None,
+            };
+            if let Some(id) = derived {
+                if made.contains_key(&id) || store.instance_exists_in(c, id).await? {
+                    ids.push(id);
+                    continue;
+                }
+            }
             self.check_variables("the start's variables", &r.variables)?;
             let variables = match r.variables {
                 Value::Object(m) => m,
@@ -562,7 +610,38 @@ impl Engine {
                     }
                 },
             };
-            let instance_id = Uuid::now_v7();
+            let def = store.definition_in(c, &r.process, version).await?;
+            if let Some(policy) = def.unique_business_key {
+                let key = (r.process.clone(), r.business_key.clone());
+                let running = match unique_made.get(&key) {
+                    Some(id) => Some(*id),
+                    None => {
+                        store
+                            .running_by_key_in(c, &r.process, &r.business_key)
+                            .await?
+                    }
+                };
+                if let Some(instance) = running {
+                    match policy {
+                        UniqueKey::ReturnExisting => {
+                            ids.push(instance);
+                            continue;
+                        }
+                        UniqueKey::Refuse => {
+                            return Err(Error::AlreadyRunning {
+                                process: r.process,
+                                business_key: r.business_key,
+                                instance,
+                            })
+                        }
+                    }
+                }
+            }
+            let instance_id = derived.unwrap_or_else(Uuid::now_v7);
+            if def.unique_business_key.is_some() {
+                unique_made.insert((r.process.clone(), r.business_key.clone()), instance_id);
+            }
+            made.insert(instance_id, ());
             ids.push(instance_id);
             works.push(Work::Start {
                 instance_id,
@@ -891,6 +970,19 @@ impl Engine {
         });
         workers::spawn(self.clone())
     }
+}
+
+/// The namespace of idempotent starts' derived instance ids (UUID v5 of the schema, process
+/// and idempotency key).
+const IDEMPOTENT_STARTS: Uuid = Uuid::from_u128(0x6c6f_6e67_7275_6e00_8000_0000_0000_0001);
+
+fn check_idempotency_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 1000 || key.chars().any(char::is_control) {
+        return Err(Error::BadInput(
+            "an idempotency key is 1 to 1,000 bytes without control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A business key is kept in an indexed column and shown to operators: at most 1,000 bytes

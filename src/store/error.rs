@@ -44,6 +44,17 @@ pub enum Error {
     /// retrying the call is safe.
     #[error("conflict with a concurrent transaction, retry: {0}")]
     Conflict(String),
+    /// The process keeps business keys unique among running instances, and one runs with
+    /// this key.
+    #[error("process \"{process}\" has a running instance with business key \"{business_key}\" already: {instance}")]
+    AlreadyRunning {
+        /// The process.
+        process: String,
+        /// The key.
+        business_key: String,
+        /// The running instance.
+        instance: Uuid,
+    },
     /// The state machine refused the input.
     #[error("refused by instance {instance}: {rejection}")]
     Rejected {

@@ -444,6 +444,28 @@ impl Store {
         Ok(d)
     }
 
+    /// Whether an instance with this id exists.
+    pub(crate) async fn instance_exists_in(&self, c: &impl Conn, id: Uuid) -> Result<bool> {
+        Ok(!c.rows(&self.q().instance_exists, &[&id]).await?.is_empty())
+    }
+
+    /// The running instance of `process` with this business key, among instances whose
+    /// version keeps keys unique.
+    pub(crate) async fn running_by_key_in(
+        &self,
+        c: &impl Conn,
+        process: &str,
+        business_key: &str,
+    ) -> Result<Option<Uuid>> {
+        let rows = c
+            .rows(
+                &self.q().instance_running_by_key,
+                &[&process, &business_key],
+            )
+            .await?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
     /// The BPMN document a version was deployed from, if it was.
     pub async fn definition_source(&self, process: &str, version: i32) -> Result<Option<String>> {
         let c = self.client().await?;

@@ -60,6 +60,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0011_console_counts",
         include_str!("../../sql/migrations/0011_console_counts.sql"),
     ),
+    (
+        12,
+        "0012_unique_starts",
+        include_str!("../../sql/migrations/0012_unique_starts.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005 and 0011), as `longrun report` names them.
@@ -137,6 +142,8 @@ queries!(
     instances_lock,
     instances_update,
     instance_get,
+    instance_running_by_key,
+    instance_exists,
     instances_list,
     instances_count,
     events_append,

@@ -287,6 +287,7 @@ impl Store {
         let mut ins_state = Vec::new();
         let mut ins_seq = Vec::new();
         let mut ins_at = Vec::new();
+        let mut ins_unique = Vec::new();
         let mut up_id = Vec::new();
         let mut up_expected = Vec::new();
         let mut up_status = Vec::new();
@@ -308,6 +309,7 @@ impl Store {
                 ins_process.push(slot.process.clone());
                 ins_version.push(slot.version);
                 ins_key.push(slot.state.business_key.clone());
+                ins_unique.push(slot.def.unique_business_key.is_some());
                 ins_status.push(slot.state.status.as_str().to_string());
                 ins_step.push(step);
                 ins_waiting.push(waiting);
@@ -432,6 +434,7 @@ impl Store {
                     &ins_state,
                     &ins_seq,
                     &ins_at,
+                    &ins_unique,
                 ],
             )
             .await

@@ -142,6 +142,10 @@ enum Command {
         /// Start the version this tag names.
         #[arg(long)]
         tag: Option<String>,
+        /// Make the start idempotent: run again with the same key, it prints the instance the
+        /// first run started and starts nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// Deliver a message to the engine.
     Send {
@@ -399,6 +403,7 @@ impl From<Error> for Failure {
             | Error::InstanceNotFound(_)
             | Error::ProcessNotFound(_)
             | Error::Rejected { .. }
+            | Error::AlreadyRunning { .. }
             | Error::Config(_) => Failure::Input(e.to_string()),
             other => {
                 let text = other.to_string();
@@ -638,6 +643,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             vars,
             version,
             tag,
+            idempotency_key,
         } => {
             let variables = match vars {
                 Some(v) => parse_json("--vars", v)?,
@@ -650,6 +656,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let mut req = StartRequest::new(process.clone(), key.clone()).variables(variables);
             req.version = *version;
             req.tag = tag.clone();
+            req.idempotency_key = idempotency_key.clone();
             let id = engine.start(req).await?;
             let view = engine.store().instance(id).await?;
             if cli.json {
