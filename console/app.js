@@ -276,10 +276,12 @@
     const probe = await api("instances?" + query({ ...filter, limit: 1000 }));
     const n = probe.instances.length;
     if (!n) { showError("No instance matches the filter."); return; }
-    const what = `${n}${probe.next ? " (the first 1000)" : ""} matching instance${n === 1 ? "" : "s"}`;
+    if (probe.next) { showError("More than 1000 instances match: narrow the filter first."); return; }
+    const what = `${n} matching instance${n === 1 ? "" : "s"}`;
     const body = askAction(action, what);
     if (!body) return;
-    const result = await post(`batch/${action}`, { filter: batchFilter(filter), max: 1000, ...body });
+    // The server refuses the batch if the filter matches more by now than were shown.
+    const result = await post(`batch/${action}`, { filter: batchFilter(filter), expected: n, ...body });
     const failed = result.failed.length ? `; ${result.failed.length} refused: ${result.failed.slice(0, 3).map(f => f.error).join("; ")}` : "";
     setStatus(`${action}: ${result.done} of ${result.matched} done${failed}`);
     if (failed) showError(`${action}: ${result.failed.length} refused` + failed);

@@ -36,6 +36,10 @@ impl From<Error> for ApiError {
             Error::BadInput(_) | Error::Definition(_) => StatusCode::BAD_REQUEST,
             Error::InstanceNotFound(_) | Error::ProcessNotFound(_) => StatusCode::NOT_FOUND,
             Error::Rejected { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
+            // A data exception (class 22: a NUL in a JSON string, say) is the request's fault.
+            Error::Postgres(pg) if pg.code().is_some_and(|c| c.code().starts_with("22")) => {
+                StatusCode::BAD_REQUEST
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -115,11 +119,19 @@ async fn bpmn(
             crate::bpmn::export(&def).xml
         }
     };
+    // Plain text under a sandbox: opened directly, a document with an XHTML script element
+    // would otherwise run it from the console's origin.
     Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/xml; charset=utf-8",
-        )],
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'",
+            ),
+        ],
         xml,
     )
         .into_response())
@@ -348,7 +360,7 @@ struct BatchBody {
     filter: InstanceFilter,
     reason: Option<String>,
     variables: Option<Value>,
-    max: Option<i64>,
+    expected: Option<i64>,
 }
 
 async fn batch(
@@ -358,10 +370,14 @@ async fn batch(
     body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult {
     let body = json_body(body)?;
-    let max = body.max.unwrap_or(1000);
-    if !(1..=10_000).contains(&max) {
-        return Err(bad(format!("max must be 1 to 10000, not {max}")));
+    let expected = body.expected.ok_or_else(|| {
+        bad("a batch states how many instances it expects to touch: \"expected\"")
+    })?;
+    if !(1..=10_000).contains(&expected) {
+        return Err(bad(format!("expected must be 1 to 10000, not {expected}")));
     }
+    // One more than expected is read, to know whether the filter matches more.
+    let max = expected + 1;
     let template = action(
         &name,
         ActBody {
@@ -384,6 +400,14 @@ async fn batch(
             Some(next) => after = Some(next),
             None => break,
         }
+    }
+    if ids.len() as i64 > expected {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "the filter matches more than the {expected} instances expected; nothing was done (narrow the filter, or state the number)"
+            ),
+        ));
     }
     let by = who(&console, &headers);
     let mut done = 0;

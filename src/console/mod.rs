@@ -26,18 +26,28 @@
 //! | --- | --- |
 //! | `GET api/processes` | `{"versions": [VersionSummary], "projection": {...}}`: every process version with instance counts and open incidents, and the activity projection's lag |
 //! | `GET api/processes/{process}/{version}` | `{"summary", "steps": [{"id", "kind"}], "counts": [StepCount], "projection"}`: the badges of one version's diagram |
-//! | `GET api/processes/{process}/{version}/bpmn` | the version's BPMN XML: the document it was deployed from, or its export |
+//! | `GET api/processes/{process}/{version}/bpmn` | the version's BPMN XML as `text/plain`: the document it was deployed from, or its export |
 //! | `GET api/instances?process=&version=&status=&business_key=&variables=&step=&started_after=&started_before=&after=&limit=` | [`InstancePage`](crate::store::InstancePage): newest first; `status` is running, completed, failed, cancelled, incident or paused; `variables` a JSON object the variables contain; `step` the step it is at; times in RFC 3339; `after` the `next` of the page before; `limit` 1 to 1000 (default 50) |
 //! | `GET api/instances/{id}` | `{"instance", "positions", "timers", "waiting", "incidents", "history"}`: one instance, where it is, what it waits for, and its events with a description each |
 //! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`](crate::store::IncidentPage): open incidents |
 //! | `POST api/instances/{id}/{action}` | `action` is retry, cancel, pause or resume; body `{"reason": "..."}` (cancel, required) or `{"variables": {...}}` (retry, optional); answers the instance |
-//! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "max": 1000}`: the action on every instance the filter matches, up to `max` (at most 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
+//! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "expected": n}`: the action on every instance the filter matches, refused (409) when it matches more than `expected` (1 to 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
 //!
 //! POST bodies must be `application/json` (which a cross-site form cannot send without the
-//! browser asking first).
+//! browser asking first). A batch states how many instances it `expected` (1 to 10,000) and is
+//! refused with 409 when the filter matches more, so that a filter typed wrong cannot touch
+//! thousands of instances.
+//!
+//! Every answer carries a `Content-Security-Policy` (the console's own scripts only, no
+//! framing: `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff`, `X-Frame-Options:
+//! DENY` and `Referrer-Policy: no-referrer`. A stored BPMN document is served as `text/plain`
+//! under a sandboxing policy, so that no script in it runs from the console's origin. Requests
+//! for a `Host` not allowed ([`Console::allowed_hosts`]; loopback names by default) get 421;
+//! a NUL in the path or query gets 400.
 
 mod api;
 mod assets;
+mod guard;
 
 use std::sync::Arc;
 
@@ -51,6 +61,7 @@ pub struct Console {
     engine: Engine,
     user_header: Arc<str>,
     refresh_seconds: u32,
+    hosts: guard::Hosts,
 }
 
 impl Console {
@@ -61,7 +72,34 @@ impl Console {
             engine,
             user_header: Arc::from("x-longrun-user"),
             refresh_seconds: 5,
+            hosts: guard::Hosts::Listed(Vec::new()),
         }
+    }
+
+    /// The `Host` values the console answers besides `localhost`, `127.0.0.1` and `[::1]`
+    /// (any port): names (`ops.example.com`) or names with a port (`ops.example.com:8443`).
+    /// Any other host gets 421, so that a page of another site cannot reach a console on a
+    /// private address through a name of its own that resolves there (DNS rebinding).
+    pub fn allowed_hosts<I, S>(mut self, hosts: I) -> Console
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let extra = hosts.into_iter().map(|h| h.as_ref().to_ascii_lowercase());
+        self.hosts = match self.hosts {
+            guard::Hosts::Listed(mut list) => {
+                list.extend(extra);
+                guard::Hosts::Listed(list)
+            }
+            guard::Hosts::Any => guard::Hosts::Any,
+        };
+        self
+    }
+
+    /// Answer any `Host` (when a proxy in front already checks it).
+    pub fn any_host(mut self) -> Console {
+        self.hosts = guard::Hosts::Any;
+        self
     }
 
     /// The request header naming who asks for an action (set it in the host's
@@ -83,7 +121,13 @@ impl Console {
     /// [`Router::nest`] answers only `/ops`); the page finds its assets and API relative to
     /// the path it was asked for.
     pub fn router(self) -> Router {
-        assets::routes().merge(api::routes()).with_state(self)
+        assets::routes()
+            .merge(api::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                guard::guard,
+            ))
+            .with_state(self)
     }
 
     fn engine(&self) -> &Engine {

@@ -366,7 +366,7 @@ async fn actions_record_who_asked_and_refuse_what_does_not_apply() {
         &api,
         "POST",
         "/api/batch/cancel",
-        Some(json!({"filter": {"process": "api", "variables": {"group": 2}}, "reason": "test"})),
+        Some(json!({"filter": {"process": "api", "variables": {"group": 2}}, "reason": "test", "expected": 10})),
         Some("carol"),
     )
     .await;
@@ -376,7 +376,7 @@ async fn actions_record_who_asked_and_refuse_what_does_not_apply() {
         &api,
         "POST",
         "/api/batch/cancel",
-        Some(json!({"filter": {"variables": {"group": 2}}, "reason": "again"})),
+        Some(json!({"filter": {"variables": {"group": 2}}, "reason": "again", "expected": 10})),
         None,
     )
     .await;
@@ -388,13 +388,17 @@ async fn actions_record_who_asked_and_refuse_what_does_not_apply() {
         "already cancelled"
     );
     for (body, says) in [
-        (json!({"filter": {}, "reason": "x", "max": 0}), "max"),
         (
-            json!({"filter": {"status": "lost"}, "reason": "x"}),
+            json!({"filter": {}, "reason": "x", "expected": 0}),
+            "expected",
+        ),
+        (json!({"filter": {}, "reason": "x"}), "expected"),
+        (
+            json!({"filter": {"status": "lost"}, "reason": "x", "expected": 1}),
             "unknown status",
         ),
-        (json!({"filter": {}}), "needs a reason"),
-        (json!({"reason": "x"}), "filter"),
+        (json!({"filter": {}, "expected": 1}), "needs a reason"),
+        (json!({"reason": "x", "expected": 1}), "filter"),
     ] {
         let (status, got) = call(&api, "POST", "/api/batch/cancel", Some(body.clone()), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {got}");
@@ -512,4 +516,119 @@ async fn the_page_counts_and_diagram_are_served_under_any_prefix() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = get(&app, "/ops/api/processes/nope/1").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn raw(app: &axum::Router, req: Request<Body>) -> axum::response::Response {
+    app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_guards_hosts_headers_sources_and_batches() {
+    let db = TestDb::new().await;
+    let (_engine, console, _ids) = setup(&db).await;
+    let app = axum::Router::new().nest_service("/ops", console);
+    // Security headers on every answer, the page and the API alike.
+    for uri in ["/ops/", "/ops/api/processes"] {
+        let res = raw(
+            &app,
+            Request::get(uri)
+                .header("host", "localhost:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        let csp = res.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+    }
+    // DNS rebinding: a name that is not allowed gets 421; loopback names and listed ones pass.
+    let res = raw(
+        &app,
+        Request::get("/ops/api/processes")
+            .header("host", "evil.example:8080")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    for host in ["127.0.0.1:9", "[::1]:8080", "LOCALHOST"] {
+        let res = raw(
+            &app,
+            Request::get("/ops/api/processes")
+                .header("host", host)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{host}");
+    }
+    let listed = axum::Router::new().nest_service(
+        "/ops",
+        Console::new(client(&db.store))
+            .allowed_hosts(["ops.example.com"])
+            .router(),
+    );
+    let res = raw(
+        &listed,
+        Request::get("/ops/api/processes")
+            .header("host", "ops.example.com:443")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // NUL in a parameter is the request's fault.
+    for uri in [
+        "/ops/api/instances?business_key=a%00b",
+        "/ops/api/processes/a%00/1",
+    ] {
+        let res = raw(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{uri}");
+    }
+    let (status, got) = call(
+        &app,
+        "POST",
+        &format!("/ops/api/instances/{}/cancel", _ids[1]),
+        Some(json!({"reason": "a\u{0}b"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+    // A stored diagram is plain text under a sandbox: no script in it runs from this origin.
+    let res = raw(
+        &app,
+        Request::get("/ops/api/processes/api/1/bpmn")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    // A batch that would touch more than it says is refused, and touches nothing.
+    let (status, got) = call(
+        &app,
+        "POST",
+        "/ops/api/batch/cancel",
+        Some(json!({"filter": {"process": "api"}, "reason": "oops", "expected": 5})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("more than the 5"),
+        "{got}"
+    );
+    assert_eq!(db.count("instances", "WHERE status = 'cancelled'").await, 0);
 }

@@ -333,6 +333,10 @@ enum Command {
         /// schema is refused.
         #[arg(long)]
         migrate: bool,
+        /// A Host the console answers besides localhost, 127.0.0.1, [::1] and the --listen
+        /// address (repeat for several): the name users reach it by (DNS rebinding guard).
+        #[arg(long = "allowed-host", value_name = "HOST")]
+        allowed_hosts: Vec<String>,
     },
     /// List dead-lettered inbound messages.
     DeadLetters {
@@ -1240,6 +1244,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             user_header,
             run_engine,
             migrate,
+            allowed_hosts,
         } => {
             serve_console(
                 &cli,
@@ -1248,6 +1253,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 user_header,
                 *run_engine,
                 *migrate,
+                allowed_hosts,
             )
             .await
         }
@@ -1589,6 +1595,7 @@ async fn serve_console(
     user_header: &str,
     run_engine: bool,
     migrate: bool,
+    allowed_hosts: &[String],
 ) -> Result<(), Failure> {
     let prefix = match prefix.map(|p| p.trim_end_matches('/')) {
         None | Some("") => None,
@@ -1607,8 +1614,11 @@ async fn serve_console(
     let engine = connect_pool(cli, 8).await?;
     migrated(&engine, migrate).await?;
     let running = run_engine.then(|| engine.run());
+    let mut hosts = allowed_hosts.to_vec();
+    hosts.push(listen.to_string());
     let console = longrun::console::Console::new(engine.clone())
         .user_header(user_header)
+        .allowed_hosts(hosts)
         .router();
     let app = match prefix {
         Some(p) => axum::Router::new().nest_service(p, console),
