@@ -1097,6 +1097,18 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
     use crate::definition::{
         Boundary, ErrorRoute, GatewayEvent, RetryPolicy, Route, StartTrigger, Step,
     };
+    let max = crate::definition::MAX_DOCUMENT_BYTES;
+    if xml.len() > max {
+        return Err(ImportError {
+            line: 1,
+            column: 1,
+            element: "document".into(),
+            message: format!(
+                "the document is {} bytes; at most {max} are accepted",
+                xml.len()
+            ),
+        });
+    }
     let doc = roxmltree::Document::parse(xml).map_err(|e| ImportError {
         line: e.pos().row,
         column: e.pos().col,

@@ -879,6 +879,11 @@ impl Engine {
     /// (A message's payload is checked for NUL characters by `Message::check`; variables by
     /// [`Engine::check_variables`].)
     pub(crate) fn check_size(&self, what: &str, value: &Value) -> Result<()> {
+        if let Some(n) = inexact_integer(value) {
+            return Err(Error::BadInput(format!(
+                "{what} hold the number {n}, an integer beyond 2^53: conditions and the console could not keep it exactly; send it as a string"
+            )));
+        }
         let size = json_size(value);
         let max = self.inner.config.max_payload_bytes;
         if size > max {
@@ -969,6 +974,29 @@ impl Engine {
             }
         });
         workers::spawn(self.clone())
+    }
+}
+
+/// The first integer in `v` whose magnitude is beyond 2^53 (where f64, which conditions and
+/// JavaScript use, stops holding every integer), as written.
+fn inexact_integer(v: &Value) -> Option<String> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match v {
+        Value::Number(n) => {
+            let beyond = if let Some(i) = n.as_i64() {
+                i.unsigned_abs() > EXACT as u64
+            } else if let Some(u) = n.as_u64() {
+                u > EXACT as u64
+            } else {
+                // Parsed as a float: an integer literal too long for 64 bits lands here too.
+                n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() > EXACT)
+            };
+            beyond.then(|| n.to_string())
+        }
+        Value::Array(a) => a.iter().find_map(inexact_integer),
+        Value::Object(m) => m.values().find_map(inexact_integer),
+        _ => None,
     }
 }
 

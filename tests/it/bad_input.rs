@@ -226,3 +226,59 @@ async fn business_keys_are_checked_like_message_keys() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn integers_beyond_two_to_the_53_are_refused_not_rounded() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine
+        .deploy(
+            &ProcessDefinition::builder("p")
+                .receive("wait", "Go")
+                .key("k")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let before = counts(&db).await;
+    let too_big: Value = serde_json::from_str(r#"{"k": "a", "id": 9007199254740993}"#).unwrap();
+    let longer: Value =
+        serde_json::from_str(r#"{"k": "a", "ids": [1, 123456789012345678901234]}"#).unwrap();
+    let negative: Value =
+        serde_json::from_str(r#"{"k": "a", "n": {"m": -9007199254740993}}"#).unwrap();
+    for vars in [too_big, longer, negative] {
+        let e = engine
+            .start(StartRequest::new("p", "b").variables(vars.clone()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, Error::BadInput(_)) && e.to_string().contains("2^53"),
+            "{vars}: {e}"
+        );
+        let e = engine
+            .send(Message::new("Go", "a", "m-1").payload(vars.clone()))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("2^53"), "{vars}: {e}");
+    }
+    assert_eq!(counts(&db).await, before, "nothing written");
+    // 2^53 itself, floats and big numbers written as strings are fine.
+    let fine =
+        json!({"k": "a", "n": 9007199254740992u64, "f": 1.5, "s": "123456789012345678901234"});
+    engine
+        .start(StartRequest::new("p", "b").variables(fine))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_bpmn_document_over_the_size_limit_is_refused_before_parsing() {
+    let huge = format!(
+        "<bpmn:definitions>{}</bpmn:definitions>",
+        " ".repeat(longrun::definition::MAX_DOCUMENT_BYTES)
+    );
+    let e = longrun::bpmn::import(&huge).unwrap_err();
+    assert!(e.to_string().contains("at most"), "{e}");
+}

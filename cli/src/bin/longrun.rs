@@ -423,6 +423,28 @@ impl From<Error> for Failure {
     }
 }
 
+/// A definition file, read no further than the size limit (an endless or huge input is
+/// refused without being held in memory).
+fn read_document(file: &std::path::Path) -> Result<String, Failure> {
+    use std::io::Read;
+    let max = longrun::definition::MAX_DOCUMENT_BYTES;
+    let cannot = |e: std::io::Error| Failure::Input(format!("cannot read {}: {e}", file.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(cannot)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() > max {
+        return Err(Failure::Input(format!(
+            "{} is larger than {max} bytes, the most a definition may be",
+            file.display()
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Failure::Input(format!("{} is not UTF-8 text", file.display())))
+}
+
 fn parse_instance(text: &str) -> Result<Uuid, Failure> {
     text.parse()
         .map_err(|_| Failure::Input(format!("\"{text}\" is not an instance id (a UUID)")))
@@ -542,8 +564,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Deploy { file, tag, format } => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| Failure::Input(format!("cannot read {}: {e}", file.display())))?;
+            let text = read_document(file)?;
             let format =
                 format
                     .clone()

@@ -222,3 +222,19 @@ async fn sending_a_message_no_process_knows_warns_on_stderr() {
     }
     assert_eq!(db.count("inbox", "WHERE status = 'dead'").await, 2);
 }
+
+#[test]
+fn deploy_reads_no_further_than_the_size_limit() {
+    // An endless input: refused after 4 MiB, not read into memory for ever.
+    let out = longrun(&["deploy", "/dev/zero", "--format", "bpmn"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    let dir = std::env::temp_dir().join(format!("longrun-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.bpmn");
+    std::fs::write(&big, vec![b' '; 5 << 20]).unwrap();
+    let out = longrun(&["deploy", big.to_str().unwrap()], &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+}
