@@ -374,7 +374,9 @@ impl Store {
             lines.push(format!(
                 "it ended at step {} at {}{}",
                 view.current_step.as_deref().unwrap_or("?"),
-                view.ended_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                view.ended_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default(),
                 view.error.map(|e| format!(": {e}")).unwrap_or_default()
             ));
             return Ok(lines);
@@ -385,7 +387,7 @@ impl Store {
         for i in &state.incidents {
             lines.push(format!(
                 "it has an open incident at step {}: \"{}\" after {} attempts, since {}; an operator can retry or cancel it",
-                i.step, i.error, i.attempts, i.at.to_rfc3339()
+                i.step, i.error, i.attempts, i.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             ));
         }
         if let Some(reason) = &state.compensating {
@@ -400,7 +402,7 @@ impl Store {
                     since,
                 } => lines.push(format!(
                     "at step {step} it waits for message {name} with key {key} since {}",
-                    since.to_rfc3339()
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                 )),
                 Waiting::Job {
                     step,
@@ -447,7 +449,8 @@ impl Store {
                     crate::machine::TimerKind::Timeout => "timeout",
                 },
                 t.step,
-                t.due_at.to_rfc3339()
+                t.due_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
             ));
         }
         if lines.len() == 1 {

@@ -569,8 +569,31 @@ impl Store {
             }
             Ok(n)
         };
-        let (_, updated, _, _, _, _, _, _, _) =
-            tokio::try_join!(ins, upd, evs, jobs, outbox, sub_del, sub_ins, settle, timers)?;
+        // All statements run pipelined: when one fails, the ones after it fail with "current
+        // transaction is aborted". Report the statement that failed first, not those.
+        let (r0, r1, r2, r3, r4, r5, r6, r7, r8) =
+            tokio::join!(ins, upd, evs, jobs, outbox, sub_del, sub_ins, settle, timers);
+        let mut cause: Option<tokio_postgres::Error> = None;
+        let mut counts = Vec::with_capacity(9);
+        for r in [r0, r1, r2, r3, r4, r5, r6, r7, r8] {
+            match r {
+                Ok(n) => counts.push(n),
+                Err(e) => {
+                    counts.push(0);
+                    let aborted = |e: &tokio_postgres::Error| {
+                        e.code()
+                            == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
+                    };
+                    if cause.as_ref().is_none_or(|c| aborted(c) && !aborted(&e)) {
+                        cause = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = cause {
+            return Err(e.into());
+        }
+        let updated = counts[1];
         if updated != up_count {
             return Err(Error::Conflict(format!(
                 "{} of {} instances changed under their lock",
@@ -1100,7 +1123,10 @@ pub(crate) fn describe_wait(
                 .timers
                 .iter()
                 .find(|t| t.timer_id == *timer_id)
-                .map(|t| t.due_at.to_rfc3339())
+                .map(|t| {
+                    t.due_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                })
                 .unwrap_or_default();
             format!("timer due {due}")
         }

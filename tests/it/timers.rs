@@ -165,7 +165,7 @@ async fn a_timer_step_waits_until_the_date_in_a_variable() {
     let view = db.store.instance(id).await.unwrap();
     assert_eq!(
         view.waiting_for.as_deref(),
-        Some("timer due 2026-03-02T12:00:00+00:00")
+        Some("timer due 2026-03-02T12:00:00.000Z")
     );
     clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 11, 59, 59).unwrap());
     assert_eq!(

@@ -169,17 +169,23 @@ enum Command {
         /// Only of this process.
         #[arg(long)]
         process: Option<String>,
-        /// Only in this status (running, completed, failed).
+        /// Only in this status (running, completed, failed, cancelled).
         #[arg(long)]
         status: Option<String>,
+        /// Only with this business key.
+        #[arg(long)]
+        key: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
     /// Show an instance: its state, what it waits for, and its event history.
     Show {
-        /// The instance id.
+        /// The instance id, or a business key (the one instance with it; --process narrows).
         instance: String,
+        /// With a business key: of this process.
+        #[arg(long)]
+        process: Option<String>,
     },
     /// Load generator: N three-step instances on K engines, against a fresh schema, compared
     /// with the commit ceiling Postgres reaches on this machine in the same run.
@@ -251,8 +257,11 @@ enum Command {
     },
     /// Say in plain words where an instance is and why.
     Explain {
-        /// The instance id.
+        /// The instance id, or a business key (the one instance with it; --process narrows).
         instance: String,
+        /// With a business key: of this process.
+        #[arg(long)]
+        process: Option<String>,
     },
     /// List open incidents: instances stopped at a step that ran out of attempts.
     Incidents {
@@ -423,6 +432,12 @@ impl From<Error> for Failure {
     }
 }
 
+/// Every time the command line prints as text: RFC 3339 in UTC with milliseconds (the JSON
+/// output is RFC 3339 too).
+fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// A definition file, read no further than the size limit (an endless or huge input is
 /// refused without being held in memory).
 fn read_document(file: &std::path::Path) -> Result<String, Failure> {
@@ -443,6 +458,49 @@ fn read_document(file: &std::path::Path) -> Result<String, Failure> {
     }
     String::from_utf8(bytes)
         .map_err(|_| Failure::Input(format!("{} is not UTF-8 text", file.display())))
+}
+
+/// An instance named by its id, or by its business key when exactly one instance (of
+/// `process`, if given) has it.
+async fn resolve_instance(
+    engine: &Engine,
+    text: &str,
+    process: Option<&str>,
+) -> Result<Uuid, Failure> {
+    if let Ok(id) = text.parse::<Uuid>() {
+        return Ok(id);
+    }
+    let filter = longrun::store::InstanceFilter {
+        process: process.map(str::to_string),
+        business_key: Some(text.to_string()),
+        ..Default::default()
+    };
+    let page = engine.store().search_instances(&filter, None, 6).await?;
+    match page.instances.as_slice() {
+        [one] => Ok(one.instance_id),
+        [] => Err(Failure::Input(format!(
+            "no instance has the id or business key \"{text}\"{}",
+            process
+                .map(|p| format!(" in process {p}"))
+                .unwrap_or_default()
+        ))),
+        several => Err(Failure::Input(format!(
+            "{}{} instances have business key \"{text}\": {}; name one by its id{}",
+            several.len().min(5),
+            if several.len() > 5 { " or more" } else { "" },
+            several
+                .iter()
+                .take(5)
+                .map(|i| format!("{} ({} {})", i.instance_id, i.process, i.status))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if process.is_none() {
+                " or narrow with --process"
+            } else {
+                ""
+            }
+        ))),
+    }
 }
 
 fn parse_instance(text: &str) -> Result<Uuid, Failure> {
@@ -739,7 +797,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 match d {
                     Correlated { instance_id } => println!("correlated to instance {instance_id}"),
                     Started { instance_id } => println!("started instance {instance_id}"),
-                    Buffered { expires_at } => println!("buffered: nobody waits for it yet; kept until {expires_at}"),
+                    Buffered { expires_at } => println!("buffered: nobody waits for it yet; kept until {}", ts(expires_at)),
                     DeadLettered { reason } => println!("dead-lettered: {reason}"),
                     Duplicate { status, instance_id } => println!(
                         "duplicate: message id {id} was received before ({status}{}); nothing changed",
@@ -752,6 +810,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Instances {
             process,
             status,
+            key,
             limit,
         } => {
             if let Some(s) = status {
@@ -762,10 +821,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             let engine = connect(&cli).await?;
-            let list = engine
-                .store()
-                .instances(process.as_deref(), status.as_deref(), *limit)
-                .await?;
+            let list = match key {
+                None => {
+                    engine
+                        .store()
+                        .instances(process.as_deref(), status.as_deref(), *limit)
+                        .await?
+                }
+                Some(k) => {
+                    let filter = longrun::store::InstanceFilter {
+                        process: process.clone(),
+                        status: status.clone(),
+                        business_key: Some(k.clone()),
+                        ..Default::default()
+                    };
+                    engine
+                        .store()
+                        .search_instances(&filter, None, (*limit).clamp(1, 1000))
+                        .await?
+                        .instances
+                }
+            };
             if cli.json {
                 print_json(&list);
             } else {
@@ -782,9 +858,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Show { instance } => {
-            let id = parse_instance(instance)?;
+        Command::Show { instance, process } => {
             let engine = connect(&cli).await?;
+            let id = resolve_instance(&engine, instance, process.as_deref()).await?;
             let store = engine.store();
             let view = store.instance(id).await?;
             let waiting = store.waiting(id).await?;
@@ -816,9 +892,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if let Some(e) = &view.error {
                 println!("error     {e}");
             }
-            println!("started   {}", view.started_at);
+            println!("started   {}", ts(view.started_at));
             if let Some(e) = view.ended_at {
-                println!("ended     {e}");
+                println!("ended     {}", ts(e));
             }
             println!("variables {}", view.variables);
             for w in waiting {
@@ -828,7 +904,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         key,
                         since,
                         step,
-                    } => println!("  waits at {step} for message {name} key {key} since {since}"),
+                    } => println!(
+                        "  waits at {step} for message {name} key {key} since {}",
+                        ts(since)
+                    ),
                     longrun::store::Waiting::Job {
                         handler,
                         step,
@@ -844,14 +923,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 }
             }
             for (timer_id, step, kind, due) in &timers {
-                println!("  timer {kind} at {step} due {due} ({timer_id})");
+                println!("  timer {kind} at {step} due {} ({timer_id})", ts(*due));
             }
             println!("history:");
             for h in history {
                 println!(
                     "  {:>3}  {}  {:<18} {}",
                     h.seq,
-                    h.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                    ts(h.recorded_at),
                     h.event_type,
                     longrun::store::describe_event(&h.data)
                 );
@@ -1105,9 +1184,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Explain { instance } => {
-            let id = parse_instance(instance)?;
+        Command::Explain { instance, process } => {
             let engine = connect(&cli).await?;
+            let id = resolve_instance(&engine, instance, process.as_deref()).await?;
             let lines = engine.store().explain(id).await?;
             if cli.json {
                 print_json(&lines);

@@ -238,3 +238,61 @@ fn deploy_reads_no_further_than_the_size_limit() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn instances_are_found_by_business_key_and_times_are_rfc_3339() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    engine
+        .deploy(
+            &longrun::ProcessDefinition::builder("p")
+                .receive("wait", "Go")
+                .key("k")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    for key in ["o-1", "o-1", "o-2"] {
+        engine
+            .start(longrun::StartRequest::new("p", key).variables(serde_json::json!({"k": key})))
+            .await
+            .unwrap();
+    }
+    let s = db.schema();
+    let out = longrun(&["--schema", s, "--json", "instances", "--key", "o-2"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["business_key"], "o-2");
+    let out = longrun(&["--schema", s, "show", "o-2"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // started   2026-12-02T20:10:00.123Z
+    let started = text.lines().find(|l| l.starts_with("started")).unwrap();
+    let when = started.split_whitespace().nth(1).unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(when).is_ok() && when.ends_with('Z'),
+        "{started}"
+    );
+    let out = longrun(&["--schema", s, "explain", "o-2"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Two instances have o-1: the command says which, and asks for an id.
+    let out = longrun(&["--schema", s, "show", "o-1"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("2 instances have business key"),
+        "{}",
+        stderr(&out)
+    );
+    // Errors with --json are one JSON object on stderr.
+    let out = longrun(&["--schema", s, "--json", "show", "nobody"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["kind"], "input");
+    assert!(
+        err["error"].as_str().unwrap().contains("no instance has"),
+        "{err}"
+    );
+}
