@@ -34,8 +34,9 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// The schema to use (migrated if needed).
-    #[arg(long, default_value = "longrun")]
+    /// The schema to use (migrated if needed). Its own by default, so that it does not meet
+    /// the command-line walk-through's `longrun` schema.
+    #[arg(long, default_value = "console_demo")]
     schema: String,
     /// Place this many orders at start.
     #[arg(long, default_value_t = 0)]

@@ -42,8 +42,9 @@ struct Args {
     /// How many orders checkout places.
     #[arg(long, default_value_t = 100)]
     orders: usize,
-    /// The schema to use (migrated if needed).
-    #[arg(long, default_value = "longrun")]
+    /// The schema to use (migrated if needed). Its own by default, so that it does not meet
+    /// the command-line walk-through's `longrun` schema.
+    #[arg(long, default_value = "order_flow")]
     schema: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
