@@ -5,6 +5,7 @@ mod clock;
 mod guard;
 mod handler;
 mod relay;
+mod throttle;
 mod workers;
 
 pub use clock::{Clock, ManualClock, ScaledClock, SystemClock};

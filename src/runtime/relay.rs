@@ -32,13 +32,18 @@ pub(super) async fn run(
         .with_lease(lease);
     let mut backoff = StdDuration::from_millis(50);
     let mut poll = Backoff::new(&engine);
+    let mut reading = super::throttle::Throttle::new("reading the outbox");
     loop {
         if *stop.borrow() {
             break;
         }
         let batch = match consumer.poll(engine.now(), cfg.consumer_batch).await {
-            Ok(Some(batch)) => batch,
+            Ok(Some(batch)) => {
+                reading.ok();
+                batch
+            }
             Ok(None) => {
+                reading.ok();
                 // Another engine holds this consumer; look again later.
                 if !idle(cfg.max_poll_interval, wake, &mut stop).await {
                     break;
@@ -46,7 +51,7 @@ pub(super) async fn run(
                 continue;
             }
             Err(e) => {
-                tracing::warn!(consumer = %reg.name, error = %e, "reading the outbox failed");
+                reading.failed(&format_args!("consumer {}: {e}", reg.name));
                 if !idle(poll.next(), wake, &mut stop).await {
                     break;
                 }

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::throttle::Throttle;
 use super::{guard, relay, Engine, JobContext, Local};
 use crate::store::{ClaimedJob, Lease};
 
@@ -225,6 +226,7 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
     let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
     let cap = cfg.handler_concurrency * 4;
     let mut backoff = Backoff::new(&engine);
+    let mut claims = Throttle::new("claiming jobs");
     loop {
         if local.stopping.load(Ordering::Relaxed) {
             if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
@@ -244,6 +246,7 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
                 .await
             {
                 Ok(jobs) => {
+                    claims.ok();
                     got = jobs.len() as i64;
                     if got < limit {
                         local.overflow.store(false, Ordering::Relaxed);
@@ -253,7 +256,7 @@ async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool
                         let _ = local.ready.send(job);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
+                Err(e) => claims.failed(&e),
             }
         }
         if got == limit && limit > 0 {
@@ -476,6 +479,7 @@ async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) 
     let batch = engine.inner.config.projection_batch;
     let mut backoff = Backoff::new(&engine);
     let quiet = Notify::new();
+    let mut failing = Throttle::new("a projection batch");
     loop {
         match engine
             .inner
@@ -484,6 +488,7 @@ async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) 
             .await
         {
             Ok(n) if n as i64 >= batch => {
+                failing.ok();
                 backoff.found();
                 if *stop.borrow() {
                     return;
@@ -491,13 +496,12 @@ async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) 
                 continue;
             }
             Ok(n) => {
+                failing.ok();
                 if n > 0 {
                     backoff.found();
                 }
             }
-            Err(e) => {
-                tracing::warn!(projection = projection.name(), error = %e, "projection batch failed; it will be tried again")
-            }
+            Err(e) => failing.failed(&format_args!("projection {}: {e}", projection.name())),
         }
         if !idle(backoff.next(), &quiet, &mut stop).await {
             return;
@@ -509,18 +513,23 @@ async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<b
     let cfg = &engine.inner.config;
     let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
     let quiet = Notify::new();
+    let mut expiring = Throttle::new("expiring buffered messages");
+    let mut takeovers = Throttle::new("taking over lapsed jobs");
     loop {
         if !idle(cfg.maintenance_interval, &quiet, &mut stop).await {
             return;
         }
         let now = engine.now();
         match engine.inner.store.expire_buffered(now, 1000).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                expired = n,
-                "buffered messages dead-lettered after their time to live"
-            ),
-            Err(e) => tracing::warn!(error = %e, "expiring buffered messages failed"),
+            Ok(0) => expiring.ok(),
+            Ok(n) => {
+                expiring.ok();
+                tracing::info!(
+                    expired = n,
+                    "buffered messages dead-lettered after their time to live"
+                )
+            }
+            Err(e) => expiring.failed(&e),
         }
         if handlers.is_empty() || local.stopping.load(Ordering::Relaxed) {
             continue;
@@ -533,15 +542,26 @@ async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<b
             .await
         {
             Ok(jobs) => {
+                takeovers.ok();
                 if !jobs.is_empty() {
                     tracing::info!(jobs = jobs.len(), "took over jobs whose lease lapsed");
+                }
+                for job in &jobs {
+                    tracing::debug!(
+                        job = %job.job_id,
+                        instance = %job.instance_id,
+                        step = %job.step_id,
+                        handler = %job.handler,
+                        attempts = job.attempts,
+                        "took over a job whose lease lapsed"
+                    );
                 }
                 for job in jobs {
                     local.in_flight.fetch_add(1, Ordering::Relaxed);
                     let _ = local.ready.send(job);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "taking over lapsed jobs failed"),
+            Err(e) => takeovers.failed(&e),
         }
     }
 }
@@ -629,10 +649,15 @@ async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<boo
 /// new timer due sooner, or a hint from another process, wakes the worker.
 async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
+    let mut rounds = Throttle::new("firing timers");
     loop {
         let (sleep, next_due) = match guard::caught(engine.fire_round()).await {
-            Ok(f) if f.more => continue,
+            Ok(f) if f.more => {
+                rounds.ok();
+                continue;
+            }
             Ok(f) => {
+                rounds.ok();
                 let sleep = f
                     .next_due
                     .map(|d| engine.inner.clock.real_duration(d - engine.now()))
@@ -649,7 +674,7 @@ async fn fire_timers(engine: Engine, local: Arc<Local>, mut stop: watch::Receive
                 (cfg.max_poll_interval, None)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "firing timers failed");
+                rounds.failed(&e);
                 (cfg.max_poll_interval, None)
             }
         };

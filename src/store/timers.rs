@@ -53,11 +53,13 @@ impl Store {
         let scan = tx.prepare_cached(&self.q().timers_scan).await?;
         let rows = tx.query(&scan, &[&(limit + 1)]).await?;
         let mut due: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut due_at: Vec<DateTime<Utc>> = Vec::new();
         let mut next_due = None;
         for r in &rows {
             let at: DateTime<Utc> = r.get(2);
             if at <= now && (due.len() as i64) < limit {
                 due.push((r.get(0), r.get(1)));
+                due_at.push(at);
             } else if at > now {
                 next_due = Some(at);
                 break;
@@ -73,6 +75,17 @@ impl Store {
         }
         let (applied, fired) = self.fire_in(&tx, now, &due, lease).await?;
         tx.commit().await?;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            for ((timer, instance), at) in due.iter().zip(&due_at) {
+                tracing::debug!(
+                    timer = %timer,
+                    instance = %instance,
+                    due = %at,
+                    late_ms = (now - *at).num_milliseconds(),
+                    "fired a timer"
+                );
+            }
+        }
         Ok(Fired {
             applied,
             fired,

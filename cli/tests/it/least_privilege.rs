@@ -78,6 +78,7 @@ async fn an_engine_runs_as_a_login_role_granted_only_longrun_runtime() {
         pg.get_dbname().unwrap()
     );
     let child = longrun(&["--database-url", &url, "--schema", db.schema(), "run"])
+        .env("RUST_LOG", "warn,longrun=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -102,4 +103,9 @@ async fn an_engine_runs_as_a_login_role_granted_only_longrun_runtime() {
         "{err}"
     );
     assert!(!err.contains("superuser"), "{err}");
+    // Fired timers are visible at debug level.
+    assert!(
+        err.contains("fired a timer") && err.contains(&id.to_string()),
+        "{err}"
+    );
 }

@@ -8,5 +8,6 @@ mod common;
 mod cli;
 mod fencing;
 mod least_privilege;
+mod outage;
 mod timeouts;
 mod tls;
