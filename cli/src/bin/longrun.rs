@@ -10,7 +10,7 @@ use longrun::store::{pg_config, validate_schema, StoreConfig};
 use longrun::{Action, Engine, Error, Message, ProcessDefinition, StartRequest, Store};
 
 /// longrun: long-running business processes on PostgreSQL.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "longrun",
     version,
@@ -90,7 +90,7 @@ fn install_logs(format: LogFormat) {
     };
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum ProjectionAction {
     /// Delete a projection's rows and rebuild it from the first event, showing progress.
     Rebuild {
@@ -99,7 +99,7 @@ enum ProjectionAction {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum Command {
     /// Apply the schema migrations (or, with --print, show the SQL without connecting).
     Migrate {
@@ -350,6 +350,21 @@ enum Command {
         #[arg(long = "allowed-host", value_name = "HOST")]
         allowed_hosts: Vec<String>,
     },
+    /// Try longrun without a database server running: start a throwaway PostgreSQL cluster in
+    /// a directory of its own (needs the server binaries, initdb and pg_ctl), migrate, run an
+    /// engine and the console, and print the database URL to use. Ctrl-C stops it all and
+    /// removes the cluster (unless --keep).
+    Dev {
+        /// Where the console listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The cluster's port on 127.0.0.1 (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Keep the cluster's directory when stopping (its path is printed).
+        #[arg(long)]
+        keep: bool,
+    },
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -358,7 +373,7 @@ enum Command {
     },
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct BenchArgs {
     /// Instances to complete.
     #[arg(long, default_value_t = 10_000)]
@@ -1360,6 +1375,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
+        Command::Dev { listen, port, keep } => dev(&cli, *listen, *port, *keep).await,
         Command::DeadLetters { limit } => {
             let engine = connect(&cli).await?;
             let list = engine.store().dead_letters(*limit).await?;
@@ -1688,6 +1704,49 @@ fn cli_user(command: &str) -> String {
         "longrun {command} (user {})",
         std::env::var("USER").unwrap_or_default()
     )
+}
+
+/// `longrun dev`: a private cluster, migrated, with an engine and the console, until
+/// interrupted; then the cluster is stopped and (unless `keep`) removed.
+async fn dev(
+    cli: &Cli,
+    listen: std::net::SocketAddr,
+    port: Option<u16>,
+    keep: bool,
+) -> Result<(), Failure> {
+    use longrun_cli::cluster::{free_port, Cluster};
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| Failure::Other(e.to_string());
+    let port = match port {
+        Some(p) => p,
+        None => free_port().map_err(failed)?,
+    };
+    eprintln!("longrun: creating a PostgreSQL cluster (initdb) ...");
+    let mut cluster = Cluster::create(port, &format!("longrun-dev-{port}")).map_err(failed)?;
+    cluster.listen_tcp();
+    let started = cluster.start().map_err(failed);
+    let result = match started {
+        Ok(()) => {
+            let url = format!("postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable");
+            println!("DATABASE_URL={url}");
+            println!("LONGRUN_SCHEMA={}", cli.schema);
+            eprintln!(
+                "longrun: PostgreSQL in {} on port {port}; in another shell: export DATABASE_URL='{url}'",
+                cluster.dir.display()
+            );
+            let mut dev_cli = cli.clone();
+            dev_cli.database_url = Some(url);
+            serve_console(&dev_cli, listen, None, "x-longrun-user", true, true, &[]).await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = cluster.stop("fast");
+    if keep {
+        eprintln!("longrun: kept the cluster in {}", cluster.dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&cluster.dir);
+        eprintln!("longrun: removed the cluster");
+    }
+    result
 }
 
 /// `longrun console`: the console's router, alone or under a prefix, until interrupted.

@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod dev;
 mod fencing;
 mod least_privilege;
 mod outage;
