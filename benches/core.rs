@@ -20,7 +20,7 @@ fn three_steps() -> ProcessDefinition {
 }
 
 fn transitions(c: &mut Criterion) {
-    let def = three_steps();
+    let def = longrun::definition::compile(three_steps());
     let ctx = Context {
         instance_id: Uuid::from_u128(1),
         next_seq: 1,

@@ -1,5 +1,5 @@
 //! The longrun command line's parts that are more than argument parsing: the load generator
-//! ([`bench`]) and private PostgreSQL clusters ([`cluster`]). The binaries `longrun` and `longrun-chaos` live in `src/bin/`.
+//! ([`bench`](mod@bench)) and private PostgreSQL clusters ([`cluster`](mod@cluster)). The binaries `longrun` and `longrun-chaos` live in `src/bin/`.
 
 pub mod bench;
 pub mod cluster;

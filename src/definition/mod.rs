@@ -5,6 +5,7 @@
 
 mod builder;
 mod diff;
+mod process;
 #[cfg(test)]
 mod tests;
 mod timer;
@@ -12,6 +13,7 @@ mod validate;
 
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
+pub use process::{compile, Process};
 pub use timer::{later, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
 pub use validate::{Error, Problem};
 

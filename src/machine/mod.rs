@@ -40,8 +40,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    later, lookup, parse_cycle, parse_duration, BoundaryEvent, Output, ProcessDefinition, StepKind,
-    TimerSpec,
+    later, lookup, parse_cycle, parse_duration, BoundaryEvent, Output, Process, StepKind, TimerSpec,
 };
 
 /// The lifecycle status of an instance.
@@ -321,7 +320,7 @@ impl InstanceState {
 
     /// Every message (name, key) the instance waits for now: receive steps, boundary messages
     /// of waiting steps and event gateways' messages.
-    pub fn awaited_messages(&self, def: &ProcessDefinition) -> Vec<(String, String)> {
+    pub fn awaited_messages(&self, def: &Process) -> Vec<(String, String)> {
         self.waits
             .iter()
             .flat_map(|w| self.awaited_messages_at(def, w.step()))
@@ -329,11 +328,7 @@ impl InstanceState {
     }
 
     /// The messages (name, key) the wait at `step` listens for.
-    pub fn awaited_messages_at(
-        &self,
-        def: &ProcessDefinition,
-        step: &str,
-    ) -> Vec<(String, String)> {
+    pub fn awaited_messages_at(&self, def: &Process, step: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let Some(w) = self.wait_at(step) else {
             return out;
@@ -539,7 +534,7 @@ pub fn derived_id(instance: Uuid, seq: i64) -> Uuid {
 
 /// Decide which events an input causes. Pure: the same arguments give the same events.
 pub fn decide(
-    def: &ProcessDefinition,
+    def: &Process,
     state: &InstanceState,
     input: &Input,
     ctx: Context,
@@ -964,7 +959,7 @@ pub fn decide(
 
 /// A decision in progress: the events so far and the state they lead to.
 struct Decision<'a> {
-    def: &'a ProcessDefinition,
+    def: &'a Process,
     ctx: Context,
     scratch: InstanceState,
     out: Vec<Event>,
@@ -1331,9 +1326,14 @@ impl Decision<'_> {
                 }
                 StepKind::Exclusive { routes, default } => {
                     let mut taken = None;
-                    for r in routes {
-                        let verdict = crate::expr::Expr::parse(&r.when)
-                            .and_then(|e| e.eval(&self.scratch.variables));
+                    for (index, r) in routes.iter().enumerate() {
+                        let verdict = match def.condition(&id, index) {
+                            Some(Ok(e)) => {
+                                e.eval(&self.scratch.variables).map_err(|e| e.to_string())
+                            }
+                            Some(Err(e)) => Err(e.clone()),
+                            None => Err("the route has no condition".to_string()),
+                        };
                         match verdict {
                             Ok(true) => {
                                 taken = Some((Some(r.when.clone()), r.next.clone()));

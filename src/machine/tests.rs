@@ -1,3 +1,4 @@
+use crate::definition::compile;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -50,7 +51,13 @@ fn start_input() -> Input {
 #[test]
 fn start_runs_forward_to_the_first_wait() {
     let def = order();
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     assert_eq!(events.len(), 2);
     assert!(matches!(events[0], Event::InstanceStarted { .. }));
     let job_id = derived_id(Uuid::from_u128(7), 2);
@@ -70,13 +77,19 @@ fn start_runs_forward_to_the_first_wait() {
 #[test]
 fn a_completed_job_maps_its_result_and_sends_then_waits() {
     let def = order();
-    let mut events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let mut events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     let state = fold(&events);
     let Some(Wait::Job { job_id, .. }) = state.waits.first().cloned() else {
         panic!("waits for a job")
     };
     let more = decide(
-        &def,
+        &compile(def.clone()),
         &state,
         &Input::JobCompleted {
             job_id,
@@ -120,10 +133,16 @@ fn a_completed_job_maps_its_result_and_sends_then_waits() {
 #[test]
 fn inputs_that_do_not_fit_are_rejected() {
     let def = order();
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     let state = fold(&events);
     assert_eq!(
-        decide(&def, &state, &start_input(), ctx(3)),
+        decide(&compile(def.clone()), &state, &start_input(), ctx(3)),
         Err(Rejection::AlreadyStarted)
     );
     let wrong_job = Input::JobCompleted {
@@ -131,7 +150,7 @@ fn inputs_that_do_not_fit_are_rejected() {
         result: json!(null),
     };
     assert_eq!(
-        decide(&def, &state, &wrong_job, ctx(3)),
+        decide(&compile(def.clone()), &state, &wrong_job, ctx(3)),
         Err(Rejection::NotWaitingFor {
             waiting_at: "reserve".into(),
             what: "job"
@@ -143,11 +162,16 @@ fn inputs_that_do_not_fit_are_rejected() {
         payload: json!({}),
     };
     assert!(matches!(
-        decide(&def, &state, &msg, ctx(3)),
+        decide(&compile(def.clone()), &state, &msg, ctx(3)),
         Err(Rejection::NotWaitingFor { .. })
     ));
     assert_eq!(
-        decide(&def, &InstanceState::default(), &msg, ctx(1)),
+        decide(
+            &compile(def.clone()),
+            &InstanceState::default(),
+            &msg,
+            ctx(1)
+        ),
         Err(Rejection::NotRunning("new"))
     );
 }
@@ -155,13 +179,19 @@ fn inputs_that_do_not_fit_are_rejected() {
 #[test]
 fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     let def = order();
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     let state = fold(&events);
     let Some(Wait::Job { job_id, .. }) = state.waits.first().cloned() else {
         panic!()
     };
     let more = decide(
-        &def,
+        &compile(def.clone()),
         &state,
         &Input::JobFailed {
             job_id,
@@ -189,7 +219,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     assert_eq!(state.waits.first().map(Wait::step), Some("reserve"));
     // An operator retries: the same job id runs again, from attempt 1.
     let retry = decide(
-        &order(),
+        &compile(order()),
         &state,
         &Input::Retry {
             variables: None,
@@ -202,7 +232,7 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
     assert_eq!(types, ["IncidentResolved", "JobRetryScheduled"]);
     // Or cancels.
     let cancel = decide(
-        &order(),
+        &compile(order()),
         &state,
         &Input::Cancel {
             reason: "customer".into(),
@@ -223,7 +253,13 @@ fn a_failed_job_raises_an_incident_to_retry_or_cancel() {
 #[test]
 fn events_round_trip_through_json() {
     let def = order();
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     for e in events {
         let text = serde_json::to_string(&e).unwrap();
         let back: Event = serde_json::from_str(&text).unwrap();
@@ -315,11 +351,23 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
         parent: None,
     };
     for round in 0..100 {
-        let new = decide(def, &state, &input, ctx(events.len() as i64 + 1)).unwrap();
+        let new = decide(
+            &compile(def.clone()),
+            &state,
+            &input,
+            ctx(events.len() as i64 + 1),
+        )
+        .unwrap();
         // Deciding again on the same state gives the same events.
         assert_eq!(
             new,
-            decide(def, &state, &input, ctx(events.len() as i64 + 1)).unwrap()
+            decide(
+                &compile(def.clone()),
+                &state,
+                &input,
+                ctx(events.len() as i64 + 1)
+            )
+            .unwrap()
         );
         for e in &new {
             evolve(&mut state, e);
@@ -398,7 +446,7 @@ fn run(def: &ProcessDefinition, inputs: &[Input]) -> (Vec<Vec<Event>>, InstanceS
     let mut seq = 1;
     let mut all = Vec::new();
     for input in inputs {
-        let events = decide(def, &state, input, ctx(seq)).unwrap();
+        let events = decide(&compile(def.clone()), &state, input, ctx(seq)).unwrap();
         for e in &events {
             evolve(&mut state, e);
         }
@@ -532,14 +580,14 @@ fn a_parallel_fork_runs_both_branches_and_the_join_goes_on_once_both_arrived() {
         let ship = job_at(&state, "ship");
         let mut state = state;
         let seq = events.iter().map(Vec::len).sum::<usize>() as i64 + 1;
-        for e in decide(&def, &state.clone(), &done(ship), ctx(seq)).unwrap() {
+        for e in decide(&compile(def.clone()), &state.clone(), &done(ship), ctx(seq)).unwrap() {
             evolve(&mut state, &e);
         }
         assert_eq!(state.status, Status::Completed);
     }
     // A job of a branch that already arrived is refused.
     let (_, state) = run(&def, &[start_with(json!({})), done(pay)]);
-    assert!(decide(&def, &state, &done(pay), ctx(20)).is_err());
+    assert!(decide(&compile(def.clone()), &state, &done(pay), ctx(20)).is_err());
 }
 
 #[test]
@@ -587,7 +635,7 @@ fn an_event_gateway_takes_the_first_event_and_withdraws_the_others() {
         .iter()
         .any(|e| matches!(e, Event::GatewayEntered { .. })));
     assert_eq!(
-        state.awaited_messages(&def),
+        state.awaited_messages(&compile(def.clone())),
         vec![
             ("PaymentReceived".to_string(), "o-1".to_string()),
             ("PaymentFailed".to_string(), "o-1".to_string())
@@ -616,9 +664,9 @@ fn an_event_gateway_takes_the_first_event_and_withdraws_the_others() {
     assert!(events[1]
         .iter()
         .any(|e| matches!(e, Event::InstanceCompleted { step } if step == "timed_out")));
-    assert!(state.awaited_messages(&def).is_empty());
+    assert!(state.awaited_messages(&compile(def.clone())).is_empty());
     let n = events.iter().map(Vec::len).sum::<usize>() as i64;
-    assert!(decide(&def, &state, &message, ctx(n + 1)).is_err());
+    assert!(decide(&compile(def.clone()), &state, &message, ctx(n + 1)).is_err());
 }
 
 #[test]
@@ -636,7 +684,7 @@ fn a_loop_counts_its_passes() {
     let mut input = start_with(json!({}));
     let mut passes = Vec::new();
     for round in 0..3 {
-        let events = decide(&def, &state, &input, ctx(seq)).unwrap();
+        let events = decide(&compile(def.clone()), &state, &input, ctx(seq)).unwrap();
         seq += events.len() as i64;
         for e in &events {
             if let Event::StepEntered { step, pass } = e {
@@ -687,19 +735,33 @@ fn a_call_step_waits_for_its_child_and_maps_its_result() {
         variables: json!({"score": 700}).as_object().unwrap().clone(),
     };
     let mut ok = state.clone();
-    for e in decide(&def, &state, &ended(Status::Completed), ctx(3)).unwrap() {
+    for e in decide(
+        &compile(def.clone()),
+        &state,
+        &ended(Status::Completed),
+        ctx(3),
+    )
+    .unwrap()
+    {
         evolve(&mut ok, &e);
     }
     assert_eq!(ok.status, Status::Completed);
     assert_eq!(ok.variables["credit"], json!({"score": 700}));
     let mut failed = state.clone();
-    for e in decide(&def, &state, &ended(Status::Cancelled), ctx(3)).unwrap() {
+    for e in decide(
+        &compile(def.clone()),
+        &state,
+        &ended(Status::Cancelled),
+        ctx(3),
+    )
+    .unwrap()
+    {
         evolve(&mut failed, &e);
     }
     assert_eq!(failed.status, Status::Failed);
     // Cancelling the parent interrupts the child wait (the store cancels the child).
     let events = decide(
-        &def,
+        &compile(def.clone()),
         &state,
         &Input::Cancel {
             reason: "no".into(),
@@ -807,7 +869,13 @@ fn a_timer_whose_due_time_cannot_be_computed_fails_the_instance_without_panickin
     def.steps[0].kind = StepKind::Timer {
         timer: crate::definition::TimerSpec::After(too_long.clone()),
     };
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     match events.last() {
         Some(Event::InstanceFailed { step, error }) => {
             assert_eq!(step, "wait");
@@ -824,7 +892,13 @@ fn a_timer_whose_due_time_cannot_be_computed_fails_the_instance_without_panickin
         .end("done")
         .build()
         .unwrap();
-    let events = decide(&def, &InstanceState::default(), &start_input(), end_of_time).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        end_of_time,
+    )
+    .unwrap();
     assert!(
         matches!(events.last(), Some(Event::InstanceFailed { error, .. }) if error.contains("beyond the dates")),
         "{events:?}"
@@ -841,7 +915,13 @@ fn a_timer_whose_due_time_cannot_be_computed_fails_the_instance_without_panickin
     if let StepKind::Service { timeout, .. } = &mut def.steps[0].kind {
         *timeout = Some(too_long);
     }
-    let events = decide(&def, &InstanceState::default(), &start_input(), ctx(1)).unwrap();
+    let events = decide(
+        &compile(def.clone()),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
     assert!(
         matches!(events.last(), Some(Event::InstanceFailed { error, .. }) if error.contains("longer than 100 years") && error.len() < 200),
         "{events:?}"

@@ -84,11 +84,14 @@ mod tests {
     fn streams_of_the_first_schema_load_and_continue() {
         let doc: Value =
             serde_json::from_str(include_str!("../../tests/fixtures/streams_v1.json")).unwrap();
-        let defs: HashMap<String, ProcessDefinition> = doc["definitions"]
+        let defs: HashMap<String, crate::definition::Process> = doc["definitions"]
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), serde_json::from_value(v.clone()).unwrap()))
+            .map(|(k, v)| {
+                let def: ProcessDefinition = serde_json::from_value(v.clone()).unwrap();
+                (k.clone(), crate::definition::compile(def))
+            })
             .collect();
         let streams = doc["streams"].as_array().unwrap();
         assert_eq!(streams.len(), 5);

@@ -53,7 +53,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use uuid::Uuid;
 
-use crate::definition::ProcessDefinition;
+use crate::definition::{Process, ProcessDefinition};
 use sql::Queries;
 
 /// The default schema name.
@@ -264,7 +264,7 @@ struct Inner {
     roles: Roles,
     q: Queries,
     pg: PgConfig,
-    definitions: RwLock<HashMap<(String, i32), Arc<ProcessDefinition>>>,
+    definitions: RwLock<HashMap<(String, i32), Arc<Process>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -478,8 +478,9 @@ impl Store {
         }
     }
 
-    /// One version of a definition (cached: versions are immutable).
-    pub async fn definition(&self, process: &str, version: i32) -> Result<Arc<ProcessDefinition>> {
+    /// One version of a definition, compiled for running (cached: versions are immutable).
+    /// Derefs to the [`ProcessDefinition`] document.
+    pub async fn definition(&self, process: &str, version: i32) -> Result<Arc<Process>> {
         let c = self.client().await?;
         self.definition_in(&c, process, version).await
     }
@@ -489,7 +490,7 @@ impl Store {
         c: &impl Conn,
         process: &str,
         version: i32,
-    ) -> Result<Arc<ProcessDefinition>> {
+    ) -> Result<Arc<Process>> {
         let key = (process.to_string(), version);
         if let Some(d) = self
             .inner
@@ -507,7 +508,8 @@ impl Store {
             .first()
             .ok_or_else(|| Error::ProcessNotFound(format!("{process} v{version}")))?;
         let def: ProcessDefinition = serde_json::from_value(row.get(0))?;
-        let def = Arc::new(def);
+        // Compiled once per version and process: never again on a transition.
+        let def = Arc::new(crate::definition::compile(def));
         self.inner
             .definitions
             .write()
@@ -648,7 +650,7 @@ impl Store {
         &self,
         c: &impl Conn,
         process: &str,
-    ) -> Result<(i32, Arc<ProcessDefinition>)> {
+    ) -> Result<(i32, Arc<Process>)> {
         let rows = c.rows(&self.q().definition_latest, &[&process]).await?;
         let row = rows
             .first()

@@ -13,7 +13,7 @@ use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{ClaimedJob, Conn, Error, Result, Store};
-use crate::definition::ProcessDefinition;
+use crate::definition::{Process, ProcessDefinition};
 use crate::machine::{self, Context, Event, Input, InstanceState, Parent, Status, Wait};
 
 /// A lease under which jobs for this engine's own handlers are created already claimed, so the
@@ -87,7 +87,7 @@ impl Applied {
 }
 
 struct Slot {
-    def: Arc<ProcessDefinition>,
+    def: Arc<Process>,
     process: String,
     version: i32,
     state: InstanceState,

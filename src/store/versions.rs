@@ -98,8 +98,8 @@ impl Store {
     async fn migrate_one(
         &self,
         id: Uuid,
-        from_def: &crate::definition::ProcessDefinition,
-        to_def: &crate::definition::ProcessDefinition,
+        from_def: &crate::definition::Process,
+        to_def: &crate::definition::Process,
         from: i32,
         to: i32,
         plan: &MigrationPlan,

@@ -345,7 +345,7 @@ enum Command {
         /// schema is refused.
         #[arg(long)]
         migrate: bool,
-        /// A Host the console answers besides localhost, 127.0.0.1, [::1] and the --listen
+        /// A Host the console answers besides localhost, 127.0.0.1, `[::1]` and the --listen
         /// address (repeat for several): the name users reach it by (DNS rebinding guard).
         #[arg(long = "allowed-host", value_name = "HOST")]
         allowed_hosts: Vec<String>,
