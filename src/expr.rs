@@ -265,9 +265,7 @@ impl Expr {
             Expr::Cmp(op, a, b, col) => {
                 let (x, y) = (a.value(vars)?, b.value(vars)?);
                 let ord = match (&x, &y) {
-                    (Value::Number(m), Value::Number(n)) => {
-                        m.as_f64().partial_cmp(&n.as_f64()).map(Some)
-                    }
+                    (Value::Number(m), Value::Number(n)) => Some(compare_numbers(m, n)),
                     (Value::String(s), Value::String(t)) => Some(Some(s.cmp(t))),
                     _ => None,
                 };
@@ -418,12 +416,31 @@ fn lex(chars: &[char]) -> Result<Vec<(Tok, usize)>, ExprError> {
                         j += 1;
                     }
                     let text: String = chars[i..j].iter().collect();
-                    let n: f64 = match text.parse() {
-                        Ok(n) => n,
-                        Err(_) => return err(col, format!("`{text}` is not a number")),
-                    };
-                    let Some(n) = serde_json::Number::from_f64(n) else {
-                        return err(col, format!("`{text}` is not a finite number"));
+                    let integer = !text.contains(['.', 'e', 'E']);
+                    let n = if integer {
+                        // Integers stay integers, compared exactly (as doubles, 2^53 + 1 would
+                        // equal 2^53).
+                        match text.parse::<i64>() {
+                            Ok(i) => serde_json::Number::from(i),
+                            Err(_) => match text.parse::<u64>() {
+                                Ok(u) => serde_json::Number::from(u),
+                                Err(_) => {
+                                    return err(
+                                        col,
+                                        format!("`{text}` is not an integer that fits in 64 bits"),
+                                    )
+                                }
+                            },
+                        }
+                    } else {
+                        let f: f64 = match text.parse() {
+                            Ok(n) => n,
+                            Err(_) => return err(col, format!("`{text}` is not a number")),
+                        };
+                        match serde_json::Number::from_f64(f) {
+                            Some(n) => n,
+                            None => return err(col, format!("`{text}` is not a finite number")),
+                        }
                     };
                     (Tok::Lit(Value::Number(n)), j - i)
                 }
@@ -560,6 +577,43 @@ impl Parser {
     }
 }
 
+/// Order two JSON numbers exactly: integers as integers (so 2^53 + 1 is more than 2^53),
+/// an integer against a fraction without rounding the integer, fractions as doubles. `None`
+/// for NaN (which JSON cannot hold anyway).
+fn compare_numbers(a: &serde_json::Number, b: &serde_json::Number) -> Option<std::cmp::Ordering> {
+    fn int(n: &serde_json::Number) -> Option<i128> {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+    }
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => Some(x.cmp(&y)),
+        (Some(x), None) => int_against_float(x, b.as_f64()?),
+        (None, Some(y)) => int_against_float(y, a.as_f64()?).map(std::cmp::Ordering::reverse),
+        (None, None) => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
+}
+
+/// `i` against `f`, exactly.
+fn int_against_float(i: i128, f: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering::*;
+    if f.is_nan() {
+        return None;
+    }
+    // Every 64-bit integer lies well inside ±1e30.
+    if f >= 1e30 {
+        return Some(Less);
+    }
+    if f <= -1e30 {
+        return Some(Greater);
+    }
+    let floor = f.floor();
+    match i.cmp(&(floor as i128)) {
+        Equal if f > floor => Some(Less),
+        o => Some(o),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +637,29 @@ mod tests {
         ] {
             assert_eq!(Expr::parse(text).unwrap().eval(&v), Ok(expected), "{text}");
         }
+    }
+
+    #[test]
+    fn integers_compare_exactly() {
+        let v = vars(json!({"id": 9007199254740993u64, "neg": -9007199254740993i64, "half": 2.5}));
+        for (text, expected) in [
+            // As doubles both are 2^53: this was true.
+            ("9007199254740992 == 9007199254740993", false),
+            ("id == 9007199254740992", false),
+            ("id == 9007199254740993", true),
+            ("id > 9007199254740992", true),
+            ("neg < -9007199254740992", true),
+            ("18446744073709551615 > 9223372036854775807", true),
+            ("half > 2", true),
+            ("half < 3", true),
+            ("2 < half", true),
+            ("1 == 1.0", true),
+            ("id < 1e300", true),
+        ] {
+            assert_eq!(Expr::parse(text).unwrap().eval(&v), Ok(expected), "{text}");
+        }
+        let e = Expr::parse("id == 99999999999999999999999").unwrap_err();
+        assert!(e.to_string().contains("64 bits"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
 pub use timer::{later, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
+pub(crate) use timer::{parse_cycle_lenient, parse_duration_lenient};
 pub use validate::{Error, Problem};
 
 use serde::{Deserialize, Serialize};
@@ -134,13 +135,14 @@ impl RetryPolicy {
 
     /// The wait after failed attempt `attempt` (1-based); `salt` spreads the jitter.
     pub fn wait_after(&self, attempt: u32, salt: u64) -> chrono::Duration {
-        let base = parse_duration(&self.initial_interval).unwrap_or(chrono::Duration::seconds(1));
+        let base =
+            parse_duration_lenient(&self.initial_interval).unwrap_or(chrono::Duration::seconds(1));
         let factor = self.backoff.powi(attempt.saturating_sub(1).min(60) as i32);
         let mut ms = base.num_milliseconds() as f64 * factor;
         if let Some(max) = self
             .max_interval
             .as_deref()
-            .and_then(|m| parse_duration(m).ok())
+            .and_then(|m| parse_duration_lenient(m).ok())
         {
             ms = ms.min(max.num_milliseconds() as f64);
         }

@@ -41,10 +41,22 @@ pub fn later(
     })
 }
 
-/// Parse an ISO 8601 duration: `P[nW][nD][T[nH][nM][n[.f]S]]`. Years and months are refused:
-/// they have no fixed length. The whole span is at most [`MAX_SPAN`] (100 years), each part
-/// and their sum.
+/// Parse an ISO 8601 duration: `P[nW][nD][T[nH][nM][n[.f]S]]`, its parts in that order, each
+/// at most once, and a `T` only before a time part (`PT1S2H`, `P1D1D` and `P1DT` are
+/// refused). Years and months are refused: they have no fixed length. The whole span is at
+/// most [`MAX_SPAN`] (100 years), each part and their sum.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse(text, true)
+}
+
+/// As [`parse_duration`], but with the grammar documents deployed before it was strict were
+/// accepted under (parts in any order, repeated, a trailing `T`): what a stored version is
+/// run with, so that no deployed version stops working.
+pub(crate) fn parse_duration_lenient(text: &str) -> Result<Duration, String> {
+    parse(text, false)
+}
+
+fn parse(text: &str, strict: bool) -> Result<Duration, String> {
     let bad = |why: &str| Err(format!("invalid ISO 8601 duration {}: {why}", quote(text)));
     let Some(rest) = text.strip_prefix('P') else {
         return bad("it must start with P");
@@ -56,9 +68,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut in_time = false;
     let mut number = String::new();
     let mut seen_any = false;
+    // Strict: the rank of the last part (W 1, D 2, H 3, M 4, S 5); each must be higher.
+    let mut rank = 0;
+    let mut parts_after_t = 0;
     for c in rest.chars() {
         match c {
             'T' if !in_time && number.is_empty() => in_time = true,
+            'T' if strict => return bad("T appears twice, or after a number"),
             '0'..='9' | '.' | ',' => number.push(if c == ',' { '.' } else { c }),
             unit => {
                 if number.is_empty() {
@@ -82,6 +98,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                     }
                     _ => return bad(&format!("unexpected {unit}")),
                 };
+                if strict {
+                    let this = match (in_time, unit) {
+                        (false, 'W') => 1,
+                        (false, _) => 2,
+                        (true, 'H') => 3,
+                        (true, 'M') => 4,
+                        _ => 5,
+                    };
+                    if this <= rank {
+                        return bad(&format!(
+                            "{unit} comes after a part it must precede, or twice (the order is W, D, T, H, M, S)"
+                        ));
+                    }
+                    rank = this;
+                    if in_time {
+                        parts_after_t += 1;
+                    }
+                }
                 if millis > MAX_SPAN.num_milliseconds() as f64 {
                     return bad("longer than 100 years");
                 }
@@ -101,6 +135,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !seen_any {
         return bad("it names no amount");
     }
+    if strict && in_time && parts_after_t == 0 {
+        return bad("T is not followed by hours, minutes or seconds");
+    }
     if total <= Duration::zero() {
         return bad("it must be longer than zero");
     }
@@ -116,8 +153,17 @@ fn quote(text: &str) -> String {
     }
 }
 
-/// Parse a cycle `R<n>/<duration>`: how many times, and the interval.
+/// Parse a cycle `R<n>/<duration>`: how many times, and the interval (a strict duration).
 pub fn parse_cycle(text: &str) -> Result<(u32, Duration), String> {
+    cycle(text, true)
+}
+
+/// As [`parse_cycle`] with the lenient duration grammar of stored documents.
+pub(crate) fn parse_cycle_lenient(text: &str) -> Result<(u32, Duration), String> {
+    cycle(text, false)
+}
+
+fn cycle(text: &str, strict: bool) -> Result<(u32, Duration), String> {
     let bad = |why: &str| Err(format!("invalid cycle {}: {why}", quote(text)));
     let Some(rest) = text.strip_prefix('R') else {
         return bad("it must look like R3/PT1H");
@@ -129,7 +175,7 @@ pub fn parse_cycle(text: &str) -> Result<(u32, Duration), String> {
         Ok(n) if (1..=10_000).contains(&n) => n,
         _ => return bad("the repetition count must be a number from 1 to 10000"),
     };
-    Ok((count, parse_duration(duration)?))
+    Ok((count, parse(duration, strict)?))
 }
 
 impl TimerSpec {
@@ -177,10 +223,32 @@ mod tests {
     fn parts_within_bounds_whose_sum_is_too_long_are_refused() {
         // 2,700 parts of 36,500 days each: every part is under 100 years, the sum is not.
         let long = format!("P{}", "36500D".repeat(2700));
-        let e = parse_duration(&long).unwrap_err();
+        let e = parse_duration_lenient(&long).unwrap_err();
         assert!(e.contains("longer than 100 years"), "{e}");
+        assert!(
+            parse_duration(&long).is_err(),
+            "repeated parts are refused on deploy anyway"
+        );
         assert!(parse_duration("P36500DT1H").is_err());
         assert_eq!(parse_duration("P36500D").unwrap(), MAX_SPAN);
+    }
+
+    #[test]
+    fn parts_out_of_order_repeated_or_a_bare_t_are_refused_on_deploy_but_still_run() {
+        for lax in ["PT1S2H", "P1D1D", "P1DT", "PT1M1M", "P1DT1S1M", "P1D2W"] {
+            let e = parse_duration(lax).unwrap_err();
+            assert!(e.contains("invalid ISO 8601 duration"), "{lax}: {e}");
+            // What a stored version holds keeps working as it did.
+            assert!(parse_duration_lenient(lax).is_ok(), "{lax}");
+        }
+        assert_eq!(
+            parse_duration("P1W2DT3H4M5S").unwrap(),
+            Duration::seconds(788_645)
+        );
+        assert_eq!(
+            parse_duration_lenient("PT1S2H").unwrap(),
+            Duration::seconds(7201)
+        );
         assert!(parse_cycle(&format!("R3/P{}", "36500D".repeat(3))).is_err());
     }
 
@@ -198,6 +266,11 @@ mod tests {
     #[test]
     fn cycles_parse() {
         assert_eq!(parse_cycle("R3/PT1H").unwrap(), (3, Duration::hours(1)));
+        assert!(parse_cycle("R3/PT1S2H").is_err());
+        assert_eq!(
+            parse_cycle_lenient("R3/PT1S2H").unwrap().1,
+            Duration::seconds(7201)
+        );
         for bad in ["R/PT1H", "R0/PT1H", "3/PT1H", "R3PT1H", "R3/1H"] {
             assert!(parse_cycle(bad).is_err(), "{bad} accepted");
         }

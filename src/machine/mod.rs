@@ -40,7 +40,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    later, lookup, parse_cycle, parse_duration, BoundaryEvent, Output, Process, StepKind, TimerSpec,
+    later, lookup, parse_cycle_lenient as parse_cycle, parse_duration_lenient as parse_duration,
+    BoundaryEvent, Output, Process, StepKind, TimerSpec,
 };
 
 /// The lifecycle status of an instance.

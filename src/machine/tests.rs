@@ -927,3 +927,32 @@ fn a_timer_whose_due_time_cannot_be_computed_fails_the_instance_without_panickin
         "{events:?}"
     );
 }
+
+#[test]
+fn a_stored_duration_of_the_lax_grammar_still_runs_but_no_longer_deploys() {
+    // A version deployed before the grammar was strict: parts out of order.
+    let def: ProcessDefinition = serde_json::from_value(json!({
+        "process": "lax",
+        "steps": [
+            { "id": "pause", "type": "timer", "duration": "PT1S2H", "next": "done" },
+            { "id": "done", "type": "end" }
+        ]
+    }))
+    .unwrap();
+    assert!(def.validate().is_err(), "a new deploy is refused");
+    let events = decide(
+        &compile(def),
+        &InstanceState::default(),
+        &start_input(),
+        ctx(1),
+    )
+    .unwrap();
+    let due = events
+        .iter()
+        .find_map(|e| match e {
+            Event::TimerScheduled { due_at, .. } => Some(*due_at),
+            _ => None,
+        })
+        .expect("the timer is scheduled");
+    assert_eq!(due - ctx(1).now, chrono::Duration::seconds(7201));
+}
