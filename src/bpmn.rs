@@ -124,7 +124,9 @@ fn timer_xml(t: &TimerSpec) -> String {
             esc(c)
         ),
         TimerSpec::Until(v) => format!(
-            "<bpmn:timerEventDefinition><bpmn:timeDate xsi:type=\"bpmn:tFormalExpression\">={}</bpmn:timeDate></bpmn:timerEventDefinition>",
+            "<bpmn:timerEventDefinition><bpmn:timeDate xsi:type=\"bpmn:tFormalExpression\">{}{}</bpmn:timeDate></bpmn:timerEventDefinition>",
+            // A literal date as itself; a variable as a FEEL expression.
+            if crate::definition::literal_date(v).is_some() { "" } else { "=" },
             esc(v)
         ),
     }
@@ -898,6 +900,73 @@ mod tests {
     }
 
     #[test]
+    fn a_literal_time_date_is_a_date_not_a_variable() {
+        let with = |date: &str| {
+            let mut def = ProcessDefinition::builder("dated")
+                .wait_until("hold", "holdUntil")
+                .end("done")
+                .build()
+                .unwrap();
+            let xml = export(&def).xml.replace("=holdUntil", date);
+            def = import(&xml).map_err(|e| e.to_string())?;
+            match &def.steps[0].kind {
+                StepKind::Timer { timer } => Ok::<TimerSpec, String>(timer.clone()),
+                other => panic!("{other:?}"),
+            }
+        };
+        // It used to become a variable path named "2026-12-24T10:00:00Z", and the instance
+        // failed when it got there.
+        assert_eq!(
+            with("2026-12-24T10:00:00Z"),
+            Ok(TimerSpec::Until("2026-12-24T10:00:00Z".into()))
+        );
+        assert_eq!(
+            with("=date and time(\"2026-12-24T10:00:00+01:00\")"),
+            Ok(TimerSpec::Until("2026-12-24T10:00:00+01:00".into()))
+        );
+        assert_eq!(with("=holdUntil"), Ok(TimerSpec::Until("holdUntil".into())));
+        assert!(with("next tuesday")
+            .unwrap_err()
+            .contains("neither an ISO 8601 date-time"));
+        // And it runs: the timer is due at that date.
+        let def = import(
+            &export(
+                &ProcessDefinition::builder("d")
+                    .wait_until("hold", "x")
+                    .end("done")
+                    .build()
+                    .unwrap(),
+            )
+            .xml
+            .replace("=x", "2026-12-24T10:00:00Z"),
+        )
+        .unwrap();
+        let start = crate::machine::Input::Start {
+            business_key: "k".into(),
+            variables: Default::default(),
+            message_id: None,
+            parent: None,
+        };
+        let ctx = crate::machine::Context {
+            instance_id: uuid::Uuid::from_u128(1),
+            next_seq: 1,
+            now: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let events = crate::machine::decide(
+            &crate::definition::compile(def.clone()),
+            &crate::machine::InstanceState::default(),
+            &start,
+            ctx,
+        )
+        .unwrap();
+        assert!(events.iter().any(|e| matches!(e, crate::machine::Event::TimerScheduled { due_at, .. } if due_at.to_rfc3339() == "2026-12-24T10:00:00+00:00")), "{events:?}");
+        // Export writes it back as a literal.
+        assert!(export(&def)
+            .xml
+            .contains(">2026-12-24T10:00:00Z</bpmn:timeDate>"));
+    }
+
+    #[test]
     fn elements_outside_the_subset_are_refused_with_their_location() {
         let xml: String = export(&order())
             .xml
@@ -1049,6 +1118,34 @@ fn lr<'a>(n: Xn<'a>, attr: &str) -> Option<&'a str> {
 }
 
 /// A FEEL-style expression (`=orderId`) as a bare variable path or condition.
+/// A BPMN `timeDate`: a literal ISO 8601 date-time (`2026-12-24T10:00:00Z`), or an
+/// expression: `=deadline` (a variable) or `=date and time("2026-12-24T10:00:00Z")`.
+fn time_date(text: &str) -> Option<TimerSpec> {
+    let text = text.trim();
+    match text.strip_prefix('=') {
+        None => crate::definition::literal_date(text).map(|_| TimerSpec::Until(text.to_string())),
+        Some(expr) => {
+            let expr = expr.trim();
+            let inner = expr
+                .strip_prefix("date and time(")
+                .and_then(|r| r.strip_suffix(')'))
+                .map(|q| q.trim().trim_matches(|c| c == '"' || c == '\''));
+            match inner {
+                Some(date) => crate::definition::literal_date(date)
+                    .map(|_| TimerSpec::Until(date.to_string())),
+                None if !expr.is_empty()
+                    && expr
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
+                {
+                    Some(TimerSpec::Until(expr.to_string()))
+                }
+                None => None,
+            }
+        }
+    }
+}
+
 fn feel(s: &str) -> String {
     s.trim()
         .strip_prefix('=')
@@ -1256,7 +1353,17 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
             return Ok(TimerSpec::After(feel(d)));
         }
         if let Some(d) = child(def, "timeDate").and_then(|t| t.text()) {
-            return Ok(TimerSpec::Until(feel(d)));
+            return match time_date(d) {
+                Some(spec) => Ok(spec),
+                None => fail(
+                    &doc,
+                    n,
+                    format!(
+                        "timeDate \"{}\" is neither an ISO 8601 date-time (2026-12-24T10:00:00Z) nor an expression (=deadline)",
+                        d.trim().chars().take(40).collect::<String>()
+                    ),
+                ),
+            };
         }
         if let Some(d) = child(def, "timeCycle").and_then(|t| t.text()) {
             return Ok(TimerSpec::Cycle(feel(d)));

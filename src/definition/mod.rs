@@ -14,7 +14,7 @@ mod validate;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
-pub use timer::{later, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
+pub use timer::{later, literal_date, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
 pub(crate) use timer::{parse_cycle_lenient, parse_duration_lenient};
 pub use validate::{Error, Problem};
 

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 pub enum TimerSpec {
     /// After an ISO 8601 duration from the moment the timer starts, e.g. `P14D`.
     After(String),
-    /// At the RFC 3339 date-time held by this variable path, e.g. `deliveryDeadline`.
+    /// At the RFC 3339 date-time held by this variable path, e.g. `deliveryDeadline`, or at
+    /// this literal RFC 3339 date-time, e.g. `2026-12-24T10:00:00Z` (no variable path can
+    /// look like one).
     Until(String),
     /// Every interval, a number of times: `R3/PT1H` (three times, an hour apart).
     Cycle(String),
@@ -144,6 +146,13 @@ fn parse(text: &str, strict: bool) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `text` as a literal RFC 3339 date-time, if it is one.
+pub fn literal_date(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
 /// `text` in quotes for an error message, cut after 40 characters (an error must not repeat a
 /// megabyte of input).
 fn quote(text: &str) -> String {
@@ -185,7 +194,10 @@ impl TimerSpec {
             TimerSpec::After(d) => parse_duration(d).map(|_| ()),
             TimerSpec::Cycle(c) => parse_cycle(c).map(|_| ()),
             TimerSpec::Until(path) => {
-                if path.is_empty() || path.split('.').any(str::is_empty) {
+                if literal_date(path).is_some() {
+                    return Ok(());
+                }
+                if path.is_empty() || path.split('.').any(str::is_empty) || path.contains(':') {
                     Err(format!("invalid variable path \"{path}\""))
                 } else {
                     Ok(())

@@ -1196,6 +1196,9 @@ impl Decision<'_> {
                 let (n, interval) = parse_cycle(c)?;
                 Ok((later(self.ctx.now, interval)?, n - 1))
             }
+            TimerSpec::Until(date) if crate::definition::literal_date(date).is_some() => {
+                Ok((crate::definition::literal_date(date).expect("checked"), 0))
+            }
             TimerSpec::Until(path) => match lookup(&self.scratch.variables, path) {
                 Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
                     .map(|t| (t.with_timezone(&Utc), 0))

@@ -798,8 +798,9 @@ impl Engine {
         tx: &tokio_postgres::Transaction<'_>,
         message: Message,
     ) -> Result<Delivery> {
+        message.check()?;
         self.check_size("the message's payload", &message.payload)?;
-        let (d, _) = self
+        let (d, applied) = self
             .inner
             .store
             .deliver_in(
@@ -810,6 +811,11 @@ impl Engine {
                 None,
             )
             .await?;
+        // As start_tx: the hint goes out when the caller commits, so engines elsewhere pick up
+        // the jobs, outbox rows and timers at once rather than at their next poll.
+        if applied.unleased_jobs || applied.outbox_written || applied.next_timer.is_some() {
+            self.inner.store.notify(Some(tx)).await?;
+        }
         Ok(d)
     }
 
