@@ -22,12 +22,14 @@
 //! waiting step's boundary timers and timeout are scheduled as it is entered
 //! (`TimerScheduled`) and cancelled as its wait ends (`TimerCancelled`), in the same decision.
 
+mod effects;
 mod event;
 mod migrate;
 #[cfg(test)]
 mod tests;
 mod upcast;
 
+pub use effects::{effects, Effect};
 pub use event::{Event, MessageKind};
 pub use migrate::{plan_migration, MigrationPlan};
 pub use upcast::{upcast, UpcastError, EVENT_SCHEMA};

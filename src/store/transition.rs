@@ -13,8 +13,8 @@ use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::{ClaimedJob, Conn, Error, Result, Store};
-use crate::definition::{Process, ProcessDefinition};
-use crate::machine::{self, Context, Event, Input, InstanceState, Parent, Status, Wait};
+use crate::definition::Process;
+use crate::machine::{self, Context, Effect, Event, Input, InstanceState, Parent, Status, Wait};
 
 /// A lease under which jobs for this engine's own handlers are created already claimed, so the
 /// engine runs them without a claim round trip.
@@ -130,6 +130,129 @@ struct Effects {
     /// child's end moves its parent, a cancelled parent cancels its child), applied in the
     /// same transaction.
     follow_ups: Vec<Work>,
+}
+
+impl Effects {
+    /// Add what one event planned to the batch's writes. Rows created and withdrawn within
+    /// the batch are never written.
+    fn add(
+        &mut self,
+        effect: Effect,
+        id: Uuid,
+        slot: &Slot,
+        lease: Option<&Lease>,
+        pending: &mut Vec<(String, String)>,
+    ) {
+        let fx = self;
+        match effect {
+            Effect::Job {
+                job_id,
+                step,
+                handler,
+                variables,
+                rearmed,
+            } => {
+                let (leased, attempts, token, run_at) = match rearmed {
+                    None => {
+                        let leased = lease.is_some_and(|l| {
+                            l.handlers.contains(&handler) && fx.leased_count < l.budget
+                        });
+                        fx.leased_count += usize::from(leased);
+                        let token = lease.map(|l| l.token).unwrap_or_default();
+                        (leased, i32::from(leased), token, None)
+                    }
+                    Some((attempt, run_at)) => {
+                        fx.jobs_withdrawn.retain(|j| *j != job_id);
+                        (false, attempt as i32, Uuid::nil(), Some(run_at))
+                    }
+                };
+                fx.jobs.push(ClaimedJob {
+                    job_id,
+                    instance_id: id,
+                    step_id: step,
+                    handler,
+                    variables: Value::Object(variables),
+                    attempts,
+                    lease_token: token,
+                    process: slot.process.clone(),
+                    version: slot.version,
+                });
+                fx.job_leased.push(leased);
+                fx.job_run_at.push(run_at);
+            }
+            Effect::WithdrawJob { job_id } => withdraw_job(fx, job_id),
+            Effect::Send {
+                message_id,
+                topic,
+                kind,
+                name,
+                key,
+                payload,
+            } => fx
+                .outbox
+                .push((message_id, id, topic, kind, name, key, payload)),
+            Effect::Subscribe { step, name, key } => {
+                fx.subs_insert.insert((id, step, name.clone()), key.clone());
+                pending.push((name, key));
+            }
+            Effect::EndWait { step, listens } => end_waits(fx, id, &step, listens),
+            Effect::Timer {
+                timer_id,
+                step,
+                kind,
+                due_at,
+            } => {
+                fx.timers_cancelled.retain(|x| *x != timer_id);
+                fx.timers.push((timer_id, id, step, kind.as_str(), due_at));
+            }
+            Effect::CancelTimer { timer_id } => {
+                // Started and cancelled in this batch: it never reaches the table.
+                let before = fx.timers.len();
+                fx.timers.retain(|t| t.0 != timer_id);
+                if fx.timers.len() == before {
+                    fx.timers_cancelled.push(timer_id);
+                }
+            }
+            Effect::StartChild {
+                child_id,
+                step,
+                process,
+                business_key,
+                variables,
+            } => fx.follow_ups.push(Work::Start {
+                instance_id: child_id,
+                process,
+                // Resolved to the latest version by the batch.
+                version: 0,
+                business_key,
+                variables,
+                message_id: None,
+                parent: Some(Parent {
+                    instance_id: id,
+                    step,
+                }),
+            }),
+            Effect::CancelChild { child_id, reason } => fx.follow_ups.push(Work::Continue {
+                instance_id: child_id,
+                input: Input::Cancel {
+                    reason,
+                    by: String::new(),
+                },
+            }),
+            Effect::NotifyParent {
+                parent,
+                status,
+                variables,
+            } => fx.follow_ups.push(Work::Continue {
+                instance_id: parent,
+                input: Input::ChildEnded {
+                    child_id: id,
+                    status,
+                    variables,
+                },
+            }),
+        }
+    }
 }
 
 impl Store {
@@ -730,264 +853,16 @@ impl Store {
                 .iter()
                 .any(|e| matches!(e, Event::InstanceResumed { .. }));
             for event in events {
-                // What an interrupt or an end withdraws, as it was before the event.
-                let prev_wait = match &event {
-                    Event::WaitInterrupted { step, .. } => slot.state.wait_at(step).cloned(),
-                    _ => None,
-                };
-                let prev_waits = match &event {
-                    Event::InstanceCompleted { .. }
-                    | Event::InstanceFailed { .. }
-                    | Event::InstanceCancelled { .. } => slot.state.waits.clone(),
-                    _ => Vec::new(),
-                };
+                // What the event implies, planned by the pure core from the state before it.
+                let planned = machine::effects(&slot.def, id, &slot.state, &event, now);
                 machine::evolve(&mut slot.state, &event);
                 slot.seq += 1;
                 slot.touched = true;
                 if let Some(step) = event.step() {
                     slot.last_step = Some(step.to_string());
                 }
-                match &event {
-                    Event::JobCreated {
-                        step,
-                        job_id,
-                        handler,
-                    } => {
-                        let leased = lease.is_some_and(|l| {
-                            l.handlers.contains(handler) && fx.leased_count < l.budget
-                        });
-                        fx.leased_count += usize::from(leased);
-                        fx.jobs.push(ClaimedJob {
-                            job_id: *job_id,
-                            instance_id: id,
-                            step_id: step.clone(),
-                            handler: handler.clone(),
-                            variables: Value::Object(slot.state.variables.clone()),
-                            attempts: if leased { 1 } else { 0 },
-                            lease_token: lease.map(|l| l.token).unwrap_or_default(),
-                            process: slot.process.clone(),
-                            version: slot.version,
-                        });
-                        fx.job_leased.push(leased);
-                        fx.job_run_at.push(None);
-                    }
-                    Event::JobRetryScheduled {
-                        step,
-                        job_id,
-                        attempt,
-                        run_at,
-                    } => {
-                        fx.jobs_withdrawn.retain(|j| j != job_id);
-                        // The handler of the job being retried (a compensation's, while
-                        // compensating).
-                        let handler = match slot.state.job_wait(*job_id) {
-                            Some(Wait::Job { handler, .. }) => handler.clone(),
-                            _ => String::new(),
-                        };
-                        fx.jobs.push(ClaimedJob {
-                            job_id: *job_id,
-                            instance_id: id,
-                            step_id: step.clone(),
-                            handler,
-                            variables: Value::Object(slot.state.variables.clone()),
-                            attempts: *attempt as i32,
-                            lease_token: Uuid::nil(),
-                            process: slot.process.clone(),
-                            version: slot.version,
-                        });
-                        fx.job_leased.push(false);
-                        fx.job_run_at.push(Some(*run_at));
-                    }
-                    Event::MessageSent {
-                        message_id,
-                        name,
-                        kind,
-                        to,
-                        key,
-                        payload,
-                        ..
-                    } => fx.outbox.push((
-                        *message_id,
-                        id,
-                        to.clone().unwrap_or_else(|| name.clone()),
-                        kind.as_str(),
-                        name.clone(),
-                        key.clone(),
-                        payload.clone(),
-                    )),
-                    Event::MessageAwaited { step, name, key }
-                    | Event::BoundaryMessageAwaited { step, name, key } => {
-                        fx.subs_insert
-                            .insert((id, step.clone(), name.clone()), key.clone());
-                        pending.push((name.clone(), key.clone()));
-                    }
-                    Event::MessageCorrelated { step, .. } => end_waits(fx, id, step, true),
-                    Event::JobCompleted { step, .. } | Event::JobFailed { step, .. } => {
-                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step))
-                    }
-                    Event::ChildCompleted { step, .. } => {
-                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step))
-                    }
-                    Event::TimerScheduled {
-                        step,
-                        timer_id,
-                        kind,
-                        due_at,
-                        ..
-                    } => fx
-                        .timers
-                        .push((*timer_id, id, step.clone(), kind.as_str(), *due_at)),
-                    Event::TimerCancelled { timer_id, .. } => {
-                        // Started and cancelled in this batch: it never reaches the table.
-                        let before = fx.timers.len();
-                        fx.timers.retain(|t| t.0 != *timer_id);
-                        if fx.timers.len() == before {
-                            fx.timers_cancelled.push(*timer_id);
-                        }
-                    }
-                    Event::WaitInterrupted { step, by } => {
-                        let listens =
-                            matches!(prev_wait, Some(Wait::Message { .. } | Wait::Gateway { .. }))
-                                || has_boundary_messages(&slot.def, step);
-                        end_waits(fx, id, step, listens);
-                        match prev_wait {
-                            Some(Wait::Job { job_id, .. }) => withdraw_job(fx, job_id),
-                            Some(Wait::Child { child_id, .. }) => {
-                                fx.follow_ups.push(Work::Continue {
-                                    instance_id: child_id,
-                                    input: Input::Cancel {
-                                        reason: format!("its parent {id}: {by}"),
-                                        by: String::new(),
-                                    },
-                                })
-                            }
-                            _ => {}
-                        }
-                    }
-                    Event::ChildStarted {
-                        step,
-                        child_id,
-                        process,
-                        variables,
-                    } => fx.follow_ups.push(Work::Start {
-                        instance_id: *child_id,
-                        process: process.clone(),
-                        // Resolved to the latest version by the batch.
-                        version: 0,
-                        business_key: slot.state.business_key.clone(),
-                        variables: variables.clone(),
-                        message_id: None,
-                        parent: Some(Parent {
-                            instance_id: id,
-                            step: step.clone(),
-                        }),
-                    }),
-                    Event::InstancePaused { .. } => {
-                        // Withdraw what could move the instance: jobs, timers, subscriptions.
-                        for w in &slot.state.waits {
-                            if let Wait::Job { job_id, .. } = w {
-                                withdraw_job(fx, *job_id);
-                            }
-                            end_waits(fx, id, w.step(), true);
-                        }
-                        for t in &slot.state.timers {
-                            let before = fx.timers.len();
-                            fx.timers.retain(|x| x.0 != t.timer_id);
-                            if fx.timers.len() == before {
-                                fx.timers_cancelled.push(t.timer_id);
-                            }
-                        }
-                    }
-                    Event::InstanceResumed { .. } => {
-                        // Put it all back, as it was; the buffer is looked at below.
-                        let awaited = slot.state.awaited_messages(&slot.def);
-                        for w in &slot.state.waits {
-                            if let Wait::Job {
-                                step,
-                                job_id,
-                                handler,
-                                attempt,
-                            } = w
-                            {
-                                if slot.state.incident_at(step).is_some() {
-                                    continue;
-                                }
-                                fx.jobs_withdrawn.retain(|j| j != job_id);
-                                fx.jobs.push(ClaimedJob {
-                                    job_id: *job_id,
-                                    instance_id: id,
-                                    step_id: step.clone(),
-                                    handler: handler.clone(),
-                                    variables: Value::Object(slot.state.variables.clone()),
-                                    attempts: *attempt as i32,
-                                    lease_token: Uuid::nil(),
-                                    process: slot.process.clone(),
-                                    version: slot.version,
-                                });
-                                fx.job_leased.push(false);
-                                fx.job_run_at.push(Some(now));
-                            }
-                        }
-                        for w in &slot.state.waits {
-                            for (name, key) in slot
-                                .state
-                                .awaited_messages_at(&slot.def, w.step())
-                                .into_iter()
-                                .filter(|m| awaited.contains(m))
-                            {
-                                fx.subs_insert
-                                    .insert((id, w.step().to_string(), name.clone()), key.clone());
-                                pending.push((name, key));
-                            }
-                        }
-                        for t in &slot.state.timers {
-                            fx.timers_cancelled.retain(|x| *x != t.timer_id);
-                            fx.timers.push((
-                                t.timer_id,
-                                id,
-                                t.step.clone(),
-                                t.kind.as_str(),
-                                t.due_at,
-                            ));
-                        }
-                    }
-                    Event::JobTimedOut { step, job_id, .. } => {
-                        withdraw_job(fx, *job_id);
-                        end_waits(fx, id, step, has_boundary_messages(&slot.def, step));
-                    }
-                    Event::InstanceCompleted { .. }
-                    | Event::InstanceFailed { .. }
-                    | Event::InstanceCancelled { .. } => {
-                        // Withdraw what the end leaves behind (other branches' jobs and
-                        // subscriptions), and tell a parent its child ended.
-                        for w in prev_waits.iter() {
-                            match w {
-                                Wait::Job { job_id, .. } => withdraw_job(fx, *job_id),
-                                Wait::Child { child_id, .. } => {
-                                    fx.follow_ups.push(Work::Continue {
-                                        instance_id: *child_id,
-                                        input: Input::Cancel {
-                                            reason: format!("its parent {id} ended"),
-                                            by: String::new(),
-                                        },
-                                    })
-                                }
-                                _ => {}
-                            }
-                            end_waits(fx, id, w.step(), true);
-                        }
-                        if let Some(p) = &slot.state.parent {
-                            fx.follow_ups.push(Work::Continue {
-                                instance_id: p.instance_id,
-                                input: Input::ChildEnded {
-                                    child_id: id,
-                                    status: slot.state.status,
-                                    variables: slot.state.variables.clone(),
-                                },
-                            });
-                        }
-                    }
-                    _ => {}
+                for effect in planned {
+                    fx.add(effect, id, slot, lease, &mut pending);
                 }
                 fx.ev_instance.push(id);
                 fx.ev_seq.push(slot.seq);
@@ -1072,14 +947,6 @@ fn end_waits(fx: &mut Effects, id: Uuid, step: &str, listens: bool) {
     if listens && fx.subs_insert.len() == before {
         fx.subs_delete.push((id, step.to_string()));
     }
-}
-
-fn has_boundary_messages(def: &ProcessDefinition, step: &str) -> bool {
-    def.step(step).is_some_and(|s| {
-        s.boundary
-            .iter()
-            .any(|b| matches!(b.on, crate::definition::BoundaryEvent::Message(_)))
-    })
 }
 
 /// Withdraw a job: if it was created in this batch it is simply not written.
