@@ -229,14 +229,7 @@ async fn instance(State(console): State<Console>, Path(id): Path<String>) -> Api
     let id = parse_id("instance", Some(&id))?.expect("given");
     let store = console.store();
     let position = store.position(id).await?;
-    let timers: Vec<Value> = store
-        .timers_of(id)
-        .await?
-        .into_iter()
-        .map(|(timer_id, step, kind, due_at)| {
-            json!({ "timer_id": timer_id, "step": step, "kind": kind, "due_at": due_at })
-        })
-        .collect();
+    let timers = store.timers_of(id).await?;
     let waiting: Vec<Waiting> = store.waiting(id).await?;
     let history: Vec<Value> = store
         .history(id)

@@ -968,11 +968,11 @@ impl Engine {
         let store = self.inner.store.clone();
         tokio::spawn(async move {
             match store.privileges().await {
-                Ok((true, _)) => tracing::warn!(
+                Ok(p) if p.superuser => tracing::warn!(
                     schema = store.schema(),
                     "the engine runs as a SUPERUSER: any bug or injected statement could do anything to the database; run it as a role granted longrun_runtime (see docs/SECURITY.md)"
                 ),
-                Ok((false, true)) => tracing::warn!(
+                Ok(p) if p.owner => tracing::warn!(
                     schema = store.schema(),
                     "the engine runs as the OWNER of its schema: it could drop or alter longrun's tables; run it as a role granted longrun_runtime (see docs/SECURITY.md)"
                 ),

@@ -37,7 +37,7 @@ pub use read::{
     Waiting,
 };
 pub(crate) use timers::Fired;
-pub use timers::TimerView;
+pub use timers::{InstanceTimer, TimerView};
 pub use tls::{Connection, PgConfig, SslMode};
 pub use versions::{MigrationReport, Refused};
 
@@ -632,17 +632,19 @@ impl Store {
             .ok_or_else(|| Error::ProcessNotFound(format!("{process} tagged {tag}")))
     }
 
-    /// Whether this store's role has more rights than an engine needs: (superuser, owner of
-    /// the schema).
-    pub async fn privileges(&self) -> Result<(bool, bool)> {
+    /// Whether this store's role has more rights than an engine needs.
+    pub async fn privileges(&self) -> Result<Privileges> {
         let c = self.client().await?;
         let rows = c
             .rows(&self.q().privileges_check, &[&self.schema()])
             .await?;
         Ok(rows
             .first()
-            .map(|r| (r.get(0), r.get(1)))
-            .unwrap_or((false, false)))
+            .map(|r| Privileges {
+                superuser: r.get(0),
+                owner: r.get(1),
+            })
+            .unwrap_or_default())
     }
 
     /// The latest version of a process.
@@ -658,6 +660,15 @@ impl Store {
         let version: i32 = row.get(0);
         Ok((version, self.definition_in(c, process, version).await?))
     }
+}
+
+/// What the store's role may do beyond what an engine needs (see docs/SECURITY.md).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Privileges {
+    /// It is a superuser.
+    pub superuser: bool,
+    /// It owns the schema, or is a member of the role that does.
+    pub owner: bool,
 }
 
 /// The result of a deploy.

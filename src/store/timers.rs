@@ -21,6 +21,19 @@ pub(crate) struct Fired {
     pub next_due: Option<DateTime<Utc>>,
 }
 
+/// A running timer of one instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceTimer {
+    /// The timer.
+    pub timer_id: Uuid,
+    /// The step it belongs to.
+    pub step: String,
+    /// `step`, `boundary` or `timeout`.
+    pub kind: String,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+}
+
 /// A running timer, for operators.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimerView {
@@ -225,16 +238,18 @@ impl Store {
     }
 
     /// One instance's running timers: (timer id, step, kind, due).
-    pub async fn timers_of(
-        &self,
-        instance: Uuid,
-    ) -> Result<Vec<(Uuid, String, String, DateTime<Utc>)>> {
+    pub async fn timers_of(&self, instance: Uuid) -> Result<Vec<InstanceTimer>> {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().timers_of_instance).await?;
         Ok(c.query(&stmt, &[&instance])
             .await?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .map(|r| InstanceTimer {
+                timer_id: r.get("timer_id"),
+                step: r.get("step_id"),
+                kind: r.get("kind"),
+                due_at: r.get("due_at"),
+            })
             .collect())
     }
 }

@@ -43,9 +43,12 @@ async fn the_runtime_role_does_its_work_and_nothing_more() {
     )
     .await
     .unwrap();
-    assert_eq!(store.privileges().await.unwrap(), (false, false));
+    assert_eq!(
+        store.privileges().await.unwrap(),
+        longrun::store::Privileges::default()
+    );
     assert!(
-        db.store.privileges().await.unwrap().0,
+        db.store.privileges().await.unwrap().superuser,
         "the tests run as a superuser"
     );
     let engine = Engine::builder(store.clone())

@@ -885,10 +885,6 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let history = store.history(id).await?;
             let timers = store.timers_of(id).await?;
             if cli.json {
-                let timers: Vec<Value> = timers
-                    .iter()
-                    .map(|(t, step, kind, due)| json!({"timer_id": t, "step": step, "kind": kind, "due_at": due}))
-                    .collect();
                 print_json(
                     &json!({ "instance": view, "waiting": waiting, "timers": timers, "history": history }),
                 );
@@ -940,8 +936,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     ),
                 }
             }
-            for (timer_id, step, kind, due) in &timers {
-                println!("  timer {kind} at {step} due {} ({timer_id})", ts(*due));
+            for t in &timers {
+                println!(
+                    "  timer {} at {} due {} ({})",
+                    t.kind,
+                    t.step,
+                    ts(t.due_at),
+                    t.timer_id
+                );
             }
             println!("history:");
             for h in history {
