@@ -63,6 +63,24 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses an instance row can have, as stored (not `New`: a row exists once started).
+    pub const STORED: [Status; 4] = [
+        Status::Running,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    /// The status stored as `name`, if it is one.
+    pub fn from_stored(name: &str) -> Option<Status> {
+        Status::STORED.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Whether it has ended (completed, failed or cancelled).
+    pub fn is_ended(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+
     /// The name stored in the `instances.status` column.
     pub fn as_str(self) -> &'static str {
         match self {

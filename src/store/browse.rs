@@ -78,18 +78,17 @@ impl InstanceFilter {
     /// are not a JSON object.
     pub fn check(&self) -> Result<()> {
         if let Some(s) = &self.status {
-            const STATUSES: [&str; 6] = [
-                "running",
-                "completed",
-                "failed",
-                "cancelled",
-                "incident",
-                "paused",
-            ];
-            if !STATUSES.contains(&s.as_str()) {
+            // The stored statuses, and two the console filters by: open incident, paused.
+            const MORE: [&str; 2] = ["incident", "paused"];
+            if crate::machine::Status::from_stored(s).is_none() && !MORE.contains(&s.as_str()) {
+                let all: Vec<&str> = crate::machine::Status::STORED
+                    .iter()
+                    .map(|s| s.as_str())
+                    .chain(MORE)
+                    .collect();
                 return Err(Error::BadInput(format!(
                     "unknown status \"{s}\" (one of {})",
-                    STATUSES.join(", ")
+                    all.join(", ")
                 )));
             }
         }

@@ -766,11 +766,10 @@ impl Store {
             };
             let rows = c.rows(&self.q().instance_get, &[child_id]).await?;
             let Some(row) = rows.first() else { continue };
-            let status = match row.get::<_, &str>(4) {
-                "completed" => Status::Completed,
-                "failed" => Status::Failed,
-                "cancelled" => Status::Cancelled,
-                _ => continue,
+            let Some(status) =
+                Status::from_stored(row.get::<_, &str>("status")).filter(|s| s.is_ended())
+            else {
+                continue;
             };
             return Ok(Some(Input::ChildEnded {
                 child_id: *child_id,

@@ -832,9 +832,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             limit,
         } => {
             if let Some(s) = status {
-                if !["running", "completed", "failed", "cancelled"].contains(&s.as_str()) {
+                if longrun::machine::Status::from_stored(s).is_none() {
+                    let all: Vec<&str> = longrun::machine::Status::STORED
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect();
                     return Err(Failure::Input(format!(
-                        "unknown status \"{s}\" (running, completed, failed or cancelled)"
+                        "unknown status \"{s}\" (one of {})",
+                        all.join(", ")
                     )));
                 }
             }
