@@ -19,6 +19,7 @@ mod timers;
 mod tls;
 mod transition;
 mod versions;
+mod write;
 
 pub use browse::{
     CountsLag, IncidentPage, InstanceFilter, InstancePage, Position, StepCount, VersionSummary,
