@@ -4,6 +4,10 @@ use serde_json::json;
 
 use super::*;
 use crate::definition::ProcessDefinition;
+use crate::definition::StepKind;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
 
 fn order() -> ProcessDefinition {
     ProcessDefinition::builder("order")

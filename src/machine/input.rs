@@ -1,0 +1,158 @@
+//! What happens to an instance (inputs), the context of a decision, refusals and derived ids.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::*;
+
+/// Something that happens to an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Start the instance.
+    Start {
+        /// The business key.
+        business_key: String,
+        /// The initial variables.
+        variables: Map<String, Value>,
+        /// The id of the message that started it, if one did.
+        message_id: Option<String>,
+        /// The parent, when a call activity starts it.
+        parent: Option<Parent>,
+    },
+    /// A child instance started by a call step ended.
+    ChildEnded {
+        /// The child instance.
+        child_id: Uuid,
+        /// How it ended.
+        status: Status,
+        /// Its final variables.
+        variables: Map<String, Value>,
+    },
+    /// A handler finished the job.
+    JobCompleted {
+        /// The job.
+        job_id: Uuid,
+        /// The handler's result.
+        result: Value,
+    },
+    /// A handler failed the job.
+    JobFailed {
+        /// The job.
+        job_id: Uuid,
+        /// The error text.
+        error: String,
+        /// The business error code, if the handler raised one.
+        code: Option<String>,
+    },
+    /// An operator retries the step of the open incident, optionally setting variables first.
+    Retry {
+        /// Variables to set before the new attempt.
+        variables: Option<Map<String, Value>>,
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
+    /// Pause the instance: it makes no progress until resumed. Its job, timers and
+    /// subscriptions are withdrawn, so messages for it wait in the inbox and due timers wait.
+    Pause {
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
+    /// Resume a paused instance: its job, timers and subscriptions come back; messages that
+    /// arrived meanwhile and timers that fell due are taken at once.
+    Resume {
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
+    /// Cancel the instance: its wait, jobs and timers are withdrawn.
+    Cancel {
+        /// Why (recorded in the history).
+        reason: String,
+        /// Who asked, recorded in the event (empty if not said).
+        by: String,
+    },
+    /// A timer of this instance is due (the store fires it no earlier than its due time).
+    TimerFired {
+        /// The timer.
+        timer_id: Uuid,
+    },
+    /// The engine could not apply an input to this instance (it panicked, or the database
+    /// refused what the transition wrote): the input is set aside so that every other
+    /// instance goes on. With the job whose result could not be recorded, the step gets an
+    /// incident for an operator (who can fix the variables and retry); otherwise the instance
+    /// fails. Either way `error` says why.
+    Fault {
+        /// The job whose result could not be recorded, if a job's was.
+        job_id: Option<Uuid>,
+        /// What went wrong (the panic message or the database's).
+        error: String,
+    },
+    /// A message was correlated to this instance.
+    Message {
+        /// The inbound message id.
+        message_id: String,
+        /// The message name.
+        name: String,
+        /// The payload.
+        payload: Value,
+    },
+}
+
+/// The facts `decide` needs from outside: which instance, and the number its next event gets
+/// (ids of jobs and outbound messages are derived from both, so they are stable).
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// The instance.
+    pub instance_id: Uuid,
+    /// The sequence number the first new event gets.
+    pub next_seq: i64,
+    /// The current time on the engine's clock: timers are due relative to it.
+    pub now: DateTime<Utc>,
+}
+
+/// Why an input does not apply to the state it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// `Start` on an instance that already started.
+    #[error("the instance has already started")]
+    AlreadyStarted,
+    /// The instance is not running.
+    #[error("the instance is {0}, not running")]
+    NotRunning(&'static str),
+    /// The instance waits for something else.
+    #[error("the instance waits at step \"{waiting_at}\", not for this {what}")]
+    NotWaitingFor {
+        /// The step the instance waits at.
+        waiting_at: String,
+        /// What the input was.
+        what: &'static str,
+    },
+    /// The definition lacks a step the state refers to (a bug or a mismatched version).
+    #[error("step \"{0}\" is not in the definition")]
+    UnknownStep(String),
+    /// The instance is paused; only `Resume` and `Cancel` apply.
+    #[error("the instance is paused")]
+    Paused,
+    /// `Resume` on an instance that is not paused, or `Pause` on one that is.
+    #[error("the instance is {0}")]
+    PauseState(&'static str),
+    /// `Retry` on an instance without an open incident.
+    #[error("the instance has no open incident to retry")]
+    NoIncident,
+    /// No such timer runs (it was cancelled or fired already).
+    #[error("timer {0} does not run")]
+    UnknownTimer(Uuid),
+}
+
+/// Namespace for ids derived from (instance, sequence).
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c6f_6e67_7275_6e00_8000_0000_0000_0001);
+
+/// The stable id of whatever the event at `seq` of `instance` creates (a job, an outbound
+/// message): the same transition always yields the same id.
+pub fn derived_id(instance: Uuid, seq: i64) -> Uuid {
+    let mut name = [0u8; 24];
+    name[..16].copy_from_slice(instance.as_bytes());
+    name[16..].copy_from_slice(&seq.to_be_bytes());
+    Uuid::new_v5(&ID_NAMESPACE, &name)
+}
