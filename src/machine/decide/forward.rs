@@ -1,0 +1,273 @@
+//! Running an instance forward from a step until every branch waits or ends.
+
+use std::collections::VecDeque;
+
+use serde_json::Value;
+
+use crate::definition::{lookup, BoundaryEvent, StepKind, TimerSpec};
+
+use super::*;
+
+impl Decision<'_> {
+    pub(super) fn send_event(
+        &self,
+        step: &str,
+        message: &str,
+        to: Option<&str>,
+        key: Option<&str>,
+        payload: Option<&Vec<String>>,
+    ) -> Event {
+        let vars = &self.scratch.variables;
+        let payload = match payload {
+            None => Value::Object(vars.clone()),
+            Some(names) => Value::Object(
+                names
+                    .iter()
+                    .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        };
+        Event::MessageSent {
+            step: step.to_string(),
+            message_id: self.next_id(),
+            name: message.to_string(),
+            kind: if to.is_some() {
+                MessageKind::Command
+            } else {
+                MessageKind::Event
+            },
+            to: to.map(str::to_string),
+            key: message_key(&self.scratch, key),
+            payload,
+        }
+    }
+
+    /// Enter steps from `next` on until every branch waits or ends.
+    pub(super) fn run_forward(&mut self, next: Option<String>) -> Result<(), Rejection> {
+        let def = self.def;
+        let mut queue: VecDeque<String> = next.into_iter().collect();
+        // A definition is validated, so every path can end; the bound guards against a loop
+        // of steps that never wait.
+        let mut budget = def.steps.len() * 4 + 16;
+        let mut last = None;
+        while let Some(id) = queue.pop_front() {
+            if self.scratch.status != Status::Running {
+                return Ok(());
+            }
+            budget -= 1;
+            if budget == 0 {
+                self.emit(Event::InstanceFailed {
+                    step: id,
+                    error: "the process loops without ever waiting".into(),
+                });
+                return Ok(());
+            }
+            let step = def
+                .step(&id)
+                .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
+            if def.on_cycle(&id) {
+                let pass = self.scratch.passes.get(&id).copied().unwrap_or(0) + 1;
+                self.emit(Event::StepEntered {
+                    step: id.clone(),
+                    pass,
+                });
+            }
+            last = Some(id.clone());
+            match &step.kind {
+                StepKind::Service {
+                    handler, timeout, ..
+                } => {
+                    let job_id = self.next_id();
+                    self.emit(Event::JobCreated {
+                        step: id.clone(),
+                        job_id,
+                        handler: handler.clone(),
+                    });
+                    if let Some(t) = timeout {
+                        if !self.schedule(&id, TimerKind::Timeout, &TimerSpec::After(t.clone())) {
+                            return Ok(());
+                        }
+                    }
+                    self.schedule_boundaries(step);
+                }
+                StepKind::Send {
+                    message,
+                    to,
+                    key,
+                    payload,
+                } => {
+                    let e = self.send_event(
+                        &id,
+                        message,
+                        to.as_deref(),
+                        key.as_deref(),
+                        payload.as_ref(),
+                    );
+                    self.emit(e);
+                    self.record_compensable(&id);
+                    queue.extend(step.next.clone());
+                }
+                StepKind::Receive { message, key, .. } => {
+                    let key = message_key(&self.scratch, key.as_deref());
+                    self.emit(Event::MessageAwaited {
+                        step: id.clone(),
+                        name: message.clone(),
+                        key,
+                    });
+                    self.schedule_boundaries(step);
+                }
+                StepKind::Timer { timer } => {
+                    self.schedule(&id, TimerKind::Step, timer);
+                }
+                StepKind::Compensate => {
+                    // Undoing the work ends every other branch first.
+                    queue.clear();
+                    self.withdraw_all(&format!("compensation at step {id}"));
+                    self.emit(Event::CompensationStarted {
+                        reason: format!("step {id}"),
+                        then: step.next.clone(),
+                        by: String::new(),
+                    });
+                    if !self.compensate_next() {
+                        return Ok(());
+                    }
+                    queue.extend(step.next.clone());
+                }
+                StepKind::Exclusive { routes, default } => {
+                    let mut taken = None;
+                    for (index, r) in routes.iter().enumerate() {
+                        let verdict = match def.condition(&id, index) {
+                            Some(Ok(e)) => {
+                                e.eval(&self.scratch.variables).map_err(|e| e.to_string())
+                            }
+                            Some(Err(e)) => Err(e.clone()),
+                            None => Err("the route has no condition".to_string()),
+                        };
+                        match verdict {
+                            Ok(true) => {
+                                taken = Some((Some(r.when.clone()), r.next.clone()));
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                self.emit(Event::InstanceFailed {
+                                    step: id.clone(),
+                                    error: format!("condition `{}`: {e}", r.when),
+                                });
+                                return Ok(());
+                            }
+                        }
+                    }
+                    let Some((condition, next)) =
+                        taken.or_else(|| default.clone().map(|d| (None, d)))
+                    else {
+                        self.emit(Event::InstanceFailed {
+                            step: id.clone(),
+                            error: "no route's condition holds and the gateway has no default"
+                                .into(),
+                        });
+                        return Ok(());
+                    };
+                    self.emit(Event::GatewayDecided {
+                        step: id.clone(),
+                        condition,
+                        next: next.clone(),
+                    });
+                    queue.push_back(next);
+                }
+                StepKind::Parallel { branches } => {
+                    self.emit(Event::ParallelForked {
+                        step: id.clone(),
+                        branches: branches.clone(),
+                    });
+                    queue.extend(branches.iter().cloned());
+                }
+                StepKind::Join => {
+                    let arrived = self.scratch.joins.get(&id).copied().unwrap_or(0) + 1;
+                    let expected = def.incoming(&id) as u32;
+                    self.emit(Event::JoinArrived {
+                        step: id.clone(),
+                        arrived,
+                        expected,
+                    });
+                    if arrived >= expected {
+                        queue.extend(step.next.clone());
+                    }
+                }
+                StepKind::EventGateway { key, events } => {
+                    let key = message_key(&self.scratch, key.as_deref());
+                    self.emit(Event::GatewayEntered {
+                        step: id.clone(),
+                        key: key.clone(),
+                    });
+                    for (index, e) in events.iter().enumerate() {
+                        match &e.on {
+                            BoundaryEvent::Message(name) => {
+                                self.emit(Event::BoundaryMessageAwaited {
+                                    step: id.clone(),
+                                    name: name.clone(),
+                                    key: key.clone(),
+                                })
+                            }
+                            BoundaryEvent::Timer(t) => {
+                                if !self.schedule(&id, TimerKind::Boundary { index }, t) {
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+                StepKind::Call { process, input, .. } => {
+                    let vars = &self.scratch.variables;
+                    let variables = match input {
+                        None => vars.clone(),
+                        Some(names) => names
+                            .iter()
+                            .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
+                            .collect(),
+                    };
+                    let child_id = self.next_id();
+                    self.emit(Event::ChildStarted {
+                        step: id.clone(),
+                        child_id,
+                        process: process.clone(),
+                        variables,
+                    });
+                    self.schedule_boundaries(step);
+                }
+                StepKind::End => {
+                    if self.scratch.waits.is_empty() && queue.is_empty() {
+                        self.emit(Event::InstanceCompleted { step: id.clone() })
+                    } else {
+                        self.emit(Event::BranchEnded { step: id.clone() })
+                    }
+                }
+            }
+        }
+        // Every branch ended, yet the instance did not: a join waits for a branch that will
+        // never come. Fail it rather than leave it stuck without a word.
+        if self.scratch.status == Status::Running
+            && self.scratch.waits.is_empty()
+            && self.scratch.compensating.is_none()
+        {
+            let waiting: Vec<String> = self
+                .scratch
+                .joins
+                .iter()
+                .map(|(j, n)| format!("{j} ({n} of {} arrived)", self.def.incoming(j)))
+                .collect();
+            self.emit(Event::InstanceFailed {
+                step: last.unwrap_or_default(),
+                error: format!(
+                    "every branch ended but the instance cannot go on: joins waiting: {}",
+                    if waiting.is_empty() {
+                        "none".to_string()
+                    } else {
+                        waiting.join(", ")
+                    }
+                ),
+            });
+        }
+        Ok(())
+    }
+}

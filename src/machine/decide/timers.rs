@@ -1,0 +1,148 @@
+//! Timers in a decision: timeouts, boundary timers, due times (every one checked).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::definition::{
+    later, lookup, parse_cycle_lenient as parse_cycle, parse_duration_lenient as parse_duration,
+    BoundaryEvent, StepKind, TimerSpec,
+};
+
+use super::*;
+
+impl Decision<'_> {
+    /// Start the timeout of an attempt that may run from `from`, if the step has one.
+    pub(super) fn arm_timeout(&mut self, step: &str, from: DateTime<Utc>) {
+        let timeout = match self.def.step(step).map(|s| &s.kind) {
+            Some(StepKind::Service {
+                timeout: Some(t), ..
+            }) => parse_duration(t).and_then(|t| later(from, t)),
+            _ => return,
+        };
+        match timeout {
+            Ok(due_at) => {
+                let timer_id = self.next_id();
+                self.emit(Event::TimerScheduled {
+                    step: step.to_string(),
+                    timer_id,
+                    kind: TimerKind::Timeout,
+                    due_at,
+                    remaining: 0,
+                });
+            }
+            // A stored definition accepted under an older grammar, or a due time out of range:
+            // the instance fails with the reason rather than running without its timeout.
+            Err(e) => self.emit(Event::InstanceFailed {
+                step: step.to_string(),
+                error: format!("the timeout of step {step}: {e}"),
+            }),
+        }
+    }
+
+    pub(super) fn cancel_timeouts(&mut self, step: &str) {
+        let ids: Vec<Uuid> = self
+            .scratch
+            .timers
+            .iter()
+            .filter(|t| t.step == step && t.kind == TimerKind::Timeout)
+            .map(|t| t.timer_id)
+            .collect();
+        for timer_id in ids {
+            self.emit(Event::TimerCancelled {
+                step: step.to_string(),
+                timer_id,
+            });
+        }
+    }
+
+    /// Cancel every timer of `step` still running.
+    pub(super) fn cancel_timers(&mut self, step: &str) {
+        let ids: Vec<Uuid> = self
+            .scratch
+            .timers
+            .iter()
+            .filter(|t| t.step == step)
+            .map(|t| t.timer_id)
+            .collect();
+        for timer_id in ids {
+            self.emit(Event::TimerCancelled {
+                step: step.to_string(),
+                timer_id,
+            });
+        }
+    }
+
+    /// When a timer spec is due from now, or why it cannot be.
+    pub(super) fn due(&self, spec: &TimerSpec) -> Result<(DateTime<Utc>, u32), String> {
+        match spec {
+            TimerSpec::After(d) => Ok((later(self.ctx.now, parse_duration(d)?)?, 0)),
+            TimerSpec::Cycle(c) => {
+                let (n, interval) = parse_cycle(c)?;
+                Ok((later(self.ctx.now, interval)?, n - 1))
+            }
+            TimerSpec::Until(date) if crate::definition::literal_date(date).is_some() => {
+                Ok((crate::definition::literal_date(date).expect("checked"), 0))
+            }
+            TimerSpec::Until(path) => match lookup(&self.scratch.variables, path) {
+                Some(Value::String(s)) => DateTime::parse_from_rfc3339(s)
+                    .map(|t| (t.with_timezone(&Utc), 0))
+                    .map_err(|e| format!("variable {path} is not an RFC 3339 date-time: {e}")),
+                other => Err(format!(
+                    "variable {path} holds no date-time (found {})",
+                    other
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "nothing".into())
+                )),
+            },
+        }
+    }
+
+    /// Schedule a timer, or fail the instance if its due time cannot be computed.
+    pub(super) fn schedule(&mut self, step: &str, kind: TimerKind, spec: &TimerSpec) -> bool {
+        match self.due(spec) {
+            Ok((due_at, remaining)) => {
+                let timer_id = self.next_id();
+                self.emit(Event::TimerScheduled {
+                    step: step.to_string(),
+                    timer_id,
+                    kind,
+                    due_at,
+                    remaining,
+                });
+                true
+            }
+            Err(error) => {
+                self.emit(Event::InstanceFailed {
+                    step: step.to_string(),
+                    error,
+                });
+                false
+            }
+        }
+    }
+
+    pub(super) fn schedule_boundaries(&mut self, step: &crate::definition::Step) {
+        for (index, b) in step.boundary.iter().enumerate() {
+            if self.scratch.status != Status::Running {
+                return;
+            }
+            match &b.on {
+                BoundaryEvent::Timer(t) => {
+                    self.schedule(&step.id, TimerKind::Boundary { index }, t);
+                }
+                BoundaryEvent::Message(name) => {
+                    let key = match &step.kind {
+                        StepKind::Receive { key, .. } => message_key(&self.scratch, key.as_deref()),
+                        _ => self.scratch.business_key.clone(),
+                    };
+                    self.emit(Event::BoundaryMessageAwaited {
+                        step: step.id.clone(),
+                        name: name.clone(),
+                        key,
+                    });
+                }
+            }
+        }
+    }
+}
