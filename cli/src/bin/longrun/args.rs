@@ -1,0 +1,398 @@
+//! The command line's arguments (clap).
+
+use clap::{Parser, Subcommand};
+
+/// longrun: long-running business processes on PostgreSQL.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "longrun",
+    version,
+    about = "Long-running business processes in PostgreSQL: migrate, deploy, run engines and the console, operate and report."
+)]
+pub(crate) struct Cli {
+    /// Database URL; default: DATABASE_URL, else what psql would use (local socket, OS user).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+    /// The schema holding longrun's tables.
+    #[arg(long, global = true, env = "LONGRUN_SCHEMA", default_value = "longrun")]
+    pub(crate) schema: String,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// Log lines on stderr as text or as JSON objects (one per line). What is logged is set by
+    /// RUST_LOG (default: info for longrun, warn for the rest).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// Seconds opening a connection may take (TCP and start-up together).
+    #[arg(long, global = true, default_value = "10", value_name = "SECONDS", value_parser = seconds)]
+    pub(crate) connect_timeout: std::time::Duration,
+    /// Seconds a statement may run before the server cancels it (0: the server's setting).
+    #[arg(long, global = true, default_value = "60", value_name = "SECONDS", value_parser = seconds_or_off)]
+    pub(crate) statement_timeout: std::time::Duration,
+    /// Seconds a statement may wait for a lock (a row another transaction holds) before it
+    /// fails (0: the server's setting).
+    #[arg(long, global = true, default_value = "10", value_name = "SECONDS", value_parser = seconds_or_off)]
+    pub(crate) lock_timeout: std::time::Duration,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// A timeout in seconds (fractions allowed), at least 1 ms and at most a day.
+pub(crate) fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let s: f64 = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a number of seconds"))?;
+    if !(0.001..=86_400.0).contains(&s) {
+        return Err("a timeout is between 0.001 and 86400 seconds".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(s))
+}
+
+/// As [`seconds`], where 0 (kept as zero) leaves the server's setting.
+pub(crate) fn seconds_or_off(text: &str) -> Result<std::time::Duration, String> {
+    if text.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    seconds(text)
+}
+
+/// A timeout given as [`seconds_or_off`]: `None` for 0.
+pub(crate) fn unless_zero(d: std::time::Duration) -> Option<std::time::Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Install the log subscriber every command uses: stderr, filtered by RUST_LOG.
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum ProjectionAction {
+    /// Delete a projection's rows and rebuild it from the first event, showing progress.
+    Rebuild {
+        /// The projection (built in: activity).
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum Command {
+    /// Apply the schema migrations (or, with --print, show the SQL without connecting).
+    Migrate {
+        /// Print the SQL of every migration for this schema and exit.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Deploy a process definition from a JSON file.
+    Deploy {
+        /// The definition file: JSON, or BPMN 2.0 XML (`.bpmn`).
+        file: std::path::PathBuf,
+        /// json or bpmn (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Also point this tag at the deployed version (e.g. stable).
+        #[arg(long)]
+        tag: Option<String>,
+    },
+    /// Point a tag at a version of a process; starts by tag then start that version.
+    Tag {
+        /// The process id.
+        process: String,
+        /// The tag (e.g. stable).
+        tag: String,
+        /// The version it names.
+        version: i32,
+    },
+    /// List deployed processes and versions with instance counts.
+    Definitions,
+    /// Start an instance of the latest version of PROCESS.
+    Start {
+        /// The process id.
+        process: String,
+        /// The business key.
+        #[arg(long)]
+        key: String,
+        /// The initial variables, a JSON object.
+        #[arg(long)]
+        vars: Option<String>,
+        /// Start this version instead of the latest.
+        #[arg(long, conflicts_with = "tag")]
+        version: Option<i32>,
+        /// Start the version this tag names.
+        #[arg(long)]
+        tag: Option<String>,
+        /// Make the start idempotent: run again with the same key, it prints the instance the
+        /// first run started and starts nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Deliver a message to the engine.
+    Send {
+        /// The message name.
+        message: String,
+        /// The correlation key.
+        #[arg(long)]
+        key: String,
+        /// The message id (deduplication key).
+        #[arg(long)]
+        id: String,
+        /// The payload, JSON.
+        #[arg(long)]
+        payload: Option<String>,
+        /// How long it is buffered if nobody waits for it yet, in seconds.
+        #[arg(long)]
+        ttl_seconds: Option<i64>,
+    },
+    /// List instances, newest first.
+    Instances {
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only in this status (running, completed, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only with this business key.
+        #[arg(long)]
+        key: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show an instance: its state, what it waits for, and its event history.
+    Show {
+        /// The instance id, or a business key (the one instance with it; --process narrows).
+        instance: String,
+        /// With a business key: of this process.
+        #[arg(long)]
+        process: Option<String>,
+    },
+    /// Load generator: N three-step instances on K engines, against a fresh schema, compared
+    /// with the commit ceiling Postgres reaches on this machine in the same run.
+    Bench(BenchArgs),
+    /// Print reporting views as tables: instances, waiting, incidents, stuck, throughput,
+    /// step_durations, dead_letters (all of them without a name).
+    Report {
+        /// One view.
+        view: Option<String>,
+        /// At most this many rows per view.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// With the old_instances view: only instances started longer ago than this ISO 8601
+        /// duration (P7D).
+        #[arg(long)]
+        older_than: Option<String>,
+    },
+    /// Rebuild an instance's state from its events and check it against the stored state.
+    Replay {
+        /// The instance id.
+        instance: String,
+    },
+    /// Print a deployed definition as BPMN 2.0 XML (with a computed layout) or as JSON.
+    Export {
+        /// The process id.
+        process: String,
+        /// The version (default: the latest).
+        #[arg(long)]
+        version: Option<i32>,
+        /// bpmn or json.
+        #[arg(long, default_value = "bpmn")]
+        format: String,
+    },
+    /// Show what changed between two versions of a process: steps added, removed, changed.
+    Diff {
+        /// The process id.
+        process: String,
+        /// The old version.
+        from: i32,
+        /// The new version.
+        to: i32,
+    },
+    /// Move running instances of PROCESS from one version to another (or, with --dry-run,
+    /// list which can move and why the others cannot).
+    MigrateInstances {
+        /// The process id.
+        process: String,
+        /// The version they run on.
+        #[arg(long)]
+        from: i32,
+        /// The version to move them to.
+        #[arg(long)]
+        to: i32,
+        /// Map a step of the old version to one of the new: --map old_step=new_step
+        /// (repeatable; a step not mapped keeps its id).
+        #[arg(long = "map", value_name = "OLD=NEW")]
+        map: Vec<String>,
+        /// Variables to set on every instance moved, a JSON object.
+        #[arg(long)]
+        set: Option<String>,
+        /// Write nothing: list the instances that can move, and why the others cannot.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List the catch-up projections with their checkpoint and lag, or rebuild one.
+    Projections {
+        #[command(subcommand)]
+        action: Option<ProjectionAction>,
+    },
+    /// Say in plain words where an instance is and why.
+    Explain {
+        /// The instance id, or a business key (the one instance with it; --process narrows).
+        instance: String,
+        /// With a business key: of this process.
+        #[arg(long)]
+        process: Option<String>,
+    },
+    /// List open incidents: instances stopped at a step that ran out of attempts.
+    Incidents {
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Retry the step of an instance's open incident, optionally fixing variables first.
+    Retry {
+        /// The instance id.
+        instance: String,
+        /// Variables to set before the retry, a JSON object.
+        #[arg(long)]
+        vars: Option<String>,
+    },
+    /// Cancel a running instance: its waits, jobs and timers are withdrawn.
+    Cancel {
+        /// The instance id.
+        instance: String,
+        /// Why (recorded in its history).
+        #[arg(long, default_value = "cancelled by an operator")]
+        reason: String,
+    },
+    /// Pause a running instance until `resume` (messages and timers for it wait).
+    Pause {
+        /// The instance id.
+        instance: String,
+    },
+    /// Resume a paused instance.
+    Resume {
+        /// The instance id.
+        instance: String,
+    },
+    /// List running timers, soonest first.
+    Timers {
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only due before this RFC 3339 time (e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        due_before: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Run an engine with no handlers of its own: fires timers, expires buffered messages and
+    /// takes over lapsed work, until interrupted (SIGINT or SIGTERM), then shuts down cleanly.
+    Run {
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+        #[arg(long)]
+        metrics_listen: Option<std::net::SocketAddr>,
+        /// Apply pending migrations first (needs the owner role). Without it an unmigrated
+        /// schema is refused: engines run as a role granted longrun_runtime, which cannot.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Serve the operations console (the page and its JSON API) until interrupted. It has no
+    /// authentication of its own: keep it on a loopback address, or put a proxy that
+    /// authenticates in front and sets the user header.
+    Console {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Serve under this path prefix (e.g. /ops) instead of at the root.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// The request header that names who asks for an action (set by your proxy).
+        #[arg(long, default_value = "x-longrun-user")]
+        user_header: String,
+        /// Also run an engine with no handlers (timers, the activity projection that feeds
+        /// the counts, lapsed work), as `longrun run` does.
+        #[arg(long)]
+        run_engine: bool,
+        /// Apply pending migrations first (needs the owner role); without it an unmigrated
+        /// schema is refused.
+        #[arg(long)]
+        migrate: bool,
+        /// A Host the console answers besides localhost, 127.0.0.1, `[::1]` and the --listen
+        /// address (repeat for several): the name users reach it by (DNS rebinding guard).
+        #[arg(long = "allowed-host", value_name = "HOST")]
+        allowed_hosts: Vec<String>,
+    },
+    /// Try longrun without a database server running: start a throwaway PostgreSQL cluster in
+    /// a directory of its own (needs the server binaries, initdb and pg_ctl), migrate, run an
+    /// engine and the console, and print the database URL to use. Ctrl-C stops it all and
+    /// removes the cluster (unless --keep).
+    Dev {
+        /// Where the console listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The cluster's port on 127.0.0.1 (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Keep the cluster's directory when stopping (its path is printed).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List dead-lettered inbound messages.
+    DeadLetters {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct BenchArgs {
+    /// Instances to complete.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) instances: usize,
+    /// Engines (tasks in one process; per process with --processes).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) engines: usize,
+    /// Separate engine processes (each runs --engines engines).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) processes: usize,
+    /// service (no-op in-process handlers) or messages (a participant answers send/receive).
+    #[arg(long, default_value = "service")]
+    pub(crate) workload: String,
+    /// Low-rate mode: one instance at a time, start-to-end latency.
+    #[arg(long)]
+    pub(crate) latency: bool,
+    /// Instances per start transaction.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) start_batch: usize,
+    /// Connections per engine.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) pool_size: usize,
+    /// Seconds spent measuring the commit ceiling (0 skips it).
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) ceiling_seconds: f64,
+    /// Idle mode: how many queries per second an engine with nothing to do makes, over this
+    /// many seconds.
+    #[arg(long)]
+    pub(crate) idle_seconds: Option<f64>,
+    /// Timer mode: this many timers due within one second on real time; reports how late
+    /// they fired.
+    #[arg(long)]
+    pub(crate) timers: Option<usize>,
+    /// Keep the bench schema afterwards.
+    #[arg(long)]
+    pub(crate) keep: bool,
+    /// Run the engines without the activity history (a projection they keep by default),
+    /// to see what it costs.
+    #[arg(long)]
+    pub(crate) no_activity_history: bool,
+    /// Internal: run as a child engine process on an existing bench schema.
+    #[arg(long, hide = true)]
+    pub(crate) child: bool,
+}

@@ -1,0 +1,235 @@
+//! `longrun bench`: the load generator's command (the generator is `longrun_cli::bench`).
+
+use uuid::Uuid;
+
+use longrun::Error;
+
+use crate::args::*;
+use crate::util::*;
+
+pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
+    use longrun_cli::bench::{self, BenchConfig, Workload};
+    use std::sync::Arc;
+
+    let workload = match a.workload.as_str() {
+        "service" => Workload::Service,
+        "messages" => Workload::Messages,
+        other => {
+            return Err(Failure::Input(format!(
+                "unknown workload \"{other}\" (service or messages)"
+            )))
+        }
+    };
+    if a.instances == 0 || a.engines == 0 || a.processes == 0 || a.pool_size == 0 {
+        return Err(Failure::Input(
+            "--instances, --engines, --processes and --pool-size must be at least 1".into(),
+        ));
+    }
+    let schema = if a.child || cli.schema != "longrun" {
+        cli.schema.clone()
+    } else {
+        format!("bench_{}", &Uuid::new_v4().simple().to_string()[..12])
+    };
+    let cfg = BenchConfig {
+        database_url: cli.database_url.clone(),
+        schema,
+        instances: a.instances,
+        engines: a.engines,
+        workload,
+        start_batch: a.start_batch,
+        pool_size: a.pool_size,
+        ceiling_seconds: a.ceiling_seconds,
+        activity_history: !a.no_activity_history,
+    };
+    if a.child {
+        let figures =
+            bench::run_engines(&cfg, a.instances, a.engines, true, Arc::default()).await?;
+        println!("{}", serde_json::to_string(&figures).expect("serializable"));
+        return Ok(());
+    }
+    eprintln!(
+        "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
+        cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
+    );
+    let created = bench::setup(&cfg).await?;
+    let result = bench_body(&cfg, a).await;
+    if a.keep {
+        eprintln!("bench: kept schema {}", created.name());
+    } else {
+        bench::teardown(&cfg, created).await?;
+    }
+    let line = result?;
+    println!("{line}");
+    Ok(())
+}
+
+pub(crate) async fn bench_body(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+) -> Result<String, Failure> {
+    use longrun_cli::bench;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    if let Some(secs) = a.idle_seconds {
+        if secs <= 0.0 {
+            return Err(Failure::Input("--idle-seconds must be positive".into()));
+        }
+        let qps = bench::idle_queries(cfg, secs).await?;
+        return Ok(format!("idle_seconds={secs:.0} queries_per_s={qps:.2}"));
+    }
+    if let Some(n) = a.timers {
+        if n == 0 {
+            return Err(Failure::Input("--timers must be at least 1".into()));
+        }
+        let mut late = bench::timer_lateness(cfg, n, std::time::Duration::from_secs(2)).await?;
+        let early = late.iter().filter(|l| **l < 0.0).count();
+        return Ok(format!(
+            "timers={} fired={} early={} lateness_p50_ms={:.1} lateness_p99_ms={:.1} lateness_max_ms={:.1}",
+            n,
+            late.len(),
+            early,
+            bench::percentile(&mut late, 50.0),
+            bench::percentile(&mut late, 99.0),
+            bench::percentile(&mut late, 100.0),
+        ));
+    }
+    let commits_before = bench::commits(cfg).await?;
+    let progress = Arc::new(AtomicUsize::new(0));
+    let reporter = {
+        let progress = progress.clone();
+        let total = a.instances;
+        tokio::spawn(async move {
+            let t0 = std::time::Instant::now();
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let n = progress.load(Ordering::Relaxed);
+                eprintln!(
+                    "progress: {n}/{total} instances completed, {:.0}/s, rss {} MiB",
+                    n as f64 / t0.elapsed().as_secs_f64(),
+                    rss_mib()
+                );
+            }
+        })
+    };
+    let figures = if a.latency {
+        bench::run_latency(cfg, a.instances).await
+    } else if a.processes > 1 {
+        run_children(cfg, a, progress.clone()).await
+    } else {
+        bench::run_engines(cfg, a.instances, a.engines, false, progress.clone()).await
+    };
+    reporter.abort();
+    let mut figures = figures?;
+    if !a.latency {
+        figures.latencies_ms = bench::latencies_from_table(cfg).await?;
+    }
+    // Closed connections flush their statistics as their backends exit.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let commits = bench::commits(cfg).await? - commits_before - 2;
+    let steps = figures.completed * 3;
+    let connections = a.engines * a.processes * a.pool_size;
+    let ceiling = if a.ceiling_seconds > 0.0 {
+        bench::commit_ceiling(
+            cfg,
+            if a.latency { 1 } else { connections },
+            a.ceiling_seconds,
+        )
+        .await?
+    } else {
+        f64::NAN
+    };
+    let ips = figures.completed as f64 / figures.seconds;
+    if figures.completed < a.instances {
+        return Err(Failure::Other(format!(
+            "only {} of {} instances completed",
+            figures.completed, a.instances
+        )));
+    }
+    Ok(format!(
+        "instances={} seconds={:.2} instances_per_s={:.0} steps_per_s={:.0} commits_per_step={:.3} p50_ms={:.2} p99_ms={:.2} pg_commit_ceiling={:.0} ratio={:.2}",
+        figures.completed,
+        figures.seconds,
+        ips,
+        steps as f64 / figures.seconds,
+        commits as f64 / steps as f64,
+        bench::percentile(&mut figures.latencies_ms, 50.0),
+        bench::percentile(&mut figures.latencies_ms, 99.0),
+        ceiling,
+        ips / ceiling
+    ))
+}
+
+pub(crate) async fn run_children(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+    progress: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Result<longrun_cli::bench::RunFigures, longrun::Error> {
+    let exe = std::env::current_exe().map_err(|e| Error::BadInput(e.to_string()))?;
+    let per = a.instances.div_ceil(a.processes);
+    let started = std::time::Instant::now();
+    let mut children = Vec::new();
+    for p in 0..a.processes {
+        let n = per.min(a.instances.saturating_sub(p * per));
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.args(["--schema", &cfg.schema, "bench", "--child"])
+            .args([
+                "--instances",
+                &n.to_string(),
+                "--engines",
+                &a.engines.to_string(),
+            ])
+            .args([
+                "--workload",
+                &a.workload,
+                "--start-batch",
+                &a.start_batch.to_string(),
+            ])
+            .args(["--pool-size", &a.pool_size.to_string()])
+            .args(a.no_activity_history.then_some("--no-activity-history"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(url) = &cfg.database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        children.push(
+            cmd.spawn()
+                .map_err(|e| Error::BadInput(format!("cannot start a bench process: {e}")))?,
+        );
+    }
+    let mut all = longrun_cli::bench::RunFigures::default();
+    for child in children {
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(|e| Error::BadInput(e.to_string()))?;
+        if !out.status.success() {
+            return Err(Error::BadInput(format!(
+                "a bench process failed: {}",
+                out.status
+            )));
+        }
+        let f: longrun_cli::bench::RunFigures = serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::BadInput(format!("bad output from a bench process: {e}")))?;
+        all.completed += f.completed;
+        all.latencies_ms.extend(f.latencies_ms);
+        progress.store(all.completed, std::sync::atomic::Ordering::Relaxed);
+    }
+    all.seconds = started.elapsed().as_secs_f64();
+    Ok(all)
+}
+
+/// This process's resident memory, MiB (Linux; 0 elsewhere).
+pub(crate) fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}

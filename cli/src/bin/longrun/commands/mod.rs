@@ -1,0 +1,5 @@
+//! The commands, by what they act on.
+
+pub(crate) mod definitions;
+pub(crate) mod instances;
+pub(crate) mod operate;

@@ -1,0 +1,157 @@
+//! Operating: reports, projections, an engine, the console, a throwaway cluster.
+
+use serde_json::{json, Value};
+
+use crate::args::*;
+use crate::serve::*;
+use crate::util::*;
+
+/// Run one of this file's commands (main dispatches by command).
+pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Report {
+            view,
+            limit,
+            older_than,
+        } => {
+            let names: Vec<&str> = match view {
+                Some(v) => vec![v.as_str()],
+                None => longrun::store::sql::REPORTS.to_vec(),
+            };
+            let older_than = match older_than {
+                None => None,
+                Some(_) if names != ["old_instances"] => {
+                    return Err(Failure::Input(
+                        "--older-than applies to the old_instances view".into(),
+                    ))
+                }
+                Some(d) => Some(
+                    longrun::definition::parse_duration(d)
+                        .map_err(|e| Failure::Input(format!("--older-than: {e}")))?,
+                ),
+            };
+            let engine = connect(cli).await?;
+            let mut all = serde_json::Map::new();
+            for name in names {
+                let rows = match older_than {
+                    Some(d) => engine.store().report_older_than(d, *limit).await?,
+                    None => engine.store().report(name, *limit).await?,
+                };
+                if cli.json {
+                    all.insert(name.to_string(), Value::Array(rows));
+                    continue;
+                }
+                let columns = engine.store().report_columns(name).await?;
+                println!("== {name} ({} rows)", rows.len());
+                print_table(&columns, &rows);
+                println!();
+            }
+            if cli.json {
+                print_json(&all);
+            }
+            Ok(())
+        }
+        Command::Projections { action: None } => {
+            let engine = connect(cli).await?;
+            let list = engine.store().projections().await?;
+            if cli.json {
+                print_json(&list);
+            } else {
+                let cols = [
+                    "name",
+                    "events",
+                    "behind",
+                    "last_xid",
+                    "last_position",
+                    "updated_at",
+                    "rebuilt_at",
+                ];
+                print_rows(&cols, &list);
+            }
+            Ok(())
+        }
+        Command::Projections {
+            action: Some(ProjectionAction::Rebuild { name }),
+        } => {
+            let projection = longrun::store::builtin_projection(name)?;
+            let engine = connect(cli).await?;
+            let store = engine.store();
+            let started = std::time::Instant::now();
+            store
+                .reset_projection(projection.as_ref(), engine.now())
+                .await?;
+            let mut last = std::time::Instant::now();
+            let total = store
+                .project_all(
+                    projection.as_ref(),
+                    || engine.now(),
+                    |n| {
+                        if last.elapsed() >= std::time::Duration::from_secs(1) {
+                            eprintln!("rebuilding {name}: {n} events read");
+                            last = std::time::Instant::now();
+                        }
+                    },
+                )
+                .await?;
+            let secs = started.elapsed().as_secs_f64();
+            if cli.json {
+                print_json(&json!({"projection": name, "events": total, "seconds": secs}));
+            } else {
+                println!(
+                    "rebuilt {name} from {total} events in {secs:.2} s ({:.0} events/s)",
+                    total as f64 / secs.max(1e-9)
+                );
+            }
+            Ok(())
+        }
+        Command::Run {
+            metrics_listen,
+            migrate,
+        } => {
+            let engine = connect_pool(cli, 4).await?;
+            migrated(&engine, *migrate).await?;
+            if let Some(addr) = metrics_listen {
+                serve_metrics(*addr).await?;
+                eprintln!("longrun: metrics at http://{addr}/metrics");
+            }
+            let running = engine.run();
+            eprintln!(
+                "longrun: engine {} running on schema \"{}\" (timers, message expiry, lapsed work); stop with Ctrl-C or SIGTERM",
+                engine.config().owner,
+                cli.schema
+            );
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            eprintln!("longrun: stopping: finishing work in flight");
+            running.shutdown().await;
+            eprintln!("longrun: stopped");
+            Ok(())
+        }
+        Command::Console {
+            listen,
+            prefix,
+            user_header,
+            run_engine,
+            migrate,
+            allowed_hosts,
+        } => {
+            serve_console(
+                cli,
+                *listen,
+                prefix.as_deref(),
+                user_header,
+                *run_engine,
+                *migrate,
+                allowed_hosts,
+            )
+            .await
+        }
+        Command::Dev { listen, port, keep } => dev(cli, *listen, *port, *keep).await,
+        _ => unreachable!("main dispatches only this file's commands here"),
+    }
+}
