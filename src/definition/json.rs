@@ -1,0 +1,491 @@
+//! The flat JSON form of steps, boundary events and gateway events (`type` plus the fields
+//! that type uses), and the conversions to and from the typed model with their checks.
+
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// The flat JSON form of a step.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    handler: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryPolicy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ErrorRoute>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    duration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    boundary: Vec<RawBoundary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compensate: Option<Compensation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    default: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    branches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    events: Vec<GatewayEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// The JSON form of a boundary event: exactly one of `after`, `until`, `cycle`, `message`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBoundary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cycle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    interrupting: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    send: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGatewayEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output: Option<String>,
+    next: String,
+}
+
+impl TryFrom<RawGatewayEvent> for GatewayEvent {
+    type Error = String;
+    fn try_from(r: RawGatewayEvent) -> Result<Self, String> {
+        let on = match (r.message, r.after, r.until) {
+            (Some(m), None, None) => BoundaryEvent::Message(m),
+            (None, Some(a), None) => BoundaryEvent::Timer(TimerSpec::After(a)),
+            (None, None, Some(u)) => BoundaryEvent::Timer(TimerSpec::Until(u)),
+            _ => {
+                return Err(
+                    "a gateway event needs exactly one of `message`, `after`, `until`".into(),
+                )
+            }
+        };
+        if r.output.is_some() && !matches!(on, BoundaryEvent::Message(_)) {
+            return Err("only a message event has an `output`".into());
+        }
+        Ok(GatewayEvent {
+            on,
+            output: Output::from_raw(r.output),
+            next: r.next,
+        })
+    }
+}
+
+impl From<GatewayEvent> for RawGatewayEvent {
+    fn from(e: GatewayEvent) -> Self {
+        let (message, after, until) = match e.on {
+            BoundaryEvent::Message(m) => (Some(m), None, None),
+            BoundaryEvent::Timer(TimerSpec::After(a) | TimerSpec::Cycle(a)) => {
+                (None, Some(a), None)
+            }
+            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, None, Some(u)),
+        };
+        RawGatewayEvent {
+            message,
+            after,
+            until,
+            output: e.output.into_raw(),
+            next: e.next,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl TryFrom<RawBoundary> for Boundary {
+    type Error = String;
+    fn try_from(r: RawBoundary) -> Result<Self, String> {
+        let on =
+            match (r.after, r.until, r.cycle, r.message) {
+                (Some(a), None, None, None) => BoundaryEvent::Timer(TimerSpec::After(a)),
+                (None, Some(u), None, None) => BoundaryEvent::Timer(TimerSpec::Until(u)),
+                (None, None, Some(c), None) => BoundaryEvent::Timer(TimerSpec::Cycle(c)),
+                (None, None, None, Some(m)) => BoundaryEvent::Message(m),
+                _ => return Err(
+                    "a boundary event needs exactly one of `after`, `until`, `cycle`, `message`"
+                        .into(),
+                ),
+            };
+        if r.to.is_some() && r.send.is_none() {
+            return Err("a boundary timer's `to` needs `send`".into());
+        }
+        Ok(Boundary {
+            on,
+            interrupting: r.interrupting,
+            next: r.next,
+            send: r.send.map(|m| (m, r.to)),
+        })
+    }
+}
+
+impl From<Boundary> for RawBoundary {
+    fn from(b: Boundary) -> Self {
+        let (after, until, cycle, message) = match b.on {
+            BoundaryEvent::Timer(TimerSpec::After(a)) => (Some(a), None, None, None),
+            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, Some(u), None, None),
+            BoundaryEvent::Timer(TimerSpec::Cycle(c)) => (None, None, Some(c), None),
+            BoundaryEvent::Message(m) => (None, None, None, Some(m)),
+        };
+        let (send, to) = match b.send {
+            Some((m, to)) => (Some(m), to),
+            None => (None, None),
+        };
+        RawBoundary {
+            after,
+            until,
+            cycle,
+            message,
+            interrupting: b.interrupting,
+            next: b.next,
+            send,
+            to,
+        }
+    }
+}
+
+impl TryFrom<RawStep> for Step {
+    type Error = String;
+
+    fn try_from(r: RawStep) -> Result<Self, String> {
+        let id = r.id;
+        let boundary = r
+            .boundary
+            .into_iter()
+            .map(Boundary::try_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("step \"{id}\": {e}"))?;
+        if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service and receive steps wait)",
+                r.kind
+            ));
+        }
+        if r.compensate.is_some() && !matches!(r.kind.as_str(), "service" | "send") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" cannot have `compensate` (only service and send steps do something to undo)",
+                r.kind
+            ));
+        }
+        if r.timeout.is_some() && r.kind != "service" {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `timeout`",
+                r.kind
+            ));
+        }
+        if (r.duration.is_some() || r.until.is_some()) && r.kind != "timer" {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `duration` or `until`",
+                r.kind
+            ));
+        }
+        for (name, present, kinds) in [
+            ("routes", !r.routes.is_empty(), &["exclusive"][..]),
+            ("default", r.default.is_some(), &["exclusive"][..]),
+            ("branches", !r.branches.is_empty(), &["parallel"][..]),
+            ("events", !r.events.is_empty(), &["event_gateway"][..]),
+            ("process", r.process.is_some(), &["call"][..]),
+        ] {
+            if present && !kinds.contains(&r.kind.as_str()) {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" has no field `{name}`",
+                    r.kind
+                ));
+            }
+        }
+        if matches!(r.kind.as_str(), "exclusive" | "parallel" | "event_gateway") {
+            if r.next.is_some() {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" has no `next`: its {} say where to go",
+                    r.kind,
+                    match r.kind.as_str() {
+                        "exclusive" => "routes and default",
+                        "parallel" => "branches",
+                        _ => "events",
+                    }
+                ));
+            }
+            if !boundary.is_empty() || r.compensate.is_some() {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\" cannot have boundary events or `compensate`",
+                    r.kind
+                ));
+            }
+        }
+        let field = |name: &str, v: Option<String>| -> Result<String, String> {
+            v.ok_or_else(|| format!("step \"{id}\" of type \"{}\" needs `{name}`", r.kind))
+        };
+        let unused = |name: &str, present: bool| -> Result<(), String> {
+            if present {
+                Err(format!(
+                    "step \"{id}\" of type \"{}\" has no field `{name}`",
+                    r.kind
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        // Timer and end steps take none of the fields of the other kinds.
+        let no_message_fields = || -> Result<(), String> {
+            for (n, p) in [
+                ("handler", r.handler.is_some()),
+                ("message", r.message.is_some()),
+                ("to", r.to.is_some()),
+                ("key", r.key.is_some()),
+                ("payload", r.payload.is_some()),
+                ("output", r.output.is_some()),
+            ] {
+                unused(n, p)?;
+            }
+            Ok(())
+        };
+        let kind = match r.kind.as_str() {
+            "service" => {
+                unused("message", r.message.is_some())?;
+                unused("to", r.to.is_some())?;
+                unused("key", r.key.is_some())?;
+                unused("payload", r.payload.is_some())?;
+                StepKind::Service {
+                    handler: field("handler", r.handler)?,
+                    output: Output::from_raw(r.output),
+                    timeout: r.timeout,
+                    retry: r.retry,
+                    errors: r.errors,
+                }
+            }
+            "timer" => {
+                no_message_fields()?;
+                let timer = match (r.duration, r.until) {
+                    (Some(d), None) => TimerSpec::After(d),
+                    (None, Some(u)) => TimerSpec::Until(u),
+                    _ => {
+                        return Err(format!(
+                            "step \"{id}\" of type \"timer\" needs exactly one of `duration`, `until`"
+                        ))
+                    }
+                };
+                StepKind::Timer { timer }
+            }
+            "send" => {
+                unused("handler", r.handler.is_some())?;
+                unused("output", r.output.is_some())?;
+                StepKind::Send {
+                    message: field("message", r.message)?,
+                    to: r.to,
+                    key: r.key,
+                    payload: r.payload,
+                }
+            }
+            "receive" => {
+                unused("handler", r.handler.is_some())?;
+                unused("to", r.to.is_some())?;
+                unused("payload", r.payload.is_some())?;
+                StepKind::Receive {
+                    message: field("message", r.message)?,
+                    key: r.key,
+                    output: Output::from_raw(r.output),
+                }
+            }
+            "compensate" => {
+                no_message_fields()?;
+                StepKind::Compensate
+            }
+            "end" => {
+                no_message_fields()?;
+                StepKind::End
+            }
+            "exclusive" => {
+                no_message_fields()?;
+                StepKind::Exclusive {
+                    routes: r.routes,
+                    default: r.default,
+                }
+            }
+            "parallel" => {
+                no_message_fields()?;
+                StepKind::Parallel {
+                    branches: r.branches,
+                }
+            }
+            "join" => {
+                no_message_fields()?;
+                StepKind::Join
+            }
+            "event_gateway" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("payload", r.payload.is_some()),
+                    ("output", r.output.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::EventGateway {
+                    key: r.key,
+                    events: r.events,
+                }
+            }
+            "call" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::Call {
+                    process: field("process", r.process)?,
+                    input: r.payload,
+                    output: Output::from_raw(r.output),
+                }
+            }
+            other => {
+                return Err(format!(
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer, exclusive, parallel, join, event_gateway, call, compensate or end)"
+            ))
+            }
+        };
+        Ok(Step {
+            id,
+            kind,
+            next: r.next,
+            boundary,
+            compensate: r.compensate,
+        })
+    }
+}
+
+impl From<Step> for RawStep {
+    fn from(s: Step) -> RawStep {
+        let mut r = RawStep {
+            id: s.id,
+            kind: s.kind.type_name().to_string(),
+            handler: None,
+            message: None,
+            to: None,
+            key: None,
+            payload: None,
+            output: None,
+            timeout: None,
+            retry: None,
+            errors: Vec::new(),
+            duration: None,
+            until: None,
+            boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
+            compensate: s.compensate,
+            routes: Vec::new(),
+            default: None,
+            branches: Vec::new(),
+            events: Vec::new(),
+            process: None,
+            next: s.next,
+        };
+        match s.kind {
+            StepKind::Service {
+                handler,
+                output,
+                timeout,
+                retry,
+                errors,
+            } => {
+                r.handler = Some(handler);
+                r.output = output.into_raw();
+                r.timeout = timeout;
+                r.retry = retry;
+                r.errors = errors;
+            }
+            StepKind::Timer { timer } => match timer {
+                TimerSpec::After(d) | TimerSpec::Cycle(d) => r.duration = Some(d),
+                TimerSpec::Until(u) => r.until = Some(u),
+            },
+            StepKind::Send {
+                message,
+                to,
+                key,
+                payload,
+            } => {
+                r.message = Some(message);
+                r.to = to;
+                r.key = key;
+                r.payload = payload;
+            }
+            StepKind::Receive {
+                message,
+                key,
+                output,
+            } => {
+                r.message = Some(message);
+                r.key = key;
+                r.output = output.into_raw();
+            }
+            StepKind::Exclusive { routes, default } => {
+                r.routes = routes;
+                r.default = default;
+            }
+            StepKind::Parallel { branches } => r.branches = branches,
+            StepKind::EventGateway { key, events } => {
+                r.key = key;
+                r.events = events;
+            }
+            StepKind::Call {
+                process,
+                input,
+                output,
+            } => {
+                r.process = Some(process);
+                r.payload = input;
+                r.output = output.into_raw();
+            }
+            StepKind::End | StepKind::Compensate | StepKind::Join => {}
+        }
+        r
+    }
+}
