@@ -1,0 +1,183 @@
+//! Projections, maintenance (expiry, lapsed leases), grouped sends and the wake-up listener.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch, Mutex, Notify};
+
+use super::*;
+use crate::runtime::throttle::Throttle;
+use crate::runtime::{guard, Engine, Local};
+
+/// Keep one projection up to date: a batch after another while there are new events, then
+/// sleeps that grow while there are none.
+pub(super) async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) {
+    let projection = engine.inner.projections[index].clone();
+    let batch = engine.inner.config.projection_batch;
+    let mut backoff = Backoff::new(&engine);
+    let quiet = Notify::new();
+    let mut failing = Throttle::new("a projection batch");
+    loop {
+        match engine
+            .inner
+            .store
+            .project_once(projection.as_ref(), engine.now(), batch)
+            .await
+        {
+            Ok(n) if n as i64 >= batch => {
+                failing.ok();
+                backoff.found();
+                if *stop.borrow() {
+                    return;
+                }
+                continue;
+            }
+            Ok(n) => {
+                failing.ok();
+                if n > 0 {
+                    backoff.found();
+                }
+            }
+            Err(e) => failing.failed(&format_args!("projection {}: {e}", projection.name())),
+        }
+        if !idle(backoff.next(), &quiet, &mut stop).await {
+            return;
+        }
+    }
+}
+
+pub(super) async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    let cfg = &engine.inner.config;
+    let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
+    let quiet = Notify::new();
+    let mut expiring = Throttle::new("expiring buffered messages");
+    let mut takeovers = Throttle::new("taking over lapsed jobs");
+    loop {
+        if !idle(cfg.maintenance_interval, &quiet, &mut stop).await {
+            return;
+        }
+        let now = engine.now();
+        match engine.inner.store.expire_buffered(now, 1000).await {
+            Ok(0) => expiring.ok(),
+            Ok(n) => {
+                expiring.ok();
+                tracing::info!(
+                    expired = n,
+                    "buffered messages dead-lettered after their time to live"
+                )
+            }
+            Err(e) => expiring.failed(&e),
+        }
+        if handlers.is_empty() || local.stopping.load(Ordering::Relaxed) {
+            continue;
+        }
+        let lease = new_lease(&engine, &local);
+        match engine
+            .inner
+            .store
+            .claim_jobs(&handlers, now, cfg.claim_batch, &lease, true)
+            .await
+        {
+            Ok(jobs) => {
+                takeovers.ok();
+                if !jobs.is_empty() {
+                    tracing::info!(jobs = jobs.len(), "took over jobs whose lease lapsed");
+                }
+                for job in &jobs {
+                    tracing::debug!(
+                        job = %job.job_id,
+                        instance = %job.instance_id,
+                        step = %job.step_id,
+                        handler = %job.handler,
+                        attempts = job.attempts,
+                        "took over a job whose lease lapsed"
+                    );
+                }
+                for job in jobs {
+                    local.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let _ = local.ready.send(job);
+                }
+            }
+            Err(e) => takeovers.failed(&e),
+        }
+    }
+}
+
+pub(super) type SendRequest = (
+    crate::store::Message,
+    tokio::sync::oneshot::Sender<crate::store::Result<crate::store::Delivery>>,
+);
+
+/// Group concurrent `Engine::send` calls into one transaction each round.
+pub(super) async fn group_sends(
+    engine: Engine,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<SendRequest>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = engine.inner.config.completion_batch;
+    loop {
+        let Some(batch) = next_batch(&rx, max, &mut stop).await else {
+            return;
+        };
+        let (messages, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        match guard::caught(engine.send_many(messages.clone())).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) if replies.len() == 1 => {
+                let _ = replies.into_iter().next().expect("one").send(Err(e));
+            }
+            Err(e) => {
+                // Each caller gets its own outcome: one bad message never fails the others.
+                tracing::debug!(messages = messages.len(), error = %e, "a group of sends failed; sending them one by one");
+                for (m, reply) in messages.into_iter().zip(replies) {
+                    let outcome = guard::caught(engine.send_many(vec![m]))
+                        .await
+                        .and_then(|mut o| o.pop().expect("one outcome per message"));
+                    if let Err(e) = &outcome {
+                        if e.lies_in_the_data() {
+                            metrics::counter!(crate::telemetry::SET_ASIDE, "kind" => "message")
+                                .increment(1);
+                        }
+                    }
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+/// Turn LISTEN/NOTIFY hints from other processes into local wake-ups. The hint carries no
+/// data; the workers then look in the tables. If the connection drops, it is made again.
+pub(super) async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match engine.inner.store.listen().await {
+            Ok(mut hints) => loop {
+                local.listening.send_replace(true);
+                tokio::select! {
+                    h = hints.recv() => match h {
+                        Some(()) => {
+                            local.claim_wake.notify_one();
+                            local.timer_wake.notify_one();
+                            for n in &local.relay_wake {
+                                n.notify_one();
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = stop.changed() => return,
+                }
+            },
+            Err(e) => tracing::warn!(error = %e, "cannot LISTEN for wake-up hints; polling only"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(engine.inner.config.max_poll_interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
