@@ -253,9 +253,7 @@ impl Expr {
     fn value(&self, vars: &Map<String, Value>) -> Result<Value, ExprError> {
         Ok(match self {
             Expr::Lit(v, _) => v.clone(),
-            Expr::Path(p, _) => crate::definition::lookup(vars, p)
-                .cloned()
-                .unwrap_or(Value::Null),
+            Expr::Path(p, _) => lookup(vars, p).cloned().unwrap_or(Value::Null),
             Expr::Not(e, col) => match e.value(vars)? {
                 Value::Bool(b) => Value::Bool(!b),
                 other => return err(*col, format!("`!` needs a boolean, found {other}")),
@@ -612,6 +610,19 @@ fn int_against_float(i: i128, f: f64) -> Option<std::cmp::Ordering> {
         Equal if f > floor => Some(Less),
         o => Some(o),
     }
+}
+
+/// Read a dot path (`order.id`) out of a JSON object.
+pub fn lookup<'a>(
+    vars: &'a serde_json::Map<String, serde_json::Value>,
+    path: &str,
+) -> Option<&'a serde_json::Value> {
+    let mut parts = path.split('.');
+    let mut cur = vars.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ mod tests;
 mod timer;
 mod validate;
 
+/// Read a dot path (`order.id`) out of a JSON object (it lives with the expressions, which
+/// read variables the same way).
+pub use crate::expr::lookup;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
@@ -524,17 +527,4 @@ impl ProcessDefinition {
         let digest = Sha256::digest(&canonical);
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
-}
-
-/// Read a dot path (`order.id`) out of a JSON object.
-pub fn lookup<'a>(
-    vars: &'a serde_json::Map<String, serde_json::Value>,
-    path: &str,
-) -> Option<&'a serde_json::Value> {
-    let mut parts = path.split('.');
-    let mut cur = vars.get(parts.next()?)?;
-    for p in parts {
-        cur = cur.as_object()?.get(p)?;
-    }
-    Some(cur)
 }

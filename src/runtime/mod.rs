@@ -8,7 +8,6 @@ mod guard;
 mod handler;
 mod messages;
 mod operate;
-mod relay;
 mod requests;
 mod start;
 mod throttle;

@@ -13,9 +13,10 @@ use std::time::Duration as StdDuration;
 use tokio::sync::{mpsc, watch, Mutex, Notify};
 use tokio::task::JoinSet;
 
-use super::{guard, relay, Engine, Local};
+use super::{guard, Engine, Local};
 
 mod jobs;
+mod relay;
 mod timers;
 mod upkeep;
 

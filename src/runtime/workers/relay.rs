@@ -9,8 +9,8 @@ use std::time::Duration as StdDuration;
 use futures_util::FutureExt;
 use tokio::sync::watch;
 
-use super::workers::{idle, idle_with, Backoff};
-use super::{Engine, Local};
+use super::{idle, idle_with, Backoff};
+use crate::runtime::{Engine, Local};
 
 /// How often a failing message is retried in place before the batch stops at it.
 const IN_PLACE_RETRIES: u32 = 3;
@@ -32,7 +32,7 @@ pub(super) async fn run(
         .with_lease(lease);
     let mut backoff = StdDuration::from_millis(50);
     let mut poll = Backoff::new(&engine);
-    let mut reading = super::throttle::Throttle::new("reading the outbox");
+    let mut reading = crate::runtime::throttle::Throttle::new("reading the outbox");
     loop {
         if *stop.borrow() {
             break;
