@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::*;
-use crate::definition::UniqueKey;
+use crate::definition::{Process, UniqueKey};
 use crate::store::{Applied, Conn, Error, Lease, Result, Work};
 
 impl Engine {
@@ -73,7 +73,7 @@ impl Engine {
         let store = &self.inner.store;
         let mut works = Vec::with_capacity(requests.len());
         let mut ids = Vec::with_capacity(requests.len());
-        let mut versions: HashMap<String, i32> = HashMap::new();
+        let mut versions: HashMap<String, (i32, Arc<Process>)> = HashMap::new();
         // Starts of this batch by idempotency id and by unique (process, business key).
         let mut made: HashMap<Uuid, ()> = HashMap::new();
         let mut unique_made: HashMap<(String, String), Uuid> = HashMap::new();
@@ -103,22 +103,23 @@ impl Engine {
                     )))
                 }
             };
-            let version = match (r.version, &r.tag) {
-                (Some(v), _) => {
-                    store.definition_in(c, &r.process, v).await?;
-                    v
+            // The version and its compiled definition (looked up once per process per batch
+            // for the latest).
+            let (version, def) = match (r.version, &r.tag) {
+                (Some(v), _) => (v, store.definition_in(c, &r.process, v).await?),
+                (None, Some(tag)) => {
+                    let v = store.tagged_in(c, &r.process, tag).await?;
+                    (v, store.definition_in(c, &r.process, v).await?)
                 }
-                (None, Some(tag)) => store.tagged_in(c, &r.process, tag).await?,
                 (None, None) => match versions.get(&r.process) {
-                    Some(v) => *v,
+                    Some(found) => found.clone(),
                     None => {
-                        let (v, _) = store.latest_in(c, &r.process).await?;
-                        versions.insert(r.process.clone(), v);
-                        v
+                        let found = store.latest_in(c, &r.process).await?;
+                        versions.insert(r.process.clone(), found.clone());
+                        found
                     }
                 },
             };
-            let def = store.definition_in(c, &r.process, version).await?;
             if let Some(policy) = def.unique_business_key {
                 let key = (r.process.clone(), r.business_key.clone());
                 let running = match unique_made.get(&key) {

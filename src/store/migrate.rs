@@ -54,20 +54,7 @@ impl Store {
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
         let known = self.migrations();
-        for (version, name, sum) in &done {
-            match known.iter().find(|m| m.version == *version) {
-                None => return Err(Error::MigrationUnknown(*version)),
-                Some(m) if m.checksum != *sum => {
-                    return Err(Error::MigrationChanged {
-                        version: *version,
-                        name: name.clone(),
-                        applied: sum.clone(),
-                        file: m.checksum.clone(),
-                    })
-                }
-                Some(_) => {}
-            }
-        }
+        verify_applied(&done, &known)?;
         for m in known {
             if done.iter().any(|(v, _, _)| *v == m.version) {
                 continue;
@@ -113,25 +100,31 @@ impl Store {
                 Err(e) => return Err(e.into()),
             };
         let known = self.migrations();
-        for (version, name, sum) in &done {
-            match known.iter().find(|m| m.version == *version) {
-                None => return Err(Error::MigrationUnknown(*version)),
-                Some(m) if m.checksum != *sum => {
-                    return Err(Error::MigrationChanged {
-                        version: *version,
-                        name: name.clone(),
-                        applied: sum.clone(),
-                        file: m.checksum.clone(),
-                    })
-                }
-                Some(_) => {}
-            }
-        }
+        verify_applied(&done, &known)?;
         Ok(known
             .into_iter()
             .filter(|m| !done.iter().any(|(v, _, _)| *v == m.version))
             .collect())
     }
+}
+
+/// Refuse applied migrations this build does not know, or whose file changed since.
+fn verify_applied(done: &[(i32, String, String)], known: &[Migration]) -> Result<()> {
+    for (version, name, sum) in done {
+        match known.iter().find(|m| m.version == *version) {
+            None => return Err(Error::MigrationUnknown(*version)),
+            Some(m) if m.checksum != *sum => {
+                return Err(Error::MigrationChanged {
+                    version: *version,
+                    name: name.clone(),
+                    applied: sum.clone(),
+                    file: m.checksum.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The migrations rendered for `schema` with the default role names (what `longrun migrate

@@ -211,17 +211,7 @@ async fn a_duration_whose_parts_sum_past_100_years_is_refused_at_deploy() {
 async fn business_keys_are_checked_like_message_keys() {
     let db = TestDb::new().await;
     let engine = client(&db.store);
-    engine
-        .deploy(
-            &ProcessDefinition::builder("p")
-                .receive("wait", "Go")
-                .key("k")
-                .end("done")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
     let before = counts(&db).await;
     for bad in ["a\0b".to_string(), "line\nbreak".into(), "x".repeat(1001)] {
         match engine.start(StartRequest::new("p", bad.clone())).await {
@@ -240,17 +230,7 @@ async fn business_keys_are_checked_like_message_keys() {
 async fn integers_beyond_two_to_the_53_are_refused_not_rounded() {
     let db = TestDb::new().await;
     let engine = client(&db.store);
-    engine
-        .deploy(
-            &ProcessDefinition::builder("p")
-                .receive("wait", "Go")
-                .key("k")
-                .end("done")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
     let before = counts(&db).await;
     let too_big: Value = serde_json::from_str(r#"{"k": "a", "id": 9007199254740993}"#).unwrap();
     let longer: Value =

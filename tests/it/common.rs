@@ -196,3 +196,13 @@ async fn drop_leftovers(now: u64) {
         }
     }
 }
+
+/// Process `p`: waits for message `Go` keyed by the variable `k`, then ends.
+pub fn waits_for_go() -> longrun::ProcessDefinition {
+    longrun::ProcessDefinition::builder("p")
+        .receive("wait", "Go")
+        .key("k")
+        .end("done")
+        .build()
+        .unwrap()
+}

@@ -116,17 +116,7 @@ async fn a_time_to_live_beyond_what_dates_hold_is_refused_not_a_panic() {
 async fn output_into_a_closed_pipe_ends_quietly() {
     let db = TestDb::new().await;
     let engine = crate::common::client(&db.store);
-    engine
-        .deploy(
-            &longrun::ProcessDefinition::builder("p")
-                .receive("wait", "Go")
-                .key("k")
-                .end("done")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
     for i in 0..300 {
         engine
             .start(
@@ -243,17 +233,7 @@ fn deploy_reads_no_further_than_the_size_limit() {
 async fn instances_are_found_by_business_key_and_times_are_rfc_3339() {
     let db = TestDb::new().await;
     let engine = crate::common::client(&db.store);
-    engine
-        .deploy(
-            &longrun::ProcessDefinition::builder("p")
-                .receive("wait", "Go")
-                .key("k")
-                .end("done")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
     for key in ["o-1", "o-1", "o-2"] {
         engine
             .start(longrun::StartRequest::new("p", key).variables(serde_json::json!({"k": key})))

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use longrun::store::{pg_config, StoreConfig};
-use longrun::{ProcessDefinition, StartRequest, Store};
+use longrun::{StartRequest, Store};
 
 use crate::common::{client, TestDb};
 
@@ -66,17 +66,7 @@ async fn a_database_that_never_answers_is_an_error_within_the_connect_timeout() 
 async fn a_row_lock_held_elsewhere_is_an_error_within_the_lock_timeout() {
     let db = TestDb::new().await;
     let engine = client(&db.store);
-    engine
-        .deploy(
-            &ProcessDefinition::builder("p")
-                .receive("wait", "Go")
-                .key("k")
-                .end("done")
-                .build()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
     let id = engine
         .start(StartRequest::new("p", "b-1").variables(serde_json::json!({ "k": "k1" })))
         .await
