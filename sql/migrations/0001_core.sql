@@ -56,7 +56,7 @@ COMMENT ON TABLE __schema__.instances IS
     'Current state of each process instance: a projection of its events, updated in the same transaction that appends them. Rebuildable from events.';
 COMMENT ON COLUMN __schema__.instances.instance_id IS 'The instance id (UUIDv7, so ids sort by start time).';
 COMMENT ON COLUMN __schema__.instances.process_id IS 'The process it runs.';
-COMMENT ON COLUMN __schema__.instances.version IS 'The definition version it runs; fixed for its life.';
+COMMENT ON COLUMN __schema__.instances.version IS 'The definition version it runs; changed only by an instance migration (a Migrated event in its history).';
 COMMENT ON COLUMN __schema__.instances.business_key IS 'The business key, e.g. the order id; default correlation key of its messages.';
 COMMENT ON COLUMN __schema__.instances.status IS 'running, completed, failed or cancelled. An instance with an open incident is running (see waiting_for).';
 COMMENT ON COLUMN __schema__.instances.current_step IS 'The step it waits at while running; the last step once ended.';

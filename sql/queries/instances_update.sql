@@ -1,10 +1,12 @@
--- Writes the new current state of locked instances (a batch). The seq check makes a lost
--- update impossible even if the lock were bypassed: fewer rows than expected aborts.
+-- Writes the new current state of locked instances (a batch), and the version each runs on
+-- (changed by a migration). The seq check makes a lost update impossible even if the lock
+-- were bypassed: fewer rows than expected aborts.
 UPDATE __schema__.instances i
-SET status = u.status, current_step = u.current_step, waiting_for = u.waiting_for,
-    variables = u.variables, state = u.state, seq = u.seq, updated_at = u.at,
+SET version = u.version, status = u.status, current_step = u.current_step,
+    waiting_for = u.waiting_for, variables = u.variables, state = u.state, seq = u.seq, updated_at = u.at,
     ended_at = CASE WHEN u.status = 'running' THEN NULL ELSE u.at END
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::jsonb[],
-            $7::jsonb[], $8::bigint[], $9::timestamptz[])
-     AS u(instance_id, expected_seq, status, current_step, waiting_for, variables, state, seq, at)
+            $7::jsonb[], $8::bigint[], $9::timestamptz[], $10::int[])
+     AS u(instance_id, expected_seq, status, current_step, waiting_for, variables, state, seq, at,
+          version)
 WHERE i.instance_id = u.instance_id AND i.seq = u.expected_seq

@@ -324,40 +324,28 @@ impl Store {
         Ok(def)
     }
 
-    /// Append events as they are, one transaction for the whole slice, without deciding and
-    /// without touching `instances`. For benchmarks and imports only: it bypasses the state
-    /// machine, so the caller must keep each stream's `seq` contiguous.
+    /// Append events as they are, one transaction for the whole slice, through the one writer
+    /// but without deciding and without touching `instances`. For benchmarks and imports only:
+    /// it bypasses the state machine, so the caller must keep each stream's `seq` contiguous.
     #[doc(hidden)]
     pub async fn append_events_raw(
         &self,
         rows: &[(Uuid, i64, crate::machine::Event)],
         now: DateTime<Utc>,
     ) -> Result<u64> {
+        let mut fx = write::Effects::default();
+        for (id, seq, event) in rows {
+            fx.ev_instance.push(*id);
+            fx.ev_seq.push(*seq);
+            fx.ev_type.push(event.type_name().to_string());
+            fx.ev_data.push(event.clone());
+            fx.ev_at.push(now);
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let seqs: Vec<i64> = rows.iter().map(|r| r.1).collect();
-        let types: Vec<&str> = rows.iter().map(|r| r.2.type_name()).collect();
-        let data: Vec<tokio_postgres::types::Json<&crate::machine::Event>> = rows
-            .iter()
-            .map(|r| tokio_postgres::types::Json(&r.2))
-            .collect();
-        let at = vec![now; rows.len()];
-        let n = tx
-            .exec(
-                &self.q().events_append,
-                &[
-                    &ids,
-                    &seqs,
-                    &types,
-                    &data,
-                    &at,
-                    &crate::machine::EVENT_SCHEMA,
-                ],
-            )
-            .await?;
+        write::write(&tx, self.q(), now, None, &HashMap::new(), &fx).await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(rows.len() as u64)
     }
 
     /// Send a wake-up hint to the engines listening on this schema: in `tx` (delivered when it

@@ -323,7 +323,7 @@ impl Store {
     }
 
     /// Lock and load instances (in id order) into `slots`.
-    async fn load_slots(
+    pub(super) async fn load_slots(
         &self,
         c: &impl Conn,
         now: DateTime<Utc>,
@@ -391,22 +391,7 @@ impl Store {
                 .iter()
                 .any(|e| matches!(e, Event::InstanceResumed { .. }));
             for event in events {
-                // What the event implies, planned by the pure core from the state before it.
-                let planned = machine::effects(&slot.def, id, &slot.state, &event, now);
-                machine::evolve(&mut slot.state, &event);
-                slot.seq += 1;
-                slot.touched = true;
-                if let Some(step) = event.step() {
-                    slot.last_step = Some(step.to_string());
-                }
-                for effect in planned {
-                    fx.add(effect, id, slot, lease, &mut pending);
-                }
-                fx.ev_instance.push(id);
-                fx.ev_seq.push(slot.seq);
-                fx.ev_type.push(event.type_name().to_string());
-                fx.ev_data.push(event);
-                fx.ev_at.push(now);
+                record(id, slot, event, now, lease, fx, &mut pending);
             }
             // A child that ended while its parent was paused could not move it then: on
             // resume, its end is taken now.
@@ -464,6 +449,35 @@ impl Store {
             };
         }
     }
+}
+
+/// Record one event of instance `id`: what it implies (planned by the pure core from the
+/// state before it) goes into the batch's writes, the state evolves, and the event is
+/// appended. Subscriptions it opens are added to `pending` (a buffered message may match).
+pub(super) fn record(
+    id: Uuid,
+    slot: &mut Slot,
+    event: Event,
+    now: DateTime<Utc>,
+    lease: Option<&Lease>,
+    fx: &mut super::write::Effects,
+    pending: &mut Vec<(String, String)>,
+) {
+    let planned = machine::effects(&slot.def, id, &slot.state, &event, now);
+    machine::evolve(&mut slot.state, &event);
+    slot.seq += 1;
+    slot.touched = true;
+    if let Some(step) = event.step() {
+        slot.last_step = Some(step.to_string());
+    }
+    for effect in planned {
+        fx.add(effect, id, slot, lease, pending);
+    }
+    fx.ev_instance.push(id);
+    fx.ev_seq.push(slot.seq);
+    fx.ev_type.push(event.type_name().to_string());
+    fx.ev_data.push(event);
+    fx.ev_at.push(now);
 }
 
 /// An instance's state as stored: the state column, with the variables column put back in.

@@ -36,6 +36,9 @@ pub(super) struct Effects {
     pub(super) timers: Vec<(Uuid, Uuid, String, &'static str, DateTime<Utc>)>,
     pub(super) timers_cancelled: Vec<Uuid>,
     pub(super) jobs_withdrawn: Vec<Uuid>,
+    /// Jobs and timers that follow their steps into another version: (id, step, handler).
+    pub(super) jobs_moved: Vec<(Uuid, String, String)>,
+    pub(super) timers_moved: Vec<(Uuid, String)>,
     /// Work the batch's own events cause for other instances (a call step starts a child, a
     /// child's end moves its parent, a cancelled parent cancels its child), applied in the
     /// same transaction.
@@ -123,6 +126,12 @@ impl Effects {
                     fx.timers_cancelled.push(timer_id);
                 }
             }
+            Effect::MoveJob {
+                job_id,
+                step,
+                handler,
+            } => fx.jobs_moved.push((job_id, step, handler)),
+            Effect::MoveTimer { timer_id, step } => fx.timers_moved.push((timer_id, step)),
             Effect::StartChild {
                 child_id,
                 step,
@@ -212,6 +221,7 @@ pub(super) async fn write(
     let mut ins_at = Vec::new();
     let mut ins_unique = Vec::new();
     let mut up_id = Vec::new();
+    let mut up_version = Vec::new();
     let mut up_expected = Vec::new();
     let mut up_status = Vec::new();
     let mut up_step = Vec::new();
@@ -242,6 +252,7 @@ pub(super) async fn write(
             ins_at.push(slot.started_at);
         } else {
             up_id.push(*id);
+            up_version.push(slot.version);
             up_expected.push(slot.seq_before);
             up_status.push(slot.state.status.as_str().to_string());
             up_step.push(step);
@@ -365,6 +376,7 @@ pub(super) async fn write(
                 &up_state,
                 &up_seq,
                 &up_at,
+                &up_version,
             ],
         )
         .await
@@ -476,6 +488,17 @@ pub(super) async fn write(
         }
         if !fx.jobs_withdrawn.is_empty() {
             n += c.exec(&q.jobs_withdraw, &[&fx.jobs_withdrawn]).await?;
+        }
+        if !fx.jobs_moved.is_empty() {
+            let ids: Vec<Uuid> = fx.jobs_moved.iter().map(|j| j.0).collect();
+            let steps: Vec<&str> = fx.jobs_moved.iter().map(|j| j.1.as_str()).collect();
+            let handlers: Vec<&str> = fx.jobs_moved.iter().map(|j| j.2.as_str()).collect();
+            n += c.exec(&q.jobs_migrate, &[&ids, &steps, &handlers]).await?;
+        }
+        if !fx.timers_moved.is_empty() {
+            let ids: Vec<Uuid> = fx.timers_moved.iter().map(|t| t.0).collect();
+            let steps: Vec<&str> = fx.timers_moved.iter().map(|t| t.1.as_str()).collect();
+            n += c.exec(&q.timers_migrate, &[&ids, &steps]).await?;
         }
         Ok(n)
     };

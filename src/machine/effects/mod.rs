@@ -85,6 +85,22 @@ pub enum Effect {
         /// Its id.
         timer_id: Uuid,
     },
+    /// A waiting job moves to another step (and handler): the instance migrated.
+    MoveJob {
+        /// The job.
+        job_id: Uuid,
+        /// Its step in the new version.
+        step: String,
+        /// Its handler in the new version.
+        handler: String,
+    },
+    /// A timer moves to another step: the instance migrated.
+    MoveTimer {
+        /// The timer.
+        timer_id: Uuid,
+        /// Its step in the new version.
+        step: String,
+    },
     /// Start a child instance (a call step), in the same transaction.
     StartChild {
         /// Its id.
@@ -335,8 +351,68 @@ pub fn effects(
             }
             out
         }
+        Event::Migrated {
+            steps, handlers, ..
+        } => migrated(process, before, event, steps, handlers),
         _ => Vec::new(),
     }
+}
+
+/// A migration (`process` is the version migrated to): jobs and timers follow their renamed
+/// steps, and the subscriptions are those of the waits in the new version. A paused instance
+/// has no timers or subscriptions to move (resuming puts them back, from the new version).
+fn migrated(
+    process: &Process,
+    before: &InstanceState,
+    event: &Event,
+    steps: &std::collections::BTreeMap<String, String>,
+    handlers: &std::collections::BTreeMap<String, String>,
+) -> Vec<Effect> {
+    let renamed = |s: &str| steps.get(s).cloned().unwrap_or_else(|| s.to_string());
+    let mut out = Vec::new();
+    for w in &before.waits {
+        if let Wait::Job {
+            step,
+            job_id,
+            handler,
+            ..
+        } = w
+        {
+            let step = renamed(step);
+            out.push(Effect::MoveJob {
+                job_id: *job_id,
+                handler: handlers.get(&step).unwrap_or(handler).clone(),
+                step,
+            });
+        }
+    }
+    if before.paused {
+        return out;
+    }
+    for t in &before.timers {
+        out.push(Effect::MoveTimer {
+            timer_id: t.timer_id,
+            step: renamed(&t.step),
+        });
+    }
+    for w in &before.waits {
+        out.push(Effect::EndWait {
+            step: w.step().to_string(),
+            listens: true,
+        });
+    }
+    let mut after = before.clone();
+    super::evolve(&mut after, event);
+    for w in &after.waits {
+        for (name, key) in after.awaited_messages_at(process, w.step()) {
+            out.push(Effect::Subscribe {
+                step: w.step().to_string(),
+                name,
+                key,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -423,3 +423,54 @@ fn events_inside_the_stream_imply_nothing_outside_it() {
         assert!(fx(&state(vec![]), event).is_empty());
     }
 }
+
+#[test]
+fn a_migration_moves_jobs_and_timers_and_subscribes_in_the_new_version() {
+    let mut before = state(vec![job("old_work", 2, 1)]);
+    before.timers.push(ActiveTimer {
+        timer_id: id(3),
+        step: "old_work".into(),
+        kind: TimerKind::Timeout,
+        due_at: at(60),
+        remaining: 0,
+    });
+    let migrated = Event::Migrated {
+        from_version: 1,
+        to_version: 2,
+        steps: [("old_work".to_string(), "work".to_string())].into(),
+        handlers: [("work".to_string(), "h_new".to_string())].into(),
+        set: Map::new(),
+        by: "ops".into(),
+    };
+    assert_eq!(
+        fx(&before, migrated.clone()),
+        vec![
+            Effect::MoveJob {
+                job_id: id(2),
+                step: "work".into(),
+                handler: "h_new".into(),
+            },
+            Effect::MoveTimer {
+                timer_id: id(3),
+                step: "work".into(),
+            },
+            end("old_work", true),
+            // `work` in the new version has a boundary message.
+            Effect::Subscribe {
+                step: "work".into(),
+                name: "Stop".into(),
+                key: "bk".into(),
+            },
+        ]
+    );
+    // Paused: its timers and subscriptions are withdrawn already; only the job row moves.
+    before.paused = true;
+    assert_eq!(
+        fx(&before, migrated),
+        vec![Effect::MoveJob {
+            job_id: id(2),
+            step: "work".into(),
+            handler: "h_new".into(),
+        }]
+    );
+}
