@@ -240,7 +240,7 @@ async fn instance(State(console): State<Console>, Path(id): Path<String>) -> Api
                 "seq": h.seq,
                 "type": h.event_type,
                 "at": h.recorded_at,
-                "text": crate::store::describe_event(&h.data),
+                "text": h.event.describe(),
                 "data": h.data,
             })
         })

@@ -23,6 +23,7 @@
 //! (`TimerScheduled`) and cancelled as its wait ends (`TimerCancelled`), in the same decision.
 
 mod decide;
+mod describe;
 mod effects;
 mod event;
 mod evolve;

@@ -18,6 +18,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Error, Result, Store};
+use crate::machine::{upcast, Event, TimerKind};
 
 /// One event as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,8 +27,11 @@ pub struct StoredEvent {
     pub seq: i64,
     /// The event type (`JobCreated`, ...).
     pub event_type: String,
-    /// The event as JSON (see [`crate::machine::Event`]).
+    /// The event as JSON, as stored.
     pub data: Value,
+    /// The event, read through [`upcast`](crate::machine::upcast) from the schema it was
+    /// stored with.
+    pub event: Event,
     /// When it was recorded (engine clock).
     pub recorded_at: DateTime<Utc>,
 }
@@ -126,19 +130,25 @@ impl Store {
         ids.dedup();
         let mut batch: Vec<InstanceEvents> = Vec::new();
         for r in tx.query(&q.projection_events, &[&name, &ids]).await? {
-            let id: Uuid = r.get(0);
+            let id: Uuid = r.get("instance_id");
+            let seq: i64 = r.get("seq");
+            let event_type: String = r.get("event_type");
+            let data: Value = r.get("data");
+            let typed = upcast(r.get("schema_version"), &event_type, data.clone())
+                .map_err(|e| Error::BadInput(format!("event {seq} of {id}: {e}")))?;
             let event = StoredEvent {
-                seq: r.get(1),
-                event_type: r.get(2),
-                data: r.get(3),
-                recorded_at: r.get(4),
+                seq,
+                event_type,
+                data,
+                event: typed,
+                recorded_at: r.get("recorded_at"),
             };
             match batch.last_mut() {
                 Some(b) if b.instance_id == id => b.events.push(event),
                 _ => batch.push(InstanceEvents {
                     instance_id: id,
-                    process_id: r.get(5),
-                    version: r.get(6),
+                    process_id: r.get("process_id"),
+                    version: r.get("version"),
                     events: vec![event],
                 }),
             }
@@ -237,7 +247,7 @@ struct Row {
     process_id: String,
     version: i32,
     step: String,
-    kind: &'static str,
+    kind: String,
     started_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     outcome: Option<String>,
@@ -293,48 +303,32 @@ impl Counts {
         let mut version = b
             .events
             .iter()
-            .find(|e| e.event_type == "Migrated")
-            .and_then(|e| e.data["from_version"].as_i64())
-            .map_or(b.version, |v| v as i32);
+            .find_map(|e| match e.event {
+                Event::Migrated { from_version, .. } => Some(from_version),
+                _ => None,
+            })
+            .unwrap_or(b.version);
         for e in &b.events {
             let p = &b.process_id;
-            match e.event_type.as_str() {
-                "InstanceStarted" => self.version(p, version, 0, 1),
-                "InstanceCompleted" | "InstanceFailed" | "InstanceCancelled" => {
-                    let column = match e.event_type.as_str() {
-                        "InstanceCompleted" => 1,
-                        "InstanceFailed" => 2,
-                        _ => 3,
-                    };
-                    self.version(p, version, 0, -1);
-                    self.version(p, version, column, 1);
+            let column = match &e.event {
+                Event::InstanceStarted { .. } => {
+                    self.version(p, version, 0, 1);
+                    continue;
                 }
-                "Migrated" => {
-                    let to = e.data["to_version"]
-                        .as_i64()
-                        .map_or(b.version, |v| v as i32);
+                Event::Migrated { to_version, .. } => {
                     self.version(p, version, 0, -1);
-                    self.version(p, to, 0, 1);
-                    version = to;
+                    self.version(p, *to_version, 0, 1);
+                    version = *to_version;
+                    continue;
                 }
-                _ => {}
-            }
+                Event::InstanceCompleted { .. } => 1,
+                Event::InstanceFailed { .. } => 2,
+                Event::InstanceCancelled { .. } => 3,
+                _ => continue,
+            };
+            self.version(p, version, 0, -1);
+            self.version(p, version, column, 1);
         }
-    }
-}
-
-fn kind_name(kind: &str) -> &'static str {
-    match kind {
-        "job" => "job",
-        "receive" => "receive",
-        "timer" => "timer",
-        "event_gateway" => "event_gateway",
-        "call" => "call",
-        "send" => "send",
-        "exclusive" => "exclusive",
-        "parallel" => "parallel",
-        "join" => "join",
-        _ => "end",
     }
 }
 
@@ -371,126 +365,63 @@ impl ActivityHistory {
         let mut touched: BTreeMap<(Uuid, i64), Row> = BTreeMap::new();
         for b in batch {
             for e in &b.events {
-                let step = e.data["step"].as_str().unwrap_or_default().to_string();
-                let new_row = |kind: &str, ended: bool, outcome: Option<String>| Row {
+                let step = e.event.step().unwrap_or_default().to_string();
+                let new_row = |kind: &'static str, ended: bool, outcome: Option<String>| Row {
                     instance_id: b.instance_id,
                     seq: e.seq,
                     process_id: b.process_id.clone(),
                     version: b.version,
                     step: step.clone(),
-                    kind: kind_name(kind),
+                    kind: kind.to_string(),
                     started_at: e.recorded_at,
                     ended_at: ended.then_some(e.recorded_at),
                     outcome,
                     attempts: 1,
                     incident: false,
                 };
-                let name = e.data["name"].as_str().unwrap_or_default();
-                let begin = match e.event_type.as_str() {
-                    "JobCreated" => Some("job"),
-                    "MessageAwaited" => Some("receive"),
-                    "TimerScheduled" if e.data["kind"] == "step" => Some("timer"),
-                    "GatewayEntered" => Some("event_gateway"),
-                    "ChildStarted" => Some("call"),
-                    _ => None,
-                };
-                if let Some(kind) = begin {
-                    // A step entered again closes what was left open there (it cannot be).
-                    if let Some(mut prev) = open.remove(&(b.instance_id, step.clone())) {
-                        prev.ended_at.get_or_insert(e.recorded_at);
-                        prev.outcome.get_or_insert_with(|| "left".into());
-                        touched.insert((prev.instance_id, prev.seq), prev);
+                match Activity::of(&e.event) {
+                    Activity::Begin(kind) => {
+                        // A step entered again closes what was left open there (it cannot be).
+                        if let Some(mut prev) = open.remove(&(b.instance_id, step.clone())) {
+                            prev.ended_at.get_or_insert(e.recorded_at);
+                            prev.outcome.get_or_insert_with(|| "left".into());
+                            touched.insert((prev.instance_id, prev.seq), prev);
+                        }
+                        let row = new_row(kind, false, None);
+                        open.insert((b.instance_id, step.clone()), row);
                     }
-                    let row = new_row(kind, false, None);
-                    open.insert((b.instance_id, step.clone()), row);
-                    continue;
-                }
-                let instant = match e.event_type.as_str() {
-                    "MessageSent" => Some(("send", format!("sent {name}"))),
-                    "GatewayDecided" => Some((
-                        "exclusive",
-                        format!("took {}", e.data["next"].as_str().unwrap_or_default()),
-                    )),
-                    "ParallelForked" => Some((
-                        "parallel",
-                        format!(
-                            "forked into {}",
-                            e.data["branches"]
-                                .as_array()
-                                .map(|a| a
-                                    .iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(", "))
-                                .unwrap_or_default()
-                        ),
-                    )),
-                    "JoinArrived" => Some((
-                        "join",
-                        format!("arrived {} of {}", e.data["arrived"], e.data["expected"]),
-                    )),
-                    "BranchEnded" => Some(("end", "branch ended".into())),
-                    "InstanceCompleted" => Some(("end", "completed".into())),
-                    _ => None,
-                };
-                if let Some((kind, outcome)) = instant {
-                    let row = new_row(kind, true, Some(outcome));
-                    touched.insert((row.instance_id, row.seq), row);
-                    continue;
-                }
-                let close = match e.event_type.as_str() {
-                    "JobCompleted" => Some("completed".to_string()),
-                    "BusinessErrorCaught" => Some(format!(
-                        "error {}",
-                        e.data["code"].as_str().unwrap_or_default()
-                    )),
-                    "MessageCorrelated" => Some(format!("message {name}")),
-                    "TimerFired" if e.data["kind"] == "step" => Some("fired".into()),
-                    "WaitInterrupted" => Some(format!(
-                        "interrupted: {}",
-                        e.data["by"].as_str().unwrap_or_default()
-                    )),
-                    "ChildCompleted" => Some("child completed".into()),
-                    _ => None,
-                };
-                if let Some(outcome) = close {
-                    if let Some(mut row) = open.remove(&(b.instance_id, step.clone())) {
-                        row.ended_at = Some(e.recorded_at);
-                        row.outcome = Some(outcome);
+                    Activity::Instant(kind, outcome) => {
+                        let row = new_row(kind, true, Some(outcome));
                         touched.insert((row.instance_id, row.seq), row);
                     }
-                    continue;
-                }
-                match e.event_type.as_str() {
-                    "Migrated" => {
+                    Activity::Close(outcome) => {
+                        if let Some(mut row) = open.remove(&(b.instance_id, step.clone())) {
+                            row.ended_at = Some(e.recorded_at);
+                            row.outcome = Some(outcome);
+                            touched.insert((row.instance_id, row.seq), row);
+                        }
+                    }
+                    Activity::Rename(steps) => {
                         // Open executions follow their steps to the new version's ids.
-                        if let Some(steps) = e.data["steps"].as_object() {
-                            for (old, new) in steps {
-                                let new = new.as_str().unwrap_or_default().to_string();
-                                if let Some(row) = open.remove(&(b.instance_id, old.clone())) {
-                                    open.insert((b.instance_id, new), row);
-                                }
+                        for (old, new) in steps {
+                            if let Some(row) = open.remove(&(b.instance_id, old.clone())) {
+                                open.insert((b.instance_id, new.clone()), row);
                             }
                         }
                     }
-                    "JobRetryScheduled" => {
+                    Activity::Retry => {
                         if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
                             row.attempts += 1;
                             touched.insert((row.instance_id, row.seq), row.clone());
                         }
                     }
-                    "IncidentRaised" | "IncidentResolved" => {
+                    Activity::Incident(raised) => {
                         if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
-                            row.incident = e.event_type == "IncidentRaised";
+                            row.incident = raised;
                             touched.insert((row.instance_id, row.seq), row.clone());
                         }
                     }
-                    "InstanceFailed" | "InstanceCancelled" => {
-                        let outcome = if e.event_type == "InstanceFailed" {
-                            "failed"
-                        } else {
-                            "cancelled"
-                        };
+                    Activity::EndAll(outcome) => {
                         let keys: Vec<(Uuid, String)> = open
                             .keys()
                             .filter(|(i, _)| *i == b.instance_id)
@@ -503,7 +434,7 @@ impl ActivityHistory {
                             touched.insert((row.instance_id, row.seq), row);
                         }
                     }
-                    _ => {}
+                    Activity::Nothing => {}
                 }
             }
         }
@@ -512,6 +443,69 @@ impl ActivityHistory {
             touched.entry((row.instance_id, row.seq)).or_insert(row);
         }
         touched.into_values().collect()
+    }
+}
+
+/// What an event does to the activity rows of its step.
+enum Activity<'a> {
+    /// An execution of a step of this kind begins (and stays open).
+    Begin(&'static str),
+    /// A step of this kind ran in an instant, with this outcome.
+    Instant(&'static str, String),
+    /// The open execution of the step ends with this outcome.
+    Close(String),
+    /// Open executions follow renamed steps (old id -> new id).
+    Rename(&'a BTreeMap<String, String>),
+    /// The open execution is tried once more.
+    Retry,
+    /// The open execution has an incident (`true`) or no longer has one.
+    Incident(bool),
+    /// Every open execution of the instance ends with this outcome.
+    EndAll(&'static str),
+    /// Nothing for the activity table.
+    Nothing,
+}
+
+impl<'a> Activity<'a> {
+    fn of(event: &'a Event) -> Self {
+        match event {
+            Event::JobCreated { .. } => Activity::Begin("job"),
+            Event::MessageAwaited { .. } => Activity::Begin("receive"),
+            Event::TimerScheduled {
+                kind: TimerKind::Step,
+                ..
+            } => Activity::Begin("timer"),
+            Event::GatewayEntered { .. } => Activity::Begin("event_gateway"),
+            Event::ChildStarted { .. } => Activity::Begin("call"),
+            Event::MessageSent { name, .. } => Activity::Instant("send", format!("sent {name}")),
+            Event::GatewayDecided { next, .. } => {
+                Activity::Instant("exclusive", format!("took {next}"))
+            }
+            Event::ParallelForked { branches, .. } => {
+                Activity::Instant("parallel", format!("forked into {}", branches.join(", ")))
+            }
+            Event::JoinArrived {
+                arrived, expected, ..
+            } => Activity::Instant("join", format!("arrived {arrived} of {expected}")),
+            Event::BranchEnded { .. } => Activity::Instant("end", "branch ended".into()),
+            Event::InstanceCompleted { .. } => Activity::Instant("end", "completed".into()),
+            Event::JobCompleted { .. } => Activity::Close("completed".into()),
+            Event::BusinessErrorCaught { code, .. } => Activity::Close(format!("error {code}")),
+            Event::MessageCorrelated { name, .. } => Activity::Close(format!("message {name}")),
+            Event::TimerFired {
+                kind: TimerKind::Step,
+                ..
+            } => Activity::Close("fired".into()),
+            Event::WaitInterrupted { by, .. } => Activity::Close(format!("interrupted: {by}")),
+            Event::ChildCompleted { .. } => Activity::Close("child completed".into()),
+            Event::Migrated { steps, .. } => Activity::Rename(steps),
+            Event::JobRetryScheduled { .. } => Activity::Retry,
+            Event::IncidentRaised { .. } => Activity::Incident(true),
+            Event::IncidentResolved { .. } => Activity::Incident(false),
+            Event::InstanceFailed { .. } => Activity::EndAll("failed"),
+            Event::InstanceCancelled { .. } => Activity::EndAll("cancelled"),
+            _ => Activity::Nothing,
+        }
     }
 }
 
@@ -535,17 +529,17 @@ impl Projection for ActivityHistory {
                 .await?
                 .iter()
                 .map(|r| Row {
-                    instance_id: r.get(0),
-                    seq: r.get(1),
-                    process_id: r.get(2),
-                    version: r.get(3),
-                    step: r.get(4),
-                    kind: kind_name(r.get(5)),
-                    started_at: r.get(6),
+                    instance_id: r.get("instance_id"),
+                    seq: r.get("seq"),
+                    process_id: r.get("process_id"),
+                    version: r.get("version"),
+                    step: r.get("step_id"),
+                    kind: r.get("kind"),
+                    started_at: r.get("started_at"),
                     ended_at: None,
                     outcome: None,
-                    attempts: r.get(7),
-                    incident: r.get(8),
+                    attempts: r.get("attempts"),
+                    incident: r.get("incident"),
                 })
                 .collect();
             let (rows, counts) = Self::fold(batch, open);
@@ -562,7 +556,7 @@ impl Projection for ActivityHistory {
             let process: Vec<&str> = rows.iter().map(|r| r.process_id.as_str()).collect();
             let version: Vec<i32> = rows.iter().map(|r| r.version).collect();
             let step: Vec<&str> = rows.iter().map(|r| r.step.as_str()).collect();
-            let kind: Vec<&str> = rows.iter().map(|r| r.kind).collect();
+            let kind: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
             let started: Vec<DateTime<Utc>> = rows.iter().map(|r| r.started_at).collect();
             let ended: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.ended_at).collect();
             let outcome: Vec<Option<&str>> = rows.iter().map(|r| r.outcome.as_deref()).collect();

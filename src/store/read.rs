@@ -45,8 +45,11 @@ pub struct HistoryEntry {
     pub seq: i64,
     /// The event type.
     pub event_type: String,
-    /// The event as JSON.
+    /// The event as JSON, as stored.
     pub data: Value,
+    /// The event, read through [`upcast`](crate::machine::upcast) from the schema it was
+    /// stored with ([`Event::describe`](crate::machine::Event::describe) puts it in words).
+    pub event: crate::machine::Event,
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
 }
@@ -185,15 +188,23 @@ impl Store {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().events_of_instance).await?;
         let rows = c.query(&stmt, &[&id]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| HistoryEntry {
-                seq: r.get(0),
-                event_type: r.get(1),
-                data: r.get(2),
-                recorded_at: r.get(3),
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.get("seq");
+                let event_type: String = r.get("event_type");
+                let data: Value = r.get("data");
+                let event =
+                    crate::machine::upcast(r.get("schema_version"), &event_type, data.clone())
+                        .map_err(|e| Error::BadInput(format!("event {seq} of {id}: {e}")))?;
+                Ok(HistoryEntry {
+                    seq,
+                    event_type,
+                    data,
+                    event,
+                    recorded_at: r.get("recorded_at"),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Rebuild an instance's state from its events (each upcast from the schema it was stored
@@ -513,95 +524,12 @@ impl Store {
     }
 }
 
-/// A one-line summary of an event (its JSON, as in [`HistoryEntry::data`]) in plain words,
-/// with who asked for an operator's action: what `longrun show` and the console print.
+/// A one-line summary in plain words of an event given as its stored JSON (as in
+/// [`HistoryEntry::data`]): [`Event::describe`](crate::machine::Event::describe) of the event
+/// it reads as, or the JSON itself when it is not one this build knows.
 pub fn describe_event(data: &Value) -> String {
-    let text = describe_data(data);
-    match data.get("by").and_then(Value::as_str) {
-        Some(by)
-            if !by.is_empty()
-                && data.get("type").and_then(Value::as_str) != Some("WaitInterrupted") =>
-        {
-            format!("{text} (by {by})")
-        }
-        _ => text,
-    }
-}
-
-fn describe_data(data: &Value) -> String {
-    let s = |k: &str| {
-        data.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    match data.get("type").and_then(Value::as_str).unwrap_or("") {
-        "InstanceStarted" => format!(
-            "key {} variables {}",
-            s("business_key"),
-            data.get("variables").cloned().unwrap_or(Value::Null)
-        ),
-        "JobCreated" => format!("{} -> handler {}", s("step"), s("handler")),
-        "JobCompleted" => format!(
-            "{} set {}",
-            s("step"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "JobFailed" => format!("{}: {}", s("step"), s("error")),
-        "MessageSent" => match data.get("to").and_then(Value::as_str) {
-            Some(to) => format!(
-                "{}: command {} to {} key {}",
-                s("step"),
-                s("name"),
-                to,
-                s("key")
-            ),
-            None => format!("{}: event {} key {}", s("step"), s("name"), s("key")),
-        },
-        "MessageAwaited" => format!("{}: waits for {} key {}", s("step"), s("name"), s("key")),
-        "BoundaryMessageAwaited" => format!("{}: or for {} key {}", s("step"), s("name"), s("key")),
-        "MessageCorrelated" => format!(
-            "{}: {} (id {}) set {}",
-            s("step"),
-            s("name"),
-            s("message_id"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "InstanceCompleted" => format!("at {}", s("step")),
-        "InstanceFailed" => format!("at {}: {}", s("step"), s("error")),
-        "TimerScheduled" => format!("{}: {} timer due {}", s("step"), s("kind"), s("due_at")),
-        "TimerFired" => format!("{}: {} timer fired", s("step"), s("kind")),
-        "TimerCancelled" => format!("{}: timer cancelled, its wait ended", s("step")),
-        "WaitInterrupted" => format!("{}: wait ended by {}", s("step"), s("by")),
-        "JobTimedOut" => format!("{}: {}", s("step"), s("error")),
-        "JobRetryScheduled" => format!(
-            "{}: attempt {} at {}",
-            s("step"),
-            data.get("attempt").cloned().unwrap_or(Value::Null),
-            s("run_at")
-        ),
-        "IncidentRaised" => format!(
-            "{}: after {} attempts: {}",
-            s("step"),
-            data.get("attempts").cloned().unwrap_or(Value::Null),
-            s("error")
-        ),
-        "IncidentResolved" => format!(
-            "{}: retried, set {}",
-            s("step"),
-            data.get("set").cloned().unwrap_or(Value::Null)
-        ),
-        "InstanceCancelled" => format!("reason: {}", s("reason")),
-        "BusinessErrorCaught" => format!("{}: business error {}", s("step"), s("code")),
-        "StepCompensable" => format!(
-            "{}: completed; undone if the instance is cancelled",
-            s("step")
-        ),
-        "CompensationStarted" => format!("undoing completed steps, newest first ({})", s("reason")),
-        "StepCompensated" => format!("{}: undone", s("step")),
-        "CompensationFinished" => format!("compensations done; on to {}", s("then")),
-        "InstancePaused" => "paused".to_string(),
-        "InstanceResumed" => "resumed".to_string(),
-        _ => data.to_string(),
+    match serde_json::from_value::<crate::machine::Event>(data.clone()) {
+        Ok(event) => event.describe(),
+        Err(_) => data.to_string(),
     }
 }

@@ -229,7 +229,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                     h.seq,
                     ts(h.recorded_at),
                     h.event_type,
-                    longrun::store::describe_event(&h.data)
+                    h.event.describe()
                 );
             }
             Ok(())
