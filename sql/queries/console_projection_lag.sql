@@ -3,7 +3,7 @@
 -- it last applied a batch.
 SELECT (SELECT count(*) FROM (SELECT 1 FROM __schema__.events e
                               WHERE (e.xid, e.position) > (p.last_xid, p.last_position)
-                              LIMIT 1000) AS behind),
+                              LIMIT 1000) AS e) AS behind,
        p.updated_at
 FROM __schema__.projections p
 WHERE p.name = 'activity'

@@ -1,2 +1,2 @@
 -- Instance counts by status for one process.
-SELECT status, count(*) FROM __schema__.instances WHERE process_id = $1 GROUP BY status
+SELECT status, count(*) AS n FROM __schema__.instances WHERE process_id = $1 GROUP BY status

@@ -149,8 +149,8 @@ impl Store {
         let stmt = c.prepare_cached(&self.q().console_projection_lag).await?;
         Ok(match c.query(&stmt, &[]).await?.first() {
             Some(r) => CountsLag {
-                behind: r.get(0),
-                updated_at: Some(r.get(1)),
+                behind: r.get("behind"),
+                updated_at: Some(r.get("updated_at")),
             },
             None => CountsLag {
                 behind: 0,
@@ -168,16 +168,16 @@ impl Store {
             .await?
             .iter()
             .map(|r| VersionSummary {
-                process: r.get(0),
-                version: r.get(1),
-                deployed_at: r.get(2),
-                start_message: r.get(3),
-                running: r.get(4),
-                completed: r.get(5),
-                failed: r.get(6),
-                cancelled: r.get(7),
-                incidents: r.get(8),
-                tags: r.get(9),
+                process: r.get("process_id"),
+                version: r.get("version"),
+                deployed_at: r.get("deployed_at"),
+                start_message: r.get("start_message"),
+                running: r.get("running"),
+                completed: r.get("completed"),
+                failed: r.get("failed"),
+                cancelled: r.get("cancelled"),
+                incidents: r.get("incidents"),
+                tags: r.get("tags"),
             })
             .collect())
     }
@@ -190,11 +190,11 @@ impl Store {
             .await?
             .iter()
             .map(|r| StepCount {
-                step: r.get(0),
-                waiting: r.get(1),
-                incidents: r.get(2),
-                completed: r.get(3),
-                cancelled: r.get(4),
+                step: r.get("step_id"),
+                waiting: r.get("waiting"),
+                incidents: r.get("incidents"),
+                completed: r.get("completed"),
+                cancelled: r.get("cancelled"),
             })
             .collect())
     }
@@ -267,21 +267,21 @@ impl Store {
         let stmt = c.prepare_cached(&self.q().console_incidents).await?;
         let rows = c.query(&stmt, &[&process, &after, &(limit + 1)]).await?;
         // Candidates in id order; those whose incident is gone have a row without a step.
-        let mut candidates: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+        let mut candidates: Vec<Uuid> = rows.iter().map(|r| r.get("instance_id")).collect();
         candidates.dedup();
         let last = (candidates.len() as i64 > limit).then(|| candidates[limit as usize - 1]);
         let incidents: Vec<IncidentView> = rows
             .iter()
             .filter(|r| r.get::<_, Option<String>>(4).is_some())
             .map(|r| IncidentView {
-                instance_id: r.get(0),
-                process: r.get(1),
-                version: r.get(2),
-                business_key: r.get(3),
-                step: r.get(4),
+                instance_id: r.get("instance_id"),
+                process: r.get("process_id"),
+                version: r.get("version"),
+                business_key: r.get("business_key"),
+                step: r.get("step"),
                 error: r.get::<_, Option<String>>(5).unwrap_or_default(),
                 attempts: r.get::<_, Option<i32>>(6).unwrap_or_default(),
-                at: r.get(7),
+                at: r.get("since"),
             })
             .filter(|i| match last {
                 Some(last) => i.instance_id <= last,
@@ -313,7 +313,7 @@ impl Store {
         let rows = c.query(&stmt, &[&id]).await?;
         let row = rows.first().ok_or(Error::InstanceNotFound(id))?;
         let instance = view(row);
-        let state: crate::machine::InstanceState = serde_json::from_value(row.get(12))?;
+        let state: crate::machine::InstanceState = serde_json::from_value(row.get("state"))?;
         let mut steps: Vec<String> = state.waits.iter().map(|w| w.step().to_string()).collect();
         if steps.is_empty() {
             steps.extend(instance.current_step.clone());

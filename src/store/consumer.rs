@@ -101,7 +101,7 @@ impl Consumer {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let (last_xid, last_pos): (i64, i64) = (row.get(0), row.get(1));
+        let (last_xid, last_pos): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
         let read = c.prepare_cached(&q.outbox_read).await?;
         let rows = c
             .query(&read, &[&self.topics, &last_xid, &last_pos, &limit])
@@ -109,16 +109,16 @@ impl Consumer {
         Ok(Some(
             rows.iter()
                 .map(|r| OutboxMessage {
-                    position: r.get(0),
-                    xid: r.get(1),
-                    message_id: r.get(2),
-                    instance_id: r.get(3),
-                    topic: r.get(4),
-                    kind: r.get(5),
-                    name: r.get(6),
-                    key: r.get(7),
-                    payload: r.get(8),
-                    created_at: r.get(9),
+                    position: r.get("position"),
+                    xid: r.get("xid"),
+                    message_id: r.get("message_id"),
+                    instance_id: r.get("instance_id"),
+                    topic: r.get("topic"),
+                    kind: r.get("kind"),
+                    name: r.get("name"),
+                    key: r.get("key"),
+                    payload: r.get("payload"),
+                    created_at: r.get("created_at"),
                 })
                 .collect(),
         ))

@@ -169,7 +169,7 @@ impl Store {
             let rows = c.rows(&q.inbox_get, &[&msg.id]).await?;
             let (status, instance_id) = rows
                 .first()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, Option<Uuid>>(1)))
+                .map(|r| (r.get::<_, String>("status"), r.get::<_, Option<Uuid>>(1)))
                 .unwrap_or_else(|| ("unknown".into(), None));
             return Ok((
                 Delivery::Duplicate {
@@ -188,7 +188,7 @@ impl Store {
             .await?
             .first()
         {
-            let instance_id: Uuid = row.get(0);
+            let instance_id: Uuid = row.get("instance_id");
             let work = Work::Continue {
                 instance_id,
                 input: Input::Message {
@@ -214,8 +214,8 @@ impl Store {
             .await?
             .first()
         {
-            let process: String = row.get(0);
-            let version: i32 = row.get(1);
+            let process: String = row.get("process_id");
+            let version: i32 = row.get("version");
             let instance_id = Uuid::now_v7();
             let work = Work::Start {
                 instance_id,
@@ -238,7 +238,7 @@ impl Store {
         }
 
         // Someone may wait for it later: keep it. Otherwise it is a dead letter.
-        let known: bool = c.rows(&q.definition_receives, &[&msg.name]).await?[0].get(0);
+        let known: bool = c.rows(&q.definition_receives, &[&msg.name]).await?[0].get("known");
         if known {
             return Ok((Delivery::Buffered { expires_at }, Applied::default()));
         }
@@ -303,7 +303,7 @@ impl Store {
             )
             .await?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| r.get("message_id"))
             .collect();
         let mut out: Vec<Option<Delivery>> = vec![None; msgs.len()];
         let mut fresh = Vec::new();
@@ -326,7 +326,12 @@ impl Store {
             .rows(&q.subscriptions_find_many, &[&f_names, &f_keys])
             .await?
             .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .map(|r| {
+                (
+                    (r.get("message_name"), r.get("correlation_key")),
+                    r.get("instance_id"),
+                )
+            })
             .collect();
 
         let mut works = Vec::new();
@@ -368,7 +373,7 @@ impl Store {
                 starters.insert(
                     m.name.clone(),
                     row.first()
-                        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1))),
+                        .map(|r| (r.get::<_, String>("process_id"), r.get::<_, i32>("version"))),
                 );
             }
             if let Some(Some((process, version))) = starters.get(&m.name) {
@@ -392,7 +397,7 @@ impl Store {
                 continue;
             }
             if !known.contains_key(&m.name) {
-                let k: bool = c.rows(&q.definition_receives, &[&m.name]).await?[0].get(0);
+                let k: bool = c.rows(&q.definition_receives, &[&m.name]).await?[0].get("known");
                 known.insert(m.name.clone(), k);
             }
             if known[&m.name] {

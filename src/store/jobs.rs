@@ -75,15 +75,15 @@ impl Store {
         Ok(rows
             .iter()
             .map(|r| ClaimedJob {
-                job_id: r.get(0),
-                instance_id: r.get(1),
-                step_id: r.get(2),
-                handler: r.get(3),
-                variables: r.get(4),
-                attempts: r.get(5),
+                job_id: r.get("job_id"),
+                instance_id: r.get("instance_id"),
+                step_id: r.get("step_id"),
+                handler: r.get("handler"),
+                variables: r.get("variables"),
+                attempts: r.get("attempts"),
                 lease_token: lease.token,
-                process: r.get(6),
-                version: r.get(7),
+                process: r.get("process_id"),
+                version: r.get("version"),
             })
             .collect())
     }
@@ -106,7 +106,7 @@ impl Store {
             .query(&stmt, &[&ids, &tokens])
             .await?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| r.get("job_id"))
             .collect();
         let fenced = finished.len() - held.len();
         let works = finished

@@ -51,7 +51,7 @@ impl Store {
             .query(&self.q().migrations_applied, &[])
             .await?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .map(|r| (r.get("version"), r.get("name"), r.get("checksum")))
             .collect();
         let known = self.migrations();
         verify_applied(&done, &known)?;
@@ -88,7 +88,7 @@ impl Store {
             match c.query(&self.q().migrations_applied, &[]).await {
                 Ok(rows) => rows
                     .iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .map(|r| (r.get("version"), r.get("name"), r.get("checksum")))
                     .collect(),
                 Err(e)
                     if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)

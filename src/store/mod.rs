@@ -213,7 +213,7 @@ impl Store {
         {
             return Ok(Deployed {
                 process: def.process.clone(),
-                version: row.get(0),
+                version: row.get("version"),
                 created: false,
             });
         }
@@ -228,7 +228,7 @@ impl Store {
             .await?;
         Ok(Deployed {
             process: def.process.clone(),
-            version: rows[0].get(0),
+            version: rows[0].get("version"),
             created: true,
         })
     }
@@ -269,7 +269,7 @@ impl Store {
                 &[&process, &business_key],
             )
             .await?;
-        Ok(rows.first().map(|r| r.get(0)))
+        Ok(rows.first().map(|r| r.get("instance_id")))
     }
 
     /// The BPMN document a version was deployed from, if it was.
@@ -279,7 +279,7 @@ impl Store {
             .rows(&self.q().definition_source, &[&process, &version])
             .await?;
         match rows.first() {
-            Some(r) => Ok(r.get(0)),
+            Some(r) => Ok(r.get("source_bpmn")),
             None => Err(Error::ProcessNotFound(format!("{process} v{version}"))),
         }
     }
@@ -313,7 +313,7 @@ impl Store {
         let row = rows
             .first()
             .ok_or_else(|| Error::ProcessNotFound(format!("{process} v{version}")))?;
-        let def: ProcessDefinition = serde_json::from_value(row.get(0))?;
+        let def: ProcessDefinition = serde_json::from_value(row.get("document"))?;
         // Compiled once per version and process: never again on a transition.
         let def = Arc::new(crate::definition::compile(def));
         self.inner
@@ -422,7 +422,7 @@ impl Store {
     pub(crate) async fn tagged_in(&self, c: &impl Conn, process: &str, tag: &str) -> Result<i32> {
         let rows = c.rows(&self.q().tag_get, &[&process, &tag]).await?;
         rows.first()
-            .map(|r| r.get(0))
+            .map(|r| r.get("version"))
             .ok_or_else(|| Error::ProcessNotFound(format!("{process} tagged {tag}")))
     }
 
@@ -435,8 +435,8 @@ impl Store {
         Ok(rows
             .first()
             .map(|r| Privileges {
-                superuser: r.get(0),
-                owner: r.get(1),
+                superuser: r.get("rolsuper"),
+                owner: r.get("owner"),
             })
             .unwrap_or_default())
     }
@@ -451,7 +451,7 @@ impl Store {
         let row = rows
             .first()
             .ok_or_else(|| Error::ProcessNotFound(process.to_string()))?;
-        let version: i32 = row.get(0);
+        let version: i32 = row.get("version");
         Ok((version, self.definition_in(c, process, version).await?))
     }
 }

@@ -115,7 +115,7 @@ impl Store {
             tx.commit().await?;
             return Ok(0);
         };
-        let (xid, position): (i64, i64) = (row.get(0), row.get(1));
+        let (xid, position): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
         let scanned = tx
             .query(&q.projection_scan, &[&xid, &position, &limit])
             .await?;
@@ -124,8 +124,8 @@ impl Store {
             tx.commit().await?;
             return Ok(0);
         };
-        let (new_xid, new_position): (i64, i64) = (last.get(1), last.get(2));
-        let mut ids: Vec<Uuid> = scanned.iter().map(|r| r.get(0)).collect();
+        let (new_xid, new_position): (i64, i64) = (last.get("xid"), last.get("position"));
+        let mut ids: Vec<Uuid> = scanned.iter().map(|r| r.get("instance_id")).collect();
         ids.sort();
         ids.dedup();
         let mut batch: Vec<InstanceEvents> = Vec::new();
@@ -222,13 +222,13 @@ impl Store {
             .await?
             .iter()
             .map(|r| ProjectionStatus {
-                name: r.get(0),
-                last_xid: r.get(1),
-                last_position: r.get(2),
-                events: r.get(3),
-                rebuilt_at: r.get(4),
-                updated_at: r.get(5),
-                behind: r.get(6),
+                name: r.get("name"),
+                last_xid: r.get("last_xid"),
+                last_position: r.get("last_position"),
+                events: r.get("events"),
+                rebuilt_at: r.get("rebuilt_at"),
+                updated_at: r.get("updated_at"),
+                behind: r.get("behind"),
             })
             .collect())
     }

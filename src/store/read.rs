@@ -132,20 +132,20 @@ pub struct DeadLetter {
 }
 
 pub(crate) fn view(r: &tokio_postgres::Row) -> InstanceView {
-    let state: Value = r.get(12);
+    let state: Value = r.get("state");
     InstanceView {
-        instance_id: r.get(0),
-        process: r.get(1),
-        version: r.get(2),
-        business_key: r.get(3),
-        status: r.get(4),
-        current_step: r.get(5),
-        waiting_for: r.get(6),
-        variables: r.get(7),
-        events: r.get(8),
-        started_at: r.get(9),
-        updated_at: r.get(10),
-        ended_at: r.get(11),
+        instance_id: r.get("instance_id"),
+        process: r.get("process_id"),
+        version: r.get("version"),
+        business_key: r.get("business_key"),
+        status: r.get("status"),
+        current_step: r.get("current_step"),
+        waiting_for: r.get("waiting_for"),
+        variables: r.get("variables"),
+        events: r.get("seq"),
+        started_at: r.get("started_at"),
+        updated_at: r.get("updated_at"),
+        ended_at: r.get("ended_at"),
         error: state
             .get("error")
             .and_then(Value::as_str)
@@ -180,7 +180,7 @@ impl Store {
         let c = self.client().await?;
         let stmt = c.prepare_cached(&self.q().instances_count).await?;
         let rows = c.query(&stmt, &[&process]).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.iter().map(|r| (r.get("status"), r.get("n"))).collect())
     }
 
     /// One instance's event history.
@@ -219,14 +219,16 @@ impl Store {
         }
         let mut state = crate::machine::InstanceState::default();
         for r in &rows {
-            let event = crate::machine::upcast(r.get(4), r.get(1), r.get(2)).map_err(|e| {
-                Error::BadInput(format!("event {} of {id}: {e}", r.get::<_, i64>(0)))
-            })?;
+            let event =
+                crate::machine::upcast(r.get("schema_version"), r.get("event_type"), r.get("data"))
+                    .map_err(|e| {
+                        Error::BadInput(format!("event {} of {id}: {e}", r.get::<_, i64>("seq")))
+                    })?;
             crate::machine::evolve(&mut state, &event);
         }
         let stmt = c.prepare_cached(&self.q().instance_get).await?;
         let row = c.query_one(&stmt, &[&id]).await?;
-        let stored = super::transition::state_from(row.get(12), row.get(7))?;
+        let stored = super::transition::state_from(row.get("state"), row.get("variables"))?;
         let as_map = |s: &crate::machine::InstanceState| {
             let mut v = serde_json::to_value(s).expect("serializes");
             v["variables"] = Value::Object(s.variables.clone());
@@ -268,18 +270,18 @@ impl Store {
             .await?
             .iter()
             .map(|r| Waiting::Message {
-                step: r.get(0),
-                name: r.get(1),
-                key: r.get(2),
-                since: r.get(3),
+                step: r.get("step_id"),
+                name: r.get("message_name"),
+                key: r.get("correlation_key"),
+                since: r.get("created_at"),
             })
             .collect();
         out.extend(c.query(&jobs, &[&id]).await?.iter().map(|r| Waiting::Job {
-            job_id: r.get(0),
-            step: r.get(1),
-            handler: r.get(2),
-            attempts: r.get(3),
-            lease_owner: r.get(5),
+            job_id: r.get("job_id"),
+            step: r.get("step_id"),
+            handler: r.get("handler"),
+            attempts: r.get("attempts"),
+            lease_owner: r.get("lease_owner"),
         }));
         Ok(out)
     }
@@ -292,15 +294,15 @@ impl Store {
             .await?
             .iter()
             .map(|r| ProcessVersion {
-                process: r.get(0),
-                version: r.get(1),
-                deployed_at: r.get(2),
-                start_message: r.get(3),
-                running: r.get(4),
-                completed: r.get(5),
-                failed: r.get(6),
-                cancelled: r.get(7),
-                tags: r.get(8),
+                process: r.get("process_id"),
+                version: r.get("version"),
+                deployed_at: r.get("deployed_at"),
+                start_message: r.get("start_message"),
+                running: r.get("running"),
+                completed: r.get("completed"),
+                failed: r.get("failed"),
+                cancelled: r.get("cancelled"),
+                tags: r.get("tags"),
             })
             .collect())
     }
@@ -313,11 +315,11 @@ impl Store {
             .await?
             .iter()
             .map(|r| DeadLetter {
-                message_id: r.get(0),
-                name: r.get(1),
-                key: r.get(2),
-                reason: r.get(3),
-                received_at: r.get(4),
+                message_id: r.get("message_id"),
+                name: r.get("name"),
+                key: r.get("key"),
+                reason: r.get("reason"),
+                received_at: r.get("received_at"),
             })
             .collect())
     }
@@ -353,14 +355,14 @@ impl Store {
             .await?
             .iter()
             .map(|r| IncidentView {
-                instance_id: r.get(0),
-                process: r.get(1),
-                version: r.get(2),
-                business_key: r.get(3),
-                step: r.get(4),
+                instance_id: r.get("instance_id"),
+                process: r.get("process_id"),
+                version: r.get("version"),
+                business_key: r.get("business_key"),
+                step: r.get("step"),
                 error: r.get::<_, Option<String>>(5).unwrap_or_default(),
                 attempts: r.get::<_, Option<i32>>(6).unwrap_or_default(),
-                at: r.get(7),
+                at: r.get("since"),
             })
             .collect())
     }
@@ -375,7 +377,7 @@ impl Store {
             let c = self.client().await?;
             let stmt = c.prepare_cached(&self.q().instance_get).await?;
             let row = c.query_one(&stmt, &[&id]).await?;
-            serde_json::from_value(row.get(12))?
+            serde_json::from_value(row.get("state"))?
         };
         let mut lines = vec![format!(
             "instance {} of {} v{} (key {}) is {}",
@@ -485,7 +487,7 @@ impl Store {
         Ok(c.query(&stmt, &[&self.schema(), &view])
             .await?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| r.get("attname"))
             .collect())
     }
 
@@ -502,7 +504,7 @@ impl Store {
         c.query(&stmt, &[&limit, &interval])
             .await?
             .iter()
-            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?))
+            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>("doc"))?))
             .collect()
     }
 
@@ -519,7 +521,7 @@ impl Store {
         c.query(&stmt, &[&limit])
             .await?
             .iter()
-            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>(0))?))
+            .map(|r| Ok(serde_json::from_str(r.get::<_, &str>("doc"))?))
             .collect()
     }
 }

@@ -69,9 +69,9 @@ impl Store {
         let mut due_at: Vec<DateTime<Utc>> = Vec::new();
         let mut next_due = None;
         for r in &rows {
-            let at: DateTime<Utc> = r.get(2);
+            let at: DateTime<Utc> = r.get("due_at");
             if at <= now && (due.len() as i64) < limit {
-                due.push((r.get(0), r.get(1)));
+                due.push((r.get("timer_id"), r.get("instance_id")));
                 due_at.push(at);
             } else if at > now {
                 next_due = Some(at);
@@ -120,7 +120,7 @@ impl Store {
             .await?
             .iter()
             .filter(|r| r.get::<_, DateTime<Utc>>(2) <= now)
-            .map(|r| (r.get(0), r.get(1)))
+            .map(|r| (r.get("timer_id"), r.get("instance_id")))
             .collect())
     }
 
@@ -183,7 +183,7 @@ impl Store {
             .query(&lock, &[&instances])
             .await?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| r.get("instance_id"))
             .collect();
         let ids: Vec<Uuid> = due
             .iter()
@@ -194,13 +194,15 @@ impl Store {
         let taken = tx.query(&take, &[&ids, &now]).await?;
         for r in &taken {
             metrics::histogram!(crate::telemetry::TIMER_LATENESS)
-                .record(crate::telemetry::seconds(r.get(2), now));
+                .record(crate::telemetry::seconds(r.get("due_at"), now));
         }
         let works: Vec<Work> = taken
             .iter()
             .map(|r| Work::Continue {
-                instance_id: r.get(1),
-                input: Input::TimerFired { timer_id: r.get(0) },
+                instance_id: r.get("instance_id"),
+                input: Input::TimerFired {
+                    timer_id: r.get("timer_id"),
+                },
             })
             .collect();
         let fired = works.len();
@@ -226,13 +228,13 @@ impl Store {
             .await?
             .iter()
             .map(|r| TimerView {
-                timer_id: r.get(0),
-                instance_id: r.get(1),
-                process: r.get(2),
-                business_key: r.get(3),
-                step: r.get(4),
-                kind: r.get(5),
-                due_at: r.get(6),
+                timer_id: r.get("timer_id"),
+                instance_id: r.get("instance_id"),
+                process: r.get("process_id"),
+                business_key: r.get("business_key"),
+                step: r.get("step_id"),
+                kind: r.get("kind"),
+                due_at: r.get("due_at"),
             })
             .collect())
     }

@@ -313,7 +313,7 @@ impl Store {
             return Ok(Some(Input::ChildEnded {
                 child_id: *child_id,
                 status,
-                variables: match row.get::<_, Value>(7) {
+                variables: match row.get::<_, Value>("variables") {
                     Value::Object(m) => m,
                     _ => Map::new(),
                 },
@@ -335,11 +335,11 @@ impl Store {
         }
         let ids: Vec<Uuid> = ids.to_vec();
         for row in c.rows(&self.q().instances_lock, &[&ids]).await? {
-            let id: Uuid = row.get(0);
-            let process: String = row.get(1);
-            let version: i32 = row.get(2);
-            let state = state_from(row.get(3), row.get(5))?;
-            let seq: i64 = row.get(4);
+            let id: Uuid = row.get("instance_id");
+            let process: String = row.get("process_id");
+            let version: i32 = row.get("version");
+            let state = state_from(row.get("state"), row.get("variables"))?;
+            let seq: i64 = row.get("seq");
             let def = self.definition_in(c, &process, version).await?;
             slots.insert(
                 id,
@@ -434,8 +434,8 @@ impl Store {
                 return Ok(());
             };
             let (name, _) = pending.remove(i);
-            let message_id: String = row.get(0);
-            let payload: Value = row.get(1);
+            let message_id: String = row.get("message_id");
+            let payload: Value = row.get("payload");
             fx.settles.push(Settle {
                 message_id: message_id.clone(),
                 status: "correlated",

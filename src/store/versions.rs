@@ -75,7 +75,7 @@ impl Store {
                 )
                 .await?
                 .iter()
-                .map(|r| r.get(0))
+                .map(|r| r.get("instance_id"))
                 .collect()
             };
             let Some(last) = ids.last() else {
