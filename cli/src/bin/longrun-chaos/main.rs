@@ -31,6 +31,10 @@ use longrun::{
     Store,
 };
 
+mod worker;
+
+use worker::{fence_worker, worker};
+
 const SCHEMA: &str = "chaos";
 const APP: &str = "chaos_app";
 
@@ -306,7 +310,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&sql(include_str!("../../../sql/chaos/setup.sql")))
+        c.0.batch_execute(&sql(include_str!("../../../../sql/chaos/setup.sql")))
             .await?;
     }
     let client = Engine::builder(store.clone()).build()?;
@@ -381,7 +385,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     order.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout_s);
-    let ended_sql = sql(include_str!("../../../sql/chaos/ended.sql"));
+    let ended_sql = sql(include_str!("../../../../sql/chaos/ended.sql"));
     let (mut kills, mut restarts) = (0, 0);
     let mut next = 0;
     let mut last_report = Instant::now();
@@ -467,7 +471,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     // Quiesce: let the relays deliver the last messages, late messages expire and the
     // projection catch up, then stop the engines gracefully.
     let quiet_deadline = Instant::now() + Duration::from_secs(90);
-    let invariants_sql = sql(include_str!("../../../sql/chaos/invariants.sql"));
+    let invariants_sql = sql(include_str!("../../../../sql/chaos/invariants.sql"));
     let check = || async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
@@ -494,14 +498,14 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
     if args.sabotage {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
-        c.0.batch_execute(&sql(include_str!("../../../sql/chaos/sabotage.sql")))
+        c.0.batch_execute(&sql(include_str!("../../../../sql/chaos/sabotage.sql")))
             .await?;
         println!("sabotage: deleted one side effect and changed one end state");
     }
     results = check().await?;
 
     // The projection rebuilt from scratch equals the live one.
-    let digest_sql = sql(include_str!("../../../sql/chaos/activity_digest.sql"));
+    let digest_sql = sql(include_str!("../../../../sql/chaos/activity_digest.sql"));
     let digest = || async {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
@@ -534,7 +538,7 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
         tokio::spawn(c.1);
         let r =
-            c.0.query_one(&sql(include_str!("../../../sql/chaos/stats.sql")), &[])
+            c.0.query_one(&sql(include_str!("../../../../sql/chaos/stats.sql")), &[])
                 .await?;
         AnyResult::Ok((
             r.get::<_, i64>(0),
@@ -551,179 +555,4 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
         stats.3, stats.4, stats.0, stats.5, stats.1, stats.2
     );
     Ok(ok && kills == args.kills && restarts == args.pg_restarts)
-}
-
-/// One engine process: the order process's fee handler and the participants, recording their
-/// side effects once per idempotency key, replying one to three times.
-async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<()> {
-    let store = through_outage("connecting", || {
-        let conn = conn.clone();
-        async move { connect(&conn, 8).await }
-    })
-    .await?;
-    let effects = Arc::new(Effects::new(&conn)?);
-    let config = EngineConfig {
-        owner: format!("chaos-engine-{index}-{}", std::process::id()),
-        job_lease: chrono::Duration::seconds(3),
-        consumer_lease: chrono::Duration::seconds(2),
-        // A card update that comes after its order was cancelled is dead-lettered soon.
-        message_ttl: chrono::Duration::seconds(25),
-        poll_interval: Duration::from_millis(50),
-        max_poll_interval: Duration::from_millis(500),
-        maintenance_interval: Duration::from_millis(500),
-        ..EngineConfig::default()
-    };
-    let fee = {
-        let effects = effects.clone();
-        move |job: JobContext| {
-            let effects = effects.clone();
-            async move {
-                // A flaky fee service: a fifth of attempts fail before doing anything.
-                if draw(seed, (job.job_id, job.attempt)) < 0.2 {
-                    return Err(HandlerError::new("fee service unavailable"));
-                }
-                effects.record(&job.job_id.to_string(), "fee").await?;
-                Ok(json!({"fee": 1}))
-            }
-        }
-    };
-    let participant = |kind: &'static str| {
-        let effects = effects.clone();
-        move |engine: Engine, m: OutboxMessage| {
-            let effects = effects.clone();
-            async move {
-                effects.record(&m.message_id.to_string(), kind).await?;
-                for (name, payload) in replies(&m) {
-                    // Each reply goes out one to three times, with the same id.
-                    let copies = 1 + (draw(seed, (m.message_id, name)) * 3.0) as usize;
-                    let msg = Message::new(name, m.key.clone(), format!("{}:{name}", m.message_id))
-                        .payload(payload);
-                    for _ in 0..copies {
-                        engine
-                            .send(msg.clone())
-                            .await
-                            .map_err(|e| HandlerError::new(e.to_string()))?;
-                    }
-                }
-                Ok(())
-            }
-        }
-    };
-    let engine = Engine::builder(store)
-        .config(config)
-        .handler("charge_fee", fee)
-        .subscriber("payment", &["payment"], participant("payment"))
-        .subscriber("inventory", &["inventory"], participant("inventory"))
-        .subscriber("shipping", &["shipping"], participant("shipping"))
-        .build()?;
-    let running = engine.run();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    term.recv().await;
-    running.shutdown_within(Duration::from_secs(5)).await;
-    Ok(())
-}
-
-/// What a participant answers.
-fn replies(m: &OutboxMessage) -> Vec<(&'static str, Value)> {
-    let p = &m.payload;
-    match m.name.as_str() {
-        "RetrievePayment" => {
-            if p["cardExpired"] == json!(true) && p["cardUpdated"] != json!(true) {
-                let mut r = vec![("PaymentFailed", json!({"reason": "card expired"}))];
-                // A customer who updates the card does so at once: the update often arrives
-                // before the order waits for it.
-                if p["willUpdateCard"] == json!(true) {
-                    r.push(("CreditCardUpdated", json!({"cardUpdated": true})));
-                }
-                r
-            } else {
-                vec![("PaymentReceived", json!({"charged": p["amount"]}))]
-            }
-        }
-        "FetchGoods" => vec![("GoodsFetched", json!({"items": 1}))],
-        "ShipGoods" => vec![("GoodsShipped", json!({"tracking": m.key}))],
-        _ => Vec::new(),
-    }
-}
-
-/// The business side effects, in the harness's own table.
-struct Effects {
-    pool: deadpool_postgres::Pool,
-    sql: String,
-}
-
-impl Effects {
-    fn new(conn: &str) -> AnyResult<Effects> {
-        let cfg: tokio_postgres::Config = conn.parse()?;
-        let mgr = deadpool_postgres::Manager::new(cfg, tokio_postgres::NoTls);
-        Ok(Effects {
-            pool: deadpool_postgres::Pool::builder(mgr).max_size(8).build()?,
-            sql: sql(include_str!("../../../sql/chaos/effect.sql")),
-        })
-    }
-
-    async fn record(&self, key: &str, kind: &str) -> Result<(), HandlerError> {
-        let c = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| HandlerError::new(e.to_string()))?;
-        c.query_one(&self.sql, &[&key, &kind])
-            .await
-            .map_err(|e| HandlerError::new(e.to_string()))?;
-        Ok(())
-    }
-}
-
-/// An engine for the fencing test: its `slow` handler announces itself through `NOTIFY
-/// fence_started` (the test listens), holds the job, then returns `{"by": "stopped engine"}`.
-async fn fence_worker(
-    conn: Option<String>,
-    schema: String,
-    hold_ms: u64,
-    lease_ms: i64,
-) -> AnyResult<()> {
-    let store = Store::connect_with(
-        pg_config(conn.as_deref())?,
-        StoreConfig {
-            schema,
-            pool_size: 4,
-            ..StoreConfig::default()
-        },
-    )
-    .await?;
-    let (notify, driver) = pg_config(conn.as_deref())?.connect().await?;
-    tokio::spawn(driver);
-    let notify = Arc::new(notify);
-    let config = EngineConfig {
-        owner: format!("fence-worker-{}", std::process::id()),
-        job_lease: chrono::Duration::milliseconds(lease_ms),
-        poll_interval: Duration::from_millis(20),
-        max_poll_interval: Duration::from_millis(100),
-        maintenance_interval: Duration::from_secs(3600),
-        activity_history: false,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::builder(store)
-        .config(config)
-        .handler("slow", move |job: JobContext| {
-            let notify = notify.clone();
-            async move {
-                notify
-                    .execute(
-                        include_str!("../../../sql/chaos/fence_started.sql"),
-                        &[&job.job_id.to_string()],
-                    )
-                    .await
-                    .map_err(|e| HandlerError::new(e.to_string()))?;
-                tokio::time::sleep(Duration::from_millis(hold_ms)).await;
-                Ok(json!({"by": "stopped engine"}))
-            }
-        })
-        .build()?;
-    let running = engine.run();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    term.recv().await;
-    running.shutdown_within(Duration::from_secs(10)).await;
-    Ok(())
 }
