@@ -2,19 +2,32 @@
 //! `evolve(state, event) -> state`. No I/O, no clock, no randomness: the time and the ids come
 //! in through [`Context`] and the [`Input`].
 //!
-//! Transitions, for one instance:
+//! Transitions, for one instance (each row is checked by a test, `machine/table.rs`, against a
+//! small process of that shape: the events are exactly those listed, or those followed by
+//! running forward):
 //!
-//! | state                   | input             | events                                    |
-//! |-------------------------|-------------------|-------------------------------------------|
-//! | (new)                   | `Start`           | `InstanceStarted`, then run forward       |
-//! | waiting for job J       | `JobCompleted(J)` | `JobCompleted`, then run forward          |
-//! | waiting for job J       | `JobFailed(J)`    | `JobFailed`, `InstanceFailed`             |
-//! | waiting for message M/K | `Message(M)`      | `MessageCorrelated`, then run forward     |
-//! | waiting at a timer step | `TimerFired(T)`   | `TimerFired`, then run forward            |
-//! | waiting, boundary timer | `TimerFired(T)`   | interrupting: `TimerFired`, `WaitInterrupted`, then run forward from the timer's `next`; non-interrupting: `TimerFired`, `MessageSent` (and `TimerScheduled` again for a cycle), still waiting |
-//! | waiting for job J       | `TimerFired(timeout)` | `TimerFired`, `JobTimedOut`, `InstanceFailed` |
-//! | waiting for job J       | `Fault(J)`        | `JobFailed`, `IncidentRaised` (no retries) |
-//! | running, no job given   | `Fault`           | `InstanceFailed`                          |
+//! | state | input | events | then |
+//! |---|---|---|---|
+//! | (new) | `Start` | `InstanceStarted` | run forward |
+//! | waiting for job J | `JobCompleted(J)` | `JobCompleted` | run forward |
+//! | waiting for job J, attempts left | `JobFailed(J)` | `JobFailed`, `JobRetryScheduled` | waits |
+//! | waiting for job J, no attempts left | `JobFailed(J)` | `JobFailed`, `IncidentRaised` | waits |
+//! | waiting for job J, the error's code routed | `JobFailed(J, code)` | `JobFailed`, `BusinessErrorCaught` | run forward |
+//! | waiting for job J | `Fault(J)` | `JobFailed`, `IncidentRaised` | waits |
+//! | running | `Fault` | `InstanceFailed` | ends |
+//! | incident at job J | `Retry` | `IncidentResolved`, `JobRetryScheduled` | waits |
+//! | running | `Pause` | `InstancePaused` | waits |
+//! | paused | `Resume` | `InstanceResumed` | waits |
+//! | waiting, nothing to undo | `Cancel` | `WaitInterrupted`, `InstanceCancelled` | ends |
+//! | waiting, completed steps to undo | `Cancel` | `WaitInterrupted`, `CompensationStarted`, `JobCreated` | waits |
+//! | waiting for message M/K | `Message(M)` | `MessageCorrelated` | run forward |
+//! | waiting, boundary message B | `Message(B)` | `WaitInterrupted`, `MessageCorrelated` | run forward |
+//! | waiting at an event gateway | `Message(M)` | `MessageCorrelated`, `TimerCancelled` | run forward |
+//! | waiting at a timer step | `TimerFired(T)` | `TimerFired` | run forward |
+//! | waiting, interrupting boundary timer | `TimerFired(T)` | `TimerFired`, `WaitInterrupted` | run forward |
+//! | waiting, non-interrupting boundary timer | `TimerFired(T)` | `TimerFired`, `MessageSent` | waits |
+//! | waiting for job J with a timeout | `TimerFired(timeout)` | `TimerFired`, `JobTimedOut`, `IncidentRaised` | waits |
+//! | waiting for child C | `ChildEnded(C)` | `ChildCompleted` | run forward |
 //!
 //! "Run forward" enters steps until one waits: a service step emits `JobCreated` and waits; a
 //! send step emits `MessageSent` and goes on; a receive step emits `MessageAwaited` and waits;
@@ -30,6 +43,8 @@ mod evolve;
 mod input;
 mod migrate;
 mod state;
+#[cfg(test)]
+mod table;
 #[cfg(test)]
 mod tests;
 mod upcast;
