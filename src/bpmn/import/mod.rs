@@ -1,0 +1,415 @@
+//! Import: BPMN 2.0 XML (Camunda Modeler, Zeebe and Camunda 7 extensions) as a definition.
+//!
+//! [`import`] checks the document, then an [`Importer`] holds what the whole process shares
+//! (its messages, errors, flows and nodes) and reads it step by step (`step.rs`); the XML
+//! helpers and the FEEL reading are in `xml.rs`.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::definition::{ProcessDefinition, RetryPolicy, StartTrigger, Step, TimerSpec};
+
+use super::{BPMN_NS, ZEEBE_NS};
+
+mod step;
+mod xml;
+
+#[cfg(test)]
+pub(super) use xml::feel_condition;
+use xml::{child, ext, feel, is_bpmn, lr, time_date};
+
+/// Why a BPMN document was refused, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {element}: {message}")]
+pub struct ImportError {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// The element (tag and id, e.g. `userTask "Activity_1"`).
+    pub element: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+const CAMUNDA7_NS: &str = "http://camunda.org/schema/1.0/bpmn";
+
+type Xn<'a> = roxmltree::Node<'a, 'a>;
+
+fn fail<T>(
+    doc: &roxmltree::Document,
+    node: Xn,
+    message: impl Into<String>,
+) -> Result<T, ImportError> {
+    let pos = doc.text_pos_at(node.range().start);
+    Err(ImportError {
+        line: pos.row,
+        column: pos.col,
+        element: match node.attribute("id") {
+            Some(id) => format!("{} \"{id}\"", node.tag_name().name()),
+            None => node.tag_name().name().to_string(),
+        },
+        message: message.into(),
+    })
+}
+
+/// Import a BPMN 2.0 document (as the Camunda Modeler or [`export`](super::export) writes it)
+/// for the subset longrun runs. Anything outside it is refused with its `line:column` and
+/// element; nothing is half-read.
+pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
+    let max = crate::definition::MAX_DOCUMENT_BYTES;
+    if xml.len() > max {
+        return Err(ImportError {
+            line: 1,
+            column: 1,
+            element: "document".into(),
+            message: format!(
+                "the document is {} bytes; at most {max} are accepted",
+                xml.len()
+            ),
+        });
+    }
+    let doc = roxmltree::Document::parse(xml).map_err(|e| ImportError {
+        line: e.pos().row,
+        column: e.pos().col,
+        element: "document".into(),
+        message: format!("not well-formed XML: {e}"),
+    })?;
+    Importer::new(&doc)?.definition()
+}
+
+/// A sequence flow.
+struct Flow<'a> {
+    id: &'a str,
+    from: &'a str,
+    to: &'a str,
+    condition: Option<String>,
+}
+
+/// What the elements of one process share while they are read.
+struct Importer<'a> {
+    doc: &'a roxmltree::Document<'a>,
+    process: Xn<'a>,
+    /// Message id -> its name and (for other modelers) its correlation key.
+    messages: HashMap<&'a str, (&'a str, Option<String>)>,
+    /// Error id -> its code.
+    error_codes: HashMap<&'a str, &'a str>,
+    flows: Vec<Flow<'a>>,
+    nodes: Vec<Xn<'a>>,
+    by_id: HashMap<&'a str, Xn<'a>>,
+    /// (source, target) of each association (compensation handlers).
+    associations: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Importer<'a> {
+    /// Check the document's shape and collect the executable process's flows and nodes.
+    fn new(doc: &'a roxmltree::Document<'a>) -> Result<Self, ImportError> {
+        let root = doc.root_element();
+        // longrun's own export puts each key on its element; other modelers put it on the
+        // message.
+        let ours = root.attribute("exporter") == Some("longrun");
+        if !is_bpmn(&root, "definitions") {
+            return fail(doc, root, "not a BPMN 2.0 document (no bpmn:definitions)");
+        }
+        let processes: Vec<Xn> = root.children().filter(|c| is_bpmn(c, "process")).collect();
+        let process = match processes
+            .iter()
+            .find(|p| p.children().any(|c| is_bpmn(&c, "startEvent")))
+        {
+            Some(p) => *p,
+            None => return fail(doc, root, "no process with a start event"),
+        };
+        let messages = root
+            .children()
+            .filter(|c| is_bpmn(c, "message"))
+            .filter_map(|m| {
+                let key = ext(m, ZEEBE_NS, "subscription")
+                    .and_then(|s| s.attribute("correlationKey"))
+                    .map(feel)
+                    .filter(|_| !ours);
+                Some((m.attribute("id")?, (m.attribute("name")?, key)))
+            })
+            .collect();
+        let error_codes = root
+            .children()
+            .filter(|c| is_bpmn(c, "error"))
+            .filter_map(|e| {
+                Some((
+                    e.attribute("id")?,
+                    e.attribute("errorCode").or(e.attribute("name"))?,
+                ))
+            })
+            .collect();
+        let mut flows = Vec::new();
+        let mut nodes = Vec::new();
+        let mut associations = Vec::new();
+        for c in process.children().filter(|c| c.is_element()) {
+            if c.tag_name().namespace() != Some(BPMN_NS) {
+                continue;
+            }
+            match c.tag_name().name() {
+                "sequenceFlow" => flows.push(Flow {
+                    id: c.attribute("id").unwrap_or(""),
+                    from: c.attribute("sourceRef").unwrap_or(""),
+                    to: c.attribute("targetRef").unwrap_or(""),
+                    condition: child(c, "conditionExpression")
+                        .and_then(|e| e.text())
+                        .map(feel),
+                }),
+                "association" => associations.push((
+                    c.attribute("sourceRef").unwrap_or(""),
+                    c.attribute("targetRef").unwrap_or(""),
+                )),
+                "extensionElements" | "documentation" | "laneSet" | "textAnnotation" => {}
+                "startEvent" | "endEvent" | "serviceTask" | "sendTask" | "receiveTask"
+                | "intermediateCatchEvent" | "intermediateThrowEvent" | "exclusiveGateway"
+                | "parallelGateway" | "eventBasedGateway" | "callActivity" | "boundaryEvent" => {
+                    if let Some(l) = c.children().find(|x| {
+                        is_bpmn(x, "multiInstanceLoopCharacteristics")
+                            || is_bpmn(x, "standardLoopCharacteristics")
+                    }) {
+                        return fail(
+                            doc,
+                            l,
+                            "loops and multi-instance are not supported (model the loop with a gateway)",
+                        );
+                    }
+                    nodes.push(c)
+                }
+                other => {
+                    return fail(
+                        doc,
+                        c,
+                        format!("{other} is not supported (longrun runs start and end events, service, send and receive tasks, intermediate and boundary events, exclusive, parallel and event-based gateways, call activities and compensation)"),
+                    )
+                }
+            }
+        }
+        let by_id = nodes
+            .iter()
+            .filter_map(|n| Some((n.attribute("id")?, *n)))
+            .collect();
+        Ok(Importer {
+            doc,
+            process,
+            messages,
+            error_codes,
+            flows,
+            nodes,
+            by_id,
+            associations,
+        })
+    }
+
+    fn fail<T>(&self, node: Xn, message: impl Into<String>) -> Result<T, ImportError> {
+        fail(self.doc, node, message)
+    }
+
+    /// The message an element refers to: its name and correlation key (if the message has one).
+    fn message_of(&self, n: Xn, r: Option<&str>) -> Result<(String, Option<String>), ImportError> {
+        let Some(r) = r else {
+            return self.fail(n, "needs a message (messageRef)");
+        };
+        match self.messages.get(r) {
+            Some((name, key)) => Ok((name.to_string(), key.clone())),
+            None => self.fail(n, format!("refers to an unknown message \"{r}\"")),
+        }
+    }
+
+    /// An element's id as a longrun step id (lower case, `_` for anything else).
+    fn id_of(&self, n: Xn) -> Result<String, ImportError> {
+        let raw = n.attribute("id").unwrap_or("");
+        let id: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if id.is_empty() || !id.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return self.fail(n, "an element id must start with a letter");
+        }
+        Ok(id)
+    }
+
+    fn out_of(&self, id: &str) -> Vec<&Flow<'a>> {
+        self.flows.iter().filter(|f| f.from == id).collect()
+    }
+
+    fn in_of(&self, id: &str) -> Vec<&Flow<'a>> {
+        self.flows.iter().filter(|f| f.to == id).collect()
+    }
+
+    /// The step a flow leads to.
+    fn target(&self, f: &Flow) -> Result<String, ImportError> {
+        match self.by_id.get(f.to) {
+            Some(n) => self.id_of(*n),
+            None => self.fail(
+                self.process,
+                format!("flow {} leads to unknown element \"{}\"", f.id, f.to),
+            ),
+        }
+    }
+
+    /// The one step after `n`, if any.
+    fn single_next(&self, n: Xn) -> Result<Option<String>, ImportError> {
+        let outs = self.out_of(n.attribute("id").unwrap_or(""));
+        match outs.as_slice() {
+            [] => Ok(None),
+            [f] => self.target(f).map(Some),
+            _ => self.fail(
+                n,
+                "has more than one outgoing flow: fork with a parallel or exclusive gateway",
+            ),
+        }
+    }
+
+    /// A timer event definition `def` of element `n`.
+    fn timer_of(&self, n: Xn, def: Xn) -> Result<TimerSpec, ImportError> {
+        if let Some(d) = child(def, "timeDuration").and_then(|t| t.text()) {
+            return Ok(TimerSpec::After(feel(d)));
+        }
+        if let Some(d) = child(def, "timeDate").and_then(|t| t.text()) {
+            return match time_date(d) {
+                Some(spec) => Ok(spec),
+                None => self.fail(
+                    n,
+                    format!(
+                        "timeDate \"{}\" is neither an ISO 8601 date-time (2026-12-24T10:00:00Z) nor an expression (=deadline)",
+                        d.trim().chars().take(40).collect::<String>()
+                    ),
+                ),
+            };
+        }
+        if let Some(d) = child(def, "timeCycle").and_then(|t| t.text()) {
+            return Ok(TimerSpec::Cycle(feel(d)));
+        }
+        self.fail(n, "a timer needs timeDuration, timeDate or timeCycle")
+    }
+
+    /// Nodes that are part of another step rather than steps of their own: boundary events,
+    /// the catch events of event gateways, compensation tasks, and a reminder's throw and end
+    /// events.
+    fn auxiliary(&self) -> HashSet<&'a str> {
+        let mut auxiliary = HashSet::new();
+        for n in &self.nodes {
+            let id = n.attribute("id").unwrap_or("");
+            let name = n.tag_name().name();
+            if name == "boundaryEvent" || n.attribute("isForCompensation") == Some("true") {
+                auxiliary.insert(id);
+            }
+            let from = |kind: &str| {
+                self.in_of(id)
+                    .iter()
+                    .any(|f| self.by_id.get(f.from).is_some_and(|g| is_bpmn(g, kind)))
+            };
+            if name == "intermediateCatchEvent" && from("eventBasedGateway") {
+                auxiliary.insert(id);
+            }
+            if name == "intermediateThrowEvent"
+                && child(*n, "messageEventDefinition").is_some()
+                && self.in_of(id).iter().any(|f| {
+                    self.by_id.get(f.from).is_some_and(|b| {
+                        is_bpmn(b, "boundaryEvent")
+                            && b.attribute("cancelActivity") == Some("false")
+                    })
+                })
+            {
+                auxiliary.insert(id);
+                for f in self.out_of(id) {
+                    if self.by_id.get(f.to).is_some_and(|e| is_bpmn(e, "endEvent")) {
+                        auxiliary.insert(f.to);
+                    }
+                }
+            }
+        }
+        auxiliary
+    }
+
+    /// The whole definition: its start, its steps (the start's target first) and the
+    /// process-level settings, validated.
+    fn definition(&self) -> Result<ProcessDefinition, ImportError> {
+        let process = self.process;
+        let starts: Vec<&Xn> = self
+            .nodes
+            .iter()
+            .filter(|n| is_bpmn(n, "startEvent"))
+            .collect();
+        let start_node = match starts.as_slice() {
+            [s] => **s,
+            [] => return self.fail(process, "no start event"),
+            [_, second, ..] => return self.fail(**second, "more than one start event"),
+        };
+        let start = match child(start_node, "messageEventDefinition") {
+            Some(m) => Some(StartTrigger {
+                message: self.message_of(m, m.attribute("messageRef"))?.0,
+            }),
+            None => None,
+        };
+        for d in start_node
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+        {
+            if !is_bpmn(&d, "messageEventDefinition") {
+                return self.fail(d, "a start event is plain or a message start event");
+            }
+        }
+        let first = self.single_next(start_node)?;
+
+        let auxiliary = self.auxiliary();
+        let mut steps: Vec<Step> = Vec::new();
+        for n in &self.nodes {
+            let raw_id = n.attribute("id").unwrap_or("");
+            if auxiliary.contains(raw_id) || is_bpmn(n, "startEvent") {
+                continue;
+            }
+            steps.push(self.step(*n)?);
+        }
+        // The start's target is the first step.
+        if let Some(first) = first {
+            if let Some(i) = steps.iter().position(|s| s.id == first) {
+                let s = steps.remove(i);
+                steps.insert(0, s);
+            }
+        }
+        let retry = match lr(process, "retry") {
+            Some(j) => Some(
+                serde_json::from_str::<RetryPolicy>(j)
+                    .or_else(|e| self.fail(process, format!("longrun:retry: {e}")))?,
+            ),
+            None => None,
+        };
+        let variables = match lr(process, "variables") {
+            Some(j) => serde_json::from_str(j)
+                .or_else(|e| self.fail(process, format!("longrun:variables: {e}")))?,
+            None => Default::default(),
+        };
+        let unique_business_key = match lr(process, "uniqueBusinessKey") {
+            None => None,
+            Some("return_existing") => Some(crate::definition::UniqueKey::ReturnExisting),
+            Some("refuse") => Some(crate::definition::UniqueKey::Refuse),
+            Some(other) => {
+                return self.fail(
+                    process,
+                    format!(
+                        "longrun:uniqueBusinessKey is return_existing or refuse, not \"{other}\""
+                    ),
+                )
+            }
+        };
+        let def = ProcessDefinition {
+            process: self.id_of(process)?,
+            start,
+            retry,
+            variables,
+            unique_business_key,
+            steps,
+        };
+        if let Err(e) = def.validate() {
+            return self.fail(process, format!("the process is not valid: {e}"));
+        }
+        Ok(def)
+    }
+}

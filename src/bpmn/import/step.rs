@@ -1,0 +1,354 @@
+//! One BPMN element as a longrun step: its kind, then the boundary events attached to it.
+
+use crate::definition::{
+    Boundary, BoundaryEvent, Compensation, ErrorRoute, GatewayEvent, RetryPolicy, Route, Step,
+    StepKind,
+};
+
+use super::xml::{child, ext, feel, feel_condition, handler_of, is_bpmn, list_of, lr, output_of};
+use super::{ImportError, Importer, Xn};
+use crate::bpmn::ZEEBE_NS;
+
+impl<'a> Importer<'a> {
+    /// The step an element is, with its boundary events.
+    pub(super) fn step(&self, n: Xn<'a>) -> Result<Step, ImportError> {
+        let n = &n;
+        let raw_id = n.attribute("id").unwrap_or("");
+        let id = self.id_of(*n)?;
+        let defs: Vec<Xn> = n
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+            .collect();
+        let routed = matches!(
+            n.tag_name().name(),
+            "exclusiveGateway" | "eventBasedGateway"
+        ) || (is_bpmn(n, "parallelGateway") && self.out_of(raw_id).len() > 1);
+        let next = if routed { None } else { self.single_next(*n)? };
+        let kind = match n.tag_name().name() {
+            "serviceTask" => {
+                let Some(handler) = handler_of(*n) else {
+                    return self.fail(
+                        *n,
+                        "a service task needs zeebe:taskDefinition type (or camunda:topic)",
+                    );
+                };
+                let retry = match lr(*n, "retry") {
+                    Some(j) => Some(
+                        serde_json::from_str::<RetryPolicy>(j)
+                            .or_else(|e| self.fail(*n, format!("longrun:retry: {e}")))?,
+                    ),
+                    None => None,
+                };
+                StepKind::Service {
+                    handler,
+                    output: output_of(*n),
+                    timeout: lr(*n, "timeout").map(str::to_string),
+                    retry,
+                    errors: Vec::new(),
+                }
+            }
+            "sendTask" => StepKind::Send {
+                message: self.message_of(*n, n.attribute("messageRef"))?.0,
+                to: lr(*n, "to").map(str::to_string),
+                key: lr(*n, "key").map(str::to_string),
+                payload: list_of(lr(*n, "payload")),
+            },
+            "receiveTask" => {
+                let (message, key) = self.message_of(*n, n.attribute("messageRef"))?;
+                StepKind::Receive {
+                    message,
+                    key: lr(*n, "key").map(str::to_string).or(key),
+                    output: output_of(*n),
+                }
+            }
+            "intermediateCatchEvent" => match defs.first() {
+                Some(d) if is_bpmn(d, "timerEventDefinition") => StepKind::Timer {
+                    timer: self.timer_of(*n, *d)?,
+                },
+                Some(d) if is_bpmn(d, "messageEventDefinition") => {
+                    let (message, key) = self.message_of(*d, d.attribute("messageRef"))?;
+                    StepKind::Receive {
+                        message,
+                        key: lr(*n, "key").map(str::to_string).or(key),
+                        output: output_of(*n),
+                    }
+                }
+                _ => return self.fail(*n, "an intermediate catch event is a timer or a message"),
+            },
+            "intermediateThrowEvent" => match defs.first() {
+                Some(d) if is_bpmn(d, "compensateEventDefinition") => StepKind::Compensate,
+                Some(d) if is_bpmn(d, "messageEventDefinition") => StepKind::Send {
+                    message: self.message_of(*d, d.attribute("messageRef"))?.0,
+                    to: lr(*n, "to").map(str::to_string),
+                    key: lr(*n, "key").map(str::to_string),
+                    payload: list_of(lr(*n, "payload")),
+                },
+                _ => {
+                    return self.fail(
+                        *n,
+                        "an intermediate throw event sends a message or compensates",
+                    )
+                }
+            },
+            "endEvent" => {
+                if let Some(d) = defs.first() {
+                    return self.fail(*d, "an end event is plain (terminate, error and other end events are not supported)");
+                }
+                StepKind::End
+            }
+            "exclusiveGateway" => {
+                let default = n.attribute("default");
+                let mut routes = Vec::new();
+                let mut default_step = None;
+                for f in self.out_of(raw_id) {
+                    if Some(f.id) == default {
+                        default_step = Some(self.target(f)?);
+                    } else {
+                        match &f.condition {
+                            Some(c) => {
+                                let when = feel_condition(c);
+                                if let Err(e) = crate::expr::Expr::parse(&when) {
+                                    let flow = self
+                                        .process
+                                        .children()
+                                        .find(|x| {
+                                            is_bpmn(x, "sequenceFlow")
+                                                && x.attribute("id") == Some(f.id)
+                                        })
+                                        .unwrap_or(*n);
+                                    return self.fail(flow, format!("condition `{c}`: {e}"));
+                                }
+                                routes.push(Route {
+                                    when,
+                                    next: self.target(f)?,
+                                })
+                            }
+                            None => {
+                                return self.fail(
+                                    *n,
+                                    format!(
+                                        "flow {} has no condition and is not the default",
+                                        f.id
+                                    ),
+                                )
+                            }
+                        }
+                    }
+                }
+                StepKind::Exclusive {
+                    routes,
+                    default: default_step,
+                }
+            }
+            "parallelGateway" => {
+                let outs = self.out_of(raw_id);
+                if outs.len() > 1 {
+                    if self.in_of(raw_id).len() > 1 {
+                        return self.fail(
+                            *n,
+                            "a parallel gateway that both joins and forks: use two gateways",
+                        );
+                    }
+                    StepKind::Parallel {
+                        branches: outs
+                            .iter()
+                            .map(|f| self.target(f))
+                            .collect::<Result<_, _>>()?,
+                    }
+                } else {
+                    StepKind::Join
+                }
+            }
+            "eventBasedGateway" => {
+                let mut events = Vec::new();
+                let mut key = lr(*n, "key").map(str::to_string);
+                for f in self.out_of(raw_id) {
+                    let Some(e) = self.by_id.get(f.to) else {
+                        return self.fail(*n, "an event gateway leads to catch events");
+                    };
+                    let d = e.children().find(|c| {
+                        c.is_element() && c.tag_name().name().ends_with("EventDefinition")
+                    });
+                    let on = match d {
+                        Some(d) if is_bpmn(&d, "messageEventDefinition") => {
+                            let (m, k) = self.message_of(d, d.attribute("messageRef"))?;
+                            if key.is_none() {
+                                key = k;
+                            }
+                            BoundaryEvent::Message(m)
+                        }
+                        Some(d) if is_bpmn(&d, "timerEventDefinition") => {
+                            BoundaryEvent::Timer(self.timer_of(*e, d)?)
+                        }
+                        _ => {
+                            return self.fail(
+                                *e,
+                                "an event gateway's events are message or timer catch events",
+                            )
+                        }
+                    };
+                    let Some(after) = self.single_next(*e)? else {
+                        return self.fail(*e, "needs an outgoing flow");
+                    };
+                    events.push(GatewayEvent {
+                        on,
+                        output: output_of(*e),
+                        next: after,
+                    });
+                }
+                StepKind::EventGateway { key, events }
+            }
+            "callActivity" => {
+                let Some(process) = ext(*n, ZEEBE_NS, "calledElement")
+                    .and_then(|c| c.attribute("processId"))
+                    .or(n.attribute("calledElement"))
+                else {
+                    return self.fail(*n, "a call activity needs zeebe:calledElement processId");
+                };
+                StepKind::Call {
+                    process: feel(process),
+                    input: list_of(lr(*n, "payload")),
+                    output: output_of(*n),
+                }
+            }
+            other => return self.fail(*n, format!("{other} is not supported")),
+        };
+        // Boundary events attached to it.
+        let mut boundary = Vec::new();
+        let mut compensate = None;
+        let mut errors = Vec::new();
+        for b in self
+            .nodes
+            .iter()
+            .filter(|b| is_bpmn(b, "boundaryEvent") && b.attribute("attachedToRef") == Some(raw_id))
+        {
+            let bid = b.attribute("id").unwrap_or("");
+            let d = b
+                .children()
+                .find(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"));
+            let interrupting = b.attribute("cancelActivity") != Some("false");
+            match d {
+                Some(d) if is_bpmn(&d, "errorEventDefinition") => {
+                    let code = d
+                        .attribute("errorRef")
+                        .and_then(|r| self.error_codes.get(r))
+                        .map(|c| c.to_string());
+                    let (Some(code), Some(after)) = (code, self.single_next(*b)?) else {
+                        return self.fail(*b, "an error boundary event needs an error with a code and an outgoing flow");
+                    };
+                    errors.push(ErrorRoute { code, next: after });
+                }
+                Some(d) if is_bpmn(&d, "compensateEventDefinition") => {
+                    let Some(handler) = self
+                        .associations
+                        .iter()
+                        .find(|a| a.0 == bid)
+                        .and_then(|a| self.by_id.get(a.1))
+                    else {
+                        return self.fail(*b, "a compensation boundary event needs an association to a task marked for compensation");
+                    };
+                    compensate = Some(if is_bpmn(handler, "sendTask") {
+                        Compensation::Send {
+                            send: self
+                                .message_of(*handler, handler.attribute("messageRef"))?
+                                .0,
+                            to: lr(*handler, "to").map(str::to_string),
+                        }
+                    } else {
+                        match handler_of(*handler) {
+                            Some(h) => Compensation::Handler { handler: h },
+                            None => {
+                                return self.fail(
+                                    *handler,
+                                    "a compensation task needs a handler or a message",
+                                )
+                            }
+                        }
+                    });
+                }
+                Some(d)
+                    if is_bpmn(&d, "timerEventDefinition")
+                        || is_bpmn(&d, "messageEventDefinition") =>
+                {
+                    let on = if is_bpmn(&d, "timerEventDefinition") {
+                        BoundaryEvent::Timer(self.timer_of(*b, d)?)
+                    } else {
+                        BoundaryEvent::Message(self.message_of(d, d.attribute("messageRef"))?.0)
+                    };
+                    if interrupting {
+                        boundary.push(Boundary {
+                            on,
+                            interrupting,
+                            next: self.single_next(*b)?,
+                            send: None,
+                        });
+                    } else {
+                        // A reminder: the boundary event leads to a message throw event.
+                        let throw = self
+                            .out_of(bid)
+                            .first()
+                            .and_then(|f| self.by_id.get(f.to))
+                            .copied();
+                        let send = match throw {
+                            Some(t) => {
+                                let md = child(t, "messageEventDefinition");
+                                match md {
+                                    Some(md) => Some((self.message_of(md, md.attribute("messageRef"))?.0, lr(t, "to").map(str::to_string))),
+                                    None => return self.fail(t, "a non-interrupting boundary event leads to a message throw event"),
+                                }
+                            }
+                            None => return self.fail(
+                                *b,
+                                "a non-interrupting boundary event leads to a message throw event",
+                            ),
+                        };
+                        boundary.push(Boundary {
+                            on,
+                            interrupting,
+                            next: None,
+                            send,
+                        });
+                    }
+                }
+                _ => {
+                    return self.fail(
+                        *b,
+                        "a boundary event is a timer, a message, an error or a compensation",
+                    )
+                }
+            }
+        }
+        let kind = match kind {
+            StepKind::Service {
+                handler,
+                output,
+                timeout,
+                retry,
+                ..
+            } => StepKind::Service {
+                handler,
+                output,
+                timeout,
+                retry,
+                errors,
+            },
+            other if !errors.is_empty() => {
+                return self.fail(
+                    *n,
+                    format!(
+                        "only service tasks route errors, not a {}",
+                        other.type_name()
+                    ),
+                )
+            }
+            other => other,
+        };
+        Ok(Step {
+            id,
+            kind,
+            next,
+            boundary,
+            compensate,
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! Reading BPMN XML: element tests, extension attributes, and FEEL as longrun's expressions.
+
+use super::super::{BPMN_NS, LONGRUN_NS, ZEEBE_NS};
+use super::{Xn, CAMUNDA7_NS};
+use crate::definition::{Output, TimerSpec};
+
+pub(super) fn is_bpmn(n: &Xn, name: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(BPMN_NS) && n.tag_name().name() == name
+}
+
+pub(super) fn child<'a>(n: Xn<'a>, name: &str) -> Option<Xn<'a>> {
+    n.children().find(|c| is_bpmn(c, name))
+}
+
+pub(super) fn ext<'a>(n: Xn<'a>, ns: &str, name: &str) -> Option<Xn<'a>> {
+    n.descendants().find(|c| {
+        c.is_element() && c.tag_name().namespace() == Some(ns) && c.tag_name().name() == name
+    })
+}
+
+pub(super) fn lr<'a>(n: Xn<'a>, attr: &str) -> Option<&'a str> {
+    n.attribute((LONGRUN_NS, attr))
+}
+
+/// A BPMN `timeDate`: a literal ISO 8601 date-time (`2026-12-24T10:00:00Z`), or an
+/// expression: `=deadline` (a variable) or `=date and time("2026-12-24T10:00:00Z")`.
+pub(super) fn time_date(text: &str) -> Option<TimerSpec> {
+    let text = text.trim();
+    match text.strip_prefix('=') {
+        None => crate::definition::literal_date(text).map(|_| TimerSpec::Until(text.to_string())),
+        Some(expr) => {
+            let expr = expr.trim();
+            let inner = expr
+                .strip_prefix("date and time(")
+                .and_then(|r| r.strip_suffix(')'))
+                .map(|q| q.trim().trim_matches(|c| c == '"' || c == '\''));
+            match inner {
+                Some(date) => crate::definition::literal_date(date)
+                    .map(|_| TimerSpec::Until(date.to_string())),
+                None if !expr.is_empty()
+                    && expr
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-')) =>
+                {
+                    Some(TimerSpec::Until(expr.to_string()))
+                }
+                None => None,
+            }
+        }
+    }
+}
+
+/// A FEEL-style expression (`=orderId`) as a bare variable path or condition.
+pub(super) fn feel(s: &str) -> String {
+    s.trim()
+        .strip_prefix('=')
+        .unwrap_or(s.trim())
+        .trim()
+        .to_string()
+}
+
+/// A FEEL condition in longrun's expression language: FEEL writes equality as `=`, longrun as
+/// `==` (other operators, `and`, `or`, `not`, literals and paths are the same).
+pub(in crate::bpmn) fn feel_condition(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut quote: Option<char> = None;
+    for (i, &c) in chars.iter().enumerate() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '=' => {
+                let prev = i.checked_sub(1).map(|j| chars[j]);
+                let next = chars.get(i + 1).copied();
+                if matches!(prev, Some('!' | '<' | '>' | '=')) || next == Some('=') {
+                    out.push('=');
+                } else {
+                    out.push_str("==");
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// A task's handler: `zeebe:taskDefinition type`, or Camunda 7's `camunda:topic`.
+pub(super) fn handler_of(n: Xn) -> Option<String> {
+    ext(n, ZEEBE_NS, "taskDefinition")
+        .and_then(|t| t.attribute("type"))
+        .or(n.attribute((CAMUNDA7_NS, "topic")))
+        .map(str::to_string)
+}
+
+/// Where a step's result goes: `longrun:output`, else merged into the variables.
+pub(super) fn output_of(n: Xn) -> Output {
+    lr(n, "output")
+        .map(|v| Output::Variable(v.to_string()))
+        .unwrap_or_default()
+}
+
+/// A comma-separated list attribute.
+pub(super) fn list_of(v: Option<&str>) -> Option<Vec<String>> {
+    v.map(|s| {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
