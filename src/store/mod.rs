@@ -14,7 +14,6 @@ mod jobs;
 mod migrate;
 mod projection;
 mod read;
-#[doc(hidden)]
 pub mod sql;
 mod timers;
 mod tls;
@@ -327,7 +326,7 @@ impl Store {
     /// Append events as they are, one transaction for the whole slice, through the one writer
     /// but without deciding and without touching `instances`. For benchmarks and imports only:
     /// it bypasses the state machine, so the caller must keep each stream's `seq` contiguous.
-    #[doc(hidden)]
+    #[cfg(feature = "bench-internals")]
     pub async fn append_events_raw(
         &self,
         rows: &[(Uuid, i64, crate::machine::Event)],

@@ -2,6 +2,10 @@
 //!
 //! The files write `__schema__.table`; that placeholder is a valid identifier, so each file is
 //! plain SQL a DBA can read and run. Rendering replaces it with the quoted schema name.
+//!
+//! Public for tools that run longrun's own SQL files against a schema (the command line's
+//! reports, the load generator, the chaos harness): [`render`] and the names of the reporting
+//! views, [`REPORTS`]. The runtime statements themselves stay private.
 
 /// The migrations, in order: (version, name, text).
 pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
