@@ -162,3 +162,134 @@ fn render_roles(sql: &str, roles: &Roles) -> String {
     }
     out
 }
+
+/// How [`migration_files`] lays the migrations out for a DBA's tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// `0001_core.sql`, ...: each file a transaction of its own (`BEGIN` ... `COMMIT`), for
+    /// `psql -v ON_ERROR_STOP=1 -f` or any tool that runs a script in one session.
+    Plain,
+    /// `V1__core.sql`, ...: Flyway's naming, without `BEGIN`/`COMMIT` (Flyway runs each
+    /// migration in a transaction of its own).
+    Flyway,
+}
+
+/// The pieces a printed migration is made of (`sql/print/`), rendered for a schema.
+struct Pieces<'a> {
+    schema: &'a str,
+    roles: &'a Roles,
+}
+
+impl Pieces<'_> {
+    fn render(&self, text: &str) -> String {
+        render_roles(&render(text, self.schema), self.roles)
+            .trim_end()
+            .to_string()
+    }
+
+    fn bootstrap(&self) -> String {
+        self.render(include_str!("../../sql/queries/migrations_bootstrap.sql"))
+    }
+
+    /// Refuse unless exactly migrations 1 to `after` are applied.
+    fn check(&self, after: i32) -> String {
+        self.render(include_str!("../../sql/print/check.sql"))
+            .replace("__after__", &after.to_string())
+    }
+
+    /// One migration: (as the owner from 0010 on) its SQL, then its record.
+    fn migration(&self, m: &Migration) -> String {
+        let mut out = String::new();
+        if m.version > OWNER_FROM {
+            out.push_str(&self.render(include_str!("../../sql/print/owner.sql")));
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "-- migration {} ({}), sha256 {}\n",
+            m.version, m.name, m.checksum
+        ));
+        out.push_str(m.sql.trim_end());
+        out.push_str("\n\n");
+        out.push_str(
+            &self
+                .render(include_str!("../../sql/print/record.sql"))
+                .replace("__version__", &m.version.to_string())
+                .replace("__name__", &m.name)
+                .replace("__checksum__", &m.checksum),
+        );
+        out
+    }
+}
+
+/// The SQL that brings `schema` from migration `after` (0: an empty database) to the latest,
+/// as one transaction a DBA applies with `psql -v ON_ERROR_STOP=1` or any SQL tool: the
+/// schema and its `schema_migrations` ledger if missing, a check that exactly migrations 1 to
+/// `after` are applied, each migration after it, and each recorded with its checksum, so that
+/// engines and a later `longrun migrate` see them as applied. What `longrun migrate --print
+/// [--from N]` prints.
+pub fn migration_script(schema: &str, roles: &Roles, after: i32) -> Result<String> {
+    let all = migrations_with(schema, roles);
+    let latest = all.last().map_or(0, |m| m.version);
+    if !(0..=latest).contains(&after) {
+        return Err(Error::BadInput(format!(
+            "--from {after}: this build's migrations are 1 to {latest}"
+        )));
+    }
+    let p = Pieces { schema, roles };
+    let mut out = format!(
+        "-- longrun {}: schema \"{schema}\" from migration {after} to {latest}.\n\
+         -- Apply with: psql -v ON_ERROR_STOP=1 -f this.sql (one transaction; nothing is applied\n\
+         -- if any statement fails).\n\n",
+        env!("CARGO_PKG_VERSION"),
+    );
+    for piece in [
+        p.render(include_str!("../../sql/print/begin.sql")),
+        p.bootstrap(),
+        p.check(after),
+    ] {
+        out.push_str(&piece);
+        out.push_str("\n\n");
+    }
+    for m in all.iter().filter(|m| m.version > after) {
+        out.push_str(&p.migration(m));
+        out.push_str("\n\n");
+    }
+    out.push_str(&p.render(include_str!("../../sql/print/end.sql")));
+    out.push('\n');
+    Ok(out)
+}
+
+/// Every migration as a file of its own for a DBA's tool (`longrun migrate --out DIR
+/// --format plain|flyway`): (file name, contents). Each file creates the schema and ledger if
+/// missing, checks that the migrations before it (and only those) are applied, and records
+/// itself, so the files apply in order with any tool and a later `longrun migrate` sees them.
+pub fn migration_files(schema: &str, roles: &Roles, format: FileFormat) -> Vec<(String, String)> {
+    let p = Pieces { schema, roles };
+    migrations_with(schema, roles)
+        .iter()
+        .map(|m| {
+            let body = [p.bootstrap(), p.check(m.version - 1), p.migration(m)].join("\n\n");
+            match format {
+                FileFormat::Plain => (
+                    format!("{}.sql", m.name),
+                    format!(
+                        "{}\n\n{body}\n\n{}\n",
+                        p.render(include_str!("../../sql/print/begin.sql")),
+                        p.render(include_str!("../../sql/print/end.sql"))
+                    ),
+                ),
+                FileFormat::Flyway => (
+                    format!(
+                        "V{}__{}.sql",
+                        m.version,
+                        m.name.split_once('_').map_or(m.name.as_str(), |(_, n)| n)
+                    ),
+                    format!(
+                        "{}\n\n{body}\n",
+                        p.render(include_str!("../../sql/print/statement_timeout.sql"))
+                    ),
+                ),
+            }
+        })
+        .collect()
+}

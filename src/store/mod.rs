@@ -30,7 +30,10 @@ pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;
 pub use inbox::{Delivery, Message};
 pub use jobs::ClaimedJob;
-pub use migrate::{migrations_for as migrations_for_schema, migrations_with, Migration};
+pub use migrate::{
+    migration_files, migration_script, migrations_for as migrations_for_schema, migrations_with,
+    FileFormat, Migration,
+};
 pub use projection::{
     builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
 };

@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod dba;
 mod dev;
 mod fencing;
 mod least_privilege;

@@ -79,11 +79,25 @@ pub(crate) enum ProjectionAction {
 
 #[derive(Subcommand, Debug, Clone)]
 pub(crate) enum Command {
-    /// Apply the schema migrations (or, with --print, show the SQL without connecting).
+    /// Apply the schema migrations; or, without connecting, print them as one script a DBA
+    /// applies (--print), or write them as files for the DBA's tool (--out).
     Migrate {
-        /// Print the SQL of every migration for this schema and exit.
-        #[arg(long)]
+        /// Print the SQL that brings the schema to the latest migration, as one transaction
+        /// for `psql -v ON_ERROR_STOP=1 -f` (it creates the schema and records each migration
+        /// as `longrun migrate` does), and exit.
+        #[arg(long, conflicts_with = "out")]
         print: bool,
+        /// With --print: the migration the schema is at (`SELECT max(version) FROM
+        /// <schema>.schema_migrations`); only what it still needs is printed.
+        #[arg(long, requires = "print", default_value_t = 0, value_name = "N")]
+        from: i32,
+        /// Write one file per migration into this directory (created if missing) and exit.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+        /// The files' layout with --out: plain (0001_core.sql, each a transaction of its own)
+        /// or flyway (V1__core.sql, without BEGIN/COMMIT).
+        #[arg(long, requires = "out", default_value = "plain", value_parser = ["plain", "flyway"])]
+        format: String,
     },
     /// Deploy a process definition from a JSON file.
     Deploy {

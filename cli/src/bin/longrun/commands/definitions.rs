@@ -10,18 +10,39 @@ use crate::util::*;
 /// Run one of this file's commands (main dispatches by command).
 pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Migrate { print: true } => {
-            for m in longrun::store::migrations_for_schema(&cli.schema) {
-                println!(
-                    "-- migration {} ({}), sha256 {}",
-                    m.version, m.name, m.checksum
-                );
-                println!("{}", m.sql.trim_end());
-                println!();
+        Command::Migrate {
+            print: true, from, ..
+        } => {
+            let roles = longrun::store::Roles::default();
+            print!(
+                "{}",
+                longrun::store::migration_script(&cli.schema, &roles, *from)?
+            );
+            Ok(())
+        }
+        Command::Migrate {
+            out: Some(dir),
+            format,
+            ..
+        } => {
+            let format = match format.as_str() {
+                "flyway" => longrun::store::FileFormat::Flyway,
+                _ => longrun::store::FileFormat::Plain,
+            };
+            let roles = longrun::store::Roles::default();
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::Other(format!("{}: {e}", dir.display())))?;
+            for (name, text) in longrun::store::migration_files(&cli.schema, &roles, format) {
+                let path = dir.join(&name);
+                std::fs::write(&path, text)
+                    .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+                if !cli.json {
+                    println!("{}", path.display());
+                }
             }
             Ok(())
         }
-        Command::Migrate { print: false } => {
+        Command::Migrate { .. } => {
             let engine = connect(cli).await?;
             let applied = engine.store().migrate().await?;
             if cli.json {
