@@ -85,8 +85,8 @@ COMMENT ON TABLE __schema__.events IS
     'Append-only event streams, one per instance, seq contiguous from 1. The source of truth; every other table but definitions, inbox and consumers is derived from it or from effects it implies.';
 COMMENT ON COLUMN __schema__.events.instance_id IS 'The stream (instance) it belongs to.';
 COMMENT ON COLUMN __schema__.events.seq IS 'Position within the stream: 1, 2, 3, ... without gaps.';
-COMMENT ON COLUMN __schema__.events.position IS 'Unique, increasing within a transaction; handed out in blocks of 100 per session, so neither insertion nor commit order across transactions: catch-up readers order by (xid, position) and read only transactions older than the snapshot xmin.';
-COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction; lets catch-up readers wait for transactions still in flight instead of skipping their events.';
+COMMENT ON COLUMN __schema__.events.position IS 'Unique, increasing within a transaction; handed out in blocks of 100 per session, so neither insertion nor commit order across transactions: catch-up readers order by (xid, position) and read only below a horizon no transaction still writing longrun rows can fall under (sql/queries/read_horizon.sql).';
+COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction (or, for a caller''s transaction that had an xid before it reached longrun, an xid taken after it did); lets catch-up readers wait for transactions still in flight instead of skipping their events.';
 COMMENT ON COLUMN __schema__.events.event_type IS 'The event type (InstanceStarted, JobCreated, MessageCorrelated, ...).';
 COMMENT ON COLUMN __schema__.events.data IS 'The event as JSON, including its type.';
 COMMENT ON COLUMN __schema__.events.recorded_at IS 'When it was recorded (engine clock).';

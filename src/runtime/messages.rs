@@ -143,11 +143,12 @@ impl Engine {
     ) -> Result<Delivery> {
         message.check()?;
         self.check_size("the message's payload", &message.payload)?;
+        let c = self.inner.store.caller_tx(tx).await?;
         let (d, applied) = self
             .inner
             .store
             .deliver_in(
-                tx,
+                &c,
                 self.now(),
                 &message,
                 self.inner.config.message_ttl,

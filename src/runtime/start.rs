@@ -56,7 +56,8 @@ impl Engine {
         tx: &tokio_postgres::Transaction<'_>,
         request: StartRequest,
     ) -> Result<Uuid> {
-        let (ids, applied) = self.start_in(tx, self.now(), vec![request], None).await?;
+        let c = self.inner.store.caller_tx(tx).await?;
+        let (ids, applied) = self.start_in(&c, self.now(), vec![request], None).await?;
         if applied.unleased_jobs || applied.outbox_written || applied.next_timer.is_some() {
             self.inner.store.notify(Some(tx)).await?;
         }

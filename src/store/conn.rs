@@ -21,6 +21,12 @@ pub(crate) trait Conn: Sync {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+
+    /// The xid the rows written on this connection carry, when not the transaction's own
+    /// (see [`CallerTx`]).
+    fn xid(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The pooled connection and its transactions cache each statement once prepared.
@@ -66,5 +72,36 @@ impl Conn for tokio_postgres::Transaction<'_> {
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
         self.execute(sql, params)
+    }
+}
+
+/// A caller's transaction as longrun writes in it (`start_tx`, `send_tx`): when it had an xid
+/// before it reached longrun, the events and outbox rows it writes carry `xid`, taken after it
+/// locked a longrun table, so that no catch-up reader has passed them already
+/// (`sql/queries/read_horizon.sql` says why).
+pub(crate) struct CallerTx<'t, 'c> {
+    pub(crate) tx: &'t tokio_postgres::Transaction<'c>,
+    pub(crate) xid: Option<i64>,
+}
+
+impl Conn for CallerTx<'_, '_> {
+    fn rows<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        self.tx.query(sql, params)
+    }
+
+    fn exec<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        self.tx.execute(sql, params)
+    }
+
+    fn xid(&self) -> Option<i64> {
+        self.xid
     }
 }

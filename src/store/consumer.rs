@@ -102,9 +102,13 @@ impl Consumer {
             return Ok(None);
         };
         let (last_xid, last_pos): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
+        let horizon = self.store.read_horizon(&c).await?;
         let read = c.prepare_cached(&q.outbox_read).await?;
         let rows = c
-            .query(&read, &[&self.topics, &last_xid, &last_pos, &limit])
+            .query(
+                &read,
+                &[&self.topics, &last_xid, &last_pos, &limit, &horizon],
+            )
             .await?;
         Ok(Some(
             rows.iter()

@@ -46,7 +46,7 @@ pub use timers::{InstanceTimer, TimerView};
 pub use tls::{Connection, PgConfig, SslMode};
 pub use versions::{MigrationReport, Refused};
 
-pub(crate) use conn::Conn;
+pub(crate) use conn::{CallerTx, Conn};
 pub(crate) use jobs::Finished;
 pub(crate) use transition::{Applied, Lease, Work};
 
@@ -348,6 +348,35 @@ impl Store {
         write::write(&tx, self.q(), now, None, &HashMap::new(), &fx).await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
+    }
+
+    /// The read horizon of catch-up readers: every events or outbox row with an xid below it
+    /// is committed or rolled back for good (`sql/queries/read_horizon.sql`). Read it in a
+    /// statement of its own, before the read it bounds.
+    pub(crate) async fn read_horizon(&self, c: &impl Conn) -> Result<i64> {
+        let rows = c.rows(&self.q().read_horizon, &[]).await?;
+        let horizon: i64 = rows.first().map_or(0, |r| r.get("horizon"));
+        // A negative value would read as a huge xid8 and let a reader pass rows in flight.
+        Ok(horizon.max(0))
+    }
+
+    /// Enter a caller's transaction: lock a longrun table in it (so readers count it from now
+    /// on) and, if it had an xid already, take the xid its rows will carry.
+    pub(crate) async fn caller_tx<'t, 'c>(
+        &self,
+        tx: &'t tokio_postgres::Transaction<'c>,
+    ) -> Result<CallerTx<'t, 'c>> {
+        let rows = tx.query(&self.q().caller_tx_enter, &[]).await?;
+        let assigned: Option<i64> = rows.first().and_then(|r| r.get("assigned"));
+        let xid = match assigned {
+            None => None,
+            Some(_) => {
+                let c = self.client().await?;
+                let next = c.rows(&self.q().next_xid, &[]).await?;
+                next.first().map(|r| r.get("next"))
+            }
+        };
+        Ok(CallerTx { tx, xid })
     }
 
     /// Send a wake-up hint to the engines listening on this schema: in `tx` (delivered when it

@@ -124,6 +124,9 @@ macro_rules! queries {
 }
 
 queries!(
+    read_horizon,
+    caller_tx_enter,
+    next_xid,
     console_versions,
     console_step_counts,
     console_instances,

@@ -382,6 +382,7 @@ pub(super) async fn write(
         .await
     };
     let ev_data: Vec<Json<&Event>> = fx.ev_data.iter().map(Json).collect();
+    let xid = c.xid();
     let evs = async {
         if fx.ev_instance.is_empty() {
             return Ok(0);
@@ -395,6 +396,7 @@ pub(super) async fn write(
                 &ev_data,
                 &fx.ev_at,
                 &crate::machine::EVENT_SCHEMA,
+                &xid,
             ],
         )
         .await
@@ -436,6 +438,7 @@ pub(super) async fn write(
                 &ob_key,
                 &ob_payload,
                 &ob_at,
+                &xid,
             ],
         )
         .await

@@ -118,8 +118,9 @@ impl Store {
             return Ok(0);
         };
         let (xid, position): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
+        let horizon = self.read_horizon(&tx).await?;
         let scanned = tx
-            .query(&q.projection_scan, &[&xid, &position, &limit])
+            .query(&q.projection_scan, &[&xid, &position, &limit, &horizon])
             .await?;
         let Some(last) = scanned.last() else {
             // Keeps the projection's row if this batch created it.
