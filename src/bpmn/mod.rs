@@ -27,6 +27,8 @@ mod export;
 mod import;
 mod layout;
 #[cfg(test)]
+mod modeler_tests;
+#[cfg(test)]
 mod tests;
 
 pub use export::{export, Bounds, Exported};

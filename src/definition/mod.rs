@@ -20,6 +20,7 @@ pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
 pub use timer::{later, literal_date, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
 pub(crate) use timer::{parse_cycle_lenient, parse_duration_lenient};
+pub(crate) use validate::is_message_name;
 pub use validate::{Error, Problem};
 
 use serde::{Deserialize, Serialize};

@@ -58,6 +58,12 @@ fn is_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 200 && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
+/// A message name: non-empty, at most 200 bytes, no control characters, no space at either
+/// end (modelers name messages in words: `Payment received`).
+pub(crate) fn is_message_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control) && s.trim() == s
+}
+
 fn is_var_path(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(|p| !p.is_empty() && is_name(p))
 }
@@ -78,10 +84,10 @@ impl ProcessDefinition {
             );
         }
         if let Some(start) = &self.start {
-            if !is_name(&start.message) {
+            if !is_message_name(&start.message) {
                 report(
                     "start.message".into(),
-                    "a message name must be non-empty, without spaces".into(),
+                    "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                 );
             }
         }
@@ -130,10 +136,10 @@ impl ProcessDefinition {
                     "a handler name must be non-empty, without spaces".into(),
                 ),
                 Some(super::Compensation::Send { send, to }) => {
-                    if !is_name(send) {
+                    if !is_message_name(send) {
                         report(
                             at("compensate.send"),
-                            "a message name must be non-empty, without spaces".into(),
+                            "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                         );
                     }
                     if to.as_deref().is_some_and(|t| !is_name(t)) {
@@ -192,10 +198,10 @@ impl ProcessDefinition {
                     key,
                     payload,
                 } => {
-                    if !is_name(message) {
+                    if !is_message_name(message) {
                         report(
                             at("message"),
-                            "a message name must be non-empty, without spaces".into(),
+                            "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                         );
                     }
                     if let Some(to) = to {
@@ -225,10 +231,10 @@ impl ProcessDefinition {
                     key,
                     output,
                 } => {
-                    if !is_name(message) {
+                    if !is_message_name(message) {
                         report(
                             at("message"),
-                            "a message name must be non-empty, without spaces".into(),
+                            "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                         );
                     }
                     if let Some(key) = key {
@@ -239,8 +245,11 @@ impl ProcessDefinition {
                     check_output(output, &at("output"), &mut report);
                 }
                 StepKind::Exclusive { routes, default } => {
-                    if routes.is_empty() {
-                        report(at("routes"), "an exclusive gateway needs at least one route".into());
+                    if routes.is_empty() && default.is_none() {
+                        report(
+                            at("routes"),
+                            "an exclusive gateway needs at least one route or a default (a merge has only the default)".into(),
+                        );
                     }
                     for (j, r) in routes.iter().enumerate() {
                         match crate::expr::Expr::parse(&r.when)
@@ -295,8 +304,8 @@ impl ProcessDefinition {
                         let at = |f: &str| format!("steps[{i}].events[{j}].{f}");
                         match &e.on {
                             BoundaryEvent::Message(m) => {
-                                if !is_name(m) {
-                                    report(at("message"), "a message name must be non-empty, without spaces".into());
+                                if !is_message_name(m) {
+                                    report(at("message"), "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into());
                                 } else if events[..j].iter().any(|o| o.on == e.on) {
                                     report(at("message"), format!("message \"{m}\" is listed twice"));
                                 }
@@ -316,6 +325,11 @@ impl ProcessDefinition {
                 StepKind::Call { process, input, output } => {
                     if !is_ident(process) {
                         report(at("process"), format!("invalid process id \"{process}\""));
+                    } else if *process == self.process {
+                        report(
+                            at("process"),
+                            "a process cannot call itself (each instance would wait for a new one, without end)".into(),
+                        );
                     }
                     for (j, v) in input.iter().flatten().enumerate() {
                         if !is_var_path(v) {
@@ -398,10 +412,10 @@ impl ProcessDefinition {
                         }
                     }
                     BoundaryEvent::Message(m) => {
-                        if !is_name(m) {
+                        if !is_message_name(m) {
                             report(
                                 at("message"),
-                                "a message name must be non-empty, without spaces".into(),
+                                "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                             );
                         }
                         if !b.interrupting {
@@ -449,10 +463,10 @@ impl ProcessDefinition {
                             "a non-interrupting timer needs a message to send".into(),
                         ),
                         Some((m, to)) => {
-                            if !is_name(m) {
+                            if !is_message_name(m) {
                                 report(
                                     at("send"),
-                                    "a message name must be non-empty, without spaces".into(),
+                                    "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
                                 );
                             }
                             if to.as_deref().is_some_and(|t| !is_name(t)) {

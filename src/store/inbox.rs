@@ -60,15 +60,9 @@ impl Message {
                 "invalid message id: at most 200 bytes, without control characters".into(),
             ));
         }
-        if self.name.is_empty()
-            || self.name.len() > 200
-            || self
-                .name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if !crate::definition::is_message_name(&self.name) {
             return Err(Error::BadInput(format!(
-                "invalid message name {:?}: non-empty, at most 200 bytes, without spaces or control characters",
+                "invalid message name {:?}: non-empty, at most 200 bytes, without control characters or spaces at either end",
                 self.name
             )));
         }
@@ -506,7 +500,7 @@ mod tests {
             let m = Message::new(name.clone(), key, id.clone()).payload(serde_json::json!({"note": note}));
             match m.check() {
                 Ok(()) => {
-                    prop_assert!(!name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control()));
+                    prop_assert!(crate::definition::is_message_name(&name));
                     prop_assert!(!id.is_empty());
                     prop_assert!(!has_nul(&m.payload));
                 }

@@ -77,6 +77,20 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
     Importer::new(&doc)?.definition()
 }
 
+/// A BPMN id as a longrun id: lower case, `_` for anything but ASCII letters and digits
+/// (`Activity_1` is `activity_1`, `start-end` is `start_end`).
+fn normal_id(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// A sequence flow.
 struct Flow<'a> {
     id: &'a str,
@@ -217,17 +231,7 @@ impl<'a> Importer<'a> {
 
     /// An element's id as a longrun step id (lower case, `_` for anything else).
     fn id_of(&self, n: Xn) -> Result<String, ImportError> {
-        let raw = n.attribute("id").unwrap_or("");
-        let id: String = raw
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let id = normal_id(n.attribute("id").unwrap_or(""));
         if id.is_empty() || !id.starts_with(|c: char| c.is_ascii_lowercase()) {
             return self.fail(n, "an element id must start with a letter");
         }
@@ -328,6 +332,27 @@ impl<'a> Importer<'a> {
         auxiliary
     }
 
+    /// The element a validation problem at `steps[i]...` is about, and the problem without
+    /// the internal path.
+    fn element_of(
+        &self,
+        def: &ProcessDefinition,
+        problem: &crate::definition::Problem,
+    ) -> Option<(Xn<'a>, String)> {
+        let rest = problem.path.strip_prefix("steps[")?;
+        let (index, field) = rest.split_once(']')?;
+        let step = def.steps.get(index.parse::<usize>().ok()?)?;
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| self.id_of(**n).ok().as_deref() == Some(step.id.as_str()))?;
+        let field = field.trim_start_matches('.');
+        Some(match field {
+            "" => (*node, problem.message.clone()),
+            field => (*node, format!("{field}: {}", problem.message)),
+        })
+    }
+
     /// The whole definition: its start, its steps (the start's target first) and the
     /// process-level settings, validated.
     fn definition(&self) -> Result<ProcessDefinition, ImportError> {
@@ -408,6 +433,13 @@ impl<'a> Importer<'a> {
             steps,
         };
         if let Err(e) = def.validate() {
+            // Point at the element a problem is about, in BPMN's words, not at the process
+            // with the model's internal path (`steps[2].message`).
+            if let crate::definition::Error::Invalid(problems) = &e {
+                if let Some((node, what)) = problems.iter().find_map(|p| self.element_of(&def, p)) {
+                    return self.fail(node, what);
+                }
+            }
             return self.fail(process, format!("the process is not valid: {e}"));
         }
         Ok(def)

@@ -5,7 +5,7 @@ use crate::definition::{
     StepKind,
 };
 
-use super::xml::{child, ext, feel, feel_condition, handler_of, is_bpmn, list_of, lr, output_of};
+use super::xml::{child, ext, feel_condition, handler_of, is_bpmn, list_of, lr, output_of};
 use super::{ImportError, Importer, Xn};
 use crate::bpmn::ZEEBE_NS;
 
@@ -97,10 +97,15 @@ impl<'a> Importer<'a> {
                 StepKind::End
             }
             "exclusiveGateway" => {
-                let default = n.attribute("default");
+                let outs = self.out_of(raw_id);
+                // A merge (one way out, no condition on it) goes on by its default.
+                let default = match outs.as_slice() {
+                    [only] if only.condition.is_none() => Some(only.id),
+                    _ => n.attribute("default"),
+                };
                 let mut routes = Vec::new();
                 let mut default_step = None;
-                for f in self.out_of(raw_id) {
+                for f in outs {
                     if Some(f.id) == default {
                         default_step = Some(self.target(f)?);
                     } else {
@@ -205,8 +210,26 @@ impl<'a> Importer<'a> {
                 else {
                     return self.fail(*n, "a call activity needs zeebe:calledElement processId");
                 };
+                // `start-end` or `="start-end"`: a literal id, normalised as the callee's own
+                // id was when it deployed. `=processId` chooses the callee at run time, which
+                // longrun does not do.
+                let literal = match process.trim().strip_prefix('=') {
+                    None => Some(process.trim()),
+                    Some(expr) => {
+                        let expr = expr.trim();
+                        expr.strip_prefix('"')
+                            .and_then(|e| e.strip_suffix('"'))
+                            .filter(|e| !e.contains('"'))
+                    }
+                };
+                let Some(literal) = literal else {
+                    return self.fail(
+                        *n,
+                        format!("processId `{process}` chooses the called process with an expression; longrun calls a process named in the diagram"),
+                    );
+                };
                 StepKind::Call {
-                    process: feel(process),
+                    process: super::normal_id(literal),
                     input: list_of(lr(*n, "payload")),
                     output: output_of(*n),
                 }

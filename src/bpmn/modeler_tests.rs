@@ -1,0 +1,169 @@
+//! Shapes real modelers draw that longrun used to get wrong: an exclusive gateway used as a
+//! merge, a call activity naming its callee as the modeler wrote it, message names in words,
+//! a process calling itself, and problems reported at their element.
+
+use super::*;
+use crate::definition::StepKind;
+use crate::machine::{decide, evolve, Context, Event, Input, InstanceState};
+
+/// A modeler-style document: `body` inside the executable process, `extra` beside it.
+fn doc(body: &str, extra: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="Definitions_1">
+  <bpmn:process id="Process_Main" isExecutable="true">
+{body}
+  </bpmn:process>
+{extra}
+</bpmn:definitions>"#
+    )
+}
+
+fn start(variables: serde_json::Value) -> Input {
+    Input::Start {
+        business_key: "k".into(),
+        variables: variables.as_object().unwrap().clone(),
+        message_id: None,
+        parent: None,
+    }
+}
+
+fn ctx() -> Context {
+    Context {
+        instance_id: uuid::Uuid::from_u128(1),
+        next_seq: 1,
+        now: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    }
+}
+
+#[test]
+fn an_exclusive_gateway_used_as_a_merge_imports_and_runs() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="split" default="f2" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="split" />
+    <bpmn:sequenceFlow id="f1" sourceRef="split" targetRef="big">
+      <bpmn:conditionExpression>=amount &gt; 100</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f2" sourceRef="split" targetRef="small" />
+    <bpmn:intermediateThrowEvent id="big"><bpmn:messageEventDefinition messageRef="m_big" /></bpmn:intermediateThrowEvent>
+    <bpmn:intermediateThrowEvent id="small"><bpmn:messageEventDefinition messageRef="m_small" /></bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="big" targetRef="merge" />
+    <bpmn:sequenceFlow id="f4" sourceRef="small" targetRef="merge" />
+    <bpmn:exclusiveGateway id="merge" />
+    <bpmn:sequenceFlow id="f5" sourceRef="merge" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        r#"  <bpmn:message id="m_big" name="Big order" />
+  <bpmn:message id="m_small" name="Small order" />"#,
+    );
+    let def = import(&xml).unwrap();
+    let merge = def.steps.iter().find(|s| s.id == "merge").unwrap();
+    assert!(
+        matches!(&merge.kind, StepKind::Exclusive { routes, default: Some(d) } if routes.is_empty() && d == "end"),
+        "{:?}",
+        merge.kind
+    );
+    // Both ways through it end the instance.
+    let process = crate::definition::compile(def.clone());
+    for (amount, sent) in [(500, "Big order"), (5, "Small order")] {
+        let events = decide(
+            &process,
+            &InstanceState::default(),
+            &start(serde_json::json!({ "amount": amount })),
+            ctx(),
+        )
+        .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::MessageSent { name, .. } if name == sent)),
+            "{events:?}"
+        );
+        assert!(
+            matches!(events.last(), Some(Event::InstanceCompleted { step }) if step == "end"),
+            "{events:?}"
+        );
+        let mut state = InstanceState::default();
+        for e in &events {
+            evolve(&mut state, e);
+        }
+        assert!(state.status.is_ended());
+    }
+    // And it goes out and comes back as a merge.
+    let again = import(&export(&def).xml).unwrap();
+    assert_eq!(again.steps.len(), def.steps.len());
+}
+
+fn caller(process_id: &str) -> String {
+    doc(
+        &format!(
+            r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:callActivity id="call">
+      <bpmn:extensionElements><zeebe:calledElement processId="{process_id}" /></bpmn:extensionElements>
+    </bpmn:callActivity>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="call" />
+    <bpmn:sequenceFlow id="f1" sourceRef="call" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+        ),
+        "",
+    )
+}
+
+#[test]
+fn a_call_activity_names_its_callee_as_the_callee_deployed() {
+    // The callee `start-end` deployed as `start_end`: the reference is read the same way.
+    for written in ["start-end", "=&quot;start-end&quot;"] {
+        let def = import(&caller(written)).unwrap();
+        assert!(
+            matches!(&def.steps[0].kind, StepKind::Call { process, .. } if process == "start_end"),
+            "{written}: {:?}",
+            def.steps[0].kind
+        );
+    }
+    // A callee chosen by an expression is refused at the element, not read as a name.
+    let e = import(&caller("=processId")).unwrap_err();
+    assert_eq!(e.element, "callActivity \"call\"", "{e}");
+    assert!(e.message.contains("expression"), "{e}");
+}
+
+#[test]
+fn a_process_calling_itself_is_refused_at_the_element() {
+    let e = import(&caller("Process_Main")).unwrap_err();
+    assert_eq!(e.element, "callActivity \"call\"", "{e}");
+    assert!(e.message.contains("cannot call itself"), "{e}");
+}
+
+#[test]
+fn message_names_in_words_are_accepted_and_problems_point_at_their_element() {
+    let receive = |name: &str| {
+        doc(
+            r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:receiveTask id="Wait_Payment" messageRef="m1" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="Wait_Payment" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Wait_Payment" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+            &format!(
+                r#"  <bpmn:message id="m1" name="{name}">
+    <bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements>
+  </bpmn:message>"#
+            ),
+        )
+    };
+    let def = import(&receive("Payment received")).unwrap();
+    assert!(
+        matches!(&def.steps[0].kind, StepKind::Receive { message, .. } if message == "Payment received")
+    );
+    assert!(crate::store::Message::new("Payment received", "o-1", "m-1")
+        .check()
+        .is_ok());
+    // A name with a space at its end is refused, at the receive task (it used to point at
+    // the process and at `steps[0]`).
+    let e = import(&receive("Payment received ")).unwrap_err();
+    assert_eq!(e.element, "receiveTask \"Wait_Payment\"", "{e}");
+    assert!(e.message.starts_with("message: a message name"), "{e}");
+    assert!(!e.to_string().contains("steps["), "{e}");
+}
