@@ -39,7 +39,7 @@ pub use projection::{
 };
 pub use read::{
     describe_event, DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay,
-    Waiting,
+    Storage, TableSize, Waiting,
 };
 pub(crate) use timers::Fired;
 pub use timers::{InstanceTimer, TimerView};

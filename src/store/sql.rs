@@ -124,6 +124,8 @@ macro_rules! queries {
 }
 
 queries!(
+    storage_tables,
+    storage_instances,
     read_horizon,
     caller_tx_enter,
     next_xid,

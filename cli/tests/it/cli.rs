@@ -276,3 +276,55 @@ async fn instances_are_found_by_business_key_and_times_are_rfc_3339() {
         "{err}"
     );
 }
+
+/// `longrun storage`: rows and bytes per table, and what each ended instance leaves behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_prints_rows_and_bytes_per_table_and_per_ended_instance() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    let def = crate::common::waits_for_go();
+    engine.deploy(&def).await.unwrap();
+    for i in 0..3 {
+        engine
+            .start(
+                longrun::StartRequest::new(def.process.as_str(), format!("k{i}"))
+                    .variables(serde_json::json!({ "k": format!("k{i}") })),
+            )
+            .await
+            .unwrap();
+    }
+    let out = longrun(
+        &["--schema", db.schema(), "--json", "storage", "--exact"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let events = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "events")
+        .expect("events is listed");
+    assert_eq!(events["rows"], db.count("events", "").await);
+    assert!(events["total_bytes"].as_i64().unwrap() > 0);
+    assert_eq!(v["running_instances"], 3);
+    assert_eq!(v["ended_instances"], 0);
+    assert!(v["bytes_per_ended_instance"].is_null());
+
+    // Once they ended, the bytes are shared out over them.
+    for i in 0..3 {
+        engine
+            .send(longrun::Message::new(
+                "Go",
+                format!("k{i}"),
+                format!("go-{i}"),
+            ))
+            .await
+            .unwrap();
+    }
+    let out = longrun(&["--schema", db.schema(), "storage"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 ended and 0 running instances"), "{text}");
+    assert!(text.contains("bytes per ended instance"), "{text}");
+}

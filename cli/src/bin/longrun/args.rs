@@ -245,6 +245,12 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Rows and bytes per table of the schema, and the bytes per ended instance.
+    Storage {
+        /// Count each table's rows (a full scan of each) instead of the planner's estimate.
+        #[arg(long)]
+        exact: bool,
+    },
     /// List the catch-up projections with their checkpoint and lag, or rebuild one.
     Projections {
         #[command(subcommand)]

@@ -79,6 +79,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::MigrateInstances { .. } => commands::definitions::run(&cli).await,
         Command::Report { .. }
         | Command::Projections { .. }
+        | Command::Storage { .. }
         | Command::Run { .. }
         | Command::Console { .. }
         | Command::Dev { .. } => commands::operate::run(&cli).await,

@@ -51,6 +51,33 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Storage { exact } => {
+            let engine = connect(cli).await?;
+            let storage = engine.store().storage(*exact).await?;
+            if cli.json {
+                print_json(&json!({
+                    "tables": storage.tables,
+                    "ended_instances": storage.ended_instances,
+                    "running_instances": storage.running_instances,
+                    "total_bytes": storage.total_bytes(),
+                    "bytes_per_ended_instance": storage.bytes_per_ended_instance(),
+                }));
+            } else {
+                let cols = ["table", "rows", "total_bytes", "table_bytes", "index_bytes"];
+                print_rows(&cols, &storage.tables);
+                println!(
+                    "total {} bytes; {} ended and {} running instances; {}",
+                    storage.total_bytes(),
+                    storage.ended_instances,
+                    storage.running_instances,
+                    match storage.bytes_per_ended_instance() {
+                        Some(b) => format!("{b} bytes per ended instance"),
+                        None => "no instance has ended yet".to_string(),
+                    }
+                );
+            }
+            Ok(())
+        }
         Command::Projections { action: None } => {
             let engine = connect(cli).await?;
             let list = engine.store().projections().await?;
