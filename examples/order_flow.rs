@@ -359,7 +359,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let mut retried = Vec::new();
     for s in sends {
         match s.await?? {
-            (longrun::Delivery::Started { instance_id }, cancel, retry) => {
+            (longrun::Delivery::Started { instance_id, .. }, cancel, retry) => {
                 instances.insert(instance_id);
                 if cancel {
                     expect_cancelled.insert(instance_id);

@@ -96,10 +96,14 @@ pub enum Delivery {
         /// The instance.
         instance_id: Uuid,
     },
-    /// It started a new instance.
+    /// It started a new instance: of each deployed process that starts on the message (BPMN
+    /// starts every process whose start event catches it), in process id order.
     Started {
-        /// The new instance.
+        /// The new instance (of the first such process).
         instance_id: Uuid,
+        /// The instances of the other processes that start on it, if any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<Uuid>,
     },
     /// Nobody waits for it yet; it is kept until `expires_at` for an instance that will.
     Buffered {
@@ -202,33 +206,42 @@ impl Store {
             return Ok((Delivery::Correlated { instance_id }, applied));
         }
 
-        // It starts a process.
-        if let Some(row) = c
-            .rows(&q.definition_by_start_message, &[&msg.name])
-            .await?
-            .first()
-        {
-            let process: String = row.get("process_id");
-            let version: i32 = row.get("version");
-            let instance_id = Uuid::now_v7();
-            let work = Work::Start {
-                instance_id,
-                process,
-                version,
-                business_key: msg.key.clone(),
-                variables: payload_variables(&msg.payload),
-                message_id: Some(msg.id.clone()),
-                parent: None,
-            };
+        // It starts a process: every process whose latest version starts on it.
+        let starters = c.rows(&q.definition_by_start_message, &[&msg.name]).await?;
+        if !starters.is_empty() {
+            let mut ids = Vec::with_capacity(starters.len());
+            let mut works = Vec::with_capacity(starters.len());
+            for row in &starters {
+                let instance_id = Uuid::now_v7();
+                ids.push(instance_id);
+                works.push(Work::Start {
+                    instance_id,
+                    process: row.get("process_id"),
+                    version: row.get("version"),
+                    business_key: msg.key.clone(),
+                    variables: payload_variables(&msg.payload),
+                    message_id: Some(msg.id.clone()),
+                    parent: None,
+                });
+            }
             let settle = Settle {
                 message_id: msg.id.clone(),
                 status: "started",
-                instance_id: Some(instance_id),
+                instance_id: Some(ids[0]),
                 reason: None,
             };
-            let mut applied = self.apply(c, now, vec![work], lease, vec![settle]).await?;
-            applied.outcomes.pop().expect("one outcome per work")?;
-            return Ok((Delivery::Started { instance_id }, applied));
+            let mut applied = self.apply(c, now, works, lease, vec![settle]).await?;
+            for outcome in applied.outcomes.drain(..) {
+                outcome?;
+            }
+            let instance_id = ids.remove(0);
+            return Ok((
+                Delivery::Started {
+                    instance_id,
+                    also: ids,
+                },
+                applied,
+            ));
         }
 
         // Someone may wait for it later: keep it. Otherwise it is a dead letter.
@@ -331,7 +344,7 @@ impl Store {
         let mut works = Vec::new();
         let mut settles = Vec::new();
         let mut targets = HashSet::new();
-        let mut starters: HashMap<String, Option<(String, i32)>> = HashMap::new();
+        let mut starters: HashMap<String, Vec<(String, i32)>> = HashMap::new();
         let mut known: HashMap<String, bool> = HashMap::new();
         for &i in &fresh {
             let m = msgs[i];
@@ -363,31 +376,40 @@ impl Store {
                 continue;
             }
             if !starters.contains_key(&m.name) {
-                let row = c.rows(&q.definition_by_start_message, &[&m.name]).await?;
+                let rows = c.rows(&q.definition_by_start_message, &[&m.name]).await?;
                 starters.insert(
                     m.name.clone(),
-                    row.first()
-                        .map(|r| (r.get::<_, String>("process_id"), r.get::<_, i32>("version"))),
+                    rows.iter()
+                        .map(|r| (r.get::<_, String>("process_id"), r.get::<_, i32>("version")))
+                        .collect::<Vec<_>>(),
                 );
             }
-            if let Some(Some((process, version))) = starters.get(&m.name) {
-                let instance_id = Uuid::now_v7();
-                works.push(Work::Start {
-                    instance_id,
-                    process: process.clone(),
-                    version: *version,
-                    business_key: m.key.clone(),
-                    variables: payload_variables(&m.payload),
-                    message_id: Some(m.id.clone()),
-                    parent: None,
-                });
+            if let Some(processes) = starters.get(&m.name).filter(|p| !p.is_empty()) {
+                let mut ids: Vec<Uuid> = Vec::with_capacity(processes.len());
+                for (process, version) in processes {
+                    let instance_id = Uuid::now_v7();
+                    ids.push(instance_id);
+                    works.push(Work::Start {
+                        instance_id,
+                        process: process.clone(),
+                        version: *version,
+                        business_key: m.key.clone(),
+                        variables: payload_variables(&m.payload),
+                        message_id: Some(m.id.clone()),
+                        parent: None,
+                    });
+                }
                 settles.push(Settle {
                     message_id: m.id.clone(),
                     status: "started",
-                    instance_id: Some(instance_id),
+                    instance_id: Some(ids[0]),
                     reason: None,
                 });
-                out[i] = Some(Delivery::Started { instance_id });
+                let instance_id = ids.remove(0);
+                out[i] = Some(Delivery::Started {
+                    instance_id,
+                    also: ids,
+                });
                 continue;
             }
             if !known.contains_key(&m.name) {

@@ -66,7 +66,7 @@ async fn the_modeler_fixture_runs_the_reference_scenario_and_keeps_its_layout() 
     let mut ids = Vec::new();
     for (key, amount) in [("o1", 10), ("o2", 5000), ("o3", 10)] {
         match engine.send(place(key, amount)).await.unwrap() {
-            Delivery::Started { instance_id } => ids.push(instance_id),
+            Delivery::Started { instance_id, .. } => ids.push(instance_id),
             other => panic!("{other:?}"),
         }
     }

@@ -19,7 +19,7 @@ async fn setup() -> (TestDb, Engine) {
 
 fn started(d: Delivery) -> uuid::Uuid {
     match d {
-        Delivery::Started { instance_id } => instance_id,
+        Delivery::Started { instance_id, .. } => instance_id,
         other => panic!("expected Started, got {other:?}"),
     }
 }
@@ -336,4 +336,64 @@ async fn message_names_with_spaces_start_and_correlate() {
         Delivery::Correlated { instance_id: id }
     );
     assert_eq!(db.store.instance(id).await.unwrap().status, "completed");
+}
+
+/// BPMN starts every process whose start event catches the message: two processes that start
+/// on the same message each get an instance (only the alphabetically first did), once, alone
+/// and in a batch.
+#[tokio::test]
+async fn every_process_that_starts_on_a_message_gets_an_instance() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    for process in ["billing", "shipping"] {
+        let def = ProcessDefinition::builder(process)
+            .start_on_message("OrderPlaced")
+            .receive("wait", "Never")
+            .end("done")
+            .build()
+            .unwrap();
+        engine.deploy(&def).await.unwrap();
+    }
+    let (first, also) = match engine
+        .send(Message::new("OrderPlaced", "o-1", "m-1"))
+        .await
+        .unwrap()
+    {
+        Delivery::Started { instance_id, also } => (instance_id, also),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(also.len(), 1);
+    assert_eq!(db.store.instance(first).await.unwrap().process, "billing");
+    assert_eq!(
+        db.store.instance(also[0]).await.unwrap().process,
+        "shipping"
+    );
+    // The same message again changes nothing.
+    assert!(matches!(
+        engine
+            .send(Message::new("OrderPlaced", "o-1", "m-1"))
+            .await
+            .unwrap(),
+        Delivery::Duplicate { .. }
+    ));
+    assert_eq!(db.count("instances", "").await, 2);
+    // In a batch, the same.
+    let out = engine
+        .send_many(vec![
+            Message::new("OrderPlaced", "o-2", "m-2"),
+            Message::new("OrderPlaced", "o-3", "m-3"),
+        ])
+        .await
+        .unwrap();
+    for d in &out {
+        assert!(
+            matches!(d, Ok(Delivery::Started { also, .. }) if also.len() == 1),
+            "{d:?}"
+        );
+    }
+    assert_eq!(db.count("instances", "").await, 6);
+    assert_eq!(
+        db.count("instances", "WHERE process_id = 'shipping'").await,
+        3
+    );
 }

@@ -371,7 +371,7 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
 
     // o1: the card expired, the customer updates it on day 3, the payment is retried.
     let o1 = match engine.send(send("OrderPlaced", "o1", "c1")).await.unwrap() {
-        Delivery::Started { instance_id } => instance_id,
+        Delivery::Started { instance_id, .. } => instance_id,
         other => panic!("{other:?}"),
     };
     // The goods branch arrives at the join while the payment branch waits for the card.
@@ -409,7 +409,7 @@ async fn the_order_survives_an_expired_card_or_is_cancelled_after_fourteen_days(
 
     // o2: the card expired and nobody updates it: reminded on day 7, cancelled on day 14.
     let o2 = match engine.send(send("OrderPlaced", "o2", "c2")).await.unwrap() {
-        Delivery::Started { instance_id } => instance_id,
+        Delivery::Started { instance_id, .. } => instance_id,
         other => panic!("{other:?}"),
     };
     engine

@@ -86,7 +86,12 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                 use longrun::Delivery::*;
                 match d {
                     Correlated { instance_id } => println!("correlated to instance {instance_id}"),
-                    Started { instance_id } => println!("started instance {instance_id}"),
+                    Started { instance_id, also } => {
+                        println!("started instance {instance_id}");
+                        for id in also {
+                            println!("started instance {id} (another process that starts on it)");
+                        }
+                    }
                     Buffered { expires_at } => println!("buffered: nobody waits for it yet; kept until {}", ts(expires_at)),
                     DeadLettered { reason } => println!("dead-lettered: {reason}"),
                     Duplicate { status, instance_id } => println!(
