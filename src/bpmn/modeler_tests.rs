@@ -167,3 +167,75 @@ fn message_names_in_words_are_accepted_and_problems_point_at_their_element() {
     assert!(e.message.starts_with("message: a message name"), "{e}");
     assert!(!e.to_string().contains("steps["), "{e}");
 }
+
+fn service(definition: &str) -> String {
+    doc(
+        &format!(
+            r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="charge">
+      <bpmn:extensionElements>{definition}</bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="charge" />
+    <bpmn:sequenceFlow id="f1" sourceRef="charge" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+        ),
+        "",
+    )
+}
+
+#[test]
+fn zeebe_retries_and_job_types_are_read_not_dropped() {
+    // retries="3": three attempts (it was ignored).
+    let def = import(&service(
+        r#"<zeebe:taskDefinition type="charge" retries="3" />"#,
+    ))
+    .unwrap();
+    match &def.steps[0].kind {
+        StepKind::Service { handler, retry, .. } => {
+            assert_eq!(handler, "charge");
+            assert_eq!(retry.as_ref().map(|r| r.max_attempts), Some(3));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A quoted literal type is its name; an expression is refused (it became the handler `=x`).
+    let def = import(&service(
+        r#"<zeebe:taskDefinition type="=&quot;charge&quot;" />"#,
+    ))
+    .unwrap();
+    assert!(matches!(&def.steps[0].kind, StepKind::Service { handler, .. } if handler == "charge"));
+    let e = import(&service(r#"<zeebe:taskDefinition type="=x" />"#)).unwrap_err();
+    assert_eq!(e.element, "serviceTask \"charge\"", "{e}");
+    assert!(e.message.contains("expression"), "{e}");
+    let e = import(&service(
+        r#"<zeebe:taskDefinition type="charge" retries="many" />"#,
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("retries"), "{e}");
+}
+
+#[test]
+fn a_second_executable_process_is_refused_not_dropped() {
+    let second = r#"  <bpmn:process id="Process_Other" isExecutable="true">
+    <bpmn:startEvent id="other_start" />
+  </bpmn:process>"#;
+    let e = import(&doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        second,
+    ))
+    .unwrap_err();
+    assert_eq!(e.element, "process \"Process_Other\"", "{e}");
+    assert!(e.message.contains("second executable process"), "{e}");
+    // A pool that does not run (a partner's, isExecutable="false") is fine.
+    import(&doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        &second.replace("isExecutable=\"true\"", "isExecutable=\"false\""),
+    ))
+    .unwrap();
+}

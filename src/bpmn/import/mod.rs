@@ -132,6 +132,18 @@ impl<'a> Importer<'a> {
             Some(p) => *p,
             None => return fail(doc, root, "no process with a start event"),
         };
+        // A second process that would run is not silently dropped with everything in it.
+        if let Some(other) = processes.iter().find(|p| {
+            **p != process
+                && p.attribute("isExecutable") != Some("false")
+                && p.children().any(|c| is_bpmn(&c, "startEvent"))
+        }) {
+            return fail(
+                doc,
+                *other,
+                "a second executable process: longrun deploys one process per file (split the file, or mark the other isExecutable=\"false\")",
+            );
+        }
         let messages = root
             .children()
             .filter(|c| is_bpmn(c, "message"))

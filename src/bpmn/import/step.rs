@@ -32,12 +32,45 @@ impl<'a> Importer<'a> {
                         "a service task needs zeebe:taskDefinition type (or camunda:topic)",
                     );
                 };
-                let retry = match lr(*n, "retry") {
-                    Some(j) => Some(
+                // `type="=x"` names the handler with an expression; `="x"` is a literal.
+                let handler = match handler.trim().strip_prefix('=') {
+                    None => handler,
+                    Some(expr) => match expr
+                        .trim()
+                        .strip_prefix('"')
+                        .and_then(|e| e.strip_suffix('"'))
+                        .filter(|e| !e.contains('"'))
+                    {
+                        Some(literal) => literal.to_string(),
+                        None => {
+                            return self.fail(
+                                *n,
+                                format!("the job type `{handler}` is an expression; longrun's handlers are named in the diagram"),
+                            )
+                        }
+                    },
+                };
+                let retry = match (
+                    lr(*n, "retry"),
+                    ext(*n, ZEEBE_NS, "taskDefinition").and_then(|t| t.attribute("retries")),
+                ) {
+                    (Some(j), _) => Some(
                         serde_json::from_str::<RetryPolicy>(j)
                             .or_else(|e| self.fail(*n, format!("longrun:retry: {e}")))?,
                     ),
-                    None => None,
+                    // Zeebe's retries count every attempt, the first included.
+                    (None, Some(r)) => match r.trim().parse::<u32>() {
+                        Ok(attempts) if (1..=100).contains(&attempts) => {
+                            Some(RetryPolicy::new(attempts, "PT1S"))
+                        }
+                        _ => {
+                            return self.fail(
+                                *n,
+                                format!("zeebe:taskDefinition retries=\"{r}\": a number of attempts from 1 to 100"),
+                            )
+                        }
+                    },
+                    (None, None) => None,
                 };
                 StepKind::Service {
                     handler,
