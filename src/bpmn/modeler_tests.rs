@@ -239,3 +239,22 @@ fn a_second_executable_process_is_refused_not_dropped() {
     ))
     .unwrap();
 }
+
+#[test]
+fn extensions_that_change_behaviour_are_refused_not_dropped() {
+    for extension in [
+        r#"<zeebe:ioMapping><zeebe:input source="=order.total" target="amount" /></zeebe:ioMapping>"#,
+        r#"<zeebe:taskHeaders><zeebe:header key="currency" value="EUR" /></zeebe:taskHeaders>"#,
+        r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners>"#,
+    ] {
+        let e = import(&service(&format!(
+            r#"<zeebe:taskDefinition type="charge" />{extension}"#
+        )))
+        .unwrap_err();
+        assert!(
+            e.message.contains("not run by longrun yet"),
+            "{extension}: {e}"
+        );
+        assert!(e.line > 1, "{e}");
+    }
+}

@@ -24,6 +24,31 @@ impl<'a> Importer<'a> {
             "exclusiveGateway" | "eventBasedGateway"
         ) || (is_bpmn(n, "parallelGateway") && self.out_of(raw_id).len() > 1);
         let next = if routed { None } else { self.single_next(*n)? };
+        // Extensions that change what a step does are refused, not dropped without a word.
+        for (ns, name, what) in [
+            (ZEEBE_NS, "ioMapping", "input and output mappings"),
+            (ZEEBE_NS, "taskHeaders", "task headers"),
+            (ZEEBE_NS, "executionListeners", "execution listeners"),
+            (
+                super::CAMUNDA7_NS,
+                "inputOutput",
+                "input and output mappings",
+            ),
+            (
+                super::CAMUNDA7_NS,
+                "executionListener",
+                "execution listeners",
+            ),
+        ] {
+            if let Some(x) = ext(*n, ns, name) {
+                return self.fail(
+                    x,
+                    format!(
+                        "{name} ({what}) is not run by longrun yet: the step would run without it"
+                    ),
+                );
+            }
+        }
         let kind = match n.tag_name().name() {
             "serviceTask" => {
                 let Some(handler) = handler_of(*n) else {
