@@ -258,3 +258,42 @@ fn extensions_that_change_behaviour_are_refused_not_dropped() {
         assert!(e.line > 1, "{e}");
     }
 }
+
+#[test]
+fn every_problem_in_a_file_is_reported_not_only_the_first() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="Review" />
+    <bpmn:serviceTask id="Charge" />
+    <bpmn:scriptTask id="Script" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="Charge" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Charge" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        "",
+    );
+    let e = import(&xml).unwrap_err();
+    let mut all = vec![(e.element.clone(), e.message.clone())];
+    all.extend(
+        e.others
+            .iter()
+            .map(|o| (o.element.clone(), o.message.clone())),
+    );
+    let elements: Vec<&str> = all.iter().map(|(el, _)| el.as_str()).collect();
+    assert_eq!(
+        elements,
+        [
+            "userTask \"Review\"",
+            "serviceTask \"Charge\"",
+            "scriptTask \"Script\""
+        ],
+        "{e}"
+    );
+    assert!(all[1].1.contains("needs zeebe:taskDefinition"), "{e}");
+    // One line each, in document order.
+    let text = e.to_string();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text
+        .lines()
+        .all(|l| l.split(':').next().unwrap().parse::<u32>().is_ok()));
+}

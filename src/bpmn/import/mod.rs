@@ -17,9 +17,9 @@ mod xml;
 pub(super) use xml::feel_condition;
 use xml::{child, ext, feel, is_bpmn, lr, time_date};
 
-/// Why a BPMN document was refused, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{column}: {element}: {message}")]
+/// Why a BPMN document was refused, and where: the first problem, and the others found in the
+/// same file (each element is looked at; one line each when printed).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportError {
     /// 1-based line.
     pub line: u32,
@@ -29,6 +29,37 @@ pub struct ImportError {
     pub element: String,
     /// What is wrong.
     pub message: String,
+    /// The other problems in the file, in document order.
+    pub others: Vec<ImportError>,
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.line, self.column, self.element, self.message
+        )?;
+        for o in &self.others {
+            write!(f, "\n{}:{}: {}: {}", o.line, o.column, o.element, o.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+impl ImportError {
+    /// The first of `problems` with the rest as its others (`None` if there are none).
+    fn all(mut problems: Vec<ImportError>) -> Option<ImportError> {
+        if problems.is_empty() {
+            return None;
+        }
+        problems.sort_by_key(|p| (p.line, p.column));
+        let mut first = problems.remove(0);
+        first.others.extend(problems);
+        Some(first)
+    }
 }
 
 const CAMUNDA7_NS: &str = "http://camunda.org/schema/1.0/bpmn";
@@ -49,6 +80,7 @@ fn fail<T>(
             None => node.tag_name().name().to_string(),
         },
         message: message.into(),
+        others: Vec::new(),
     })
 }
 
@@ -66,6 +98,7 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
                 "the document is {} bytes; at most {max} are accepted",
                 xml.len()
             ),
+            others: Vec::new(),
         });
     }
     let doc = roxmltree::Document::parse(xml).map_err(|e| ImportError {
@@ -73,6 +106,7 @@ pub fn import(xml: &str) -> Result<ProcessDefinition, ImportError> {
         column: e.pos().col,
         element: "document".into(),
         message: format!("not well-formed XML: {e}"),
+        others: Vec::new(),
     })?;
     Importer::new(&doc)?.definition()
 }
@@ -112,6 +146,10 @@ struct Importer<'a> {
     by_id: HashMap<&'a str, Xn<'a>>,
     /// (source, target) of each association (compensation handlers).
     associations: Vec<(&'a str, &'a str)>,
+    /// Elements found outside the subset, reported with the rest, and their ids (a flow to
+    /// one is not a second problem).
+    unsupported: Vec<ImportError>,
+    unsupported_ids: HashSet<&'a str>,
 }
 
 impl<'a> Importer<'a> {
@@ -168,6 +206,8 @@ impl<'a> Importer<'a> {
         let mut flows = Vec::new();
         let mut nodes = Vec::new();
         let mut associations = Vec::new();
+        let mut unsupported = Vec::new();
+        let mut unsupported_ids = HashSet::new();
         for c in process.children().filter(|c| c.is_element()) {
             if c.tag_name().namespace() != Some(BPMN_NS) {
                 continue;
@@ -186,26 +226,43 @@ impl<'a> Importer<'a> {
                     c.attribute("targetRef").unwrap_or(""),
                 )),
                 "extensionElements" | "documentation" | "laneSet" | "textAnnotation" => {}
-                "startEvent" | "endEvent" | "serviceTask" | "sendTask" | "receiveTask"
-                | "intermediateCatchEvent" | "intermediateThrowEvent" | "exclusiveGateway"
-                | "parallelGateway" | "eventBasedGateway" | "callActivity" | "boundaryEvent" => {
+                "startEvent"
+                | "endEvent"
+                | "serviceTask"
+                | "sendTask"
+                | "receiveTask"
+                | "intermediateCatchEvent"
+                | "intermediateThrowEvent"
+                | "exclusiveGateway"
+                | "parallelGateway"
+                | "eventBasedGateway"
+                | "callActivity"
+                | "boundaryEvent" => {
                     if let Some(l) = c.children().find(|x| {
                         is_bpmn(x, "multiInstanceLoopCharacteristics")
                             || is_bpmn(x, "standardLoopCharacteristics")
                     }) {
-                        return fail(
-                            doc,
-                            l,
-                            "loops and multi-instance are not supported (model the loop with a gateway)",
+                        unsupported.extend(
+                            fail::<()>(
+                                doc,
+                                l,
+                                "loops and multi-instance are not supported (model the loop with a gateway)",
+                            )
+                            .err(),
                         );
+                        continue;
                     }
                     nodes.push(c)
                 }
                 other => {
-                    return fail(
+                    unsupported_ids.insert(c.attribute("id").unwrap_or(""));
+                    unsupported.extend(
+                    fail::<()>(
                         doc,
                         c,
                         format!("{other} is not supported (longrun runs start and end events, service, send and receive tasks, intermediate and boundary events, exclusive, parallel and event-based gateways, call activities and compensation)"),
+                    )
+                    .err(),
                     )
                 }
             }
@@ -223,6 +280,8 @@ impl<'a> Importer<'a> {
             nodes,
             by_id,
             associations,
+            unsupported,
+            unsupported_ids,
         })
     }
 
@@ -262,6 +321,8 @@ impl<'a> Importer<'a> {
     fn target(&self, f: &Flow) -> Result<String, ImportError> {
         match self.by_id.get(f.to) {
             Some(n) => self.id_of(*n),
+            // Refused already, with its own location.
+            None if self.unsupported_ids.contains(f.to) => Ok(normal_id(f.to)),
             None => self.fail(
                 self.process,
                 format!("flow {} leads to unknown element \"{}\"", f.id, f.to),
@@ -397,12 +458,20 @@ impl<'a> Importer<'a> {
 
         let auxiliary = self.auxiliary();
         let mut steps: Vec<Step> = Vec::new();
+        // Every element is looked at, so that all of a file's problems are reported at once.
+        let mut problems = self.unsupported.clone();
         for n in &self.nodes {
             let raw_id = n.attribute("id").unwrap_or("");
             if auxiliary.contains(raw_id) || is_bpmn(n, "startEvent") {
                 continue;
             }
-            steps.push(self.step(*n)?);
+            match self.step(*n) {
+                Ok(step) => steps.push(step),
+                Err(e) => problems.push(e),
+            }
+        }
+        if let Some(e) = ImportError::all(problems) {
+            return Err(e);
         }
         // The start's target is the first step.
         if let Some(first) = first {
@@ -448,8 +517,13 @@ impl<'a> Importer<'a> {
             // Point at the element a problem is about, in BPMN's words, not at the process
             // with the model's internal path (`steps[2].message`).
             if let crate::definition::Error::Invalid(problems) = &e {
-                if let Some((node, what)) = problems.iter().find_map(|p| self.element_of(&def, p)) {
-                    return self.fail(node, what);
+                let located: Vec<ImportError> = problems
+                    .iter()
+                    .filter_map(|p| self.element_of(&def, p))
+                    .filter_map(|(node, what)| self.fail::<()>(node, what).err())
+                    .collect();
+                if located.len() == problems.len() {
+                    return Err(ImportError::all(located).expect("at least one problem"));
                 }
             }
             return self.fail(process, format!("the process is not valid: {e}"));

@@ -69,8 +69,16 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                 "json" => ProcessDefinition::from_json(&text)
                     .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
                 "bpmn" => {
-                    longrun::bpmn::import(&text)
-                        .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?;
+                    // Every problem in the file, one line each, named like a compiler's.
+                    longrun::bpmn::import(&text).map_err(|e| {
+                        Failure::Input(
+                            e.to_string()
+                                .lines()
+                                .map(|l| format!("{}:{l}", file.display()))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    })?;
                     let engine = connect(cli).await?;
                     let d = engine.store().deploy_bpmn(&text, engine.now()).await?;
                     if cli.json {
