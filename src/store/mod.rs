@@ -35,7 +35,8 @@ pub use migrate::{
     FileFormat, Migration,
 };
 pub use projection::{
-    builtin_projection, ActivityHistory, InstanceEvents, Projection, ProjectionStatus, StoredEvent,
+    builtin_projection, ActivityHistory, HorizonHolder, InstanceEvents, Projection,
+    ProjectionStatus, StoredEvent,
 };
 pub use read::{
     describe_event, DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay,

@@ -124,6 +124,7 @@ macro_rules! queries {
 }
 
 queries!(
+    horizon_holders,
     storage_tables,
     storage_instances,
     read_horizon,

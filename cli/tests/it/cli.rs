@@ -328,3 +328,33 @@ async fn storage_prints_rows_and_bytes_per_table_and_per_ended_instance() {
     assert!(text.contains("3 ended and 0 running instances"), "{text}");
     assert!(text.contains("bytes per ended instance"), "{text}");
 }
+
+/// `longrun projections` says which transaction holds delivery and the projections back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projections_name_the_transaction_that_holds_them_back() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    let def = crate::common::waits_for_go();
+    engine.deploy(&def).await.unwrap();
+    let mut c = db.sql().await;
+    c.batch_execute("SET application_name = 'holding_test'")
+        .await
+        .unwrap();
+    let tx = c.transaction().await.unwrap();
+    engine
+        .start_tx(
+            &tx,
+            longrun::StartRequest::new("p", "k").variables(serde_json::json!({"k": "k"})),
+        )
+        .await
+        .unwrap();
+    let out = longrun(&["--schema", db.schema(), "projections"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("held back by pid"), "{text}");
+    assert!(text.contains("holding_test"), "{text}");
+    tx.commit().await.unwrap();
+    let out = longrun(&["--schema", db.schema(), "projections"], &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains("held back"), "{text}");
+}

@@ -75,6 +75,26 @@ pub trait Projection: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<()>>;
 }
 
+/// A transaction that holds the read horizon of outbox consumers and projections back (it has
+/// an xid and a lock on one of longrun's tables), for `longrun projections`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HorizonHolder {
+    /// Its backend's process id (`pg_terminate_backend` takes it).
+    pub pid: i32,
+    /// Its `application_name`.
+    pub application_name: String,
+    /// The role it runs as.
+    pub user_name: String,
+    /// Its state (`active`, `idle in transaction`, ...).
+    pub state: String,
+    /// When its transaction began.
+    pub xact_start: Option<DateTime<Utc>>,
+    /// Its transaction id.
+    pub xid: String,
+    /// The start of the last statement it ran.
+    pub last_query: String,
+}
+
 /// A projection's checkpoint and lag, for `longrun projections`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectionStatus {
@@ -196,6 +216,29 @@ impl Store {
         tx.execute(&q.projection_reset, &[&name, &now]).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The transactions holding the read horizon back, oldest first: while one stays open,
+    /// outbox delivery and projections stop at the first row it could still write before.
+    pub async fn horizon_holders(&self) -> Result<Vec<HorizonHolder>> {
+        use super::Conn;
+        let c = self.client().await?;
+        let mut holders: Vec<HorizonHolder> = c
+            .rows(&self.q().horizon_holders, &[])
+            .await?
+            .iter()
+            .map(|r| HorizonHolder {
+                pid: r.get("pid"),
+                application_name: r.get("application_name"),
+                user_name: r.get("user_name"),
+                state: r.get("state"),
+                xact_start: r.get("xact_start"),
+                xid: r.get("xid"),
+                last_query: r.get("last_query"),
+            })
+            .collect();
+        holders.sort_by_key(|h| h.xact_start);
+        Ok(holders)
     }
 
     /// Bring a projection up to date: batches until nothing is left, calling `progress` with

@@ -81,6 +81,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Projections { action: None } => {
             let engine = connect(cli).await?;
             let list = engine.store().projections().await?;
+            let holders = engine.store().horizon_holders().await?;
             if cli.json {
                 print_json(&list);
             } else {
@@ -94,6 +95,25 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                     "rebuilt_at",
                 ];
                 print_rows(&cols, &list);
+                // What holds delivery and the projections back, if anything does.
+                for h in &holders {
+                    println!(
+                        "held back by pid {} ({}, user {}, {}, transaction open since {}): {}",
+                        h.pid,
+                        if h.application_name.is_empty() {
+                            "no application_name"
+                        } else {
+                            h.application_name.as_str()
+                        },
+                        h.user_name,
+                        h.state,
+                        h.xact_start.map(ts).unwrap_or_default(),
+                        h.last_query
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                }
             }
             Ok(())
         }
