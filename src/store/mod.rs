@@ -15,6 +15,7 @@ mod migrate;
 mod projection;
 mod read;
 pub mod sql;
+mod storage;
 mod timers;
 mod tls;
 mod transition;
@@ -40,8 +41,9 @@ pub use projection::{
 };
 pub use read::{
     describe_event, DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay,
-    Storage, TableSize, Waiting,
+    Waiting,
 };
+pub use storage::{Storage, TableSize};
 pub(crate) use timers::Fired;
 pub use timers::{InstanceTimer, TimerView};
 pub use tls::{Connection, PgConfig, SslMode};

@@ -5,7 +5,9 @@ use crate::definition::{
     StepKind,
 };
 
-use super::xml::{child, ext, feel_condition, handler_of, is_bpmn, list_of, lr, output_of};
+use super::xml::{
+    child, ext, feel_condition, handler_of, is_bpmn, list_of, literal_name, lr, output_of,
+};
 use super::{ImportError, Importer, Xn};
 use crate::bpmn::ZEEBE_NS;
 
@@ -58,22 +60,11 @@ impl<'a> Importer<'a> {
                     );
                 };
                 // `type="=x"` names the handler with an expression; `="x"` is a literal.
-                let handler = match handler.trim().strip_prefix('=') {
-                    None => handler,
-                    Some(expr) => match expr
-                        .trim()
-                        .strip_prefix('"')
-                        .and_then(|e| e.strip_suffix('"'))
-                        .filter(|e| !e.contains('"'))
-                    {
-                        Some(literal) => literal.to_string(),
-                        None => {
-                            return self.fail(
-                                *n,
-                                format!("the job type `{handler}` is an expression; longrun's handlers are named in the diagram"),
-                            )
-                        }
-                    },
+                let Some(handler) = literal_name(&handler).map(str::to_string) else {
+                    return self.fail(
+                        *n,
+                        format!("the job type `{handler}` is an expression; longrun's handlers are named in the diagram"),
+                    );
                 };
                 let retry = match (
                     lr(*n, "retry"),
@@ -271,15 +262,7 @@ impl<'a> Importer<'a> {
                 // `start-end` or `="start-end"`: a literal id, normalised as the callee's own
                 // id was when it deployed. `=processId` chooses the callee at run time, which
                 // longrun does not do.
-                let literal = match process.trim().strip_prefix('=') {
-                    None => Some(process.trim()),
-                    Some(expr) => {
-                        let expr = expr.trim();
-                        expr.strip_prefix('"')
-                            .and_then(|e| e.strip_suffix('"'))
-                            .filter(|e| !e.contains('"'))
-                    }
-                };
+                let literal = literal_name(process);
                 let Some(literal) = literal else {
                     return self.fail(
                         *n,

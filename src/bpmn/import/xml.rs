@@ -92,6 +92,19 @@ pub(in crate::bpmn) fn feel_condition(s: &str) -> String {
     out
 }
 
+/// A name written in an attribute as a literal (`charge`) or as a FEEL string literal
+/// (`="charge"`): the name, or `None` when it is an expression (`=x`), chosen at run time.
+pub(super) fn literal_name(text: &str) -> Option<&str> {
+    match text.trim().strip_prefix('=') {
+        None => Some(text.trim()),
+        Some(expr) => expr
+            .trim()
+            .strip_prefix('"')
+            .and_then(|e| e.strip_suffix('"'))
+            .filter(|e| !e.contains('"')),
+    }
+}
+
 /// A task's handler: `zeebe:taskDefinition type`, or Camunda 7's `camunda:topic`.
 pub(super) fn handler_of(n: Xn) -> Option<String> {
     ext(n, ZEEBE_NS, "taskDefinition")
