@@ -19,6 +19,7 @@
 //! | `longrun_timer_lateness_seconds` | histogram | | from a timer's due time to its firing |
 //! | `longrun_messages_received_total` | counter | `outcome` (`started`, `correlated`, `buffered`, `dead`, `duplicate`) | inbound messages |
 //! | `longrun_projection_events_total` | counter | `projection` | events a projection looked at |
+//! | `longrun_retention_removed_total` | counter | `table` | rows the engine's background retention removed (history past its retention period, messages past their windows) |
 //! | `longrun_set_aside_total` | counter | `kind` (`job`, `timer`, `message`) | inputs the engine could not apply (it panicked or the database refused what they wrote), set aside as an incident, a failed instance or an error to the caller so that the rest went on |
 //! | `longrun_worker_restarts_total` | counter | `worker` | workers started again after a panic |
 //!
@@ -49,6 +50,8 @@ pub const TIMER_LATENESS: &str = "longrun_timer_lateness_seconds";
 pub const MESSAGES_RECEIVED: &str = "longrun_messages_received_total";
 /// Events a projection looked at.
 pub const PROJECTION_EVENTS: &str = "longrun_projection_events_total";
+/// Rows removed by background retention.
+pub const RETENTION_REMOVED: &str = "longrun_retention_removed_total";
 
 /// Inputs set aside because they could not be applied.
 pub const SET_ASIDE: &str = "longrun_set_aside_total";
@@ -72,6 +75,10 @@ pub fn describe() {
     describe_histogram!(TIMER_LATENESS, Unit::Seconds, "Timer lateness at firing.");
     describe_counter!(MESSAGES_RECEIVED, "Inbound messages, by outcome.");
     describe_counter!(PROJECTION_EVENTS, "Events a projection looked at.");
+    describe_counter!(
+        RETENTION_REMOVED,
+        "Rows removed by background retention, by table."
+    );
     describe_counter!(
         SET_ASIDE,
         "Inputs set aside because they could not be applied."

@@ -297,3 +297,34 @@ fn every_problem_in_a_file_is_reported_not_only_the_first() {
         .lines()
         .all(|l| l.split(':').next().unwrap().parse::<u32>().is_ok()));
 }
+
+#[test]
+fn camunda_7_history_time_to_live_becomes_the_retention_period_and_exports_as_longrun() {
+    let with = |attr: &str| {
+        format!(
+            r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="p" isExecutable="true" {attr}>
+    <bpmn:startEvent id="s"><bpmn:outgoing>f</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" />
+    <bpmn:endEvent id="e" />
+  </bpmn:process>
+</bpmn:definitions>"#
+        )
+    };
+    let days = import(&with(r#"camunda:historyTimeToLive="30""#)).unwrap();
+    assert_eq!(days.retention.as_deref(), Some("P30D"));
+    assert_eq!(
+        days.retention_period().unwrap(),
+        Some(chrono::Duration::days(30))
+    );
+    let iso = import(&with(r#"camunda:historyTimeToLive="PT12H""#)).unwrap();
+    assert_eq!(iso.retention.as_deref(), Some("PT12H"));
+    let none = import(&with("")).unwrap();
+    assert_eq!(none.retention, None);
+    let bad = import(&with(r#"camunda:historyTimeToLive="P0D""#)).unwrap_err();
+    assert!(bad.to_string().contains("retention"), "{bad}");
+    // Exported as longrun's attribute, and read back the same.
+    let again = import(&export(&days).xml).unwrap();
+    assert_eq!(again.retention.as_deref(), Some("P30D"));
+}

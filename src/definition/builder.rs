@@ -44,6 +44,7 @@ impl ProcessBuilder {
                 retry: None,
                 variables: Default::default(),
                 unique_business_key: None,
+                retention: None,
                 steps: Vec::new(),
             },
             explicit_next: Vec::new(),
@@ -54,6 +55,13 @@ impl ProcessBuilder {
     /// instance's key gets that instance or an error, as `policy` says.
     pub fn unique_business_key(mut self, policy: super::UniqueKey) -> Self {
         self.def.unique_business_key = Some(policy);
+        self
+    }
+
+    /// Keep an ended instance's history this long (ISO 8601, e.g. `P30D`) before retention
+    /// removes it, instead of the engine's default.
+    pub fn retention(mut self, period: impl Into<String>) -> Self {
+        self.def.retention = Some(period.into());
         self
     }
 

@@ -57,6 +57,12 @@ pub struct ProcessDefinition {
     /// Without it, any number of instances may share a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_business_key: Option<UniqueKey>,
+    /// How long an ended instance's history is kept (ISO 8601 duration, e.g. `P30D`), counted
+    /// from its end: after that, retention removes its events, activity and instance row
+    /// (see [`crate::store::Retention`]). Without it, the engine's default applies
+    /// ([`crate::EngineConfig::retention`]). Running instances are never removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
     /// The steps; an instance begins at the first one.
     pub steps: Vec<Step>,
 }
@@ -408,6 +414,23 @@ impl ProcessDefinition {
     /// Start a fluent builder for process `id`.
     pub fn builder(id: impl Into<String>) -> ProcessBuilder {
         ProcessBuilder::new(id)
+    }
+
+    /// The retention period this definition declares, parsed: `Ok(None)` when it declares
+    /// none (the engine's default applies), an error for a period that is not a positive ISO
+    /// 8601 duration of at most 100 years.
+    pub fn retention_period(&self) -> Result<Option<chrono::Duration>, String> {
+        let Some(text) = &self.retention else {
+            return Ok(None);
+        };
+        let d = parse_duration(text)?;
+        if d <= chrono::Duration::zero() {
+            return Err("a retention period must be positive".into());
+        }
+        if d > MAX_SPAN {
+            return Err("a retention period must be at most 100 years".into());
+        }
+        Ok(Some(d))
     }
 
     /// Parse a JSON document and validate it.

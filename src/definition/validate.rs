@@ -91,6 +91,11 @@ impl ProcessDefinition {
                 );
             }
         }
+        if let Some(r) = &self.retention {
+            if let Err(e) = self.retention_period() {
+                report("retention".into(), format!("\"{r}\": {e}"));
+            }
+        }
         if self.steps.is_empty() {
             report("steps".into(), "a process needs at least one step".into());
         }

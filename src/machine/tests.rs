@@ -337,6 +337,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             retry: None,
             variables: Default::default(),
             unique_business_key: None,
+            retention: None,
             steps,
         };
         def.validate().unwrap();

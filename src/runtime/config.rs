@@ -45,6 +45,20 @@ pub struct EngineConfig {
     /// or a retry's variables, a handler's result. Larger ones are refused before anything is
     /// written (a handler's result fails its attempt). Default 1 MiB.
     pub max_payload_bytes: usize,
+    /// How long an ended instance's history is kept when its definition declares no
+    /// retention period; `None` keeps it for ever. Default 180 days
+    /// ([`crate::store::DEFAULT_RETENTION`]).
+    pub retention: Option<Duration>,
+    /// How long an inbound message id is remembered after it was received and settled: a
+    /// second delivery within it is a duplicate. Default 7 days.
+    pub dedup_window: Duration,
+    /// Outbound messages older than this are removed once every consumer of their topic has
+    /// passed them. Default 7 days.
+    pub outbox_retention: Duration,
+    /// How often the engine removes what retention says is due, in batches that never hold
+    /// a lock a transition needs; `None`: never (run `longrun retention` instead). Every
+    /// engine may do it at once. Default 1 min.
+    pub retention_interval: Option<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -67,11 +81,26 @@ impl Default for EngineConfig {
             activity_history: true,
             projection_batch: 2_000,
             max_payload_bytes: 1 << 20,
+            retention: Some(crate::store::DEFAULT_RETENTION),
+            dedup_window: crate::store::DEFAULT_DEDUP_WINDOW,
+            outbox_retention: crate::store::DEFAULT_OUTBOX_RETENTION,
+            retention_interval: Some(std::time::Duration::from_secs(60)),
         }
     }
 }
 
 impl EngineConfig {
+    /// The retention these settings ask for, as a [`crate::store::Retention`].
+    pub fn retention_policy(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            default_period: self.retention,
+            older_than: None,
+            dedup_window: self.dedup_window,
+            outbox_retention: self.outbox_retention,
+            ..Default::default()
+        }
+    }
+
     /// Check the settings.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::BadInput(format!("engine config: {m}")));
@@ -100,6 +129,10 @@ impl EngineConfig {
         if self.max_payload_bytes < 1024 {
             return bad("max_payload_bytes must be at least 1024");
         }
+        if self.retention_interval.is_some_and(|i| i.is_zero()) {
+            return bad("retention_interval must be positive");
+        }
+        self.retention_policy().validate()?;
         if self.max_poll_interval < self.poll_interval {
             return bad("max_poll_interval must be at least poll_interval");
         }

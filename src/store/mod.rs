@@ -14,6 +14,7 @@ mod jobs;
 mod migrate;
 mod projection;
 mod read;
+mod retention;
 pub mod sql;
 mod storage;
 mod timers;
@@ -42,6 +43,9 @@ pub use projection::{
 pub use read::{
     describe_event, DeadLetter, HistoryEntry, IncidentView, InstanceView, ProcessVersion, Replay,
     Waiting,
+};
+pub use retention::{
+    Removed, Retention, DEFAULT_DEDUP_WINDOW, DEFAULT_OUTBOX_RETENTION, DEFAULT_RETENTION,
 };
 pub use storage::{Storage, TableSize};
 pub(crate) use timers::Fired;
@@ -225,10 +229,22 @@ impl Store {
         let doc = serde_json::to_value(def)?;
         let start = def.start.as_ref().map(|s| s.message.clone());
         let receives = def.received_messages();
+        let retention_ms = def
+            .retention_period()
+            .map_err(Error::BadInput)?
+            .map(|d| d.num_milliseconds());
         let rows = c
             .rows(
                 &q.definition_insert,
-                &[&def.process, &checksum, &doc, &start, &receives, &now],
+                &[
+                    &def.process,
+                    &checksum,
+                    &doc,
+                    &start,
+                    &receives,
+                    &now,
+                    &retention_ms,
+                ],
             )
             .await?;
         Ok(Deployed {

@@ -69,6 +69,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0012_unique_starts",
         include_str!("../../sql/migrations/0012_unique_starts.sql"),
     ),
+    (
+        13,
+        "0013_retention",
+        include_str!("../../sql/migrations/0013_retention.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005 and 0011), as `longrun report` names them.
@@ -124,6 +129,13 @@ macro_rules! queries {
 }
 
 queries!(
+    retention_definitions,
+    retention_instances,
+    retention_instances_count,
+    retention_inbox,
+    retention_inbox_count,
+    retention_outbox,
+    retention_outbox_count,
     horizon_holders,
     storage_tables,
     storage_instances,

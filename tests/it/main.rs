@@ -16,6 +16,7 @@ mod migrations;
 mod poison;
 mod privileges;
 mod projections;
+mod retention;
 mod starts;
 mod telemetry;
 mod timers;

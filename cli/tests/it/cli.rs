@@ -329,6 +329,84 @@ async fn storage_prints_rows_and_bytes_per_table_and_per_ended_instance() {
     assert!(text.contains("bytes per ended instance"), "{text}");
 }
 
+/// `longrun retention`: a dry run counts what would go, a run removes it and says so per table;
+/// the running instance stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_ended_history_and_says_what_went() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    let def = crate::common::waits_for_go();
+    engine.deploy(&def).await.unwrap();
+    for i in 0..4 {
+        engine
+            .start(
+                longrun::StartRequest::new(def.process.as_str(), format!("k{i}"))
+                    .variables(serde_json::json!({ "k": format!("k{i}") })),
+            )
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        engine
+            .send(longrun::Message::new(
+                "Go",
+                format!("k{i}"),
+                format!("go-{i}"),
+            ))
+            .await
+            .unwrap();
+    }
+    let events = db.count("events", "").await;
+    let running_events = db
+        .count(
+            "events",
+            "WHERE instance_id IN (SELECT instance_id FROM {s}.instances WHERE status = 'running')"
+                .replace("{s}", &format!("\"{}\"", db.schema()))
+                .as_str(),
+        )
+        .await;
+    let s = db.schema();
+    let out = longrun(
+        &[
+            "--schema",
+            s,
+            "--json",
+            "retention",
+            "--dry-run",
+            "--older-than",
+            "PT0.001S",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["removed"]["instances"], 3);
+    assert_eq!(v["removed"]["events"], events - running_events);
+    assert_eq!(
+        db.count("instances", "").await,
+        4,
+        "a dry run removes nothing"
+    );
+
+    let out = longrun(
+        &["--schema", s, "retention", "--older-than", "PT0.001S"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().eq(["instances", "3"])),
+        "{text}"
+    );
+    assert_eq!(db.count("instances", "").await, 1);
+    assert_eq!(db.count("events", "").await, running_events);
+
+    let out = longrun(&["--schema", s, "retention", "--older-than", "soon"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+}
+
 /// `longrun projections` says which transaction holds delivery and the projections back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projections_name_the_transaction_that_holds_them_back() {

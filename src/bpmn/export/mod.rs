@@ -173,6 +173,9 @@ pub fn export(def: &ProcessDefinition) -> Exported {
             }
         );
     }
+    if let Some(r) = &def.retention {
+        process_attrs += &format!(" longrun:retention=\"{}\"", esc(r));
+    }
     let _ = writeln!(
         x,
         "  <bpmn:process id=\"{}\" isExecutable=\"true\"{process_attrs}>",

@@ -505,12 +505,22 @@ impl<'a> Importer<'a> {
                 )
             }
         };
+        // longrun's own attribute, or Camunda 7's history time to live (days, or a duration).
+        let retention = match lr(process, "retention")
+            .or(process.attribute((CAMUNDA7_NS, "historyTimeToLive")))
+            .map(str::trim)
+        {
+            None | Some("") => None,
+            Some(days) if days.bytes().all(|b| b.is_ascii_digit()) => Some(format!("P{days}D")),
+            Some(period) => Some(period.to_string()),
+        };
         let def = ProcessDefinition {
             process: self.id_of(process)?,
             start,
             retry,
             variables,
             unique_business_key,
+            retention,
             steps,
         };
         if let Err(e) = def.validate() {

@@ -132,6 +132,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
         worker!("projection", project, engine, i, stop_rx);
     }
     worker!("maintain", maintain, engine, local, stop_rx);
+    worker!("retain", retain, engine, stop_rx);
     drop(stop_rx);
     Running {
         engine,

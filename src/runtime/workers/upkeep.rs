@@ -103,6 +103,57 @@ pub(super) async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch:
     }
 }
 
+/// Remove what retention says is due, every `retention_interval`: ended instances' history
+/// past its period, inbound message ids past the deduplication window, outbound messages every
+/// consumer has passed. Engines may do it at once; each batch skips rows another holds.
+pub(super) async fn retain(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let cfg = &engine.inner.config;
+    let Some(every) = cfg.retention_interval else {
+        return;
+    };
+    let policy = cfg.retention_policy();
+    let quiet = Notify::new();
+    let mut failing = Throttle::new("removing history past its retention");
+    loop {
+        if !idle(every, &quiet, &mut stop).await {
+            return;
+        }
+        match engine
+            .inner
+            .store
+            .apply_retention(&policy, engine.now(), |_| {})
+            .await
+        {
+            Ok(removed) => {
+                failing.ok();
+                for (table, rows) in removed.tables() {
+                    if rows > 0 {
+                        metrics::counter!(crate::telemetry::RETENTION_REMOVED, "table" => table)
+                            .increment(rows as u64);
+                    }
+                }
+                if removed.rows() > 0 {
+                    tracing::info!(
+                        instances = removed.instances,
+                        events = removed.events,
+                        inbox = removed.inbox,
+                        outbox = removed.outbox,
+                        "removed history past its retention"
+                    );
+                }
+                if removed.instances_held > 0 || removed.outbox_held > 0 {
+                    tracing::debug!(
+                        instances = removed.instances_held,
+                        outbox = removed.outbox_held,
+                        "history past its retention kept for a projection or consumer behind"
+                    );
+                }
+            }
+            Err(e) => failing.failed(&e),
+        }
+    }
+}
+
 pub(super) type SendRequest = (
     crate::store::Message,
     tokio::sync::oneshot::Sender<crate::store::Result<crate::store::Delivery>>,

@@ -251,6 +251,33 @@ pub(crate) enum Command {
         #[arg(long)]
         exact: bool,
     },
+    /// Remove what retention says is due now, in short batches, and print what went per
+    /// table: the history (events, activity, instance row) of instances that ended longer ago
+    /// than their process's retention period, inbound message ids past the deduplication
+    /// window, and outbound messages every consumer has passed. Running instances are never
+    /// touched. Engines do the same in the background.
+    Retention {
+        /// Count what would go; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the history of instances that ended longer ago than this (ISO 8601, e.g.
+        /// P30D), whatever their processes' own periods.
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// The period of processes whose definition declares none (ISO 8601), or `never`.
+        #[arg(long = "default", value_name = "DURATION", default_value = "P180D")]
+        default_period: String,
+        /// How long inbound message ids are remembered (ISO 8601).
+        #[arg(long, value_name = "DURATION", default_value = "P7D")]
+        dedup_window: String,
+        /// How long outbound messages are kept at least (ISO 8601), once every consumer has
+        /// passed them.
+        #[arg(long, value_name = "DURATION", default_value = "P7D")]
+        outbox_retention: String,
+        /// Instances (or messages) per batch; each batch is one short transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
     /// List the catch-up projections with their checkpoint and lag, or rebuild one.
     Projections {
         #[command(subcommand)]

@@ -80,6 +80,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report { .. }
         | Command::Projections { .. }
         | Command::Storage { .. }
+        | Command::Retention { .. }
         | Command::Run { .. }
         | Command::Console { .. }
         | Command::Dev { .. } => commands::operate::run(&cli).await,

@@ -78,12 +78,83 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Retention {
+            dry_run,
+            older_than,
+            default_period,
+            dedup_window,
+            outbox_retention,
+            batch,
+        } => {
+            let period = |flag: &str, text: &str| {
+                longrun::definition::parse_duration(text)
+                    .map_err(|e| Failure::Input(format!("--{flag}: {e}")))
+            };
+            let policy = longrun::store::Retention {
+                default_period: match default_period.as_str() {
+                    "never" => None,
+                    d => Some(period("default", d)?),
+                },
+                older_than: older_than
+                    .as_deref()
+                    .map(|d| period("older-than", d))
+                    .transpose()?,
+                dedup_window: period("dedup-window", dedup_window)?,
+                outbox_retention: period("outbox-retention", outbox_retention)?,
+                batch: *batch,
+            };
+            policy
+                .validate()
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            let engine = connect(cli).await?;
+            let now = chrono::Utc::now();
+            let removed = if *dry_run {
+                engine.store().retention_preview(&policy, now).await?
+            } else {
+                // Progress on stderr, at most once a second, while batches go.
+                let mut last = std::time::Instant::now();
+                engine
+                    .store()
+                    .apply_retention(&policy, now, |so_far| {
+                        if last.elapsed() >= std::time::Duration::from_secs(1) {
+                            last = std::time::Instant::now();
+                            eprintln!(
+                                "removed so far: {} instances, {} events, {} inbox, {} outbox rows",
+                                so_far.instances, so_far.events, so_far.inbox, so_far.outbox
+                            );
+                        }
+                    })
+                    .await?
+            };
+            if cli.json {
+                print_json(&json!({ "dry_run": dry_run, "removed": removed }));
+                return Ok(());
+            }
+            let verb = if *dry_run { "would remove" } else { "removed" };
+            println!("{:<20} {:>12}", "table", verb.replace(' ', "_"));
+            for (table, rows) in removed.tables() {
+                println!("{table:<20} {rows:>12}");
+            }
+            if removed.instances_held > 0 {
+                println!(
+                    "{} ended instances past their period wait for a projection to apply their history (longrun projections)",
+                    removed.instances_held
+                );
+            }
+            if removed.outbox_held > 0 {
+                println!(
+                    "{} outbound messages past the outbox retention wait for a consumer that has not read them",
+                    removed.outbox_held
+                );
+            }
+            Ok(())
+        }
         Command::Projections { action: None } => {
             let engine = connect(cli).await?;
             let list = engine.store().projections().await?;
             let holders = engine.store().horizon_holders().await?;
             if cli.json {
-                print_json(&list);
+                print_json(&json!({ "projections": list, "holders": holders }));
             } else {
                 let cols = [
                     "name",

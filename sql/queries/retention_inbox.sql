@@ -1,0 +1,11 @@
+-- One batch of the deduplication window: up to $2 inbound messages received before $1 and
+-- settled (correlated, started an instance, or dead-lettered) are forgotten. A message still
+-- buffered is kept until it is taken or expires. A redelivery of a forgotten id is new.
+WITH doomed AS (
+    SELECT message_id FROM __schema__.inbox
+    WHERE status <> 'buffered' AND received_at < $1
+    ORDER BY received_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM __schema__.inbox i USING doomed d WHERE i.message_id = d.message_id

@@ -1,0 +1,16 @@
+-- One batch of outbox retention: up to $2 outbound messages written before $1 that every
+-- consumer reading their topic has passed (its checkpoint is at or after them). A topic no
+-- consumer reads keeps its messages for the outbox retention only.
+WITH doomed AS (
+    SELECT o.instance_id, o.message_id FROM __schema__.outbox o
+    WHERE o.created_at < $1
+      AND NOT EXISTS (
+          SELECT 1 FROM __schema__.consumers c
+          WHERE o.topic = ANY (c.topics)
+            AND (o.xid, o.position) > (c.last_xid, c.last_position))
+    ORDER BY o.created_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM __schema__.outbox o USING doomed d
+WHERE o.instance_id = d.instance_id AND o.message_id = d.message_id
