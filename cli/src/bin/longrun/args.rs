@@ -432,6 +432,17 @@ pub(crate) struct BenchArgs {
     /// they fired.
     #[arg(long)]
     pub(crate) timers: Option<usize>,
+    /// Soak mode: start the service workload at --rate instances per second for this many
+    /// minutes while retention (period --soak-retention, run every 5 s) removes what ended;
+    /// prints the schema's size every minute and the latency with and without a pass running.
+    #[arg(long, value_name = "MINUTES")]
+    pub(crate) soak_minutes: Option<u64>,
+    /// Soak mode: instances started per second.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) rate: usize,
+    /// Soak mode: the processes' retention period (ISO 8601).
+    #[arg(long, default_value = "PT2M")]
+    pub(crate) soak_retention: String,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     pub(crate) keep: bool,

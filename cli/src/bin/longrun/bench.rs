@@ -78,6 +78,9 @@ pub(crate) async fn bench_body(
         let qps = bench::idle_queries(cfg, secs).await?;
         return Ok(format!("idle_seconds={secs:.0} queries_per_s={qps:.2}"));
     }
+    if let Some(minutes) = a.soak_minutes {
+        return soak(cfg, a, minutes).await;
+    }
     if let Some(n) = a.timers {
         if n == 0 {
             return Err(Failure::Input("--timers must be at least 1".into()));
@@ -232,4 +235,63 @@ pub(crate) fn rss_mib() -> u64 {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
+}
+
+/// `--soak-minutes`: the retention soak (see `longrun_cli::soak`), a table of size over time.
+async fn soak(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+    minutes: u64,
+) -> Result<String, Failure> {
+    use longrun_cli::soak::{soak, SoakConfig};
+    if minutes == 0 || a.rate == 0 {
+        return Err(Failure::Input(
+            "--soak-minutes and --rate must be at least 1".into(),
+        ));
+    }
+    let retention = longrun::definition::parse_duration(&a.soak_retention)
+        .map_err(|e| Failure::Input(format!("--soak-retention: {e}")))?;
+    let config = SoakConfig {
+        minutes,
+        rate: a.rate,
+        retention,
+        every: std::time::Duration::from_secs(5),
+        waiting: 100,
+    };
+    println!(
+        "| minute | total MB | instance rows | completed | rows removed | p99 ms (that minute) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let f = soak(cfg, &config, |s| {
+        println!(
+            "| {} | {:.1} | {} | {} | {} | {:.1} |",
+            s.minute,
+            s.total_bytes as f64 / 1e6,
+            s.instances,
+            s.completed,
+            s.removed_rows,
+            s.p99_ms
+        );
+    })
+    .await?;
+    Ok(format!(
+        "soak minutes={minutes} rate={} retention={} passes={} removing_s={:.1} removed_instances={} removed_rows={} \
+         during_p50_ms={:.1} during_p99_ms={:.1} during_n={} outside_p50_ms={:.1} outside_p99_ms={:.1} outside_n={} \
+         p99_ratio={:.2} waiting_checked={} waiting_damaged={}",
+        a.rate,
+        a.soak_retention,
+        f.passes,
+        f.removing_seconds,
+        f.removed.instances,
+        f.removed.rows(),
+        f.during.0,
+        f.during.1,
+        f.during.2,
+        f.outside.0,
+        f.outside.1,
+        f.outside.2,
+        f.during.1 / f.outside.1,
+        f.waiting_checked,
+        f.waiting_damaged,
+    ))
 }
