@@ -120,6 +120,21 @@ pub async fn commits(cfg: &BenchConfig) -> Result<i64> {
     Ok(row.get(0))
 }
 
+/// A transaction with an xid, open in the `postgres` database of the same cluster until the
+/// returned client is dropped: what another application's idle session after a write looks
+/// like to longrun.
+pub async fn hold_foreign_tx(cfg: &BenchConfig) -> Result<tokio_postgres::Client> {
+    let mut pg = pg_config(cfg.database_url.as_deref())?;
+    pg.dbname("postgres");
+    pg.application_name("longrun_bench_foreign_tx");
+    let (client, conn) = pg.connect().await?;
+    tokio::spawn(conn);
+    client
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await?;
+    Ok(client)
+}
+
 /// The schema a bench run created: only [`teardown`] of this value drops a schema, so the bench
 /// can never drop one it did not create.
 #[derive(Debug)]

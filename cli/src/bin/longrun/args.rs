@@ -443,6 +443,11 @@ pub(crate) struct BenchArgs {
     /// Soak mode: the processes' retention period (ISO 8601).
     #[arg(long, default_value = "PT2M")]
     pub(crate) soak_retention: String,
+    /// Hold a transaction with an xid open in another database of the cluster (`postgres`)
+    /// for the whole run, as another application's idle session after a write would: delivery
+    /// and projections must not stall behind it.
+    #[arg(long)]
+    pub(crate) foreign_tx: bool,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     pub(crate) keep: bool,

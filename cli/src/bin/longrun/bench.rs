@@ -97,6 +97,11 @@ pub(crate) async fn bench_body(
             bench::percentile(&mut late, 100.0),
         ));
     }
+    let _foreign = if a.foreign_tx {
+        Some(bench::hold_foreign_tx(cfg).await?)
+    } else {
+        None
+    };
     let commits_before = bench::commits(cfg).await?;
     let progress = Arc::new(AtomicUsize::new(0));
     let reporter = {
