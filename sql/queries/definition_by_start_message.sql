@@ -1,6 +1,8 @@
--- The processes whose latest version starts on this message.
-SELECT process_id, version FROM (
-    SELECT DISTINCT ON (process_id) process_id, version, start_message
+-- The processes whose latest version starts on this message, with the version's rule for a
+-- business key already running (`return_existing`, `refuse` or NULL: none).
+SELECT process_id, version, unique_key FROM (
+    SELECT DISTINCT ON (process_id) process_id, version, start_message,
+           document->>'unique_business_key' AS unique_key
     FROM __schema__.definitions
     ORDER BY process_id, version DESC
 ) latest

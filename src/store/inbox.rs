@@ -206,23 +206,54 @@ impl Store {
             return Ok((Delivery::Correlated { instance_id }, applied));
         }
 
-        // It starts a process: every process whose latest version starts on it.
+        // It starts a process: every process whose latest version starts on it. A process
+        // whose business key is unique among its running instances starts none when one runs
+        // with the message's key: the message gets that instance (`return_existing`) or is
+        // not started on for that process (`refuse`).
         let starters = c.rows(&q.definition_by_start_message, &[&msg.name]).await?;
         if !starters.is_empty() {
             let mut ids = Vec::with_capacity(starters.len());
             let mut works = Vec::with_capacity(starters.len());
+            let mut refused = Vec::new();
             for row in &starters {
+                let process: String = row.get("process_id");
+                let unique: Option<String> = row.get("unique_key");
+                if let Some(rule) = unique {
+                    if let Some(running) = self.running_by_key_in(c, &process, &msg.key).await? {
+                        if rule == "return_existing" {
+                            ids.push(running);
+                        } else {
+                            refused.push(format!("{process} ({running})"));
+                        }
+                        continue;
+                    }
+                }
                 let instance_id = Uuid::now_v7();
                 ids.push(instance_id);
                 works.push(Work::Start {
                     instance_id,
-                    process: row.get("process_id"),
+                    process,
                     version: row.get("version"),
                     business_key: msg.key.clone(),
                     variables: payload_variables(&msg.payload),
                     message_id: Some(msg.id.clone()),
                     parent: None,
                 });
+            }
+            if ids.is_empty() {
+                let reason = format!(
+                    "not started: a running instance has key \"{}\" and its process keeps business keys unique: {}",
+                    msg.key,
+                    refused.join(", ")
+                );
+                let settle = Settle {
+                    message_id: msg.id.clone(),
+                    status: "dead",
+                    instance_id: None,
+                    reason: Some(reason.clone()),
+                };
+                let applied = self.apply(c, now, Vec::new(), lease, vec![settle]).await?;
+                return Ok((Delivery::DeadLettered { reason }, applied));
             }
             let settle = Settle {
                 message_id: msg.id.clone(),
@@ -344,7 +375,8 @@ impl Store {
         let mut works = Vec::new();
         let mut settles = Vec::new();
         let mut targets = HashSet::new();
-        let mut starters: HashMap<String, Vec<(String, i32)>> = HashMap::new();
+        // Per message name: the processes it starts, and whether any keeps business keys unique.
+        let mut starters: HashMap<String, (Vec<(String, i32)>, bool)> = HashMap::new();
         let mut known: HashMap<String, bool> = HashMap::new();
         for &i in &fresh {
             let m = msgs[i];
@@ -379,12 +411,22 @@ impl Store {
                 let rows = c.rows(&q.definition_by_start_message, &[&m.name]).await?;
                 starters.insert(
                     m.name.clone(),
-                    rows.iter()
-                        .map(|r| (r.get::<_, String>("process_id"), r.get::<_, i32>("version")))
-                        .collect::<Vec<_>>(),
+                    (
+                        rows.iter()
+                            .map(|r| (r.get::<_, String>("process_id"), r.get::<_, i32>("version")))
+                            .collect::<Vec<_>>(),
+                        rows.iter()
+                            .any(|r| r.get::<_, Option<String>>("unique_key").is_some()),
+                    ),
                 );
             }
-            if let Some(processes) = starters.get(&m.name).filter(|p| !p.is_empty()) {
+            if starters[&m.name].1 {
+                // A running instance's key decides: one at a time, the slow way.
+                slow.push(i);
+                c.rows(&q.inbox_forget, &[&m.id]).await?;
+                continue;
+            }
+            if let Some((processes, _)) = starters.get(&m.name).filter(|p| !p.0.is_empty()) {
                 let mut ids: Vec<Uuid> = Vec::with_capacity(processes.len());
                 for (process, version) in processes {
                     let instance_id = Uuid::now_v7();

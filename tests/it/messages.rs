@@ -397,3 +397,98 @@ async fn every_process_that_starts_on_a_message_gets_an_instance() {
         3
     );
 }
+
+/// A process that keeps business keys unique among running instances starts at most one
+/// running instance per message key: a second start message gets the running one
+/// (`return_existing`) or is dead-lettered with the reason (`refuse`), one at a time or in a
+/// batch; once the instance ended, the next message starts a new one.
+#[tokio::test]
+async fn a_message_starts_at_most_one_running_instance_per_key_where_keys_are_unique() {
+    use longrun::definition::UniqueKey;
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let def = |id: &str, message: &str, rule: UniqueKey| {
+        ProcessDefinition::builder(id)
+            .start_on_message(message)
+            .unique_business_key(rule)
+            .receive("wait", "Done")
+            .end("end")
+            .build()
+            .unwrap()
+    };
+    engine
+        .deploy(&def("refusing", "Open", UniqueKey::Refuse))
+        .await
+        .unwrap();
+    engine
+        .deploy(&def("returning", "Join", UniqueKey::ReturnExisting))
+        .await
+        .unwrap();
+
+    let first = started(
+        engine
+            .send(Message::new("Open", "k1", "open-1"))
+            .await
+            .unwrap(),
+    );
+    match engine
+        .send(Message::new("Open", "k1", "open-2"))
+        .await
+        .unwrap()
+    {
+        Delivery::DeadLettered { reason } => {
+            assert!(
+                reason.contains("k1") && reason.contains(&first.to_string()),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a dead letter, got {other:?}"),
+    }
+    let joined = started(
+        engine
+            .send(Message::new("Join", "k1", "join-1"))
+            .await
+            .unwrap(),
+    );
+    let again = started(
+        engine
+            .send(Message::new("Join", "k1", "join-2"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(joined, again, "the running instance, not a second one");
+
+    // In one batch: the second Open for k2 is refused, k3 starts.
+    let out = engine
+        .send_many(vec![
+            Message::new("Open", "k2", "open-3"),
+            Message::new("Open", "k3", "open-4"),
+            Message::new("Open", "k2", "open-5"),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Ok(Delivery::Started { .. })), "{out:?}");
+    assert!(matches!(out[1], Ok(Delivery::Started { .. })), "{out:?}");
+    assert!(
+        matches!(out[2], Ok(Delivery::DeadLettered { .. })),
+        "{out:?}"
+    );
+    assert_eq!(
+        db.count("instances", "WHERE process_id = 'refusing'").await,
+        3
+    );
+
+    // Once k1's instance ended, the key is free again.
+    engine
+        .send(Message::new("Done", "k1", "done-1"))
+        .await
+        .unwrap();
+    assert_eq!(db.store.instance(first).await.unwrap().status, "completed");
+    let next = started(
+        engine
+            .send(Message::new("Open", "k1", "open-6"))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(next, first);
+}
