@@ -276,6 +276,12 @@ impl Engine {
                 Ok(_) => {}
                 Err(e) => tracing::debug!(error = %e, "could not check the engine's privileges"),
             }
+            if let Ok(false) = store.autovacuum().await {
+                tracing::warn!(
+                    schema = store.schema(),
+                    "autovacuum is off on this server: rows longrun deletes (ended jobs, subscriptions and timers, history past its retention) are never reclaimed and the tables keep growing; turn it on, or VACUUM the schema's tables regularly"
+                );
+            }
         });
         workers::spawn(self.clone())
     }

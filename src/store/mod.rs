@@ -491,6 +491,15 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Whether the server runs autovacuum. Without it, what longrun deletes (ended jobs,
+    /// subscriptions and timers, history past its retention) is never reclaimed unless a DBA
+    /// runs VACUUM, and the tables keep growing.
+    pub async fn autovacuum(&self) -> Result<bool> {
+        let c = self.client().await?;
+        let rows = c.rows(&self.q().autovacuum_setting, &[]).await?;
+        Ok(rows.first().is_none_or(|r| r.get("autovacuum")))
+    }
+
     /// The latest version of a process.
     pub(crate) async fn latest_in(
         &self,

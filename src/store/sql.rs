@@ -129,6 +129,7 @@ macro_rules! queries {
 }
 
 queries!(
+    autovacuum_setting,
     retention_definitions,
     retention_instances,
     retention_instances_count,

@@ -448,6 +448,10 @@ pub(crate) struct BenchArgs {
     /// and projections must not stall behind it.
     #[arg(long)]
     pub(crate) foreign_tx: bool,
+    /// Run on a private PostgreSQL cluster made for the run (initdb, default settings, so
+    /// autovacuum on) and removed afterwards, instead of the configured database.
+    #[arg(long)]
+    pub(crate) private_cluster: bool,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     pub(crate) keep: bool,

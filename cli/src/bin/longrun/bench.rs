@@ -30,6 +30,9 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     } else {
         format!("bench_{}", &Uuid::new_v4().simple().to_string()[..12])
     };
+    if a.private_cluster && !a.child {
+        return on_private_cluster(cli, a).await;
+    }
     let cfg = BenchConfig {
         database_url: cli.database_url.clone(),
         schema,
@@ -61,6 +64,29 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     let line = result?;
     println!("{line}");
     Ok(())
+}
+
+/// `--private-cluster`: the same bench on a cluster made for it, removed afterwards.
+async fn on_private_cluster(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
+    use longrun_cli::cluster::{free_port, Cluster};
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| Failure::Other(e.to_string());
+    let port = free_port().map_err(failed)?;
+    eprintln!("bench: creating a private PostgreSQL cluster (initdb) on port {port} ...");
+    let mut cluster = Cluster::create(port, &format!("longrun-bench-{port}")).map_err(failed)?;
+    cluster.listen_tcp();
+    if let Err(e) = cluster.start() {
+        cluster.destroy();
+        return Err(failed(e));
+    }
+    let mut inner = cli.clone();
+    inner.database_url = Some(format!(
+        "postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable"
+    ));
+    let mut args = a.clone();
+    args.private_cluster = false;
+    let result = Box::pin(bench(&inner, &args)).await;
+    cluster.destroy();
+    result
 }
 
 pub(crate) async fn bench_body(

@@ -75,6 +75,9 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                         None => "no instance has ended yet".to_string(),
                     }
                 );
+                if !engine.store().autovacuum().await? {
+                    println!("autovacuum is off on this server: deleted rows are never reclaimed without VACUUM");
+                }
             }
             Ok(())
         }
@@ -139,6 +142,11 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                 println!(
                     "{} ended instances past their period wait for a projection to apply their history (longrun projections)",
                     removed.instances_held
+                );
+            }
+            if removed.rows() > 0 && !*dry_run && !engine.store().autovacuum().await? {
+                println!(
+                    "autovacuum is off on this server: the space of removed rows is reused only after VACUUM"
                 );
             }
             if removed.outbox_held > 0 {
