@@ -44,6 +44,11 @@ pub struct BenchConfig {
     pub ceiling_seconds: f64,
     /// Whether the engines keep the activity history (the default engine setting).
     pub activity_history: bool,
+    /// Concurrent callers, each starting one instance at a time with `Engine::start` and
+    /// waiting for it to be accepted, as a web service's request handlers do; 0: starts in
+    /// batches of `start_batch` instead.
+    #[serde(default)]
+    pub callers: usize,
 }
 
 /// The workload.
@@ -260,7 +265,23 @@ pub async fn run_engines(
     let tag = Uuid::new_v4().simple().to_string()[..8].to_string();
     let mut starters = Vec::new();
     let per_engine = instances.div_ceil(engines.max(1));
-    for (i, e) in all.iter().enumerate() {
+    if cfg.callers > 0 {
+        let per_caller = instances.div_ceil(cfg.callers);
+        for c in 0..cfg.callers {
+            let n = per_caller.min(instances.saturating_sub(c * per_caller));
+            let e = all[c % all.len()].clone();
+            let tag = tag.clone();
+            starters.push(tokio::spawn(async move {
+                for j in 0..n {
+                    let r = StartRequest::new("bench", format!("{tag}-c{c}-{j}"))
+                        .variables(serde_json::json!({ "step": 0 }));
+                    e.start(r).await?;
+                }
+                Ok::<(), Error>(())
+            }));
+        }
+    }
+    for (i, e) in all.iter().enumerate().filter(|_| cfg.callers == 0) {
         let n = per_engine.min(instances.saturating_sub(i * per_engine));
         let e = e.clone();
         let batch = cfg.start_batch.max(1);

@@ -86,6 +86,7 @@ pub struct Ended {
 pub(crate) struct Local {
     pub ready: mpsc::UnboundedSender<ClaimedJob>,
     pub sends: mpsc::UnboundedSender<(Message, oneshot::Sender<Result<Delivery>>)>,
+    pub starts: mpsc::UnboundedSender<(StartRequest, oneshot::Sender<Result<uuid::Uuid>>)>,
     pub claim_wake: Notify,
     pub relay_wake: Vec<Notify>,
     pub in_flight: AtomicUsize,

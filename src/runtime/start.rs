@@ -12,7 +12,19 @@ use crate::store::{Applied, Conn, Error, Lease, Result, Work};
 
 impl Engine {
     /// Start an instance and carry it forward until it waits. Returns its id.
+    ///
+    /// While the engine's workers run, concurrent calls are grouped into one transaction
+    /// (group commit), as a web service's request handlers make them; each call still gets
+    /// its own outcome.
     pub async fn start(&self, request: StartRequest) -> Result<Uuid> {
+        if let Some(local) = self.local() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if local.starts.send((request.clone(), tx)).is_ok() {
+                if let Ok(result) = rx.await {
+                    return result;
+                }
+            }
+        }
         Ok(self.start_many(vec![request]).await?[0])
     }
 

@@ -154,3 +154,39 @@ async fn a_unique_business_key_can_refuse_a_second_start() {
     .unwrap();
     assert_eq!(def.unique_business_key, Some(UniqueKey::Refuse));
 }
+
+/// While the engine runs, concurrent starts share transactions; each caller still gets its own
+/// outcome: a bad request fails alone and the others start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_starts_are_grouped_and_one_bad_request_fails_alone() {
+    let db = TestDb::new().await;
+    let engine = longrun::Engine::builder(db.store.clone()).build().unwrap();
+    engine.deploy(&crate::common::waits_for_go()).await.unwrap();
+    let running = engine.run();
+    let mut calls = Vec::new();
+    for i in 0..60 {
+        let engine = engine.clone();
+        calls.push(tokio::spawn(async move {
+            let request = match i {
+                7 => StartRequest::new("p", "bad").variables(serde_json::json!([1, 2])),
+                23 => StartRequest::new("nope", "k23"),
+                _ => StartRequest::new("p", format!("k{i}"))
+                    .variables(serde_json::json!({ "k": format!("k{i}") })),
+            };
+            engine.start(request).await
+        }));
+    }
+    let mut ok = 0;
+    for (i, call) in calls.into_iter().enumerate() {
+        match (i, call.await.unwrap()) {
+            (7, Err(e)) => assert!(e.to_string().contains("object"), "{e}"),
+            (23, Err(e)) => assert!(e.to_string().contains("nope"), "{e}"),
+            (7 | 23, Ok(id)) => panic!("request {i} started {id}"),
+            (_, Ok(_)) => ok += 1,
+            (_, Err(e)) => panic!("request {i} failed: {e}"),
+        }
+    }
+    running.shutdown().await;
+    assert_eq!(ok, 58);
+    assert_eq!(db.count("instances", "").await, 58);
+}

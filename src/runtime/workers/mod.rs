@@ -79,11 +79,13 @@ impl Running {
 pub(super) fn spawn(engine: Engine) -> Running {
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let (sends_tx, sends_rx) = mpsc::unbounded_channel();
+    let (starts_tx, starts_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (stop, stop_rx) = watch::channel(false);
     let local = Arc::new(Local {
         ready: ready_tx,
         sends: sends_tx,
+        starts: starts_tx,
         claim_wake: Notify::new(),
         relay_wake: engine
             .inner
@@ -113,6 +115,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
     let ready_rx = Arc::new(Mutex::new(ready_rx));
     let done_rx = Arc::new(Mutex::new(done_rx));
     let sends_rx = Arc::new(Mutex::new(sends_rx));
+    let starts_rx = Arc::new(Mutex::new(starts_rx));
     if !engine.inner.handlers.is_empty() {
         worker!("execute", execute, engine, ready_rx, done_tx, stop_rx);
         for _ in 0..engine.inner.config.completers {
@@ -125,6 +128,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
     }
     for _ in 0..engine.inner.config.completers {
         worker!("sends", group_sends, engine, sends_rx, stop_rx);
+        worker!("starts", group_starts, engine, starts_rx, stop_rx);
     }
     worker!("listen", listen, engine, local, stop_rx);
     worker!("timers", fire_timers, engine, local, stop_rx);

@@ -1,4 +1,5 @@
-//! Projections, maintenance (expiry, lapsed leases), grouped sends and the wake-up listener.
+//! Projections, maintenance (expiry, lapsed leases, retention), grouped sends and starts, and
+//! the wake-up listener.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -193,6 +194,54 @@ pub(super) async fn group_sends(
                                 .increment(1);
                         }
                     }
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+}
+
+pub(super) type StartCall = (
+    crate::runtime::StartRequest,
+    tokio::sync::oneshot::Sender<crate::store::Result<uuid::Uuid>>,
+);
+
+/// Group concurrent `Engine::start` calls into one transaction each round. If the group
+/// fails, its starts are made one by one, so each caller gets its own outcome and one bad
+/// request never fails the others.
+pub(super) async fn group_starts(
+    engine: Engine,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<StartCall>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let max = engine.inner.config.completion_batch;
+    loop {
+        let Some(batch) = next_batch(&rx, max, &mut stop).await else {
+            return;
+        };
+        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let together = if requests.len() == 1 {
+            None
+        } else {
+            match guard::caught(engine.start_many(requests.clone())).await {
+                Ok(ids) => Some(ids),
+                Err(e) => {
+                    tracing::debug!(starts = requests.len(), error = %e, "a group of starts failed; starting them one by one");
+                    None
+                }
+            }
+        };
+        match together {
+            Some(ids) => {
+                for (reply, id) in replies.into_iter().zip(ids) {
+                    let _ = reply.send(Ok(id));
+                }
+            }
+            None => {
+                for (r, reply) in requests.into_iter().zip(replies) {
+                    let outcome = guard::caught(engine.start_many(vec![r]))
+                        .await
+                        .map(|mut ids| ids.pop().expect("one id per request"));
                     let _ = reply.send(outcome);
                 }
             }

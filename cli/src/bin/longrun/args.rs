@@ -418,6 +418,10 @@ pub(crate) struct BenchArgs {
     /// Instances per start transaction.
     #[arg(long, default_value_t = 200)]
     pub(crate) start_batch: usize,
+    /// Concurrent callers, each starting one instance at a time with Engine::start and
+    /// waiting until it is accepted (what HTTP handlers do), instead of batched starts.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) callers: usize,
     /// Connections per engine.
     #[arg(long, default_value_t = 8)]
     pub(crate) pool_size: usize,

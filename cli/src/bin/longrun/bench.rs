@@ -43,6 +43,7 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         pool_size: a.pool_size,
         ceiling_seconds: a.ceiling_seconds,
         activity_history: !a.no_activity_history,
+        callers: a.callers,
     };
     if a.child {
         let figures =
@@ -220,6 +221,7 @@ pub(crate) async fn run_children(
                 &a.start_batch.to_string(),
             ])
             .args(["--pool-size", &a.pool_size.to_string()])
+            .args(["--callers", &a.callers.to_string()])
             .args(a.no_activity_history.then_some("--no-activity-history"))
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
