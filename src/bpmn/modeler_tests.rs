@@ -328,3 +328,41 @@ fn camunda_7_history_time_to_live_becomes_the_retention_period_and_exports_as_lo
     let again = import(&export(&days).xml).unwrap();
     assert_eq!(again.retention.as_deref(), Some("P30D"));
 }
+
+#[test]
+fn timer_start_events_import_and_export() {
+    use crate::definition::StartTimer;
+    let with = |def: &str| {
+        doc(
+            &format!(
+                r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing>{def}</bpmn:startEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+            ),
+            "",
+        )
+    };
+    let cycle = import(&with(
+        "<bpmn:timerEventDefinition><bpmn:timeCycle>R/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition>",
+    ))
+    .unwrap();
+    assert_eq!(cycle.start_timer, Some(StartTimer::Cycle("R/PT1H".into())));
+    let date = import(&with(
+        r#"<bpmn:timerEventDefinition><bpmn:timeDate>="2026-12-24T10:00:00Z"</bpmn:timeDate></bpmn:timerEventDefinition>"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        date.start_timer,
+        Some(StartTimer::Date("2026-12-24T10:00:00Z".into()))
+    );
+    let expr = import(&with(
+        "<bpmn:timerEventDefinition><bpmn:timeDuration>=wait</bpmn:timeDuration></bpmn:timerEventDefinition>",
+    ))
+    .unwrap_err();
+    assert!(expr.to_string().contains("literal"), "{expr}");
+    for def in [&cycle, &date] {
+        let again = import(&export(def).xml).unwrap();
+        assert_eq!(&again.start_timer, &def.start_timer);
+    }
+}

@@ -41,6 +41,7 @@ impl ProcessBuilder {
             def: ProcessDefinition {
                 process: id.into(),
                 start: None,
+                start_timer: None,
                 retry: None,
                 variables: Default::default(),
                 unique_business_key: None,
@@ -68,6 +69,12 @@ impl ProcessBuilder {
     /// The retry policy of service steps that set none.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.def.retry = Some(policy);
+        self
+    }
+
+    /// Start an instance by itself on this timer (see [`super::StartTimer`]).
+    pub fn start_on_timer(mut self, timer: super::StartTimer) -> Self {
+        self.def.start_timer = Some(timer);
         self
     }
 

@@ -18,7 +18,10 @@ pub use crate::expr::lookup;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
-pub use timer::{later, literal_date, parse_cycle, parse_duration, TimerSpec, MAX_SPAN};
+pub use timer::{
+    later, literal_date, parse_cycle, parse_duration, StartSchedule, StartTimer, TimerSpec,
+    MAX_SPAN,
+};
 pub(crate) use timer::{parse_cycle_lenient, parse_duration_lenient};
 pub(crate) use validate::is_message_name;
 pub use validate::{Error, Problem};
@@ -42,6 +45,10 @@ pub struct ProcessDefinition {
     /// instance's business key and its payload (an object) its variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartTrigger>,
+    /// A timer that starts instances by itself (a cycle, a date or a duration after the
+    /// deploy); see [`StartTimer`]. A process starts on a message or on a timer, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timer: Option<StartTimer>,
     /// The retry policy of service steps that do not set their own. Without one, a failed
     /// handler raises an incident at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

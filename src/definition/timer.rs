@@ -288,3 +288,188 @@ mod tests {
         }
     }
 }
+
+/// A timer start: when instances of a process start by themselves. In JSON
+/// `"start_timer": {"cycle": "R/PT1H"}`, `{"date": "2026-12-24T10:00:00Z"}` or
+/// `{"duration": "PT10M"}`. Each firing starts one instance (exactly once across engines),
+/// with no variables and the due time (RFC 3339) as its business key. A newer version of the
+/// process replaces the older one's schedule; firings missed while no engine ran are not made
+/// up: one instance starts for them, and the schedule goes on from the next slot to come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartTimer {
+    /// `R/PT1H`: every hour for ever, the first an hour after the deploy; `R5/PT1H`: five
+    /// times; `R/2026-12-01T08:00:00Z/P1D`: every day from that time. The interval is at
+    /// least a second.
+    Cycle(String),
+    /// Once, at this RFC 3339 date-time.
+    Date(String),
+    /// Once, this long after the version was deployed.
+    Duration(String),
+}
+
+/// A [`StartTimer`] read: the first due time, and how it repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartSchedule {
+    /// The first firing.
+    pub first: chrono::DateTime<chrono::Utc>,
+    /// The time between firings (none: it fires once).
+    pub every: Option<Duration>,
+    /// How many firings in all (none: for ever).
+    pub times: Option<u32>,
+}
+
+impl StartTimer {
+    /// The schedule of a version deployed at `deployed`, or why the timer is not valid.
+    pub fn schedule(
+        &self,
+        deployed: chrono::DateTime<chrono::Utc>,
+    ) -> Result<StartSchedule, String> {
+        match self {
+            StartTimer::Date(d) => {
+                let first = literal_date(d)
+                    .ok_or_else(|| format!("{} is not an RFC 3339 date-time", quote(d)))?;
+                Ok(StartSchedule {
+                    first,
+                    every: None,
+                    times: Some(1),
+                })
+            }
+            StartTimer::Duration(d) => Ok(StartSchedule {
+                first: later(deployed, parse_duration(d)?)?,
+                every: None,
+                times: Some(1),
+            }),
+            StartTimer::Cycle(c) => {
+                let bad = |why: &str| format!("invalid cycle {}: {why}", quote(c));
+                let parts: Vec<&str> = c.trim().split('/').collect();
+                let (count, start, interval) = match parts.as_slice() {
+                    [r, i] => (*r, None, *i),
+                    [r, s, i] => (*r, Some(*s), *i),
+                    _ => return Err(bad("it must look like R/PT1H, R5/PT1H or R/<date>/PT1H")),
+                };
+                let times = match count.strip_prefix('R') {
+                    Some("") => None,
+                    Some(n) => match n.parse::<u32>() {
+                        Ok(n) if n > 0 => Some(n),
+                        _ => return Err(bad("the repetitions are R (for ever) or R1, R2, ...")),
+                    },
+                    None => return Err(bad("it must start with R")),
+                };
+                let every = parse_duration(interval)?;
+                if every < Duration::seconds(1) {
+                    return Err(bad("the interval must be at least a second"));
+                }
+                let first = match start {
+                    None => later(deployed, every)?,
+                    Some(s) => {
+                        let at = literal_date(s).ok_or_else(|| {
+                            bad("the start between the slashes must be an RFC 3339 date-time")
+                        })?;
+                        next_slot(at, every, deployed)
+                    }
+                };
+                Ok(StartSchedule {
+                    first,
+                    every: Some(every),
+                    times,
+                })
+            }
+        }
+    }
+}
+
+impl StartSchedule {
+    /// After the firing due at `due`, the `fired`-th, the next due time no earlier than `now`
+    /// (slots missed meanwhile are skipped), or none once the schedule is done.
+    pub fn next(
+        &self,
+        due: chrono::DateTime<chrono::Utc>,
+        fired: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        let every = self.every?;
+        if self.times.is_some_and(|t| fired >= t) {
+            return None;
+        }
+        let next = later(due, every).ok()?;
+        if next > now {
+            return Some(next);
+        }
+        // Behind: the first slot after now (the missed ones are not made up).
+        Some(next_slot(next, every, now + Duration::milliseconds(1)))
+    }
+}
+
+/// The first of `at`, `at + every`, ... that is no earlier than `now`.
+fn next_slot(
+    at: chrono::DateTime<chrono::Utc>,
+    every: Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    if at >= now {
+        return at;
+    }
+    let step = every.num_milliseconds().max(1);
+    let behind = (now - at).num_milliseconds();
+    let slots = (behind + step - 1) / step;
+    at + Duration::milliseconds(slots.saturating_mul(step))
+}
+
+#[cfg(test)]
+mod start_timer_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc.with_ymd_and_hms(2026, 12, 1, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn cycles_dates_and_durations_schedule() {
+        let hourly = StartTimer::Cycle("R/PT1H".into())
+            .schedule(t(8, 0))
+            .unwrap();
+        assert_eq!(hourly.first, t(9, 0));
+        assert_eq!(hourly.next(t(9, 0), 1, t(9, 0)), Some(t(10, 0)));
+        // Missed slots are skipped: due 9:00, fired at 12:30, next is 13:00; at 13:00, 14:00.
+        assert_eq!(hourly.next(t(9, 0), 1, t(12, 30)), Some(t(13, 0)));
+        assert_eq!(hourly.next(t(9, 0), 1, t(13, 0)), Some(t(14, 0)));
+        let three = StartTimer::Cycle("R3/PT1H".into())
+            .schedule(t(8, 0))
+            .unwrap();
+        assert_eq!(three.next(t(10, 0), 2, t(10, 0)), Some(t(11, 0)));
+        assert_eq!(three.next(t(11, 0), 3, t(11, 0)), None);
+        let from = StartTimer::Cycle("R/2026-12-01T06:15:00Z/PT1H".into())
+            .schedule(t(8, 0))
+            .unwrap();
+        assert_eq!(from.first, t(8, 15), "the first slot after the deploy");
+        let at = StartTimer::Date("2026-12-24T10:00:00Z".into())
+            .schedule(t(8, 0))
+            .unwrap();
+        assert_eq!(
+            (at.first.to_rfc3339(), at.next(at.first, 1, at.first)),
+            ("2026-12-24T10:00:00+00:00".to_string(), None)
+        );
+        let soon = StartTimer::Duration("PT10M".into())
+            .schedule(t(8, 0))
+            .unwrap();
+        assert_eq!(soon.first, t(8, 10));
+        for bad in [
+            "PT1H",
+            "R0/PT1H",
+            "R/PT0.5S",
+            "R/yesterday/PT1H",
+            "Rx/PT1H",
+            "R/PT1H/PT1H/x",
+        ] {
+            assert!(
+                StartTimer::Cycle(bad.into()).schedule(t(8, 0)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(StartTimer::Date("tomorrow".into())
+            .schedule(t(8, 0))
+            .is_err());
+    }
+}

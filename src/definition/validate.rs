@@ -91,6 +91,17 @@ impl ProcessDefinition {
                 );
             }
         }
+        if let Some(t) = &self.start_timer {
+            if self.start.is_some() {
+                report(
+                    "start_timer".into(),
+                    "a process starts on a message or on a timer, not both".into(),
+                );
+            }
+            if let Err(e) = t.schedule(chrono::Utc::now()) {
+                report("start_timer".into(), e);
+            }
+        }
         if let Some(r) = &self.retention {
             if let Err(e) = self.retention_period() {
                 report("retention".into(), format!("\"{r}\": {e}"));

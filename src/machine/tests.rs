@@ -334,6 +334,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
         let def = ProcessDefinition {
             process: "p".into(),
             start: None,
+            start_timer: None,
             retry: None,
             variables: Default::default(),
             unique_business_key: None,

@@ -61,6 +61,26 @@ impl Engine {
         }
     }
 
+    /// Start the instances of timer starts due now (a few per transaction), each exactly
+    /// once across engines; returns how many started. The engine's workers call it; a test or
+    /// a job scheduler may too.
+    pub async fn fire_start_timers(&self) -> Result<usize> {
+        let store = &self.inner.store;
+        let mut client = store.client().await?;
+        let now = self.now();
+        let lease = self.lease(now);
+        let tx = client.transaction().await?;
+        let (n, applied) = store
+            .fire_start_timers_in(&tx, now, 16, lease.as_ref())
+            .await?;
+        if n == 0 {
+            return Ok(0);
+        }
+        tx.commit().await?;
+        self.after_commit(applied).await;
+        Ok(n)
+    }
+
     /// Start an instance in the caller's transaction: it exists if and only if the caller
     /// commits. Its first job (if any) is claimed by polling once committed.
     pub async fn start_tx(

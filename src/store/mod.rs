@@ -16,6 +16,7 @@ mod projection;
 mod read;
 mod retention;
 pub mod sql;
+mod start_timers;
 mod storage;
 mod timers;
 mod tls;
@@ -47,6 +48,7 @@ pub use read::{
 pub use retention::{
     Removed, Retention, DEFAULT_DEDUP_WINDOW, DEFAULT_OUTBOX_RETENTION, DEFAULT_RETENTION,
 };
+pub use start_timers::StartTimerView;
 pub use storage::{Storage, TableSize};
 pub(crate) use timers::Fired;
 pub use timers::{InstanceTimer, TimerView};
@@ -247,9 +249,21 @@ impl Store {
                 ],
             )
             .await?;
+        let version: i32 = rows[0].get("version");
+        // The latest version's timer start is the process's schedule.
+        match &def.start_timer {
+            Some(t) => {
+                let first = t.schedule(now).map_err(Error::BadInput)?.first;
+                c.exec(&q.start_timer_set, &[&def.process, &version, &first])
+                    .await?;
+            }
+            None => {
+                c.exec(&q.start_timer_clear, &[&def.process]).await?;
+            }
+        }
         Ok(Deployed {
             process: def.process.clone(),
-            version: rows[0].get("version"),
+            version,
             created: true,
         })
     }

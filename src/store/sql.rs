@@ -74,6 +74,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0013_retention",
         include_str!("../../sql/migrations/0013_retention.sql"),
     ),
+    (
+        14,
+        "0014_start_timers",
+        include_str!("../../sql/migrations/0014_start_timers.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005 and 0011), as `longrun report` names them.
@@ -129,6 +134,11 @@ macro_rules! queries {
 }
 
 queries!(
+    start_timer_set,
+    start_timer_clear,
+    start_timers_due,
+    start_timer_move,
+    start_timers_list,
     autovacuum_setting,
     retention_definitions,
     retention_instances,

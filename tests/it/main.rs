@@ -17,6 +17,7 @@ mod poison;
 mod privileges;
 mod projections;
 mod retention;
+mod start_timers;
 mod starts;
 mod telemetry;
 mod timers;

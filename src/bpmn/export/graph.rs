@@ -43,7 +43,18 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 message_ref(&s.message)
             )
         }
-        None => String::new(),
+        None => match &def.start_timer {
+            Some(crate::definition::StartTimer::Cycle(c)) => {
+                super::timer_xml(&crate::definition::TimerSpec::Cycle(c.clone()))
+            }
+            Some(crate::definition::StartTimer::Date(d)) => {
+                super::timer_xml(&crate::definition::TimerSpec::Until(d.clone()))
+            }
+            Some(crate::definition::StartTimer::Duration(d)) => {
+                super::timer_xml(&crate::definition::TimerSpec::After(d.clone()))
+            }
+            None => String::new(),
+        },
     };
     nodes.push(Node {
         id: "start".into(),

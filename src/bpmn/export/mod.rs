@@ -91,7 +91,7 @@ pub struct Exported {
     pub boundary: Vec<String>,
 }
 
-fn timer_xml(t: &TimerSpec) -> String {
+pub(super) fn timer_xml(t: &TimerSpec) -> String {
     match t {
         TimerSpec::After(d) => format!(
             "<bpmn:timerEventDefinition><bpmn:timeDuration xsi:type=\"bpmn:tFormalExpression\">{}</bpmn:timeDuration></bpmn:timerEventDefinition>",

@@ -137,6 +137,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
     }
     worker!("maintain", maintain, engine, local, stop_rx);
     worker!("retain", retain, engine, stop_rx);
+    worker!("start timers", start_on_timers, engine, stop_rx);
     drop(stop_rx);
     Running {
         engine,

@@ -155,6 +155,29 @@ pub(super) async fn retain(engine: Engine, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Start instances of processes with a timer start as their firings fall due: a look after
+/// another while there are some, then sleeps that grow while there are none.
+pub(super) async fn start_on_timers(engine: Engine, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Backoff::new(&engine);
+    let quiet = Notify::new();
+    let mut failing = Throttle::new("firing timer starts");
+    loop {
+        match engine.fire_start_timers().await {
+            Ok(n) => {
+                failing.ok();
+                if n > 0 {
+                    backoff.found();
+                    continue;
+                }
+            }
+            Err(e) => failing.failed(&e),
+        }
+        if !idle(backoff.next(), &quiet, &mut stop).await {
+            return;
+        }
+    }
+}
+
 pub(super) type SendRequest = (
     crate::store::Message,
     tokio::sync::oneshot::Sender<crate::store::Result<crate::store::Delivery>>,

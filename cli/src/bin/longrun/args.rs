@@ -326,7 +326,7 @@ pub(crate) enum Command {
         /// The instance id.
         instance: String,
     },
-    /// List running timers, soonest first.
+    /// List running timers, soonest first, and the processes' timer starts (when each fires next).
     Timers {
         /// Only of this process.
         #[arg(long)]

@@ -372,8 +372,16 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                 .store()
                 .timers(process.as_deref(), due_before, *limit)
                 .await?;
+            let starts: Vec<_> = engine
+                .store()
+                .start_timers()
+                .await?
+                .into_iter()
+                .filter(|t| process.as_deref().is_none_or(|p| p == t.process_id))
+                .filter(|t| due_before.is_none_or(|d| t.due_at < d))
+                .collect();
             if cli.json {
-                print_json(&list);
+                print_json(&serde_json::json!({ "timers": list, "timer_starts": starts }));
             } else {
                 let cols = [
                     "due_at",
@@ -384,6 +392,10 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                     "step",
                 ];
                 print_rows(&cols, &list);
+                if !starts.is_empty() {
+                    println!();
+                    print_rows(&["due_at", "process_id", "version", "fired"], &starts);
+                }
             }
             Ok(())
         }
