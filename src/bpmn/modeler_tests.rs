@@ -366,3 +366,114 @@ fn timer_start_events_import_and_export() {
         assert_eq!(&again.start_timer, &def.start_timer);
     }
 }
+
+/// A Camunda 7 diagram as modelers draw it: a class and a delegate expression naming the
+/// handlers, a JUEL condition, a plain task, a manual task, a milestone and a data object.
+#[test]
+fn camunda_7_delegates_juel_plain_tasks_and_data_objects_import_and_run() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="Claims" isExecutable="true">
+    <bpmn:dataObjectReference id="ref" dataObjectRef="claim" />
+    <bpmn:dataObject id="claim" />
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="check" camunda:class="com.acme.claims.CheckClaim" />
+    <bpmn:task id="note" />
+    <bpmn:exclusiveGateway id="big" default="small" />
+    <bpmn:manualTask id="review" />
+    <bpmn:intermediateThrowEvent id="reviewed" />
+    <bpmn:serviceTask id="pay" camunda:delegateExpression="${payClaim}" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="check" />
+    <bpmn:sequenceFlow id="f1" sourceRef="check" targetRef="note" />
+    <bpmn:sequenceFlow id="f2" sourceRef="note" targetRef="big" />
+    <bpmn:sequenceFlow id="large" sourceRef="big" targetRef="review">
+      <bpmn:conditionExpression>${amount gt 1000 &amp;&amp; status ne "closed"}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="small" sourceRef="big" targetRef="pay" />
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="reviewed" />
+    <bpmn:sequenceFlow id="f4" sourceRef="reviewed" targetRef="pay" />
+    <bpmn:sequenceFlow id="f5" sourceRef="pay" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let def = import(xml).unwrap();
+    let handler = |id: &str| match &def.steps.iter().find(|s| s.id == id).unwrap().kind {
+        StepKind::Service { handler, .. } => handler.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(handler("check"), "com.acme.claims.CheckClaim");
+    assert_eq!(handler("pay"), "payClaim");
+    let big = def.steps.iter().find(|s| s.id == "big").unwrap();
+    assert!(
+        matches!(&big.kind, StepKind::Exclusive { routes, .. } if routes[0].when == "amount > 1000 && status != \"closed\""),
+        "{:?}",
+        big.kind
+    );
+    // A large claim goes through the review and the milestone to the payment; the plain and
+    // manual tasks pass on.
+    let process = crate::definition::compile(def.clone());
+    let mut state = InstanceState::default();
+    let mut ctx = ctx();
+    let mut apply = |state: &mut InstanceState, input: Input| {
+        let events = decide(&process, state, &input, ctx).unwrap();
+        ctx.next_seq += events.len() as i64;
+        for e in &events {
+            evolve(state, e);
+        }
+        events
+    };
+    apply(
+        &mut state,
+        start(serde_json::json!({ "amount": 5000, "status": "open" })),
+    );
+    let job = |state: &InstanceState| match state.waits.first() {
+        Some(crate::machine::Wait::Job { job_id, step, .. }) => (*job_id, step.clone()),
+        other => panic!("{other:?}"),
+    };
+    let (check, step) = job(&state);
+    assert_eq!(step, "check");
+    let events = apply(
+        &mut state,
+        Input::JobCompleted {
+            job_id: check,
+            result: serde_json::Value::Null,
+        },
+    );
+    let passed: Vec<(&str, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GatewayDecided { step, next, .. } => Some((step.as_str(), next.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        passed,
+        [
+            ("note", "big"),
+            ("big", "review"),
+            ("review", "reviewed"),
+            ("reviewed", "pay")
+        ]
+    );
+    let (pay, step) = job(&state);
+    assert_eq!(step, "pay");
+    apply(
+        &mut state,
+        Input::JobCompleted {
+            job_id: pay,
+            result: serde_json::Value::Null,
+        },
+    );
+    assert!(state.status.is_ended());
+    // An expression that runs Java code is refused with the way out.
+    let refused = import(&xml.replace(
+        r#"camunda:delegateExpression="${payClaim}""#,
+        r#"camunda:expression="${claims.pay(execution)}""#,
+    ))
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("delegateExpression"),
+        "{refused}"
+    );
+}

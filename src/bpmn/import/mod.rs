@@ -225,7 +225,16 @@ impl<'a> Importer<'a> {
                     c.attribute("sourceRef").unwrap_or(""),
                     c.attribute("targetRef").unwrap_or(""),
                 )),
-                "extensionElements" | "documentation" | "laneSet" | "textAnnotation" => {}
+                // What does not change how an instance runs: documentation, lanes, notes,
+                // data objects and stores (longrun's data are the instance variables), groups.
+                "extensionElements"
+                | "documentation"
+                | "laneSet"
+                | "textAnnotation"
+                | "dataObject"
+                | "dataObjectReference"
+                | "dataStoreReference"
+                | "group" => {}
                 "startEvent"
                 | "endEvent"
                 | "serviceTask"
@@ -237,6 +246,8 @@ impl<'a> Importer<'a> {
                 | "parallelGateway"
                 | "eventBasedGateway"
                 | "callActivity"
+                | "task"
+                | "manualTask"
                 | "boundaryEvent" => {
                     if let Some(l) = c.children().find(|x| {
                         is_bpmn(x, "multiInstanceLoopCharacteristics")
@@ -260,7 +271,7 @@ impl<'a> Importer<'a> {
                     fail::<()>(
                         doc,
                         c,
-                        format!("{other} is not supported (longrun runs start and end events, service, send and receive tasks, intermediate and boundary events, exclusive, parallel and event-based gateways, call activities and compensation)"),
+                        format!("{other} is not supported (longrun runs start and end events, service, send and receive tasks, intermediate and boundary events, plain and manual tasks, exclusive, parallel and event-based gateways, call activities and compensation)"),
                     )
                     .err(),
                     )

@@ -6,7 +6,8 @@ use crate::definition::{
 };
 
 use super::xml::{
-    child, ext, feel_condition, handler_of, is_bpmn, list_of, literal_name, lr, output_of,
+    child, ext, feel_condition, handler_of, is_bpmn, juel_condition, list_of, literal_name, lr,
+    output_of,
 };
 use super::{ImportError, Importer, Xn};
 use crate::bpmn::ZEEBE_NS;
@@ -25,7 +26,7 @@ impl<'a> Importer<'a> {
             n.tag_name().name(),
             "exclusiveGateway" | "eventBasedGateway"
         ) || (is_bpmn(n, "parallelGateway") && self.out_of(raw_id).len() > 1);
-        let next = if routed { None } else { self.single_next(*n)? };
+        let mut next = if routed { None } else { self.single_next(*n)? };
         // Extensions that change what a step does are refused, not dropped without a word.
         for (ns, name, what) in [
             (ZEEBE_NS, "ioMapping", "input and output mappings"),
@@ -56,7 +57,11 @@ impl<'a> Importer<'a> {
                 let Some(handler) = handler_of(*n) else {
                     return self.fail(
                         *n,
-                        "a service task needs zeebe:taskDefinition type (or camunda:topic)",
+                        if n.attribute((super::CAMUNDA7_NS, "expression")).is_some() {
+                            "camunda:expression runs code longrun cannot run: name a handler with camunda:delegateExpression=\"${name}\", camunda:class or zeebe:taskDefinition type"
+                        } else {
+                            "a service task needs zeebe:taskDefinition type (or Camunda 7's camunda:topic, camunda:class or camunda:delegateExpression)"
+                        },
                     );
                 };
                 // `type="=x"` names the handler with an expression; `="x"` is a literal.
@@ -124,6 +129,11 @@ impl<'a> Importer<'a> {
                 }
                 _ => return self.fail(*n, "an intermediate catch event is a timer or a message"),
             },
+            // A plain task, a manual task and a plain throw event (a milestone) do nothing:
+            // the instance passes on (several incoming flows each pass, as in BPMN). Without
+            // a way out, the path ends there.
+            "task" | "manualTask" => pass_through(next.take()),
+            "intermediateThrowEvent" if defs.is_empty() => pass_through(next.take()),
             "intermediateThrowEvent" => match defs.first() {
                 Some(d) if is_bpmn(d, "compensateEventDefinition") => StepKind::Compensate,
                 Some(d) if is_bpmn(d, "messageEventDefinition") => StepKind::Send {
@@ -160,7 +170,7 @@ impl<'a> Importer<'a> {
                     } else {
                         match &f.condition {
                             Some(c) => {
-                                let when = feel_condition(c);
+                                let when = feel_condition(&juel_condition(c));
                                 if let Err(e) = crate::expr::Expr::parse(&when) {
                                     let flow = self
                                         .process
@@ -414,5 +424,17 @@ impl<'a> Importer<'a> {
             boundary,
             compensate,
         })
+    }
+}
+
+/// A step that does nothing: on to `next`, or the end of the path without one. It is an
+/// exclusive gateway with only its default, which passes each arrival on.
+fn pass_through(next: Option<String>) -> StepKind {
+    match next {
+        Some(next) => StepKind::Exclusive {
+            routes: Vec::new(),
+            default: Some(next),
+        },
+        None => StepKind::End,
     }
 }

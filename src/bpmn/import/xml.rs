@@ -105,12 +105,78 @@ pub(super) fn literal_name(text: &str) -> Option<&str> {
     }
 }
 
-/// A task's handler: `zeebe:taskDefinition type`, or Camunda 7's `camunda:topic`.
+/// A task's handler: `zeebe:taskDefinition type`, or Camunda 7's `camunda:topic` (an
+/// external task), `camunda:class` (the class name is the handler's name) or
+/// `camunda:delegateExpression="${bean}"` (the bean's name is).
 pub(super) fn handler_of(n: Xn) -> Option<String> {
     ext(n, ZEEBE_NS, "taskDefinition")
         .and_then(|t| t.attribute("type"))
         .or(n.attribute((CAMUNDA7_NS, "topic")))
+        .or(n.attribute((CAMUNDA7_NS, "class")))
         .map(str::to_string)
+        .or_else(|| {
+            let e = n.attribute((CAMUNDA7_NS, "delegateExpression"))?.trim();
+            let bean = e
+                .strip_prefix("${")
+                .or(e.strip_prefix("#{"))?
+                .strip_suffix('}')?
+                .trim();
+            let plain = !bean.is_empty()
+                && bean
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
+            plain.then(|| bean.to_string())
+        })
+}
+
+/// A Camunda 7 (JUEL) condition, `${amount > 100 && vip}`, in longrun's expression language:
+/// the braces go and the word operators `gt lt ge le eq ne` become symbols (`and`, `or`, `not`
+/// are longrun's too). Anything else is left as it is, for the expression parser to accept
+/// or refuse at its column. A condition that is not JUEL is returned unchanged.
+pub(super) fn juel_condition(s: &str) -> String {
+    let t = s.trim();
+    let Some(inner) = t
+        .strip_prefix("${")
+        .or(t.strip_prefix("#{"))
+        .and_then(|r| r.strip_suffix('}'))
+    else {
+        return s.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut quote: Option<char> = None;
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "gt" => ">",
+            "lt" => "<",
+            "ge" => ">=",
+            "le" => "<=",
+            "eq" => "==",
+            "ne" => "!=",
+            w => w,
+        });
+        word.clear();
+    };
+    for c in inner.chars() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_alphanumeric() || c == '_' || c == '.' => word.push(c),
+            None => {
+                flush(&mut word, &mut out);
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    flush(&mut word, &mut out);
+    out.trim().to_string()
 }
 
 /// Where a step's result goes: `longrun:output`, else merged into the variables.
