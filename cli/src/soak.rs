@@ -138,11 +138,12 @@ pub async fn soak(
             (s.clone(), engine.clone(), passes.clone(), removed.clone());
         let mut stop = stop_rx.clone();
         let every = soak.every;
+        // As an engine runs it in the background (batches of 100, a pause after each).
         let policy = Retention {
             default_period: None,
             dedup_window: chrono::Duration::minutes(1).max(soak.retention),
             outbox_retention: soak.retention,
-            ..Retention::default()
+            ..EngineConfig::default().retention_policy()
         };
         tokio::spawn(async move {
             loop {

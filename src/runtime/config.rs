@@ -97,7 +97,9 @@ impl EngineConfig {
             older_than: None,
             dedup_window: self.dedup_window,
             outbox_retention: self.outbox_retention,
-            ..Default::default()
+            // In the background: short bursts that leave the CPU to transitions.
+            batch: 100,
+            pause: std::time::Duration::from_millis(20),
         }
     }
 

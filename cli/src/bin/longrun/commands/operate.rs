@@ -105,6 +105,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                 dedup_window: period("dedup-window", dedup_window)?,
                 outbox_retention: period("outbox-retention", outbox_retention)?,
                 batch: *batch,
+                pause: std::time::Duration::ZERO,
             };
             policy
                 .validate()
