@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod bpmn;
+pub mod bridge;
 #[cfg(feature = "console")]
 pub mod console;
 pub mod definition;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod bpmn;
+mod bridge;
 mod common;
 #[cfg(feature = "console")]
 mod console;

@@ -436,3 +436,62 @@ async fn projections_name_the_transaction_that_holds_them_back() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!text.contains("held back"), "{text}");
 }
+
+/// `longrun bridge --once`: the order context's command crosses into the payment context, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_once_carries_a_command_to_another_context() {
+    let (orders, payments) = (TestDb::new().await, TestDb::new().await);
+    let o = crate::common::client(&orders.store);
+    o.deploy(
+        &longrun::ProcessDefinition::from_json(include_str!(
+            "../../../examples/definitions/order.json"
+        ))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    crate::common::client(&payments.store)
+        .deploy(
+            &longrun::ProcessDefinition::builder("payment")
+                .start_on_message("RetrievePayment")
+                .receive("charged", "CardCharged")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    o.send(longrun::Message::new("OrderPlaced", "o1", "o1-placed"))
+        .await
+        .unwrap();
+    let from = format!("#{}", orders.schema());
+    let args = [
+        "--json",
+        "bridge",
+        "--from",
+        &from,
+        "--to",
+        payments.schema(),
+        "--topics",
+        "payment",
+        "--once",
+    ];
+    let out = longrun(&args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["delivered"].as_i64(), v["duplicates"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        payments
+            .count("instances", "WHERE business_key = 'o1'")
+            .await,
+        1
+    );
+    let out = longrun(&args, &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["delivered"], 0);
+    let out = longrun(&["bridge", "--from", "x", "--to", "y", "--topics", ""], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

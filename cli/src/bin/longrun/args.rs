@@ -278,6 +278,30 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 500)]
         batch: i64,
     },
+    /// Carry what one context's outbox sends on some topics into another context's inbox,
+    /// exactly once in effect (the outbox message id is the inbound id; the checkpoint moves
+    /// after the target committed). Runs until Ctrl-C or SIGTERM, or with --once until
+    /// nothing is left.
+    Bridge {
+        /// The source context: `[DATABASE_URL]#SCHEMA` (`#orders` or a bare `orders` is a
+        /// schema of the default database).
+        #[arg(long, value_name = "URL#SCHEMA")]
+        from: String,
+        /// The target context, the same way.
+        #[arg(long, value_name = "URL#SCHEMA")]
+        to: String,
+        /// The outbox topics to carry, comma-separated (a command's recipient, an event's
+        /// name).
+        #[arg(long, value_delimiter = ',', required = true)]
+        topics: Vec<String>,
+        /// The bridge's name: its checkpoint in the source (default
+        /// `bridge-<from schema>-to-<to schema>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Carry what is there now and stop.
+        #[arg(long)]
+        once: bool,
+    },
     /// List the catch-up projections with their checkpoint and lag, or rebuild one.
     Projections {
         #[command(subcommand)]

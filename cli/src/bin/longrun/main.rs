@@ -81,6 +81,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Projections { .. }
         | Command::Storage { .. }
         | Command::Retention { .. }
+        | Command::Bridge { .. }
         | Command::Run { .. }
         | Command::Console { .. }
         | Command::Dev { .. } => commands::operate::run(&cli).await,

@@ -158,6 +158,50 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Bridge {
+            from,
+            to,
+            topics,
+            name,
+            once,
+        } => {
+            let (source, target) = (context(cli, from).await?, context(cli, to).await?);
+            let name = name
+                .clone()
+                .unwrap_or_else(|| format!("bridge-{}-to-{}", source.schema(), target.schema()));
+            let bridge = longrun::bridge::Bridge::new(&source, &target, &name, topics.clone())
+                .map_err(|e| Failure::Input(e.to_string()))?;
+            if *once {
+                let moved = bridge.drain().await?;
+                if cli.json {
+                    print_json(&moved);
+                } else {
+                    println!(
+                        "bridge {name}: {} delivered, {} already there",
+                        moved.delivered, moved.duplicates
+                    );
+                }
+                return Ok(());
+            }
+            eprintln!(
+                "longrun: bridge {name} carries {} from {} to {}; Ctrl-C stops it",
+                topics.join(","),
+                source.schema(),
+                target.schema()
+            );
+            let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            let running = tokio::spawn(async move { bridge.run(stop).await });
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            let _ = stop_tx.send(true);
+            let _ = running.await;
+            Ok(())
+        }
         Command::Projections { action: None } => {
             let engine = connect(cli).await?;
             let list = engine.store().projections().await?;
@@ -281,4 +325,22 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Dev { listen, port, keep } => dev(cli, *listen, *port, *keep).await,
         _ => unreachable!("main dispatches only this file's commands here"),
     }
+}
+
+/// A context given as `[URL]#SCHEMA` (or a bare schema name): its store, checked to be
+/// migrated.
+async fn context(cli: &Cli, spec: &str) -> Result<longrun::Store, Failure> {
+    let (url, schema) = match spec.rsplit_once('#') {
+        Some((url, schema)) => ((!url.is_empty()).then_some(url), schema),
+        None => (None, spec),
+    };
+    longrun::store::validate_schema(schema).map_err(|e| Failure::Input(format!("{spec}: {e}")))?;
+    let mut inner = cli.clone();
+    inner.schema = schema.to_string();
+    if let Some(url) = url {
+        inner.database_url = Some(url.to_string());
+    }
+    let engine = connect(&inner).await?;
+    migrated(&engine, false).await?;
+    Ok(engine.store().clone())
 }

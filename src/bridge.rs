@@ -1,0 +1,181 @@
+//! Bridges between bounded contexts: what one context's outbox sends on some topics reaches
+//! another context's inbox, exactly once in effect.
+//!
+//! A context is a longrun schema, in the same database or another one. A [`Bridge`] reads the
+//! source's outbox as a [`Consumer`] (a durable checkpoint, one holder at a time under a
+//! lease) and delivers each message into the target's inbox with the outbox message id as the
+//! inbound id. It moves the checkpoint only after the target committed; after a crash it reads
+//! those messages again and the target's inbox finds them duplicates, so nothing is lost and
+//! nothing counts twice. The target sees only messages (name, key, payload), never the
+//! source's tables.
+//!
+//! ```no_run
+//! # async fn demo(order: longrun::Store, payment: longrun::Store) -> longrun::Result<()> {
+//! use longrun::bridge::Bridge;
+//! let bridge = Bridge::new(&order, &payment, "order-to-payment", vec!["payment".into()])?;
+//! let (_stop, stop) = tokio::sync::watch::channel(false);
+//! bridge.run(stop).await; // until stop says true
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration as StdDuration;
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::store::{Consumer, Delivery, Error, Message, OutboxMessage, Result, Store};
+use crate::Engine;
+
+/// Messages one bridge step (or a drain) moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Moved {
+    /// Messages the target took as new (started, correlated, buffered or dead-lettered there).
+    pub delivered: usize,
+    /// Messages the target had already (a redelivery after a crash).
+    pub duplicates: usize,
+}
+
+/// A bridge from one context's outbox to another context's inbox; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    consumer: Consumer,
+    target: Engine,
+    batch: i64,
+}
+
+impl Bridge {
+    /// A bridge named `name` (its consumer's name in the source) carrying `topics` from
+    /// `from` to `to`.
+    pub fn new(from: &Store, to: &Store, name: &str, topics: Vec<String>) -> Result<Bridge> {
+        if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
+            return Err(Error::BadInput(
+                "a bridge carries at least one topic, none empty".into(),
+            ));
+        }
+        if name.trim().is_empty() {
+            return Err(Error::BadInput("a bridge needs a name".into()));
+        }
+        let owner = format!("bridge-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        Ok(Bridge {
+            consumer: from.consumer(name, topics, owner),
+            target: Engine::builder(to.clone()).build()?,
+            batch: 256,
+        })
+    }
+
+    /// Messages read and delivered per step (default 256).
+    pub fn batch(mut self, n: i64) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// Read one batch after the checkpoint and deliver it to the target in one transaction
+    /// there, then move the checkpoint. `None` while another holder has the bridge's lease.
+    /// A message the target refuses stops the step at it: the messages before it are
+    /// delivered and acknowledged, and the error names it.
+    pub async fn step(&self) -> Result<Option<Moved>> {
+        let Some(batch) = self.consumer.poll(Utc::now(), self.batch).await? else {
+            return Ok(None);
+        };
+        if batch.is_empty() {
+            return Ok(Some(Moved::default()));
+        }
+        let messages: Vec<Message> = batch.iter().map(inbound).collect();
+        let outcomes = self.target.send_many(messages).await?;
+        let mut moved = Moved::default();
+        let mut last: Option<&OutboxMessage> = None;
+        let mut failed = None;
+        for (m, outcome) in batch.iter().zip(outcomes) {
+            match outcome {
+                Ok(Delivery::Duplicate { .. }) => moved.duplicates += 1,
+                Ok(_) => moved.delivered += 1,
+                Err(e) => {
+                    failed = Some(Error::BadInput(format!(
+                        "the target refused message {} ({} key {}): {e}",
+                        m.message_id, m.name, m.key
+                    )));
+                    break;
+                }
+            }
+            last = Some(m);
+        }
+        if let Some(last) = last {
+            self.consumer.ack(Utc::now(), last).await?;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Some(moved)),
+        }
+    }
+
+    /// Deliver everything there is now, step after step, then give the lease up (another
+    /// process may carry on at once).
+    pub async fn drain(&self) -> Result<Moved> {
+        let moved = self.drain_holding().await;
+        if !matches!(moved, Err(Error::Conflict(_))) {
+            let _ = self.consumer.release().await;
+        }
+        moved
+    }
+
+    async fn drain_holding(&self) -> Result<Moved> {
+        let mut all = Moved::default();
+        loop {
+            match self.step().await? {
+                None => {
+                    return Err(Error::Conflict(format!(
+                        "another process holds the bridge {}",
+                        self.consumer.name()
+                    )))
+                }
+                Some(m) if m.delivered + m.duplicates == 0 => return Ok(all),
+                Some(m) => {
+                    all.delivered += m.delivered;
+                    all.duplicates += m.duplicates;
+                }
+            }
+        }
+    }
+
+    /// Carry messages until `stop` says true: a step after another while there are some,
+    /// then waits that grow from 100 ms to 2 s while there are none; errors are logged
+    /// (at most once a minute for the same run of failures) and retried. Gives the lease up
+    /// at the end.
+    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
+        let mut wait = StdDuration::from_millis(100);
+        let mut failing_since: Option<std::time::Instant> = None;
+        while !*stop.borrow() {
+            match self.step().await {
+                Ok(Some(m)) if m.delivered + m.duplicates > 0 => {
+                    failing_since = None;
+                    wait = StdDuration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    failing_since = None;
+                    wait = (wait * 2).min(StdDuration::from_secs(2));
+                }
+                Err(e) => {
+                    let now = std::time::Instant::now();
+                    if failing_since.is_none_or(|t| now.duration_since(t).as_secs() >= 60) {
+                        tracing::warn!(bridge = self.consumer.name(), error = %e, "a bridge step failed; retrying");
+                        failing_since = Some(now);
+                    }
+                    wait = StdDuration::from_secs(1);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let _ = self.consumer.release().await;
+    }
+}
+
+/// The inbound form of an outbound message: same name, key and payload, and the outbox
+/// message id as the inbound id (what makes a redelivery a duplicate).
+fn inbound(m: &OutboxMessage) -> Message {
+    Message::new(m.name.clone(), m.key.clone(), m.message_id.to_string()).payload(m.payload.clone())
+}
