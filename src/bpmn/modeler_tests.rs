@@ -477,3 +477,23 @@ fn camunda_7_delegates_juel_plain_tasks_and_data_objects_import_and_run() {
         "{refused}"
     );
 }
+
+#[test]
+fn terminate_end_events_import_and_export() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="stop" />
+    <bpmn:endEvent id="stop"><bpmn:terminateEventDefinition /></bpmn:endEvent>"#,
+        "",
+    );
+    let def = import(&xml).unwrap();
+    assert!(matches!(def.steps[0].kind, StepKind::Terminate));
+    let again = import(&export(&def).xml).unwrap();
+    assert!(matches!(again.steps[0].kind, StepKind::Terminate));
+    let error_end = xml.replace("terminateEventDefinition", "errorEventDefinition");
+    assert!(import(&error_end)
+        .unwrap_err()
+        .to_string()
+        .contains("plain or terminate"));
+}

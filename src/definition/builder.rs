@@ -93,6 +93,7 @@ impl ProcessBuilder {
             let routed = matches!(
                 prev.kind,
                 StepKind::End
+                    | StepKind::Terminate
                     | StepKind::Exclusive { .. }
                     | StepKind::Parallel { .. }
                     | StepKind::EventGateway { .. }
@@ -155,6 +156,11 @@ impl ProcessBuilder {
     /// An end step.
     pub fn end(self, id: impl Into<String>) -> StepBuilder {
         self.push(id, StepKind::End)
+    }
+
+    /// A terminate end step: the instance completes here, ending every other branch.
+    pub fn terminate(self, id: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::Terminate)
     }
 
     /// A step that undoes the completed steps that declare a compensation, newest first.
@@ -534,6 +540,10 @@ impl StepBuilder {
     /// Add a call activity.
     pub fn call(self, id: impl Into<String>, process: impl Into<String>) -> StepBuilder {
         self.inner.call(id, process)
+    }
+    /// Add a terminate end step.
+    pub fn terminate(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.terminate(id)
     }
     /// Validate and return the definition.
     pub fn build(self) -> Result<ProcessDefinition, Error> {

@@ -340,6 +340,10 @@ impl TryFrom<RawStep> for Step {
                 no_message_fields()?;
                 StepKind::End
             }
+            "terminate" => {
+                no_message_fields()?;
+                StepKind::Terminate
+            }
             "exclusive" => {
                 no_message_fields()?;
                 StepKind::Exclusive {
@@ -484,7 +488,7 @@ impl From<Step> for RawStep {
                 r.payload = input;
                 r.output = output.into_raw();
             }
-            StepKind::End | StepKind::Compensate | StepKind::Join => {}
+            StepKind::End | StepKind::Terminate | StepKind::Compensate | StepKind::Join => {}
         }
         r
     }

@@ -349,6 +349,9 @@ pub enum StepKind {
     },
     /// The instance completes here.
     End,
+    /// The instance completes here at once, ending every other branch (BPMN's terminate end
+    /// event): their waits are withdrawn and their timers cancelled.
+    Terminate,
 }
 
 impl StepKind {
@@ -366,6 +369,7 @@ impl StepKind {
             StepKind::EventGateway { .. } => "event_gateway",
             StepKind::Call { .. } => "call",
             StepKind::End => "end",
+            StepKind::Terminate => "terminate",
         }
     }
 }

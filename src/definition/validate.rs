@@ -354,7 +354,7 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
-                StepKind::End | StepKind::Compensate => {}
+                StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
             }
         }
         for path in self.variables.keys() {
@@ -376,7 +376,7 @@ impl ProcessDefinition {
                     | StepKind::EventGateway { .. }
             );
             match (&step.kind, &step.next) {
-                (StepKind::End, Some(_)) => report(
+                (StepKind::End | StepKind::Terminate, Some(_)) => report(
                     format!("steps[{i}].next"),
                     "an end step has no next step".into(),
                 ),
@@ -387,7 +387,7 @@ impl ProcessDefinition {
                         step.kind.type_name()
                     ),
                 ),
-                (StepKind::End, None) => {}
+                (StepKind::End | StepKind::Terminate, None) => {}
                 (_, None) if routed => {}
                 (_, None) => report(
                     format!("steps[{i}].next"),
@@ -508,7 +508,7 @@ impl ProcessDefinition {
                     continue;
                 }
                 let step = &self.steps[i];
-                if matches!(step.kind, StepKind::End) {
+                if matches!(step.kind, StepKind::End | StepKind::Terminate) {
                     reaches_end = true;
                 }
                 todo.extend(

@@ -389,3 +389,32 @@ async fn a_child_that_ends_while_its_parent_is_paused_moves_it_on_resume() {
     assert_eq!(view.status, "completed");
     assert_eq!(db.count("outbox", "WHERE name = 'LoanRefused'").await, 1);
 }
+
+/// A terminate end ends the instance at once: the other branch's wait, its subscription and
+/// its boundary timer go in the same transaction.
+#[tokio::test]
+async fn a_terminate_end_ends_every_other_branch() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let def = ProcessDefinition::builder("race")
+        .parallel("fork", ["wait", "done_early"])
+        .receive("wait", "Go")
+        .timeout_after("P1D", "late")
+        .end("normal")
+        .end("late")
+        .terminate("done_early")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let id = engine
+        .start(longrun::StartRequest::new("race", "k1"))
+        .await
+        .unwrap();
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.status, "completed");
+    assert_eq!(view.current_step.as_deref(), Some("done_early"));
+    for table in ["subscriptions", "timers", "jobs"] {
+        assert_eq!(db.count(table, "").await, 0, "{table}");
+    }
+    assert!(db.store.replay(id).await.unwrap().differences.is_empty());
+}

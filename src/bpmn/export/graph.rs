@@ -226,6 +226,11 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.tag = "endEvent";
                 node.shape = Shape::Event;
             }
+            StepKind::Terminate => {
+                node.tag = "endEvent";
+                node.shape = Shape::Event;
+                node.inner = "<bpmn:terminateEventDefinition />".into();
+            }
         }
         nodes.push(node);
         if let Some(n) = &step.next {

@@ -149,12 +149,16 @@ impl<'a> Importer<'a> {
                     )
                 }
             },
-            "endEvent" => {
-                if let Some(d) = defs.first() {
-                    return self.fail(*d, "an end event is plain (terminate, error and other end events are not supported)");
+            "endEvent" => match defs.first() {
+                None => StepKind::End,
+                Some(d) if is_bpmn(d, "terminateEventDefinition") => StepKind::Terminate,
+                Some(d) => {
+                    return self.fail(
+                        *d,
+                        "an end event is plain or terminate (error, message and other end events are not supported)",
+                    )
                 }
-                StepKind::End
-            }
+            },
             "exclusiveGateway" => {
                 let outs = self.out_of(raw_id);
                 // A merge (one way out, no condition on it) goes on by its default.

@@ -235,6 +235,13 @@ impl Decision<'_> {
                     });
                     self.schedule_boundaries(step);
                 }
+                StepKind::Terminate => {
+                    // Every other branch ends here: its waits and timers go, and what was
+                    // queued to run is not run.
+                    queue.clear();
+                    self.withdraw_all(&format!("terminated at {id}"));
+                    self.emit(Event::InstanceCompleted { step: id.clone() })
+                }
                 StepKind::End => {
                     if self.scratch.waits.is_empty() && queue.is_empty() {
                         self.emit(Event::InstanceCompleted { step: id.clone() })
