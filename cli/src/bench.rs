@@ -350,6 +350,11 @@ pub async fn run_engines(
     })
 }
 
+/// Bytes of every table of the bench schema, indexes and TOAST included.
+pub async fn storage(cfg: &BenchConfig) -> Result<i64> {
+    Ok(store(cfg, 1).await?.storage(false).await?.total_bytes())
+}
+
 /// Start-to-end times of every ended instance in the bench schema, from the table's stamps.
 pub async fn latencies_from_table(cfg: &BenchConfig) -> Result<Vec<f64>> {
     let sql = longrun::store::sql::render(

@@ -3,4 +3,5 @@
 
 pub mod bench;
 pub mod cluster;
+pub mod prefill;
 pub mod soak;

@@ -480,6 +480,11 @@ pub(crate) struct BenchArgs {
     /// autovacuum on) and removed afterwards, instead of the configured database.
     #[arg(long)]
     pub(crate) private_cluster: bool,
+    /// Prefill mode: run once on the empty schema, fill it with this many ended instances'
+    /// history as real runs leave it (copied from one that ran), then run again: the second
+    /// run's throughput against the first shows what a large history costs.
+    #[arg(long, value_name = "N")]
+    pub(crate) prefill: Option<usize>,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     pub(crate) keep: bool,

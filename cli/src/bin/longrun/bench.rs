@@ -105,6 +105,9 @@ pub(crate) async fn bench_body(
         let qps = bench::idle_queries(cfg, secs).await?;
         return Ok(format!("idle_seconds={secs:.0} queries_per_s={qps:.2}"));
     }
+    if let Some(n) = a.prefill {
+        return prefilled(cfg, a, n).await;
+    }
     if let Some(minutes) = a.soak_minutes {
         return soak(cfg, a, minutes).await;
     }
@@ -326,5 +329,54 @@ async fn soak(
         f.during.1 / f.outside.1,
         f.waiting_checked,
         f.waiting_damaged,
+    ))
+}
+
+/// `--prefill N`: the same run on the empty schema and after N ended instances' history.
+async fn prefilled(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+    n: usize,
+) -> Result<String, Failure> {
+    use longrun_cli::{bench, prefill};
+    if n == 0 || a.latency || a.processes > 1 {
+        return Err(Failure::Input(
+            "--prefill takes at least 1, with one engine process and not --latency".into(),
+        ));
+    }
+    let run = |label: &'static str| async move {
+        let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let f = bench::run_engines(cfg, a.instances, a.engines, false, progress).await?;
+        let ips = f.completed as f64 / f.seconds;
+        eprintln!(
+            "bench: {label}: {} instances in {:.2} s, {ips:.0}/s, rss {} MiB",
+            f.completed,
+            f.seconds,
+            rss_mib()
+        );
+        Ok::<f64, Failure>(ips)
+    };
+    let empty = run("empty schema").await?;
+    let template = prefill::template(cfg).await?;
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    prefill::prefill(cfg, template, n, |done| {
+        if last.elapsed().as_secs() >= 1 || done == n {
+            last = std::time::Instant::now();
+            eprintln!(
+                "prefill: {done}/{n} ended instances copied, {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await?;
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let storage = longrun_cli::bench::storage(cfg).await?;
+    let full = run("after the prefill").await?;
+    Ok(format!(
+        "prefill={n} prefill_seconds={fill_seconds:.0} schema_mb={:.0} empty_instances_per_s={empty:.0} prefilled_instances_per_s={full:.0} prefilled_ratio={:.2} rss_mib={}",
+        storage as f64 / 1e6,
+        full / empty,
+        rss_mib()
     ))
 }
