@@ -244,7 +244,6 @@ fn a_second_executable_process_is_refused_not_dropped() {
 fn extensions_that_change_behaviour_are_refused_not_dropped() {
     for extension in [
         r#"<zeebe:ioMapping><zeebe:input source="=order.total" target="amount" /></zeebe:ioMapping>"#,
-        r#"<zeebe:taskHeaders><zeebe:header key="currency" value="EUR" /></zeebe:taskHeaders>"#,
         r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners>"#,
     ] {
         let e = import(&service(&format!(
@@ -257,6 +256,36 @@ fn extensions_that_change_behaviour_are_refused_not_dropped() {
         );
         assert!(e.line > 1, "{e}");
     }
+}
+
+#[test]
+fn task_headers_reach_the_model_and_go_back_out() {
+    let def = import(&service(
+        r#"<zeebe:taskDefinition type="charge" /><zeebe:taskHeaders><zeebe:header key="currency" value="EUR" /><zeebe:header key="template" value="receipt &amp; thanks" /></zeebe:taskHeaders>"#,
+    ))
+    .unwrap();
+    let headers = |d: &crate::definition::ProcessDefinition| {
+        d.steps
+            .iter()
+            .find_map(|s| match &s.kind {
+                StepKind::Service { headers, .. } => Some(headers.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let want: std::collections::BTreeMap<String, String> = [
+        ("currency".to_string(), "EUR".to_string()),
+        ("template".to_string(), "receipt & thanks".to_string()),
+    ]
+    .into();
+    assert_eq!(headers(&def), want);
+    assert_eq!(headers(&import(&export(&def).xml).unwrap()), want);
+    // A header without its value is a problem at the header.
+    let e = import(&service(
+        r#"<zeebe:taskDefinition type="charge" /><zeebe:taskHeaders><zeebe:header key="currency" /></zeebe:taskHeaders>"#,
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("key and a value"), "{e}");
 }
 
 #[test]

@@ -123,6 +123,7 @@ impl ProcessBuilder {
                 timeout: None,
                 retry: None,
                 errors: Vec::new(),
+                headers: Default::default(),
             },
         )
     }
@@ -341,6 +342,24 @@ impl StepBuilder {
             StepKind::Service { timeout, .. } => *timeout = Some(duration.into()),
             other => panic!(
                 "`timeout` applies to service steps, not {}",
+                other.type_name()
+            ),
+        }
+        self
+    }
+
+    /// A static setting handed to this service step's handler with each job
+    /// ([`crate::JobContext::headers`]; BPMN's task headers).
+    ///
+    /// # Panics
+    /// If the current step is not a service step.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        match &mut self.last().kind {
+            StepKind::Service { headers, .. } => {
+                headers.insert(key.into(), value.into());
+            }
+            other => panic!(
+                "`header` applies to service steps, not {}",
                 other.type_name()
             ),
         }

@@ -2,6 +2,7 @@
 //! that type uses), and the conversions to and from the typed model with their checks.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use super::*;
 
@@ -30,6 +31,8 @@ pub(super) struct RawStep {
     retry: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ErrorRoute>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    headers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     duration: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -213,6 +216,12 @@ impl TryFrom<RawStep> for Step {
                 r.kind
             ));
         }
+        if !r.headers.is_empty() && r.kind != "service" {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `headers`",
+                r.kind
+            ));
+        }
         if r.timeout.is_some() && r.kind != "service" {
             return Err(format!(
                 "step \"{id}\" of type \"{}\" has no field `timeout`",
@@ -297,6 +306,7 @@ impl TryFrom<RawStep> for Step {
                     timeout: r.timeout,
                     retry: r.retry,
                     errors: r.errors,
+                    headers: r.headers,
                 }
             }
             "timer" => {
@@ -421,6 +431,7 @@ impl From<Step> for RawStep {
             timeout: None,
             retry: None,
             errors: Vec::new(),
+            headers: BTreeMap::new(),
             duration: None,
             until: None,
             boundary: s.boundary.into_iter().map(RawBoundary::from).collect(),
@@ -439,12 +450,14 @@ impl From<Step> for RawStep {
                 timeout,
                 retry,
                 errors,
+                headers,
             } => {
                 r.handler = Some(handler);
                 r.output = output.into_raw();
                 r.timeout = timeout;
                 r.retry = retry;
                 r.errors = errors;
+                r.headers = headers;
             }
             StepKind::Timer { timer } => match timer {
                 TimerSpec::After(d) | TimerSpec::Cycle(d) => r.duration = Some(d),

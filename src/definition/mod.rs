@@ -284,6 +284,9 @@ pub enum StepKind {
         retry: Option<RetryPolicy>,
         /// Business errors the handler may raise, and where each leads (no retries).
         errors: Vec<ErrorRoute>,
+        /// Static settings handed to the handler with each job (BPMN's task headers), e.g.
+        /// `{"template": "order-confirmation"}`; [`crate::JobContext::headers`].
+        headers: std::collections::BTreeMap<String, String>,
     },
     /// Wait: for a duration, or until a date held by a variable.
     Timer {

@@ -180,6 +180,10 @@ fn arb_kind() -> impl Strategy<Value = StepKind> {
                         next: "end".into()
                     }])
                     .unwrap_or_default(),
+                headers: match t {
+                    Some(n) if n % 3 == 0 => [("template".to_string(), format!("t{n}"))].into(),
+                    _ => Default::default(),
+                },
             }),
         (1u32..100).prop_map(|d| StepKind::Timer {
             timer: TimerSpec::After(format!("P{d}D"))

@@ -174,7 +174,19 @@ impl ProcessDefinition {
                     timeout,
                     retry,
                     errors,
+                    headers,
                 } => {
+                    if headers.len() > 64 {
+                        report(at("headers"), "at most 64 headers".into());
+                    }
+                    for (k, v) in headers {
+                        if k.trim().is_empty() || k.len() > 200 || v.len() > 4096 {
+                            report(
+                                at("headers"),
+                                format!("header \"{}\": a key is non-empty and at most 200 bytes, a value at most 4 KiB", k.chars().take(40).collect::<String>()),
+                            );
+                        }
+                    }
                     for (j, e) in errors.iter().enumerate() {
                         if !is_name(&e.code) {
                             report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());

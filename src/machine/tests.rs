@@ -288,6 +288,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         timeout: None,
                         retry: None,
                         errors: Vec::new(),
+                        headers: Default::default(),
                     },
                     1 => StepKind::Send {
                         message: "M".into(),

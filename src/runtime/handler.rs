@@ -23,6 +23,8 @@ pub struct JobContext {
     pub variables: Value,
     /// Which claim this is, starting at 1.
     pub attempt: i32,
+    /// The step's static settings from the definition (BPMN task headers); empty if none.
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// A handler's failure: a technical one (retried under the step's policy) or a named

@@ -322,6 +322,16 @@ impl Store {
     /// One version of a definition, compiled for running (cached: versions are immutable).
     /// Derefs to the [`ProcessDefinition`] document.
     pub async fn definition(&self, process: &str, version: i32) -> Result<Arc<Process>> {
+        let cached = self
+            .inner
+            .definitions
+            .read()
+            .expect("not poisoned")
+            .get(&(process.to_string(), version))
+            .cloned();
+        if let Some(d) = cached {
+            return Ok(d);
+        }
         let c = self.client().await?;
         self.definition_in(&c, process, version).await
     }

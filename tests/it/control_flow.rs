@@ -418,3 +418,53 @@ async fn a_terminate_end_ends_every_other_branch() {
     }
     assert!(db.store.replay(id).await.unwrap().differences.is_empty());
 }
+
+/// A service step's headers reach its handler with each job.
+#[tokio::test]
+async fn a_handler_gets_its_steps_headers() {
+    let db = TestDb::new().await;
+    let seen: Arc<Mutex<Vec<(String, std::collections::BTreeMap<String, String>)>>> =
+        Arc::default();
+    let engine = {
+        let seen = seen.clone();
+        Engine::builder(db.store.clone())
+            .config(fast_config())
+            .handler("notify", move |job: JobContext| {
+                let seen = seen.clone();
+                async move {
+                    seen.lock()
+                        .unwrap()
+                        .push((job.step.clone(), job.headers.clone()));
+                    Ok(Value::Null)
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let def = ProcessDefinition::builder("mail")
+        .service("confirm", "notify")
+        .header("template", "order-confirmation")
+        .header("channel", "email")
+        .service("plain", "notify")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine
+        .start(longrun::StartRequest::new("mail", "m1"))
+        .await
+        .unwrap();
+    crate::common::wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].0, "confirm");
+    assert_eq!(
+        seen[0].1.get("template").map(String::as_str),
+        Some("order-confirmation")
+    );
+    assert_eq!(seen[0].1.len(), 2);
+    assert!(seen[1].1.is_empty(), "{seen:?}");
+}

@@ -85,6 +85,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 output,
                 timeout,
                 retry,
+                headers,
                 ..
             } => {
                 node.tag = "serviceTask";
@@ -102,8 +103,23 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                         format!(" retries=\"{}\"", r.max_attempts)
                     })
                     .unwrap_or_default();
+                let headers = if headers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "<zeebe:taskHeaders>{}</zeebe:taskHeaders>",
+                        headers
+                            .iter()
+                            .map(|(k, v)| format!(
+                                "<zeebe:header key=\"{}\" value=\"{}\" />",
+                                esc(k),
+                                esc(v)
+                            ))
+                            .collect::<String>()
+                    )
+                };
                 node.inner = format!(
-                    "<bpmn:extensionElements><zeebe:taskDefinition type=\"{}\"{retries} /></bpmn:extensionElements>",
+                    "<bpmn:extensionElements><zeebe:taskDefinition type=\"{}\"{retries} />{headers}</bpmn:extensionElements>",
                     esc(handler)
                 );
             }

@@ -57,6 +57,24 @@ impl<'a> Importer<'a> {
         })
     }
 
+    /// A service task's `zeebe:taskHeaders` (`<zeebe:header key="..." value="..." />`).
+    fn headers_of(&self, n: Xn) -> Result<std::collections::BTreeMap<String, String>, ImportError> {
+        let mut headers = std::collections::BTreeMap::new();
+        if let Some(h) = ext(n, ZEEBE_NS, "taskHeaders") {
+            for x in h.children().filter(|c| {
+                c.is_element()
+                    && c.tag_name().namespace() == Some(ZEEBE_NS)
+                    && c.tag_name().name() == "header"
+            }) {
+                let (Some(k), Some(v)) = (x.attribute("key"), x.attribute("value")) else {
+                    return self.fail(x, "a zeebe:header needs a key and a value");
+                };
+                headers.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(headers)
+    }
+
     pub(super) fn step(&self, n: Xn<'a>) -> Result<Step, ImportError> {
         let n = &n;
         let raw_id = n.attribute("id").unwrap_or("");
@@ -73,7 +91,6 @@ impl<'a> Importer<'a> {
         // Extensions that change what a step does are refused, not dropped without a word.
         for (ns, name, what) in [
             (ZEEBE_NS, "ioMapping", "input and output mappings"),
-            (ZEEBE_NS, "taskHeaders", "task headers"),
             (ZEEBE_NS, "executionListeners", "execution listeners"),
             (
                 super::CAMUNDA7_NS,
@@ -142,6 +159,7 @@ impl<'a> Importer<'a> {
                     timeout: lr(*n, "timeout").map(str::to_string),
                     retry,
                     errors: Vec::new(),
+                    headers: self.headers_of(*n)?,
                 }
             }
             "sendTask" => StepKind::Send {
@@ -445,6 +463,7 @@ impl<'a> Importer<'a> {
                 output,
                 timeout,
                 retry,
+                headers,
                 ..
             } => StepKind::Service {
                 handler,
@@ -452,6 +471,7 @@ impl<'a> Importer<'a> {
                 timeout,
                 retry,
                 errors,
+                headers,
             },
             other if !errors.is_empty() => {
                 return self.fail(

@@ -95,6 +95,7 @@ pub(super) async fn execute(
         let handler = engine.inner.handlers.get(&job.handler).cloned();
         let done = done.clone();
         let engine_max = engine.inner.config.max_payload_bytes;
+        let store = engine.inner.store.clone();
         tokio::spawn(async move {
             let result = match handler {
                 None => Err((
@@ -102,12 +103,26 @@ pub(super) async fn execute(
                     format!("no handler \"{}\" on this engine", job.handler),
                 )),
                 Some(h) => {
+                    // The step's headers, from the compiled definition (cached per version).
+                    let headers = match store.definition(&job.process, job.version).await {
+                        Ok(def) => match def.step(&job.step_id).map(|s| &s.kind) {
+                            Some(crate::definition::StepKind::Service { headers, .. }) => {
+                                headers.clone()
+                            }
+                            _ => Default::default(),
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, process = %job.process, "cannot read the step's headers");
+                            Default::default()
+                        }
+                    };
                     let ctx = JobContext {
                         job_id: job.job_id,
                         instance_id: job.instance_id,
                         step: job.step_id.clone(),
                         variables: job.variables.clone(),
                         attempt: job.attempts,
+                        headers,
                     };
                     let span = tracing::info_span!(
                         "handler",
