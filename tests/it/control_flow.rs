@@ -423,8 +423,8 @@ async fn a_terminate_end_ends_every_other_branch() {
 #[tokio::test]
 async fn a_handler_gets_its_steps_headers() {
     let db = TestDb::new().await;
-    let seen: Arc<Mutex<Vec<(String, std::collections::BTreeMap<String, String>)>>> =
-        Arc::default();
+    type Seen = Vec<(String, std::collections::BTreeMap<String, String>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let engine = {
         let seen = seen.clone();
         Engine::builder(db.store.clone())
