@@ -248,32 +248,27 @@ impl Store {
             }
         }
         let inbox_before = now - policy.dedup_window;
-        loop {
-            let n = c
-                .exec(&q.retention_inbox, &[&inbox_before, &policy.batch])
-                .await? as i64;
-            out.inbox += n;
-            if n > 0 {
-                progress(&out);
-            }
-            if n < policy.batch {
-                break;
-            }
-            self.pause(policy).await;
-        }
         let outbox_before = now - policy.outbox_retention;
-        loop {
-            let n = c
-                .exec(&q.retention_outbox, &[&outbox_before, &policy.batch])
-                .await? as i64;
-            out.outbox += n;
-            if n > 0 {
-                progress(&out);
+        // Messages: the same batch loop over the inbox, then the outbox.
+        for (sql, before, is_inbox) in [
+            (&q.retention_inbox, inbox_before, true),
+            (&q.retention_outbox, outbox_before, false),
+        ] {
+            loop {
+                let n = c.exec(sql, &[&before, &policy.batch]).await? as i64;
+                *if is_inbox {
+                    &mut out.inbox
+                } else {
+                    &mut out.outbox
+                } += n;
+                if n > 0 {
+                    progress(&out);
+                }
+                if n < policy.batch {
+                    break;
+                }
+                self.pause(policy).await;
             }
-            if n < policy.batch {
-                break;
-            }
-            self.pause(policy).await;
         }
         for d in &due {
             let rows = c
