@@ -293,7 +293,7 @@ fn every_problem_in_a_file_is_reported_not_only_the_first() {
     let xml = doc(
         r#"
     <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
-    <bpmn:userTask id="Review" />
+    <bpmn:businessRuleTask id="Review" />
     <bpmn:serviceTask id="Charge" />
     <bpmn:scriptTask id="Script" />
     <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="Charge" />
@@ -312,7 +312,7 @@ fn every_problem_in_a_file_is_reported_not_only_the_first() {
     assert_eq!(
         elements,
         [
-            "userTask \"Review\"",
+            "businessRuleTask \"Review\"",
             "serviceTask \"Charge\"",
             "scriptTask \"Script\""
         ],
@@ -525,4 +525,139 @@ fn terminate_end_events_import_and_export() {
         .unwrap_err()
         .to_string()
         .contains("plain or terminate"));
+}
+
+#[test]
+fn a_zeebe_user_task_imports_with_its_assignment_schedule_priority_and_form() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="Review_Order" name="Review order">
+      <bpmn:extensionElements>
+        <zeebe:userTask />
+        <zeebe:assignmentDefinition assignee="=owner" candidateGroups="sales, managers" candidateUsers="=[&quot;ann&quot;, &quot;bob&quot;]" />
+        <zeebe:taskSchedule dueDate="=review_by" followUpDate="2026-12-24T10:00:00Z" />
+        <zeebe:priorityDefinition priority="80" />
+        <zeebe:formDefinition formId="review-form" />
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="Review_Order" />
+    <bpmn:sequenceFlow id="f1" sourceRef="Review_Order" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        "",
+    );
+    let def = import(&xml).unwrap();
+    let StepKind::UserTask(t) = &def.steps[0].kind else {
+        panic!("{:?}", def.steps[0]);
+    };
+    assert_eq!(t.assignee.as_deref(), Some("=owner"));
+    assert_eq!(t.candidate_groups, ["sales", "managers"]);
+    assert_eq!(t.candidate_users, ["ann", "bob"]);
+    assert_eq!(t.due.as_deref(), Some("=review_by"));
+    assert_eq!(t.follow_up.as_deref(), Some("2026-12-24T10:00:00Z"));
+    assert_eq!((t.priority, t.form.as_deref()), (80, Some("review-form")));
+    // It runs: the task opens for the resolved owner.
+    let process = crate::definition::compile(def);
+    let events = decide(
+        &process,
+        &InstanceState::default(),
+        &start(serde_json::json!({"owner": "carol"})),
+        ctx(),
+    )
+    .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::TaskCreated { assignee: Some(a), .. } if a == "carol")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_camunda_7_user_task_imports_with_its_form_fields_and_refuses_code() {
+    let c7 = |attrs: &str| {
+        doc(
+            &format!(
+                r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="approve" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" {attrs}>
+      <bpmn:extensionElements>
+        <camunda:formData>
+          <camunda:formField id="approved" type="boolean" />
+          <camunda:formField id="amount" type="long" />
+          <camunda:formField id="comment" type="string" />
+        </camunda:formData>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="approve" />
+    <bpmn:sequenceFlow id="f1" sourceRef="approve" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+            ),
+            "",
+        )
+    };
+    let def = import(&c7(
+        r#"camunda:assignee="${initiator}" camunda:candidateGroups="accounting" camunda:dueDate="P3D" camunda:priority="20" camunda:formKey="embedded:app:forms/approve.html""#,
+    ))
+    .unwrap();
+    let StepKind::UserTask(t) = &def.steps[0].kind else {
+        panic!("{:?}", def.steps[0]);
+    };
+    assert_eq!(t.assignee.as_deref(), Some("=initiator"));
+    assert_eq!(t.candidate_groups, ["accounting"]);
+    assert_eq!(t.due.as_deref(), Some("P3D"));
+    assert_eq!(t.priority, 20);
+    assert_eq!(t.form.as_deref(), Some("embedded:app:forms/approve.html"));
+    let fields: Vec<(&str, crate::expr::Type)> =
+        t.fields.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    use crate::expr::Type;
+    assert_eq!(
+        fields,
+        [
+            ("amount", Type::Number),
+            ("approved", Type::Boolean),
+            ("comment", Type::String)
+        ]
+    );
+    let e = import(&c7(r#"camunda:assignee="${users.pick(x)}""#)).unwrap_err();
+    assert!(e.element.starts_with("userTask \"approve\""), "{e}");
+    assert!(e.message.contains("cannot evaluate"), "{e}");
+    let e = import(&c7(r#"camunda:priority="${p}""#)).unwrap_err();
+    assert!(e.message.contains("0 to 100"), "{e}");
+}
+
+#[test]
+fn a_user_task_with_its_escalation_survives_export_and_import() {
+    use crate::definition::{Reassign, TimerSpec, UserTask};
+    let def = crate::ProcessDefinition::builder("claims")
+        .user_task(
+            "call_customer",
+            UserTask::new()
+                .candidate_groups(["service", "=region"])
+                .candidate_users(["ann"])
+                .assignee("=owner")
+                .due("P7D")
+                .follow_up("=check_at")
+                .priority(65)
+                .form("forms/call")
+                .field("reached", crate::expr::Type::Boolean)
+                .output("call"),
+        )
+        .escalate(
+            TimerSpec::After("P7D".into()),
+            Reassign {
+                candidate_groups: Some(vec!["supervisors".into()]),
+                ..Reassign::default()
+            },
+        )
+        .timeout_after("P14D", "given_up")
+        .end("done")
+        .end("given_up")
+        .build()
+        .unwrap();
+    let xml = export(&def).xml;
+    assert!(xml.contains("<bpmn:userTask"), "{xml}");
+    assert!(xml.contains("zeebe:assignmentDefinition"), "{xml}");
+    let back = import(&xml).unwrap();
+    assert_eq!(back.steps, def.steps);
 }

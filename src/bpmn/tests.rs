@@ -174,7 +174,7 @@ fn elements_outside_the_subset_are_refused_with_their_location() {
         .lines()
         .map(|l| {
             if l.contains("<bpmn:receiveTask id=\"wait_card\"") {
-                l.replace("bpmn:receiveTask", "bpmn:userTask")
+                l.replace("bpmn:receiveTask", "bpmn:businessRuleTask")
             } else {
                 l.to_string()
             }
@@ -182,7 +182,10 @@ fn elements_outside_the_subset_are_refused_with_their_location() {
         .collect::<Vec<_>>()
         .join("\n");
     let e = import(&xml).unwrap_err();
-    assert!(e.element.starts_with("userTask \"wait_card\""), "{e}");
+    assert!(
+        e.element.starts_with("businessRuleTask \"wait_card\""),
+        "{e}"
+    );
     assert!(e.line > 1 && e.column > 1, "{e}");
     assert!(e.message.contains("not supported"), "{e}");
     let e = import("<bpmn:definitions xmlns:bpmn=\"x\"").unwrap_err();

@@ -32,7 +32,7 @@ pub struct ProcessBuilder {
 /// The builder positioned on the step just added: refine it, or add the next one.
 #[derive(Debug, Clone)]
 pub struct StepBuilder {
-    inner: ProcessBuilder,
+    pub(super) inner: ProcessBuilder,
 }
 
 impl ProcessBuilder {
@@ -86,7 +86,7 @@ impl ProcessBuilder {
         self
     }
 
-    fn push(mut self, id: impl Into<String>, kind: StepKind) -> StepBuilder {
+    pub(super) fn push(mut self, id: impl Into<String>, kind: StepKind) -> StepBuilder {
         let id = id.into();
         let count = self.def.steps.len();
         if let Some(prev) = self.def.steps.last_mut() {
@@ -259,7 +259,7 @@ impl ProcessBuilder {
 }
 
 impl StepBuilder {
-    fn last(&mut self) -> &mut Step {
+    pub(super) fn last(&mut self) -> &mut Step {
         self.inner.def.steps.last_mut().expect("a step was added")
     }
 
@@ -413,6 +413,7 @@ impl StepBuilder {
             interrupting: true,
             next: Some(next.into()),
             send: None,
+            assign: None,
         });
         self
     }
@@ -430,6 +431,7 @@ impl StepBuilder {
             interrupting: false,
             next: None,
             send: Some((message.into(), to.map(str::to_string))),
+            assign: None,
         });
         self
     }
@@ -442,6 +444,7 @@ impl StepBuilder {
             interrupting: true,
             next: Some(next.into()),
             send: None,
+            assign: None,
         });
         self
     }

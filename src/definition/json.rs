@@ -52,6 +52,22 @@ pub(super) struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     process: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    assignee: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    candidate_users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    candidate_groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    follow_up: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    priority: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    form: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    fields: BTreeMap<String, crate::expr::Type>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
 
@@ -75,6 +91,8 @@ pub(super) struct RawBoundary {
     send: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    assign: Option<Reassign>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -164,6 +182,7 @@ impl TryFrom<RawBoundary> for Boundary {
             interrupting: r.interrupting,
             next: r.next,
             send: r.send.map(|m| (m, r.to)),
+            assign: r.assign,
         })
     }
 }
@@ -189,6 +208,7 @@ impl From<Boundary> for RawBoundary {
             next: b.next,
             send,
             to,
+            assign: b.assign,
         }
     }
 }
@@ -204,11 +224,36 @@ impl TryFrom<RawStep> for Step {
             .map(Boundary::try_from)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("step \"{id}\": {e}"))?;
-        if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive") {
+        if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive" | "user_task") {
             return Err(format!(
-                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service and receive steps wait)",
+                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service, receive and user_task steps wait)",
                 r.kind
             ));
+        }
+        if r.kind != "user_task" {
+            if boundary.iter().any(|b| b.assign.is_some()) {
+                return Err(format!(
+                    "step \"{id}\" of type \"{}\": only a user task's boundary timers `assign`",
+                    r.kind
+                ));
+            }
+            for (name, present) in [
+                ("assignee", r.assignee.is_some()),
+                ("candidate_users", !r.candidate_users.is_empty()),
+                ("candidate_groups", !r.candidate_groups.is_empty()),
+                ("due", r.due.is_some()),
+                ("follow_up", r.follow_up.is_some()),
+                ("priority", r.priority.is_some()),
+                ("form", r.form.is_some()),
+                ("fields", !r.fields.is_empty()),
+            ] {
+                if present {
+                    return Err(format!(
+                        "step \"{id}\" of type \"{}\" has no field `{name}` (user_task steps do)",
+                        r.kind
+                    ));
+                }
+            }
         }
         if r.compensate.is_some() && !matches!(r.kind.as_str(), "service" | "send") {
             return Err(format!(
@@ -401,9 +446,31 @@ impl TryFrom<RawStep> for Step {
                     output: Output::from_raw(r.output),
                 }
             }
+            "user_task" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                    ("payload", r.payload.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::UserTask(UserTask {
+                    assignee: r.assignee,
+                    candidate_users: r.candidate_users,
+                    candidate_groups: r.candidate_groups,
+                    due: r.due,
+                    follow_up: r.follow_up,
+                    priority: r.priority.unwrap_or(DEFAULT_PRIORITY),
+                    form: r.form,
+                    fields: r.fields,
+                    output: Output::from_raw(r.output),
+                })
+            }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, timer, exclusive, parallel, join, event_gateway, call, compensate or end)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, timer, exclusive, parallel, join, event_gateway, call, compensate, end or terminate)"
             ))
             }
         };
@@ -441,6 +508,14 @@ impl From<Step> for RawStep {
             branches: Vec::new(),
             events: Vec::new(),
             process: None,
+            assignee: None,
+            candidate_users: Vec::new(),
+            candidate_groups: Vec::new(),
+            due: None,
+            follow_up: None,
+            priority: None,
+            form: None,
+            fields: BTreeMap::new(),
             next: s.next,
         };
         match s.kind {
@@ -500,6 +575,17 @@ impl From<Step> for RawStep {
                 r.process = Some(process);
                 r.payload = input;
                 r.output = output.into_raw();
+            }
+            StepKind::UserTask(t) => {
+                r.assignee = t.assignee;
+                r.candidate_users = t.candidate_users;
+                r.candidate_groups = t.candidate_groups;
+                r.due = t.due;
+                r.follow_up = t.follow_up;
+                r.priority = (t.priority != DEFAULT_PRIORITY).then_some(t.priority);
+                r.form = t.form;
+                r.fields = t.fields;
+                r.output = t.output.into_raw();
             }
             StepKind::End | StepKind::Terminate | StepKind::Compensate | StepKind::Join => {}
         }

@@ -7,6 +7,7 @@ mod builder;
 mod diff;
 mod json;
 mod process;
+mod task;
 #[cfg(test)]
 mod tests;
 mod timer;
@@ -18,6 +19,8 @@ pub use crate::expr::lookup;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use process::{compile, Process};
+pub(crate) use task::{is_person, resolve_date, resolve_people};
+pub use task::{Reassign, UserTask, DEFAULT_PRIORITY};
 pub use timer::{
     later, literal_date, parse_cycle, parse_duration, StartSchedule, StartTimer, TimerSpec,
     MAX_SPAN,
@@ -234,6 +237,9 @@ pub struct Boundary {
     /// What a non-interrupting timer sends: a message name, and its recipient (a command) or
     /// none (an event).
     pub send: Option<(String, Option<String>)>,
+    /// On a user task, what a non-interrupting timer changes about who holds the task
+    /// (escalation).
+    pub assign: Option<Reassign>,
 }
 
 /// What triggers a boundary event.
@@ -355,6 +361,9 @@ pub enum StepKind {
     /// The instance completes here at once, ending every other branch (BPMN's terminate end
     /// event): their waits are withdrawn and their timers cancelled.
     Terminate,
+    /// Work for a person: the instance waits until someone completes the task (see
+    /// [`UserTask`]); boundary timers and messages apply as on any waiting step.
+    UserTask(UserTask),
 }
 
 impl StepKind {
@@ -373,6 +382,7 @@ impl StepKind {
             StepKind::Call { .. } => "call",
             StepKind::End => "end",
             StepKind::Terminate => "terminate",
+            StepKind::UserTask(_) => "user_task",
         }
     }
 }

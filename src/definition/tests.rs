@@ -226,8 +226,8 @@ proptest! {
                 next: Some(if i + 1 < n { format!("s{}", i + 1) } else { "end".into() }),
                 boundary: if waits {
                     vec![
-                        Boundary { on: BoundaryEvent::Timer(TimerSpec::After("P14D".into())), interrupting: true, next: Some("end".into()), send: None },
-                        Boundary { on: BoundaryEvent::Timer(TimerSpec::Cycle("R3/P7D".into())), interrupting: false, next: None, send: Some(("Remind".into(), Some("customer".into()))) },
+                        Boundary { on: BoundaryEvent::Timer(TimerSpec::After("P14D".into())), interrupting: true, next: Some("end".into()), send: None, assign: None },
+                        Boundary { on: BoundaryEvent::Timer(TimerSpec::Cycle("R3/P7D".into())), interrupting: false, next: None, send: Some(("Remind".into(), Some("customer".into()))), assign: None },
                     ]
                 } else {
                     Vec::new()

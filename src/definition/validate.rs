@@ -366,6 +366,10 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
+                StepKind::UserTask(t) => {
+                    t.check(&at, &mut report, &is_var_path);
+                    check_output(&t.output, &at("output"), &mut report);
+                }
                 StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
             }
         }
@@ -467,6 +471,9 @@ impl ProcessDefinition {
                     if b.send.is_some() {
                         report(at("send"), "an interrupting timer leads to `next`; `send` is for non-interrupting timers".into());
                     }
+                    if b.assign.is_some() {
+                        report(at("assign"), "an interrupting timer leads to `next`; `assign` is for non-interrupting timers".into());
+                    }
                     match &b.next {
                         None => {
                             report(at("next"), "an interrupting timer needs a next step".into())
@@ -485,10 +492,21 @@ impl ProcessDefinition {
                                 .into(),
                         );
                     }
+                    if let Some(a) = &b.assign {
+                        let held = super::UserTask {
+                            assignee: a.assignee.clone(),
+                            candidate_users: a.candidate_users.clone().unwrap_or_default(),
+                            candidate_groups: a.candidate_groups.clone().unwrap_or_default(),
+                            ..Default::default()
+                        };
+                        let at_assign = |f: &str| at(&format!("assign.{f}"));
+                        held.check(&at_assign, &mut report, &is_var_path);
+                    }
                     match &b.send {
+                        None if b.assign.is_some() => {}
                         None => report(
                             at("send"),
-                            "a non-interrupting timer needs a message to send".into(),
+                            "a non-interrupting timer needs a message to send (or, on a user task, an `assign`)".into(),
                         ),
                         Some((m, to)) => {
                             if !is_message_name(m) {

@@ -32,7 +32,12 @@ impl Event {
             | Event::InstancePaused { by }
             | Event::InstanceResumed { by }
             | Event::InstanceCancelled { by, .. }
-            | Event::Migrated { by, .. } => Some(by),
+            | Event::Migrated { by, .. }
+            | Event::TaskClaimed { by, .. }
+            | Event::TaskUnclaimed { by, .. }
+            | Event::TaskAssigned { by, .. }
+            | Event::TaskUpdated { by, .. }
+            | Event::TaskCompleted { by, .. } => Some(by),
             _ => None,
         }
     }
@@ -118,6 +123,70 @@ impl Event {
             Event::InstancePaused { .. } => "paused".to_string(),
             Event::InstanceResumed { .. } => "resumed".to_string(),
             Event::StepEntered { step, pass } => format!("{step}: entered, pass {pass}"),
+            Event::TaskCreated {
+                step,
+                assignee,
+                candidate_users,
+                candidate_groups,
+                due_at,
+                ..
+            } => {
+                let mut to = Vec::new();
+                to.extend(assignee.iter().map(|a| format!("assignee {a}")));
+                if !candidate_users.is_empty() {
+                    to.push(format!("users {}", candidate_users.join(", ")));
+                }
+                if !candidate_groups.is_empty() {
+                    to.push(format!("groups {}", candidate_groups.join(", ")));
+                }
+                let due = due_at
+                    .map(|d| format!(", due {}", d.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
+                    .unwrap_or_default();
+                let to = if to.is_empty() {
+                    "no one".to_string()
+                } else {
+                    to.join("; ")
+                };
+                format!("{step}: task for {to}{due}")
+            }
+            Event::TaskClaimed {
+                step,
+                assignee,
+                previous,
+                ..
+            } => match previous {
+                Some(p) => format!("{step}: task taken from {p} by {assignee}"),
+                None => format!("{step}: task claimed by {assignee}"),
+            },
+            Event::TaskUnclaimed { step, previous, .. } => {
+                format!("{step}: task released by {previous}")
+            }
+            Event::TaskAssigned {
+                step,
+                assignee,
+                candidate_groups,
+                ..
+            } => {
+                let to = assignee.as_deref().unwrap_or("no one");
+                match candidate_groups {
+                    Some(g) => format!("{step}: task given to {to}, groups {}", g.join(", ")),
+                    None => format!("{step}: task given to {to}"),
+                }
+            }
+            Event::TaskUpdated {
+                step,
+                due_at,
+                priority,
+                ..
+            } => format!(
+                "{step}: task due {}, priority {priority}",
+                due_at
+                    .map(|d| d.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                    .unwrap_or_else(|| "never".into())
+            ),
+            Event::TaskCompleted { step, set, .. } => {
+                format!("{step}: task completed, set {}", vars(set))
+            }
             Event::GatewayDecided {
                 step,
                 condition,

@@ -349,6 +349,107 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         by: String,
     },
+    /// A user task step was entered: the task is open.
+    TaskCreated {
+        /// The step.
+        step: String,
+        /// The task id.
+        task_id: Uuid,
+        /// Who holds it from the start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<String>,
+        /// Users who may claim it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        candidate_users: Vec<String>,
+        /// Groups whose members may claim it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        candidate_groups: Vec<String>,
+        /// When it is due.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When to look at it again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow_up_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// From 0 to 100.
+        priority: u8,
+        /// The form reference.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        form: Option<String>,
+        /// When (engine clock).
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Someone took the task (`forced`: from someone else, by an operator).
+    TaskClaimed {
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// Who holds it now.
+        assignee: String,
+        /// Who held it before, when the claim was forced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// Who asked.
+        by: String,
+    },
+    /// The task was released: it waits for a claim again.
+    TaskUnclaimed {
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// Who held it.
+        previous: String,
+        /// Who asked.
+        by: String,
+    },
+    /// The task was given to someone else or offered to other people (a delegation, an
+    /// operator, or an escalation timer: `by` is then `timer <id>`). Fields left out stay.
+    TaskAssigned {
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// Who holds it now (none: released).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assignee: Option<String>,
+        /// The new candidate users, if they changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        candidate_users: Option<Vec<String>>,
+        /// The new candidate groups, if they changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        candidate_groups: Option<Vec<String>>,
+        /// Who asked.
+        by: String,
+    },
+    /// The task's dates or priority changed (the values after the change).
+    TaskUpdated {
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// When it is due.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// When to look at it again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follow_up_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// From 0 to 100.
+        priority: u8,
+        /// Who asked.
+        by: String,
+    },
+    /// Someone completed the task; `set` is what went into the variables.
+    TaskCompleted {
+        /// The step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// Variables set from the completion.
+        set: Map<String, Value>,
+        /// Who completed it.
+        by: String,
+    },
     /// The child instance of a call step completed; `set` is what went into the variables.
     ChildCompleted {
         /// The call step.
@@ -399,6 +500,12 @@ impl Event {
             Event::ChildStarted { .. } => "ChildStarted",
             Event::ChildCompleted { .. } => "ChildCompleted",
             Event::Migrated { .. } => "Migrated",
+            Event::TaskCreated { .. } => "TaskCreated",
+            Event::TaskClaimed { .. } => "TaskClaimed",
+            Event::TaskUnclaimed { .. } => "TaskUnclaimed",
+            Event::TaskAssigned { .. } => "TaskAssigned",
+            Event::TaskUpdated { .. } => "TaskUpdated",
+            Event::TaskCompleted { .. } => "TaskCompleted",
         }
     }
 
@@ -439,7 +546,13 @@ impl Event {
             | Event::BranchEnded { step }
             | Event::GatewayEntered { step, .. }
             | Event::ChildStarted { step, .. }
-            | Event::ChildCompleted { step, .. } => Some(step),
+            | Event::ChildCompleted { step, .. }
+            | Event::TaskCreated { step, .. }
+            | Event::TaskClaimed { step, .. }
+            | Event::TaskUnclaimed { step, .. }
+            | Event::TaskAssigned { step, .. }
+            | Event::TaskUpdated { step, .. }
+            | Event::TaskCompleted { step, .. } => Some(step),
         }
     }
 }

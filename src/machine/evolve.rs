@@ -104,7 +104,53 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 state.compensable.remove(i);
             }
         }
+        Event::TaskCreated {
+            step,
+            task_id,
+            assignee,
+            candidate_users,
+            candidate_groups,
+            due_at,
+            follow_up_at,
+            priority,
+            form,
+            at,
+        } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Task {
+                step: step.clone(),
+                task_id: *task_id,
+                task: OpenTask {
+                    assignee: assignee.clone(),
+                    candidate_users: candidate_users.clone(),
+                    candidate_groups: candidate_groups.clone(),
+                    due_at: *due_at,
+                    follow_up_at: *follow_up_at,
+                    priority: *priority,
+                    form: form.clone(),
+                    created_at: *at,
+                },
+            });
+        }
+        Event::TaskClaimed { task_id, .. }
+        | Event::TaskUnclaimed { task_id, .. }
+        | Event::TaskAssigned { task_id, .. }
+        | Event::TaskUpdated { task_id, .. } => {
+            for w in &mut state.waits {
+                if let Wait::Task {
+                    task_id: t, task, ..
+                } = w
+                {
+                    if t == task_id {
+                        change_task(task, event);
+                    }
+                }
+            }
+        }
         Event::JobCompleted {
+            step, set: vars, ..
+        }
+        | Event::TaskCompleted {
             step, set: vars, ..
         }
         | Event::MessageCorrelated {
@@ -239,6 +285,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                     Wait::Message { step, .. }
                     | Wait::Timer { step, .. }
                     | Wait::Gateway { step, .. }
+                    | Wait::Task { step, .. }
                     | Wait::Child { step, .. } => rename(step),
                 }
             }
@@ -267,5 +314,38 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 .collect();
             set(state, vars);
         }
+    }
+}
+
+/// Apply a change of an open task (claim, unclaim, assignment, update) to it.
+pub(crate) fn change_task(task: &mut OpenTask, event: &Event) {
+    match event {
+        Event::TaskClaimed { assignee, .. } => task.assignee = Some(assignee.clone()),
+        Event::TaskUnclaimed { .. } => task.assignee = None,
+        Event::TaskAssigned {
+            assignee,
+            candidate_users,
+            candidate_groups,
+            ..
+        } => {
+            task.assignee = assignee.clone();
+            if let Some(u) = candidate_users {
+                task.candidate_users = u.clone();
+            }
+            if let Some(g) = candidate_groups {
+                task.candidate_groups = g.clone();
+            }
+        }
+        Event::TaskUpdated {
+            due_at,
+            follow_up_at,
+            priority,
+            ..
+        } => {
+            task.due_at = *due_at;
+            task.follow_up_at = *follow_up_at;
+            task.priority = *priority;
+        }
+        _ => {}
     }
 }

@@ -87,6 +87,15 @@ pub enum Input {
         /// What went wrong (the panic message or the database's).
         error: String,
     },
+    /// Someone acts on one of the instance's open user tasks.
+    Task {
+        /// The task.
+        task_id: Uuid,
+        /// What they do.
+        action: TaskAction,
+        /// Who (a user name; recorded in the event).
+        by: String,
+    },
     /// A message was correlated to this instance.
     Message {
         /// The inbound message id.
@@ -95,6 +104,52 @@ pub enum Input {
         name: String,
         /// The payload.
         payload: Value,
+    },
+}
+
+/// What someone does with an open user task.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TaskAction {
+    /// Take it (the one acting becomes its assignee). Refused while someone else holds it,
+    /// unless `force` (an operator's or supervisor's claim).
+    Claim {
+        /// Take it from whoever holds it.
+        force: bool,
+    },
+    /// Release it to its candidates. Refused while someone else holds it, unless `force`.
+    Unclaim {
+        /// Release it from whoever holds it.
+        force: bool,
+    },
+    /// Give it to someone (delegate), or change to whom it is offered. Refused while someone
+    /// other than the one acting holds it, unless `force`.
+    Assign {
+        /// The new assignee (none releases it).
+        assignee: Option<String>,
+        /// New candidate users, if they change.
+        candidate_users: Option<Vec<String>>,
+        /// New candidate groups, if they change.
+        candidate_groups: Option<Vec<String>>,
+        /// Act whoever holds it.
+        force: bool,
+    },
+    /// Change its dates or priority (each `Some` changes; `Some(None)` clears a date).
+    Update {
+        /// The new due date.
+        due_at: Option<Option<DateTime<Utc>>>,
+        /// The new follow-up date.
+        follow_up_at: Option<Option<DateTime<Utc>>>,
+        /// The new priority (0 to 100).
+        priority: Option<u8>,
+    },
+    /// Complete it with these variables (checked against the task's declared fields).
+    /// Refused while someone else holds it, unless `force`.
+    Complete {
+        /// What the person supplies.
+        variables: Map<String, Value>,
+        /// Complete it whoever holds it.
+        force: bool,
     },
 }
 
@@ -143,6 +198,28 @@ pub enum Rejection {
     /// No such timer runs (it was cancelled or fired already).
     #[error("timer {0} does not run")]
     UnknownTimer(Uuid),
+    /// The task is no longer open (completed, or withdrawn with its step or instance).
+    #[error("task {0} is not open (it was completed, or its step or instance ended)")]
+    TaskNotOpen(Uuid),
+    /// Someone else holds the task.
+    #[error(
+        "task {task_id} is held by {assignee}; only they can do this, or an operator with force"
+    )]
+    TaskHeld {
+        /// The task.
+        task_id: Uuid,
+        /// Who holds it.
+        assignee: String,
+    },
+    /// What was asked of a task is not valid (bad variables, a priority out of range, no
+    /// one named).
+    #[error("task {task_id}: {problem}")]
+    TaskInput {
+        /// The task.
+        task_id: Uuid,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 /// Namespace for ids derived from (instance, sequence).

@@ -88,6 +88,7 @@ pub fn plan_migration(
             Wait::Timer { .. } => "timer",
             Wait::Gateway { .. } => "event_gateway",
             Wait::Child { .. } => "call",
+            Wait::Task { .. } => "user_task",
         };
         if new.kind.type_name() != expected {
             return Err(format!(

@@ -94,6 +94,15 @@ pub enum Wait {
         /// The correlation key of its messages.
         key: String,
     },
+    /// A user task: someone completes it.
+    Task {
+        /// The user task step.
+        step: String,
+        /// The task.
+        task_id: Uuid,
+        /// Who holds it, to whom it is offered, and when it is due.
+        task: OpenTask,
+    },
     /// A call activity's child instance.
     Child {
         /// The call step.
@@ -140,9 +149,37 @@ impl Wait {
             | Wait::Message { step, .. }
             | Wait::Timer { step, .. }
             | Wait::Gateway { step, .. }
+            | Wait::Task { step, .. }
             | Wait::Child { step, .. } => step,
         }
     }
+}
+
+/// An open user task as the instance holds it (the `tasks` table is written from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTask {
+    /// Who holds it; none while it waits for a claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Users who may claim it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_users: Vec<String>,
+    /// Groups whose members may claim it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidate_groups: Vec<String>,
+    /// When it is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+    /// When to look at it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_at: Option<DateTime<Utc>>,
+    /// From 0 to 100.
+    pub priority: u8,
+    /// The form reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    /// When it was created (engine clock).
+    pub created_at: DateTime<Utc>,
 }
 
 /// The state of one instance, rebuilt by folding its events with [`evolve`](super::evolve).
@@ -294,6 +331,18 @@ impl InstanceState {
         self.waits
             .iter()
             .find(|w| matches!(w, Wait::Job { job_id: j, .. } if *j == job_id))
+    }
+
+    /// The open user task `task_id`: its step and what it holds.
+    pub fn task(&self, task_id: Uuid) -> Option<(&str, &OpenTask)> {
+        self.waits.iter().find_map(|w| match w {
+            Wait::Task {
+                step,
+                task_id: t,
+                task,
+            } if *t == task_id => Some((step.as_str(), task)),
+            _ => None,
+        })
     }
 
     /// The open incident at `step`.

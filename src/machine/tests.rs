@@ -271,10 +271,10 @@ fn events_round_trip_through_json() {
     }
 }
 
-/// A random straight-line process of service, send and receive steps.
+/// A random straight-line process of service, send, receive, timer and user task steps.
 fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
     use crate::definition::{Output, Step};
-    prop::collection::vec(0u8..4, 0..12).prop_map(|kinds| {
+    prop::collection::vec(0u8..5, 0..12).prop_map(|kinds| {
         let n = kinds.len();
         let mut steps: Vec<Step> = kinds
             .iter()
@@ -301,6 +301,11 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         key: None,
                         output: Output::Merge,
                     },
+                    4 => StepKind::UserTask(
+                        crate::definition::UserTask::new()
+                            .candidate_groups(["g"])
+                            .due("P1D"),
+                    ),
                     _ => StepKind::Timer {
                         timer: crate::definition::TimerSpec::After("PT30S".into()),
                     },
@@ -310,7 +315,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 } else {
                     "end".into()
                 }),
-                boundary: if matches!(k, 0 | 2) {
+                boundary: if matches!(k, 0 | 2 | 4) {
                     vec![crate::definition::Boundary {
                         on: crate::definition::BoundaryEvent::Timer(
                             crate::definition::TimerSpec::After("P7D".into()),
@@ -318,6 +323,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                         interrupting: false,
                         next: None,
                         send: Some(("Remind".into(), None)),
+                        assign: None,
                     }]
                 } else {
                     Vec::new()
@@ -405,6 +411,14 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
                 status: Status::Completed,
                 variables: Map::new(),
             },
+            Some(Wait::Task { task_id, .. }) => Input::Task {
+                task_id: *task_id,
+                action: crate::machine::TaskAction::Complete {
+                    variables: Map::new(),
+                    force: false,
+                },
+                by: "clerk".into(),
+            },
         };
     }
     (events, state)
@@ -418,7 +432,7 @@ proptest! {
         // The incrementally evolved state equals a replay from scratch.
         prop_assert_eq!(&fold(&events), &state);
         // One event per step entered, plus start, plus one completion per wait.
-        let waits = def.steps.iter().filter(|s| matches!(s.kind, StepKind::Service { .. } | StepKind::Receive { .. } | StepKind::Timer { .. })).count();
+        let waits = def.steps.iter().filter(|s| matches!(s.kind, StepKind::Service { .. } | StepKind::Receive { .. } | StepKind::Timer { .. } | StepKind::UserTask(_))).count();
         let boundaries: usize = def.steps.iter().map(|s| s.boundary.len()).sum();
         // Each boundary timer is scheduled as its step is entered and cancelled as it ends.
         prop_assert_eq!(events.len(), 1 + def.steps.len() + waits + 2 * boundaries);
@@ -428,6 +442,7 @@ proptest! {
             Event::JobCreated { job_id, .. } => Some(*job_id),
             Event::MessageSent { message_id, .. } => Some(*message_id),
             Event::TimerScheduled { timer_id, .. } => Some(*timer_id),
+            Event::TaskCreated { task_id, .. } => Some(*task_id),
             _ => None,
         }).collect();
         let n = ids.len();

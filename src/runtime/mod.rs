@@ -10,6 +10,7 @@ mod messages;
 mod operate;
 mod requests;
 mod start;
+mod tasks;
 mod throttle;
 mod workers;
 

@@ -55,6 +55,18 @@ pub enum Error {
         /// The running instance.
         instance: Uuid,
     },
+    /// No such open task: it was completed (perhaps by a concurrent call), or withdrawn with
+    /// its step or instance, or never existed.
+    #[error("task {0} is not open: it was completed, or its step or instance ended")]
+    TaskNotOpen(Uuid),
+    /// Someone else holds the task.
+    #[error("task {task_id} is held by {assignee}")]
+    TaskHeld {
+        /// The task.
+        task_id: Uuid,
+        /// Who holds it.
+        assignee: String,
+    },
     /// The state machine refused the input.
     #[error("refused by instance {instance}: {rejection}")]
     Rejected {

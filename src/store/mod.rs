@@ -18,6 +18,7 @@ mod retention;
 pub mod sql;
 mod start_timers;
 mod storage;
+mod tasks;
 mod timers;
 mod tls;
 mod transition;
@@ -50,6 +51,7 @@ pub use retention::{
 };
 pub use start_timers::StartTimerView;
 pub use storage::{Storage, TableSize};
+pub use tasks::{Task, TaskDetail, TaskPage, TaskQuery, MAX_PAGE as MAX_TASK_PAGE};
 pub(crate) use timers::Fired;
 pub use timers::{InstanceTimer, TimerView};
 pub use tls::{Connection, PgConfig, SslMode};

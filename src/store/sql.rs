@@ -79,9 +79,14 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0014_start_timers",
         include_str!("../../sql/migrations/0014_start_timers.sql"),
     ),
+    (
+        15,
+        "0015_tasks",
+        include_str!("../../sql/migrations/0015_tasks.sql"),
+    ),
 ];
 
-/// The reporting views (migrations 0003 to 0005 and 0011), as `longrun report` names them.
+/// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.
 pub const REPORTS: &[&str] = &[
     "instances",
     "waiting",
@@ -94,6 +99,7 @@ pub const REPORTS: &[&str] = &[
     "dead_letters",
     "step_counts",
     "version_counts",
+    "tasks",
 ];
 
 /// The statement reading one report (`name` must be one of [`REPORTS`]).
@@ -134,6 +140,15 @@ macro_rules! queries {
 }
 
 queries!(
+    tasks_put,
+    task_candidates_clear,
+    task_candidates_insert,
+    tasks_delete,
+    tasks_page,
+    tasks_page_assignee,
+    tasks_page_candidates,
+    task_get,
+    task_instance,
     start_timer_set,
     start_timer_clear,
     start_timers_due,

@@ -528,6 +528,10 @@ pub(crate) fn describe_wait(
             format!("timer due {due}")
         }
         Wait::Gateway { step, .. } => format!("first event of gateway {step}"),
+        Wait::Task { task, .. } => match &task.assignee {
+            Some(a) => format!("task held by {a}"),
+            None => "task to claim".to_string(),
+        },
         Wait::Child {
             child_id, process, ..
         } => format!("child {process} {child_id}"),

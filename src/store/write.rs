@@ -39,6 +39,9 @@ pub(super) struct Effects {
     /// Jobs and timers that follow their steps into another version: (id, step, handler).
     pub(super) jobs_moved: Vec<(Uuid, String, String)>,
     pub(super) timers_moved: Vec<(Uuid, String)>,
+    /// Open tasks to write (new or changed) and tasks no longer open.
+    pub(super) tasks_put: Vec<super::tasks::TaskPut>,
+    pub(super) tasks_removed: Vec<Uuid>,
     /// Work the batch's own events cause for other instances (a call step starts a child, a
     /// child's end moves its parent, a cancelled parent cancels its child), applied in the
     /// same transaction.
@@ -158,6 +161,28 @@ impl Effects {
                     by: String::new(),
                 },
             }),
+            Effect::PutTask {
+                task_id,
+                step,
+                business_key,
+                task,
+            } => {
+                fx.tasks_put.retain(|t| t.task_id != task_id);
+                fx.tasks_put.push(super::tasks::TaskPut {
+                    task_id,
+                    instance_id: id,
+                    process: slot.process.clone(),
+                    step,
+                    business_key,
+                    task,
+                });
+            }
+            Effect::RemoveTask { task_id } => {
+                // Whether opened in this batch or changed in it, the row is not written; it
+                // is deleted in case it was written before.
+                fx.tasks_put.retain(|t| t.task_id != task_id);
+                fx.tasks_removed.push(task_id);
+            }
             Effect::NotifyParent {
                 parent,
                 status,
@@ -503,6 +528,7 @@ pub(super) async fn write(
             let steps: Vec<&str> = fx.timers_moved.iter().map(|t| t.1.as_str()).collect();
             n += c.exec(&q.timers_migrate, &[&ids, &steps]).await?;
         }
+        n += super::tasks::write_tasks(c, q, now, &fx.tasks_put, &fx.tasks_removed).await?;
         Ok(n)
     };
     // All statements run pipelined: when one fails, the ones after it fail with "current

@@ -20,6 +20,7 @@ mod projections;
 mod retention;
 mod start_timers;
 mod starts;
+mod tasks;
 mod telemetry;
 mod timers;
 mod transactions;

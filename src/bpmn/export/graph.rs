@@ -247,6 +247,12 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.shape = Shape::Event;
                 node.inner = "<bpmn:terminateEventDefinition />".into();
             }
+            StepKind::UserTask(t) => {
+                node.tag = "userTask";
+                let (attrs, inner) = super::task::user_task(t);
+                node.attrs += &attrs;
+                node.inner = inner;
+            }
         }
         nodes.push(node);
         if let Some(n) = &step.next {
@@ -269,12 +275,19 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 id: bid.clone(),
                 tag: "boundaryEvent",
                 attrs: format!(
-                    " attachedToRef=\"{id}\"{}",
+                    " attachedToRef=\"{id}\"{}{}",
                     if b.interrupting {
                         ""
                     } else {
                         " cancelActivity=\"false\""
-                    }
+                    },
+                    b.assign
+                        .as_ref()
+                        .map(|a| format!(
+                            " longrun:assign=\"{}\"",
+                            esc(&serde_json::to_string(a).expect("serializes"))
+                        ))
+                        .unwrap_or_default()
                 ),
                 inner,
                 shape: Shape::Event,

@@ -10,6 +10,7 @@ use crate::definition::{
 use super::*;
 
 mod graph;
+mod task;
 
 use graph::Graph;
 

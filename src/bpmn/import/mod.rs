@@ -11,6 +11,7 @@ use crate::definition::{ProcessDefinition, RetryPolicy, StartTrigger, Step, Time
 use super::{BPMN_NS, ZEEBE_NS};
 
 mod step;
+mod task;
 mod xml;
 
 #[cfg(test)]
@@ -248,6 +249,7 @@ impl<'a> Importer<'a> {
                 | "callActivity"
                 | "task"
                 | "manualTask"
+                | "userTask"
                 | "boundaryEvent" => {
                     if let Some(l) = c.children().find(|x| {
                         is_bpmn(x, "multiInstanceLoopCharacteristics")

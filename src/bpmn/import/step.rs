@@ -162,6 +162,7 @@ impl<'a> Importer<'a> {
                     headers: self.headers_of(*n)?,
                 }
             }
+            "userTask" => StepKind::UserTask(self.user_task_of(*n)?),
             "sendTask" => StepKind::Send {
                 message: self.message_of(*n, n.attribute("messageRef"))?.0,
                 to: lr(*n, "to").map(str::to_string),
@@ -420,15 +421,25 @@ impl<'a> Importer<'a> {
                             interrupting,
                             next: self.single_next(*b)?,
                             send: None,
+                            assign: None,
                         });
                     } else {
-                        // A reminder: the boundary event leads to a message throw event.
+                        // An escalation reassigns the task (longrun:assign); a reminder leads
+                        // to a message throw event; it may do both.
+                        let assign = match lr(*b, "assign") {
+                            Some(j) => Some(
+                                serde_json::from_str::<crate::definition::Reassign>(j)
+                                    .or_else(|e| self.fail(*b, format!("longrun:assign: {e}")))?,
+                            ),
+                            None => None,
+                        };
                         let throw = self
                             .out_of(bid)
                             .first()
                             .and_then(|f| self.by_id.get(f.to))
                             .copied();
                         let send = match throw {
+                            None if assign.is_some() => None,
                             Some(t) => {
                                 let md = child(t, "messageEventDefinition");
                                 match md {
@@ -446,6 +457,7 @@ impl<'a> Importer<'a> {
                             interrupting,
                             next: None,
                             send,
+                            assign,
                         });
                     }
                 }

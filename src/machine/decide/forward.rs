@@ -119,6 +119,11 @@ impl Decision<'_> {
                 StepKind::Timer { timer } => {
                     self.schedule(&id, TimerKind::Step, timer);
                 }
+                StepKind::UserTask(t) => {
+                    if self.open_task(&id, t) {
+                        self.schedule_boundaries(step);
+                    }
+                }
                 StepKind::Compensate => {
                     // Undoing the work ends every other branch first.
                     queue.clear();

@@ -13,6 +13,7 @@ use super::*;
 
 mod compensation;
 mod forward;
+mod task;
 mod timers;
 
 /// Decide which events an input causes. Pure: the same arguments give the same events.
@@ -269,6 +270,14 @@ pub fn decide(
             }
             return Ok(d.out);
         }
+        Input::Task {
+            task_id,
+            action,
+            by,
+        } => match d.task_action(state, *task_id, action, by)? {
+            task::After::Waits => return Ok(d.out),
+            task::After::Forward(next) => next,
+        },
         Input::Message {
             message_id,
             name,
@@ -405,6 +414,9 @@ pub fn decide(
                                 let e =
                                     d.send_event(&timer.step, message, to.as_deref(), None, None);
                                 d.emit(e);
+                            }
+                            if let Some(a) = &b.assign {
+                                d.reassign(&timer.step, a, format!("timer {timer_id}"));
                             }
                             if timer.remaining > 0 {
                                 if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{Event, InstanceState, Status, TimerKind, Wait};
+use super::{Event, InstanceState, OpenTask, Status, TimerKind, Wait};
 use crate::definition::{BoundaryEvent, Process};
 
 /// One thing an event makes happen outside its stream.
@@ -120,6 +120,22 @@ pub enum Effect {
         child_id: Uuid,
         /// Why, in its history.
         reason: String,
+    },
+    /// An open user task, new or changed: its row in the task list is written as this.
+    PutTask {
+        /// The task.
+        task_id: Uuid,
+        /// Its step.
+        step: String,
+        /// The instance's business key.
+        business_key: String,
+        /// Who holds it, to whom it is offered, when it is due.
+        task: OpenTask,
+    },
+    /// A task that is no longer open (completed, or withdrawn with its wait).
+    RemoveTask {
+        /// The task.
+        task_id: Uuid,
     },
     /// Tell the parent that this instance ended.
     NotifyParent {
@@ -238,6 +254,9 @@ pub fn effects(
             let mut out = vec![end_wait(step, listens)];
             match prev {
                 Some(Wait::Job { job_id, .. }) => out.push(Effect::WithdrawJob { job_id: *job_id }),
+                Some(Wait::Task { task_id, .. }) => {
+                    out.push(Effect::RemoveTask { task_id: *task_id })
+                }
                 Some(Wait::Child { child_id, .. }) => out.push(Effect::CancelChild {
                     child_id: *child_id,
                     reason: format!("its parent {instance}: {by}"),
@@ -330,6 +349,9 @@ pub fn effects(
             for w in &before.waits {
                 match w {
                     Wait::Job { job_id, .. } => out.push(Effect::WithdrawJob { job_id: *job_id }),
+                    Wait::Task { task_id, .. } => {
+                        out.push(Effect::RemoveTask { task_id: *task_id })
+                    }
                     Wait::Child { child_id, .. } => out.push(Effect::CancelChild {
                         child_id: *child_id,
                         reason: format!("its parent {instance} ended"),
@@ -354,7 +376,58 @@ pub fn effects(
         Event::Migrated {
             steps, handlers, ..
         } => migrated(process, before, event, steps, handlers),
+        Event::TaskCreated { .. }
+        | Event::TaskClaimed { .. }
+        | Event::TaskUnclaimed { .. }
+        | Event::TaskAssigned { .. }
+        | Event::TaskUpdated { .. } => {
+            // The task as it is after the event.
+            let mut after = InstanceState {
+                waits: before
+                    .waits
+                    .iter()
+                    .filter(|w| matches!(w, Wait::Task { .. }))
+                    .cloned()
+                    .collect(),
+                ..InstanceState::default()
+            };
+            super::evolve(&mut after, event);
+            after
+                .waits
+                .into_iter()
+                .filter_map(|w| match w {
+                    Wait::Task {
+                        step,
+                        task_id,
+                        task,
+                    } if event_task(event) == Some(task_id) => Some(Effect::PutTask {
+                        task_id,
+                        step,
+                        business_key: before.business_key.clone(),
+                        task,
+                    }),
+                    _ => None,
+                })
+                .collect()
+        }
+        Event::TaskCompleted { step, task_id, .. } => vec![
+            Effect::RemoveTask { task_id: *task_id },
+            end_wait(step, has_boundary_messages(process, step)),
+        ],
         _ => Vec::new(),
+    }
+}
+
+/// The task an event concerns.
+fn event_task(event: &Event) -> Option<Uuid> {
+    match event {
+        Event::TaskCreated { task_id, .. }
+        | Event::TaskClaimed { task_id, .. }
+        | Event::TaskUnclaimed { task_id, .. }
+        | Event::TaskAssigned { task_id, .. }
+        | Event::TaskUpdated { task_id, .. }
+        | Event::TaskCompleted { task_id, .. } => Some(*task_id),
+        _ => None,
     }
 }
 
@@ -386,6 +459,24 @@ fn migrated(
             });
         }
     }
+    // Open tasks stay in the task list while paused: they follow their steps either way.
+    let mut after = before.clone();
+    super::evolve(&mut after, event);
+    for w in &after.waits {
+        if let Wait::Task {
+            step,
+            task_id,
+            task,
+        } = w
+        {
+            out.push(Effect::PutTask {
+                task_id: *task_id,
+                step: step.clone(),
+                business_key: after.business_key.clone(),
+                task: task.clone(),
+            });
+        }
+    }
     if before.paused {
         return out;
     }
@@ -401,8 +492,6 @@ fn migrated(
             listens: true,
         });
     }
-    let mut after = before.clone();
-    super::evolve(&mut after, event);
     for w in &after.waits {
         for (name, key) in after.awaited_messages_at(process, w.step()) {
             out.push(Effect::Subscribe {

@@ -414,6 +414,39 @@ pub(crate) enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// List open user tasks, due first (tasks without a due date last): all, someone's, or
+    /// those offered to a user or their groups.
+    Tasks {
+        /// Held by this user.
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Offered to this user by name (with --group: to the user or any of the groups).
+        #[arg(long)]
+        user: Option<String>,
+        /// Offered to this group (repeat for each of a user's groups).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Only of this process.
+        #[arg(long)]
+        process: Option<String>,
+        /// Only due before this RFC 3339 time; `now` for overdue ones.
+        #[arg(long)]
+        due_before: Option<String>,
+        /// Only those nobody holds.
+        #[arg(long)]
+        unassigned: bool,
+        /// At most this many (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The page after this cursor (printed after a full page).
+        #[arg(long)]
+        after: Option<String>,
+    },
+    /// Show one open task, or act on it as a user (claim, release, assign, complete, update).
+    Task {
+        #[command(subcommand)]
+        action: TaskCommand,
+    },
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -495,4 +528,86 @@ pub(crate) struct BenchArgs {
     /// Internal: run as a child engine process on an existing bench schema.
     #[arg(long, hide = true)]
     pub(crate) child: bool,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub(crate) enum TaskCommand {
+    /// The task, the fields its completion needs, and its instance's variables.
+    Show {
+        /// The task id.
+        task: String,
+    },
+    /// Take the task (refused while someone else holds it, unless --force).
+    Claim {
+        /// The task id.
+        task: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+        /// Take it from whoever holds it (an operator's claim; recorded).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Release the task to its candidates.
+    Unclaim {
+        /// The task id.
+        task: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+        /// Release it from whoever holds it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Give the task to someone (delegate), or offer it to other groups or users.
+    Assign {
+        /// The task id.
+        task: String,
+        /// The new assignee (leave out to release it).
+        #[arg(long)]
+        to: Option<String>,
+        /// New candidate groups (repeat; replaces the list).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// New candidate users (repeat; replaces the list).
+        #[arg(long = "candidate")]
+        users: Vec<String>,
+        /// Who asks (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+        /// Act whoever holds it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Change the task's due date, follow-up date or priority.
+    Update {
+        /// The task id.
+        task: String,
+        /// New due date (RFC 3339), or `none`.
+        #[arg(long)]
+        due: Option<String>,
+        /// New follow-up date (RFC 3339), or `none`.
+        #[arg(long)]
+        follow_up: Option<String>,
+        /// New priority, 0 to 100.
+        #[arg(long)]
+        priority: Option<u8>,
+        /// Who asks (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Complete the task with variables (checked against its fields); the instance goes on.
+    Complete {
+        /// The task id.
+        task: String,
+        /// The variables, a JSON object.
+        #[arg(long, default_value = "{}")]
+        vars: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        user: Option<String>,
+        /// Complete it whoever holds it.
+        #[arg(long)]
+        force: bool,
+    },
 }

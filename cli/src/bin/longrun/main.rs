@@ -85,6 +85,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Run { .. }
         | Command::Console { .. }
         | Command::Dev { .. } => commands::operate::run(&cli).await,
+        Command::Tasks { .. } | Command::Task { .. } => commands::tasks::run(&cli).await,
         _ => commands::instances::run(&cli).await,
     }
 }

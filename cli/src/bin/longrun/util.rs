@@ -24,6 +24,8 @@ impl From<Error> for Failure {
             | Error::ProcessNotFound(_)
             | Error::Rejected { .. }
             | Error::AlreadyRunning { .. }
+            | Error::TaskNotOpen(_)
+            | Error::TaskHeld { .. }
             | Error::Config(_) => Failure::Input(e.to_string()),
             other => {
                 let text = other.to_string();

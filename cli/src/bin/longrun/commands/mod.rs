@@ -3,3 +3,4 @@
 pub(crate) mod definitions;
 pub(crate) mod instances;
 pub(crate) mod operate;
+pub(crate) mod tasks;

@@ -1,0 +1,16 @@
+-- One page of the task list, every open task: in list order (due date, tasks without one
+-- last, then creation, then id), after the cursor ($6 its due key, NULL
+-- for none; $7, $8), filtered by process ($1),
+-- due before ($2), follow-up before ($3), least priority ($4) and unclaimed only ($5).
+SELECT t.task_id, t.instance_id, t.process_id, t.step_id, t.business_key, t.assignee,
+       t.candidate_users, t.candidate_groups, t.priority, t.due_at, t.follow_up_at, t.form_key,
+       t.created_at, t.updated_at, t.due_key
+FROM __schema__.tasks t
+WHERE (t.due_key, t.created_at, t.task_id) > (coalesce($6::timestamptz, 'infinity'), $7::timestamptz, $8::uuid)
+  AND ($1::text IS NULL OR t.process_id = $1)
+  AND ($2::timestamptz IS NULL OR t.due_at < $2)
+  AND ($3::timestamptz IS NULL OR t.follow_up_at < $3)
+  AND t.priority >= $4::smallint
+  AND (NOT $5::bool OR t.assignee IS NULL)
+ORDER BY t.due_key, t.created_at, t.task_id
+LIMIT $9
