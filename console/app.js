@@ -124,6 +124,9 @@
   }
 
   // ---- pages ----
+  // What the other page scripts (tasks.js) use; they add their pages to `pages`.
+  window.longrun = { el, fill, api, post, time, status, shortId, query, table, showError, setStatus, diagram, pages: {} };
+
   async function processesPage() {
     const body = el("tbody");
     const note = el("p", { class: "muted" });
@@ -405,7 +408,8 @@
     const params = new URLSearchParams(q || "");
     const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
     const section = parts[0] || "processes";
-    for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === (section === "process" ? "processes" : section === "instance" ? "instances" : section));
+    const navOf = { process: "processes", instance: "instances", task: "tasks" };
+    for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.nav === (navOf[section] || section));
     try {
       current = null;
       if (section === "processes") current = await processesPage();
@@ -413,6 +417,7 @@
       else if (section === "instances") current = await instancesPage(params);
       else if (section === "instance" && parts[1]) current = await instancePage(parts[1]);
       else if (section === "incidents") current = await incidentsPage(params);
+      else if (window.longrun.pages[section]) current = await window.longrun.pages[section](parts, params);
       else fill(main, el("p", {}, "No such page. ", el("a", { href: "#/" }, "Processes")));
       document.body.dataset.page = section;
       // When the page showed its data, in ms from the navigation's start (read by the
@@ -438,5 +443,7 @@
   }
   window.addEventListener("hashchange", route);
   window.addEventListener("unhandledrejection", e => showError(e.reason && e.reason.message || String(e.reason)));
-  route();
+  // After the other page scripts have run (they come after this one in the page).
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", route);
+  else route();
 })();

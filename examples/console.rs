@@ -11,7 +11,14 @@
 //! expired card (an incident at `charge_card`), six in ten are picked up (they complete), the
 //! others wait at `await_pickup`. Orders alternate between the regions north and south (a
 //! variable to filter on). Retrying an incident with the variables `{"card": "renewed"}`
-//! lets it go on. The process prints `seeded N` when the seeded orders have settled.
+//! lets it go on. The seed also opens N/10 refund reviews, user tasks for the group `sales`
+//! (every other one overdue), for the task list. The process prints `seeded N` when the
+//! seeded orders have settled.
+//!
+//! The demo's stand-in for authentication makes every request the user `demo-operator` in
+//! the group `sales`; a request may name another demo user and groups in `x-demo-user` and
+//! `x-demo-groups` (the browser tests act as clerks this way). A real service sets the user
+//! and groups headers from its own session and never from what the client sent.
 
 use std::time::Duration;
 
@@ -23,7 +30,8 @@ use clap::Parser;
 use serde_json::json;
 
 use longrun::console::Console;
-use longrun::definition::{Compensation, RetryPolicy};
+use longrun::definition::{Compensation, RetryPolicy, UserTask};
+use longrun::expr::Type;
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, Message, ProcessDefinition, StartRequest, Store,
@@ -63,13 +71,40 @@ fn delivery() -> ProcessDefinition {
         .expect("a valid definition")
 }
 
-/// Stands in for the host's authentication: here every request is the demo operator. A real
-/// service checks its session or token and sets the header from the user it finds (and
-/// removes any such header the client sent).
+/// A refund review: a user task for `sales`, due when `review_by` says, that must say
+/// whether the refund is approved.
+fn refund_review() -> ProcessDefinition {
+    ProcessDefinition::builder("refund_review")
+        .user_task(
+            "approve_refund",
+            UserTask::new()
+                .candidate_groups(["sales"])
+                .due("=review_by")
+                .form("refund-review")
+                .field("approved", Type::Boolean)
+                .field("note", Type::String),
+        )
+        .end("reviewed")
+        .build()
+        .expect("a valid definition")
+}
+
+/// Stands in for the host's authentication: every request is the demo operator in the group
+/// `sales`, unless it names a demo user (`x-demo-user`, `x-demo-groups`). A real service
+/// checks its session or token, sets the headers from the user it finds, and removes any such
+/// header the client sent.
 async fn authenticate(mut request: Request, next: Next) -> Response {
-    request
-        .headers_mut()
-        .insert("x-longrun-user", HeaderValue::from_static("demo-operator"));
+    let headers = request.headers_mut();
+    let user = headers
+        .get("x-demo-user")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("demo-operator"));
+    let groups = headers
+        .get("x-demo-groups")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("sales"));
+    headers.insert("x-longrun-user", user);
+    headers.insert("x-longrun-groups", groups);
     next.run(request).await
 }
 
@@ -108,6 +143,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .build()?;
     engine.deploy(&delivery()).await?;
+    engine.deploy(&refund_review()).await?;
     let running = engine.run();
 
     // The console, mounted under /ops behind the host's authentication.
@@ -154,6 +190,20 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
     for chunk in requests.chunks(500) {
         engine.start_many(chunk.to_vec()).await?;
     }
+    // Refund reviews: every other one overdue by an hour, the others due in two days.
+    let now = engine.now();
+    let reviews: Vec<StartRequest> = (0..n / 10)
+        .map(|i| {
+            let due = if i % 2 == 0 {
+                now - chrono::Duration::hours(1)
+            } else {
+                now + chrono::Duration::days(2)
+            };
+            StartRequest::new("refund_review", format!("refund-{run}-{i}"))
+                .variables(json!({ "review_by": due.to_rfc3339(), "amount": 20 + i }))
+        })
+        .collect();
+    engine.start_many(reviews).await?;
     let picked: Vec<Message> = (0..n)
         .filter(|i| i % 10 != 3 && i % 10 < 7)
         .map(|i| {

@@ -28,14 +28,17 @@ pub(super) fn routes() -> Router<Console> {
 }
 
 /// An error answered as `{"error": "..."}` with a status that says whose fault it is.
-struct ApiError(StatusCode, String);
+pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let status = match &e {
             Error::BadInput(_) | Error::Definition(_) => StatusCode::BAD_REQUEST,
             Error::InstanceNotFound(_) | Error::ProcessNotFound(_) => StatusCode::NOT_FOUND,
-            Error::Rejected { .. } | Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Rejected { .. }
+            | Error::Conflict(_)
+            | Error::TaskNotOpen(_)
+            | Error::TaskHeld { .. } => StatusCode::CONFLICT,
             // A data exception (class 22: a NUL in a JSON string, say) is the request's fault.
             Error::Postgres(pg) if pg.code().is_some_and(|c| c.code().starts_with("22")) => {
                 StatusCode::BAD_REQUEST
@@ -55,11 +58,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
+pub(super) fn bad(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
 }
 
-type ApiResult = std::result::Result<Response, ApiError>;
+pub(super) type ApiResult = std::result::Result<Response, ApiError>;
 
 async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "no such page or API path".into())
@@ -153,11 +156,14 @@ struct ListQuery {
     limit: Option<String>,
 }
 
-fn non_empty(s: &Option<String>) -> Option<&str> {
+pub(super) fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn parse_time(what: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn parse_time(
+    what: &str,
+    s: &Option<String>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     non_empty(s)
         .map(|t| {
             DateTime::parse_from_rfc3339(t)
@@ -322,7 +328,7 @@ fn who(console: &Console, headers: &HeaderMap) -> String {
     }
 }
 
-fn json_body<T>(
+pub(super) fn json_body<T>(
     body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
 ) -> Result<T, ApiError> {
     body.map(|Json(b)| b).map_err(|e| match e.status() {

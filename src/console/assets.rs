@@ -21,6 +21,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../console/app.js"),
     ),
     (
+        "tasks.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/tasks.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../console/app.css"),

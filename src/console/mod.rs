@@ -31,6 +31,10 @@
 //! | `GET api/instances/{id}` | `{"instance", "positions", "timers", "waiting", "incidents", "history"}`: one instance, where it is, what it waits for, and its events with a description each |
 //! | `GET api/incidents?process=&after=&limit=` | [`IncidentPage`](crate::store::IncidentPage): open incidents |
 //! | `POST api/instances/{id}/{action}` | `action` is retry, cancel, pause or resume; body `{"reason": "..."}` (cancel, required) or `{"variables": {...}}` (retry, optional); answers the instance |
+//! | `GET api/me` | `{"user", "groups"}`: who the user and group headers say the user is |
+//! | `GET api/tasks?view=&process=&unassigned=&due_before=&after=&limit=` | [`TaskPage`](crate::store::TaskPage): open tasks in due order; `view` is `mine` (held by the user), `groups` (offered to the user or any of their groups), `all` (the default) or `overdue`; `limit` 1 to 500 |
+//! | `GET api/tasks/{id}` | [`TaskDetail`](crate::store::TaskDetail): the task, its instance's variables and the fields its completion needs; 404 when it is not open |
+//! | `POST api/tasks/{id}/{action}` | `action` is claim, unclaim, assign, update or complete, taken by the user the user header names (400 without one); body `{"force", "assignee", "candidate_users", "candidate_groups", "due_at", "follow_up_at", "priority", "variables"}` as the action needs; 409 when someone else holds the task or it is no longer open |
 //! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "expected": n}`: the action on every instance the filter matches, refused (409) when it matches more than `expected` (1 to 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
 //!
 //! POST bodies must be `application/json` (which a cross-site form cannot send without the
@@ -48,6 +52,7 @@
 mod api;
 mod assets;
 mod guard;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -60,6 +65,7 @@ use crate::{Engine, Store};
 pub struct Console {
     engine: Engine,
     user_header: Arc<str>,
+    groups_header: Arc<str>,
     refresh_seconds: u32,
     hosts: guard::Hosts,
 }
@@ -71,6 +77,7 @@ impl Console {
         Console {
             engine,
             user_header: Arc::from("x-longrun-user"),
+            groups_header: Arc::from("x-longrun-groups"),
             refresh_seconds: 5,
             hosts: guard::Hosts::Listed(Vec::new()),
         }
@@ -110,6 +117,14 @@ impl Console {
         self
     }
 
+    /// The request header naming the user's groups, comma-separated (set it in the host's
+    /// authentication layer; the default is `x-longrun-groups`): the task list's "my groups"
+    /// view shows the tasks offered to any of them.
+    pub fn groups_header(mut self, name: &str) -> Console {
+        self.groups_header = Arc::from(name.to_ascii_lowercase());
+        self
+    }
+
     /// How often the pages refresh their figures, in seconds (default 5, at least 1).
     pub fn refresh_seconds(mut self, seconds: u32) -> Console {
         self.refresh_seconds = seconds.max(1);
@@ -122,6 +137,7 @@ impl Console {
     /// the path it was asked for.
     pub fn router(self) -> Router {
         assets::routes()
+            .merge(tasks::routes())
             .merge(api::routes())
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),

@@ -188,6 +188,57 @@ test("a batch cancel compensates", async () => {
     expected.northWaiting, { timeout: WAIT });
 });
 
+test("a clerk claims and completes a task from the task list", async () => {
+  const reviews = seed / 10;
+  await page.setExtraHTTPHeaders({ "x-demo-user": "ann", "x-demo-groups": "sales,support" });
+  await go("#/tasks");
+  await page.locator("#tasks tbody tr[data-task]").first().waitFor({ timeout: WAIT });
+  eq(await page.locator("#me").textContent(), "You are ann, in sales, support.", "who the page says you are");
+  eq(await page.locator("#tasks tbody tr[data-task]").count(), reviews, "the group's tasks");
+  // Overdue first: the first half are overdue.
+  const dues = await page.locator("#tasks tbody tr[data-task] td:nth-child(8)").allTextContents();
+  eq(dues.filter(d => d.includes("overdue")).length, reviews / 2, "overdue tasks");
+  assert(dues.slice(0, reviews / 2).every(d => d.includes("overdue")), "overdue ones first: " + dues.join(" | "));
+  await shot("tasks");
+  // Claim from the list; it shows in "Mine".
+  const row = page.locator("#tasks tbody tr[data-task]").first();
+  const id = await row.getAttribute("data-task");
+  const key = await row.getAttribute("data-key");
+  await row.locator('button[data-action="claim"]').click();
+  await page.waitForFunction(id => document.querySelector(`#tasks tr[data-task="${id}"] td:nth-child(5)`)?.textContent === "ann",
+    id, { timeout: WAIT });
+  await go("#/tasks?view=mine");
+  await page.locator(`#tasks tr[data-task="${id}"]`).waitFor({ timeout: WAIT });
+  eq(await page.locator("#tasks tbody tr[data-task]").count(), 1, "ann's tasks");
+  // Another clerk sees it held: no completion, only taking it over.
+  await page.setExtraHTTPHeaders({ "x-demo-user": "bob", "x-demo-groups": "sales" });
+  await go(`#/task/${id}`);
+  await page.locator('button[data-action="take"]').waitFor({ timeout: WAIT });
+  assert(await page.locator('#complete button[type="submit"]').isDisabled(), "bob cannot complete ann's task");
+  // Ann completes it with the form built from its fields.
+  await page.setExtraHTTPHeaders({ "x-demo-user": "ann", "x-demo-groups": "sales" });
+  await go("#/tasks"); // the same address again would not load the page again
+  await go(`#/task/${id}`);
+  await page.locator('#complete input[name="approved"]').waitFor({ timeout: WAIT });
+  await page.waitForFunction(() => document.querySelector(".djs-element.lr-current") !== null, null, { timeout: WAIT });
+  eq(await page.locator("#assignee").textContent(), "ann", "held by");
+  await page.check('#complete input[name="approved"]');
+  await page.fill('#complete input[name="note"]', "refund approved by phone");
+  await shot("task", true);
+  answers = [""]; // the confirmation
+  await page.click('#complete button[type="submit"]');
+  await page.getByText("is not open").waitFor({ timeout: WAIT });
+  // The instance went on and its history says who completed the task.
+  await go("#/instances?" + new URLSearchParams({ business_key: key }));
+  await page.locator("#instances tbody tr[data-instance]").first().waitFor({ timeout: WAIT });
+  const instance = await page.locator("#instances tbody tr[data-instance]").first().getAttribute("data-instance");
+  await go(`#/instance/${instance}`);
+  const done = await page.locator('#history li[data-type="TaskCompleted"]').textContent();
+  assert(done.includes("by ann") && done.includes("refund approved by phone"), "who and what: " + done);
+  await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "completed", null, { timeout: WAIT });
+  await page.setExtraHTTPHeaders({});
+});
+
 let failed = 0;
 for (const t of tests) {
   try {

@@ -495,3 +495,93 @@ async fn bridge_once_carries_a_command_to_another_context() {
     let out = longrun(&["bridge", "--from", "x", "--to", "y", "--topics", ""], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn a_clerk_lists_claims_and_completes_a_task_from_the_command_line() {
+    use longrun::definition::UserTask;
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    let def = longrun::ProcessDefinition::builder("review")
+        .user_task(
+            "review",
+            UserTask::new()
+                .candidate_groups(["sales"])
+                .due("P1D")
+                .field("approved", longrun::expr::Type::Boolean),
+        )
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let id = engine
+        .start(longrun::StartRequest::new("review", "order-9"))
+        .await
+        .unwrap();
+    let s = db.schema();
+    let out = longrun(&["--schema", s, "tasks", "--group", "sales"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("order-9") && text.contains("sales"), "{text}");
+    let out = longrun(&["--schema", s, "--json", "tasks", "--group", "sales"], &[]);
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = page["tasks"][0]["task_id"].as_str().unwrap().to_string();
+
+    let out = longrun(
+        &["--schema", s, "task", "claim", &task, "--user", "ann"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Someone else's claim is refused, exit 2, with who holds it.
+    let out = longrun(
+        &["--schema", s, "task", "claim", &task, "--user", "bob"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("held by ann"), "{}", stderr(&out));
+    let out = longrun(&["--schema", s, "task", "show", &task], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("approved (boolean)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Variables that do not match the fields are refused and nothing changes.
+    let out = longrun(
+        &[
+            "--schema",
+            s,
+            "task",
+            "complete",
+            &task,
+            "--user",
+            "ann",
+            "--vars",
+            r#"{"approved": "yes"}"#,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must be a boolean"),
+        "{}",
+        stderr(&out)
+    );
+    let out = longrun(
+        &[
+            "--schema",
+            s,
+            "task",
+            "complete",
+            &task,
+            "--user",
+            "ann",
+            "--vars",
+            r#"{"approved": true}"#,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(db.store.instance(id).await.unwrap().status, "completed");
+    let out = longrun(&["--schema", s, "task", "show", &task], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not open"), "{}", stderr(&out));
+}
