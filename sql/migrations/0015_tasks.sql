@@ -9,7 +9,10 @@
 -- `task_candidates` holds one row per (task, candidate user or group), so that a group's list
 -- is read in order from an index however many tasks are open. Lists are ordered by due date
 -- (tasks without one last), then creation, then id: `due_key` is the due date or 'infinity'.
--- Locks: creates new tables and a view only.
+-- The activity projection records a user task's first claim (`activity.claimed_at`), so that
+-- `report_task_durations` gives the time to claim and the time to complete per step.
+-- Locks: creates new tables and views; adds a nullable column to activity (ACCESS EXCLUSIVE
+-- for a moment, no rewrite).
 
 CREATE TABLE __schema__.tasks (
     task_id          uuid        PRIMARY KEY,
@@ -82,5 +85,25 @@ GROUP BY process_id, step_id, g.name;
 COMMENT ON VIEW __schema__.report_tasks IS
     'Open user tasks per process, step and candidate group (a task offered to two groups counts in each; '''' for none): how many, unclaimed, overdue (due before now, on the database clock), and the oldest.';
 
+ALTER TABLE __schema__.activity ADD COLUMN claimed_at timestamptz;
+COMMENT ON COLUMN __schema__.activity.claimed_at IS 'For a user task: when it was first claimed.';
+COMMENT ON COLUMN __schema__.activity.kind IS 'job, receive, timer, event_gateway, call, user_task (executions that wait) or send, exclusive, parallel, join, end (instant ones).';
+
+CREATE VIEW __schema__.report_task_durations AS
+SELECT process_id, version, step_id,
+       count(*) FILTER (WHERE outcome LIKE 'completed by %') AS completed,
+       count(*) FILTER (WHERE ended_at IS NULL) AS open,
+       (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM claimed_at - started_at)))::numeric(14, 1) AS to_claim_p50_s,
+       (percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM claimed_at - started_at)))::numeric(14, 1) AS to_claim_p95_s,
+       (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ended_at - started_at))
+           FILTER (WHERE outcome LIKE 'completed by %'))::numeric(14, 1) AS to_complete_p50_s,
+       (percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM ended_at - started_at))
+           FILTER (WHERE outcome LIKE 'completed by %'))::numeric(14, 1) AS to_complete_p95_s
+FROM __schema__.activity
+WHERE kind = 'user_task'
+GROUP BY process_id, version, step_id;
+COMMENT ON VIEW __schema__.report_task_durations IS
+    'User tasks per process version and step, from the activity projection: completed and open, and seconds from creation to the first claim and to completion (p50, p95).';
+
 GRANT SELECT, INSERT, UPDATE, DELETE ON __schema__.tasks, __schema__.task_candidates TO __runtime_role__;
-GRANT SELECT ON __schema__.report_tasks TO __reporting_role__;
+GRANT SELECT ON __schema__.report_tasks, __schema__.report_task_durations TO __reporting_role__;

@@ -164,32 +164,33 @@ async fn act(
             "a task action is taken by a user: the host's authentication names them in the user header",
         ));
     };
-    let action =
-        match name.as_str() {
-            "claim" => TaskAction::Claim { force: b.force },
-            "unclaim" => TaskAction::Unclaim { force: b.force },
-            "assign" => TaskAction::Assign {
-                assignee: b.assignee.filter(|a| !a.trim().is_empty()),
-                candidate_users: b.candidate_users,
-                candidate_groups: b.candidate_groups,
-                force: b.force,
-            },
-            "update" => TaskAction::Update {
-                due_at: date("due_at", &b.due_at)?,
-                follow_up_at: date("follow_up_at", &b.follow_up_at)?,
-                priority: b.priority,
-            },
-            "complete" => TaskAction::Complete {
-                variables: b.variables.unwrap_or_default(),
-                force: b.force,
-            },
-            other => return Err(ApiError(
+    let action = match name.as_str() {
+        "claim" => TaskAction::Claim { force: b.force },
+        "unclaim" => TaskAction::Unclaim { force: b.force },
+        "assign" => TaskAction::Assign {
+            assignee: b.assignee.filter(|a| !a.trim().is_empty()),
+            candidate_users: b.candidate_users,
+            candidate_groups: b.candidate_groups,
+            force: b.force,
+        },
+        "update" => TaskAction::Update {
+            due_at: date("due_at", &b.due_at)?,
+            follow_up_at: date("follow_up_at", &b.follow_up_at)?,
+            priority: b.priority,
+        },
+        "complete" => TaskAction::Complete {
+            variables: b.variables.unwrap_or_default(),
+            force: b.force,
+        },
+        other => {
+            return Err(ApiError(
                 StatusCode::NOT_FOUND,
                 format!(
                     "unknown task action \"{other}\" (claim, unclaim, assign, update or complete)"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     console.engine().act_on_task(id, action, &user).await?;
     tracing::info!(task = %id, action = %name, by = %user, "console task action");
     let after = console.engine().task(id).await?;

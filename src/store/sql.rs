@@ -100,6 +100,7 @@ pub const REPORTS: &[&str] = &[
     "step_counts",
     "version_counts",
     "tasks",
+    "task_durations",
 ];
 
 /// The statement reading one report (`name` must be one of [`REPORTS`]).

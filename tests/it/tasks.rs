@@ -619,3 +619,59 @@ async fn a_task_for_people_a_variable_names_fails_clearly_when_it_holds_no_names
         "{view:?}"
     );
 }
+
+#[tokio::test]
+async fn the_activity_history_times_claims_and_completions() {
+    use longrun::store::ActivityHistory;
+    let db = TestDb::new().await;
+    let clock = clock();
+    let engine = engine_on(&db, &clock);
+    engine.deploy(&review()).await.unwrap();
+    let (_, task) = start(&engine, "timed").await;
+    let (_, open) = start(&engine, "still-open").await;
+    clock.advance(Duration::minutes(10));
+    engine.claim(task.task_id, "alice").await.unwrap();
+    engine.claim(open.task_id, "bob").await.unwrap();
+    clock.advance(Duration::minutes(20));
+    engine
+        .complete(task.task_id, "alice", json!({"approved": true, "note": ""}))
+        .await
+        .unwrap();
+    crate::common::eventually("the projection catches up", || async {
+        db.store
+            .project_all(&ActivityHistory, Utc::now, |_| {})
+            .await
+            .unwrap();
+        db.store.projections().await.unwrap()[0].behind == 0
+    })
+    .await;
+    let row = db
+        .sql()
+        .await
+        .query_one(
+            &format!(
+                "SELECT completed, open, to_claim_p50_s::float8, to_complete_p50_s::float8 \
+                 FROM \"{}\".report_task_durations",
+                db.schema()
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: (i64, i64, f64, f64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    assert_eq!(got, (1, 1, 600.0, 1800.0));
+    let outcome: String = db
+        .sql()
+        .await
+        .query_one(
+            &format!(
+                "SELECT outcome FROM \"{}\".activity WHERE kind = 'user_task' AND ended_at IS NOT NULL",
+                db.schema()
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(outcome, "completed by alice");
+}

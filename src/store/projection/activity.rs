@@ -30,6 +30,8 @@ struct Row {
     outcome: Option<String>,
     attempts: i32,
     incident: bool,
+    /// A user task's first claim.
+    claimed_at: Option<DateTime<Utc>>,
 }
 
 impl Row {
@@ -155,6 +157,7 @@ impl ActivityHistory {
                     outcome,
                     attempts: 1,
                     incident: false,
+                    claimed_at: None,
                 };
                 match Activity::of(&e.event) {
                     Activity::Begin(kind) => {
@@ -183,6 +186,14 @@ impl ActivityHistory {
                         for (old, new) in steps {
                             if let Some(row) = open.remove(&(b.instance_id, old.clone())) {
                                 open.insert((b.instance_id, new.clone()), row);
+                            }
+                        }
+                    }
+                    Activity::Claimed => {
+                        if let Some(row) = open.get_mut(&(b.instance_id, step.clone())) {
+                            if row.claimed_at.is_none() {
+                                row.claimed_at = Some(e.recorded_at);
+                                touched.insert((row.instance_id, row.seq), row.clone());
                             }
                         }
                     }
@@ -235,6 +246,8 @@ enum Activity<'a> {
     Rename(&'a BTreeMap<String, String>),
     /// The open execution is tried once more.
     Retry,
+    /// Someone claimed the open user task.
+    Claimed,
     /// The open execution has an incident (`true`) or no longer has one.
     Incident(bool),
     /// Every open execution of the instance ends with this outcome.
@@ -254,6 +267,9 @@ impl<'a> Activity<'a> {
             } => Activity::Begin("timer"),
             Event::GatewayEntered { .. } => Activity::Begin("event_gateway"),
             Event::ChildStarted { .. } => Activity::Begin("call"),
+            Event::TaskCreated { .. } => Activity::Begin("user_task"),
+            Event::TaskClaimed { .. } => Activity::Claimed,
+            Event::TaskCompleted { by, .. } => Activity::Close(format!("completed by {by}")),
             Event::MessageSent { name, .. } => Activity::Instant("send", format!("sent {name}")),
             Event::GatewayDecided { next, .. } => {
                 Activity::Instant("exclusive", format!("took {next}"))
@@ -319,6 +335,7 @@ impl Projection for ActivityHistory {
                     outcome: None,
                     attempts: r.get("attempts"),
                     incident: r.get("incident"),
+                    claimed_at: r.get("claimed_at"),
                 })
                 .collect();
             let (rows, counts) = Self::fold(batch, open);
@@ -341,11 +358,12 @@ impl Projection for ActivityHistory {
             let outcome: Vec<Option<&str>> = rows.iter().map(|r| r.outcome.as_deref()).collect();
             let attempts: Vec<i32> = rows.iter().map(|r| r.attempts).collect();
             let incident: Vec<bool> = rows.iter().map(|r| r.incident).collect();
+            let claimed: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.claimed_at).collect();
             tx.execute(
                 &upsert,
                 &[
                     &inst, &seq, &process, &version, &step, &kind, &started, &ended, &outcome,
-                    &attempts, &incident,
+                    &attempts, &incident, &claimed,
                 ],
             )
             .await?;
