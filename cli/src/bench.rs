@@ -94,7 +94,7 @@ pub fn process(workload: Workload) -> ProcessDefinition {
     b.end("done").build().expect("the bench process is valid")
 }
 
-pub(crate) async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
+pub async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
     Store::connect_with(
         pg_config(cfg.database_url.as_deref())?,
         StoreConfig {

@@ -518,6 +518,14 @@ pub(crate) struct BenchArgs {
     /// run's throughput against the first shows what a large history costs.
     #[arg(long, value_name = "N")]
     pub(crate) prefill: Option<usize>,
+    /// Task list mode: fill the schema with this many open user tasks (copies of one that
+    /// really waits) and measure a group's first page, several groups' first page, a deep
+    /// page, a clerk's own list, claims and completions (p50 and p99).
+    #[arg(long, value_name = "N")]
+    pub(crate) tasks: Option<usize>,
+    /// Task list mode: samples of each operation.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) samples: usize,
     /// Keep the bench schema afterwards.
     #[arg(long)]
     pub(crate) keep: bool,

@@ -51,10 +51,13 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         println!("{}", serde_json::to_string(&figures).expect("serializable"));
         return Ok(());
     }
-    eprintln!(
-        "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
-        cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
-    );
+    match a.tasks {
+        Some(n) => eprintln!("bench: schema {}, task list with {n} open tasks", cfg.schema),
+        None => eprintln!(
+            "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
+            cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
+        ),
+    }
     let created = bench::setup(&cfg).await?;
     let result = bench_body(&cfg, a).await;
     if a.keep {
@@ -107,6 +110,9 @@ pub(crate) async fn bench_body(
     }
     if let Some(n) = a.prefill {
         return prefilled(cfg, a, n).await;
+    }
+    if let Some(n) = a.tasks {
+        return tasks(cfg, a, n).await;
     }
     if let Some(minutes) = a.soak_minutes {
         return soak(cfg, a, minutes).await;
@@ -378,5 +384,39 @@ async fn prefilled(
         storage as f64 / 1e6,
         full / empty,
         rss_mib()
+    ))
+}
+
+/// `--tasks N`: the task list with N open tasks (see `longrun_cli::tasks_bench`).
+async fn tasks(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+    n: usize,
+) -> Result<String, Failure> {
+    if n == 0 || a.samples == 0 {
+        return Err(Failure::Input(
+            "--tasks and --samples must be at least 1".into(),
+        ));
+    }
+    let started = std::time::Instant::now();
+    let f = longrun_cli::tasks_bench::run(cfg, n, a.samples, |done| {
+        eprintln!(
+            "tasks: {done}/{n} open tasks, {:.0} s",
+            started.elapsed().as_secs_f64()
+        )
+    })
+    .await?;
+    let l = |x: longrun_cli::tasks_bench::Latency| format!("{:.2}/{:.2}", x.p50_ms, x.p99_ms);
+    Ok(format!(
+        "tasks open={} fill_s={:.0} samples={} p50/p99_ms: group_first_page={} three_groups_first_page={} deep_page={} mine_first_page={} claim={} complete={}",
+        f.open_tasks,
+        f.fill_seconds,
+        a.samples,
+        l(f.group_first_page),
+        l(f.groups_first_page),
+        l(f.deep_page),
+        l(f.mine_first_page),
+        l(f.claim),
+        l(f.complete),
     ))
 }
