@@ -95,9 +95,11 @@ pub async fn run(
     engine.deploy(&process()).await?;
     let due = (engine.now() + Duration::days(1)).to_rfc3339();
     let template = engine
-        .start(StartRequest::new("bench_task", "template").variables(json!({
-            "group": "g0", "due": due,
-        })))
+        .start(
+            StartRequest::new("bench_task", "template").variables(json!({
+                "group": "g0", "due": due,
+            })),
+        )
         .await?;
     let (client, conn) = longrun::store::pg_config(cfg.database_url.as_deref())?
         .connect()

@@ -105,4 +105,25 @@ SELECT 12 AS n, 'console counters equal what they count (activity rows, instance
                coalesce(i.cancelled, 0))
               IS DISTINCT FROM (coalesce(v.running, 0), coalesce(v.completed, 0),
                                 coalesce(v.failed, 0), coalesce(v.cancelled, 0)))
+UNION ALL
+SELECT 13 AS n, 'user tasks: each completed exactly once, by whoever held it, none left open',
+       (SELECT count(*) FROM __schema__.tasks)
+     + (SELECT count(*) FROM __schema__.events c
+        WHERE c.event_type = 'TaskCreated'
+          AND (SELECT count(*) FROM __schema__.events d
+               WHERE d.instance_id = c.instance_id AND d.event_type = 'TaskCompleted'
+                 AND d.data->>'task_id' = c.data->>'task_id') <> 1)
+     + (SELECT count(*) FROM __schema__.events d
+        WHERE d.event_type = 'TaskCompleted'
+          AND d.data->>'by' IS DISTINCT FROM
+              (SELECT k.data->>'assignee' FROM __schema__.events k
+               WHERE k.instance_id = d.instance_id AND k.event_type = 'TaskClaimed'
+                 AND k.data->>'task_id' = d.data->>'task_id' AND k.seq < d.seq
+               ORDER BY k.seq DESC LIMIT 1))
+UNION ALL
+SELECT 14 AS n, 'user tasks: one for exactly the paid orders above 80',
+       count(*) FROM __schema__.instances i
+       WHERE (i.current_step = 'done' AND (i.variables->>'amount')::int > 80)
+             <> EXISTS (SELECT 1 FROM __schema__.events e
+                        WHERE e.instance_id = i.instance_id AND e.event_type = 'TaskCreated')
 ) checks ORDER BY n

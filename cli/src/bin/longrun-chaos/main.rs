@@ -1,5 +1,6 @@
 //! The chaos harness: several engine processes work through the reference scenario on a
-//! private PostgreSQL cluster while the harness kills engines with SIGKILL, restarts them, and
+//! private PostgreSQL cluster (a clerk in each process approving the larger orders' user
+//! tasks) while the harness kills engines with SIGKILL, restarts them, and
 //! stops PostgreSQL in immediate mode and starts it again. When every order has ended it checks
 //! the invariants in SQL (`sql/chaos/invariants.sql`) and prints each one's violations.
 //!
@@ -24,7 +25,7 @@ use clap::{Parser, Subcommand};
 use longrun_cli::cluster::Cluster;
 use serde_json::{json, Value};
 
-use longrun::definition::{Compensation, RetryPolicy, TimerSpec};
+use longrun::definition::{Compensation, RetryPolicy, TimerSpec, UserTask};
 use longrun::store::{pg_config, ActivityHistory, StoreConfig};
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, Message, OutboxMessage, ProcessDefinition,
@@ -163,6 +164,17 @@ fn process() -> ProcessDefinition {
         .receive("goods_fetched", "GoodsFetched")
         .output("goods")
         .join("payment_and_goods")
+        // Larger orders wait for a clerk's approval (clerks in the engine processes claim and
+        // complete them while engines are killed).
+        .exclusive("needs_approval")
+        .when("amount > 80", "approve")
+        .otherwise("charge_fee")
+        .user_task(
+            "approve",
+            UserTask::new()
+                .candidate_groups(["clerks"])
+                .field("approved", longrun::expr::Type::Boolean),
+        )
         .service("charge_fee", "charge_fee")
         .output("fee")
         .send("ship_goods", "ShipGoods")
@@ -547,12 +559,14 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
             r.get::<_, i64>(3),
             r.get::<_, i64>(4),
             r.get::<_, i64>(5),
+            r.get::<_, i64>(6),
+            r.get::<_, i64>(7),
         ))
     }
     .await?;
     println!(
-        "chaos seed={seed} ok={ok} orders={n} cancelled={} late_card_updates={} inbound_messages={} dead_letters={} redelivered_effects={} handler_retries={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
-        stats.3, stats.4, stats.0, stats.5, stats.1, stats.2
+        "chaos seed={seed} ok={ok} orders={n} cancelled={} late_card_updates={} inbound_messages={} dead_letters={} redelivered_effects={} handler_retries={} tasks_completed={} task_claims={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
+        stats.3, stats.4, stats.0, stats.5, stats.1, stats.2, stats.6, stats.7
     );
     Ok(ok && kills == args.kills && restarts == args.pg_restarts)
 }

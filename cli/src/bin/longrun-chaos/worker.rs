@@ -67,10 +67,49 @@ pub(super) async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<(
         .subscriber("shipping", &["shipping"], participant("shipping"))
         .build()?;
     let running = engine.run();
+    let clerk = tokio::spawn(clerk(engine.clone(), format!("clerk-{index}")));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     term.recv().await;
+    clerk.abort();
     running.shutdown_within(Duration::from_secs(5)).await;
     Ok(())
+}
+
+/// A clerk: finishes the tasks they hold (after a restart too: the engine's index names
+/// them), then claims and completes open tasks of the group `clerks`, racing the other
+/// engines' clerks. A refused claim (someone was faster) or completion is simply passed over.
+async fn clerk(engine: Engine, me: String) {
+    use longrun::store::TaskQuery;
+    loop {
+        let mine = TaskQuery {
+            assignee: Some(me.clone()),
+            limit: 20,
+            ..TaskQuery::default()
+        };
+        let open = TaskQuery {
+            candidate_groups: vec!["clerks".into()],
+            unassigned: true,
+            limit: 5,
+            ..TaskQuery::default()
+        };
+        if let Ok(page) = engine.tasks(&mine).await {
+            for t in page.tasks {
+                let _ = engine
+                    .complete(t.task_id, &me, json!({"approved": true}))
+                    .await;
+            }
+        }
+        if let Ok(page) = engine.tasks(&open).await {
+            for t in page.tasks {
+                if engine.claim(t.task_id, &me).await.is_ok() {
+                    let _ = engine
+                        .complete(t.task_id, &me, json!({"approved": true}))
+                        .await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What a participant answers.
