@@ -418,6 +418,19 @@ impl StepBuilder {
         self
     }
 
+    /// An interrupting boundary timer of any kind (`After`, or `Until` a date variable): if
+    /// the step still waits when it fires, the wait ends and the instance goes on at `next`.
+    pub fn interrupt_on(mut self, timer: TimerSpec, next: impl Into<String>) -> Self {
+        self.last().boundary.push(Boundary {
+            on: BoundaryEvent::Timer(timer),
+            interrupting: true,
+            next: Some(next.into()),
+            send: None,
+            assign: None,
+        });
+        self
+    }
+
     /// A non-interrupting boundary timer: `timer` (`After` once, or a `Cycle`) sends `message`
     /// (a command to `to`, or an event) while the step keeps waiting.
     pub fn remind(

@@ -15,9 +15,19 @@
 //! released, the payment refunded and the order cancelled. The process runs on a
 //! fast clock then (the window passes in about two seconds), and the example says so.
 //!
+//! With `--review-above A`, orders above the amount A wait for a manual review (a user task
+//! for the group `sales`) before payment. With `--call-customer`, an expired card gets
+//! customer service a task to call the customer, due in seven days and escalated to the
+//! supervisors when overdue; the card window still cancels the order. Simulated clerks
+//! (`people.rs`) claim and complete these tasks: sales approves every review, customer service
+//! calls only the customers of even-numbered orders, the supervisors the others once
+//! escalated, and a called customer who meant to update the card does.
+//!
 //! ```text
 //! cargo run --release --example order_flow -- --orders 1000
 //! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5
+//! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5 \
+//!     --review-above 80 --call-customer
 //! ```
 //! Prints one order's history, then `orders=N parallel=P completed=C cancelled=X ...`; exits
 //! non-zero unless every order ended as its card implies and fetched payment and goods in
@@ -31,6 +41,9 @@ use clap::Parser;
 use serde_json::json;
 
 use longrun::definition::{parse_duration, Compensation, TimerSpec};
+use people::People;
+
+mod people;
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
     Clock, Engine, EngineConfig, HandlerError, Message, OutboxMessage, ProcessDefinition,
@@ -61,15 +74,39 @@ struct Args {
     /// Fraction of shipping calls that fail transiently (retried until they succeed).
     #[arg(long, default_value_t = 0.0)]
     flaky_shipping: f64,
+    /// Orders above this amount (10 to 99) wait for a manual review by the group `sales`
+    /// before payment; a simulated clerk approves them.
+    #[arg(long)]
+    review_above: Option<u32>,
+    /// An expired card gets customer service a task to call the customer (due in 7 days,
+    /// escalated to `supervisors` when overdue); called customers who meant to update their
+    /// card do. The card window still cancels the order.
+    #[arg(long)]
+    call_customer: bool,
 }
 
-/// The order process, built in Rust: with the default window, the same model as
-/// `examples/definitions/order.json`.
-fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
-    ProcessDefinition::builder("order")
-        .start_on_message("OrderPlaced")
+/// The order process, built in Rust: with the default window and no people, the same model
+/// as `examples/definitions/order.json`.
+fn order_process(window: &str, reminder: &str, people: People) -> ProcessDefinition {
+    let start = ProcessDefinition::builder("order").start_on_message("OrderPlaced");
+    // With --review-above: large orders wait for sales' review first.
+    let fork = match people.review_above {
+        Some(limit) => start
+            .exclusive("needs_review")
+            .when(format!("amount > {limit}"), "manual_review")
+            .otherwise("fetch_in_parallel")
+            .user_task("manual_review", people::review_task())
+            .exclusive("review_decision")
+            .when("approved == true", "fetch_in_parallel")
+            .otherwise("order_rejected"),
+        None => start.parallel("fetch_in_parallel", ["retrieve_payment", "fetch_goods"]),
+    };
+    let fork = match people.review_above {
+        Some(_) => fork.parallel("fetch_in_parallel", ["retrieve_payment", "fetch_goods"]),
+        None => fork,
+    };
+    let gateway = fork
         // Payment and goods are fetched in parallel.
-        .parallel("fetch_in_parallel", ["retrieve_payment", "fetch_goods"])
         .send("retrieve_payment", "RetrievePayment")
         .to("payment")
         .compensate(Compensation::Send {
@@ -79,15 +116,32 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
         // Whichever answer comes first decides: paid, or the card failed.
         .event_gateway("payment_outcome")
         .on_message("PaymentReceived", "payment_and_goods")
-        .output("payment")
-        .on_message("PaymentFailed", "wait_card")
-        .receive("wait_card", "CreditCardUpdated")
-        .timeout_after(window, "give_up")
-        .remind(
-            TimerSpec::After(reminder.into()),
-            "CardReminder",
-            Some("customer"),
-        )
+        .output("payment");
+    // The card window: the customer has until then to update the card. With
+    // --call-customer, customer service calls them first (supervisors when overdue), and the
+    // window is the one payment states (`retryUntil`), so the call does not lengthen it.
+    let waiting = if people.call_customer {
+        let (timer, assign) = people::call_escalation();
+        gateway
+            .on_message("PaymentFailed", "call_customer")
+            .user_task("call_customer", people::call_task())
+            .escalate(timer, assign)
+            .or_message("CreditCardUpdated", "retry_payment")
+            .interrupt_on(TimerSpec::Until("retryUntil".into()), "give_up")
+            .receive("wait_card", "CreditCardUpdated")
+            .interrupt_on(TimerSpec::Until("retryUntil".into()), "give_up")
+    } else {
+        gateway
+            .on_message("PaymentFailed", "wait_card")
+            .receive("wait_card", "CreditCardUpdated")
+            .timeout_after(window, "give_up")
+            .remind(
+                TimerSpec::After(reminder.into()),
+                "CardReminder",
+                Some("customer"),
+            )
+    };
+    let ended = waiting
         // A loop: the payment is retried and its outcome awaited again.
         .send("retry_payment", "RetrievePayment")
         .to("payment")
@@ -110,9 +164,14 @@ fn order_process(window: &str, reminder: &str) -> ProcessDefinition {
         // The card window closed: undo what was done (the goods branch ends too).
         .compensate_all("give_up")
         .send("order_cancelled", "OrderCancelled")
-        .end("cancelled")
-        .build()
-        .expect("the order process is valid")
+        .end("cancelled");
+    let ended = match people.review_above {
+        Some(_) => ended
+            .send("order_rejected", "OrderRejected")
+            .end("rejected"),
+        None => ended,
+    };
+    ended.build().expect("the order process is valid")
 }
 
 static REFUNDS: AtomicUsize = AtomicUsize::new(0);
@@ -189,9 +248,13 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     } else {
         format!("PT{}S", half.max(1))
     };
-    let def = order_process(&args.card_window, &reminder);
-    if args.card_window == "P14D" {
-        let from_json = ProcessDefinition::from_json(include_str!("definitions/order.json"))?;
+    let people = People {
+        review_above: args.review_above,
+        call_customer: args.call_customer,
+    };
+    let def = order_process(&args.card_window, &reminder, people);
+    if args.card_window == "P14D" && people.review_above.is_none() && !people.call_customer {
+        let from_json = ProcessDefinition::from_json(include_str!("../definitions/order.json"))?;
         assert_eq!(
             def, from_json,
             "the builder and the JSON document must be the same model"
@@ -253,19 +316,25 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             .subscriber(
                 "payment",
                 &["payment"],
-                participant(|cmd: &OutboxMessage| {
+                move |engine: Engine, cmd: OutboxMessage| async move {
                     let p = &cmd.payload;
                     if cmd.name == "RefundPayment" {
                         // A compensation: nothing was charged on an expired card; no reply.
                         REFUNDS.fetch_add(1, Ordering::Relaxed);
-                        return None;
+                        return Ok(());
                     }
-                    if p["cardExpired"] == json!(true) && p["cardUpdated"] != json!(true) {
-                        Some(("PaymentFailed", json!({ "reason": "card expired" })))
+                    let (reply, body) = if p["cardExpired"] == json!(true) && p["cardUpdated"] != json!(true) {
+                        // Payment says until when the card may be updated: the window from now.
+                        let until = (engine.now() + window).to_rfc3339();
+                        ("PaymentFailed", json!({ "reason": "card expired", "retryUntil": until }))
                     } else {
-                        Some(("PaymentReceived", json!({ "charged": p["amount"], "paymentId": format!("pay-{}", cmd.key) })))
-                    }
-                }),
+                        ("PaymentReceived", json!({ "charged": p["amount"], "paymentId": format!("pay-{}", cmd.key) }))
+                    };
+                    let msg = Message::new(reply, cmd.key.clone(), format!("{}:{reply}", cmd.message_id))
+                        .payload(body);
+                    engine.send(msg).await.map_err(|e| HandlerError::new(e.to_string()))?;
+                    Ok(())
+                },
             )
             .subscriber(
                 "inventory",
@@ -327,6 +396,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     let mut ended = engine.subscribe_ended();
     let running = engine.run();
+    // The clerks of --review-above and --call-customer (they find nothing to do otherwise).
+    let (expired_f, updated_f) = (args.expired_cards, args.card_updated);
+    let (clerk_work, clerks) = people::clerks(
+        engine.clone(),
+        Arc::new(move |i| pick(i, 1, expired_f) && pick(i, 2, updated_f)),
+    );
     let started = Instant::now();
 
     // Checkout places the orders: each `OrderPlaced` starts one order instance.
@@ -445,6 +520,12 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    clerks.abort();
+    let open_tasks = engine
+        .tasks(&longrun::store::TaskQuery::default())
+        .await?
+        .tasks
+        .len();
     running.shutdown().await;
 
     // One cancelled order and one whose payment was retried (a second pass through the loop),
@@ -486,10 +567,36 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let events = completed_events.load(Ordering::Relaxed);
     let cancel_events = cancelled_events.load(Ordering::Relaxed);
     let incidents = store.incidents(Some("order"), 10_000).await?.len();
+    // Every review and every call done once, by the clerks, and no task left open.
+    let reviews = clerk_work.reviews.load(Ordering::Relaxed);
+    let calls = clerk_work.calls.load(Ordering::Relaxed);
+    let escalated = clerk_work.escalated_calls.load(Ordering::Relaxed);
+    let expect_reviews = match args.review_above {
+        Some(limit) => (0..args.orders)
+            .filter(|i| 10 + i % 90 > limit as usize)
+            .count(),
+        None => 0,
+    };
+    let expect_calls = if args.call_customer {
+        (0..args.orders)
+            .filter(|&i| pick(i, 1, args.expired_cards))
+            .count()
+    } else {
+        0
+    };
+    let people_ok = reviews == expect_reviews
+        && calls + escalated == expect_calls
+        && open_tasks == 0
+        && (escalated > 0)
+            == (0..args.orders)
+                .any(|i| args.call_customer && i % 2 == 1 && pick(i, 1, args.expired_cards));
+    if !people_ok {
+        eprintln!("people: {reviews} reviews of {expect_reviews} expected, {calls} + {escalated} escalated calls of {expect_calls}, {open_tasks} tasks left open");
+    }
     let refunds = REFUNDS.load(Ordering::Relaxed);
     let releases = released.load(Ordering::Relaxed);
     println!(
-        "orders={} parallel={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} elapsed_s={:.2} orders_per_s={:.0}",
+        "orders={} parallel={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} reviews={reviews} calls={calls} escalated_calls={escalated} open_tasks={open_tasks} elapsed_s={:.2} orders_per_s={:.0}",
         args.orders,
         parallel,
         completed_orders,
@@ -508,6 +615,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         completed as f64 / elapsed
     );
     Ok(completed == args.orders
+        && people_ok
         && parallel == args.orders
         && failed == 0
         && releases >= cancelled
