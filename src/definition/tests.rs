@@ -349,3 +349,109 @@ fn control_flow_steps_round_trip_and_refuse_misplaced_fields() {
         assert!(e.contains(expected), "{bad}: {e}");
     }
 }
+
+#[test]
+fn a_user_task_in_json_is_the_builder_s_and_its_problems_name_their_paths() {
+    use crate::expr::Type;
+    let json = r#"{
+      "process": "refund",
+      "steps": [
+        { "id": "approve", "type": "user_task", "candidate_groups": ["sales", "=region"],
+          "assignee": "=owner", "due": "P2D", "follow_up": "2026-12-24T10:00:00Z", "priority": 70,
+          "form": "forms/refund", "fields": {"approved": "boolean", "note": "string"},
+          "boundary": [ { "after": "P2D", "interrupting": false,
+                          "assign": { "candidate_groups": ["supervisors"] } },
+                        { "after": "P14D", "next": "done" } ],
+          "next": "done" },
+        { "id": "done", "type": "end" }
+      ]
+    }"#;
+    let parsed = ProcessDefinition::from_json(json).unwrap();
+    let built = ProcessDefinition::builder("refund")
+        .user_task(
+            "approve",
+            UserTask::new()
+                .candidate_groups(["sales", "=region"])
+                .assignee("=owner")
+                .due("P2D")
+                .follow_up("2026-12-24T10:00:00Z")
+                .priority(70)
+                .form("forms/refund")
+                .field("approved", Type::Boolean)
+                .field("note", Type::String),
+        )
+        .escalate(
+            TimerSpec::After("P2D".into()),
+            Reassign {
+                candidate_groups: Some(vec!["supervisors".into()]),
+                ..Reassign::default()
+            },
+        )
+        .timeout_after("P14D", "done")
+        .end("done")
+        .build()
+        .unwrap();
+    assert_eq!(parsed, built);
+    // The default priority is not written out; the document reads back the same.
+    assert_eq!(
+        ProcessDefinition::from_json(&parsed.to_json()).unwrap(),
+        parsed
+    );
+
+    let bad = r#"{"process": "p", "steps": [
+        { "id": "t", "type": "user_task", "candidate_groups": ["", "=a..b"], "due": "tomorrow",
+          "priority": 101, "fields": {"x": "null"},
+          "boundary": [ { "after": "P1D", "interrupting": false } ], "next": "e" },
+        { "id": "e", "type": "end" } ]}"#;
+    let p = problems(bad);
+    for want in [
+        "steps[0].candidate_groups[0]",
+        "steps[0].candidate_groups[1]: invalid variable path",
+        "steps[0].due: \"tomorrow\"",
+        "steps[0].priority",
+        "steps[0].fields: field \"x\"",
+        "steps[0].boundary[0].send: a non-interrupting timer needs a message to send (or, on a user task, an `assign`)",
+    ] {
+        assert!(p.iter().any(|x| x.starts_with(want)), "{want} in {p:?}");
+    }
+    // User task fields on another kind of step, and `assign` off a user task.
+    let e = ProcessDefinition::from_json(
+        r#"{"process": "p", "steps": [{"id": "s", "type": "service", "handler": "h", "due": "P1D", "next": "e"}, {"id": "e", "type": "end"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("has no field `due`"), "{e}");
+    let e = ProcessDefinition::from_json(
+        r#"{"process": "p", "steps": [{"id": "s", "type": "receive", "message": "M", "boundary": [{"after": "P1D", "interrupting": false, "assign": {"assignee": "x"}}], "next": "e"}, {"id": "e", "type": "end"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("only a user task's boundary timers `assign`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_completion_is_checked_against_the_declared_fields() {
+    use crate::expr::Type;
+    let t = UserTask::new()
+        .field("approved", Type::Boolean)
+        .field("amount", Type::Number)
+        .field("extra", Type::Any);
+    let ok = serde_json::json!({"approved": false, "amount": 3.5, "extra": [1]});
+    assert_eq!(t.check_completion(ok.as_object().unwrap()), Ok(()));
+    let bad = serde_json::json!({"approved": 1, "other": true});
+    let e = t.check_completion(bad.as_object().unwrap()).unwrap_err();
+    assert!(
+        e.contains("\"approved\" must be a boolean, not a number"),
+        "{e}"
+    );
+    assert!(e.contains("\"amount\" (number) is missing"), "{e}");
+    assert!(e.contains("\"other\" is not a field"), "{e}");
+    // Without fields, anything goes.
+    assert_eq!(
+        UserTask::new().check_completion(bad.as_object().unwrap()),
+        Ok(())
+    );
+}

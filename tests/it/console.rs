@@ -632,3 +632,97 @@ async fn the_console_guards_hosts_headers_sources_and_batches() {
     );
     assert_eq!(db.count("instances", "WHERE status = 'cancelled'").await, 0);
 }
+
+#[tokio::test]
+async fn the_task_api_acts_as_the_user_the_host_names() {
+    use longrun::definition::UserTask;
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone()).build().unwrap();
+    let def = ProcessDefinition::builder("review")
+        .user_task(
+            "review",
+            UserTask::new()
+                .candidate_groups(["sales"])
+                .field("approved", longrun::expr::Type::Boolean),
+        )
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let id = engine
+        .start(StartRequest::new("review", "r-1"))
+        .await
+        .unwrap();
+    let app = Console::new(engine.clone()).router();
+    let (status, page) = get(&app, "/api/tasks").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let task = page["tasks"][0]["task_id"].as_str().unwrap().to_string();
+    // "My groups'" needs to know who asks; so does every action.
+    let (status, body) = get(&app, "/api/tasks?view=groups").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/claim"),
+        Some(json!({})),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/claim"),
+        Some(json!({})),
+        Some("ann"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["task"]["assignee"], "ann");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/claim"),
+        Some(json!({})),
+        Some("bob"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("held by ann"),
+        "{body}"
+    );
+    let (_, mine) = call(&app, "GET", "/api/tasks?view=mine", None, Some("ann")).await;
+    assert_eq!(mine["tasks"].as_array().unwrap().len(), 1);
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/complete"),
+        Some(json!({"variables": {"approved": "yes"}})),
+        Some("ann"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/complete"),
+        Some(json!({"variables": {"approved": true}})),
+        Some("ann"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["task"], Value::Null, "no longer open");
+    let (status, _) = get(&app, &format!("/api/tasks/{task}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/api/tasks/{task}/fly"),
+        Some(json!({})),
+        Some("ann"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(db.store.instance(id).await.unwrap().status, "completed");
+}

@@ -675,3 +675,57 @@ async fn the_activity_history_times_claims_and_completions() {
         .get(0);
     assert_eq!(outcome, "completed by alice");
 }
+
+#[tokio::test]
+async fn a_completion_in_the_caller_s_transaction_happens_only_if_it_commits() {
+    let db = TestDb::new().await;
+    let clock = clock();
+    let engine = engine_on(&db, &clock);
+    engine.deploy(&review()).await.unwrap();
+    let (id, task) = start(&engine, "tx").await;
+    let complete = || TaskAction::Complete {
+        variables: json!({"approved": true, "note": "in a tx"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        force: false,
+    };
+    let mut client = db.sql().await;
+    {
+        let tx = client.transaction().await.unwrap();
+        engine
+            .act_on_task_tx(&tx, task.task_id, complete(), "alice")
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+    }
+    assert_eq!(status(&db, id).await, "running");
+    assert_eq!(db.count("tasks", "").await, 1, "rolled back: still open");
+    let tx = client.transaction().await.unwrap();
+    engine
+        .act_on_task_tx(&tx, task.task_id, complete(), "alice")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(status(&db, id).await, "completed");
+    // The follow-up filter.
+    let (_, other) = start(&engine, "follow").await;
+    engine
+        .act_on_task(
+            other.task_id,
+            TaskAction::Update {
+                due_at: None,
+                follow_up_at: Some(Some(clock.now() + Duration::hours(2))),
+                priority: None,
+            },
+            "alice",
+        )
+        .await
+        .unwrap();
+    let soon = |h: i64| TaskQuery {
+        follow_up_before: Some(clock.now() + Duration::hours(h)),
+        ..TaskQuery::default()
+    };
+    assert!(engine.tasks(&soon(1)).await.unwrap().tasks.is_empty());
+    assert_eq!(engine.tasks(&soon(3)).await.unwrap().tasks.len(), 1);
+}
