@@ -24,7 +24,7 @@ use crate::expr::Type;
 /// Builds a [`ProcessDefinition`]; see the module docs.
 #[derive(Debug, Clone)]
 pub struct ProcessBuilder {
-    def: ProcessDefinition,
+    pub(super) def: ProcessDefinition,
     /// Which steps had `next` set explicitly.
     explicit_next: Vec<bool>,
 }
@@ -41,6 +41,7 @@ impl ProcessBuilder {
             def: ProcessDefinition {
                 process: id.into(),
                 start: None,
+                start_signal: None,
                 start_timer: None,
                 retry: None,
                 variables: Default::default(),
@@ -318,6 +319,7 @@ impl StepBuilder {
         match &mut self.last().kind {
             StepKind::Service { output, .. }
             | StepKind::Receive { output, .. }
+            | StepKind::WaitSignal { output, .. }
             | StepKind::Call { output, .. } => *output = Output::Variable(var.into()),
             StepKind::EventGateway { events, .. } => match events.last_mut() {
                 Some(e) if matches!(e.on, BoundaryEvent::Message(_)) => {

@@ -52,6 +52,8 @@ pub(super) struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     process: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     assignee: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     candidate_users: Vec<String>,
@@ -83,6 +85,8 @@ pub(super) struct RawBoundary {
     cycle: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signal: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     interrupting: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,7 +140,8 @@ impl TryFrom<RawGatewayEvent> for GatewayEvent {
 impl From<GatewayEvent> for RawGatewayEvent {
     fn from(e: GatewayEvent) -> Self {
         let (message, after, until) = match e.on {
-            BoundaryEvent::Message(m) => (Some(m), None, None),
+            // A gateway never holds a signal (validation refuses one).
+            BoundaryEvent::Message(m) | BoundaryEvent::Signal(m) => (Some(m), None, None),
             BoundaryEvent::Timer(TimerSpec::After(a) | TimerSpec::Cycle(a)) => {
                 (None, Some(a), None)
             }
@@ -163,17 +168,17 @@ fn is_true(b: &bool) -> bool {
 impl TryFrom<RawBoundary> for Boundary {
     type Error = String;
     fn try_from(r: RawBoundary) -> Result<Self, String> {
-        let on =
-            match (r.after, r.until, r.cycle, r.message) {
-                (Some(a), None, None, None) => BoundaryEvent::Timer(TimerSpec::After(a)),
-                (None, Some(u), None, None) => BoundaryEvent::Timer(TimerSpec::Until(u)),
-                (None, None, Some(c), None) => BoundaryEvent::Timer(TimerSpec::Cycle(c)),
-                (None, None, None, Some(m)) => BoundaryEvent::Message(m),
-                _ => return Err(
-                    "a boundary event needs exactly one of `after`, `until`, `cycle`, `message`"
-                        .into(),
-                ),
-            };
+        let on = match (r.after, r.until, r.cycle, r.message, r.signal) {
+            (Some(a), None, None, None, None) => BoundaryEvent::Timer(TimerSpec::After(a)),
+            (None, Some(u), None, None, None) => BoundaryEvent::Timer(TimerSpec::Until(u)),
+            (None, None, Some(c), None, None) => BoundaryEvent::Timer(TimerSpec::Cycle(c)),
+            (None, None, None, Some(m), None) => BoundaryEvent::Message(m),
+            (None, None, None, None, Some(s)) => BoundaryEvent::Signal(s),
+            _ => return Err(
+                "a boundary event needs exactly one of `after`, `until`, `cycle`, `message`, `signal`"
+                    .into(),
+            ),
+        };
         if r.to.is_some() && r.send.is_none() {
             return Err("a boundary timer's `to` needs `send`".into());
         }
@@ -189,11 +194,12 @@ impl TryFrom<RawBoundary> for Boundary {
 
 impl From<Boundary> for RawBoundary {
     fn from(b: Boundary) -> Self {
-        let (after, until, cycle, message) = match b.on {
-            BoundaryEvent::Timer(TimerSpec::After(a)) => (Some(a), None, None, None),
-            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, Some(u), None, None),
-            BoundaryEvent::Timer(TimerSpec::Cycle(c)) => (None, None, Some(c), None),
-            BoundaryEvent::Message(m) => (None, None, None, Some(m)),
+        let (after, until, cycle, message, signal) = match b.on {
+            BoundaryEvent::Timer(TimerSpec::After(a)) => (Some(a), None, None, None, None),
+            BoundaryEvent::Timer(TimerSpec::Until(u)) => (None, Some(u), None, None, None),
+            BoundaryEvent::Timer(TimerSpec::Cycle(c)) => (None, None, Some(c), None, None),
+            BoundaryEvent::Message(m) => (None, None, None, Some(m), None),
+            BoundaryEvent::Signal(s) => (None, None, None, None, Some(s)),
         };
         let (send, to) = match b.send {
             Some((m, to)) => (Some(m), to),
@@ -204,6 +210,7 @@ impl From<Boundary> for RawBoundary {
             until,
             cycle,
             message,
+            signal,
             interrupting: b.interrupting,
             next: b.next,
             send,
@@ -226,7 +233,7 @@ impl TryFrom<RawStep> for Step {
             .map_err(|e| format!("step \"{id}\": {e}"))?;
         if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive" | "user_task") {
             return Err(format!(
-                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service, receive and user_task steps wait)",
+                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service, receive, user_task and wait_signal steps wait)",
                 r.kind
             ));
         }
@@ -325,6 +332,12 @@ impl TryFrom<RawStep> for Step {
                 Ok(())
             }
         };
+        if r.signal.is_some() && !matches!(r.kind.as_str(), "signal" | "wait_signal") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `signal`",
+                r.kind
+            ));
+        }
         // Timer and end steps take none of the fields of the other kinds.
         let no_message_fields = || -> Result<(), String> {
             for (n, p) in [
@@ -446,6 +459,27 @@ impl TryFrom<RawStep> for Step {
                     output: Output::from_raw(r.output),
                 }
             }
+            "signal" => {
+                no_message_fields()?;
+                StepKind::Signal {
+                    signal: field("signal", r.signal)?,
+                }
+            }
+            "wait_signal" => {
+                for (n, p) in [
+                    ("handler", r.handler.is_some()),
+                    ("message", r.message.is_some()),
+                    ("to", r.to.is_some()),
+                    ("key", r.key.is_some()),
+                    ("payload", r.payload.is_some()),
+                ] {
+                    unused(n, p)?;
+                }
+                StepKind::WaitSignal {
+                    signal: field("signal", r.signal)?,
+                    output: Output::from_raw(r.output),
+                }
+            }
             "user_task" => {
                 for (n, p) in [
                     ("handler", r.handler.is_some()),
@@ -470,7 +504,7 @@ impl TryFrom<RawStep> for Step {
             }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, timer, exclusive, parallel, join, event_gateway, call, compensate, end or terminate)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, parallel, join, event_gateway, call, compensate, end or terminate)"
             ))
             }
         };
@@ -508,6 +542,7 @@ impl From<Step> for RawStep {
             branches: Vec::new(),
             events: Vec::new(),
             process: None,
+            signal: None,
             assignee: None,
             candidate_users: Vec::new(),
             candidate_groups: Vec::new(),
@@ -586,6 +621,11 @@ impl From<Step> for RawStep {
                 r.form = t.form;
                 r.fields = t.fields;
                 r.output = t.output.into_raw();
+            }
+            StepKind::Signal { signal } => r.signal = Some(signal),
+            StepKind::WaitSignal { signal, output } => {
+                r.signal = Some(signal);
+                r.output = output.into_raw();
             }
             StepKind::End | StepKind::Terminate | StepKind::Compensate | StepKind::Join => {}
         }

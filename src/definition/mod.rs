@@ -7,6 +7,7 @@ mod builder;
 mod diff;
 mod json;
 mod process;
+mod signals;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -48,8 +49,13 @@ pub struct ProcessDefinition {
     /// instance's business key and its payload (an object) its variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartTrigger>,
+    /// A signal that starts an instance of this process each time it is broadcast (its
+    /// payload becomes the variables, the signal's id the business key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_signal: Option<String>,
     /// A timer that starts instances by itself (a cycle, a date or a duration after the
-    /// deploy); see [`StartTimer`]. A process starts on a message or on a timer, not both.
+    /// deploy); see [`StartTimer`]. A process starts on a message, a signal or a timer, not
+    /// more than one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_timer: Option<StartTimer>,
     /// The retry policy of service steps that do not set their own. Without one, a failed
@@ -250,6 +256,15 @@ pub enum BoundaryEvent {
     /// A message with this name and the step's correlation key (interrupting only), e.g.
     /// `PaymentFailed` on the step waiting for `PaymentReceived`.
     Message(String),
+    /// A signal with this name, broadcast to every instance waiting for it (interrupting
+    /// only), e.g. `WarehouseClosed`.
+    Signal(String),
+}
+
+/// The subscription name a signal wait uses: `signal:<name>` (message names may not start
+/// with `signal:`).
+pub fn signal_subscription(name: &str) -> String {
+    format!("signal:{name}")
 }
 
 /// A route out of an exclusive gateway.
@@ -364,6 +379,19 @@ pub enum StepKind {
     /// Work for a person: the instance waits until someone completes the task (see
     /// [`UserTask`]); boundary timers and messages apply as on any waiting step.
     UserTask(UserTask),
+    /// Throw a signal: it is broadcast to every instance waiting for it (and starts the
+    /// processes that start on it), after this transition commits; the instance goes on.
+    Signal {
+        /// The signal's name, e.g. `WarehouseClosed`.
+        signal: String,
+    },
+    /// Wait for a signal (any instance's throw, or [`crate::Engine::signal`]).
+    WaitSignal {
+        /// The signal's name.
+        signal: String,
+        /// Where the signal's payload goes.
+        output: Output,
+    },
 }
 
 impl StepKind {
@@ -383,6 +411,8 @@ impl StepKind {
             StepKind::End => "end",
             StepKind::Terminate => "terminate",
             StepKind::UserTask(_) => "user_task",
+            StepKind::Signal { .. } => "signal",
+            StepKind::WaitSignal { .. } => "wait_signal",
         }
     }
 }
@@ -533,7 +563,8 @@ impl ProcessDefinition {
         false
     }
 
-    /// Names of every message this definition waits for or starts on.
+    /// Names of every message this definition waits for or starts on (not signals: they do
+    /// not pass through the inbox).
     pub fn received_messages(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .steps
@@ -545,7 +576,7 @@ impl ProcessDefinition {
             .chain(self.steps.iter().flat_map(|s| {
                 s.boundary.iter().filter_map(|b| match &b.on {
                     BoundaryEvent::Message(m) => Some(m.clone()),
-                    BoundaryEvent::Timer(_) => None,
+                    BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
                 })
             }))
             .chain(self.steps.iter().flat_map(|s| {
@@ -554,7 +585,7 @@ impl ProcessDefinition {
                         .iter()
                         .filter_map(|e| match &e.on {
                             BoundaryEvent::Message(m) => Some(m.clone()),
-                            BoundaryEvent::Timer(_) => None,
+                            BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
                         })
                         .collect(),
                     _ => Vec::new(),

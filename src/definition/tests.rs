@@ -242,7 +242,7 @@ proptest! {
             }
         }).collect();
         steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new(), compensate: None });
-        let def = ProcessDefinition { process: "p".into(), start: None, start_timer: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), unique_business_key: None, retention: None, steps };
+        let def = ProcessDefinition { process: "p".into(), start: None, start_signal: None, start_timer: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), unique_business_key: None, retention: None, steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();
         prop_assert_eq!(&back, &def);

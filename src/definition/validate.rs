@@ -59,10 +59,17 @@ fn is_name(s: &str) -> bool {
 }
 
 /// A message name: non-empty, at most 200 bytes, no control characters, no space at either
-/// end (modelers name messages in words: `Payment received`).
+/// end (modelers name messages in words: `Payment received`), not starting with `signal:`
+/// (what signal waits subscribe to).
 pub(crate) fn is_message_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 200 && !s.chars().any(char::is_control) && s.trim() == s
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.chars().any(char::is_control)
+        && s.trim() == s
+        && !s.starts_with("signal:")
 }
+
+const SIGNAL_NAME: &str = "a signal name must be non-empty, at most 200 bytes, without control characters or spaces at either end";
 
 fn is_var_path(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(|p| !p.is_empty() && is_name(p))
@@ -88,6 +95,17 @@ impl ProcessDefinition {
                 report(
                     "start.message".into(),
                     "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
+                );
+            }
+        }
+        if let Some(sig) = &self.start_signal {
+            if !is_message_name(sig) {
+                report("start_signal".into(), SIGNAL_NAME.into());
+            }
+            if self.start.is_some() || self.start_timer.is_some() {
+                report(
+                    "start_signal".into(),
+                    "a process starts on a message, a signal or a timer, not more than one".into(),
                 );
             }
         }
@@ -343,6 +361,7 @@ impl ProcessDefinition {
                                     report(at(if matches!(t, TimerSpec::Until(_)) { "until" } else { "after" }), err);
                                 }
                             }
+                            BoundaryEvent::Signal(_) => report(at("signal"), "an event gateway waits for messages and timers".into()),
                         }
                         check_output(&e.output, &at("output"), &mut report);
                         if !index_has(&self.steps, &e.next) {
@@ -369,6 +388,17 @@ impl ProcessDefinition {
                 StepKind::UserTask(t) => {
                     t.check(&at, &mut report, &is_var_path);
                     check_output(&t.output, &at("output"), &mut report);
+                }
+                StepKind::Signal { signal } => {
+                    if !is_message_name(signal) {
+                        report(at("signal"), SIGNAL_NAME.into());
+                    }
+                }
+                StepKind::WaitSignal { signal, output } => {
+                    if !is_message_name(signal) {
+                        report(at("signal"), SIGNAL_NAME.into());
+                    }
+                    check_output(output, &at("output"), &mut report);
                 }
                 StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
             }
@@ -441,6 +471,17 @@ impl ProcessDefinition {
                         };
                         if let Err(e) = t.check() {
                             report(at(field), e);
+                        }
+                    }
+                    BoundaryEvent::Signal(name) => {
+                        if !is_message_name(name) {
+                            report(at("signal"), SIGNAL_NAME.into());
+                        }
+                        if !b.interrupting {
+                            report(
+                                at("interrupting"),
+                                "a boundary signal ends the wait: it is always interrupting".into(),
+                            );
                         }
                     }
                     BoundaryEvent::Message(m) => {

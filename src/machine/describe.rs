@@ -123,6 +123,7 @@ impl Event {
             Event::InstancePaused { .. } => "paused".to_string(),
             Event::InstanceResumed { .. } => "resumed".to_string(),
             Event::StepEntered { step, pass } => format!("{step}: entered, pass {pass}"),
+            Event::SignalThrown { step, name, .. } => format!("{step}: threw signal {name}"),
             Event::TaskCreated {
                 step,
                 assignee,

@@ -349,6 +349,16 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         by: String,
     },
+    /// A signal step threw a signal: it is broadcast to every instance waiting for it once
+    /// this transition commits.
+    SignalThrown {
+        /// The step.
+        step: String,
+        /// The broadcast's id.
+        signal_id: Uuid,
+        /// The signal's name.
+        name: String,
+    },
     /// A user task step was entered: the task is open.
     TaskCreated {
         /// The step.
@@ -500,6 +510,7 @@ impl Event {
             Event::ChildStarted { .. } => "ChildStarted",
             Event::ChildCompleted { .. } => "ChildCompleted",
             Event::Migrated { .. } => "Migrated",
+            Event::SignalThrown { .. } => "SignalThrown",
             Event::TaskCreated { .. } => "TaskCreated",
             Event::TaskClaimed { .. } => "TaskClaimed",
             Event::TaskUnclaimed { .. } => "TaskUnclaimed",
@@ -547,6 +558,7 @@ impl Event {
             | Event::GatewayEntered { step, .. }
             | Event::ChildStarted { step, .. }
             | Event::ChildCompleted { step, .. }
+            | Event::SignalThrown { step, .. }
             | Event::TaskCreated { step, .. }
             | Event::TaskClaimed { step, .. }
             | Event::TaskUnclaimed { step, .. }

@@ -169,6 +169,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
         }
         Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
         Event::MessageSent { .. }
+        | Event::SignalThrown { .. }
         | Event::BoundaryMessageAwaited { .. }
         | Event::GatewayDecided { .. }
         | Event::ParallelForked { .. }

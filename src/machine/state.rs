@@ -377,8 +377,12 @@ impl InstanceState {
             return out;
         };
         for b in &step.boundary {
-            if let BoundaryEvent::Message(m) = &b.on {
-                out.push((m.clone(), key.clone()));
+            match &b.on {
+                BoundaryEvent::Message(m) => out.push((m.clone(), key.clone())),
+                BoundaryEvent::Signal(s) => {
+                    out.push((crate::definition::signal_subscription(s), String::new()))
+                }
+                BoundaryEvent::Timer(_) => {}
             }
         }
         if let StepKind::EventGateway { events, .. } = &step.kind {

@@ -341,6 +341,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
         let def = ProcessDefinition {
             process: "p".into(),
             start: None,
+            start_signal: None,
             start_timer: None,
             retry: None,
             variables: Default::default(),

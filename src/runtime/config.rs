@@ -15,6 +15,8 @@ pub struct EngineConfig {
     pub job_lease: Duration,
     /// How many jobs one claim takes at most. Default 512.
     pub claim_batch: i64,
+    /// How many instances one transaction of a signal's broadcast reaches at most. Default 500.
+    pub signal_batch: usize,
     /// How many handlers run at once. Default 512.
     pub handler_concurrency: usize,
     /// How many results one completion transaction records at most. Default 512.
@@ -69,6 +71,7 @@ impl Default for EngineConfig {
             owner: format!("{host}-{}-{}", std::process::id(), &suffix[..8]),
             job_lease: Duration::minutes(5),
             claim_batch: 512,
+            signal_batch: 500,
             handler_concurrency: 512,
             completion_batch: 512,
             completers: 2,
@@ -119,8 +122,14 @@ impl EngineConfig {
         if self.job_lease > max || self.message_ttl > max || self.consumer_lease > max {
             return bad("job_lease, consumer_lease and message_ttl must be at most 100 years");
         }
-        if self.claim_batch < 1 || self.consumer_batch < 1 || self.projection_batch < 1 {
-            return bad("claim_batch, consumer_batch and projection_batch must be at least 1");
+        if self.claim_batch < 1
+            || self.consumer_batch < 1
+            || self.projection_batch < 1
+            || self.signal_batch < 1
+        {
+            return bad(
+                "claim_batch, consumer_batch, projection_batch and signal_batch must be at least 1",
+            );
         }
         if self.handler_concurrency == 0 || self.completion_batch == 0 || self.completers == 0 {
             return bad("handler_concurrency, completion_batch and completers must be at least 1");

@@ -9,6 +9,7 @@ mod handler;
 mod messages;
 mod operate;
 mod requests;
+mod signals;
 mod start;
 mod tasks;
 mod throttle;
@@ -101,6 +102,8 @@ pub(crate) struct Local {
     pub timer_wake: Notify,
     /// When the timer worker plans to look next (ms since the epoch, engine clock).
     pub timer_next_ms: std::sync::atomic::AtomicI64,
+    /// Wakes the signal broadcaster.
+    pub signal_wake: Notify,
 }
 
 impl Local {
@@ -176,8 +179,10 @@ impl Engine {
 
     /// Hand what a committed transaction produced to the local workers.
     pub(crate) async fn after_commit(&self, applied: Applied) {
-        let wake_others =
-            applied.unleased_jobs || applied.outbox_written || applied.next_timer.is_some();
+        let wake_others = applied.unleased_jobs
+            || applied.outbox_written
+            || applied.next_timer.is_some()
+            || applied.signals_thrown;
         for (instance_id, status) in &applied.ended {
             let _ = self.inner.ended.send(Ended {
                 instance_id: *instance_id,
@@ -208,6 +213,9 @@ impl Engine {
             for n in &local.relay_wake {
                 n.notify_one();
             }
+        }
+        if applied.signals_thrown {
+            local.signal_wake.notify_one();
         }
         if let Some(due) = applied.next_timer {
             // Only a timer due before the worker's next look needs to wake it.

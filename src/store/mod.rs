@@ -15,6 +15,7 @@ mod migrate;
 mod projection;
 mod read;
 mod retention;
+mod signals;
 pub mod sql;
 mod start_timers;
 mod storage;
@@ -49,6 +50,7 @@ pub use read::{
 pub use retention::{
     Removed, Retention, DEFAULT_DEDUP_WINDOW, DEFAULT_OUTBOX_RETENTION, DEFAULT_RETENTION,
 };
+pub use signals::SignalView;
 pub use start_timers::StartTimerView;
 pub use storage::{Storage, TableSize};
 pub use tasks::{Task, TaskDetail, TaskPage, TaskQuery, MAX_PAGE as MAX_TASK_PAGE};
@@ -59,6 +61,7 @@ pub use versions::{MigrationReport, Refused};
 
 pub(crate) use conn::{CallerTx, Conn};
 pub(crate) use jobs::Finished;
+pub(crate) use signals::throw_in as throw_signals_in;
 pub(crate) use transition::{Applied, Lease, Work};
 
 use std::collections::HashMap;
@@ -248,6 +251,7 @@ impl Store {
                     &receives,
                     &now,
                     &retention_ms,
+                    &def.start_signal,
                 ],
             )
             .await?;

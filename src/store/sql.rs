@@ -84,6 +84,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0015_tasks",
         include_str!("../../sql/migrations/0015_tasks.sql"),
     ),
+    (
+        16,
+        "0016_signals",
+        include_str!("../../sql/migrations/0016_signals.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.
@@ -141,6 +146,12 @@ macro_rules! queries {
 }
 
 queries!(
+    signal_insert,
+    signal_next,
+    signal_receivers,
+    signal_advance,
+    definition_by_start_signal,
+    signals_list,
     tasks_put,
     task_candidates_clear,
     task_candidates_insert,

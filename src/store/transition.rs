@@ -68,6 +68,8 @@ pub(crate) struct Applied {
     pub ended: Vec<(Uuid, Status)>,
     /// The earliest due time of the timers this batch started.
     pub next_timer: Option<DateTime<Utc>>,
+    /// Whether the batch threw signals (to broadcast).
+    pub signals_thrown: bool,
 }
 
 impl Applied {
@@ -77,6 +79,7 @@ impl Applied {
         self.leased_jobs.extend(other.leased_jobs);
         self.unleased_jobs |= other.unleased_jobs;
         self.outbox_written |= other.outbox_written;
+        self.signals_thrown |= other.signals_thrown;
         self.ended.extend(other.ended);
         self.next_timer = match (self.next_timer, other.next_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -294,6 +297,7 @@ impl Store {
             outbox_written: !fx.outbox.is_empty(),
             ended,
             next_timer,
+            signals_thrown: !fx.signals.is_empty(),
         })
     }
 

@@ -42,6 +42,8 @@ pub(super) struct Effects {
     /// Open tasks to write (new or changed) and tasks no longer open.
     pub(super) tasks_put: Vec<super::tasks::TaskPut>,
     pub(super) tasks_removed: Vec<Uuid>,
+    /// Signals thrown by the batch's signal steps.
+    pub(super) signals: Vec<super::signals::Throw>,
     /// Work the batch's own events cause for other instances (a call step starts a child, a
     /// child's end moves its parent, a cancelled parent cancels its child), applied in the
     /// same transaction.
@@ -161,6 +163,10 @@ impl Effects {
                     by: String::new(),
                 },
             }),
+            Effect::Broadcast { signal_id, name } => {
+                fx.signals
+                    .push((signal_id, name, Value::Object(Default::default()), Some(id)))
+            }
             Effect::PutTask {
                 task_id,
                 step,
@@ -529,6 +535,7 @@ pub(super) async fn write(
             n += c.exec(&q.timers_migrate, &[&ids, &steps]).await?;
         }
         n += super::tasks::write_tasks(c, q, now, &fx.tasks_put, &fx.tasks_removed).await?;
+        n += super::signals::throw_in(c, q, now, &fx.signals).await?;
         Ok(n)
     };
     // All statements run pipelined: when one fails, the ones after it fail with "current

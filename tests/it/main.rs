@@ -18,6 +18,7 @@ mod poison;
 mod privileges;
 mod projections;
 mod retention;
+mod signals;
 mod start_timers;
 mod starts;
 mod tasks;

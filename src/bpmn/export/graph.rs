@@ -15,6 +15,8 @@ pub(super) struct Graph {
     pub(super) errors: Vec<String>,
     /// (boundary compensation event, compensation task).
     pub(super) associations: Vec<(String, String)>,
+    /// Signal names thrown or caught.
+    pub(super) signals: std::collections::BTreeSet<String>,
 }
 
 /// A definition as a graph of BPMN elements: its nodes and flows, the messages and errors
@@ -25,6 +27,14 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
     let mut messages: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut errors: Vec<String> = Vec::new();
     let mut associations: Vec<(String, String)> = Vec::new();
+    let mut signals = std::collections::BTreeSet::new();
+    let mut signal_def = |name: &str| {
+        signals.insert(name.to_string());
+        format!(
+            "<bpmn:signalEventDefinition signalRef=\"{}\" />",
+            super::signal_ref(name)
+        )
+    };
     let flow = |from: &str, to: &str, condition: Option<String>, flows: &mut Vec<Flow>| {
         let id = format!("flow_{}", flows.len() + 1);
         flows.push(Flow {
@@ -42,6 +52,9 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 "<bpmn:messageEventDefinition messageRef=\"{}\" />",
                 message_ref(&s.message)
             )
+        }
+        None if def.start_signal.is_some() => {
+            signal_def(def.start_signal.as_deref().expect("checked"))
         }
         None => match &def.start_timer {
             Some(crate::definition::StartTimer::Cycle(c)) => {
@@ -205,6 +218,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                             )
                         }
                         BoundaryEvent::Timer(t) => timer_xml(t),
+                        BoundaryEvent::Signal(sig) => signal_def(sig),
                     };
                     nodes.push(Node {
                         id: eid.clone(),
@@ -247,6 +261,17 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.shape = Shape::Event;
                 node.inner = "<bpmn:terminateEventDefinition />".into();
             }
+            StepKind::Signal { signal } => {
+                node.tag = "intermediateThrowEvent";
+                node.shape = Shape::Event;
+                node.inner = signal_def(signal);
+            }
+            StepKind::WaitSignal { signal, output } => {
+                node.tag = "intermediateCatchEvent";
+                node.shape = Shape::Event;
+                node.attrs += &output_attr(output);
+                node.inner = signal_def(signal);
+            }
             StepKind::UserTask(t) => {
                 node.tag = "userTask";
                 let (attrs, inner) = super::task::user_task(t);
@@ -263,6 +288,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
             let bid = format!("{id}_boundary_{}", i + 1);
             let inner = match &b.on {
                 BoundaryEvent::Timer(t) => timer_xml(t),
+                BoundaryEvent::Signal(sig) => signal_def(sig),
                 BoundaryEvent::Message(m) => {
                     messages.entry(m.clone()).or_insert(None);
                     format!(
@@ -405,5 +431,6 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
         messages,
         errors,
         associations,
+        signals,
     }
 }

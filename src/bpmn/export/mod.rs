@@ -126,6 +126,14 @@ fn message_ref(name: &str) -> String {
     )
 }
 
+/// The id of a signal's `<bpmn:signal>` element.
+fn signal_ref(name: &str) -> String {
+    format!(
+        "signal_{}",
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+}
+
 /// Export a definition as BPMN XML with a computed layout.
 pub fn export(def: &ProcessDefinition) -> Exported {
     let Graph {
@@ -134,6 +142,7 @@ pub fn export(def: &ProcessDefinition) -> Exported {
         messages,
         errors,
         associations,
+        signals,
     } = graph::graph(def);
     let shapes = super::layout::layout(&nodes, &flows, &associations);
 
@@ -227,6 +236,14 @@ pub fn export(def: &ProcessDefinition) -> Exported {
         );
     }
     let _ = writeln!(x, "  </bpmn:process>");
+    for name in &signals {
+        let _ = writeln!(
+            x,
+            "  <bpmn:signal id=\"{}\" name=\"{}\" />",
+            signal_ref(name),
+            esc(name)
+        );
+    }
     for (name, key) in &messages {
         match key {
             None => {

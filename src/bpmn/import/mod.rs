@@ -140,6 +140,8 @@ struct Importer<'a> {
     process: Xn<'a>,
     /// Message id -> its name and (for other modelers) its correlation key.
     messages: HashMap<&'a str, (&'a str, Option<String>)>,
+    /// Signal id -> its name.
+    signals: HashMap<&'a str, &'a str>,
     /// Error id -> its code.
     error_codes: HashMap<&'a str, &'a str>,
     flows: Vec<Flow<'a>>,
@@ -193,6 +195,11 @@ impl<'a> Importer<'a> {
                     .filter(|_| !ours);
                 Some((m.attribute("id")?, (m.attribute("name")?, key)))
             })
+            .collect();
+        let signals = root
+            .children()
+            .filter(|c| is_bpmn(c, "signal"))
+            .filter_map(|s| Some((s.attribute("id")?, s.attribute("name")?)))
             .collect();
         let error_codes = root
             .children()
@@ -288,6 +295,7 @@ impl<'a> Importer<'a> {
             doc,
             process,
             messages,
+            signals,
             error_codes,
             flows,
             nodes,
@@ -310,6 +318,17 @@ impl<'a> Importer<'a> {
         match self.messages.get(r) {
             Some((name, key)) => Ok((name.to_string(), key.clone())),
             None => self.fail(n, format!("refers to an unknown message \"{r}\"")),
+        }
+    }
+
+    /// The signal an element's `signalEventDefinition` refers to: its name.
+    fn signal_of(&self, d: Xn) -> Result<String, ImportError> {
+        let Some(r) = d.attribute("signalRef") else {
+            return self.fail(d, "needs a signal (signalRef)");
+        };
+        match self.signals.get(r) {
+            Some(name) => Ok(name.to_string()),
+            None => self.fail(d, format!("refers to an unknown signal \"{r}\"")),
         }
     }
 
@@ -463,14 +482,21 @@ impl<'a> Importer<'a> {
             Some(t) => Some(self.start_timer_of(start_node, t)?),
             None => None,
         };
+        let start_signal = match child(start_node, "signalEventDefinition") {
+            Some(d) => Some(self.signal_of(d)?),
+            None => None,
+        };
         for d in start_node
             .children()
             .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
         {
-            if !is_bpmn(&d, "messageEventDefinition") && !is_bpmn(&d, "timerEventDefinition") {
+            if !is_bpmn(&d, "messageEventDefinition")
+                && !is_bpmn(&d, "timerEventDefinition")
+                && !is_bpmn(&d, "signalEventDefinition")
+            {
                 return self.fail(
                     d,
-                    "a start event is plain, a message or a timer start event",
+                    "a start event is plain, a message, a signal or a timer start event",
                 );
             }
         }
@@ -538,6 +564,7 @@ impl<'a> Importer<'a> {
             process: self.id_of(process)?,
             start,
             start_timer,
+            start_signal,
             retry,
             variables,
             unique_business_key,

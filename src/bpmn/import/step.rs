@@ -189,7 +189,16 @@ impl<'a> Importer<'a> {
                         output: output_of(*n),
                     }
                 }
-                _ => return self.fail(*n, "an intermediate catch event is a timer or a message"),
+                Some(d) if is_bpmn(d, "signalEventDefinition") => StepKind::WaitSignal {
+                    signal: self.signal_of(*d)?,
+                    output: output_of(*n),
+                },
+                _ => {
+                    return self.fail(
+                        *n,
+                        "an intermediate catch event is a timer, a message or a signal",
+                    )
+                }
             },
             // A plain task, a manual task and a plain throw event (a milestone) do nothing:
             // the instance passes on (several incoming flows each pass, as in BPMN). Without
@@ -198,6 +207,9 @@ impl<'a> Importer<'a> {
             "intermediateThrowEvent" if defs.is_empty() => pass_through(next.take()),
             "intermediateThrowEvent" => match defs.first() {
                 Some(d) if is_bpmn(d, "compensateEventDefinition") => StepKind::Compensate,
+                Some(d) if is_bpmn(d, "signalEventDefinition") => StepKind::Signal {
+                    signal: self.signal_of(*d)?,
+                },
                 Some(d) if is_bpmn(d, "messageEventDefinition") => StepKind::Send {
                     message: self.message_of(*d, d.attribute("messageRef"))?.0,
                     to: lr(*n, "to").map(str::to_string),
@@ -408,10 +420,13 @@ impl<'a> Importer<'a> {
                 }
                 Some(d)
                     if is_bpmn(&d, "timerEventDefinition")
-                        || is_bpmn(&d, "messageEventDefinition") =>
+                        || is_bpmn(&d, "messageEventDefinition")
+                        || is_bpmn(&d, "signalEventDefinition") =>
                 {
                     let on = if is_bpmn(&d, "timerEventDefinition") {
                         BoundaryEvent::Timer(self.timer_of(*b, d)?)
+                    } else if is_bpmn(&d, "signalEventDefinition") {
+                        BoundaryEvent::Signal(self.signal_of(d)?)
                     } else {
                         BoundaryEvent::Message(self.message_of(d, d.attribute("messageRef"))?.0)
                     };
@@ -461,12 +476,10 @@ impl<'a> Importer<'a> {
                         });
                     }
                 }
-                _ => {
-                    return self.fail(
-                        *b,
-                        "a boundary event is a timer, a message, an error or a compensation",
-                    )
-                }
+                _ => return self.fail(
+                    *b,
+                    "a boundary event is a timer, a message, a signal, an error or a compensation",
+                ),
             }
         }
         let kind = match kind {

@@ -124,6 +124,22 @@ impl Decision<'_> {
                         self.schedule_boundaries(step);
                     }
                 }
+                StepKind::Signal { signal } => {
+                    self.emit(Event::SignalThrown {
+                        step: id.clone(),
+                        signal_id: self.next_id(),
+                        name: signal.clone(),
+                    });
+                    queue.extend(step.next.clone());
+                }
+                StepKind::WaitSignal { signal, .. } => {
+                    self.emit(Event::MessageAwaited {
+                        step: id.clone(),
+                        name: crate::definition::signal_subscription(signal),
+                        key: String::new(),
+                    });
+                    self.schedule_boundaries(step);
+                }
                 StepKind::Compensate => {
                     // Undoing the work ends every other branch first.
                     queue.clear();
@@ -219,6 +235,8 @@ impl Decision<'_> {
                                     return Ok(());
                                 }
                             }
+                            // Refused by validation.
+                            BoundaryEvent::Signal(_) => {}
                         }
                     }
                 }

@@ -292,7 +292,9 @@ pub fn decide(
             {
                 let step = w.step().to_string();
                 let output = match def.step(&step).map(|s| &s.kind) {
-                    Some(StepKind::Receive { output, .. }) => output,
+                    Some(
+                        StepKind::Receive { output, .. } | StepKind::WaitSignal { output, .. },
+                    ) => output,
                     _ => return Err(Rejection::UnknownStep(step)),
                 };
                 d.emit(Event::MessageCorrelated {
@@ -309,11 +311,13 @@ pub fn decide(
                     let Some(s) = def.step(w.step()) else {
                         continue;
                     };
-                    if let Some(b) = s
-                        .boundary
-                        .iter()
-                        .find(|b| matches!(&b.on, BoundaryEvent::Message(m) if m == name))
-                    {
+                    if let Some(b) = s.boundary.iter().find(|b| match &b.on {
+                        BoundaryEvent::Message(m) => m == name,
+                        BoundaryEvent::Signal(s) => {
+                            name.strip_prefix("signal:") == Some(s.as_str())
+                        }
+                        BoundaryEvent::Timer(_) => false,
+                    }) {
                         found = Some((s.id.clone(), false, Output::Merge, b.next.clone()));
                         break;
                     }

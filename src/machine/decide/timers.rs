@@ -142,6 +142,14 @@ impl Decision<'_> {
                         key,
                     });
                 }
+                BoundaryEvent::Signal(name) => {
+                    // A signal wait is a subscription to `signal:<name>` without a key.
+                    self.emit(Event::BoundaryMessageAwaited {
+                        step: step.id.clone(),
+                        name: crate::definition::signal_subscription(name),
+                        key: String::new(),
+                    });
+                }
             }
         }
     }

@@ -121,6 +121,13 @@ pub enum Effect {
         /// Why, in its history.
         reason: String,
     },
+    /// A signal to broadcast once the transition commits.
+    Broadcast {
+        /// The broadcast's id.
+        signal_id: Uuid,
+        /// The signal's name.
+        name: String,
+    },
     /// An open user task, new or changed: its row in the task list is written as this.
     PutTask {
         /// The task.
@@ -153,7 +160,7 @@ fn has_boundary_messages(process: &Process, step: &str) -> bool {
     process.step(step).is_some_and(|s| {
         s.boundary
             .iter()
-            .any(|b| matches!(b.on, BoundaryEvent::Message(_)))
+            .any(|b| matches!(b.on, BoundaryEvent::Message(_) | BoundaryEvent::Signal(_)))
     })
 }
 
@@ -410,6 +417,12 @@ pub fn effects(
                 })
                 .collect()
         }
+        Event::SignalThrown {
+            signal_id, name, ..
+        } => vec![Effect::Broadcast {
+            signal_id: *signal_id,
+            name: name.clone(),
+        }],
         Event::TaskCompleted { step, task_id, .. } => vec![
             Effect::RemoveTask { task_id: *task_id },
             end_wait(step, has_boundary_messages(process, step)),

@@ -99,6 +99,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
         overflow: AtomicBool::new(false),
         timer_wake: Notify::new(),
         timer_next_ms: std::sync::atomic::AtomicI64::new(i64::MAX),
+        signal_wake: Notify::new(),
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
@@ -138,6 +139,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
     worker!("maintain", maintain, engine, local, stop_rx);
     worker!("retain", retain, engine, stop_rx);
     worker!("start timers", start_on_timers, engine, stop_rx);
+    worker!("signals", broadcast, engine, local, stop_rx);
     drop(stop_rx);
     Running {
         engine,

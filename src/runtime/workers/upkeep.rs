@@ -178,6 +178,27 @@ pub(super) async fn start_on_timers(engine: Engine, mut stop: watch::Receiver<bo
     }
 }
 
+/// Deliver thrown signals chunk by chunk; woken by a local throw or another process's hint,
+/// and otherwise looking at most every `max_poll_interval` (a broadcast an engine left
+/// unfinished when it died is taken over then).
+pub(super) async fn broadcast(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
+    let mut failing = Throttle::new("broadcasting signals");
+    let slow = engine.inner.config.max_poll_interval;
+    loop {
+        match engine.deliver_signal_chunk().await {
+            Ok(Some(_)) => {
+                failing.ok();
+                continue;
+            }
+            Ok(None) => failing.ok(),
+            Err(e) => failing.failed(&e),
+        }
+        if !idle(slow, &local.signal_wake, &mut stop).await {
+            return;
+        }
+    }
+}
+
 pub(super) type SendRequest = (
     crate::store::Message,
     tokio::sync::oneshot::Sender<crate::store::Result<crate::store::Delivery>>,
@@ -287,6 +308,7 @@ pub(super) async fn listen(engine: Engine, local: Arc<Local>, mut stop: watch::R
                         Some(()) => {
                             local.claim_wake.notify_one();
                             local.timer_wake.notify_one();
+                            local.signal_wake.notify_one();
                             for n in &local.relay_wake {
                                 n.notify_one();
                             }
