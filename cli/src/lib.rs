@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod cluster;
 pub mod prefill;
+pub mod signal_bench;
 pub mod soak;
 pub mod tasks_bench;

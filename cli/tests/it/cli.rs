@@ -585,3 +585,50 @@ async fn a_clerk_lists_claims_and_completes_a_task_from_the_command_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not open"), "{}", stderr(&out));
 }
+
+#[tokio::test]
+async fn a_signal_from_the_command_line_reaches_the_waiting_instances() {
+    let db = TestDb::new().await;
+    let engine = crate::common::client(&db.store);
+    let def = longrun::ProcessDefinition::builder("waits")
+        .wait_signal("wait", "Open")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let ids = engine
+        .start_many(
+            (0..3)
+                .map(|i| longrun::StartRequest::new("waits", format!("w{i}")))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let s = db.schema();
+    let out = longrun(
+        &[
+            "--schema",
+            s,
+            "signal",
+            "Open",
+            "--payload",
+            r#"{"door": 2}"#,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("reached 3 instances"), "{text}");
+    for id in ids {
+        let v = db.store.instance(id).await.unwrap();
+        assert_eq!(
+            (v.status.as_str(), &v.variables["door"]),
+            ("completed", &serde_json::json!(2))
+        );
+    }
+    let out = longrun(&["--schema", s, "--json", "signals"], &[]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["delivered"], 3);
+    let out = longrun(&["--schema", s, "signal", "Open", "--payload", "[1]"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -447,6 +447,25 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: TaskCommand,
     },
+    /// Throw a signal: every instance waiting for it receives it once, and the processes that
+    /// start on it start. Delivered here at once, in chunks, with progress (unless --no-deliver,
+    /// which leaves it to the running engines).
+    Signal {
+        /// The signal's name.
+        name: String,
+        /// Its payload, a JSON object.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Only throw it; the running engines deliver it.
+        #[arg(long)]
+        no_deliver: bool,
+    },
+    /// List signals thrown, newest first, and how far each broadcast got.
+    Signals {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// List dead-lettered inbound messages.
     DeadLetters {
         /// At most this many.
@@ -523,6 +542,13 @@ pub(crate) struct BenchArgs {
     /// page, a clerk's own list, claims and completions (p50 and p99).
     #[arg(long, value_name = "N")]
     pub(crate) tasks: Option<usize>,
+    /// Signal mode: this many instances wait for one signal (started through the engine),
+    /// which is then delivered to them all in chunks of --signal-chunk: the time per instance.
+    #[arg(long, value_name = "N")]
+    pub(crate) signal: Option<usize>,
+    /// Signal mode: instances per chunk (one transaction each).
+    #[arg(long, default_value_t = 500)]
+    pub(crate) signal_chunk: usize,
     /// Task list mode: samples of each operation.
     #[arg(long, default_value_t = 200)]
     pub(crate) samples: usize,

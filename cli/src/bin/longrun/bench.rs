@@ -53,6 +53,11 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     }
     match a.tasks {
         Some(n) => eprintln!("bench: schema {}, task list with {n} open tasks", cfg.schema),
+        None if a.signal.is_some() => eprintln!(
+            "bench: schema {}, one signal to {} waiting instances",
+            cfg.schema,
+            a.signal.unwrap_or(0)
+        ),
         None => eprintln!(
             "bench: schema {}, {} instances, workload {:?}, {} engine(s) x {} process(es), {} connections each",
             cfg.schema, a.instances, workload, a.engines, a.processes, a.pool_size
@@ -113,6 +118,31 @@ pub(crate) async fn bench_body(
     }
     if let Some(n) = a.tasks {
         return tasks(cfg, a, n).await;
+    }
+    if let Some(n) = a.signal {
+        if n == 0 || a.signal_chunk == 0 {
+            return Err(Failure::Input(
+                "--signal and --signal-chunk must be at least 1".into(),
+            ));
+        }
+        let t = std::time::Instant::now();
+        let f = longrun_cli::signal_bench::run(cfg, n, a.signal_chunk, |phase, done| {
+            eprintln!(
+                "signal: {phase} {done}/{n}, {:.0} s",
+                t.elapsed().as_secs_f64()
+            )
+        })
+        .await?;
+        return Ok(format!(
+            "signal waiting={} reached={} chunk={} start_s={:.1} broadcast_s={:.2} instances_per_s={:.0} us_per_instance={:.0}",
+            f.waiting,
+            f.reached,
+            f.chunk,
+            f.start_seconds,
+            f.broadcast_seconds,
+            f.reached as f64 / f.broadcast_seconds,
+            f.broadcast_seconds * 1e6 / f.reached.max(1) as f64
+        ));
     }
     if let Some(minutes) = a.soak_minutes {
         return soak(cfg, a, minutes).await;

@@ -3,4 +3,5 @@
 pub(crate) mod definitions;
 pub(crate) mod instances;
 pub(crate) mod operate;
+pub(crate) mod signals;
 pub(crate) mod tasks;
