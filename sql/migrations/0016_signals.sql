@@ -9,8 +9,9 @@
 -- with them, so a broadcast to any number of instances never needs one large transaction,
 -- and an engine that dies mid-broadcast leaves the rest to another, which goes on from the
 -- cursor: each instance receives each signal once. Chunks are taken FOR UPDATE SKIP LOCKED.
--- Locks: creates a new table and index; ACCESS EXCLUSIVE on definitions for a moment (a
--- nullable column rewrites nothing).
+-- Locks: creates a new table and its index; SHARE on subscriptions while its partial index is
+-- built (transitions wait; the table holds only open waits, so this is short); ACCESS
+-- EXCLUSIVE on definitions for a moment (a nullable column rewrites nothing).
 
 CREATE TABLE __schema__.signals (
     signal_id      uuid        PRIMARY KEY,
@@ -35,6 +36,12 @@ COMMENT ON COLUMN __schema__.signals.after_instance IS 'Cursor: every waiting in
 COMMENT ON COLUMN __schema__.signals.delivered IS 'Instances that received it so far.';
 COMMENT ON COLUMN __schema__.signals.finished_at IS 'When the last chunk was delivered; NULL while the broadcast goes on.';
 CREATE INDEX signals_open_idx ON __schema__.signals (thrown_at) WHERE finished_at IS NULL;
+
+-- The receivers of a broadcast, read in instance id order from the cursor (a signal wait is a
+-- subscription without a key): each chunk is an index range, not a sort of every waiting
+-- instance.
+CREATE INDEX subscriptions_keyless_idx ON __schema__.subscriptions (message_name, instance_id)
+    WHERE correlation_key = '';
 
 ALTER TABLE __schema__.definitions ADD COLUMN start_signal text;
 COMMENT ON COLUMN __schema__.definitions.start_signal IS 'A signal that starts an instance of this version each time it is broadcast.';
