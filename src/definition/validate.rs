@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use super::validate_boundary::check_boundaries;
 use super::{BoundaryEvent, Output, ProcessDefinition, StepKind, TimerSpec};
 
 /// One problem in a definition, at a path such as `steps[3].next`.
@@ -54,7 +55,7 @@ fn is_ident(s: &str) -> bool {
         && s.len() <= 63
 }
 
-fn is_name(s: &str) -> bool {
+pub(super) fn is_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 200 && !s.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
@@ -69,9 +70,9 @@ pub(crate) fn is_message_name(s: &str) -> bool {
         && !s.starts_with("signal:")
 }
 
-const SIGNAL_NAME: &str = "a signal name must be non-empty, at most 200 bytes, without control characters or spaces at either end";
+pub(super) const SIGNAL_NAME: &str = "a signal name must be non-empty, at most 200 bytes, without control characters or spaces at either end";
 
-fn is_var_path(s: &str) -> bool {
+pub(super) fn is_var_path(s: &str) -> bool {
     !s.is_empty() && s.split('.').all(|p| !p.is_empty() && is_name(p))
 }
 
@@ -460,112 +461,7 @@ impl ProcessDefinition {
                     }
                 }
             }
-            for (j, b) in step.boundary.iter().enumerate() {
-                let at = |f: &str| format!("steps[{i}].boundary[{j}].{f}");
-                match &b.on {
-                    BoundaryEvent::Timer(t) => {
-                        let field = match t {
-                            TimerSpec::After(_) => "after",
-                            TimerSpec::Until(_) => "until",
-                            TimerSpec::Cycle(_) => "cycle",
-                        };
-                        if let Err(e) = t.check() {
-                            report(at(field), e);
-                        }
-                    }
-                    BoundaryEvent::Signal(name) => {
-                        if !is_message_name(name) {
-                            report(at("signal"), SIGNAL_NAME.into());
-                        }
-                        if !b.interrupting {
-                            report(
-                                at("interrupting"),
-                                "a boundary signal ends the wait: it is always interrupting".into(),
-                            );
-                        }
-                    }
-                    BoundaryEvent::Message(m) => {
-                        if !is_message_name(m) {
-                            report(
-                                at("message"),
-                                "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
-                            );
-                        }
-                        if !b.interrupting {
-                            report(
-                                at("interrupting"),
-                                "a boundary message ends the wait: it is always interrupting"
-                                    .into(),
-                            );
-                        }
-                        if let StepKind::Receive { message, .. } = &step.kind {
-                            if message == m {
-                                report(at("message"), format!("the step itself waits for \"{m}\""));
-                            }
-                        }
-                    }
-                }
-                if b.interrupting {
-                    if matches!(b.on, BoundaryEvent::Timer(TimerSpec::Cycle(_))) {
-                        report(at("cycle"), "an interrupting timer fires once; a cycle needs \"interrupting\": false".into());
-                    }
-                    if b.send.is_some() {
-                        report(at("send"), "an interrupting timer leads to `next`; `send` is for non-interrupting timers".into());
-                    }
-                    if b.assign.is_some() {
-                        report(at("assign"), "an interrupting timer leads to `next`; `assign` is for non-interrupting timers".into());
-                    }
-                    match &b.next {
-                        None => {
-                            report(at("next"), "an interrupting timer needs a next step".into())
-                        }
-                        Some(n) if !index.contains_key(n.as_str()) => {
-                            structural_problems = true;
-                            report(at("next"), format!("unknown step \"{n}\""))
-                        }
-                        Some(_) => {}
-                    }
-                } else {
-                    if b.next.is_some() {
-                        report(
-                            at("next"),
-                            "a non-interrupting timer keeps the step waiting; it has no next step"
-                                .into(),
-                        );
-                    }
-                    if let Some(a) = &b.assign {
-                        let held = super::UserTask {
-                            assignee: a.assignee.clone(),
-                            candidate_users: a.candidate_users.clone().unwrap_or_default(),
-                            candidate_groups: a.candidate_groups.clone().unwrap_or_default(),
-                            ..Default::default()
-                        };
-                        let at_assign = |f: &str| at(&format!("assign.{f}"));
-                        held.check(&at_assign, &mut report, &is_var_path);
-                    }
-                    match &b.send {
-                        None if b.assign.is_some() => {}
-                        None => report(
-                            at("send"),
-                            "a non-interrupting timer needs a message to send (or, on a user task, an `assign`)".into(),
-                        ),
-                        Some((m, to)) => {
-                            if !is_message_name(m) {
-                                report(
-                                    at("send"),
-                                    "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
-                                );
-                            }
-                            if to.as_deref().is_some_and(|t| !is_name(t)) {
-                                report(
-                                    at("to"),
-                                    "a recipient must be non-empty, without spaces".into(),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+            structural_problems |= check_boundaries(i, step, &index, &mut report);
         }
 
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
