@@ -78,57 +78,78 @@ async fn take(engine: &Engine, me: &str, t: &Task, variables: serde_json::Value)
         && engine.complete(t.task_id, me, variables).await.is_ok()
 }
 
-/// Run the clerks until dropped: `ann` (sales) approves every review; `carl` (customer
-/// service) calls the customers of even-numbered orders only (the others wait past their
-/// due date and are escalated); `sue` (supervisors) calls those. A customer who meant to
-/// update their card does so once called (`will_update(order index)`).
+/// Run the clerks until aborted, each in a loop of their own: `ann` (sales) approves every
+/// review; `carl` (customer service) calls the customers of even-numbered orders only (the
+/// others wait past their due date and are escalated); `sue` (supervisors) calls those. A
+/// customer who meant to update their card does so once called (`will_update(order index)`).
 pub fn clerks(
     engine: Engine,
     will_update: Arc<dyn Fn(usize) -> bool + Send + Sync>,
 ) -> (Arc<Done>, tokio::task::JoinHandle<()>) {
     let done = Arc::new(Done::default());
-    let d = done.clone();
-    let handle = tokio::spawn(async move {
-        let list = |group: &str| TaskQuery {
-            candidate_groups: vec![group.into()],
-            unassigned: true,
-            limit: 50,
-            ..TaskQuery::default()
-        };
-        loop {
-            if let Ok(page) = engine.tasks(&list("sales")).await {
-                for t in &page.tasks {
-                    if take(&engine, "ann", t, json!({"approved": true})).await {
-                        d.reviews.fetch_add(1, Ordering::Relaxed);
+    let clerk = |me: &'static str, group: &'static str| {
+        let (engine, done, will_update) = (engine.clone(), done.clone(), will_update.clone());
+        async move {
+            let list = TaskQuery {
+                candidate_groups: vec![group.into()],
+                unassigned: true,
+                limit: 50,
+                ..TaskQuery::default()
+            };
+            loop {
+                if let Ok(page) = engine.tasks(&list).await {
+                    for t in &page.tasks {
+                        let i = index(&t.business_key);
+                        if group == "sales" {
+                            if take(&engine, me, t, json!({"approved": true})).await {
+                                done.reviews.fetch_add(1, Ordering::Relaxed);
+                            }
+                            continue;
+                        }
+                        if group == "customer_service" && i % 2 == 1 {
+                            continue; // busy: left for the escalation
+                        }
+                        if !take(&engine, me, t, json!({"reached": true})).await {
+                            continue;
+                        }
+                        let counter = if group == "supervisors" {
+                            &done.escalated_calls
+                        } else {
+                            &done.calls
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        if will_update(i) {
+                            let id = format!("call:{}", t.task_id);
+                            let update =
+                                Message::new("CreditCardUpdated", t.business_key.clone(), id)
+                                    .payload(json!({ "cardUpdated": true }));
+                            let _ = engine.send(update).await;
+                        }
                     }
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            for (me, group, counter) in [
-                ("carl", "customer_service", &d.calls),
-                ("sue", "supervisors", &d.escalated_calls),
-            ] {
-                let Ok(page) = engine.tasks(&list(group)).await else {
-                    continue;
-                };
-                for t in &page.tasks {
-                    let i = index(&t.business_key);
-                    if group == "customer_service" && i % 2 == 1 {
-                        continue; // busy: left for the escalation
-                    }
-                    if !take(&engine, me, t, json!({"reached": true})).await {
-                        continue;
-                    }
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    if will_update(i) {
-                        let id = format!("call:{}", t.task_id);
-                        let update = Message::new("CreditCardUpdated", t.business_key.clone(), id)
-                            .payload(json!({ "cardUpdated": true }));
-                        let _ = engine.send(update).await;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    };
+    let all = [
+        tokio::spawn(clerk("ann", "sales")),
+        tokio::spawn(clerk("carl", "customer_service")),
+        tokio::spawn(clerk("sue", "supervisors")),
+    ];
+    let handle = tokio::spawn(async move {
+        let _stop = AbortAll(all);
+        std::future::pending::<()>().await
     });
     (done, handle)
+}
+
+/// Aborts the clerks when the task that holds it is aborted (and so dropped).
+struct AbortAll([tokio::task::JoinHandle<()>; 3]);
+
+impl Drop for AbortAll {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }

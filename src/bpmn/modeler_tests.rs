@@ -711,3 +711,37 @@ fn signal_events_import_run_and_round_trip() {
     assert_eq!(back.steps, def.steps);
     assert_eq!(back.start_signal, def.start_signal);
 }
+
+#[test]
+fn an_inclusive_gateway_and_its_join_round_trip_through_bpmn() {
+    let def = crate::ProcessDefinition::builder("extras")
+        .inclusive("extras")
+        .when("gift == true", "wrap")
+        .when("express == true", "expedite")
+        .otherwise("pack")
+        .receive("wrap", "Wrapped")
+        .next("together")
+        .receive("expedite", "Expedited")
+        .next("together")
+        .send("pack", "Packed")
+        .next("together")
+        .inclusive_join("together")
+        .end("done")
+        .build()
+        .unwrap();
+    let xml = export(&def).xml;
+    assert_eq!(xml.matches("<bpmn:inclusiveGateway").count(), 2, "{xml}");
+    let back = import(&xml).unwrap();
+    assert_eq!(back.steps, def.steps);
+    // Both routes hold: both branches start, and the join is named.
+    let process = crate::definition::compile(back);
+    let events = decide(
+        &process,
+        &InstanceState::default(),
+        &start(serde_json::json!({"gift": true, "express": true})),
+        ctx(),
+    )
+    .unwrap();
+    assert!(events.iter().any(|e| matches!(e,
+        Event::InclusiveForked { branches, join, .. } if branches.len() == 2 && join == "together")));
+}

@@ -96,6 +96,7 @@ impl ProcessBuilder {
                 StepKind::End
                     | StepKind::Terminate
                     | StepKind::Exclusive { .. }
+                    | StepKind::Inclusive { .. }
                     | StepKind::Parallel { .. }
                     | StepKind::EventGateway { .. }
             );
@@ -468,12 +469,14 @@ impl StepBuilder {
     /// the order they are added).
     pub fn when(mut self, condition: impl Into<String>, next: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Exclusive { routes, .. } => routes.push(Route {
-                when: condition.into(),
-                next: next.into(),
-            }),
+            StepKind::Exclusive { routes, .. } | StepKind::Inclusive { routes, .. } => {
+                routes.push(Route {
+                    when: condition.into(),
+                    next: next.into(),
+                })
+            }
             other => panic!(
-                "`when` applies to exclusive gateways, not {}",
+                "`when` applies to exclusive and inclusive gateways, not {}",
                 other.type_name()
             ),
         }
@@ -483,9 +486,11 @@ impl StepBuilder {
     /// The route an exclusive gateway takes when no condition holds.
     pub fn otherwise(mut self, next: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Exclusive { default, .. } => *default = Some(next.into()),
+            StepKind::Exclusive { default, .. } | StepKind::Inclusive { default, .. } => {
+                *default = Some(next.into())
+            }
             other => panic!(
-                "`otherwise` applies to exclusive gateways, not {}",
+                "`otherwise` applies to exclusive and inclusive gateways, not {}",
                 other.type_name()
             ),
         }

@@ -141,8 +141,16 @@ impl TryFrom<RawStep> for Step {
             ));
         }
         for (name, present, kinds) in [
-            ("routes", !r.routes.is_empty(), &["exclusive"][..]),
-            ("default", r.default.is_some(), &["exclusive"][..]),
+            (
+                "routes",
+                !r.routes.is_empty(),
+                &["exclusive", "inclusive"][..],
+            ),
+            (
+                "default",
+                r.default.is_some(),
+                &["exclusive", "inclusive"][..],
+            ),
             ("branches", !r.branches.is_empty(), &["parallel"][..]),
             ("events", !r.events.is_empty(), &["event_gateway"][..]),
             ("process", r.process.is_some(), &["call"][..]),
@@ -154,13 +162,16 @@ impl TryFrom<RawStep> for Step {
                 ));
             }
         }
-        if matches!(r.kind.as_str(), "exclusive" | "parallel" | "event_gateway") {
+        if matches!(
+            r.kind.as_str(),
+            "exclusive" | "inclusive" | "parallel" | "event_gateway"
+        ) {
             if r.next.is_some() {
                 return Err(format!(
                     "step \"{id}\" of type \"{}\" has no `next`: its {} say where to go",
                     r.kind,
                     match r.kind.as_str() {
-                        "exclusive" => "routes and default",
+                        "exclusive" | "inclusive" => "routes and default",
                         "parallel" => "branches",
                         _ => "events",
                     }
@@ -273,6 +284,17 @@ impl TryFrom<RawStep> for Step {
                     default: r.default,
                 }
             }
+            "inclusive" => {
+                no_message_fields()?;
+                StepKind::Inclusive {
+                    routes: r.routes,
+                    default: r.default,
+                }
+            }
+            "inclusive_join" => {
+                no_message_fields()?;
+                StepKind::InclusiveJoin
+            }
             "parallel" => {
                 no_message_fields()?;
                 StepKind::Parallel {
@@ -358,7 +380,7 @@ impl TryFrom<RawStep> for Step {
             }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, parallel, join, event_gateway, call, compensate, end or terminate)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, inclusive, inclusive_join, parallel, join, event_gateway, call, compensate, end or terminate)"
             ))
             }
         };
@@ -447,7 +469,7 @@ impl From<Step> for RawStep {
                 r.key = key;
                 r.output = output.into_raw();
             }
-            StepKind::Exclusive { routes, default } => {
+            StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
                 r.routes = routes;
                 r.default = default;
             }
@@ -481,7 +503,11 @@ impl From<Step> for RawStep {
                 r.signal = Some(signal);
                 r.output = output.into_raw();
             }
-            StepKind::End | StepKind::Terminate | StepKind::Compensate | StepKind::Join => {}
+            StepKind::End
+            | StepKind::Terminate
+            | StepKind::Compensate
+            | StepKind::Join
+            | StepKind::InclusiveJoin => {}
         }
         r
     }

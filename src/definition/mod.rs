@@ -273,6 +273,18 @@ pub enum StepKind {
         /// Where to go when no condition holds; without one, that fails the instance.
         default: Option<String>,
     },
+    /// An inclusive gateway (fork): every route whose condition holds is taken, concurrently
+    /// (the default when none holds), and the `inclusive_join` its routes lead to waits for
+    /// exactly the branches it started.
+    Inclusive {
+        /// The conditional routes.
+        routes: Vec<Route>,
+        /// Where to go when no condition holds; without one, that fails the instance.
+        default: Option<String>,
+    },
+    /// The join of an inclusive gateway: goes on to `next` once every branch its fork started
+    /// has arrived.
+    InclusiveJoin,
     /// A parallel fork: every branch runs, concurrently.
     Parallel {
         /// The first step of each branch.
@@ -332,6 +344,8 @@ impl StepKind {
             StepKind::Compensate => "compensate",
             StepKind::Exclusive { .. } => "exclusive",
             StepKind::Parallel { .. } => "parallel",
+            StepKind::Inclusive { .. } => "inclusive",
+            StepKind::InclusiveJoin => "inclusive_join",
             StepKind::Join => "join",
             StepKind::EventGateway { .. } => "event_gateway",
             StepKind::Call { .. } => "call",
@@ -377,7 +391,7 @@ impl Step {
         out.extend(self.boundary.iter().filter_map(|b| b.next.as_deref()));
         match &self.kind {
             StepKind::Service { errors, .. } => out.extend(errors.iter().map(|e| e.next.as_str())),
-            StepKind::Exclusive { routes, default } => {
+            StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
                 out.extend(routes.iter().map(|r| r.next.as_str()));
                 out.extend(default.as_deref());
             }

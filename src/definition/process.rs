@@ -25,6 +25,8 @@ pub struct Process {
     /// Per step, per route of an exclusive gateway: the parsed condition, or why it does not
     /// parse (a stored document of an older grammar; the instance fails there with the reason).
     conditions: Vec<Vec<Result<Expr, String>>>,
+    /// Per step: for an inclusive fork, the inclusive join its routes lead to.
+    inclusive_joins: Vec<Option<String>>,
 }
 
 impl Deref for Process {
@@ -66,11 +68,20 @@ pub fn compile(def: ProcessDefinition) -> Process {
         .steps
         .iter()
         .map(|s| match &s.kind {
-            StepKind::Exclusive { routes, .. } => routes
+            StepKind::Exclusive { routes, .. } | StepKind::Inclusive { routes, .. } => routes
                 .iter()
                 .map(|r| Expr::parse(&r.when).map_err(|e| e.to_string()))
                 .collect(),
             _ => Vec::new(),
+        })
+        .collect();
+    let inclusive_joins = def
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match s.kind {
+            StepKind::Inclusive { .. } => nearest_inclusive_join(&def, &targets, i),
+            _ => None,
         })
         .collect();
     Process {
@@ -79,7 +90,63 @@ pub fn compile(def: ProcessDefinition) -> Process {
         incoming,
         on_cycle,
         conditions,
+        inclusive_joins,
     }
+}
+
+/// The inclusive join the inclusive fork at index `fork` of a definition leads to (for
+/// validation, before the definition is compiled).
+pub(crate) fn inclusive_join_of(def: &ProcessDefinition, fork: usize) -> Option<String> {
+    let index: HashMap<&str, usize> = def
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let targets: Vec<Vec<usize>> = def
+        .steps
+        .iter()
+        .map(|s| {
+            s.targets()
+                .into_iter()
+                .filter_map(|t| index.get(t).copied())
+                .collect()
+        })
+        .collect();
+    nearest_inclusive_join(def, &targets, fork)
+}
+
+/// The inclusive join an inclusive fork's routes lead to: the nearest one (fewest steps)
+/// reachable from its first route, if every route reaches it.
+pub(crate) fn nearest_inclusive_join(
+    def: &ProcessDefinition,
+    targets: &[Vec<usize>],
+    fork: usize,
+) -> Option<String> {
+    let reach = |from: usize| -> Vec<usize> {
+        // Breadth first: the join steps in order of distance, not passing through a join.
+        let mut seen = vec![false; targets.len()];
+        let mut queue = std::collections::VecDeque::from([from]);
+        let mut joins = Vec::new();
+        while let Some(i) = queue.pop_front() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if matches!(def.steps[i].kind, StepKind::InclusiveJoin) {
+                joins.push(i);
+                continue;
+            }
+            queue.extend(targets[i].iter().copied());
+        }
+        joins
+    };
+    let routes = &targets[fork];
+    let first = *routes.first()?;
+    let candidates = reach(first);
+    let join = candidates
+        .into_iter()
+        .find(|j| routes[1..].iter().all(|r| reach(*r).contains(j)))?;
+    Some(def.steps[join].id.clone())
 }
 
 /// Which nodes lie on a cycle: those in a strongly connected component of more than one node,
@@ -167,6 +234,14 @@ impl Process {
     /// pass.
     pub fn on_cycle(&self, id: &str) -> bool {
         self.index.get(id).is_some_and(|&i| self.on_cycle[i])
+    }
+
+    /// The inclusive join the inclusive fork `step` leads to (validation makes sure there is
+    /// one).
+    pub fn inclusive_join(&self, step: &str) -> Option<&str> {
+        self.index
+            .get(step)
+            .and_then(|&i| self.inclusive_joins[i].as_deref())
     }
 
     /// The parsed condition of route `route` of the exclusive gateway `step`.

@@ -1,4 +1,4 @@
-//! Signals in the Rust builder: throw one, wait for one, end a wait on one, start on one.
+//! The builder's signal steps (throw, wait, boundary, start) and inclusive gateways.
 
 use super::{Boundary, BoundaryEvent, Output, ProcessBuilder, StepBuilder, StepKind};
 
@@ -55,5 +55,37 @@ impl StepBuilder {
             assign: None,
         });
         self
+    }
+}
+
+impl ProcessBuilder {
+    /// Add an inclusive gateway: every route whose condition holds ([`StepBuilder::when`]) is
+    /// taken, the default ([`StepBuilder::otherwise`]) when none does; the
+    /// [`inclusive_join`](Self::inclusive_join) they lead to waits for exactly those.
+    pub fn inclusive(self, id: impl Into<String>) -> StepBuilder {
+        self.push(
+            id,
+            StepKind::Inclusive {
+                routes: Vec::new(),
+                default: None,
+            },
+        )
+    }
+
+    /// Add the join of an inclusive gateway.
+    pub fn inclusive_join(self, id: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::InclusiveJoin)
+    }
+}
+
+impl StepBuilder {
+    /// Add an inclusive gateway.
+    pub fn inclusive(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.inclusive(id)
+    }
+
+    /// Add the join of an inclusive gateway.
+    pub fn inclusive_join(self, id: impl Into<String>) -> StepBuilder {
+        self.inner.inclusive_join(id)
     }
 }

@@ -291,7 +291,14 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
-                StepKind::Exclusive { routes, default } => {
+                StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
+                    if matches!(step.kind, StepKind::Inclusive { .. }) {
+                        if routes.is_empty() {
+                            report(at("routes"), "an inclusive gateway needs at least one route".into());
+                        } else if super::process::inclusive_join_of(self, i).is_none() {
+                            report(at("routes"), "the routes of an inclusive gateway must all lead to one inclusive_join (which waits for the branches it started)".into());
+                        }
+                    }
                     if routes.is_empty() && default.is_none() {
                         report(
                             at("routes"),
@@ -333,6 +340,7 @@ impl ProcessDefinition {
                         }
                     }
                 }
+                StepKind::InclusiveJoin => {}
                 StepKind::Join => {
                     if self.incoming(&step.id) < 2 {
                         report(at("id"), "a join needs at least two paths leading to it".into());
@@ -419,6 +427,7 @@ impl ProcessDefinition {
             let routed = matches!(
                 step.kind,
                 StepKind::Exclusive { .. }
+                    | StepKind::Inclusive { .. }
                     | StepKind::Parallel { .. }
                     | StepKind::EventGateway { .. }
             );

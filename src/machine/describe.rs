@@ -124,6 +124,11 @@ impl Event {
             Event::InstanceResumed { .. } => "resumed".to_string(),
             Event::StepEntered { step, pass } => format!("{step}: entered, pass {pass}"),
             Event::SignalThrown { step, name, .. } => format!("{step}: threw signal {name}"),
+            Event::InclusiveForked {
+                step,
+                branches,
+                join,
+            } => format!("{step}: took {} (joined at {join})", branches.join(", ")),
             Event::TaskCreated {
                 step,
                 assignee,

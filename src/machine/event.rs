@@ -295,6 +295,16 @@ pub enum Event {
         /// The first step of each branch.
         branches: Vec<String>,
     },
+    /// An inclusive gateway started the branches whose conditions held (or its default), and
+    /// its join waits for exactly those.
+    InclusiveForked {
+        /// The fork.
+        step: String,
+        /// The first step of each branch taken.
+        branches: Vec<String>,
+        /// The inclusive join that waits for them.
+        join: String,
+    },
     /// A branch arrived at a join; at `arrived == expected` the join goes on.
     JoinArrived {
         /// The join.
@@ -511,6 +521,7 @@ impl Event {
             Event::ChildCompleted { .. } => "ChildCompleted",
             Event::Migrated { .. } => "Migrated",
             Event::SignalThrown { .. } => "SignalThrown",
+            Event::InclusiveForked { .. } => "InclusiveForked",
             Event::TaskCreated { .. } => "TaskCreated",
             Event::TaskClaimed { .. } => "TaskClaimed",
             Event::TaskUnclaimed { .. } => "TaskUnclaimed",
@@ -559,6 +570,7 @@ impl Event {
             | Event::ChildStarted { step, .. }
             | Event::ChildCompleted { step, .. }
             | Event::SignalThrown { step, .. }
+            | Event::InclusiveForked { step, .. }
             | Event::TaskCreated { step, .. }
             | Event::TaskClaimed { step, .. }
             | Event::TaskUnclaimed { step, .. }

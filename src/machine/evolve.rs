@@ -168,6 +168,11 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.error = None;
         }
         Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
+        Event::InclusiveForked { join, branches, .. } => {
+            state
+                .join_expected
+                .insert(join.clone(), branches.len() as u32);
+        }
         Event::MessageSent { .. }
         | Event::SignalThrown { .. }
         | Event::BoundaryMessageAwaited { .. }
@@ -212,6 +217,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
         } => {
             if arrived >= expected {
                 state.joins.remove(step);
+                state.join_expected.remove(step);
             } else {
                 state.joins.insert(step.clone(), *arrived);
             }
@@ -300,6 +306,13 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 rename(c);
             }
             state.joins = std::mem::take(&mut state.joins)
+                .into_iter()
+                .map(|(mut k, v)| {
+                    rename(&mut k);
+                    (k, v)
+                })
+                .collect();
+            state.join_expected = std::mem::take(&mut state.join_expected)
                 .into_iter()
                 .map(|(mut k, v)| {
                     rename(&mut k);

@@ -219,6 +219,9 @@ pub struct InstanceState {
     /// Branches arrived so far at joins that still wait for others.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub joins: BTreeMap<String, u32>,
+    /// For inclusive joins: how many branches their fork started (the arrivals they wait for).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub join_expected: BTreeMap<String, u32>,
     /// How often each step that lies on a loop was entered.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub passes: BTreeMap<String, u32>,
@@ -407,6 +410,7 @@ impl Default for InstanceState {
             timers: Vec::new(),
             incidents: Vec::new(),
             joins: BTreeMap::new(),
+            join_expected: BTreeMap::new(),
             passes: BTreeMap::new(),
             parent: None,
             compensable: Vec::new(),

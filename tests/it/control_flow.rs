@@ -468,3 +468,94 @@ async fn a_handler_gets_its_steps_headers() {
     assert_eq!(seen[0].1.len(), 2);
     assert!(seen[1].1.is_empty(), "{seen:?}");
 }
+
+/// Extras for an order: wrap it (a gift), expedite it (express), or, with neither, pack it;
+/// the inclusive join waits for exactly the branches taken.
+fn extras() -> ProcessDefinition {
+    ProcessDefinition::builder("extras")
+        .inclusive("extras")
+        .when("gift == true", "wrap")
+        .when("express == true", "expedite")
+        .otherwise("pack")
+        .receive("wrap", "Wrapped")
+        .next("together")
+        .receive("expedite", "Expedited")
+        .next("together")
+        .send("pack", "Packed")
+        .next("together")
+        .inclusive_join("together")
+        .end("done")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_inclusive_gateway_takes_every_route_that_holds_and_its_join_waits_for_those() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&extras()).await.unwrap();
+    let start =
+        |key: &str, vars: Value| engine.start(StartRequest::new("extras", key).variables(vars));
+    let status = |id: Uuid| {
+        let store = db.store.clone();
+        async move { store.instance(id).await.unwrap().status }
+    };
+    // Both routes: the join waits for both branches.
+    let both = start("both", json!({"gift": true, "express": true}))
+        .await
+        .unwrap();
+    engine
+        .send(Message::new("Wrapped", "both", "w-both"))
+        .await
+        .unwrap();
+    assert_eq!(status(both).await, "running", "one of two arrived");
+    engine
+        .send(Message::new("Expedited", "both", "e-both"))
+        .await
+        .unwrap();
+    assert_eq!(status(both).await, "completed");
+    let events = events_of(&db, both).await;
+    assert_eq!(
+        count(&events, |t, d| t == "JoinArrived" && d["expected"] == 2),
+        2
+    );
+    assert_eq!(
+        count(&events, |t, d| t == "InclusiveForked"
+            && d["branches"] == json!(["wrap", "expedite"])
+            && d["join"] == "together"),
+        1
+    );
+    // One route: the join goes on after that one.
+    let gift = start("gift", json!({"gift": true, "express": false}))
+        .await
+        .unwrap();
+    engine
+        .send(Message::new("Wrapped", "gift", "w-gift"))
+        .await
+        .unwrap();
+    assert_eq!(status(gift).await, "completed");
+    // None: the default, at once.
+    let plain = start("plain", json!({"gift": false, "express": false}))
+        .await
+        .unwrap();
+    assert_eq!(status(plain).await, "completed");
+    let events = events_of(&db, plain).await;
+    assert_eq!(
+        count(&events, |t, d| t == "MessageSent" && d["name"] == "Packed"),
+        1
+    );
+}
+
+#[test]
+fn an_inclusive_gateway_whose_routes_meet_no_join_is_refused() {
+    let e = ProcessDefinition::builder("p")
+        .inclusive("fork")
+        .when("a == true", "x")
+        .otherwise("y")
+        .end("x")
+        .end("y")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must all lead to one inclusive_join"), "{e}");
+}

@@ -198,6 +198,21 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.tag = "parallelGateway";
                 node.shape = Shape::Gateway;
             }
+            StepKind::Inclusive { routes, default } => {
+                node.tag = "inclusiveGateway";
+                node.shape = Shape::Gateway;
+                for r in routes {
+                    flow(&id, &r.next, Some(r.when.clone()), &mut flows);
+                }
+                if let Some(d) = default {
+                    flow(&id, d, None, &mut flows);
+                    node.attrs += &format!(" default=\"flow_{}\"", flows.len());
+                }
+            }
+            StepKind::InclusiveJoin => {
+                node.tag = "inclusiveGateway";
+                node.shape = Shape::Gateway;
+            }
             StepKind::EventGateway { key, events } => {
                 node.tag = "eventBasedGateway";
                 node.shape = Shape::Gateway;

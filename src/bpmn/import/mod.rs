@@ -251,6 +251,7 @@ impl<'a> Importer<'a> {
                 | "intermediateCatchEvent"
                 | "intermediateThrowEvent"
                 | "exclusiveGateway"
+                | "inclusiveGateway"
                 | "parallelGateway"
                 | "eventBasedGateway"
                 | "callActivity"

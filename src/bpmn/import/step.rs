@@ -86,7 +86,8 @@ impl<'a> Importer<'a> {
         let routed = matches!(
             n.tag_name().name(),
             "exclusiveGateway" | "eventBasedGateway"
-        ) || (is_bpmn(n, "parallelGateway") && self.out_of(raw_id).len() > 1);
+        ) || ((is_bpmn(n, "parallelGateway") || is_bpmn(n, "inclusiveGateway"))
+            && self.out_of(raw_id).len() > 1);
         let mut next = if routed { None } else { self.single_next(*n)? };
         // Extensions that change what a step does are refused, not dropped without a word.
         for (ns, name, what) in [
@@ -233,7 +234,17 @@ impl<'a> Importer<'a> {
                     )
                 }
             },
-            "exclusiveGateway" => {
+            // An inclusive gateway with one way out and several in is the join.
+            "inclusiveGateway" if self.out_of(raw_id).len() == 1 && self.in_of(raw_id).len() > 1 => {
+                StepKind::InclusiveJoin
+            }
+            "inclusiveGateway" if self.out_of(raw_id).len() > 1 && self.in_of(raw_id).len() > 1 => {
+                return self.fail(
+                    *n,
+                    "an inclusive gateway that both joins and forks: use two gateways",
+                );
+            }
+            "exclusiveGateway" | "inclusiveGateway" => {
                 let outs = self.out_of(raw_id);
                 // A merge (one way out, no condition on it) goes on by its default.
                 let default = match outs.as_slice() {
@@ -277,9 +288,16 @@ impl<'a> Importer<'a> {
                         }
                     }
                 }
-                StepKind::Exclusive {
-                    routes,
-                    default: default_step,
+                if is_bpmn(n, "inclusiveGateway") {
+                    StepKind::Inclusive {
+                        routes,
+                        default: default_step,
+                    }
+                } else {
+                    StepKind::Exclusive {
+                        routes,
+                        default: default_step,
+                    }
                 }
             }
             "parallelGateway" => {

@@ -196,6 +196,64 @@ impl Decision<'_> {
                     });
                     queue.push_back(next);
                 }
+                StepKind::Inclusive { routes, default } => {
+                    let mut taken = Vec::new();
+                    for (index, r) in routes.iter().enumerate() {
+                        let verdict = match def.condition(&id, index) {
+                            Some(Ok(e)) => {
+                                e.eval(&self.scratch.variables).map_err(|e| e.to_string())
+                            }
+                            Some(Err(e)) => Err(e.clone()),
+                            None => Err("the route has no condition".to_string()),
+                        };
+                        match verdict {
+                            Ok(true) => taken.push(r.next.clone()),
+                            Ok(false) => {}
+                            Err(e) => {
+                                self.emit(Event::InstanceFailed {
+                                    step: id.clone(),
+                                    error: format!("condition `{}`: {e}", r.when),
+                                });
+                                return Ok(());
+                            }
+                        }
+                    }
+                    if taken.is_empty() {
+                        taken.extend(default.clone());
+                    }
+                    let join = def.inclusive_join(&id).map(str::to_string);
+                    let (false, Some(join)) = (taken.is_empty(), join) else {
+                        self.emit(Event::InstanceFailed {
+                            step: id.clone(),
+                            error: "no route's condition holds and the gateway has no default"
+                                .into(),
+                        });
+                        return Ok(());
+                    };
+                    self.emit(Event::InclusiveForked {
+                        step: id.clone(),
+                        branches: taken.clone(),
+                        join,
+                    });
+                    queue.extend(taken);
+                }
+                StepKind::InclusiveJoin => {
+                    let arrived = self.scratch.joins.get(&id).copied().unwrap_or(0) + 1;
+                    let expected = self
+                        .scratch
+                        .join_expected
+                        .get(&id)
+                        .copied()
+                        .unwrap_or_else(|| def.incoming(&id) as u32);
+                    self.emit(Event::JoinArrived {
+                        step: id.clone(),
+                        arrived,
+                        expected,
+                    });
+                    if arrived >= expected {
+                        queue.extend(step.next.clone());
+                    }
+                }
                 StepKind::Parallel { branches } => {
                     self.emit(Event::ParallelForked {
                         step: id.clone(),

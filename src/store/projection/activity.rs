@@ -274,6 +274,9 @@ impl<'a> Activity<'a> {
             Event::GatewayDecided { next, .. } => {
                 Activity::Instant("exclusive", format!("took {next}"))
             }
+            Event::InclusiveForked { branches, .. } => {
+                Activity::Instant("inclusive", format!("took {}", branches.join(", ")))
+            }
             Event::ParallelForked { branches, .. } => {
                 Activity::Instant("parallel", format!("forked into {}", branches.join(", ")))
             }
