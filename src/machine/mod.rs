@@ -28,10 +28,16 @@
 //! | waiting, non-interrupting boundary timer | `TimerFired(T)` | `TimerFired`, `MessageSent` | waits |
 //! | waiting for job J with a timeout | `TimerFired(timeout)` | `TimerFired`, `JobTimedOut`, `IncidentRaised` | waits |
 //! | waiting for child C | `ChildEnded(C)` | `ChildCompleted` | run forward |
+//! | waiting at user task T | `Task(T, Claim)` | `TaskClaimed` | waits |
+//! | waiting at user task T | `Task(T, Complete)` | `TaskCompleted` | run forward |
+//! | waiting for signal S | `Message(signal:S)` | `MessageCorrelated` | run forward |
 //!
 //! "Run forward" enters steps until one waits: a service step emits `JobCreated` and waits; a
 //! send step emits `MessageSent` and goes on; a receive step emits `MessageAwaited` and waits;
-//! a timer step emits `TimerScheduled` and waits; an end step emits `InstanceCompleted`. A
+//! a timer step emits `TimerScheduled` and waits; a user task step emits `TaskCreated` and
+//! waits; a signal step emits `SignalThrown` and goes on; a `wait_signal` step emits
+//! `MessageAwaited` (for `signal:<name>`) and waits; an inclusive gateway emits
+//! `InclusiveForked` and runs the branches taken; an end step emits `InstanceCompleted`. A
 //! waiting step's boundary timers and timeout are scheduled as it is entered
 //! (`TimerScheduled`) and cancelled as its wait ends (`TimerCancelled`), in the same decision.
 

@@ -268,11 +268,59 @@ fn scenario(state: &str, input: &str) -> Option<(ProcessDefinition, Vec<Step>)> 
                 }),
             ),
         ),
+        ("waiting at user task T", "`Task(T, Claim)`") => (
+            task_process(),
+            then(start_only, task_input(TaskAction::Claim { force: false })),
+        ),
+        ("waiting at user task T", "`Task(T, Complete)`") => (
+            task_process(),
+            then(
+                start_only,
+                task_input(TaskAction::Complete {
+                    variables: Map::new(),
+                    force: false,
+                }),
+            ),
+        ),
+        ("waiting for signal S", "`Message(signal:S)`") => (
+            ProcessDefinition::builder("p")
+                .wait_signal("wait", "Go")
+                .end("done")
+                .build()
+                .unwrap(),
+            then(start_only, message("signal:Go")),
+        ),
         _ => return None,
     })
 }
 
-const SCENARIOS: usize = 20;
+fn task_process() -> ProcessDefinition {
+    ProcessDefinition::builder("p")
+        .user_task(
+            "review",
+            crate::definition::UserTask::new().candidate_groups(["g"]),
+        )
+        .end("done")
+        .build()
+        .unwrap()
+}
+
+fn task_input(action: TaskAction) -> Step {
+    Box::new(move |s| Input::Task {
+        task_id: s
+            .waits
+            .iter()
+            .find_map(|w| match w {
+                Wait::Task { task_id, .. } => Some(*task_id),
+                _ => None,
+            })
+            .expect("waits at a task"),
+        action: action.clone(),
+        by: "ann".into(),
+    })
+}
+
+const SCENARIOS: usize = 23;
 
 /// The rows of the table in `machine/mod.rs`: state, input, events, then.
 fn rows() -> Vec<[String; 4]> {
