@@ -524,7 +524,7 @@ fn terminate_end_events_import_and_export() {
     assert!(import(&error_end)
         .unwrap_err()
         .to_string()
-        .contains("plain or terminate"));
+        .contains("error and other end events are not supported"));
 }
 
 #[test]
@@ -744,4 +744,64 @@ fn an_inclusive_gateway_and_its_join_round_trip_through_bpmn() {
     .unwrap();
     assert!(events.iter().any(|e| matches!(e,
         Event::InclusiveForked { branches, join, .. } if branches.len() == 2 && join == "together")));
+}
+
+#[test]
+fn message_and_signal_end_events_throw_then_end_and_a_job_throw_runs_a_handler() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="how" default="f2" />
+    <bpmn:intermediateThrowEvent id="Notify">
+      <bpmn:extensionElements><zeebe:taskDefinition type="notify-customer" /></bpmn:extensionElements>
+      <bpmn:messageEventDefinition messageRef="m_notice" /></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="Order_Done"><bpmn:messageEventDefinition messageRef="m_done" /></bpmn:endEvent>
+    <bpmn:endEvent id="All_Stop"><bpmn:signalEventDefinition signalRef="s_stop" /></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="how" />
+    <bpmn:sequenceFlow id="f1" sourceRef="how" targetRef="All_Stop">
+      <bpmn:conditionExpression>=stop = true</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f2" sourceRef="how" targetRef="Notify" />
+    <bpmn:sequenceFlow id="f3" sourceRef="Notify" targetRef="Order_Done" />"#,
+        r#"  <bpmn:message id="m_notice" name="Notice" />
+  <bpmn:message id="m_done" name="Order done" />
+  <bpmn:signal id="s_stop" name="Stop" />"#,
+    );
+    let def = import(&xml).unwrap();
+    let ids: Vec<(&str, &str)> = def
+        .steps
+        .iter()
+        .map(|s| (s.id.as_str(), s.kind.type_name()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("how", "exclusive"),
+            ("notify", "service"),
+            ("order_done", "send"),
+            ("order_done_end", "end"),
+            ("all_stop", "signal"),
+            ("all_stop_end", "end"),
+        ]
+    );
+    let process = crate::definition::compile(def);
+    let run = |vars| {
+        decide(&process, &InstanceState::default(), &start(vars), ctx())
+            .unwrap()
+            .iter()
+            .map(|e| e.type_name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(serde_json::json!({"stop": true})),
+        [
+            "InstanceStarted",
+            "GatewayDecided",
+            "SignalThrown",
+            "InstanceCompleted"
+        ]
+    );
+    assert_eq!(
+        run(serde_json::json!({"stop": false})),
+        ["InstanceStarted", "GatewayDecided", "JobCreated"]
+    );
 }

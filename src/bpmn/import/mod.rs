@@ -12,6 +12,7 @@ use super::{BPMN_NS, ZEEBE_NS};
 
 mod step;
 mod task;
+mod throws;
 mod xml;
 
 #[cfg(test)]
@@ -510,6 +511,13 @@ impl<'a> Importer<'a> {
         for n in &self.nodes {
             let raw_id = n.attribute("id").unwrap_or("");
             if auxiliary.contains(raw_id) || is_bpmn(n, "startEvent") {
+                continue;
+            }
+            if let Some(two) = self.throwing_end(*n) {
+                match two {
+                    Ok(two) => steps.extend(two),
+                    Err(e) => problems.push(e),
+                }
                 continue;
             }
             match self.step(*n) {

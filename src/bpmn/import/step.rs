@@ -211,16 +211,11 @@ impl<'a> Importer<'a> {
                 Some(d) if is_bpmn(d, "signalEventDefinition") => StepKind::Signal {
                     signal: self.signal_of(*d)?,
                 },
-                Some(d) if is_bpmn(d, "messageEventDefinition") => StepKind::Send {
-                    message: self.message_of(*d, d.attribute("messageRef"))?.0,
-                    to: lr(*n, "to").map(str::to_string),
-                    key: lr(*n, "key").map(str::to_string),
-                    payload: list_of(lr(*n, "payload")),
-                },
+                Some(d) if is_bpmn(d, "messageEventDefinition") => self.message_throw(*n, *d)?,
                 _ => {
                     return self.fail(
                         *n,
-                        "an intermediate throw event sends a message or compensates",
+                        "an intermediate throw event sends a message, throws a signal or compensates",
                     )
                 }
             },
@@ -230,7 +225,7 @@ impl<'a> Importer<'a> {
                 Some(d) => {
                     return self.fail(
                         *d,
-                        "an end event is plain or terminate (error, message and other end events are not supported)",
+                        "an end event is plain, terminate, message or signal (error and other end events are not supported)",
                     )
                 }
             },

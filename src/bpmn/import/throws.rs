@@ -1,0 +1,73 @@
+//! Events that throw as modelers draw them: a message or signal end event (the throw, then
+//! the end), and a message throw or end event implemented as a job (a `zeebe:taskDefinition`
+//! on it, as Zeebe runs it: a service step whose handler sends).
+
+use super::xml::{child, handler_of, is_bpmn, list_of, literal_name, lr};
+use super::{ImportError, Importer, Xn};
+use crate::definition::{Output, Step, StepKind};
+
+impl<'a> Importer<'a> {
+    /// A message throw event's step kind: a job for its handler when it has a task
+    /// definition, else a send.
+    pub(super) fn message_throw(&self, n: Xn<'a>, d: Xn<'a>) -> Result<StepKind, ImportError> {
+        if let Some(handler) = handler_of(n) {
+            let Some(handler) = literal_name(&handler).map(str::to_string) else {
+                return self.fail(
+                    n,
+                    format!("the job type `{handler}` is an expression; longrun's handlers are named in the diagram"),
+                );
+            };
+            return Ok(StepKind::Service {
+                handler,
+                output: Output::Merge,
+                timeout: None,
+                retry: None,
+                errors: Vec::new(),
+                headers: Default::default(),
+            });
+        }
+        Ok(StepKind::Send {
+            message: self.message_of(d, d.attribute("messageRef"))?.0,
+            to: lr(n, "to").map(str::to_string),
+            key: lr(n, "key").map(str::to_string),
+            payload: list_of(lr(n, "payload")),
+        })
+    }
+
+    /// A message or signal end event as two steps, the throw and then an end (`<id>_end`);
+    /// `None` for any other end event.
+    pub(super) fn throwing_end(&self, n: Xn<'a>) -> Option<Result<Vec<Step>, ImportError>> {
+        let message = child(n, "messageEventDefinition");
+        let signal = child(n, "signalEventDefinition");
+        if !is_bpmn(&n, "endEvent") || (message.is_none() && signal.is_none()) {
+            return None;
+        }
+        Some((|| {
+            let id = self.id_of(n)?;
+            let kind = match (message, signal) {
+                (Some(d), _) => self.message_throw(n, d)?,
+                (None, Some(d)) => StepKind::Signal {
+                    signal: self.signal_of(d)?,
+                },
+                (None, None) => unreachable!("checked above"),
+            };
+            let end = format!("{id}_end");
+            Ok(vec![
+                Step {
+                    id,
+                    kind,
+                    next: Some(end.clone()),
+                    boundary: Vec::new(),
+                    compensate: None,
+                },
+                Step {
+                    id: end,
+                    kind: StepKind::End,
+                    next: None,
+                    boundary: Vec::new(),
+                    compensate: None,
+                },
+            ])
+        })())
+    }
+}
