@@ -805,3 +805,36 @@ fn message_and_signal_end_events_throw_then_end_and_a_job_throw_runs_a_handler()
         ["InstanceStarted", "GatewayDecided", "JobCreated"]
     );
 }
+
+#[test]
+fn camunda_7_s_retry_time_cycle_is_the_retry_policy() {
+    let c7 = |cycle: &str| {
+        doc(
+            &format!(
+                r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="charge" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" camunda:class="com.shop.Charge">
+      <bpmn:extensionElements>
+        <camunda:failedJobRetryTimeCycle>{cycle}</camunda:failedJobRetryTimeCycle>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="charge" />
+    <bpmn:sequenceFlow id="f1" sourceRef="charge" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+            ),
+            "",
+        )
+    };
+    let def = import(&c7("R5/PT5M")).unwrap();
+    let StepKind::Service { retry: Some(r), .. } = &def.steps[0].kind else {
+        panic!("{:?}", def.steps[0]);
+    };
+    assert_eq!(
+        (r.max_attempts, r.initial_interval.as_str(), r.backoff),
+        (5, "PT5M", 1.0)
+    );
+    for bad in ["R/PT5M", "PT1M,PT5M", "R0/PT1M"] {
+        let e = import(&c7(bad)).unwrap_err();
+        assert!(e.message.contains("failedJobRetryTimeCycle"), "{bad}: {e}");
+    }
+}

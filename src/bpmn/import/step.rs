@@ -132,6 +132,7 @@ impl<'a> Importer<'a> {
                         format!("the job type `{handler}` is an expression; longrun's handlers are named in the diagram"),
                     );
                 };
+                let c7_retry = ext(*n, super::CAMUNDA7_NS, "failedJobRetryTimeCycle");
                 let retry = match (
                     lr(*n, "retry"),
                     ext(*n, ZEEBE_NS, "taskDefinition").and_then(|t| t.attribute("retries")),
@@ -140,6 +141,25 @@ impl<'a> Importer<'a> {
                         serde_json::from_str::<RetryPolicy>(j)
                             .or_else(|e| self.fail(*n, format!("longrun:retry: {e}")))?,
                     ),
+                    // Camunda 7's `R5/PT5M`: five attempts in all, five minutes apart.
+                    (None, None) if c7_retry.is_some() => {
+                        let c = c7_retry.expect("checked");
+                        let text = c.text().unwrap_or("").trim();
+                        let interval = text.split_once('/').map(|(_, d)| d.to_string());
+                        match (crate::definition::parse_cycle(text), interval) {
+                            (Ok((attempts, _)), Some(interval)) if (1..=100).contains(&attempts) => {
+                                let mut policy = RetryPolicy::new(attempts, interval);
+                                policy.backoff = 1.0;
+                                Some(policy)
+                            }
+                            _ => {
+                                return self.fail(
+                                    c,
+                                    format!("camunda:failedJobRetryTimeCycle \"{text}\": longrun reads a cycle of 1 to 100 attempts, e.g. R5/PT5M (not a list of intervals, not an unbounded R/...)"),
+                                )
+                            }
+                        }
+                    }
                     // Zeebe's retries count every attempt, the first included.
                     (None, Some(r)) => match r.trim().parse::<u32>() {
                         Ok(attempts) if (1..=100).contains(&attempts) => {
