@@ -395,6 +395,23 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     };
     let deployed = engine.deploy(&def).await?;
     println!("order process version {} deployed", deployed.version);
+    // `OrderPlaced` starts the latest version: a run with other options may have deployed a
+    // newer model to this schema.
+    let latest = store
+        .definitions()
+        .await?
+        .iter()
+        .filter(|d| d.process == "order")
+        .map(|d| d.version)
+        .max()
+        .unwrap_or(deployed.version);
+    if latest != deployed.version {
+        return Err(format!(
+            "the order model of these options is version {}, but version {latest} is the latest in schema {} (a run with other options deployed it), and OrderPlaced starts the latest: use another --schema",
+            deployed.version, args.schema
+        )
+        .into());
+    }
 
     let mut ended = engine.subscribe_ended();
     let running = engine.run();
