@@ -520,11 +520,11 @@ fn terminate_end_events_import_and_export() {
     assert!(matches!(def.steps[0].kind, StepKind::Terminate));
     let again = import(&export(&def).xml).unwrap();
     assert!(matches!(again.steps[0].kind, StepKind::Terminate));
-    let error_end = xml.replace("terminateEventDefinition", "errorEventDefinition");
-    assert!(import(&error_end)
+    let escalation_end = xml.replace("terminateEventDefinition", "escalationEventDefinition");
+    assert!(import(&escalation_end)
         .unwrap_err()
         .to_string()
-        .contains("error and other end events are not supported"));
+        .contains("escalation, compensation and other end events are not supported"));
 }
 
 #[test]
@@ -836,5 +836,31 @@ fn camunda_7_s_retry_time_cycle_is_the_retry_policy() {
     for bad in ["R/PT5M", "PT1M,PT5M", "R0/PT1M"] {
         let e = import(&c7(bad)).unwrap_err();
         assert!(e.message.contains("failedJobRetryTimeCycle"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn error_end_events_and_a_call_activity_s_error_boundary_round_trip() {
+    let child = crate::ProcessDefinition::builder("card_check")
+        .exclusive("ok")
+        .when("declined == true", "declined")
+        .otherwise("fine")
+        .error_end("declined", "CardDeclined")
+        .end("fine")
+        .build()
+        .unwrap();
+    let parent = crate::ProcessDefinition::builder("checkout")
+        .call("check", "card_check")
+        .on_error("CardDeclined", "ask_again")
+        .end("paid")
+        .send("ask_again", "AskForAnotherCard")
+        .end("asked")
+        .build()
+        .unwrap();
+    for def in [child, parent] {
+        let xml = export(&def).xml;
+        assert!(xml.contains("errorEventDefinition"), "{xml}");
+        let back = import(&xml).unwrap();
+        assert_eq!(back.steps, def.steps);
     }
 }

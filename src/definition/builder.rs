@@ -95,6 +95,7 @@ impl ProcessBuilder {
                 prev.kind,
                 StepKind::End
                     | StepKind::Terminate
+                    | StepKind::Error { .. }
                     | StepKind::Exclusive { .. }
                     | StepKind::Inclusive { .. }
                     | StepKind::Parallel { .. }
@@ -249,6 +250,7 @@ impl ProcessBuilder {
                 process: process.into(),
                 input: None,
                 output: Output::Merge,
+                errors: Vec::new(),
             },
         )
     }
@@ -396,12 +398,14 @@ impl StepBuilder {
     /// If the current step is not a service step.
     pub fn on_error(mut self, code: impl Into<String>, next: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Service { errors, .. } => errors.push(ErrorRoute {
-                code: code.into(),
-                next: next.into(),
-            }),
+            StepKind::Service { errors, .. } | StepKind::Call { errors, .. } => {
+                errors.push(ErrorRoute {
+                    code: code.into(),
+                    next: next.into(),
+                })
+            }
             other => panic!(
-                "`on_error` applies to service steps, not {}",
+                "`on_error` applies to service and call steps, not {}",
                 other.type_name()
             ),
         }

@@ -55,6 +55,8 @@ pub(super) struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     assignee: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     candidate_users: Vec<String>,
@@ -197,6 +199,18 @@ impl TryFrom<RawStep> for Step {
                 Ok(())
             }
         };
+        if !r.errors.is_empty() && !matches!(r.kind.as_str(), "service" | "call") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `errors` (service and call steps route errors)",
+                r.kind
+            ));
+        }
+        if r.code.is_some() && r.kind != "error" {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `code`",
+                r.kind
+            ));
+        }
         if r.signal.is_some() && !matches!(r.kind.as_str(), "signal" | "wait_signal") {
             return Err(format!(
                 "step \"{id}\" of type \"{}\" has no field `signal`",
@@ -333,6 +347,13 @@ impl TryFrom<RawStep> for Step {
                     process: field("process", r.process)?,
                     input: r.payload,
                     output: Output::from_raw(r.output),
+                    errors: r.errors,
+                }
+            }
+            "error" => {
+                no_message_fields()?;
+                StepKind::Error {
+                    code: field("code", r.code)?,
                 }
             }
             "signal" => {
@@ -380,7 +401,7 @@ impl TryFrom<RawStep> for Step {
             }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, inclusive, inclusive_join, parallel, join, event_gateway, call, compensate, end or terminate)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, inclusive, inclusive_join, parallel, join, event_gateway, call, compensate, end, error or terminate)"
             ))
             }
         };
@@ -419,6 +440,7 @@ impl From<Step> for RawStep {
             events: Vec::new(),
             process: None,
             signal: None,
+            code: None,
             assignee: None,
             candidate_users: Vec::new(),
             candidate_groups: Vec::new(),
@@ -482,11 +504,14 @@ impl From<Step> for RawStep {
                 process,
                 input,
                 output,
+                errors,
             } => {
                 r.process = Some(process);
                 r.payload = input;
                 r.output = output.into_raw();
+                r.errors = errors;
             }
+            StepKind::Error { code } => r.code = Some(code),
             StepKind::UserTask(t) => {
                 r.assignee = t.assignee;
                 r.candidate_users = t.candidate_users;

@@ -309,6 +309,14 @@ pub enum StepKind {
         input: Option<Vec<String>>,
         /// Where the child's final variables go.
         output: Output,
+        /// Business errors the child may end with (an `error` end step), and where each leads.
+        errors: Vec<ErrorRoute>,
+    },
+    /// The instance ends with a business error (BPMN's error end event): it fails with the
+    /// code, and a parent's call step that routes the code takes that path instead of failing.
+    Error {
+        /// The error code, e.g. `CardDeclined`.
+        code: String,
     },
     /// The instance completes here.
     End,
@@ -349,6 +357,7 @@ impl StepKind {
             StepKind::Join => "join",
             StepKind::EventGateway { .. } => "event_gateway",
             StepKind::Call { .. } => "call",
+            StepKind::Error { .. } => "error",
             StepKind::End => "end",
             StepKind::Terminate => "terminate",
             StepKind::UserTask(_) => "user_task",
@@ -390,7 +399,9 @@ impl Step {
         let mut out: Vec<&str> = self.next.iter().map(String::as_str).collect();
         out.extend(self.boundary.iter().filter_map(|b| b.next.as_deref()));
         match &self.kind {
-            StepKind::Service { errors, .. } => out.extend(errors.iter().map(|e| e.next.as_str())),
+            StepKind::Service { errors, .. } | StepKind::Call { errors, .. } => {
+                out.extend(errors.iter().map(|e| e.next.as_str()))
+            }
             StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
                 out.extend(routes.iter().map(|r| r.next.as_str()));
                 out.extend(default.as_deref());

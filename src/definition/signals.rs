@@ -1,4 +1,5 @@
-//! The builder's signal steps (throw, wait, boundary, start) and inclusive gateways.
+//! The builder's signal steps (throw, wait, boundary, start), inclusive gateways and error
+//! end steps.
 
 use super::{Boundary, BoundaryEvent, Output, ProcessBuilder, StepBuilder, StepKind};
 
@@ -87,5 +88,20 @@ impl StepBuilder {
     /// Add the join of an inclusive gateway.
     pub fn inclusive_join(self, id: impl Into<String>) -> StepBuilder {
         self.inner.inclusive_join(id)
+    }
+}
+
+impl ProcessBuilder {
+    /// The instance ends here with the business error `code` (BPMN's error end event); a
+    /// parent's call step that routes the code ([`StepBuilder::on_error`]) goes on there.
+    pub fn error_end(self, id: impl Into<String>, code: impl Into<String>) -> StepBuilder {
+        self.push(id, StepKind::Error { code: code.into() })
+    }
+}
+
+impl StepBuilder {
+    /// Add an error end step.
+    pub fn error_end(self, id: impl Into<String>, code: impl Into<String>) -> StepBuilder {
+        self.inner.error_end(id, code)
     }
 }

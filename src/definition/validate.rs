@@ -378,7 +378,17 @@ impl ProcessDefinition {
                         }
                     }
                 }
-                StepKind::Call { process, input, output } => {
+                StepKind::Error { code } => {
+                    if !is_name(code) {
+                        report(at("code"), "an error code must be non-empty, without spaces".into());
+                    }
+                }
+                StepKind::Call { process, input, output, errors } => {
+                    for (j, e) in errors.iter().enumerate() {
+                        if !is_name(&e.code) {
+                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
+                        }
+                    }
                     if !is_ident(process) {
                         report(at("process"), format!("invalid process id \"{process}\""));
                     } else if *process == self.process {
@@ -432,7 +442,7 @@ impl ProcessDefinition {
                     | StepKind::EventGateway { .. }
             );
             match (&step.kind, &step.next) {
-                (StepKind::End | StepKind::Terminate, Some(_)) => report(
+                (StepKind::End | StepKind::Terminate | StepKind::Error { .. }, Some(_)) => report(
                     format!("steps[{i}].next"),
                     "an end step has no next step".into(),
                 ),
@@ -443,7 +453,7 @@ impl ProcessDefinition {
                         step.kind.type_name()
                     ),
                 ),
-                (StepKind::End | StepKind::Terminate, None) => {}
+                (StepKind::End | StepKind::Terminate | StepKind::Error { .. }, None) => {}
                 (_, None) if routed => {}
                 (_, None) => report(
                     format!("steps[{i}].next"),
@@ -459,7 +469,7 @@ impl ProcessDefinition {
                 ),
                 _ => {}
             }
-            if let StepKind::Service { errors, .. } = &step.kind {
+            if let StepKind::Service { errors, .. } | StepKind::Call { errors, .. } = &step.kind {
                 for (j, e) in errors.iter().enumerate() {
                     if !index.contains_key(e.next.as_str()) {
                         structural_problems = true;
@@ -484,7 +494,10 @@ impl ProcessDefinition {
                     continue;
                 }
                 let step = &self.steps[i];
-                if matches!(step.kind, StepKind::End | StepKind::Terminate) {
+                if matches!(
+                    step.kind,
+                    StepKind::End | StepKind::Terminate | StepKind::Error { .. }
+                ) {
                     reaches_end = true;
                 }
                 todo.extend(

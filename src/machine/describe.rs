@@ -124,6 +124,7 @@ impl Event {
             Event::InstanceResumed { .. } => "resumed".to_string(),
             Event::StepEntered { step, pass } => format!("{step}: entered, pass {pass}"),
             Event::SignalThrown { step, name, .. } => format!("{step}: threw signal {name}"),
+            Event::ErrorThrown { step, code } => format!("{step}: ends with error {code}"),
             Event::InclusiveForked {
                 step,
                 branches,

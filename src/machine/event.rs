@@ -295,6 +295,14 @@ pub enum Event {
         /// The first step of each branch.
         branches: Vec<String>,
     },
+    /// An error end step: the instance ends with this business error (an `InstanceFailed`
+    /// follows); a parent's call step that routes the code takes that path.
+    ErrorThrown {
+        /// The error end step.
+        step: String,
+        /// The error code.
+        code: String,
+    },
     /// An inclusive gateway started the branches whose conditions held (or its default), and
     /// its join waits for exactly those.
     InclusiveForked {
@@ -522,6 +530,7 @@ impl Event {
             Event::Migrated { .. } => "Migrated",
             Event::SignalThrown { .. } => "SignalThrown",
             Event::InclusiveForked { .. } => "InclusiveForked",
+            Event::ErrorThrown { .. } => "ErrorThrown",
             Event::TaskCreated { .. } => "TaskCreated",
             Event::TaskClaimed { .. } => "TaskClaimed",
             Event::TaskUnclaimed { .. } => "TaskUnclaimed",
@@ -571,6 +580,7 @@ impl Event {
             | Event::ChildCompleted { step, .. }
             | Event::SignalThrown { step, .. }
             | Event::InclusiveForked { step, .. }
+            | Event::ErrorThrown { step, .. }
             | Event::TaskCreated { step, .. }
             | Event::TaskClaimed { step, .. }
             | Event::TaskUnclaimed { step, .. }

@@ -168,6 +168,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.error = None;
         }
         Event::JobTimedOut { error, .. } => state.error = Some(error.clone()),
+        Event::ErrorThrown { code, .. } => state.error_code = Some(code.clone()),
         Event::InclusiveForked { join, branches, .. } => {
             state
                 .join_expected

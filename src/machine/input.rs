@@ -28,6 +28,8 @@ pub enum Input {
         status: Status,
         /// Its final variables.
         variables: Map<String, Value>,
+        /// The business error code it ended with (an error end step), if any.
+        code: Option<String>,
     },
     /// A handler finished the job.
     JobCompleted {

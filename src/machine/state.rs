@@ -205,6 +205,9 @@ pub struct InstanceState {
     /// The last error, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The business error code it ended with, after an error end step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
     /// Timers that run now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timers: Vec<ActiveTimer>,
@@ -407,6 +410,7 @@ impl Default for InstanceState {
             variables: Map::new(),
             waits: Vec::new(),
             error: None,
+            error_code: None,
             timers: Vec::new(),
             incidents: Vec::new(),
             joins: BTreeMap::new(),

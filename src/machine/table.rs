@@ -265,6 +265,7 @@ fn scenario(state: &str, input: &str) -> Option<(ProcessDefinition, Vec<Step>)> 
                         .unwrap(),
                     status: Status::Completed,
                     variables: Map::new(),
+                    code: None,
                 }),
             ),
         ),

@@ -411,6 +411,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
                 child_id: *child_id,
                 status: Status::Completed,
                 variables: Map::new(),
+                code: None,
             },
             Some(Wait::Task { task_id, .. }) => Input::Task {
                 task_id: *task_id,
@@ -756,6 +757,7 @@ fn a_call_step_waits_for_its_child_and_maps_its_result() {
         child_id,
         status,
         variables: json!({"score": 700}).as_object().unwrap().clone(),
+        code: None,
     };
     let mut ok = state.clone();
     for e in decide(

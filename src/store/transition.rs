@@ -241,6 +241,7 @@ impl Store {
                                     child_id: instance_id,
                                     status: Status::Failed,
                                     variables: Map::new(),
+                                    code: None,
                                 },
                             }
                         }
@@ -321,6 +322,11 @@ impl Store {
                     Value::Object(m) => m,
                     _ => Map::new(),
                 },
+                code: row
+                    .get::<_, Value>("state")
+                    .get("error_code")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             }));
         }
         Ok(None)

@@ -193,12 +193,14 @@ impl Effects {
                 parent,
                 status,
                 variables,
+                code,
             } => fx.follow_ups.push(Work::Continue {
                 instance_id: parent,
                 input: Input::ChildEnded {
                     child_id: id,
                     status,
                     variables,
+                    code,
                 },
             }),
         }

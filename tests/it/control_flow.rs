@@ -559,3 +559,74 @@ fn an_inclusive_gateway_whose_routes_meet_no_join_is_refused() {
         .to_string();
     assert!(e.contains("must all lead to one inclusive_join"), "{e}");
 }
+
+/// A card check that ends with the business error `CardDeclined` for a declined card.
+fn card_check() -> ProcessDefinition {
+    ProcessDefinition::builder("card_check")
+        .exclusive("ok")
+        .when("declined == true", "declined")
+        .otherwise("fine")
+        .error_end("declined", "CardDeclined")
+        .end("fine")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_error_end_in_a_called_process_takes_the_callers_error_route() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&card_check()).await.unwrap();
+    let checkout = ProcessDefinition::builder("checkout")
+        .call("check", "card_check")
+        .on_error("CardDeclined", "ask_again")
+        .end("paid")
+        .send("ask_again", "AskForAnotherCard")
+        .end("asked")
+        .build()
+        .unwrap();
+    engine.deploy(&checkout).await.unwrap();
+    let unrouted = ProcessDefinition::builder("strict")
+        .call("check", "card_check")
+        .end("paid")
+        .build()
+        .unwrap();
+    engine.deploy(&unrouted).await.unwrap();
+    let start = |process: &str, key: &str, declined: bool| {
+        engine.start(StartRequest::new(process, key).variables(json!({ "declined": declined })))
+    };
+    let declined = start("checkout", "d", true).await.unwrap();
+    let fine = start("checkout", "f", false).await.unwrap();
+    let strict = start("strict", "s", true).await.unwrap();
+    let view = |id: Uuid| {
+        let store = db.store.clone();
+        async move { store.instance(id).await.unwrap() }
+    };
+    let d = view(declined).await;
+    assert_eq!(
+        (d.status.as_str(), d.current_step.as_deref()),
+        ("completed", Some("asked"))
+    );
+    let events = events_of(&db, declined).await;
+    assert_eq!(
+        count(&events, |t, d| t == "BusinessErrorCaught"
+            && d["code"] == "CardDeclined"),
+        1
+    );
+    assert_eq!(view(fine).await.current_step.as_deref(), Some("paid"));
+    // Without a route, the caller fails and says which error.
+    let s = view(strict).await;
+    assert_eq!(s.status, "failed");
+    assert!(s
+        .error
+        .unwrap_or_default()
+        .contains("business error CardDeclined"));
+    // The child itself failed with the code.
+    let children = db
+        .count(
+            "instances",
+            "WHERE process_id = 'card_check' AND status = 'failed'",
+        )
+        .await;
+    assert_eq!(children, 2);
+}

@@ -251,6 +251,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 process,
                 input,
                 output,
+                ..
             } => {
                 node.tag = "callActivity";
                 node.attrs += &output_attr(output);
@@ -275,6 +276,17 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.tag = "endEvent";
                 node.shape = Shape::Event;
                 node.inner = "<bpmn:terminateEventDefinition />".into();
+            }
+            StepKind::Error { code } => {
+                node.tag = "endEvent";
+                node.shape = Shape::Event;
+                if !errors.contains(code) {
+                    errors.push(code.clone());
+                }
+                node.inner = format!(
+                    "<bpmn:errorEventDefinition errorRef=\"error_{}\" />",
+                    code.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                );
             }
             StepKind::Signal { signal } => {
                 node.tag = "intermediateThrowEvent";
@@ -367,8 +379,10 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 flow(&sid, &eid, None, &mut flows);
             }
         }
-        // Business errors routed by a service step.
-        if let StepKind::Service { errors: routes, .. } = &step.kind {
+        // Business errors routed by a service or call step.
+        if let StepKind::Service { errors: routes, .. } | StepKind::Call { errors: routes, .. } =
+            &step.kind
+        {
             for (i, r) in routes.iter().enumerate() {
                 let bid = format!("{id}_error_{}", i + 1);
                 let err_id = format!(

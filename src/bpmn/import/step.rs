@@ -242,10 +242,21 @@ impl<'a> Importer<'a> {
             "endEvent" => match defs.first() {
                 None => StepKind::End,
                 Some(d) if is_bpmn(d, "terminateEventDefinition") => StepKind::Terminate,
+                Some(d) if is_bpmn(d, "errorEventDefinition") => {
+                    let Some(code) = d
+                        .attribute("errorRef")
+                        .and_then(|r| self.error_codes.get(r))
+                    else {
+                        return self.fail(*d, "an error end event needs an error with a code");
+                    };
+                    StepKind::Error {
+                        code: code.to_string(),
+                    }
+                }
                 Some(d) => {
                     return self.fail(
                         *d,
-                        "an end event is plain, terminate, message or signal (error and other end events are not supported)",
+                        "an end event is plain, terminate, error, message or signal (escalation, compensation and other end events are not supported)",
                     )
                 }
             },
@@ -394,6 +405,7 @@ impl<'a> Importer<'a> {
                     process: super::normal_id(literal),
                     input: list_of(lr(*n, "payload")),
                     output: output_of(*n),
+                    errors: Vec::new(),
                 }
             }
             other => return self.fail(*n, format!("{other} is not supported")),
@@ -531,11 +543,22 @@ impl<'a> Importer<'a> {
                 errors,
                 headers,
             },
+            StepKind::Call {
+                process,
+                input,
+                output,
+                ..
+            } => StepKind::Call {
+                process,
+                input,
+                output,
+                errors,
+            },
             other if !errors.is_empty() => {
                 return self.fail(
                     *n,
                     format!(
-                        "only service tasks route errors, not a {}",
+                        "only service tasks and call activities route errors, not a {}",
                         other.type_name()
                     ),
                 )

@@ -316,6 +316,19 @@ impl Decision<'_> {
                     });
                     self.schedule_boundaries(step);
                 }
+                StepKind::Error { code } => {
+                    // Every other branch ends too; the instance fails with the code.
+                    queue.clear();
+                    self.withdraw_all(&format!("error {code} at {id}"));
+                    self.emit(Event::ErrorThrown {
+                        step: id.clone(),
+                        code: code.clone(),
+                    });
+                    self.emit(Event::InstanceFailed {
+                        step: id.clone(),
+                        error: format!("business error {code}"),
+                    });
+                }
                 StepKind::Terminate => {
                     // Every other branch ends here: its waits and timers go, and what was
                     // queued to run is not run.

@@ -112,6 +112,7 @@ pub fn decide(
             child_id,
             status,
             variables,
+            code,
         } => {
             let (step, process) = match state
                 .waits
@@ -122,10 +123,30 @@ pub fn decide(
                 _ => return Err(not_waiting(state, "child")),
             };
             if *status != Status::Completed {
+                // A business error the call step routes: that path, at once.
+                let route = match (code, def.step(&step).map(|s| &s.kind)) {
+                    (Some(code), Some(StepKind::Call { errors, .. })) => {
+                        errors.iter().find(|r| &r.code == code)
+                    }
+                    _ => None,
+                };
+                if let Some(r) = route {
+                    d.emit(Event::BusinessErrorCaught {
+                        step: step.clone(),
+                        code: r.code.clone(),
+                    });
+                    d.cancel_timers(&step);
+                    d.run_forward(Some(r.next.clone()))?;
+                    return Ok(d.out);
+                }
+                let with = code
+                    .as_ref()
+                    .map(|c| format!(" with business error {c}"))
+                    .unwrap_or_default();
                 d.emit(Event::InstanceFailed {
                     step,
                     error: format!(
-                        "the child instance {child_id} of process {process} ended {}",
+                        "the child instance {child_id} of process {process} ended {}{with}",
                         status.as_str()
                     ),
                 });

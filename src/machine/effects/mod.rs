@@ -152,6 +152,8 @@ pub enum Effect {
         status: Status,
         /// Its variables at the end.
         variables: Map<String, Value>,
+        /// The business error code it ended with, if any.
+        code: Option<String>,
     },
 }
 
@@ -376,9 +378,13 @@ pub fn effects(
                         _ => Status::Cancelled,
                     },
                     variables: before.variables.clone(),
+                    code: before.error_code.clone(),
                 });
             }
             out
+        }
+        Event::BusinessErrorCaught { step, .. } => {
+            vec![end_wait(step, has_boundary_messages(process, step))]
         }
         Event::Migrated {
             steps, handlers, ..

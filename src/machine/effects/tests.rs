@@ -392,6 +392,7 @@ fn an_end_withdraws_what_is_left_and_tells_the_parent() {
                     parent: id(2),
                     status,
                     variables: vars(),
+                    code: None,
                 },
             ]
         );
