@@ -864,3 +864,44 @@ fn error_end_events_and_a_call_activity_s_error_boundary_round_trip() {
         assert_eq!(back.steps, def.steps);
     }
 }
+
+#[test]
+fn a_plain_start_beside_a_message_start_to_the_same_step_is_read_as_the_message_start() {
+    let two = |second_target: &str| {
+        doc(
+            &format!(
+                r#"
+    <bpmn:startEvent id="manual"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:startEvent id="on_order"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="m_order" /></bpmn:startEvent>
+    <bpmn:sendTask id="confirm" messageRef="m_confirm" />
+    <bpmn:sendTask id="other" messageRef="m_confirm" />
+    <bpmn:sequenceFlow id="f0" sourceRef="manual" targetRef="confirm" />
+    <bpmn:sequenceFlow id="f1" sourceRef="on_order" targetRef="{second_target}" />
+    <bpmn:sequenceFlow id="f2" sourceRef="confirm" targetRef="end" />
+    <bpmn:sequenceFlow id="f3" sourceRef="other" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+            ),
+            r#"  <bpmn:message id="m_order" name="Order placed" />
+  <bpmn:message id="m_confirm" name="Confirmed" />"#,
+        )
+    };
+    let def = import(&two("confirm")).unwrap_err();
+    // "other" cannot be reached when both starts lead to "confirm": the shape is read, and
+    // the unreachable task is what validation reports.
+    assert!(def.to_string().contains("other"), "{def}");
+    let xml = two("confirm").replace(r#"<bpmn:sendTask id="other" messageRef="m_confirm" />"#, "");
+    let xml = xml.replace(
+        r#"<bpmn:sequenceFlow id="f3" sourceRef="other" targetRef="end" />"#,
+        "",
+    );
+    let ok = import(&xml).unwrap();
+    assert_eq!(
+        ok.start.as_ref().map(|s| s.message.as_str()),
+        Some("Order placed")
+    );
+    assert_eq!(ok.steps[0].id, "confirm");
+    // Starts leading to different steps are refused at the second.
+    let e = import(&two("other")).unwrap_err();
+    assert!(e.message.contains("more than one start event"), "{e}");
+}

@@ -469,10 +469,31 @@ impl<'a> Importer<'a> {
             .iter()
             .filter(|n| is_bpmn(n, "startEvent"))
             .collect();
+        let triggered = |n: &Xn| {
+            n.children()
+                .any(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+        };
         let start_node = match starts.as_slice() {
             [s] => **s,
             [] => return self.fail(process, "no start event"),
-            [_, second, ..] => return self.fail(**second, "more than one start event"),
+            // A plain start beside a message, signal or timer start, both leading to the
+            // same step: every explicit start (Engine::start) is the plain one, so the
+            // process is the triggered one.
+            [a, b] if triggered(a) != triggered(b)
+                && self.single_next(**a)? == self.single_next(**b)? =>
+            {
+                if triggered(a) {
+                    **a
+                } else {
+                    **b
+                }
+            }
+            [_, second, ..] => {
+                return self.fail(
+                    **second,
+                    "more than one start event: longrun reads one, or a plain start beside a triggered one leading to the same step",
+                )
+            }
         };
         let start = match child(start_node, "messageEventDefinition") {
             Some(m) => Some(StartTrigger {
