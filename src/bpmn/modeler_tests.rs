@@ -905,3 +905,65 @@ fn a_plain_start_beside_a_message_start_to_the_same_step_is_read_as_the_message_
     let e = import(&two("other")).unwrap_err();
     assert!(e.message.contains("more than one start event"), "{e}");
 }
+
+#[test]
+fn camunda_7_s_error_code_and_message_variables_are_set_when_the_route_is_taken() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="charge" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" camunda:class="com.shop.Charge" />
+    <bpmn:boundaryEvent id="declined" attachedToRef="charge">
+      <bpmn:errorEventDefinition errorRef="e_declined" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+          camunda:errorCodeVariable="why" camunda:errorMessageVariable="detail" />
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="charge" />
+    <bpmn:sequenceFlow id="f1" sourceRef="charge" targetRef="end" />
+    <bpmn:sequenceFlow id="f2" sourceRef="declined" targetRef="sorry" />
+    <bpmn:endEvent id="end" />
+    <bpmn:endEvent id="sorry" />"#,
+        r#"  <bpmn:error id="e_declined" errorCode="CardDeclined" />"#,
+    );
+    let def = import(&xml).unwrap();
+    let StepKind::Service { errors, .. } = &def.steps[0].kind else {
+        panic!("{:?}", def.steps[0]);
+    };
+    assert_eq!(errors[0].code_variable.as_deref(), Some("why"));
+    assert_eq!(errors[0].message_variable.as_deref(), Some("detail"));
+    // It round-trips through longrun's own export.
+    assert_eq!(import(&export(&def).xml).unwrap().steps, def.steps);
+    // Taken: the variables hold the code and the handler's message.
+    let process = crate::definition::compile(def);
+    let mut state = InstanceState::default();
+    let started = decide(&process, &state, &start(serde_json::json!({})), ctx()).unwrap();
+    for e in &started {
+        evolve(&mut state, e);
+    }
+    let job_id = started
+        .iter()
+        .find_map(|e| match e {
+            Event::JobCreated { job_id, .. } => Some(*job_id),
+            _ => None,
+        })
+        .unwrap();
+    let failed = Input::JobFailed {
+        job_id,
+        error: "the bank said no".into(),
+        code: Some("CardDeclined".into()),
+    };
+    let events = decide(
+        &process,
+        &state,
+        &failed,
+        Context {
+            next_seq: 10,
+            ..ctx()
+        },
+    )
+    .unwrap();
+    for e in &events {
+        evolve(&mut state, e);
+    }
+    assert_eq!(state.variables["why"], "CardDeclined");
+    assert_eq!(state.variables["detail"], "the bank said no");
+    assert_eq!(state.status, crate::machine::Status::Completed);
+}

@@ -399,10 +399,7 @@ impl StepBuilder {
     pub fn on_error(mut self, code: impl Into<String>, next: impl Into<String>) -> Self {
         match &mut self.last().kind {
             StepKind::Service { errors, .. } | StepKind::Call { errors, .. } => {
-                errors.push(ErrorRoute {
-                    code: code.into(),
-                    next: next.into(),
-                })
+                errors.push(ErrorRoute::new(code, next))
             }
             other => panic!(
                 "`on_error` applies to service and call steps, not {}",

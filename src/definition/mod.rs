@@ -107,6 +107,25 @@ pub struct ErrorRoute {
     pub code: String,
     /// The step that follows.
     pub next: String,
+    /// A variable that gets the error's code when this route is taken (Camunda 7's
+    /// `errorCodeVariable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_variable: Option<String>,
+    /// A variable that gets the error's message (Camunda 7's `errorMessageVariable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_variable: Option<String>,
+}
+
+impl ErrorRoute {
+    /// On error `code`, go on at `next`.
+    pub fn new(code: impl Into<String>, next: impl Into<String>) -> Self {
+        ErrorRoute {
+            code: code.into(),
+            next: next.into(),
+            code_variable: None,
+            message_variable: None,
+        }
+    }
 }
 
 /// What starts a process besides an explicit start call.

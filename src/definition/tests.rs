@@ -175,10 +175,7 @@ fn arb_kind() -> impl Strategy<Value = StepKind> {
                     jitter: n % 2 == 0,
                 }),
                 errors: t
-                    .map(|n| vec![ErrorRoute {
-                        code: format!("E{n}"),
-                        next: "end".into()
-                    }])
+                    .map(|n| vec![ErrorRoute::new(format!("E{n}"), "end")])
                     .unwrap_or_default(),
                 headers: match t {
                     Some(n) if n % 3 == 0 => [("template".to_string(), format!("t{n}"))].into(),

@@ -210,6 +210,7 @@ impl ProcessDefinition {
                         if !is_name(&e.code) {
                             report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
                         }
+                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
                     }
                     if let Some(Err((field, e))) = retry.as_ref().map(|r| r.check()) {
                         report(format!("steps[{i}].retry.{field}"), e);
@@ -388,6 +389,7 @@ impl ProcessDefinition {
                         if !is_name(&e.code) {
                             report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
                         }
+                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
                     }
                     if !is_ident(process) {
                         report(at("process"), format!("invalid process id \"{process}\""));
@@ -532,6 +534,25 @@ impl ProcessDefinition {
 
 fn index_has(steps: &[super::Step], id: &str) -> bool {
     steps.iter().any(|s| s.id == id)
+}
+
+fn check_error_variables(
+    e: &super::ErrorRoute,
+    path: &str,
+    report: &mut impl FnMut(String, String),
+) {
+    for (field, v) in [
+        ("code_variable", &e.code_variable),
+        ("message_variable", &e.message_variable),
+    ] {
+        if let Some(v) = v {
+            check_output(
+                &Output::Variable(v.clone()),
+                &format!("{path}.{field}"),
+                report,
+            );
+        }
+    }
 }
 
 fn check_output(output: &Output, path: &str, report: &mut impl FnMut(String, String)) {

@@ -111,7 +111,9 @@ impl Event {
                 format!("{step}: retried, set {}", vars(set))
             }
             Event::InstanceCancelled { reason, .. } => format!("reason: {reason}"),
-            Event::BusinessErrorCaught { step, code } => format!("{step}: business error {code}"),
+            Event::BusinessErrorCaught { step, code, .. } => {
+                format!("{step}: business error {code}")
+            }
             Event::StepCompensable { step } => {
                 format!("{step}: completed; undone if the instance is cancelled")
             }

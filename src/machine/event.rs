@@ -208,6 +208,9 @@ pub enum Event {
         step: String,
         /// The error code.
         code: String,
+        /// Variables set from the error (its route's code and message variables).
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        set: Map<String, Value>,
     },
     /// A step that declares a compensation completed: it is undone if the instance is
     /// cancelled later.

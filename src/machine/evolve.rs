@@ -163,7 +163,10 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             end_wait(state, step);
         }
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
-        Event::BusinessErrorCaught { step, .. } => {
+        Event::BusinessErrorCaught {
+            step, set: vars, ..
+        } => {
+            set(state, vars);
             end_wait(state, step);
             state.error = None;
         }

@@ -396,7 +396,17 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                     id: bid.clone(),
                     tag: "boundaryEvent",
                     attrs: format!(" attachedToRef=\"{id}\""),
-                    inner: format!("<bpmn:errorEventDefinition errorRef=\"{err_id}\" />"),
+                    inner: format!(
+                        "<bpmn:errorEventDefinition errorRef=\"{err_id}\"{}{} />",
+                        r.code_variable
+                            .as_ref()
+                            .map(|v| format!(" longrun:errorCodeVariable=\"{}\"", esc(v)))
+                            .unwrap_or_default(),
+                        r.message_variable
+                            .as_ref()
+                            .map(|v| format!(" longrun:errorMessageVariable=\"{}\"", esc(v)))
+                            .unwrap_or_default()
+                    ),
                     shape: Shape::Event,
                     attached_to: Some(id.clone()),
                 });

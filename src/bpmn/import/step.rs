@@ -433,7 +433,16 @@ impl<'a> Importer<'a> {
                     let (Some(code), Some(after)) = (code, self.single_next(*b)?) else {
                         return self.fail(*b, "an error boundary event needs an error with a code and an outgoing flow");
                     };
-                    errors.push(ErrorRoute { code, next: after });
+                    let var = |a: &str| {
+                        d.attribute((super::CAMUNDA7_NS, a))
+                            .or(lr(d, a))
+                            .map(str::to_string)
+                    };
+                    errors.push(ErrorRoute {
+                        code_variable: var("errorCodeVariable"),
+                        message_variable: var("errorMessageVariable"),
+                        ..ErrorRoute::new(code, after)
+                    });
                 }
                 Some(d) if is_bpmn(&d, "compensateEventDefinition") => {
                     let Some(handler) = self

@@ -131,9 +131,11 @@ pub fn decide(
                     _ => None,
                 };
                 if let Some(r) = route {
+                    let message = format!("business error {}", r.code);
                     d.emit(Event::BusinessErrorCaught {
                         step: step.clone(),
                         code: r.code.clone(),
+                        set: error_variables(r, &message),
                     });
                     d.cancel_timers(&step);
                     d.run_forward(Some(r.next.clone()))?;
@@ -228,6 +230,7 @@ pub fn decide(
                     d.emit(Event::BusinessErrorCaught {
                         step: step.clone(),
                         code: r.code.clone(),
+                        set: error_variables(r, error),
                     });
                     d.cancel_timers(&step);
                     Some(r.next.clone())
@@ -557,6 +560,18 @@ fn message_key(state: &InstanceState, path: Option<&str>) -> String {
             Some(other) => other.to_string(),
         },
     }
+}
+
+/// The variables an error route sets when taken: its code and message variables.
+fn error_variables(route: &crate::definition::ErrorRoute, message: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(v) = &route.code_variable {
+        m.insert(v.clone(), Value::String(route.code.clone()));
+    }
+    if let Some(v) = &route.message_variable {
+        m.insert(v.clone(), Value::String(message.to_string()));
+    }
+    m
 }
 
 fn map_output(output: &Output, result: &Value) -> Map<String, Value> {
