@@ -243,8 +243,8 @@ fn a_second_executable_process_is_refused_not_dropped() {
 #[test]
 fn extensions_that_change_behaviour_are_refused_not_dropped() {
     for extension in [
-        r#"<zeebe:ioMapping><zeebe:input source="=order.total" target="amount" /></zeebe:ioMapping>"#,
         r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners>"#,
+        r#"<camunda:inputOutput xmlns:camunda="http://camunda.org/schema/1.0/bpmn"><camunda:inputParameter name="a">x</camunda:inputParameter></camunda:inputOutput>"#,
     ] {
         let e = import(&service(&format!(
             r#"<zeebe:taskDefinition type="charge" />{extension}"#
@@ -966,4 +966,96 @@ fn camunda_7_s_error_code_and_message_variables_are_set_when_the_route_is_taken(
     assert_eq!(state.variables["why"], "CardDeclined");
     assert_eq!(state.variables["detail"], "the bank said no");
     assert_eq!(state.status, crate::machine::Status::Completed);
+}
+
+#[test]
+fn zeebe_io_mappings_feed_the_job_and_choose_what_its_result_sets() {
+    let xml = |io: &str, tag: &str| {
+        doc(
+            &format!(
+                r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:{tag} id="charge" messageRef="m_x">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="charge" />
+        <zeebe:ioMapping>{io}</zeebe:ioMapping>
+      </bpmn:extensionElements>
+    </bpmn:{tag}>
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="charge" />
+    <bpmn:sequenceFlow id="f1" sourceRef="charge" targetRef="end" />
+    <bpmn:endEvent id="end" />"#
+            ),
+            r#"  <bpmn:message id="m_x" name="X" />"#,
+        )
+    };
+    let io = r#"<zeebe:input source="=order.id" target="orderId" />
+        <zeebe:input source="EUR" target="currency" />
+        <zeebe:output source="=charge.id" target="paymentId" />"#;
+    let def = import(&xml(io, "serviceTask")).unwrap();
+    assert_eq!(def.steps[0].inputs.len(), 2);
+    assert_eq!(def.steps[0].outputs.len(), 1);
+    assert_eq!(import(&export(&def).xml).unwrap().steps, def.steps);
+    // The job sees the inputs; the result sets only the mapped output.
+    let process = crate::definition::compile(def);
+    let mut state = InstanceState::default();
+    let started = decide(
+        &process,
+        &state,
+        &start(serde_json::json!({"order": {"id": "o-7"}})),
+        ctx(),
+    )
+    .unwrap();
+    let mut job = None;
+    for e in &started {
+        for fx in crate::machine::effects(&process, uuid::Uuid::nil(), &state, e, ctx().now) {
+            if let crate::machine::Effect::Job {
+                variables, job_id, ..
+            } = fx
+            {
+                assert_eq!(variables["orderId"], "o-7");
+                assert_eq!(variables["currency"], "EUR");
+                job = Some(job_id);
+            }
+        }
+        evolve(&mut state, e);
+    }
+    let done = Input::JobCompleted {
+        job_id: job.expect("a job"),
+        result: serde_json::json!({"charge": {"id": "c-1"}, "noise": true}),
+    };
+    for e in decide(
+        &process,
+        &state,
+        &done,
+        Context {
+            next_seq: 5,
+            ..ctx()
+        },
+    )
+    .unwrap()
+    {
+        evolve(&mut state, &e);
+    }
+    assert_eq!(state.variables["paymentId"], "c-1");
+    assert!(
+        state.variables.get("noise").is_none(),
+        "only the mapped output"
+    );
+    assert!(
+        state.variables.get("orderId").is_none(),
+        "inputs stay the job's"
+    );
+    // An expression is refused at its mapping; so is a mapping on a send task.
+    let e = import(&xml(
+        r#"<zeebe:input source="=a + b" target="c" />"#,
+        "serviceTask",
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("not an expression"), "{e}");
+    let e = import(&xml(
+        r#"<zeebe:input source="=a" target="c" />"#,
+        "sendTask",
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("ioMapping on a"), "{e}");
 }

@@ -111,6 +111,8 @@ impl ProcessBuilder {
             next: None,
             boundary: Vec::new(),
             compensate: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
         });
         self.explicit_next.push(false);
         StepBuilder { inner: self }

@@ -56,6 +56,10 @@ pub(super) struct RawStep {
     signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     code: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<Mapping>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    outputs: Vec<Mapping>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     assignee: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -202,6 +206,23 @@ impl TryFrom<RawStep> for Step {
         if !r.errors.is_empty() && !matches!(r.kind.as_str(), "service" | "call") {
             return Err(format!(
                 "step \"{id}\" of type \"{}\" has no field `errors` (service and call steps route errors)",
+                r.kind
+            ));
+        }
+        if !r.inputs.is_empty() && !matches!(r.kind.as_str(), "service" | "call") {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `inputs` (service and call steps do)",
+                r.kind
+            ));
+        }
+        if !r.outputs.is_empty()
+            && !matches!(
+                r.kind.as_str(),
+                "service" | "receive" | "call" | "user_task"
+            )
+        {
+            return Err(format!(
+                "step \"{id}\" of type \"{}\" has no field `outputs` (service, receive, call and user_task steps do)",
                 r.kind
             ));
         }
@@ -411,6 +432,8 @@ impl TryFrom<RawStep> for Step {
             next: r.next,
             boundary,
             compensate: r.compensate,
+            inputs: r.inputs,
+            outputs: r.outputs,
         })
     }
 }
@@ -441,6 +464,8 @@ impl From<Step> for RawStep {
             process: None,
             signal: None,
             code: None,
+            inputs: s.inputs,
+            outputs: s.outputs,
             assignee: None,
             candidate_users: Vec::new(),
             candidate_groups: Vec::new(),

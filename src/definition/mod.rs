@@ -5,6 +5,7 @@
 
 mod builder;
 mod diff;
+mod io;
 mod json;
 mod json_events;
 mod process;
@@ -22,6 +23,7 @@ mod validate_boundary;
 pub use crate::expr::lookup;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
+pub use io::{map_all, Mapping};
 pub use process::{compile, Process};
 pub use retry::RetryPolicy;
 pub(crate) use task::{is_person, resolve_date, resolve_people};
@@ -154,6 +156,12 @@ pub struct Step {
     /// How to undo what the step did (service and send steps), run when the instance is
     /// cancelled: compensations of completed steps run in reverse order of completion.
     pub compensate: Option<Compensation>,
+    /// Variables added to what the step's job or called process sees (service and call
+    /// steps), each from a variable or a literal.
+    pub inputs: Vec<Mapping>,
+    /// What of the step's result goes into the variables (service, receive, call and user
+    /// task steps): when given, only these targets are set (instead of the output rule).
+    pub outputs: Vec<Mapping>,
 }
 
 /// How a completed step is undone.

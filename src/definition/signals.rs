@@ -1,5 +1,5 @@
-//! The builder's signal steps (throw, wait, boundary, start), inclusive gateways and error
-//! end steps.
+//! The builder's signal steps (throw, wait, boundary, start), inclusive gateways, error
+//! end steps and input and output mappings.
 
 use super::{Boundary, BoundaryEvent, Output, ProcessBuilder, StepBuilder, StepKind};
 
@@ -103,5 +103,23 @@ impl StepBuilder {
     /// Add an error end step.
     pub fn error_end(self, id: impl Into<String>, code: impl Into<String>) -> StepBuilder {
         self.inner.error_end(id, code)
+    }
+}
+
+impl StepBuilder {
+    /// An input mapping: the step's job (or called process) also sees `target`, set from
+    /// `source` (`=path` or a literal).
+    pub fn map_input(mut self, source: impl Into<String>, target: impl Into<String>) -> Self {
+        self.last().inputs.push(super::Mapping::new(source, target));
+        self
+    }
+
+    /// An output mapping: of the step's result, `target` gets `source` (`=path` into the
+    /// result, then the variables, or a literal); with any, only the mapped targets are set.
+    pub fn map_output(mut self, source: impl Into<String>, target: impl Into<String>) -> Self {
+        self.last()
+            .outputs
+            .push(super::Mapping::new(source, target));
+        self
     }
 }

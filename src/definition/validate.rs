@@ -165,6 +165,13 @@ impl ProcessDefinition {
                 );
                 index.insert(&step.id, first);
             }
+            for (field, list) in [("inputs", &step.inputs), ("outputs", &step.outputs)] {
+                for (j, m) in list.iter().enumerate() {
+                    if let Err(e) = m.check(&is_var_path) {
+                        report(format!("steps[{i}].{field}[{j}]"), e);
+                    }
+                }
+            }
             match &step.compensate {
                 Some(super::Compensation::Handler { handler }) if !is_name(handler) => report(
                     at("compensate.handler"),

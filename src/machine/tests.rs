@@ -329,6 +329,8 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                     Vec::new()
                 },
                 compensate: None,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
             })
             .collect();
         steps.push(Step {
@@ -337,6 +339,8 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             next: None,
             boundary: Vec::new(),
             compensate: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
         });
         let def = ProcessDefinition {
             process: "p".into(),

@@ -630,3 +630,40 @@ async fn an_error_end_in_a_called_process_takes_the_callers_error_route() {
         .await;
     assert_eq!(children, 2);
 }
+
+#[tokio::test]
+async fn input_and_output_mappings_shape_what_a_handler_sees_and_sets() {
+    let db = TestDb::new().await;
+    let engine = Engine::builder(db.store.clone())
+        .config(fast_config())
+        .handler("charge", |job: JobContext| async move {
+            // The input mappings are there besides the instance's variables.
+            assert_eq!(job.variables["orderId"], "o-7");
+            assert_eq!(job.variables["currency"], "EUR");
+            Ok(json!({"charge": {"id": "c-1"}, "noise": true}))
+        })
+        .build()
+        .unwrap();
+    let def = ProcessDefinition::builder("mapped")
+        .service("charge", "charge")
+        .map_input("=order.id", "orderId")
+        .map_input("EUR", "currency")
+        .map_output("=charge.id", "paymentId")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let id = engine
+        .start(StartRequest::new("mapped", "m").variables(json!({"order": {"id": "o-7"}})))
+        .await
+        .unwrap();
+    crate::common::wait_ended(&mut ended, &[id]).await;
+    running.shutdown().await;
+    let v = db.store.instance(id).await.unwrap();
+    assert_eq!(v.status, "completed");
+    assert_eq!(v.variables["paymentId"], "c-1");
+    assert!(v.variables.get("noise").is_none(), "{}", v.variables);
+    assert!(v.variables.get("orderId").is_none(), "{}", v.variables);
+}

@@ -65,6 +65,8 @@ async fn an_invalid_definition_writes_nothing() {
         next: None,
         boundary: Vec::new(),
         compensate: None,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

@@ -306,6 +306,38 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.inner = inner;
             }
         }
+        if !step.inputs.is_empty() || !step.outputs.is_empty() {
+            let mapping = |tag: &str, m: &crate::definition::Mapping| {
+                format!(
+                    "<zeebe:{tag} source=\"{}\" target=\"{}\" />",
+                    esc(&m.source),
+                    esc(&m.target)
+                )
+            };
+            let io = format!(
+                "<zeebe:ioMapping>{}{}</zeebe:ioMapping>",
+                step.inputs
+                    .iter()
+                    .map(|m| mapping("input", m))
+                    .collect::<String>(),
+                step.outputs
+                    .iter()
+                    .map(|m| mapping("output", m))
+                    .collect::<String>()
+            );
+            node.inner = if node.inner.contains("</bpmn:extensionElements>") {
+                node.inner.replacen(
+                    "</bpmn:extensionElements>",
+                    &format!("{io}</bpmn:extensionElements>"),
+                    1,
+                )
+            } else {
+                format!(
+                    "<bpmn:extensionElements>{io}</bpmn:extensionElements>{}",
+                    node.inner
+                )
+            };
+        }
         nodes.push(node);
         if let Some(n) = &step.next {
             flow(&id, n, None, &mut flows);

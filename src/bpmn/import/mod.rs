@@ -10,6 +10,7 @@ use crate::definition::{ProcessDefinition, RetryPolicy, StartTrigger, Step, Time
 
 use super::{BPMN_NS, ZEEBE_NS};
 
+mod io;
 mod step;
 mod task;
 mod throws;

@@ -91,7 +91,6 @@ impl<'a> Importer<'a> {
         let mut next = if routed { None } else { self.single_next(*n)? };
         // Extensions that change what a step does are refused, not dropped without a word.
         for (ns, name, what) in [
-            (ZEEBE_NS, "ioMapping", "input and output mappings"),
             (ZEEBE_NS, "executionListeners", "execution listeners"),
             (
                 super::CAMUNDA7_NS,
@@ -574,12 +573,16 @@ impl<'a> Importer<'a> {
             }
             other => other,
         };
+        let (inputs, outputs) = self.io_of(*n)?;
+        self.check_io(*n, &kind, &inputs, &outputs)?;
         Ok(Step {
             id,
             kind,
             next,
             boundary,
             compensate,
+            inputs,
+            outputs,
         })
     }
 }

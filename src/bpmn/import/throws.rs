@@ -59,6 +59,8 @@ impl<'a> Importer<'a> {
                     next: Some(end.clone()),
                     boundary: Vec::new(),
                     compensate: None,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
                 },
                 Step {
                     id: end,
@@ -66,6 +68,8 @@ impl<'a> Importer<'a> {
                     next: None,
                     boundary: Vec::new(),
                     compensate: None,
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
                 },
             ])
         })())

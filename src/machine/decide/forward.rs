@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::definition::{lookup, BoundaryEvent, StepKind, TimerSpec};
 
@@ -307,6 +307,15 @@ impl Decision<'_> {
                             .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
                             .collect(),
                     };
+                    let mut variables = variables;
+                    if !step.inputs.is_empty() {
+                        let vars = &self.scratch.variables;
+                        variables.extend(crate::definition::map_all(
+                            &step.inputs,
+                            vars,
+                            &Map::new(),
+                        ));
+                    }
                     let child_id = self.next_id();
                     self.emit(Event::ChildStarted {
                         step: id.clone(),

@@ -161,7 +161,7 @@ pub fn decide(
             d.emit(Event::ChildCompleted {
                 step: step.clone(),
                 child_id: *child_id,
-                set: map_output(output, &Value::Object(variables.clone())),
+                set: d.result_set(&step, output, &Value::Object(variables.clone())),
             });
             d.cancel_timers(&step);
             d.record_compensable(&step);
@@ -194,7 +194,7 @@ pub fn decide(
             d.emit(Event::JobCompleted {
                 step: step.clone(),
                 job_id: *job_id,
-                set: map_output(output, result),
+                set: d.result_set(&step, output, result),
             });
             d.cancel_timers(&step);
             d.record_compensable(&step);
@@ -325,7 +325,7 @@ pub fn decide(
                     step: step.clone(),
                     message_id: message_id.clone(),
                     name: name.clone(),
-                    set: map_output(output, payload),
+                    set: d.result_set(&step, output, payload),
                 });
                 d.cancel_timers(&step);
                 d.next_of(&step)?
@@ -506,6 +506,22 @@ impl Decision<'_> {
         match self.def.step(step) {
             Some(s) => Ok(s.next.clone()),
             None => Err(Rejection::UnknownStep(step.to_string())),
+        }
+    }
+
+    /// What a step's result (a job's, a message's, a child's, a completion's) sets: its
+    /// output mappings when it has any, else its output rule.
+    fn result_set(&self, step: &str, output: &Output, result: &Value) -> Map<String, Value> {
+        match self.def.step(step) {
+            Some(s) if !s.outputs.is_empty() => {
+                let empty = Map::new();
+                let from = match result {
+                    Value::Object(m) => m,
+                    _ => &empty,
+                };
+                crate::definition::map_all(&s.outputs, from, &self.scratch.variables)
+            }
+            _ => map_output(output, result),
         }
     }
 

@@ -218,7 +218,7 @@ impl Decision<'_> {
                 self.emit(Event::TaskCompleted {
                     step: step.clone(),
                     task_id,
-                    set: map_output(&def.output, &Value::Object(variables.clone())),
+                    set: self.result_set(&step, &def.output, &Value::Object(variables.clone())),
                     by: by.to_string(),
                 });
                 self.cancel_timers(&step);

@@ -187,7 +187,7 @@ pub fn effects(
             job_id: *job_id,
             step: step.clone(),
             handler: handler.clone(),
-            variables: before.variables.clone(),
+            variables: job_variables(process, step, before),
             rearmed: None,
         }],
         Event::JobRetryScheduled {
@@ -205,7 +205,7 @@ pub fn effects(
                 job_id: *job_id,
                 step: step.clone(),
                 handler,
-                variables: before.variables.clone(),
+                variables: job_variables(process, step, before),
                 rearmed: Some((*attempt, *run_at)),
             }]
         }
@@ -320,7 +320,7 @@ pub fn effects(
                         job_id: *job_id,
                         step: step.clone(),
                         handler: handler.clone(),
-                        variables: before.variables.clone(),
+                        variables: job_variables(process, step, before),
                         rearmed: Some((*attempt, now)),
                     });
                 }
@@ -435,6 +435,19 @@ pub fn effects(
         ],
         _ => Vec::new(),
     }
+}
+
+/// What a job of `step` runs with: the instance's variables, with the step's input
+/// mappings added.
+fn job_variables(process: &Process, step: &str, before: &InstanceState) -> Map<String, Value> {
+    let mut vars = before.variables.clone();
+    if let Some(s) = process.step(step) {
+        if !s.inputs.is_empty() {
+            let inputs = crate::definition::map_all(&s.inputs, &before.variables, &Map::new());
+            vars.extend(inputs);
+        }
+    }
+    vars
 }
 
 /// The task an event concerns.
