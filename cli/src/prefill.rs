@@ -50,21 +50,7 @@ pub async fn prefill(
         include_str!("../../sql/queries/bench_prefill.sql"),
         &cfg.schema,
     );
-    const CHUNK: usize = 100_000;
-    let mut done = 0;
-    while done < n {
-        let count = CHUNK.min(n - done);
-        let chunk = sql
-            .replace("__count__", &count.to_string())
-            .replace("__template__", &format!("'{template}'"))
-            .replace("__first__", &(done + 1).to_string());
-        client
-            .batch_execute(&format!("BEGIN;\n{chunk}\nCOMMIT;"))
-            .await
-            .map_err(|e| Error::BadInput(format!("prefill: {e}")))?;
-        done += count;
-        progress(done);
-    }
+    copy_in_chunks(&client, &sql, template, n, "prefill", &mut progress).await?;
     for table in [
         "instances",
         "events",
@@ -82,6 +68,34 @@ pub async fn prefill(
     // pg_checkpoint; without, the run goes on and may pay for it.
     if let Err(e) = client.batch_execute("CHECKPOINT").await {
         eprintln!("prefill: no CHECKPOINT ({e}); the run may include one");
+    }
+    Ok(())
+}
+
+/// Run a copy statement (`__count__` copies of `__template__`, numbered from `__first__`) in
+/// chunks of 100,000, each one transaction; `progress` hears the copies made so far.
+pub async fn copy_in_chunks(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    template: Uuid,
+    n: usize,
+    what: &str,
+    progress: &mut impl FnMut(usize),
+) -> Result<()> {
+    const CHUNK: usize = 100_000;
+    let mut done = 0;
+    while done < n {
+        let count = CHUNK.min(n - done);
+        let chunk = sql
+            .replace("__count__", &count.to_string())
+            .replace("__template__", &format!("'{template}'"))
+            .replace("__first__", &(done + 1).to_string());
+        client
+            .batch_execute(&format!("BEGIN;\n{chunk}\nCOMMIT;"))
+            .await
+            .map_err(|e| Error::BadInput(format!("{what}: {e}")))?;
+        done += count;
+        progress(done);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use longrun::definition::UserTask;
 use longrun::expr::Type;
-use longrun::store::{Error, Result, TaskQuery};
+use longrun::store::{Result, TaskQuery};
 use longrun::{Engine, ProcessDefinition, StartRequest};
 
 use crate::bench::{percentile, store, BenchConfig};
@@ -110,21 +110,8 @@ pub async fn run(
         &cfg.schema,
     );
     let started = Instant::now();
-    const CHUNK: usize = 100_000;
-    let mut done = 0;
-    while done < n {
-        let count = CHUNK.min(n - done);
-        let chunk = sql
-            .replace("__count__", &count.to_string())
-            .replace("__template__", &format!("'{template}'"))
-            .replace("__first__", &(done + 1).to_string());
-        client
-            .batch_execute(&format!("BEGIN;\n{chunk}\nCOMMIT;"))
-            .await
-            .map_err(|e| Error::BadInput(format!("tasks prefill: {e}")))?;
-        done += count;
-        progress(done);
-    }
+    crate::prefill::copy_in_chunks(&client, &sql, template, n, "tasks prefill", &mut progress)
+        .await?;
     for table in ["instances", "events", "tasks", "task_candidates"] {
         client
             .batch_execute(&format!("VACUUM ANALYZE \"{}\".{table}", cfg.schema))

@@ -6,11 +6,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::definition::{ProcessDefinition, RetryPolicy, StartTrigger, Step, TimerSpec};
+use crate::definition::{ProcessDefinition, RetryPolicy, Step, TimerSpec};
 
 use super::{BPMN_NS, ZEEBE_NS};
 
 mod io;
+mod start;
 mod step;
 mod task;
 mod throws;
@@ -465,65 +466,7 @@ impl<'a> Importer<'a> {
     /// process-level settings, validated.
     fn definition(&self) -> Result<ProcessDefinition, ImportError> {
         let process = self.process;
-        let starts: Vec<&Xn> = self
-            .nodes
-            .iter()
-            .filter(|n| is_bpmn(n, "startEvent"))
-            .collect();
-        let triggered = |n: &Xn| {
-            n.children()
-                .any(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-        };
-        let start_node = match starts.as_slice() {
-            [s] => **s,
-            [] => return self.fail(process, "no start event"),
-            // A plain start beside a message, signal or timer start, both leading to the
-            // same step: every explicit start (Engine::start) is the plain one, so the
-            // process is the triggered one.
-            [a, b] if triggered(a) != triggered(b)
-                && self.single_next(**a)? == self.single_next(**b)? =>
-            {
-                if triggered(a) {
-                    **a
-                } else {
-                    **b
-                }
-            }
-            [_, second, ..] => {
-                return self.fail(
-                    **second,
-                    "more than one start event: longrun reads one, or a plain start beside a triggered one leading to the same step",
-                )
-            }
-        };
-        let start = match child(start_node, "messageEventDefinition") {
-            Some(m) => Some(StartTrigger {
-                message: self.message_of(m, m.attribute("messageRef"))?.0,
-            }),
-            None => None,
-        };
-        let start_timer = match child(start_node, "timerEventDefinition") {
-            Some(t) => Some(self.start_timer_of(start_node, t)?),
-            None => None,
-        };
-        let start_signal = match child(start_node, "signalEventDefinition") {
-            Some(d) => Some(self.signal_of(d)?),
-            None => None,
-        };
-        for d in start_node
-            .children()
-            .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-        {
-            if !is_bpmn(&d, "messageEventDefinition")
-                && !is_bpmn(&d, "timerEventDefinition")
-                && !is_bpmn(&d, "signalEventDefinition")
-            {
-                return self.fail(
-                    d,
-                    "a start event is plain, a message, a signal or a timer start event",
-                );
-            }
-        }
+        let (start_node, start, start_timer, start_signal) = self.start()?;
         let first = self.single_next(start_node)?;
 
         let auxiliary = self.auxiliary();

@@ -9,6 +9,42 @@ use crate::definition::{lookup, BoundaryEvent, StepKind, TimerSpec};
 use super::*;
 
 impl Decision<'_> {
+    /// The indices of the routes of gateway `id` whose conditions hold (only the first with
+    /// `first_only`), or `None` once the instance has failed on a condition that cannot be
+    /// evaluated.
+    fn routes_that_hold(
+        &mut self,
+        id: &str,
+        routes: &[crate::definition::Route],
+        first_only: bool,
+    ) -> Option<Vec<usize>> {
+        let mut held = Vec::new();
+        for (index, r) in routes.iter().enumerate() {
+            let verdict = match self.def.condition(id, index) {
+                Some(Ok(e)) => e.eval(&self.scratch.variables).map_err(|e| e.to_string()),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err("the route has no condition".to_string()),
+            };
+            match verdict {
+                Ok(true) => {
+                    held.push(index);
+                    if first_only {
+                        break;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    self.emit(Event::InstanceFailed {
+                        step: id.to_string(),
+                        error: format!("condition `{}`: {e}", r.when),
+                    });
+                    return None;
+                }
+            }
+        }
+        Some(held)
+    }
+
     pub(super) fn send_event(
         &self,
         step: &str,
@@ -155,30 +191,12 @@ impl Decision<'_> {
                     queue.extend(step.next.clone());
                 }
                 StepKind::Exclusive { routes, default } => {
-                    let mut taken = None;
-                    for (index, r) in routes.iter().enumerate() {
-                        let verdict = match def.condition(&id, index) {
-                            Some(Ok(e)) => {
-                                e.eval(&self.scratch.variables).map_err(|e| e.to_string())
-                            }
-                            Some(Err(e)) => Err(e.clone()),
-                            None => Err("the route has no condition".to_string()),
-                        };
-                        match verdict {
-                            Ok(true) => {
-                                taken = Some((Some(r.when.clone()), r.next.clone()));
-                                break;
-                            }
-                            Ok(false) => {}
-                            Err(e) => {
-                                self.emit(Event::InstanceFailed {
-                                    step: id.clone(),
-                                    error: format!("condition `{}`: {e}", r.when),
-                                });
-                                return Ok(());
-                            }
-                        }
-                    }
+                    let Some(held) = self.routes_that_hold(&id, routes, true) else {
+                        return Ok(());
+                    };
+                    let taken = held
+                        .first()
+                        .map(|&i| (Some(routes[i].when.clone()), routes[i].next.clone()));
                     let Some((condition, next)) =
                         taken.or_else(|| default.clone().map(|d| (None, d)))
                     else {
@@ -197,27 +215,11 @@ impl Decision<'_> {
                     queue.push_back(next);
                 }
                 StepKind::Inclusive { routes, default } => {
-                    let mut taken = Vec::new();
-                    for (index, r) in routes.iter().enumerate() {
-                        let verdict = match def.condition(&id, index) {
-                            Some(Ok(e)) => {
-                                e.eval(&self.scratch.variables).map_err(|e| e.to_string())
-                            }
-                            Some(Err(e)) => Err(e.clone()),
-                            None => Err("the route has no condition".to_string()),
-                        };
-                        match verdict {
-                            Ok(true) => taken.push(r.next.clone()),
-                            Ok(false) => {}
-                            Err(e) => {
-                                self.emit(Event::InstanceFailed {
-                                    step: id.clone(),
-                                    error: format!("condition `{}`: {e}", r.when),
-                                });
-                                return Ok(());
-                            }
-                        }
-                    }
+                    let Some(held) = self.routes_that_hold(&id, routes, false) else {
+                        return Ok(());
+                    };
+                    let mut taken: Vec<String> =
+                        held.iter().map(|&i| routes[i].next.clone()).collect();
                     if taken.is_empty() {
                         taken.extend(default.clone());
                     }

@@ -10,9 +10,11 @@ use crate::definition::{
 };
 
 use super::*;
+use results::{error_variables, map_output};
 
 mod compensation;
 mod forward;
+mod results;
 mod task;
 mod timers;
 
@@ -509,22 +511,6 @@ impl Decision<'_> {
         }
     }
 
-    /// What a step's result (a job's, a message's, a child's, a completion's) sets: its
-    /// output mappings when it has any, else its output rule.
-    fn result_set(&self, step: &str, output: &Output, result: &Value) -> Map<String, Value> {
-        match self.def.step(step) {
-            Some(s) if !s.outputs.is_empty() => {
-                let empty = Map::new();
-                let from = match result {
-                    Value::Object(m) => m,
-                    _ => &empty,
-                };
-                crate::definition::map_all(&s.outputs, from, &self.scratch.variables)
-            }
-            _ => map_output(output, result),
-        }
-    }
-
     /// End the wait at `step` without its own event (a boundary event, a cancel).
     fn interrupt(&mut self, step: &str, by: &str) {
         self.emit(Event::WaitInterrupted {
@@ -575,31 +561,5 @@ fn message_key(state: &InstanceState, path: Option<&str>) -> String {
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
         },
-    }
-}
-
-/// The variables an error route sets when taken: its code and message variables.
-fn error_variables(route: &crate::definition::ErrorRoute, message: &str) -> Map<String, Value> {
-    let mut m = Map::new();
-    if let Some(v) = &route.code_variable {
-        m.insert(v.clone(), Value::String(route.code.clone()));
-    }
-    if let Some(v) = &route.message_variable {
-        m.insert(v.clone(), Value::String(message.to_string()));
-    }
-    m
-}
-
-fn map_output(output: &Output, result: &Value) -> Map<String, Value> {
-    match output {
-        Output::Merge => match result {
-            Value::Object(m) => m.clone(),
-            _ => Map::new(),
-        },
-        Output::Variable(v) => {
-            let mut m = Map::new();
-            m.insert(v.clone(), result.clone());
-            m
-        }
     }
 }
