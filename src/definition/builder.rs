@@ -26,7 +26,9 @@ use crate::expr::Type;
 pub struct ProcessBuilder {
     pub(super) def: ProcessDefinition,
     /// Which steps had `next` set explicitly.
-    explicit_next: Vec<bool>,
+    pub(super) explicit_next: Vec<bool>,
+    /// The step the [`StepBuilder`] refines (the last one added at this level).
+    pub(super) current: usize,
 }
 
 /// The builder positioned on the step just added: refine it, or add the next one.
@@ -50,6 +52,7 @@ impl ProcessBuilder {
                 steps: Vec::new(),
             },
             explicit_next: Vec::new(),
+            current: 0,
         }
     }
 
@@ -89,8 +92,9 @@ impl ProcessBuilder {
 
     pub(super) fn push(mut self, id: impl Into<String>, kind: StepKind) -> StepBuilder {
         let id = id.into();
-        let count = self.def.steps.len();
-        if let Some(prev) = self.def.steps.last_mut() {
+        // The step before at this level (a subprocess's steps come after it).
+        let before = self.def.steps.iter().rposition(|s| s.within.is_none());
+        if let Some(prev) = before.map(|i| &mut self.def.steps[i]) {
             let routed = matches!(
                 prev.kind,
                 StepKind::End
@@ -101,7 +105,7 @@ impl ProcessBuilder {
                     | StepKind::Parallel { .. }
                     | StepKind::EventGateway { .. }
             );
-            if !self.explicit_next[count - 1] && !routed {
+            if !self.explicit_next[before.unwrap_or_default()] && !routed {
                 prev.next = Some(id.clone());
             }
         }
@@ -113,8 +117,10 @@ impl ProcessBuilder {
             compensate: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            within: None,
         });
         self.explicit_next.push(false);
+        self.current = self.def.steps.len() - 1;
         StepBuilder { inner: self }
     }
 
@@ -266,7 +272,7 @@ impl ProcessBuilder {
 
 impl StepBuilder {
     pub(super) fn last(&mut self) -> &mut Step {
-        self.inner.def.steps.last_mut().expect("a step was added")
+        &mut self.inner.def.steps[self.inner.current]
     }
 
     /// The recipient of a send step, making its message a command.
@@ -400,11 +406,11 @@ impl StepBuilder {
     /// If the current step is not a service step.
     pub fn on_error(mut self, code: impl Into<String>, next: impl Into<String>) -> Self {
         match &mut self.last().kind {
-            StepKind::Service { errors, .. } | StepKind::Call { errors, .. } => {
-                errors.push(ErrorRoute::new(code, next))
-            }
+            StepKind::Service { errors, .. }
+            | StepKind::Call { errors, .. }
+            | StepKind::Subprocess { errors, .. } => errors.push(ErrorRoute::new(code, next)),
             other => panic!(
-                "`on_error` applies to service and call steps, not {}",
+                "`on_error` applies to service, call and subprocess steps, not {}",
                 other.type_name()
             ),
         }
@@ -529,7 +535,7 @@ impl StepBuilder {
     /// Continue at `step` instead of the step added next.
     pub fn next(mut self, step: impl Into<String>) -> Self {
         self.last().next = Some(step.into());
-        let i = self.inner.explicit_next.len() - 1;
+        let i = self.inner.current;
         self.inner.explicit_next[i] = true;
         self
     }
@@ -577,18 +583,6 @@ impl StepBuilder {
     /// Add a parallel join.
     pub fn join(self, id: impl Into<String>) -> StepBuilder {
         self.inner.join(id)
-    }
-    /// Add an event-based gateway.
-    pub fn event_gateway(self, id: impl Into<String>) -> StepBuilder {
-        self.inner.event_gateway(id)
-    }
-    /// Add a call activity.
-    pub fn call(self, id: impl Into<String>, process: impl Into<String>) -> StepBuilder {
-        self.inner.call(id, process)
-    }
-    /// Add a terminate end step.
-    pub fn terminate(self, id: impl Into<String>) -> StepBuilder {
-        self.inner.terminate(id)
     }
     /// Validate and return the definition.
     pub fn build(self) -> Result<ProcessDefinition, Error> {

@@ -77,6 +77,10 @@ pub(super) struct RawStep {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     fields: BTreeMap<String, crate::expr::Type>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
+    within: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
 
@@ -91,9 +95,14 @@ impl TryFrom<RawStep> for Step {
             .map(Boundary::try_from)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("step \"{id}\": {e}"))?;
-        if !boundary.is_empty() && !matches!(r.kind.as_str(), "service" | "receive" | "user_task") {
+        if !boundary.is_empty()
+            && !matches!(
+                r.kind.as_str(),
+                "service" | "receive" | "user_task" | "wait_signal" | "call" | "subprocess"
+            )
+        {
             return Err(format!(
-                "step \"{id}\" of type \"{}\" cannot have boundary timers (only service, receive, user_task and wait_signal steps wait)",
+                "step \"{id}\" of type \"{}\" cannot have boundary events (only service, receive, user_task, wait_signal, call and subprocess steps wait)",
                 r.kind
             ));
         }
@@ -160,6 +169,7 @@ impl TryFrom<RawStep> for Step {
             ("branches", !r.branches.is_empty(), &["parallel"][..]),
             ("events", !r.events.is_empty(), &["event_gateway"][..]),
             ("process", r.process.is_some(), &["call"][..]),
+            ("start", r.start.is_some(), &["subprocess"][..]),
         ] {
             if present && !kinds.contains(&r.kind.as_str()) {
                 return Err(format!(
@@ -203,9 +213,9 @@ impl TryFrom<RawStep> for Step {
                 Ok(())
             }
         };
-        if !r.errors.is_empty() && !matches!(r.kind.as_str(), "service" | "call") {
+        if !r.errors.is_empty() && !matches!(r.kind.as_str(), "service" | "call" | "subprocess") {
             return Err(format!(
-                "step \"{id}\" of type \"{}\" has no field `errors` (service and call steps route errors)",
+                "step \"{id}\" of type \"{}\" has no field `errors` (service, call and subprocess steps route errors)",
                 r.kind
             ));
         }
@@ -420,9 +430,16 @@ impl TryFrom<RawStep> for Step {
                     output: Output::from_raw(r.output),
                 })
             }
+            "subprocess" => {
+                no_message_fields()?;
+                StepKind::Subprocess {
+                    start: field("start", r.start)?,
+                    errors: r.errors,
+                }
+            }
             other => {
                 return Err(format!(
-                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, inclusive, inclusive_join, parallel, join, event_gateway, call, compensate, end, error or terminate)"
+                "step \"{id}\": unknown type \"{other}\" (expected service, send, receive, user_task, signal, wait_signal, timer, exclusive, inclusive, inclusive_join, parallel, join, event_gateway, call, subprocess, compensate, end, error or terminate)"
             ))
             }
         };
@@ -434,6 +451,7 @@ impl TryFrom<RawStep> for Step {
             compensate: r.compensate,
             inputs: r.inputs,
             outputs: r.outputs,
+            within: r.within,
         })
     }
 }
@@ -474,6 +492,8 @@ impl From<Step> for RawStep {
             priority: None,
             form: None,
             fields: BTreeMap::new(),
+            start: None,
+            within: s.within,
             next: s.next,
         };
         match s.kind {
@@ -549,6 +569,10 @@ impl From<Step> for RawStep {
                 r.output = t.output.into_raw();
             }
             StepKind::Signal { signal } => r.signal = Some(signal),
+            StepKind::Subprocess { start, errors } => {
+                r.start = Some(start);
+                r.errors = errors;
+            }
             StepKind::WaitSignal { signal, output } => {
                 r.signal = Some(signal);
                 r.output = output.into_raw();

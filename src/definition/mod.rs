@@ -11,6 +11,7 @@ mod json_events;
 mod process;
 mod retry;
 mod signals;
+mod subprocess;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use diff::{diff, DefinitionDiff};
 pub use io::{map_all, Mapping};
 pub use process::{compile, Process};
 pub use retry::RetryPolicy;
+pub use subprocess::MAX_NESTING;
 pub(crate) use task::{is_person, resolve_date, resolve_people};
 pub use task::{Reassign, UserTask, DEFAULT_PRIORITY};
 pub use timer::{
@@ -162,6 +164,9 @@ pub struct Step {
     /// What of the step's result goes into the variables (service, receive, call and user
     /// task steps): when given, only these targets are set (instead of the output rule).
     pub outputs: Vec<Mapping>,
+    /// The subprocess this step belongs to (JSON `in`); `None` at the process's top level. A
+    /// step leads only to steps of its own subprocess.
+    pub within: Option<String>,
 }
 
 /// How a completed step is undone.
@@ -359,6 +364,16 @@ pub enum StepKind {
         /// The signal's name, e.g. `WarehouseClosed`.
         signal: String,
     },
+    /// An embedded subprocess: the steps that say they are `in` it run from `start` until
+    /// every branch inside has ended, then the instance goes on at `next`. Its boundary
+    /// events end everything inside; its error routes catch an `error` end step inside (or a
+    /// business error no step inside routes).
+    Subprocess {
+        /// The first step inside.
+        start: String,
+        /// Business errors raised inside, and where each leads.
+        errors: Vec<ErrorRoute>,
+    },
     /// Wait for a signal (any instance's throw, or [`crate::Engine::signal`]).
     WaitSignal {
         /// The signal's name.
@@ -390,6 +405,7 @@ impl StepKind {
             StepKind::UserTask(_) => "user_task",
             StepKind::Signal { .. } => "signal",
             StepKind::WaitSignal { .. } => "wait_signal",
+            StepKind::Subprocess { .. } => "subprocess",
         }
     }
 }
@@ -427,6 +443,10 @@ impl Step {
         out.extend(self.boundary.iter().filter_map(|b| b.next.as_deref()));
         match &self.kind {
             StepKind::Service { errors, .. } | StepKind::Call { errors, .. } => {
+                out.extend(errors.iter().map(|e| e.next.as_str()))
+            }
+            StepKind::Subprocess { start, errors } => {
+                out.push(start.as_str());
                 out.extend(errors.iter().map(|e| e.next.as_str()))
             }
             StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
@@ -540,41 +560,6 @@ impl ProcessDefinition {
             }
         }
         false
-    }
-
-    /// Names of every message this definition waits for or starts on (not signals: they do
-    /// not pass through the inbox).
-    pub fn received_messages(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .steps
-            .iter()
-            .filter_map(|s| match &s.kind {
-                StepKind::Receive { message, .. } => Some(message.clone()),
-                _ => None,
-            })
-            .chain(self.steps.iter().flat_map(|s| {
-                s.boundary.iter().filter_map(|b| match &b.on {
-                    BoundaryEvent::Message(m) => Some(m.clone()),
-                    BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
-                })
-            }))
-            .chain(self.steps.iter().flat_map(|s| {
-                match &s.kind {
-                    StepKind::EventGateway { events, .. } => events
-                        .iter()
-                        .filter_map(|e| match &e.on {
-                            BoundaryEvent::Message(m) => Some(m.clone()),
-                            BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                }
-            }))
-            .chain(self.start.iter().map(|s| s.message.clone()))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
     }
 
     /// A stable checksum of the canonical JSON form: the same document deploys as the same

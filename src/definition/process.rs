@@ -258,6 +258,20 @@ impl Process {
             _ => self.def.retry.as_ref(),
         }
     }
+
+    /// Whether step `step` lies inside subprocess `scope`, however deep (not the subprocess
+    /// step itself).
+    pub fn inside(&self, step: &str, scope: &str) -> bool {
+        let mut at = self.step(step).and_then(|s| s.within.as_deref());
+        for _ in 0..=super::MAX_NESTING {
+            match at {
+                None => return false,
+                Some(s) if s == scope => return true,
+                Some(s) => at = self.step(s).and_then(|x| x.within.as_deref()),
+            }
+        }
+        false
+    }
 }
 
 impl From<ProcessDefinition> for Process {

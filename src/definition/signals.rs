@@ -123,3 +123,40 @@ impl StepBuilder {
         self
     }
 }
+
+impl super::ProcessDefinition {
+    /// Names of every message this definition waits for or starts on (not signals: they do
+    /// not pass through the inbox).
+    pub fn received_messages(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Receive { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .chain(self.steps.iter().flat_map(|s| {
+                s.boundary.iter().filter_map(|b| match &b.on {
+                    BoundaryEvent::Message(m) => Some(m.clone()),
+                    BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
+                })
+            }))
+            .chain(self.steps.iter().flat_map(|s| {
+                match &s.kind {
+                    StepKind::EventGateway { events, .. } => events
+                        .iter()
+                        .filter_map(|e| match &e.on {
+                            BoundaryEvent::Message(m) => Some(m.clone()),
+                            BoundaryEvent::Timer(_) | BoundaryEvent::Signal(_) => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            }))
+            .chain(self.start.iter().map(|s| s.message.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

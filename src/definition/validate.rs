@@ -428,6 +428,14 @@ impl ProcessDefinition {
                     }
                     check_output(output, &at("output"), &mut report);
                 }
+                StepKind::Subprocess { errors, .. } => {
+                    for (j, e) in errors.iter().enumerate() {
+                        if !is_name(&e.code) {
+                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
+                        }
+                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
+                    }
+                }
                 StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
             }
         }
@@ -478,7 +486,10 @@ impl ProcessDefinition {
                 ),
                 _ => {}
             }
-            if let StepKind::Service { errors, .. } | StepKind::Call { errors, .. } = &step.kind {
+            if let StepKind::Service { errors, .. }
+            | StepKind::Call { errors, .. }
+            | StepKind::Subprocess { errors, .. } = &step.kind
+            {
                 for (j, e) in errors.iter().enumerate() {
                     if !index.contains_key(e.next.as_str()) {
                         structural_problems = true;
@@ -491,6 +502,7 @@ impl ProcessDefinition {
             }
             structural_problems |= check_boundaries(i, step, &index, &mut report);
         }
+        structural_problems |= super::subprocess::check_scopes(self, &index, &mut report);
 
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
         // Every step must be reachable from the first, and the first must reach an end.

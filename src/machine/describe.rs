@@ -222,6 +222,8 @@ impl Event {
                 process,
                 ..
             } => format!("{step}: started {process} as {child_id}"),
+            Event::SubprocessEntered { step } => format!("{step}: subprocess entered"),
+            Event::SubprocessCompleted { step } => format!("{step}: subprocess completed"),
             Event::ChildCompleted {
                 step,
                 child_id,

@@ -230,6 +230,10 @@ pub enum Event {
         /// Who asked for the cancel (from the caller, e.g. a console's user header); empty if not said.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         by: String,
+        /// For a compensate step inside a subprocess: that subprocess, whose own completed
+        /// steps are undone (none: every completed step).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
     },
     /// All compensations ran; the instance goes on at `then`.
     CompensationFinished {
@@ -481,6 +485,16 @@ pub enum Event {
         /// Who completed it.
         by: String,
     },
+    /// An embedded subprocess began: the steps inside it run from its start.
+    SubprocessEntered {
+        /// The subprocess step.
+        step: String,
+    },
+    /// Every branch inside an embedded subprocess ended: the instance goes on after it.
+    SubprocessCompleted {
+        /// The subprocess step.
+        step: String,
+    },
     /// The child instance of a call step completed; `set` is what went into the variables.
     ChildCompleted {
         /// The call step.
@@ -490,106 +504,4 @@ pub enum Event {
         /// Variables set from the child's final variables.
         set: Map<String, Value>,
     },
-}
-
-impl Event {
-    /// The event's type name (`InstanceStarted`, ...), stored in `events.event_type`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Event::InstanceStarted { .. } => "InstanceStarted",
-            Event::JobCreated { .. } => "JobCreated",
-            Event::JobCompleted { .. } => "JobCompleted",
-            Event::JobFailed { .. } => "JobFailed",
-            Event::MessageSent { .. } => "MessageSent",
-            Event::MessageAwaited { .. } => "MessageAwaited",
-            Event::MessageCorrelated { .. } => "MessageCorrelated",
-            Event::InstanceCompleted { .. } => "InstanceCompleted",
-            Event::TimerScheduled { .. } => "TimerScheduled",
-            Event::TimerFired { .. } => "TimerFired",
-            Event::TimerCancelled { .. } => "TimerCancelled",
-            Event::WaitInterrupted { .. } => "WaitInterrupted",
-            Event::BoundaryMessageAwaited { .. } => "BoundaryMessageAwaited",
-            Event::JobTimedOut { .. } => "JobTimedOut",
-            Event::JobRetryScheduled { .. } => "JobRetryScheduled",
-            Event::IncidentRaised { .. } => "IncidentRaised",
-            Event::IncidentResolved { .. } => "IncidentResolved",
-            Event::InstanceCancelled { .. } => "InstanceCancelled",
-            Event::BusinessErrorCaught { .. } => "BusinessErrorCaught",
-            Event::StepCompensable { .. } => "StepCompensable",
-            Event::InstancePaused { .. } => "InstancePaused",
-            Event::InstanceResumed { .. } => "InstanceResumed",
-            Event::CompensationStarted { .. } => "CompensationStarted",
-            Event::CompensationFinished { .. } => "CompensationFinished",
-            Event::StepCompensated { .. } => "StepCompensated",
-            Event::InstanceFailed { .. } => "InstanceFailed",
-            Event::StepEntered { .. } => "StepEntered",
-            Event::GatewayDecided { .. } => "GatewayDecided",
-            Event::ParallelForked { .. } => "ParallelForked",
-            Event::JoinArrived { .. } => "JoinArrived",
-            Event::BranchEnded { .. } => "BranchEnded",
-            Event::GatewayEntered { .. } => "GatewayEntered",
-            Event::ChildStarted { .. } => "ChildStarted",
-            Event::ChildCompleted { .. } => "ChildCompleted",
-            Event::Migrated { .. } => "Migrated",
-            Event::SignalThrown { .. } => "SignalThrown",
-            Event::InclusiveForked { .. } => "InclusiveForked",
-            Event::ErrorThrown { .. } => "ErrorThrown",
-            Event::TaskCreated { .. } => "TaskCreated",
-            Event::TaskClaimed { .. } => "TaskClaimed",
-            Event::TaskUnclaimed { .. } => "TaskUnclaimed",
-            Event::TaskAssigned { .. } => "TaskAssigned",
-            Event::TaskUpdated { .. } => "TaskUpdated",
-            Event::TaskCompleted { .. } => "TaskCompleted",
-        }
-    }
-
-    /// The step the event concerns, if any.
-    pub fn step(&self) -> Option<&str> {
-        match self {
-            Event::InstanceStarted { .. }
-            | Event::InstanceCancelled { .. }
-            | Event::CompensationStarted { .. }
-            | Event::CompensationFinished { .. }
-            | Event::InstancePaused { .. }
-            | Event::InstanceResumed { .. }
-            | Event::Migrated { .. } => None,
-            Event::JobCreated { step, .. }
-            | Event::JobCompleted { step, .. }
-            | Event::JobFailed { step, .. }
-            | Event::MessageSent { step, .. }
-            | Event::MessageAwaited { step, .. }
-            | Event::MessageCorrelated { step, .. }
-            | Event::InstanceCompleted { step }
-            | Event::TimerScheduled { step, .. }
-            | Event::TimerFired { step, .. }
-            | Event::TimerCancelled { step, .. }
-            | Event::WaitInterrupted { step, .. }
-            | Event::BoundaryMessageAwaited { step, .. }
-            | Event::JobTimedOut { step, .. }
-            | Event::JobRetryScheduled { step, .. }
-            | Event::IncidentRaised { step, .. }
-            | Event::IncidentResolved { step, .. }
-            | Event::BusinessErrorCaught { step, .. }
-            | Event::StepCompensable { step }
-            | Event::StepCompensated { step }
-            | Event::InstanceFailed { step, .. }
-            | Event::StepEntered { step, .. }
-            | Event::GatewayDecided { step, .. }
-            | Event::ParallelForked { step, .. }
-            | Event::JoinArrived { step, .. }
-            | Event::BranchEnded { step }
-            | Event::GatewayEntered { step, .. }
-            | Event::ChildStarted { step, .. }
-            | Event::ChildCompleted { step, .. }
-            | Event::SignalThrown { step, .. }
-            | Event::InclusiveForked { step, .. }
-            | Event::ErrorThrown { step, .. }
-            | Event::TaskCreated { step, .. }
-            | Event::TaskClaimed { step, .. }
-            | Event::TaskUnclaimed { step, .. }
-            | Event::TaskAssigned { step, .. }
-            | Event::TaskUpdated { step, .. }
-            | Event::TaskCompleted { step, .. } => Some(step),
-        }
-    }
 }

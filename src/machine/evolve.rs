@@ -83,22 +83,38 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.joins.clear();
             state.compensating = None;
             state.compensate_then = None;
+            state.compensate_scope = None;
             state.paused = false;
         }
         Event::StepCompensable { step } => state.compensable.push(step.clone()),
         Event::InstancePaused { .. } => state.paused = true,
         Event::InstanceResumed { .. } => state.paused = false,
-        Event::CompensationStarted { reason, then, .. } => {
+        Event::CompensationStarted {
+            reason,
+            then,
+            scope,
+            ..
+        } => {
             state.compensating = Some(reason.clone());
             state.compensate_then = then.clone();
-            state.waits.clear();
+            state.compensate_scope = scope.clone();
+            // Inside a subprocess, the subprocesses around the compensate step go on.
+            state
+                .waits
+                .retain(|w| scope.is_some() && matches!(w, Wait::Scope { .. }));
             state.incidents.clear();
             state.joins.clear();
         }
         Event::CompensationFinished { .. } => {
             state.compensating = None;
             state.compensate_then = None;
+            state.compensate_scope = None;
         }
+        Event::SubprocessEntered { step } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Scope { step: step.clone() });
+        }
+        Event::SubprocessCompleted { step } => end_wait(state, step),
         Event::StepCompensated { step } => {
             if let Some(i) = state.compensable.iter().rposition(|s| s == step) {
                 state.compensable.remove(i);
@@ -297,6 +313,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                     | Wait::Timer { step, .. }
                     | Wait::Gateway { step, .. }
                     | Wait::Task { step, .. }
+                    | Wait::Scope { step }
                     | Wait::Child { step, .. } => rename(step),
                 }
             }

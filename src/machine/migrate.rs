@@ -89,6 +89,7 @@ pub fn plan_migration(
             Wait::Gateway { .. } => "event_gateway",
             Wait::Child { .. } => "call",
             Wait::Task { .. } => "user_task",
+            Wait::Scope { .. } => "subprocess",
         };
         if new.kind.type_name() != expected {
             return Err(format!(

@@ -45,6 +45,7 @@ mod decide;
 mod describe;
 mod effects;
 mod event;
+mod event_meta;
 mod evolve;
 mod input;
 mod migrate;

@@ -103,6 +103,12 @@ pub enum Wait {
         /// Who holds it, to whom it is offered, and when it is due.
         task: OpenTask,
     },
+    /// An embedded subprocess runs: its boundary events listen while the steps inside it
+    /// (each with a wait of its own) run.
+    Scope {
+        /// The subprocess step.
+        step: String,
+    },
     /// A call activity's child instance.
     Child {
         /// The call step.
@@ -150,6 +156,7 @@ impl Wait {
             | Wait::Timer { step, .. }
             | Wait::Gateway { step, .. }
             | Wait::Task { step, .. }
+            | Wait::Scope { step }
             | Wait::Child { step, .. } => step,
         }
     }
@@ -244,6 +251,10 @@ pub struct InstanceState {
     /// Paused by an operator: its job, timers and subscriptions are withdrawn until resumed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// While compensations run for a compensate step inside a subprocess: that subprocess
+    /// (only its own completed steps are undone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensate_scope: Option<String>,
 }
 
 /// What a timer belongs to.
@@ -421,6 +432,7 @@ impl Default for InstanceState {
             compensating: None,
             compensate_then: None,
             paused: false,
+            compensate_scope: None,
         }
     }
 }

@@ -331,6 +331,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 compensate: None,
                 inputs: Vec::new(),
                 outputs: Vec::new(),
+                within: None,
             })
             .collect();
         steps.push(Step {
@@ -341,6 +342,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             compensate: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            within: None,
         });
         let def = ProcessDefinition {
             process: "p".into(),
@@ -391,8 +393,13 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
             evolve(&mut state, e);
         }
         events.extend(new);
-        input = match &state.waits.first().cloned() {
-            None => break,
+        let first = state
+            .waits
+            .iter()
+            .find(|w| !matches!(w, Wait::Scope { .. }))
+            .cloned();
+        input = match &first {
+            None | Some(Wait::Scope { .. }) => break,
             Some(Wait::Job { job_id, .. }) => Input::JobCompleted {
                 job_id: *job_id,
                 result: json!({ "round": round }),
@@ -985,3 +992,6 @@ fn a_stored_duration_of_the_lax_grammar_still_runs_but_no_longer_deploys() {
         .expect("the timer is scheduled");
     assert_eq!(due - ctx(1).now, chrono::Duration::seconds(7201));
 }
+
+#[path = "scope_tests.rs"]
+mod scope;

@@ -545,8 +545,21 @@ pub(crate) fn describe_wait(
         Wait::Child {
             child_id, process, ..
         } => format!("child {process} {child_id}"),
+        Wait::Scope { step } => format!("the steps inside subprocess {step}"),
     };
-    match state.waits.as_slice() {
+    // A subprocess waits while the steps inside it do: those are what it waits for.
+    let inner: Vec<Wait> = state
+        .waits
+        .iter()
+        .filter(|w| !matches!(w, Wait::Scope { .. }))
+        .cloned()
+        .collect();
+    let shown = if inner.is_empty() {
+        &state.waits
+    } else {
+        &inner
+    };
+    match shown.as_slice() {
         [] => (last_step.map(str::to_string), None),
         [w] => (Some(w.step().to_string()), Some(describe(w))),
         many => (

@@ -67,6 +67,7 @@ async fn an_invalid_definition_writes_nothing() {
         compensate: None,
         inputs: Vec::new(),
         outputs: Vec::new(),
+        within: None,
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

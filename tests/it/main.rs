@@ -21,6 +21,7 @@ mod retention;
 mod signals;
 mod start_timers;
 mod starts;
+mod subprocesses;
 mod tasks;
 mod telemetry;
 mod timers;

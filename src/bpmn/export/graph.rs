@@ -76,12 +76,14 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
         inner: start_inner,
         shape: Shape::Event,
         attached_to: None,
+        scope: None,
     });
     if let Some(first) = def.steps.first() {
         flow("start", &first.id, None, &mut flows);
     }
 
     for step in &def.steps {
+        let first_node = nodes.len();
         let id = step.id.clone();
         let name = format!(" name=\"{}\"", esc(&step.id));
         let mut node = Node {
@@ -91,6 +93,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
             inner: String::new(),
             shape: Shape::Task,
             attached_to: None,
+            scope: None,
         };
         match &step.kind {
             StepKind::Service {
@@ -242,6 +245,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                         inner,
                         shape: Shape::Event,
                         attached_to: None,
+                        scope: None,
                     });
                     flow(&id, &eid, None, &mut flows);
                     flow(&eid, &e.next, None, &mut flows);
@@ -298,6 +302,21 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 node.shape = Shape::Event;
                 node.attrs += &output_attr(output);
                 node.inner = signal_def(signal);
+            }
+            StepKind::Subprocess { start, .. } => {
+                node.tag = "subProcess";
+                // Its own plain start event, inside it, leading to its first step.
+                let sid = format!("{id}_start");
+                nodes.push(Node {
+                    id: sid.clone(),
+                    tag: "startEvent",
+                    attrs: String::new(),
+                    inner: String::new(),
+                    shape: Shape::Event,
+                    attached_to: None,
+                    scope: Some(id.clone()),
+                });
+                flow(&sid, start, None, &mut flows);
             }
             StepKind::UserTask(t) => {
                 node.tag = "userTask";
@@ -377,6 +396,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 inner,
                 shape: Shape::Event,
                 attached_to: Some(id.clone()),
+                scope: None,
             });
             if let Some(n) = &b.next {
                 flow(&bid, n, None, &mut flows);
@@ -398,6 +418,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                     ),
                     shape: Shape::Event,
                     attached_to: None,
+                    scope: None,
                 });
                 nodes.push(Node {
                     id: eid.clone(),
@@ -406,14 +427,16 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                     inner: String::new(),
                     shape: Shape::Event,
                     attached_to: None,
+                    scope: None,
                 });
                 flow(&bid, &sid, None, &mut flows);
                 flow(&sid, &eid, None, &mut flows);
             }
         }
-        // Business errors routed by a service or call step.
-        if let StepKind::Service { errors: routes, .. } | StepKind::Call { errors: routes, .. } =
-            &step.kind
+        // Business errors routed by a service, call or subprocess step.
+        if let StepKind::Service { errors: routes, .. }
+        | StepKind::Call { errors: routes, .. }
+        | StepKind::Subprocess { errors: routes, .. } = &step.kind
         {
             for (i, r) in routes.iter().enumerate() {
                 let bid = format!("{id}_error_{}", i + 1);
@@ -441,6 +464,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                     ),
                     shape: Shape::Event,
                     attached_to: Some(id.clone()),
+                    scope: None,
                 });
                 flow(&bid, &r.next, None, &mut flows);
             }
@@ -456,6 +480,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 inner: "<bpmn:compensateEventDefinition />".into(),
                 shape: Shape::Event,
                 attached_to: Some(id.clone()),
+                scope: None,
             });
             let (tag, attrs, inner) = match c {
                 Compensation::Handler { handler } => (
@@ -491,8 +516,16 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 inner,
                 shape: Shape::Task,
                 attached_to: None,
+                scope: None,
             });
             associations.push((bid, hid));
+        }
+        // What was made for the step lies where the step does (a subprocess's own start
+        // event inside it).
+        for n in &mut nodes[first_node..] {
+            if n.scope.is_none() {
+                n.scope = step.within.clone();
+            }
         }
     }
 

@@ -71,6 +71,8 @@ pub(super) struct Node {
     pub(super) shape: Shape,
     /// For a boundary event: the host it is attached to.
     pub(super) attached_to: Option<String>,
+    /// The embedded subprocess it is in, if any.
+    pub(super) scope: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,7 +146,54 @@ pub fn export(def: &ProcessDefinition) -> Exported {
         associations,
         signals,
     } = graph::graph(def);
-    let shapes = super::layout::layout(&nodes, &flows, &associations);
+    // The scopes: the process, then each embedded subprocess; each is laid out on a plane of
+    // its own (a collapsed subprocess opens onto its plane in the modeler), one below the
+    // other so that no two shapes overlap.
+    let mut scopes: Vec<Option<String>> = vec![None];
+    scopes.extend(
+        nodes
+            .iter()
+            .filter(|n| n.tag == "subProcess")
+            .map(|n| Some(n.id.clone())),
+    );
+    let scope_of: HashMap<&str, Option<&str>> = nodes
+        .iter()
+        .map(|n| (n.id.as_str(), n.scope.as_deref()))
+        .collect();
+    let flow_scope = |f: &Flow| scope_of[f.from.as_str()];
+    let mut shapes = BTreeMap::new();
+    let mut top = 0.0;
+    for scope in &scopes {
+        let start = scope
+            .as_ref()
+            .map_or("start".to_string(), |s| format!("{s}_start"));
+        let mut mine: Vec<Node> = nodes
+            .iter()
+            .filter(|n| n.scope == *scope)
+            .cloned()
+            .collect();
+        if let Some(i) = mine.iter().position(|n| n.id == start) {
+            let s = mine.remove(i);
+            mine.insert(0, s);
+        }
+        let my_flows: Vec<Flow> = flows
+            .iter()
+            .filter(|f| flow_scope(f) == scope.as_deref())
+            .cloned()
+            .collect();
+        let my_associations: Vec<(String, String)> = associations
+            .iter()
+            .filter(|(a, _)| scope_of[a.as_str()] == scope.as_deref())
+            .cloned()
+            .collect();
+        let placed = super::layout::layout(&mine, &my_flows, &my_associations);
+        let bottom = placed.values().map(|b| b.y + b.h).fold(0.0, f64::max);
+        for (id, mut b) in placed {
+            b.y += top;
+            shapes.insert(id, b);
+        }
+        top += bottom + 60.0;
+    }
 
     // The XML.
     let mut incoming: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -191,50 +240,19 @@ pub fn export(def: &ProcessDefinition) -> Exported {
         "  <bpmn:process id=\"{}\" isExecutable=\"true\"{process_attrs}>",
         esc(&def.process)
     );
-    for n in &nodes {
-        let _ = write!(x, "    <bpmn:{} id=\"{}\"{}>", n.tag, n.id, n.attrs);
-        // The schema's order: extension elements, then incoming and outgoing flows, then
-        // event definitions.
-        let (ext, rest) = match n.inner.find("</bpmn:extensionElements>") {
-            Some(i) if n.inner.starts_with("<bpmn:extensionElements>") => {
-                n.inner.split_at(i + "</bpmn:extensionElements>".len())
-            }
-            _ => ("", n.inner.as_str()),
-        };
-        x.push_str(ext);
-        for f in incoming.get(n.id.as_str()).into_iter().flatten() {
-            let _ = write!(x, "<bpmn:incoming>{f}</bpmn:incoming>");
-        }
-        for f in outgoing.get(n.id.as_str()).into_iter().flatten() {
-            let _ = write!(x, "<bpmn:outgoing>{f}</bpmn:outgoing>");
-        }
-        let _ = writeln!(x, "{rest}</bpmn:{}>", n.tag);
-    }
-    for f in &flows {
-        match &f.condition {
-            None => {
-                let _ = writeln!(
-                    x,
-                    "    <bpmn:sequenceFlow id=\"{}\" sourceRef=\"{}\" targetRef=\"{}\" />",
-                    f.id, f.from, f.to
-                );
-            }
-            Some(c) => {
-                let _ = writeln!(
-                    x,
-                    "    <bpmn:sequenceFlow id=\"{}\" sourceRef=\"{}\" targetRef=\"{}\"><bpmn:conditionExpression xsi:type=\"bpmn:tFormalExpression\">={}</bpmn:conditionExpression></bpmn:sequenceFlow>",
-                    f.id, f.from, f.to, esc(c)
-                );
-            }
-        }
-    }
-    for (i, (from, to)) in associations.iter().enumerate() {
-        let _ = writeln!(
-            x,
-            "    <bpmn:association id=\"association_{}\" associationDirection=\"One\" sourceRef=\"{from}\" targetRef=\"{to}\" />",
-            i + 1
-        );
-    }
+    write_scope(
+        &mut x,
+        None,
+        &Elements {
+            nodes: &nodes,
+            flows: &flows,
+            associations: &associations,
+            incoming: &incoming,
+            outgoing: &outgoing,
+            scope_of: &scope_of,
+        },
+        4,
+    );
     let _ = writeln!(x, "  </bpmn:process>");
     for name in &signals {
         let _ = writeln!(
@@ -274,25 +292,8 @@ pub fn export(def: &ProcessDefinition) -> Exported {
             esc(code)
         );
     }
-    // Diagram interchange: a shape per node, an edge per flow and association.
-    let _ = writeln!(
-        x,
-        "  <bpmndi:BPMNDiagram id=\"diagram_{}\">",
-        esc(&def.process)
-    );
-    let _ = writeln!(
-        x,
-        "    <bpmndi:BPMNPlane id=\"plane_{p}\" bpmnElement=\"{p}\">",
-        p = esc(&def.process)
-    );
-    for n in &nodes {
-        let b = shapes[&n.id];
-        let _ = writeln!(
-            x,
-            "      <bpmndi:BPMNShape id=\"{id}_di\" bpmnElement=\"{id}\"><dc:Bounds x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" /></bpmndi:BPMNShape>",
-            b.x, b.y, b.w, b.h, id = n.id
-        );
-    }
+    // Diagram interchange: a plane per scope, with a shape per node and an edge per flow and
+    // association.
     let edge = |x: &mut String, id: &str, from: &Bounds, to: &Bounds, below: bool| {
         let (sx, sy) = if below {
             (from.x + from.w / 2.0, from.y + from.h)
@@ -322,26 +323,54 @@ pub fn export(def: &ProcessDefinition) -> Exported {
         .iter()
         .map(|n| (n.id.as_str(), n.attached_to.is_some()))
         .collect();
-    for f in &flows {
-        edge(
-            &mut x,
-            &f.id,
-            &shapes[&f.from],
-            &shapes[&f.to],
-            is_boundary[f.from.as_str()],
+    for scope in &scopes {
+        let element = scope.as_deref().unwrap_or(&def.process);
+        let _ = writeln!(
+            x,
+            "  <bpmndi:BPMNDiagram id=\"diagram_{p}\">",
+            p = esc(element)
         );
-    }
-    for (i, (from, to)) in associations.iter().enumerate() {
-        edge(
-            &mut x,
-            &format!("association_{}", i + 1),
-            &shapes[from],
-            &shapes[to],
-            true,
+        let _ = writeln!(
+            x,
+            "    <bpmndi:BPMNPlane id=\"plane_{p}\" bpmnElement=\"{p}\">",
+            p = esc(element)
         );
+        for n in nodes.iter().filter(|n| n.scope == *scope) {
+            let b = shapes[&n.id];
+            let collapsed = if n.tag == "subProcess" {
+                " isExpanded=\"false\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                x,
+                "      <bpmndi:BPMNShape id=\"{id}_di\" bpmnElement=\"{id}\"{collapsed}><dc:Bounds x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" /></bpmndi:BPMNShape>",
+                b.x, b.y, b.w, b.h, id = n.id
+            );
+        }
+        for f in flows.iter().filter(|f| flow_scope(f) == scope.as_deref()) {
+            edge(
+                &mut x,
+                &f.id,
+                &shapes[&f.from],
+                &shapes[&f.to],
+                is_boundary[f.from.as_str()],
+            );
+        }
+        for (i, (from, to)) in associations.iter().enumerate() {
+            if scope_of[from.as_str()] == scope.as_deref() {
+                edge(
+                    &mut x,
+                    &format!("association_{}", i + 1),
+                    &shapes[from],
+                    &shapes[to],
+                    true,
+                );
+            }
+        }
+        let _ = writeln!(x, "    </bpmndi:BPMNPlane>");
+        let _ = writeln!(x, "  </bpmndi:BPMNDiagram>");
     }
-    let _ = writeln!(x, "    </bpmndi:BPMNPlane>");
-    let _ = writeln!(x, "  </bpmndi:BPMNDiagram>");
     let _ = writeln!(x, "</bpmn:definitions>");
     Exported {
         xml: x,
@@ -351,5 +380,76 @@ pub fn export(def: &ProcessDefinition) -> Exported {
             .map(|n| n.id.clone())
             .collect(),
         shapes,
+    }
+}
+
+/// What the XML of one scope is written from.
+struct Elements<'a> {
+    nodes: &'a [Node],
+    flows: &'a [Flow],
+    associations: &'a [(String, String)],
+    incoming: &'a HashMap<&'a str, Vec<&'a str>>,
+    outgoing: &'a HashMap<&'a str, Vec<&'a str>>,
+    scope_of: &'a HashMap<&'a str, Option<&'a str>>,
+}
+
+/// The elements of one scope (the process, or a subprocess inside its element), indented.
+fn write_scope(x: &mut String, scope: Option<&str>, e: &Elements, indent: usize) {
+    let pad = " ".repeat(indent);
+    for n in e.nodes.iter().filter(|n| n.scope.as_deref() == scope) {
+        let _ = write!(x, "{pad}<bpmn:{} id=\"{}\"{}>", n.tag, n.id, n.attrs);
+        // The schema's order: extension elements, then incoming and outgoing flows, then
+        // event definitions (or a subprocess's elements).
+        let (ext, rest) = match n.inner.find("</bpmn:extensionElements>") {
+            Some(i) if n.inner.starts_with("<bpmn:extensionElements>") => {
+                n.inner.split_at(i + "</bpmn:extensionElements>".len())
+            }
+            _ => ("", n.inner.as_str()),
+        };
+        x.push_str(ext);
+        for f in e.incoming.get(n.id.as_str()).into_iter().flatten() {
+            let _ = write!(x, "<bpmn:incoming>{f}</bpmn:incoming>");
+        }
+        for f in e.outgoing.get(n.id.as_str()).into_iter().flatten() {
+            let _ = write!(x, "<bpmn:outgoing>{f}</bpmn:outgoing>");
+        }
+        if n.tag == "subProcess" {
+            let _ = writeln!(x, "{rest}");
+            write_scope(x, Some(&n.id), e, indent + 2);
+            let _ = writeln!(x, "{pad}</bpmn:{}>", n.tag);
+        } else {
+            let _ = writeln!(x, "{rest}</bpmn:{}>", n.tag);
+        }
+    }
+    for f in e
+        .flows
+        .iter()
+        .filter(|f| e.scope_of[f.from.as_str()] == scope)
+    {
+        match &f.condition {
+            None => {
+                let _ = writeln!(
+                    x,
+                    "{pad}<bpmn:sequenceFlow id=\"{}\" sourceRef=\"{}\" targetRef=\"{}\" />",
+                    f.id, f.from, f.to
+                );
+            }
+            Some(c) => {
+                let _ = writeln!(
+                    x,
+                    "{pad}<bpmn:sequenceFlow id=\"{}\" sourceRef=\"{}\" targetRef=\"{}\"><bpmn:conditionExpression xsi:type=\"bpmn:tFormalExpression\">={}</bpmn:conditionExpression></bpmn:sequenceFlow>",
+                    f.id, f.from, f.to, esc(c)
+                );
+            }
+        }
+    }
+    for (i, (from, to)) in e.associations.iter().enumerate() {
+        if e.scope_of[from.as_str()] == scope {
+            let _ = writeln!(
+                x,
+                "{pad}<bpmn:association id=\"association_{}\" associationDirection=\"One\" sourceRef=\"{from}\" targetRef=\"{to}\" />",
+                i + 1
+            );
+        }
     }
 }

@@ -156,6 +156,8 @@ struct Importer<'a> {
     /// one is not a second problem).
     unsupported: Vec<ImportError>,
     unsupported_ids: HashSet<&'a str>,
+    /// Element id -> the embedded subprocess it is in (elements of the process are in none).
+    parent_of: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Importer<'a> {
@@ -219,54 +221,89 @@ impl<'a> Importer<'a> {
         let mut associations = Vec::new();
         let mut unsupported = Vec::new();
         let mut unsupported_ids = HashSet::new();
-        for c in process.children().filter(|c| c.is_element()) {
-            if c.tag_name().namespace() != Some(BPMN_NS) {
-                continue;
-            }
-            match c.tag_name().name() {
-                "sequenceFlow" => flows.push(Flow {
-                    id: c.attribute("id").unwrap_or(""),
-                    from: c.attribute("sourceRef").unwrap_or(""),
-                    to: c.attribute("targetRef").unwrap_or(""),
-                    condition: child(c, "conditionExpression")
-                        .and_then(|e| e.text())
-                        .map(feel),
-                }),
-                "association" => associations.push((
-                    c.attribute("sourceRef").unwrap_or(""),
-                    c.attribute("targetRef").unwrap_or(""),
-                )),
-                // What does not change how an instance runs: documentation, lanes, notes,
-                // data objects and stores (longrun's data are the instance variables), groups.
-                "extensionElements"
-                | "documentation"
-                | "laneSet"
-                | "textAnnotation"
-                | "dataObject"
-                | "dataObjectReference"
-                | "dataStoreReference"
-                | "group" => {}
-                "startEvent"
-                | "endEvent"
-                | "serviceTask"
-                | "sendTask"
-                | "receiveTask"
-                | "intermediateCatchEvent"
-                | "intermediateThrowEvent"
-                | "exclusiveGateway"
-                | "inclusiveGateway"
-                | "parallelGateway"
-                | "eventBasedGateway"
-                | "callActivity"
-                | "task"
-                | "manualTask"
-                | "userTask"
-                | "boundaryEvent" => {
-                    if let Some(l) = c.children().find(|x| {
-                        is_bpmn(x, "multiInstanceLoopCharacteristics")
-                            || is_bpmn(x, "standardLoopCharacteristics")
-                    }) {
+        let mut parent_of = HashMap::new();
+        // The process, then each embedded subprocess found in it (their elements are the
+        // steps `in` them).
+        let mut containers: Vec<(Xn, Option<&str>)> = vec![(process, None)];
+        while let Some((container, parent)) = containers.pop() {
+            for c in container.children().filter(|c| c.is_element()) {
+                if c.tag_name().namespace() != Some(BPMN_NS) {
+                    continue;
+                }
+                if let (Some(p), Some(id)) = (parent, c.attribute("id")) {
+                    parent_of.insert(id, p);
+                }
+                match c.tag_name().name() {
+                    "subProcess" if c.attribute("triggeredByEvent") == Some("true") => {
+                        unsupported_ids.insert(c.attribute("id").unwrap_or(""));
                         unsupported.extend(
+                        fail::<()>(
+                            doc,
+                            c,
+                            "event subprocesses are not run by longrun yet (model the event as a boundary event of an embedded subprocess)",
+                        )
+                        .err(),
+                    );
+                    }
+                    "subProcess" => {
+                        if let Some(l) = c.children().find(|x| {
+                            is_bpmn(x, "multiInstanceLoopCharacteristics")
+                                || is_bpmn(x, "standardLoopCharacteristics")
+                        }) {
+                            unsupported.extend(
+                            fail::<()>(doc, l, "loops and multi-instance are not supported (model the loop with a gateway)")
+                                .err(),
+                        );
+                            continue;
+                        }
+                        nodes.push(c);
+                        containers.push((c, c.attribute("id")));
+                    }
+                    "sequenceFlow" => flows.push(Flow {
+                        id: c.attribute("id").unwrap_or(""),
+                        from: c.attribute("sourceRef").unwrap_or(""),
+                        to: c.attribute("targetRef").unwrap_or(""),
+                        condition: child(c, "conditionExpression")
+                            .and_then(|e| e.text())
+                            .map(feel),
+                    }),
+                    "association" => associations.push((
+                        c.attribute("sourceRef").unwrap_or(""),
+                        c.attribute("targetRef").unwrap_or(""),
+                    )),
+                    // What does not change how an instance runs: documentation, lanes, notes,
+                    // data objects and stores (longrun's data are the instance variables), groups.
+                    "extensionElements"
+                    | "documentation"
+                    | "laneSet"
+                    | "textAnnotation"
+                    | "dataObject"
+                    | "dataObjectReference"
+                    | "dataStoreReference"
+                    | "group" => {}
+                    // A subprocess's own flow references (the process's children have none).
+                    "incoming" | "outgoing" if parent.is_some() => {}
+                    "startEvent"
+                    | "endEvent"
+                    | "serviceTask"
+                    | "sendTask"
+                    | "receiveTask"
+                    | "intermediateCatchEvent"
+                    | "intermediateThrowEvent"
+                    | "exclusiveGateway"
+                    | "inclusiveGateway"
+                    | "parallelGateway"
+                    | "eventBasedGateway"
+                    | "callActivity"
+                    | "task"
+                    | "manualTask"
+                    | "userTask"
+                    | "boundaryEvent" => {
+                        if let Some(l) = c.children().find(|x| {
+                            is_bpmn(x, "multiInstanceLoopCharacteristics")
+                                || is_bpmn(x, "standardLoopCharacteristics")
+                        }) {
+                            unsupported.extend(
                             fail::<()>(
                                 doc,
                                 l,
@@ -274,20 +311,21 @@ impl<'a> Importer<'a> {
                             )
                             .err(),
                         );
-                        continue;
+                            continue;
+                        }
+                        nodes.push(c)
                     }
-                    nodes.push(c)
-                }
-                other => {
-                    unsupported_ids.insert(c.attribute("id").unwrap_or(""));
-                    unsupported.extend(
+                    other => {
+                        unsupported_ids.insert(c.attribute("id").unwrap_or(""));
+                        unsupported.extend(
                     fail::<()>(
                         doc,
                         c,
-                        format!("{other} is not supported (longrun runs start and end events, service, send and receive tasks, intermediate and boundary events, plain and manual tasks, exclusive, parallel and event-based gateways, call activities and compensation)"),
+                        format!("{other} is not supported (longrun runs start and end events, service, send, receive and user tasks, intermediate and boundary events, plain and manual tasks, exclusive, inclusive, parallel and event-based gateways, call activities, embedded subprocesses and compensation)"),
                     )
                     .err(),
                     )
+                    }
                 }
             }
         }
@@ -307,6 +345,7 @@ impl<'a> Importer<'a> {
             associations,
             unsupported,
             unsupported_ids,
+            parent_of,
         })
     }
 
@@ -402,45 +441,6 @@ impl<'a> Importer<'a> {
         self.fail(n, "a timer needs timeDuration, timeDate or timeCycle")
     }
 
-    /// Nodes that are part of another step rather than steps of their own: boundary events,
-    /// the catch events of event gateways, compensation tasks, and a reminder's throw and end
-    /// events.
-    fn auxiliary(&self) -> HashSet<&'a str> {
-        let mut auxiliary = HashSet::new();
-        for n in &self.nodes {
-            let id = n.attribute("id").unwrap_or("");
-            let name = n.tag_name().name();
-            if name == "boundaryEvent" || n.attribute("isForCompensation") == Some("true") {
-                auxiliary.insert(id);
-            }
-            let from = |kind: &str| {
-                self.in_of(id)
-                    .iter()
-                    .any(|f| self.by_id.get(f.from).is_some_and(|g| is_bpmn(g, kind)))
-            };
-            if name == "intermediateCatchEvent" && from("eventBasedGateway") {
-                auxiliary.insert(id);
-            }
-            if name == "intermediateThrowEvent"
-                && child(*n, "messageEventDefinition").is_some()
-                && self.in_of(id).iter().any(|f| {
-                    self.by_id.get(f.from).is_some_and(|b| {
-                        is_bpmn(b, "boundaryEvent")
-                            && b.attribute("cancelActivity") == Some("false")
-                    })
-                })
-            {
-                auxiliary.insert(id);
-                for f in self.out_of(id) {
-                    if self.by_id.get(f.to).is_some_and(|e| is_bpmn(e, "endEvent")) {
-                        auxiliary.insert(f.to);
-                    }
-                }
-            }
-        }
-        auxiliary
-    }
-
     /// The element a validation problem at `steps[i]...` is about, and the problem without
     /// the internal path.
     fn element_of(
@@ -478,15 +478,22 @@ impl<'a> Importer<'a> {
             if auxiliary.contains(raw_id) || is_bpmn(n, "startEvent") {
                 continue;
             }
+            let within = self.parent_of.get(raw_id).map(|p| normal_id(p));
             if let Some(two) = self.throwing_end(*n) {
                 match two {
-                    Ok(two) => steps.extend(two),
+                    Ok(two) => steps.extend(two.into_iter().map(|mut s| {
+                        s.within = within.clone();
+                        s
+                    })),
                     Err(e) => problems.push(e),
                 }
                 continue;
             }
             match self.step(*n) {
-                Ok(step) => steps.push(step),
+                Ok(mut step) => {
+                    step.within = within;
+                    steps.push(step)
+                }
                 Err(e) => problems.push(e),
             }
         }

@@ -19,7 +19,10 @@ impl<'a> Importer<'a> {
         let starts: Vec<&Xn> = self
             .nodes
             .iter()
-            .filter(|n| is_bpmn(n, "startEvent"))
+            .filter(|n| {
+                is_bpmn(n, "startEvent")
+                    && !self.parent_of.contains_key(n.attribute("id").unwrap_or(""))
+            })
             .collect();
         let triggered = |n: &Xn| {
             n.children()
@@ -76,5 +79,81 @@ impl<'a> Importer<'a> {
             }
         }
         Ok((start_node, start, start_timer, start_signal))
+    }
+
+    /// A timer start event's definition `def` (of start event `n`): a literal cycle, date or
+    /// duration (`R/PT1H`, or as a FEEL string literal `="R/PT1H"`); an expression over
+    /// variables is refused, since a timer start has none.
+    pub(super) fn start_timer_of(
+        &self,
+        n: Xn,
+        def: Xn,
+    ) -> Result<crate::definition::StartTimer, ImportError> {
+        use crate::definition::StartTimer;
+        let literal = |text: &str| -> Option<String> {
+            let t = text.trim();
+            match t.strip_prefix('=') {
+                None => Some(t.to_string()),
+                Some(e) => {
+                    let e = e.trim();
+                    e.strip_prefix('"')
+                        .and_then(|r| r.strip_suffix('"'))
+                        .map(str::to_string)
+                }
+            }
+        };
+        let (kind, text) = ["timeCycle", "timeDate", "timeDuration"]
+            .iter()
+            .find_map(|k| child(def, k).and_then(|t| t.text()).map(|t| (*k, t)))
+            .map_or((None, ""), |(k, t)| (Some(k), t));
+        let Some(kind) = kind else {
+            return self.fail(n, "a timer start needs timeCycle, timeDate or timeDuration");
+        };
+        let Some(value) = literal(text) else {
+            return self.fail(
+                n,
+                format!(
+                    "{kind} of a timer start must be a literal, not an expression over variables"
+                ),
+            );
+        };
+        Ok(match kind {
+            "timeCycle" => StartTimer::Cycle(value),
+            "timeDate" => StartTimer::Date(value),
+            _ => StartTimer::Duration(value),
+        })
+    }
+
+    /// An embedded subprocess: the step its one plain start event leads to.
+    pub(super) fn subprocess_start(&self, n: Xn<'a>) -> Result<String, ImportError> {
+        let raw_id = n.attribute("id").unwrap_or("");
+        let starts: Vec<&Xn> = self
+            .nodes
+            .iter()
+            .filter(|s| {
+                is_bpmn(s, "startEvent")
+                    && self.parent_of.get(s.attribute("id").unwrap_or("")) == Some(&raw_id)
+            })
+            .collect();
+        let start = match starts.as_slice() {
+            [s] => **s,
+            [] => return self.fail(n, "an embedded subprocess needs a start event"),
+            [_, second, ..] => {
+                return self.fail(**second, "an embedded subprocess has one start event")
+            }
+        };
+        if let Some(d) = start
+            .children()
+            .find(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+        {
+            return self.fail(
+                d,
+                "the start event of an embedded subprocess is a plain one (its boundary events catch what comes from outside)",
+            );
+        }
+        match self.single_next(start)? {
+            Some(first) => Ok(first),
+            None => self.fail(start, "the start event leads nowhere"),
+        }
     }
 }

@@ -13,50 +13,6 @@ use super::{ImportError, Importer, Xn};
 use crate::bpmn::ZEEBE_NS;
 
 impl<'a> Importer<'a> {
-    /// The step an element is, with its boundary events.
-    /// A timer start event's definition `def` (of start event `n`): a literal cycle, date or
-    /// duration (`R/PT1H`, or as a FEEL string literal `="R/PT1H"`); an expression over
-    /// variables is refused, since a timer start has none.
-    pub(super) fn start_timer_of(
-        &self,
-        n: Xn,
-        def: Xn,
-    ) -> Result<crate::definition::StartTimer, ImportError> {
-        use crate::definition::StartTimer;
-        let literal = |text: &str| -> Option<String> {
-            let t = text.trim();
-            match t.strip_prefix('=') {
-                None => Some(t.to_string()),
-                Some(e) => {
-                    let e = e.trim();
-                    e.strip_prefix('"')
-                        .and_then(|r| r.strip_suffix('"'))
-                        .map(str::to_string)
-                }
-            }
-        };
-        let (kind, text) = ["timeCycle", "timeDate", "timeDuration"]
-            .iter()
-            .find_map(|k| child(def, k).and_then(|t| t.text()).map(|t| (*k, t)))
-            .map_or((None, ""), |(k, t)| (Some(k), t));
-        let Some(kind) = kind else {
-            return self.fail(n, "a timer start needs timeCycle, timeDate or timeDuration");
-        };
-        let Some(value) = literal(text) else {
-            return self.fail(
-                n,
-                format!(
-                    "{kind} of a timer start must be a literal, not an expression over variables"
-                ),
-            );
-        };
-        Ok(match kind {
-            "timeCycle" => StartTimer::Cycle(value),
-            "timeDate" => StartTimer::Date(value),
-            _ => StartTimer::Duration(value),
-        })
-    }
-
     /// A service task's `zeebe:taskHeaders` (`<zeebe:header key="..." value="..." />`).
     fn headers_of(&self, n: Xn) -> Result<std::collections::BTreeMap<String, String>, ImportError> {
         let mut headers = std::collections::BTreeMap::new();
@@ -75,6 +31,7 @@ impl<'a> Importer<'a> {
         Ok(headers)
     }
 
+    /// The step an element is, with its boundary events.
     pub(super) fn step(&self, n: Xn<'a>) -> Result<Step, ImportError> {
         let n = &n;
         let raw_id = n.attribute("id").unwrap_or("");
@@ -407,6 +364,10 @@ impl<'a> Importer<'a> {
                     errors: Vec::new(),
                 }
             }
+            "subProcess" => StepKind::Subprocess {
+                start: self.subprocess_start(*n)?,
+                errors: Vec::new(),
+            },
             other => return self.fail(*n, format!("{other} is not supported")),
         };
         // Boundary events attached to it.
@@ -562,13 +523,14 @@ impl<'a> Importer<'a> {
                 output,
                 errors,
             },
+            StepKind::Subprocess { start, .. } => StepKind::Subprocess { start, errors },
             other if !errors.is_empty() => {
                 return self.fail(
                     *n,
                     format!(
-                        "only service tasks and call activities route errors, not a {}",
-                        other.type_name()
-                    ),
+                    "only service tasks, call activities and subprocesses route errors, not a {}",
+                    other.type_name()
+                ),
                 )
             }
             other => other,
@@ -583,6 +545,7 @@ impl<'a> Importer<'a> {
             compensate,
             inputs,
             outputs,
+            within: None,
         })
     }
 }

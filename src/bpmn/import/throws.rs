@@ -1,6 +1,7 @@
 //! Events that throw as modelers draw them: a message or signal end event (the throw, then
 //! the end), and a message throw or end event implemented as a job (a `zeebe:taskDefinition`
-//! on it, as Zeebe runs it: a service step whose handler sends).
+//! on it, as Zeebe runs it: a service step whose handler sends); and the nodes that are part of
+//! another step (boundary events, gateway catch events, compensation tasks, reminder throws).
 
 use super::xml::{child, handler_of, is_bpmn, list_of, literal_name, lr};
 use super::{ImportError, Importer, Xn};
@@ -61,6 +62,7 @@ impl<'a> Importer<'a> {
                     compensate: None,
                     inputs: Vec::new(),
                     outputs: Vec::new(),
+                    within: None,
                 },
                 Step {
                     id: end,
@@ -70,8 +72,48 @@ impl<'a> Importer<'a> {
                     compensate: None,
                     inputs: Vec::new(),
                     outputs: Vec::new(),
+                    within: None,
                 },
             ])
         })())
+    }
+
+    /// Nodes that are part of another step rather than steps of their own: boundary events,
+    /// the catch events of event gateways, compensation tasks, and a reminder's throw and end
+    /// events.
+    pub(super) fn auxiliary(&self) -> std::collections::HashSet<&'a str> {
+        let mut auxiliary = std::collections::HashSet::new();
+        for n in &self.nodes {
+            let id = n.attribute("id").unwrap_or("");
+            let name = n.tag_name().name();
+            if name == "boundaryEvent" || n.attribute("isForCompensation") == Some("true") {
+                auxiliary.insert(id);
+            }
+            let from = |kind: &str| {
+                self.in_of(id)
+                    .iter()
+                    .any(|f| self.by_id.get(f.from).is_some_and(|g| is_bpmn(g, kind)))
+            };
+            if name == "intermediateCatchEvent" && from("eventBasedGateway") {
+                auxiliary.insert(id);
+            }
+            if name == "intermediateThrowEvent"
+                && child(*n, "messageEventDefinition").is_some()
+                && self.in_of(id).iter().any(|f| {
+                    self.by_id.get(f.from).is_some_and(|b| {
+                        is_bpmn(b, "boundaryEvent")
+                            && b.attribute("cancelActivity") == Some("false")
+                    })
+                })
+            {
+                auxiliary.insert(id);
+                for f in self.out_of(id) {
+                    if self.by_id.get(f.to).is_some_and(|e| is_bpmn(e, "endEvent")) {
+                        auxiliary.insert(f.to);
+                    }
+                }
+            }
+        }
+        auxiliary
     }
 }

@@ -55,7 +55,16 @@ impl Decision<'_> {
     /// is a job the instance waits for (returns false then). When none is left: after a cancel
     /// the instance is cancelled (false); after a compensate step it goes on (true).
     pub(super) fn compensate_next(&mut self) -> bool {
-        while let Some(step) = self.scratch.compensable.last().cloned() {
+        // Inside a subprocess, only its own completed steps are undone.
+        let scope = self.scratch.compensate_scope.clone();
+        while let Some(step) = self
+            .scratch
+            .compensable
+            .iter()
+            .rev()
+            .find(|c| scope.as_deref().is_none_or(|s| self.def.inside(c, s)))
+            .cloned()
+        {
             match self.def.step(&step).and_then(|s| s.compensate.clone()) {
                 Some(crate::definition::Compensation::Handler { handler }) => {
                     let job_id = self.next_id();

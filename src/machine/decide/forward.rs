@@ -168,6 +168,11 @@ impl Decision<'_> {
                     });
                     queue.extend(step.next.clone());
                 }
+                StepKind::Subprocess { start, .. } => {
+                    self.emit(Event::SubprocessEntered { step: id.clone() });
+                    self.schedule_boundaries(step);
+                    queue.push_back(start.clone());
+                }
                 StepKind::WaitSignal { signal, .. } => {
                     self.emit(Event::MessageAwaited {
                         step: id.clone(),
@@ -177,13 +182,15 @@ impl Decision<'_> {
                     self.schedule_boundaries(step);
                 }
                 StepKind::Compensate => {
-                    // Undoing the work ends every other branch first.
+                    // Undoing the work ends every other branch first (but the subprocesses
+                    // around the step, whose own steps are the ones undone).
                     queue.clear();
-                    self.withdraw_all(&format!("compensation at step {id}"));
+                    self.withdraw_all_but(&format!("compensation at step {id}"), Some(&id));
                     self.emit(Event::CompensationStarted {
                         reason: format!("step {id}"),
                         then: step.next.clone(),
                         by: String::new(),
+                        scope: step.within.clone(),
                     });
                     if !self.compensate_next() {
                         return Ok(());
@@ -328,6 +335,11 @@ impl Decision<'_> {
                     self.schedule_boundaries(step);
                 }
                 StepKind::Error { code } => {
+                    let message = format!("business error {code}");
+                    if let Some(next) = self.catch_in_scopes(&id, code, &message, &mut queue) {
+                        queue.push_back(next);
+                        continue;
+                    }
                     // Every other branch ends too; the instance fails with the code.
                     queue.clear();
                     self.withdraw_all(&format!("error {code} at {id}"));
@@ -340,12 +352,22 @@ impl Decision<'_> {
                         error: format!("business error {code}"),
                     });
                 }
+                StepKind::Terminate if step.within.is_some() => {
+                    // Inside a subprocess, it ends that subprocess (everything in it).
+                    let scope = step.within.clone().unwrap_or_default();
+                    self.withdraw_inside(&scope, &format!("terminated at {id}"), &mut queue);
+                    self.complete_scope(&scope, &mut queue);
+                }
                 StepKind::Terminate => {
                     // Every other branch ends here: its waits and timers go, and what was
                     // queued to run is not run.
                     queue.clear();
                     self.withdraw_all(&format!("terminated at {id}"));
                     self.emit(Event::InstanceCompleted { step: id.clone() })
+                }
+                StepKind::End if step.within.is_some() => {
+                    let scope = step.within.clone().unwrap_or_default();
+                    self.end_inside(&id, &scope, &mut queue);
                 }
                 StepKind::End => {
                     if self.scratch.waits.is_empty() && queue.is_empty() {
@@ -356,6 +378,7 @@ impl Decision<'_> {
                 }
             }
         }
+        self.stuck_scopes();
         // Every branch ended, yet the instance did not: a join waits for a branch that will
         // never come. Fail it rather than leave it stuck without a word.
         if self.scratch.status == Status::Running

@@ -5,16 +5,16 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    later, lookup, parse_cycle_lenient as parse_cycle, BoundaryEvent, Output, Process, StepKind,
-    TimerSpec,
+    later, parse_cycle_lenient as parse_cycle, BoundaryEvent, Output, Process, StepKind, TimerSpec,
 };
 
 use super::*;
-use results::{error_variables, map_output};
+use results::{error_variables, map_output, message_key, not_waiting};
 
 mod compensation;
 mod forward;
 mod results;
+mod scope;
 mod task;
 mod timers;
 
@@ -143,6 +143,14 @@ pub fn decide(
                     d.run_forward(Some(r.next.clone()))?;
                     return Ok(d.out);
                 }
+                if let Some(code) = code {
+                    let message = format!("business error {code}");
+                    let mut queue = std::collections::VecDeque::new();
+                    if let Some(next) = d.catch_in_scopes(&step, code, &message, &mut queue) {
+                        d.run_forward(Some(next))?;
+                        return Ok(d.out);
+                    }
+                }
                 let with = code
                     .as_ref()
                     .map(|c| format!(" with business error {c}"))
@@ -238,8 +246,19 @@ pub fn decide(
                     Some(r.next.clone())
                 }
                 None => {
-                    d.attempt_failed(&step, *job_id, error);
-                    return Ok(d.out);
+                    // A business error no step routes: a subprocess around it may.
+                    let mut queue = std::collections::VecDeque::new();
+                    let caught = match code {
+                        Some(code) if state.compensating.is_none() => {
+                            d.catch_in_scopes(&step, code, error, &mut queue)
+                        }
+                        _ => None,
+                    };
+                    if caught.is_none() {
+                        d.attempt_failed(&step, *job_id, error);
+                        return Ok(d.out);
+                    }
+                    caught
                 }
             }
         }
@@ -291,6 +310,7 @@ pub fn decide(
                     reason: reason.clone(),
                     then: None,
                     by: by.clone(),
+                    scope: None,
                 });
                 d.compensate_next();
             }
@@ -511,8 +531,12 @@ impl Decision<'_> {
         }
     }
 
-    /// End the wait at `step` without its own event (a boundary event, a cancel).
+    /// End the wait at `step` without its own event (a boundary event, a cancel); for a
+    /// subprocess, everything inside it first.
     fn interrupt(&mut self, step: &str, by: &str) {
+        if matches!(self.scratch.wait_at(step), Some(Wait::Scope { .. })) {
+            self.withdraw_inside(step, by, &mut std::collections::VecDeque::new());
+        }
         self.emit(Event::WaitInterrupted {
             step: step.to_string(),
             by: by.to_string(),
@@ -521,45 +545,31 @@ impl Decision<'_> {
 
     /// End every branch: each wait is interrupted and every timer cancelled.
     fn withdraw_all(&mut self, by: &str) {
-        let steps: Vec<String> = self
+        self.withdraw_all_but(by, None);
+    }
+
+    /// End every branch but the subprocesses around step `keep_around` (and their timers).
+    fn withdraw_all_but(&mut self, by: &str, keep_around: Option<&str>) {
+        let kept = |d: &Self, step: &str| keep_around.is_some_and(|k| d.def.inside(k, step));
+        while let Some(step) = self
             .scratch
             .waits
             .iter()
-            .map(|w| w.step().to_string())
-            .collect();
-        for step in &steps {
-            self.interrupt(step, by);
+            .map(|w| w.step())
+            .find(|s| !kept(self, s))
+            .map(str::to_string)
+        {
+            self.interrupt(&step, by);
         }
-        let timer_steps: Vec<String> = self.scratch.timers.iter().map(|t| t.step.clone()).collect();
+        let timer_steps: Vec<String> = self
+            .scratch
+            .timers
+            .iter()
+            .filter(|t| !kept(self, &t.step))
+            .map(|t| t.step.clone())
+            .collect();
         for step in timer_steps {
             self.cancel_timers(&step);
         }
-    }
-}
-
-fn not_waiting(state: &InstanceState, what: &'static str) -> Rejection {
-    match (&state.status, state.waits.first()) {
-        (Status::Running, Some(_)) => Rejection::NotWaitingFor {
-            waiting_at: state
-                .waits
-                .iter()
-                .map(|w| w.step())
-                .collect::<Vec<_>>()
-                .join(", "),
-            what,
-        },
-        (s, _) => Rejection::NotRunning(s.as_str()),
-    }
-}
-
-/// The key a send or receive step uses: a variable rendered as text, or the business key.
-fn message_key(state: &InstanceState, path: Option<&str>) -> String {
-    match path {
-        None => state.business_key.clone(),
-        Some(p) => match lookup(&state.variables, p) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        },
     }
 }

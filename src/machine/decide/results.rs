@@ -1,9 +1,10 @@
 //! What a step's result sets in the variables: its output rule or its output mappings, and
-//! an error route's code and message variables.
+//! an error route's code and message variables; the key a message uses, and the rejection of an input nothing waits for.
 
 use serde_json::{Map, Value};
 
-use crate::definition::Output;
+use crate::definition::{lookup, Output};
+use crate::machine::{InstanceState, Rejection, Status};
 
 use super::Decision;
 
@@ -56,5 +57,32 @@ pub(super) fn map_output(output: &Output, result: &Value) -> Map<String, Value> 
             m.insert(v.clone(), result.clone());
             m
         }
+    }
+}
+
+pub(super) fn not_waiting(state: &InstanceState, what: &'static str) -> Rejection {
+    match (&state.status, state.waits.first()) {
+        (Status::Running, Some(_)) => Rejection::NotWaitingFor {
+            waiting_at: state
+                .waits
+                .iter()
+                .map(|w| w.step())
+                .collect::<Vec<_>>()
+                .join(", "),
+            what,
+        },
+        (s, _) => Rejection::NotRunning(s.as_str()),
+    }
+}
+
+/// The key a send or receive step uses: a variable rendered as text, or the business key.
+pub(super) fn message_key(state: &InstanceState, path: Option<&str>) -> String {
+    match path {
+        None => state.business_key.clone(),
+        Some(p) => match lookup(&state.variables, p) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
     }
 }

@@ -383,7 +383,7 @@ pub fn effects(
             }
             out
         }
-        Event::BusinessErrorCaught { step, .. } => {
+        Event::BusinessErrorCaught { step, .. } | Event::SubprocessCompleted { step } => {
             vec![end_wait(step, has_boundary_messages(process, step))]
         }
         Event::Migrated {

@@ -267,6 +267,8 @@ impl<'a> Activity<'a> {
             } => Activity::Begin("timer"),
             Event::GatewayEntered { .. } => Activity::Begin("event_gateway"),
             Event::ChildStarted { .. } => Activity::Begin("call"),
+            Event::SubprocessEntered { .. } => Activity::Begin("subprocess"),
+            Event::SubprocessCompleted { .. } => Activity::Close("completed".into()),
             Event::TaskCreated { .. } => Activity::Begin("user_task"),
             Event::TaskClaimed { .. } => Activity::Claimed,
             Event::TaskCompleted { by, .. } => Activity::Close(format!("completed by {by}")),
