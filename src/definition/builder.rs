@@ -118,6 +118,7 @@ impl ProcessBuilder {
             inputs: Vec::new(),
             outputs: Vec::new(),
             within: None,
+            multi: None,
         });
         self.explicit_next.push(false);
         self.current = self.def.steps.len() - 1;

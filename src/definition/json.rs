@@ -81,6 +81,8 @@ pub(super) struct RawStep {
     #[serde(default, rename = "in", skip_serializing_if = "Option::is_none")]
     within: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    multi: Option<MultiInstance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
 }
 
@@ -452,6 +454,7 @@ impl TryFrom<RawStep> for Step {
             inputs: r.inputs,
             outputs: r.outputs,
             within: r.within,
+            multi: r.multi,
         })
     }
 }
@@ -494,6 +497,7 @@ impl From<Step> for RawStep {
             fields: BTreeMap::new(),
             start: None,
             within: s.within,
+            multi: s.multi,
             next: s.next,
         };
         match s.kind {

@@ -8,6 +8,7 @@ mod diff;
 mod io;
 mod json;
 mod json_events;
+mod multi;
 mod process;
 mod retry;
 mod signals;
@@ -25,6 +26,7 @@ pub use crate::expr::lookup;
 pub use builder::{ProcessBuilder, StepBuilder};
 pub use diff::{diff, DefinitionDiff};
 pub use io::{map_all, Mapping};
+pub use multi::{element_id, split_element, MultiInstance, MAX_ELEMENTS};
 pub use process::{compile, Process};
 pub use retry::RetryPolicy;
 pub use subprocess::MAX_NESTING;
@@ -167,6 +169,8 @@ pub struct Step {
     /// The subprocess this step belongs to (JSON `in`); `None` at the process's top level. A
     /// step leads only to steps of its own subprocess.
     pub within: Option<String>,
+    /// Run once per element of a list (service, user task and call steps).
+    pub multi: Option<MultiInstance>,
 }
 
 /// How a completed step is undone.

@@ -217,6 +217,8 @@ impl Process {
 
     /// A step by id.
     pub fn step(&self, id: &str) -> Option<&Step> {
+        // A multi-instance element (`step#index`) is its step.
+        let id = id.split_once('#').map_or(id, |(s, _)| s);
         self.index.get(id).map(|&i| &self.def.steps[i])
     }
 
@@ -262,6 +264,10 @@ impl Process {
     /// Whether step `step` lies inside subprocess `scope`, however deep (not the subprocess
     /// step itself).
     pub fn inside(&self, step: &str, scope: &str) -> bool {
+        // The elements of a multi-instance step are inside it.
+        if step.split_once('#').is_some_and(|(s, _)| s == scope) {
+            return true;
+        }
         let mut at = self.step(step).and_then(|s| s.within.as_deref());
         for _ in 0..=super::MAX_NESTING {
             match at {

@@ -503,6 +503,7 @@ impl ProcessDefinition {
             structural_problems |= check_boundaries(i, step, &index, &mut report);
         }
         structural_problems |= super::subprocess::check_scopes(self, &index, &mut report);
+        super::multi::check_multi(self, &mut report);
 
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
         // Every step must be reachable from the first, and the first must reach an end.

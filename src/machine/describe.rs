@@ -223,6 +223,15 @@ impl Event {
                 ..
             } => format!("{step}: started {process} as {child_id}"),
             Event::SubprocessEntered { step } => format!("{step}: subprocess entered"),
+            Event::MultiInstanceStarted { step, items } => {
+                format!("{step}: runs for {} elements", items.len())
+            }
+            Event::ElementCompleted { step, index, .. } => {
+                format!("{step}: element {index} completed")
+            }
+            Event::MultiInstanceCompleted { step, set } => {
+                format!("{step}: every element done, set {}", vars(set))
+            }
             Event::SubprocessCompleted { step } => format!("{step}: subprocess completed"),
             Event::ChildCompleted {
                 step,

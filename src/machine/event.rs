@@ -485,6 +485,30 @@ pub enum Event {
         /// Who completed it.
         by: String,
     },
+    /// A multi-instance step was entered: it runs once per element of `items`.
+    MultiInstanceStarted {
+        /// The step.
+        step: String,
+        /// The list, as it was when the step was entered.
+        items: Vec<Value>,
+    },
+    /// One element of a multi-instance step completed.
+    ElementCompleted {
+        /// The step.
+        step: String,
+        /// The element's position, from 0.
+        index: usize,
+        /// What of its result goes into the output collection.
+        result: Value,
+    },
+    /// Every element of a multi-instance step completed (or its completion condition held);
+    /// `set` is what went into the variables (the output collection).
+    MultiInstanceCompleted {
+        /// The step.
+        step: String,
+        /// Variables set.
+        set: Map<String, Value>,
+    },
     /// An embedded subprocess began: the steps inside it run from its start.
     SubprocessEntered {
         /// The subprocess step.

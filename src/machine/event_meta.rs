@@ -41,6 +41,9 @@ impl Event {
             Event::ChildStarted { .. } => "ChildStarted",
             Event::ChildCompleted { .. } => "ChildCompleted",
             Event::SubprocessEntered { .. } => "SubprocessEntered",
+            Event::MultiInstanceStarted { .. } => "MultiInstanceStarted",
+            Event::ElementCompleted { .. } => "ElementCompleted",
+            Event::MultiInstanceCompleted { .. } => "MultiInstanceCompleted",
             Event::SubprocessCompleted { .. } => "SubprocessCompleted",
             Event::Migrated { .. } => "Migrated",
             Event::SignalThrown { .. } => "SignalThrown",
@@ -94,6 +97,9 @@ impl Event {
             | Event::ChildStarted { step, .. }
             | Event::ChildCompleted { step, .. }
             | Event::SubprocessEntered { step }
+            | Event::MultiInstanceStarted { step, .. }
+            | Event::ElementCompleted { step, .. }
+            | Event::MultiInstanceCompleted { step, .. }
             | Event::SubprocessCompleted { step }
             | Event::SignalThrown { step, .. }
             | Event::InclusiveForked { step, .. }

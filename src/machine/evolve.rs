@@ -77,6 +77,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
         }
         Event::InstanceCancelled { .. } => {
             state.status = Status::Cancelled;
+            state.multi.clear();
             state.waits.clear();
             state.timers.clear();
             state.incidents.clear();
@@ -115,6 +116,35 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.waits.push(Wait::Scope { step: step.clone() });
         }
         Event::SubprocessCompleted { step } => end_wait(state, step),
+        Event::MultiInstanceStarted { step, items } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Scope { step: step.clone() });
+            state.multi.insert(
+                step.clone(),
+                MultiState {
+                    items: items.clone(),
+                    results: vec![Value::Null; items.len()],
+                    done: 0,
+                },
+            );
+        }
+        Event::ElementCompleted {
+            step,
+            index,
+            result,
+        } => {
+            if let Some(m) = state.multi.get_mut(step) {
+                if let Some(r) = m.results.get_mut(*index) {
+                    *r = result.clone();
+                }
+                m.done += 1;
+            }
+        }
+        Event::MultiInstanceCompleted { step, set: vars } => {
+            end_wait(state, step);
+            state.multi.remove(step);
+            set(state, vars);
+        }
         Event::StepCompensated { step } => {
             if let Some(i) = state.compensable.iter().rposition(|s| s == step) {
                 state.compensable.remove(i);
@@ -277,15 +307,20 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
         Event::TimerCancelled { timer_id, .. } => {
             state.timers.retain(|t| t.timer_id != *timer_id);
         }
-        Event::WaitInterrupted { step, .. } => end_wait(state, step),
+        Event::WaitInterrupted { step, .. } => {
+            end_wait(state, step);
+            state.multi.remove(step);
+        }
         Event::InstanceCompleted { .. } => {
             state.status = Status::Completed;
+            state.multi.clear();
             state.waits.clear();
             state.timers.clear();
             state.joins.clear();
         }
         Event::InstanceFailed { error, .. } => {
             state.status = Status::Failed;
+            state.multi.clear();
             state.waits.clear();
             state.error = Some(error.clone());
             state.timers.clear();

@@ -62,5 +62,7 @@ pub use event::{Event, MessageKind};
 pub use evolve::evolve;
 pub use input::{derived_id, Context, Input, Rejection, TaskAction};
 pub use migrate::{plan_migration, MigrationPlan};
-pub use state::{ActiveTimer, Incident, InstanceState, OpenTask, Parent, Status, TimerKind, Wait};
+pub use state::{
+    ActiveTimer, Incident, InstanceState, MultiState, OpenTask, Parent, Status, TimerKind, Wait,
+};
 pub use upcast::{upcast, UpcastError, EVENT_SCHEMA};

@@ -255,6 +255,20 @@ pub struct InstanceState {
     /// (only its own completed steps are undone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensate_scope: Option<String>,
+    /// Multi-instance steps that run: their elements and the results so far.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub multi: BTreeMap<String, MultiState>,
+}
+
+/// A multi-instance step while its elements run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiState {
+    /// The list it runs over, as it was when the step was entered.
+    pub items: Vec<Value>,
+    /// Each element's result (`null` until it completes).
+    pub results: Vec<Value>,
+    /// How many elements completed.
+    pub done: usize,
 }
 
 /// What a timer belongs to.
@@ -362,6 +376,28 @@ impl InstanceState {
         })
     }
 
+    /// The variables element `id` (`step#index`) of a multi-instance step sees besides the
+    /// instance's: its element under the step's element variable, and `loop_counter` from 1.
+    /// Empty for a plain step.
+    pub fn element_variables(&self, def: &Process, id: &str) -> Map<String, Value> {
+        let mut out = Map::new();
+        let Some((base, index)) = crate::definition::split_element(id) else {
+            return out;
+        };
+        let (Some(m), Some(s)) = (
+            def.step(base).and_then(|s| s.multi.as_ref()),
+            self.multi.get(base),
+        ) else {
+            return out;
+        };
+        out.insert(
+            m.element_variable().to_string(),
+            s.items.get(index).cloned().unwrap_or(Value::Null),
+        );
+        out.insert("loop_counter".into(), (index + 1).into());
+        out
+    }
+
     /// The open incident at `step`.
     pub fn incident_at(&self, step: &str) -> Option<&Incident> {
         self.incidents.iter().find(|i| i.step == step)
@@ -433,6 +469,7 @@ impl Default for InstanceState {
             compensate_then: None,
             paused: false,
             compensate_scope: None,
+            multi: BTreeMap::new(),
         }
     }
 }

@@ -332,6 +332,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 inputs: Vec::new(),
                 outputs: Vec::new(),
                 within: None,
+                multi: None,
             })
             .collect();
         steps.push(Step {
@@ -343,6 +344,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             inputs: Vec::new(),
             outputs: Vec::new(),
             within: None,
+            multi: None,
         });
         let def = ProcessDefinition {
             process: "p".into(),
@@ -995,3 +997,6 @@ fn a_stored_duration_of_the_lax_grammar_still_runs_but_no_longer_deploys() {
 
 #[path = "scope_tests.rs"]
 mod scope;
+
+#[path = "multi_tests.rs"]
+mod multi;

@@ -68,6 +68,7 @@ async fn an_invalid_definition_writes_nothing() {
         inputs: Vec::new(),
         outputs: Vec::new(),
         within: None,
+        multi: None,
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

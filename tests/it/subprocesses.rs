@@ -144,3 +144,91 @@ async fn a_modelers_subprocess_completes_is_caught_or_is_interrupted_and_leaves_
     assert!(exported.contains("isExpanded=\"false\""));
     assert_eq!(&longrun::bpmn::import(&exported).unwrap(), def.definition());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_instance_step_runs_each_element_once_on_two_engines_and_collects_in_order() {
+    use longrun::definition::MultiInstance;
+    let db = TestDb::new().await;
+    let def = longrun::ProcessDefinition::builder("picking")
+        .service("pick", "pick_line")
+        .for_each(
+            MultiInstance::over("lines")
+                .element("line")
+                .collect("picked", Some("sku")),
+        )
+        .service("pack", "pack")
+        .end("done")
+        .build()
+        .unwrap();
+    let picks = Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
+    let engine = |picks: Arc<std::sync::Mutex<Vec<(String, i64)>>>| {
+        Engine::builder(db.store.clone())
+            .config(EngineConfig {
+                poll_interval: std::time::Duration::from_millis(20),
+                ..EngineConfig::default()
+            })
+            .handler("pick_line", move |job: JobContext| {
+                let picks = picks.clone();
+                async move {
+                    let sku = job.variables["line"]["sku"].as_str().unwrap().to_string();
+                    let n = job.variables["loop_counter"].as_i64().unwrap();
+                    picks.lock().unwrap().push((sku.clone(), n));
+                    Ok(json!({"sku": sku.to_uppercase()}))
+                }
+            })
+            .handler("pack", |job: JobContext| async move {
+                Ok(json!({"parcels": job.variables["picked"].as_array().unwrap().len()}))
+            })
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (engine(picks.clone()), engine(picks.clone()));
+    a.deploy(&def).await.unwrap();
+    let mut ended = a.subscribe_ended();
+    let mut ended_b = b.subscribe_ended();
+    let n = 20;
+    let ids = a
+        .start_many(
+            (0..n)
+                .map(|i| {
+                    StartRequest::new("picking", format!("p{i}")).variables(json!({
+                        "lines": (0..5).map(|l| json!({"sku": format!("s{i}-{l}")})).collect::<Vec<_>>()
+                    }))
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(db.count("jobs", "").await, (n * 5) as i64);
+    let (ra, rb) = (a.run(), b.run());
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < ids.len() {
+        tokio::select! {
+            Ok(e) = ended.recv() => { seen.insert(e.instance_id); }
+            Ok(e) = ended_b.recv() => { seen.insert(e.instance_id); }
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => panic!("instances did not end"),
+        }
+    }
+    ra.shutdown().await;
+    rb.shutdown().await;
+    // Each element ran once, whichever engine took it.
+    let picks = picks.lock().unwrap().clone();
+    assert_eq!(picks.len(), n * 5);
+    let distinct: std::collections::HashSet<_> = picks.iter().map(|p| p.0.clone()).collect();
+    assert_eq!(distinct.len(), n * 5);
+    for (i, id) in ids.iter().enumerate() {
+        let view = db.store.instance(*id).await.unwrap();
+        assert_eq!(view.status, "completed");
+        let expected: Vec<String> = (0..5).map(|l| format!("S{i}-{l}")).collect();
+        assert_eq!(view.variables["picked"], json!(expected));
+        assert_eq!(view.variables["parcels"], json!(5));
+        let replay = db.store.replay(*id).await.unwrap();
+        assert!(replay.differences.is_empty(), "{:?}", replay.differences);
+    }
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'ElementCompleted'")
+            .await,
+        (n * 5) as i64
+    );
+    assert_eq!(db.count("jobs", "").await, 0);
+}

@@ -546,6 +546,7 @@ impl<'a> Importer<'a> {
             inputs,
             outputs,
             within: None,
+            multi: None,
         })
     }
 }

@@ -63,6 +63,7 @@ impl<'a> Importer<'a> {
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                     within: None,
+                    multi: None,
                 },
                 Step {
                     id: end,
@@ -73,6 +74,7 @@ impl<'a> Importer<'a> {
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                     within: None,
+                    multi: None,
                 },
             ])
         })())

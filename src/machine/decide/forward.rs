@@ -101,6 +101,11 @@ impl Decision<'_> {
             let step = def
                 .step(&id)
                 .ok_or_else(|| Rejection::UnknownStep(id.clone()))?;
+            if step.multi.is_some() && crate::definition::split_element(&id).is_none() {
+                // Its elements run instead (and may be many: each gets its turn).
+                budget += self.enter_multi(step, &mut queue);
+                continue;
+            }
             if def.on_cycle(&id) {
                 let pass = self.scratch.passes.get(&id).copied().unwrap_or(0) + 1;
                 self.emit(Event::StepEntered {
@@ -317,6 +322,7 @@ impl Decision<'_> {
                             .collect(),
                     };
                     let mut variables = variables;
+                    variables.extend(self.scratch.element_variables(def, &id));
                     if !step.inputs.is_empty() {
                         let vars = &self.scratch.variables;
                         variables.extend(crate::definition::map_all(

@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::definition::{
-    later, parse_cycle_lenient as parse_cycle, BoundaryEvent, Output, Process, StepKind, TimerSpec,
+    later, parse_cycle_lenient as parse_cycle, split_element, BoundaryEvent, Output, Process,
+    StepKind, TimerSpec,
 };
 
 use super::*;
@@ -13,6 +14,7 @@ use results::{error_variables, map_output, message_key, not_waiting};
 
 mod compensation;
 mod forward;
+mod multi;
 mod results;
 mod scope;
 mod task;
@@ -168,14 +170,19 @@ pub fn decide(
                 Some(StepKind::Call { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
             };
+            let result = Value::Object(variables.clone());
+            let set = match split_element(&step) {
+                None => d.result_set(&step, output, &result),
+                Some(_) => Map::new(),
+            };
             d.emit(Event::ChildCompleted {
                 step: step.clone(),
                 child_id: *child_id,
-                set: d.result_set(&step, output, &Value::Object(variables.clone())),
+                set,
             });
             d.cancel_timers(&step);
             d.record_compensable(&step);
-            d.next_of(&step)?
+            d.after(&step, &result)?
         }
         Input::JobCompleted { job_id, result } => {
             let step = match state.job_wait(*job_id) {
@@ -201,14 +208,19 @@ pub fn decide(
                 Some(StepKind::Service { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
             };
+            // An element's result is kept in its place, not set.
+            let set = match split_element(&step) {
+                None => d.result_set(&step, output, result),
+                Some(_) => Map::new(),
+            };
             d.emit(Event::JobCompleted {
                 step: step.clone(),
                 job_id: *job_id,
-                set: d.result_set(&step, output, result),
+                set,
             });
             d.cancel_timers(&step);
             d.record_compensable(&step);
-            d.next_of(&step)?
+            d.after(&step, result)?
         }
         Input::JobFailed {
             job_id,
@@ -243,6 +255,10 @@ pub fn decide(
                         set: error_variables(r, error),
                     });
                     d.cancel_timers(&step);
+                    // An element's error ends the whole step: the other elements go.
+                    if let Some((base, _)) = split_element(&step) {
+                        d.interrupt(base, &format!("business error {} at {step}", r.code));
+                    }
                     Some(r.next.clone())
                 }
                 None => {

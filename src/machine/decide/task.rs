@@ -37,7 +37,14 @@ impl Decision<'_> {
     /// Open the task of a user task step (or fail the instance when its people or dates
     /// cannot be resolved from the variables).
     pub(super) fn open_task(&mut self, id: &str, t: &UserTask) -> bool {
-        let vars = &self.scratch.variables;
+        // An element's people and dates may refer to its element.
+        let mut with_element;
+        let mut vars = &self.scratch.variables;
+        if crate::definition::split_element(id).is_some() {
+            with_element = vars.clone();
+            with_element.extend(self.scratch.element_variables(self.def, id));
+            vars = &with_element;
+        }
         let now = self.ctx.now;
         let resolved = (|| -> Result<Event, String> {
             Ok(Event::TaskCreated {
@@ -215,14 +222,20 @@ impl Decision<'_> {
                     _ => return Err(Rejection::UnknownStep(step)),
                 };
                 def.check_completion(variables).map_err(bad)?;
+                let result = Value::Object(variables.clone());
+                // An element's result is kept in its place, not set.
+                let set = match crate::definition::split_element(&step) {
+                    None => self.result_set(&step, &def.output, &result),
+                    Some(_) => serde_json::Map::new(),
+                };
                 self.emit(Event::TaskCompleted {
                     step: step.clone(),
                     task_id,
-                    set: self.result_set(&step, &def.output, &Value::Object(variables.clone())),
+                    set,
                     by: by.to_string(),
                 });
                 self.cancel_timers(&step);
-                Ok(After::Forward(self.next_of(&step)?))
+                Ok(After::Forward(self.after(&step, &result)?))
             }
         }
     }

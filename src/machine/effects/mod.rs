@@ -383,7 +383,9 @@ pub fn effects(
             }
             out
         }
-        Event::BusinessErrorCaught { step, .. } | Event::SubprocessCompleted { step } => {
+        Event::BusinessErrorCaught { step, .. }
+        | Event::SubprocessCompleted { step }
+        | Event::MultiInstanceCompleted { step, .. } => {
             vec![end_wait(step, has_boundary_messages(process, step))]
         }
         Event::Migrated {
@@ -441,9 +443,10 @@ pub fn effects(
 /// mappings added.
 fn job_variables(process: &Process, step: &str, before: &InstanceState) -> Map<String, Value> {
     let mut vars = before.variables.clone();
+    vars.extend(before.element_variables(process, step));
     if let Some(s) = process.step(step) {
         if !s.inputs.is_empty() {
-            let inputs = crate::definition::map_all(&s.inputs, &before.variables, &Map::new());
+            let inputs = crate::definition::map_all(&s.inputs, &vars, &Map::new());
             vars.extend(inputs);
         }
     }

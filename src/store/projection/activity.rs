@@ -269,6 +269,8 @@ impl<'a> Activity<'a> {
             Event::ChildStarted { .. } => Activity::Begin("call"),
             Event::SubprocessEntered { .. } => Activity::Begin("subprocess"),
             Event::SubprocessCompleted { .. } => Activity::Close("completed".into()),
+            Event::MultiInstanceStarted { .. } => Activity::Begin("multi_instance"),
+            Event::MultiInstanceCompleted { .. } => Activity::Close("completed".into()),
             Event::TaskCreated { .. } => Activity::Begin("user_task"),
             Event::TaskClaimed { .. } => Activity::Claimed,
             Event::TaskCompleted { by, .. } => Activity::Close(format!("completed by {by}")),

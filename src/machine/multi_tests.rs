@@ -1,0 +1,217 @@
+//! Multi-instance steps: parallel and sequential elements, each seeing its element, results
+//! collected in order, an early completion withdrawing the rest, a business error ending all.
+
+use super::*;
+use crate::definition::{MultiInstance, UserTask};
+
+fn fetch(multi: MultiInstance) -> ProcessDefinition {
+    ProcessDefinition::builder("order")
+        .service("fetch", "fetch_line")
+        .for_each(multi)
+        .on_error("OutOfStock", "sorry")
+        .end("done")
+        .end("sorry")
+        .build()
+        .unwrap()
+}
+
+fn lines() -> Input {
+    start_with(json!({"lines": [{"sku": "a"}, {"sku": "b"}, {"sku": "c"}]}))
+}
+
+fn jobs(state: &InstanceState) -> Vec<(String, Uuid)> {
+    state
+        .waits
+        .iter()
+        .filter_map(|w| match w {
+            Wait::Job { step, job_id, .. } => Some((step.clone(), *job_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn parallel_elements_run_at_once_and_collect_their_results_in_order() {
+    let def = fetch(
+        MultiInstance::over("lines")
+            .element("line")
+            .collect("fetched", Some("sku")),
+    );
+    let (events, s) = run(&def, &[lines()]);
+    assert!(matches!(&events[0][1], Event::MultiInstanceStarted { items, .. } if items.len() == 3));
+    let running = jobs(&s);
+    assert_eq!(
+        running.iter().map(|j| j.0.as_str()).collect::<Vec<_>>(),
+        ["fetch#0", "fetch#1", "fetch#2"]
+    );
+    // Each element's job sees its element and its counter, not the others'.
+    let p = compile(def.clone());
+    let vars = s.element_variables(&p, "fetch#1");
+    assert_eq!(vars["line"], json!({"sku": "b"}));
+    assert_eq!(vars["loop_counter"], json!(2));
+    // They complete out of order; the results keep the elements' order.
+    let mut inputs = vec![lines()];
+    for i in [2, 0, 1] {
+        inputs.push(Input::JobCompleted {
+            job_id: running[i].1,
+            result: json!({"sku": format!("got-{i}")}),
+        });
+    }
+    let (events, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    assert_eq!(s.variables["fetched"], json!(["got-0", "got-1", "got-2"]));
+    assert!(s.multi.is_empty());
+    assert!(events[1]
+        .iter()
+        .all(|e| !matches!(e, Event::MultiInstanceCompleted { .. })));
+    assert_eq!(fold(&events.concat()), s);
+}
+
+#[test]
+fn sequential_elements_run_one_after_another() {
+    let def = fetch(
+        MultiInstance::over("lines")
+            .sequential()
+            .collect("all", None),
+    );
+    let mut inputs = vec![lines()];
+    for i in 0..3 {
+        let s = run(&def, &inputs).1;
+        let running = jobs(&s);
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].0, format!("fetch#{i}"));
+        inputs.push(Input::JobCompleted {
+            job_id: running[0].1,
+            result: json!({"n": i}),
+        });
+    }
+    let s = run(&def, &inputs).1;
+    assert_eq!(s.status, Status::Completed);
+    assert_eq!(s.variables["all"], json!([{"n": 0}, {"n": 1}, {"n": 2}]));
+}
+
+#[test]
+fn a_completion_condition_withdraws_the_elements_still_running() {
+    let def = fetch(MultiInstance::over("lines").until("completed >= 2"));
+    let s = run(&def, &[lines()]).1;
+    let running = jobs(&s);
+    let inputs = vec![lines(), done(running[0].1), done(running[1].1)];
+    let (events, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    assert!(events[2]
+        .iter()
+        .any(|e| matches!(e, Event::WaitInterrupted { step, .. } if step == "fetch#2")));
+}
+
+#[test]
+fn a_routed_business_error_of_one_element_ends_them_all() {
+    let def = fetch(MultiInstance::over("lines"));
+    let s = run(&def, &[lines()]).1;
+    let running = jobs(&s);
+    let inputs = vec![
+        lines(),
+        Input::JobFailed {
+            job_id: running[1].1,
+            error: "none left".into(),
+            code: Some("OutOfStock".into()),
+        },
+    ];
+    let (_, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    assert!(s.waits.is_empty() && s.multi.is_empty());
+}
+
+#[test]
+fn an_empty_list_passes_and_a_missing_one_fails_the_instance() {
+    let def = fetch(MultiInstance::over("lines").collect("fetched", None));
+    let (_, s) = run(&def, &[start_with(json!({"lines": []}))]);
+    assert_eq!(s.status, Status::Completed);
+    assert_eq!(s.variables["fetched"], json!([]));
+    let (_, s) = run(&def, &[start_with(json!({}))]);
+    assert_eq!(s.status, Status::Failed);
+    assert!(
+        s.error.as_deref().unwrap().contains("holds no list"),
+        "{s:?}"
+    );
+    let many: Vec<Value> = (0..=crate::definition::MAX_ELEMENTS)
+        .map(|i| json!(i))
+        .collect();
+    let (_, s) = run(&def, &[start_with(json!({"lines": many}))]);
+    assert!(
+        s.error.as_deref().unwrap().contains("at most 1000"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn user_task_elements_are_offered_to_their_elements_people() {
+    let def = ProcessDefinition::builder("approvals")
+        .user_task("approve", UserTask::new().assignee("=approver"))
+        .for_each(
+            MultiInstance::over("approvers")
+                .element("approver")
+                .collect("votes", Some("ok")),
+        )
+        .end("done")
+        .build()
+        .unwrap();
+    let (_, s) = run(&def, &[start_with(json!({"approvers": ["ann", "bob"]}))]);
+    let tasks: Vec<(String, Option<String>, Uuid)> = s
+        .waits
+        .iter()
+        .filter_map(|w| match w {
+            Wait::Task {
+                step,
+                task,
+                task_id,
+            } => Some((step.clone(), task.assignee.clone(), *task_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].1.as_deref(), Some("ann"));
+    assert_eq!(tasks[1].1.as_deref(), Some("bob"));
+    let complete = |task_id: Uuid, by: &str, ok: bool| Input::Task {
+        task_id,
+        action: TaskAction::Complete {
+            variables: json!({"ok": ok}).as_object().unwrap().clone(),
+            force: false,
+        },
+        by: by.into(),
+    };
+    let inputs = vec![
+        start_with(json!({"approvers": ["ann", "bob"]})),
+        complete(tasks[1].2, "bob", false),
+        complete(tasks[0].2, "ann", true),
+    ];
+    let (_, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    assert_eq!(s.variables["votes"], json!([true, false]));
+}
+
+#[test]
+fn multi_instance_settings_are_checked_and_round_trip_through_json() {
+    let def = fetch(
+        MultiInstance::over("lines")
+            .element("line")
+            .sequential()
+            .collect("fetched", Some("sku"))
+            .until("completed > 1"),
+    );
+    let json = def.to_json();
+    assert!(json.contains("\"multi\""), "{json}");
+    assert_eq!(ProcessDefinition::from_json(&json).unwrap(), def);
+    let err = ProcessDefinition::builder("p")
+        .send("s", "M")
+        .for_each(MultiInstance::over("bad path!").until("(("))
+        .end("done")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("steps[0].multi: a send step does not run per element"),
+        "{err}"
+    );
+    assert!(err.contains("steps[0].multi.collection"), "{err}");
+    assert!(err.contains("steps[0].multi.completion"), "{err}");
+}
