@@ -1,5 +1,7 @@
 //! Multi-instance steps: a service step, user task or call step run once per element of a list
-//! variable, all at once or one after another, their results collected in order.
+//! variable, all at once or one after another, their results collected in order. Each
+//! element's result also goes into the variables as the step's own would (by its output rule;
+//! of elements running at once, the last to complete wins), as BPMN engines do.
 
 use serde::{Deserialize, Serialize};
 

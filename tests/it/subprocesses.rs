@@ -232,3 +232,81 @@ async fn a_multi_instance_step_runs_each_element_once_on_two_engines_and_collect
     );
     assert_eq!(db.count("jobs", "").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modelers_multi_instance_tasks_run_per_element_and_round_trip() {
+    let db = TestDb::new().await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap());
+    let xml = include_str!("../fixtures/bpmn/multi_instance_modeler.bpmn");
+    db.store
+        .deploy_bpmn(xml, longrun::Clock::now(&clock))
+        .await
+        .unwrap();
+    let def = db.store.definition("pick_lines", 1).await.unwrap();
+    let m = def.step("activity_pick").unwrap().multi.clone().unwrap();
+    assert_eq!(
+        (m.collection.as_str(), m.element.as_deref(), m.sequential),
+        ("order.lines", Some("line"), false)
+    );
+    assert_eq!(m.output_element.as_deref(), Some("sku"));
+    let approve = def.step("activity_approve").unwrap().multi.clone().unwrap();
+    assert!(approve.sequential && approve.completion.is_some());
+    let engine = Engine::builder(db.store.clone())
+        .clock(Arc::new(clock.clone()))
+        .config(EngineConfig {
+            poll_interval: std::time::Duration::from_millis(20),
+            ..EngineConfig::default()
+        })
+        .handler("pick_line", |job: JobContext| async move {
+            Ok(json!({"sku": job.variables["line"]["sku"]}))
+        })
+        .build()
+        .unwrap();
+    let running = engine.run();
+    let id = engine
+        .start(StartRequest::new("pick_lines", "o1").variables(json!({
+            "order": {"lines": [{"sku": "x"}, {"sku": "y"}]},
+            "approvers": ["ann", "bob", "cid"],
+            "rejected": false
+        })))
+        .await
+        .unwrap();
+    // Ann approves; Bob rejects, and the completion condition ends it before Cid.
+    for (who, rejected) in [("ann", false), ("bob", true)] {
+        let task = loop {
+            let page = engine
+                .tasks(&longrun::store::TaskQuery {
+                    assignee: Some(who.to_string()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if let Some(t) = page.tasks.into_iter().next() {
+                break t;
+            }
+            tokio::task::yield_now().await;
+        };
+        engine
+            .complete(task.task_id, who, json!({"rejected": rejected}))
+            .await
+            .unwrap();
+    }
+    let mut ended = engine.subscribe_ended();
+    if db.store.instance(id).await.unwrap().status == "running" {
+        wait_ended(&mut ended, &[id]).await;
+    }
+    running.shutdown().await;
+    let view = db.store.instance(id).await.unwrap();
+    assert_eq!(view.status, "completed");
+    assert_eq!(view.variables["picked"], json!(["x", "y"]));
+    assert_eq!(db.count("tasks", "").await, 0);
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'TaskCreated'").await,
+        2,
+        "Cid was never asked"
+    );
+    // Exported and imported again: the same definition.
+    let exported = longrun::bpmn::export(def.definition()).xml;
+    assert!(exported.contains("<bpmn:multiInstanceLoopCharacteristics isSequential=\"true\">"));
+    assert_eq!(&longrun::bpmn::import(&exported).unwrap(), def.definition());
+}

@@ -1,5 +1,6 @@
 //! A user task as BPMN: Zeebe's `userTask` extension elements, with longrun's own
-//! attributes for what Zeebe cannot say (a due date as a duration, declared fields).
+//! attributes for what Zeebe cannot say (a due date as a duration, declared fields); and the
+//! loop characteristics of a multi-instance step.
 
 use super::*;
 use crate::definition::{UserTask, DEFAULT_PRIORITY};
@@ -55,4 +56,29 @@ pub(super) fn user_task(t: &UserTask) -> (String, String) {
     }
     inner += "</bpmn:extensionElements>";
     (attrs, inner)
+}
+
+/// A multi-instance step's loop characteristics, as Zeebe writes them.
+pub(super) fn loop_characteristics(m: &crate::definition::MultiInstance) -> String {
+    let mut attrs = format!(" inputCollection=\"={}\"", esc(&m.collection));
+    if let Some(e) = &m.element {
+        attrs += &format!(" inputElement=\"{}\"", esc(e));
+    }
+    if let Some(c) = &m.output_collection {
+        attrs += &format!(" outputCollection=\"{}\"", esc(c));
+    }
+    if let Some(e) = &m.output_element {
+        attrs += &format!(" outputElement=\"={}\"", esc(e));
+    }
+    format!(
+        "<bpmn:multiInstanceLoopCharacteristics{}><bpmn:extensionElements><zeebe:loopCharacteristics{attrs} /></bpmn:extensionElements>{}</bpmn:multiInstanceLoopCharacteristics>",
+        if m.sequential { " isSequential=\"true\"" } else { "" },
+        m.completion
+            .as_ref()
+            .map(|c| format!(
+                "<bpmn:completionCondition xsi:type=\"bpmn:tFormalExpression\">={}</bpmn:completionCondition>",
+                esc(c)
+            ))
+            .unwrap_or_default()
+    )
 }

@@ -11,6 +11,7 @@ use crate::definition::{ProcessDefinition, RetryPolicy, Step, TimerSpec};
 use super::{BPMN_NS, ZEEBE_NS};
 
 mod io;
+mod multi;
 mod start;
 mod step;
 mod task;
@@ -251,7 +252,7 @@ impl<'a> Importer<'a> {
                                 || is_bpmn(x, "standardLoopCharacteristics")
                         }) {
                             unsupported.extend(
-                            fail::<()>(doc, l, "loops and multi-instance are not supported (model the loop with a gateway)")
+                            fail::<()>(doc, l, "loops and multi-instance subprocesses are not run yet (a multi-instance call activity is)")
                                 .err(),
                         );
                             continue;
@@ -299,15 +300,15 @@ impl<'a> Importer<'a> {
                     | "manualTask"
                     | "userTask"
                     | "boundaryEvent" => {
-                        if let Some(l) = c.children().find(|x| {
-                            is_bpmn(x, "multiInstanceLoopCharacteristics")
-                                || is_bpmn(x, "standardLoopCharacteristics")
-                        }) {
+                        if let Some(l) = c
+                            .children()
+                            .find(|x| is_bpmn(x, "standardLoopCharacteristics"))
+                        {
                             unsupported.extend(
                             fail::<()>(
                                 doc,
                                 l,
-                                "loops and multi-instance are not supported (model the loop with a gateway)",
+                                "standard loops are not supported (model the loop with a gateway, or run the step per element of a list: multi-instance)",
                             )
                             .err(),
                         );

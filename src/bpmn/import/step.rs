@@ -546,7 +546,7 @@ impl<'a> Importer<'a> {
             inputs,
             outputs,
             within: None,
-            multi: None,
+            multi: self.multi_of(*n)?,
         })
     }
 }

@@ -171,10 +171,7 @@ pub fn decide(
                 _ => return Err(Rejection::UnknownStep(step)),
             };
             let result = Value::Object(variables.clone());
-            let set = match split_element(&step) {
-                None => d.result_set(&step, output, &result),
-                Some(_) => Map::new(),
-            };
+            let set = d.result_set(&step, output, &result);
             d.emit(Event::ChildCompleted {
                 step: step.clone(),
                 child_id: *child_id,
@@ -208,11 +205,9 @@ pub fn decide(
                 Some(StepKind::Service { output, .. }) => output,
                 _ => return Err(Rejection::UnknownStep(step)),
             };
-            // An element's result is kept in its place, not set.
-            let set = match split_element(&step) {
-                None => d.result_set(&step, output, result),
-                Some(_) => Map::new(),
-            };
+            // An element's result is set as the step's would be (the last one wins) and kept
+            // in its place for the output collection.
+            let set = d.result_set(&step, output, result);
             d.emit(Event::JobCompleted {
                 step: step.clone(),
                 job_id: *job_id,

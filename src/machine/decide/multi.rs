@@ -87,10 +87,27 @@ impl Decision<'_> {
             None => false,
             Some(c) => {
                 let mut vars = self.scratch.variables.clone();
-                vars.insert("completed".into(), done.into());
-                vars.insert("total".into(), total.into());
                 let active = if m.sequential { 0 } else { total - done };
-                vars.insert("active".into(), active.into());
+                // Also under the names Zeebe and Camunda 7 give them.
+                for (names, n) in [
+                    (
+                        [
+                            "completed",
+                            "numberOfCompletedInstances",
+                            "nrOfCompletedInstances",
+                        ],
+                        done,
+                    ),
+                    (["total", "numberOfInstances", "nrOfInstances"], total),
+                    (
+                        ["active", "numberOfActiveInstances", "nrOfActiveInstances"],
+                        active,
+                    ),
+                ] {
+                    for name in names {
+                        vars.insert(name.into(), n.into());
+                    }
+                }
                 let verdict = crate::expr::Expr::parse(c)
                     .map_err(|e| e.to_string())
                     .and_then(|e| e.eval(&vars).map_err(|e| e.to_string()));

@@ -223,11 +223,7 @@ impl Decision<'_> {
                 };
                 def.check_completion(variables).map_err(bad)?;
                 let result = Value::Object(variables.clone());
-                // An element's result is kept in its place, not set.
-                let set = match crate::definition::split_element(&step) {
-                    None => self.result_set(&step, &def.output, &result),
-                    Some(_) => serde_json::Map::new(),
-                };
+                let set = self.result_set(&step, &def.output, &result);
                 self.emit(Event::TaskCompleted {
                     step: step.clone(),
                     task_id,
