@@ -213,12 +213,7 @@ impl ProcessDefinition {
                             );
                         }
                     }
-                    for (j, e) in errors.iter().enumerate() {
-                        if !is_name(&e.code) {
-                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
-                        }
-                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
-                    }
+                    check_error_routes(errors, i, &mut report);
                     if let Some(Err((field, e))) = retry.as_ref().map(|r| r.check()) {
                         report(format!("steps[{i}].retry.{field}"), e);
                     }
@@ -392,12 +387,7 @@ impl ProcessDefinition {
                     }
                 }
                 StepKind::Call { process, input, output, errors } => {
-                    for (j, e) in errors.iter().enumerate() {
-                        if !is_name(&e.code) {
-                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
-                        }
-                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
-                    }
+                    check_error_routes(errors, i, &mut report);
                     if !is_ident(process) {
                         report(at("process"), format!("invalid process id \"{process}\""));
                     } else if *process == self.process {
@@ -429,12 +419,7 @@ impl ProcessDefinition {
                     check_output(output, &at("output"), &mut report);
                 }
                 StepKind::Subprocess { errors, .. } => {
-                    for (j, e) in errors.iter().enumerate() {
-                        if !is_name(&e.code) {
-                            report(format!("steps[{i}].errors[{j}].code"), "an error code must be non-empty, without spaces".into());
-                        }
-                        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), &mut report);
-                    }
+                    check_error_routes(errors, i, &mut report);
                 }
                 StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
             }
@@ -554,6 +539,23 @@ impl ProcessDefinition {
 
 fn index_has(steps: &[super::Step], id: &str) -> bool {
     steps.iter().any(|s| s.id == id)
+}
+
+/// The codes and variables of a step's error routes.
+fn check_error_routes(
+    errors: &[super::ErrorRoute],
+    i: usize,
+    report: &mut impl FnMut(String, String),
+) {
+    for (j, e) in errors.iter().enumerate() {
+        if !is_name(&e.code) {
+            report(
+                format!("steps[{i}].errors[{j}].code"),
+                "an error code must be non-empty, without spaces".into(),
+            );
+        }
+        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), report);
+    }
 }
 
 fn check_error_variables(
