@@ -110,12 +110,6 @@ pub(super) fn check_multi(def: &ProcessDefinition, report: &mut impl FnMut(Strin
                 ),
             );
         }
-        if !step.boundary.is_empty() {
-            report(
-                format!("steps[{i}].boundary"),
-                "boundary events on a multi-instance step are not run yet (put the step in a subprocess and the events on it)".into(),
-            );
-        }
         if !is_var_path(&m.collection) {
             report(
                 at("collection"),

@@ -215,3 +215,69 @@ fn multi_instance_settings_are_checked_and_round_trip_through_json() {
     assert!(err.contains("steps[0].multi.collection"), "{err}");
     assert!(err.contains("steps[0].multi.completion"), "{err}");
 }
+
+#[test]
+fn the_steps_boundary_events_belong_to_all_its_elements() {
+    use crate::definition::Reassign;
+    let def = ProcessDefinition::builder("approvals")
+        .user_task("approve", UserTask::new().assignee("=approver"))
+        .for_each(MultiInstance::over("approvers").element("approver"))
+        .escalate(
+            crate::definition::TimerSpec::After("P1D".into()),
+            Reassign {
+                assignee: Some("boss".into()),
+                ..Default::default()
+            },
+        )
+        .timeout_after("P3D", "too_late")
+        .or_message("Withdrawn", "too_late")
+        .end("done")
+        .end("too_late")
+        .build()
+        .unwrap();
+    let start = start_with(json!({"approvers": ["ann", "bob"]}));
+    let (_, s) = run(&def, std::slice::from_ref(&start));
+    // One timer per boundary event of the step, none per element; the message once.
+    assert_eq!(s.timers.len(), 2, "{:?}", s.timers);
+    assert!(s.timers.iter().all(|t| t.step == "approve"));
+    let p = compile(def.clone());
+    assert_eq!(
+        s.awaited_messages(&p),
+        [("Withdrawn".to_string(), "o-1".to_string())]
+    );
+    // The escalation gives every element's task to the boss.
+    let escalation = s
+        .timers
+        .iter()
+        .find(|t| t.due_at < s.timers.iter().map(|t| t.due_at).max().unwrap())
+        .unwrap()
+        .timer_id;
+    let (_, after) = run(
+        &def,
+        &[
+            start.clone(),
+            Input::TimerFired {
+                timer_id: escalation,
+            },
+        ],
+    );
+    let holders: Vec<Option<String>> = after
+        .waits
+        .iter()
+        .filter_map(|w| match w {
+            Wait::Task { task, .. } => Some(task.assignee.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(holders, [Some("boss".into()), Some("boss".into())]);
+    // The interrupting timer ends both elements and the step.
+    let deadline = s.timers.iter().max_by_key(|t| t.due_at).unwrap().timer_id;
+    let (events, done) = run(&def, &[start, Input::TimerFired { timer_id: deadline }]);
+    assert_eq!(done.status, Status::Completed);
+    assert!(done.multi.is_empty() && done.timers.is_empty());
+    let interrupted = events[1]
+        .iter()
+        .filter(|e| matches!(e, Event::WaitInterrupted { .. }))
+        .count();
+    assert_eq!(interrupted, 3, "two elements and the step");
+}

@@ -426,6 +426,11 @@ impl InstanceState {
             Wait::Gateway { key, .. } => key.clone(),
             _ => self.business_key.clone(),
         };
+        // An element's step has the boundary events of the whole multi-instance step: they
+        // are the step's own wait's.
+        if crate::definition::split_element(step).is_some() {
+            return out;
+        }
         let Some(step) = def.step(step) else {
             return out;
         };

@@ -129,7 +129,7 @@ impl Decision<'_> {
                             return Ok(());
                         }
                     }
-                    self.schedule_boundaries(step);
+                    self.schedule_boundaries(&id, step);
                 }
                 StepKind::Send {
                     message,
@@ -155,14 +155,14 @@ impl Decision<'_> {
                         name: message.clone(),
                         key,
                     });
-                    self.schedule_boundaries(step);
+                    self.schedule_boundaries(&id, step);
                 }
                 StepKind::Timer { timer } => {
                     self.schedule(&id, TimerKind::Step, timer);
                 }
                 StepKind::UserTask(t) => {
                     if self.open_task(&id, t) {
-                        self.schedule_boundaries(step);
+                        self.schedule_boundaries(&id, step);
                     }
                 }
                 StepKind::Signal { signal } => {
@@ -175,7 +175,7 @@ impl Decision<'_> {
                 }
                 StepKind::Subprocess { start, .. } => {
                     self.emit(Event::SubprocessEntered { step: id.clone() });
-                    self.schedule_boundaries(step);
+                    self.schedule_boundaries(&id, step);
                     queue.push_back(start.clone());
                 }
                 StepKind::WaitSignal { signal, .. } => {
@@ -184,7 +184,7 @@ impl Decision<'_> {
                         name: crate::definition::signal_subscription(signal),
                         key: String::new(),
                     });
-                    self.schedule_boundaries(step);
+                    self.schedule_boundaries(&id, step);
                 }
                 StepKind::Compensate => {
                     // Undoing the work ends every other branch first (but the subprocesses
@@ -338,7 +338,7 @@ impl Decision<'_> {
                         process: process.clone(),
                         variables,
                     });
-                    self.schedule_boundaries(step);
+                    self.schedule_boundaries(&id, step);
                 }
                 StepKind::Error { code } => {
                     let message = format!("business error {code}");

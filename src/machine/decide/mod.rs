@@ -477,7 +477,21 @@ pub fn decide(
                                 d.emit(e);
                             }
                             if let Some(a) = &b.assign {
-                                d.reassign(&timer.step, a, format!("timer {timer_id}"));
+                                // On a multi-instance user task: each element's task.
+                                let tasks: Vec<String> = state
+                                    .waits
+                                    .iter()
+                                    .map(|w| w.step())
+                                    .filter(|s| {
+                                        *s == timer.step
+                                            || split_element(s)
+                                                .is_some_and(|(b, _)| b == timer.step)
+                                    })
+                                    .map(str::to_string)
+                                    .collect();
+                                for t in tasks {
+                                    d.reassign(&t, a, format!("timer {timer_id}"));
+                                }
                             }
                             if timer.remaining > 0 {
                                 if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {

@@ -49,6 +49,8 @@ impl Decision<'_> {
             self.finish_multi(&step.id, queue);
             return 0;
         }
+        // The step's boundary events end all of its elements.
+        self.schedule_boundaries(&step.id, step);
         let started = if m.sequential { 1 } else { n };
         queue.extend((0..started).map(|i| element_id(&step.id, i)));
         started

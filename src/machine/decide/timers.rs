@@ -122,7 +122,12 @@ impl Decision<'_> {
         }
     }
 
-    pub(super) fn schedule_boundaries(&mut self, step: &crate::definition::Step) {
+    /// Arm the boundary events of step `id` as it is entered. An element of a multi-instance
+    /// step arms none: the step's own boundary events belong to all of its elements.
+    pub(super) fn schedule_boundaries(&mut self, id: &str, step: &crate::definition::Step) {
+        if crate::definition::split_element(id).is_some() {
+            return;
+        }
         for (index, b) in step.boundary.iter().enumerate() {
             if self.scratch.status != Status::Running {
                 return;
