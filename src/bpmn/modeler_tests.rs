@@ -1059,3 +1059,41 @@ fn zeebe_io_mappings_feed_the_job_and_choose_what_its_result_sets() {
     .unwrap_err();
     assert!(e.message.contains("ioMapping on a"), "{e}");
 }
+
+#[test]
+fn feel_functions_and_dates_in_a_modelers_conditions_import_and_run() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:exclusiveGateway id="split" default="f2" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="split" />
+    <bpmn:sequenceFlow id="f1" sourceRef="split" targetRef="rush">
+      <bpmn:conditionExpression>=count(items) &gt;= 2 and starts with(upper case(country), "D") and date and time(placed) + duration("P7D") &lt; now()</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f2" sourceRef="split" targetRef="normal" />
+    <bpmn:endEvent id="rush" />
+    <bpmn:endEvent id="normal" />"#,
+        "",
+    );
+    let def = import(&xml).unwrap();
+    let process = crate::definition::compile(def.clone());
+    // ctx() is 2023-11-14: an order placed more than 7 days before is rushed.
+    for (placed, end) in [
+        ("2023-11-01T00:00:00Z", "rush"),
+        ("2023-11-13T00:00:00Z", "normal"),
+    ] {
+        let events = decide(
+            &process,
+            &InstanceState::default(),
+            &start(serde_json::json!({"items": [1, 2], "country": "de", "placed": placed})),
+            ctx(),
+        )
+        .unwrap();
+        assert!(
+            matches!(events.last(), Some(Event::InstanceCompleted { step }) if step == end),
+            "{placed}: {events:?}"
+        );
+    }
+    // It goes out and comes back the same.
+    assert_eq!(import(&export(&def).xml).unwrap(), def);
+}

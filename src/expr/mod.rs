@@ -1,16 +1,27 @@
-//! The condition language of exclusive gateways: small and safe by construction.
+//! The condition language of gateways and completion conditions: small and safe by
+//! construction, with FEEL's arithmetic and a fixed set of its built-in functions.
 //!
 //! ```text
 //! payment.amount > 1000 && customer.vip == true
 //! status != "cancelled" || !(retries >= 3)
 //! card.expires_at == null
+//! count(items) > 3 and starts with(upper case(country), "DE")
+//! date and time(order.placed_at) + duration("P14D") < now()
 //! ```
 //!
-//! An expression has literals (numbers, `"strings"` or `'strings'`, `true`, `false`, `null`),
-//! paths into the instance variables (`payment.amount`), comparisons (`== != < <= > >=`),
-//! boolean logic (`&&`, `||`, `!`, also spelled `and`, `or`, `not`) and parentheses. There are
-//! no loops, no function calls and no assignments, and an expression is at most
-//! [`MAX_LEN`] characters and [`MAX_NODES`] nodes, so evaluating one is bounded by its size.
+//! An expression has literals (numbers, `"strings"` or `'strings'`, `true`, `false`, `null`,
+//! lists `[1, 2]`), paths into the instance variables (`payment.amount`), arithmetic
+//! (`+ - * /`, `+` also joins text; a `-` between two names needs spaces, since `a-b` is a
+//! name), comparisons (`== != < <= > >=`), boolean logic (`&&`, `||`, `!`, also spelled `and`,
+//! `or`, `not`), parentheses and calls of the built-in functions ([`Func`]): `string`,
+//! `number`, `count`, `sum`, `min`, `max`, `contains`, `starts with`, `ends with`, `upper
+//! case`, `lower case`, `string length`, `is defined`, `list contains`, `abs`, `floor`,
+//! `ceiling`, `now`, `today`, `date and time`, `date` and `duration`. Date-times, dates and
+//! durations compare and add as FEEL's do (a date-time minus a date-time is a duration); text
+//! in RFC 3339 compares with a date-time. `now()` and `today()` read the engine's clock of the
+//! decision, so a decision replays the same. There are no loops, no user-defined functions
+//! and no assignments, and an expression is at most [`MAX_LEN`] characters and [`MAX_NODES`]
+//! nodes, so evaluating one is bounded by its size and its variables'.
 //!
 //! A leading `=` is allowed (the modeler's FEEL style, `=amount > 1000`).
 //!
@@ -18,12 +29,16 @@
 //! its column; where the definition declares variable types, a path that is not declared, or a
 //! comparison between values of different types, is refused before anything is deployed.
 //! At run time a path that is absent reads as `null`; ordering (`<`, `>`, ...) applies to two
-//! numbers or two strings, and anything else is an evaluation error.
+//! values of one kind, anything else is an evaluation error; arithmetic with `null` is `null`.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod eval;
+mod func;
 mod parse;
+
+pub use func::Func;
 
 use parse::parse;
 use serde::{Deserialize, Serialize};
@@ -114,6 +129,30 @@ impl CmpOp {
     }
 }
 
+/// An arithmetic operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+}
+
+impl ArithOp {
+    fn as_str(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+        }
+    }
+}
+
 /// A parsed expression. Each node keeps the column it starts at, for messages.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -129,6 +168,14 @@ pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
     /// `a op b`
     Cmp(CmpOp, Box<Expr>, Box<Expr>, usize),
+    /// `a + b`, `a - b`, `a * b`, `a / b`
+    Arith(ArithOp, Box<Expr>, Box<Expr>, usize),
+    /// `-e`
+    Neg(Box<Expr>, usize),
+    /// `[a, b]`
+    List(Vec<Expr>, usize),
+    /// A built-in function's call.
+    Call(Func, Vec<Expr>, usize),
 }
 
 impl Expr {
@@ -149,7 +196,14 @@ impl Expr {
 
     fn column(&self) -> usize {
         match self {
-            Expr::Lit(_, c) | Expr::Path(_, c) | Expr::Not(_, c) | Expr::Cmp(_, _, _, c) => *c,
+            Expr::Lit(_, c)
+            | Expr::Path(_, c)
+            | Expr::Not(_, c)
+            | Expr::Cmp(_, _, _, c)
+            | Expr::Arith(_, _, _, c)
+            | Expr::Neg(_, c)
+            | Expr::List(_, c)
+            | Expr::Call(_, _, c) => *c,
             Expr::And(a, _) | Expr::Or(a, _) => a.column(),
         }
     }
@@ -199,6 +253,48 @@ impl Expr {
                 }
                 Ok(Type::Boolean)
             }
+            Expr::List(items, _) => {
+                for i in items {
+                    i.type_of(declared)?;
+                }
+                Ok(Type::Any)
+            }
+            Expr::Call(f, args, _) => {
+                for a in args {
+                    a.type_of(declared)?;
+                }
+                Ok(f.result_type())
+            }
+            Expr::Neg(e, col) => match e.type_of(declared)? {
+                Type::Number => Ok(Type::Number),
+                Type::Any | Type::Null => Ok(Type::Any),
+                t => err(*col, format!("`-` needs a number, not a {t}")),
+            },
+            Expr::Arith(op, a, b, col) => {
+                let (ta, tb) = (a.type_of(declared)?, b.type_of(declared)?);
+                for (side, t) in [(a, ta), (b, tb)] {
+                    if matches!(t, Type::Boolean | Type::Object) {
+                        return err(
+                            side.column(),
+                            format!(
+                                "`{}` works on numbers, text, dates and durations, not a {t}",
+                                op.as_str()
+                            ),
+                        );
+                    }
+                }
+                Ok(match (ta, tb) {
+                    (Type::Number, Type::Number) => Type::Number,
+                    (Type::String, Type::String) if *op == ArithOp::Add => Type::String,
+                    (Type::Any | Type::Null, _) | (_, Type::Any | Type::Null) => Type::Any,
+                    _ => {
+                        return err(
+                            *col,
+                            format!("`{}` cannot join a {ta} and a {tb}", op.as_str()),
+                        )
+                    }
+                })
+            }
             Expr::Cmp(op, a, b, col) => {
                 let (ta, tb) = (a.type_of(declared)?, b.type_of(declared)?);
                 let ordering = !matches!(op, CmpOp::Eq | CmpOp::Ne);
@@ -225,66 +321,32 @@ impl Expr {
         }
     }
 
-    /// Evaluate the expression as a condition over the variables.
+    /// Evaluate the expression as a condition over the variables (without a clock: `now()`
+    /// and `today()` are errors; the engine evaluates with [`Expr::eval_at`]).
     pub fn eval(&self, vars: &Map<String, Value>) -> Result<bool, ExprError> {
-        match self.value(vars)? {
-            Value::Bool(b) => Ok(b),
-            other => err(
-                self.column(),
-                format!("the condition is {other}, not true or false"),
-            ),
-        }
+        self.eval_with(vars, None)
     }
 
-    fn value(&self, vars: &Map<String, Value>) -> Result<Value, ExprError> {
-        Ok(match self {
-            Expr::Lit(v, _) => v.clone(),
-            Expr::Path(p, _) => lookup(vars, p).cloned().unwrap_or(Value::Null),
-            Expr::Not(e, col) => match e.value(vars)? {
-                Value::Bool(b) => Value::Bool(!b),
-                other => return err(*col, format!("`!` needs a boolean, found {other}")),
-            },
-            Expr::And(a, b) => Value::Bool(a.boolean(vars, "&&")? && b.boolean(vars, "&&")?),
-            Expr::Or(a, b) => Value::Bool(a.boolean(vars, "||")? || b.boolean(vars, "||")?),
-            Expr::Cmp(op, a, b, col) => {
-                let (x, y) = (a.value(vars)?, b.value(vars)?);
-                let ord = match (&x, &y) {
-                    (Value::Number(m), Value::Number(n)) => Some(compare_numbers(m, n)),
-                    (Value::String(s), Value::String(t)) => Some(Some(s.cmp(t))),
-                    _ => None,
-                };
-                let result = match op {
-                    CmpOp::Eq => ord.map_or(x == y, |o| o == Some(std::cmp::Ordering::Equal)),
-                    CmpOp::Ne => ord.map_or(x != y, |o| o != Some(std::cmp::Ordering::Equal)),
-                    _ => {
-                        let Some(Some(o)) = ord else {
-                            return err(
-                                *col,
-                                format!(
-                                    "`{}` compares numbers or strings, found {x} and {y}",
-                                    op.as_str()
-                                ),
-                            );
-                        };
-                        match op {
-                            CmpOp::Lt => o.is_lt(),
-                            CmpOp::Le => o.is_le(),
-                            CmpOp::Gt => o.is_gt(),
-                            _ => o.is_ge(),
-                        }
-                    }
-                };
-                Value::Bool(result)
-            }
-        })
+    /// Evaluate the expression as a condition over the variables, with `now()` and `today()`
+    /// reading `now` (the engine's clock of the decision).
+    pub fn eval_at(
+        &self,
+        vars: &Map<String, Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, ExprError> {
+        self.eval_with(vars, Some(now))
     }
 
-    fn boolean(&self, vars: &Map<String, Value>, op: &str) -> Result<bool, ExprError> {
-        match self.value(vars)? {
-            Value::Bool(b) => Ok(b),
+    fn eval_with(
+        &self,
+        vars: &Map<String, Value>,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<bool, ExprError> {
+        match self.value(&eval::Env { vars, now })? {
+            eval::V::Json(Value::Bool(b)) => Ok(b),
             other => err(
                 self.column(),
-                format!("`{op}` needs booleans, found {other}"),
+                format!("the condition is {}, not true or false", other.show()),
             ),
         }
     }

@@ -37,6 +37,65 @@ enum Tok {
     Open,
     Close,
     Assign,
+    Arith(ArithOp),
+    Comma,
+    OpenList,
+    CloseList,
+    Func(Func),
+}
+
+/// Whether a token ends an operand (so a `-` after it subtracts).
+fn ends_operand(t: Option<&(Tok, usize)>) -> bool {
+    matches!(
+        t,
+        Some((Tok::Lit(_) | Tok::Ident(_) | Tok::Close | Tok::CloseList, _))
+    )
+}
+
+/// The built-in function whose name starts at `chars[i..]` and is followed by `(`, and how
+/// many characters its name takes (words of a name may be separated by any white space).
+fn function_at(chars: &[char], i: usize) -> Option<(Func, usize)> {
+    for (f, name, _) in Func::ALL {
+        let mut j = i;
+        let mut ok = true;
+        for (k, word) in name.split(' ').enumerate() {
+            if k > 0 {
+                let start = j;
+                while chars.get(j).is_some_and(|c| c.is_whitespace()) {
+                    j += 1;
+                }
+                if j == start {
+                    ok = false;
+                    break;
+                }
+            }
+            for w in word.chars() {
+                if chars.get(j) != Some(&w) {
+                    ok = false;
+                    break;
+                }
+                j += 1;
+            }
+            if !ok {
+                break;
+            }
+        }
+        if !ok
+            || chars
+                .get(j)
+                .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        {
+            continue;
+        }
+        let mut k = j;
+        while chars.get(k).is_some_and(|c| c.is_whitespace()) {
+            k += 1;
+        }
+        if chars.get(k) == Some(&'(') {
+            return Some((f, j - i));
+        }
+    }
+    None
 }
 
 fn lex(chars: &[char]) -> Result<Vec<(Tok, usize)>, ExprError> {
@@ -69,6 +128,19 @@ fn lex(chars: &[char]) -> Result<Vec<(Tok, usize)>, ExprError> {
                 '!' => (Tok::Not, 1),
                 '(' => (Tok::Open, 1),
                 ')' => (Tok::Close, 1),
+                '[' => (Tok::OpenList, 1),
+                ']' => (Tok::CloseList, 1),
+                ',' => (Tok::Comma, 1),
+                '+' => (Tok::Arith(ArithOp::Add), 1),
+                '*' => (Tok::Arith(ArithOp::Mul), 1),
+                '/' => (Tok::Arith(ArithOp::Div), 1),
+                '-' if ends_operand(out.last())
+                    || !chars
+                        .get(i + 1)
+                        .is_some_and(|c| c.is_ascii_digit() || *c == '.') =>
+                {
+                    (Tok::Arith(ArithOp::Sub), 1)
+                }
                 '=' if out.is_empty() => (Tok::Assign, 1),
                 '=' => return err(col, "`=` is not an operator here; compare with `==`"),
                 '"' | '\'' => {
@@ -134,6 +206,10 @@ fn lex(chars: &[char]) -> Result<Vec<(Tok, usize)>, ExprError> {
                         }
                     };
                     (Tok::Lit(Value::Number(n)), j - i)
+                }
+                c if (c.is_alphabetic() || c == '_') && function_at(chars, i).is_some() => {
+                    let (f, len) = function_at(chars, i).expect("checked");
+                    (Tok::Func(f), len)
                 }
                 c if c.is_alphabetic() || c == '_' => {
                     let mut j = i + 1;
@@ -222,16 +298,42 @@ impl Parser {
     }
 
     fn cmp(&mut self, depth: usize) -> Result<Expr, ExprError> {
-        let left = self.unary(depth)?;
+        let left = self.add(depth)?;
         if let Some(Tok::Cmp(op)) = self.peek().cloned() {
             let col = self.col();
             self.pos += 1;
             self.node(depth)?;
-            let right = self.unary(depth)?;
+            let right = self.add(depth)?;
             if let Some(Tok::Cmp(_)) = self.peek() {
                 return err(self.col(), "comparisons do not chain; join them with `&&`");
             }
             return Ok(Expr::Cmp(op, Box::new(left), Box::new(right), col));
+        }
+        Ok(left)
+    }
+
+    /// `a + b`, `a - b` (left to right), over products.
+    fn add(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let mut left = self.mul(depth)?;
+        while let Some(Tok::Arith(op @ (ArithOp::Add | ArithOp::Sub))) = self.peek().cloned() {
+            let col = self.col();
+            self.pos += 1;
+            self.node(depth)?;
+            let right = self.mul(depth)?;
+            left = Expr::Arith(op, Box::new(left), Box::new(right), col);
+        }
+        Ok(left)
+    }
+
+    /// `a * b`, `a / b` (left to right).
+    fn mul(&mut self, depth: usize) -> Result<Expr, ExprError> {
+        let mut left = self.unary(depth)?;
+        while let Some(Tok::Arith(op @ (ArithOp::Mul | ArithOp::Div))) = self.peek().cloned() {
+            let col = self.col();
+            self.pos += 1;
+            self.node(depth)?;
+            let right = self.unary(depth)?;
+            left = Expr::Arith(op, Box::new(left), Box::new(right), col);
         }
         Ok(left)
     }
@@ -245,14 +347,39 @@ impl Parser {
                 let e = self.unary(depth + 1)?;
                 Ok(Expr::Not(Box::new(e), col))
             }
+            Some((Tok::Arith(ArithOp::Sub), _)) => {
+                self.pos += 1;
+                let e = self.unary(depth + 1)?;
+                Ok(Expr::Neg(Box::new(e), col))
+            }
             Some((Tok::Open, _)) => {
                 self.pos += 1;
                 let e = self.or(depth + 1)?;
-                if self.peek() != Some(&Tok::Close) {
-                    return err(self.col(), "expected `)`");
-                }
-                self.pos += 1;
+                self.expect(Tok::Close, "`)`")?;
                 Ok(e)
+            }
+            Some((Tok::OpenList, _)) => {
+                self.pos += 1;
+                let items = self.items(depth, Tok::CloseList, "`]`")?;
+                Ok(Expr::List(items, col))
+            }
+            Some((Tok::Func(f), _)) => {
+                self.pos += 1;
+                self.expect(Tok::Open, "`(`")?;
+                let args = self.items(depth, Tok::Close, "`)`")?;
+                if args.len() != f.arity() {
+                    return err(
+                        col,
+                        format!(
+                            "`{}` takes {} argument{}, not {}",
+                            f.name(),
+                            f.arity(),
+                            if f.arity() == 1 { "" } else { "s" },
+                            args.len()
+                        ),
+                    );
+                }
+                Ok(Expr::Call(f, args, col))
             }
             Some((Tok::Lit(v), _)) => {
                 self.pos += 1;
@@ -260,10 +387,44 @@ impl Parser {
             }
             Some((Tok::Ident(p), _)) => {
                 self.pos += 1;
+                if self.peek() == Some(&Tok::Open) {
+                    return err(
+                        col,
+                        format!("`{p}` is not a function longrun has (no user-defined functions)"),
+                    );
+                }
                 Ok(Expr::Path(p, col))
             }
             Some(_) => err(col, "expected a value, a variable or `(`"),
             None => err(col, "the expression ends too early"),
         }
+    }
+
+    /// Expressions separated by commas up to `close` (already past the opening token).
+    fn items(&mut self, depth: usize, close: Tok, what: &str) -> Result<Vec<Expr>, ExprError> {
+        let mut items = Vec::new();
+        if self.peek() == Some(&close) {
+            self.pos += 1;
+            return Ok(items);
+        }
+        loop {
+            items.push(self.or(depth + 1)?);
+            match self.peek() {
+                Some(Tok::Comma) => self.pos += 1,
+                Some(t) if *t == close => {
+                    self.pos += 1;
+                    return Ok(items);
+                }
+                _ => return err(self.col(), format!("expected `,` or {what}")),
+            }
+        }
+    }
+
+    fn expect(&mut self, tok: Tok, what: &str) -> Result<(), ExprError> {
+        if self.peek() != Some(&tok) {
+            return err(self.col(), format!("expected {what}"));
+        }
+        self.pos += 1;
+        Ok(())
     }
 }

@@ -123,3 +123,108 @@ fn evaluation_errors_are_reported_not_guessed() {
     assert!(Expr::parse("missing < 1").unwrap().eval(&v).is_err());
     assert!(Expr::parse("n").unwrap().eval(&v).is_err());
 }
+
+#[test]
+fn feel_arithmetic_functions_and_dates_evaluate() {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-05-01T08:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let v = vars(json!({
+        "items": [{"p": 1}, {"p": 2}, {"p": 3}],
+        "prices": [10, 20.5, 3],
+        "qty": [1, 2, 3],
+        "name": "Anna Meier",
+        "country": "de",
+        "amount": 1200,
+        "placed": "2026-04-10T09:30:00Z",
+        "due": "2026-05-20",
+        "tags": ["vip", "b2b"],
+        "nothing": null
+    }));
+    for (text, expected) in [
+        ("count(items) > 2", true),
+        ("count(items) == 3", true),
+        ("sum(qty) == 6", true),
+        ("sum(prices) > 33.4 and sum(prices) < 33.6", true),
+        ("min(qty) == 1 and max(qty) == 3", true),
+        ("amount * 2 - 400 == 2000", true),
+        ("amount / 3 == 400", true),
+        ("amount / 7 > 171.4", true),
+        ("-amount < 0", true),
+        ("amount - 200 >= 1000", true),
+        ("(amount + 1) * 2 == 2402", true),
+        ("name + \"!\" == \"Anna Meier!\"", true),
+        (
+            "starts with(name, \"Anna\") and ends with(name, \"Meier\")",
+            true,
+        ),
+        ("contains(name, \"na M\")", true),
+        ("upper case(country) == \"DE\"", true),
+        ("lower case(\"ABC\") == \"abc\"", true),
+        ("string length(name) == 10", true),
+        ("string(amount) == \"1200\"", true),
+        ("number(\"42\") == 42", true),
+        ("number(\"4.5\") > 4", true),
+        ("is defined(nothing) and not(is defined(missing))", true),
+        ("list contains(tags, \"vip\")", true),
+        ("list contains([1, 2, 3], 2.0)", true),
+        (
+            "abs(-3) == 3 and floor(2.7) == 2 and ceiling(2.1) == 3",
+            true,
+        ),
+        ("now() > date and time(placed)", true),
+        ("date and time(placed) + duration(\"P30D\") > now()", true),
+        ("now() - date and time(placed) > duration(\"P20D\")", true),
+        ("now() - date and time(placed) < duration(\"P21D\")", true),
+        ("today() == date(\"2026-05-01\")", true),
+        ("date(due) - today() == duration(\"P19D\")", true),
+        ("today() + duration(\"P1D\") == date(\"2026-05-02\")", true),
+        ("placed < now()", true),
+        ("duration(\"PT1H\") * 2 == duration(\"PT2H\")", true),
+        ("string(duration(\"P1DT2H\")) == \"P1DT2H\"", true),
+        ("nothing + 1 == null", true),
+    ] {
+        let e = Expr::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(e.eval_at(&v, now), Ok(expected), "{text}");
+    }
+}
+
+#[test]
+fn feel_mistakes_are_named_where_they_are() {
+    let e = Expr::parse("counts(items) > 3").unwrap_err();
+    assert!(e.message.contains("`counts` is not a function"), "{e}");
+    let e = Expr::parse("starts with(name) == true").unwrap_err();
+    assert!(e.message.contains("takes 2 arguments, not 1"), "{e}");
+    assert_eq!(e.column, 1);
+    let e = Expr::parse("count(items, 2)").unwrap_err();
+    assert!(e.message.contains("takes 1 argument, not 2"), "{e}");
+    // No loops.
+    assert!(Expr::parse("sum(for i in items return i.p) > 3").is_err());
+    // Run-time errors name their column; now() without a clock says so.
+    let v = vars(json!({"name": "x", "n": 0}));
+    let e = Expr::parse("upper case(n) == \"X\"")
+        .unwrap()
+        .eval(&v)
+        .unwrap_err();
+    assert!(e.message.contains("needs text"), "{e}");
+    let e = Expr::parse("now() > 1").unwrap().eval(&v).unwrap_err();
+    assert!(e.message.contains("clock"), "{e}");
+    let e = Expr::parse("10 / n > 1").unwrap().eval(&v).unwrap_err();
+    assert!(e.message.contains("division by zero"), "{e}");
+    // Types are checked at deploy where variables are declared.
+    let declared: BTreeMap<String, Type> = [("vip".to_string(), Type::Boolean)].into();
+    let e = Expr::parse("vip + 1 > 2")
+        .unwrap()
+        .check(&declared)
+        .unwrap_err();
+    assert!(e.message.contains("not a boolean"), "{e}");
+    assert!(Expr::parse("count(vip) > 2")
+        .unwrap()
+        .check(&declared)
+        .is_ok());
+    // A name with a dash is still a name; subtraction needs spaces.
+    let v = vars(json!({"order-id": 5, "a": 3, "b": 1}));
+    assert_eq!(Expr::parse("order-id == 5").unwrap().eval(&v), Ok(true));
+    assert_eq!(Expr::parse("a - b == 2").unwrap().eval(&v), Ok(true));
+    assert_eq!(Expr::parse("a -1 == 2").unwrap().eval(&v), Ok(true));
+}

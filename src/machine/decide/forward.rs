@@ -21,7 +21,9 @@ impl Decision<'_> {
         let mut held = Vec::new();
         for (index, r) in routes.iter().enumerate() {
             let verdict = match self.def.condition(id, index) {
-                Some(Ok(e)) => e.eval(&self.scratch.variables).map_err(|e| e.to_string()),
+                Some(Ok(e)) => e
+                    .eval_at(&self.scratch.variables, self.ctx.now)
+                    .map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err("the route has no condition".to_string()),
             };

@@ -112,7 +112,7 @@ impl Decision<'_> {
                 }
                 let verdict = crate::expr::Expr::parse(c)
                     .map_err(|e| e.to_string())
-                    .and_then(|e| e.eval(&vars).map_err(|e| e.to_string()));
+                    .and_then(|e| e.eval_at(&vars, self.ctx.now).map_err(|e| e.to_string()));
                 match verdict {
                     Ok(holds) => holds,
                     Err(e) => {
