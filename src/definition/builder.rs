@@ -93,7 +93,9 @@ impl ProcessBuilder {
     pub(super) fn push(mut self, id: impl Into<String>, kind: StepKind) -> StepBuilder {
         let id = id.into();
         // The step before at this level (a subprocess's steps come after it).
-        let before = self.def.steps.iter().rposition(|s| s.within.is_none());
+        let before = self.def.steps.iter().rposition(|s| {
+            s.within.is_none() && !matches!(s.kind, StepKind::EventSubprocess { .. })
+        });
         if let Some(prev) = before.map(|i| &mut self.def.steps[i]) {
             let routed = matches!(
                 prev.kind,

@@ -378,6 +378,18 @@ pub enum StepKind {
         /// Business errors raised inside, and where each leads.
         errors: Vec<ErrorRoute>,
     },
+    /// An event subprocess: not reached by any flow, it starts when its event happens while
+    /// the scope it is `in` (the process, or a subprocess) runs. Its event is its one entry
+    /// in `boundary` (a message, a timer or a signal; interrupting or not), or an error
+    /// `code` raised in the scope that nothing closer catches. Interrupting, it ends
+    /// everything else in the scope first, and the scope completes when it does; not
+    /// interrupting, it runs beside the rest, one run at a time.
+    EventSubprocess {
+        /// The first step inside.
+        start: String,
+        /// The business error that starts it (instead of a boundary event).
+        code: Option<String>,
+    },
     /// Wait for a signal (any instance's throw, or [`crate::Engine::signal`]).
     WaitSignal {
         /// The signal's name.
@@ -410,6 +422,7 @@ impl StepKind {
             StepKind::Signal { .. } => "signal",
             StepKind::WaitSignal { .. } => "wait_signal",
             StepKind::Subprocess { .. } => "subprocess",
+            StepKind::EventSubprocess { .. } => "event_subprocess",
         }
     }
 }
@@ -453,6 +466,7 @@ impl Step {
                 out.push(start.as_str());
                 out.extend(errors.iter().map(|e| e.next.as_str()))
             }
+            StepKind::EventSubprocess { start, .. } => out.push(start.as_str()),
             StepKind::Exclusive { routes, default } | StepKind::Inclusive { routes, default } => {
                 out.extend(routes.iter().map(|r| r.next.as_str()));
                 out.extend(default.as_deref());

@@ -27,6 +27,8 @@ pub struct Process {
     conditions: Vec<Vec<Result<Expr, String>>>,
     /// Per step: for an inclusive fork, the inclusive join its routes lead to.
     inclusive_joins: Vec<Option<String>>,
+    /// The event subprocesses, by position.
+    event_subprocesses: Vec<usize>,
 }
 
 impl Deref for Process {
@@ -84,6 +86,13 @@ pub fn compile(def: ProcessDefinition) -> Process {
             _ => None,
         })
         .collect();
+    let event_subprocesses = def
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s.kind, StepKind::EventSubprocess { .. }))
+        .map(|(i, _)| i)
+        .collect();
     Process {
         def,
         index,
@@ -91,6 +100,7 @@ pub fn compile(def: ProcessDefinition) -> Process {
         on_cycle,
         conditions,
         inclusive_joins,
+        event_subprocesses,
     }
 }
 
@@ -259,6 +269,17 @@ impl Process {
             Some(StepKind::Service { retry: Some(r), .. }) => Some(r),
             _ => self.def.retry.as_ref(),
         }
+    }
+
+    /// The event subprocesses of `scope` (the process's own with `None`).
+    pub fn event_subprocesses_of<'a>(
+        &'a self,
+        scope: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Step> + 'a {
+        self.event_subprocesses
+            .iter()
+            .map(|&i| &self.def.steps[i])
+            .filter(move |s| s.within.as_deref() == scope)
     }
 
     /// Whether step `step` lies inside subprocess `scope`, however deep (not the subprocess

@@ -59,7 +59,114 @@ impl ProcessBuilder {
     }
 }
 
+impl ProcessBuilder {
+    /// An event subprocess of the process (or, inside a subprocess's body, of that
+    /// subprocess): it starts when `trigger` happens while its scope runs; interrupting, it
+    /// ends everything else in the scope first. No flow leads to it; the step added next
+    /// follows the step before it.
+    ///
+    /// ```
+    /// use longrun::definition::{BoundaryEvent, ProcessDefinition};
+    /// let def = ProcessDefinition::builder("order")
+    ///     .receive("paid", "PaymentReceived")
+    ///     .end("done")
+    ///     .event_subprocess("on_cancel", BoundaryEvent::Message("OrderCancelled".into()), true, |b| {
+    ///         b.send("tell", "OrderCancelled").end("cancelled")
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(def.step("tell").unwrap().within.as_deref(), Some("on_cancel"));
+    /// ```
+    pub fn event_subprocess(
+        self,
+        id: impl Into<String>,
+        trigger: super::BoundaryEvent,
+        interrupting: bool,
+        body: impl FnOnce(ProcessBuilder) -> StepBuilder,
+    ) -> StepBuilder {
+        let boundary = super::Boundary {
+            on: trigger,
+            interrupting,
+            next: None,
+            send: None,
+            assign: None,
+        };
+        self.add_event_subprocess(id.into(), None, vec![boundary], body)
+    }
+
+    /// An event subprocess that starts on business error `code` raised in its scope and not
+    /// caught closer (it always interrupts).
+    pub fn error_subprocess(
+        self,
+        id: impl Into<String>,
+        code: impl Into<String>,
+        body: impl FnOnce(ProcessBuilder) -> StepBuilder,
+    ) -> StepBuilder {
+        self.add_event_subprocess(id.into(), Some(code.into()), Vec::new(), body)
+    }
+
+    fn add_event_subprocess(
+        mut self,
+        id: String,
+        code: Option<String>,
+        boundary: Vec<super::Boundary>,
+        body: impl FnOnce(ProcessBuilder) -> StepBuilder,
+    ) -> StepBuilder {
+        let inner = body(ProcessBuilder::new(self.def.process.clone())).inner;
+        let start = inner
+            .def
+            .steps
+            .first()
+            .map(|s| s.id.clone())
+            .unwrap_or_default();
+        // Not linked from the step before: only its event starts it.
+        self.def.steps.push(super::Step {
+            id: id.clone(),
+            kind: StepKind::EventSubprocess { start, code },
+            next: None,
+            boundary,
+            compensate: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            within: None,
+            multi: None,
+        });
+        self.explicit_next.push(true);
+        let at = self.def.steps.len() - 1;
+        for (mut s, explicit) in inner.def.steps.into_iter().zip(inner.explicit_next) {
+            if s.within.is_none() {
+                s.within = Some(id.clone());
+            }
+            self.def.steps.push(s);
+            self.explicit_next.push(explicit);
+        }
+        self.current = at;
+        StepBuilder { inner: self }
+    }
+}
+
 impl StepBuilder {
+    /// Add an event subprocess (see [`ProcessBuilder::event_subprocess`]).
+    pub fn event_subprocess(
+        self,
+        id: impl Into<String>,
+        trigger: super::BoundaryEvent,
+        interrupting: bool,
+        body: impl FnOnce(ProcessBuilder) -> StepBuilder,
+    ) -> StepBuilder {
+        self.inner.event_subprocess(id, trigger, interrupting, body)
+    }
+
+    /// Add an error event subprocess (see [`ProcessBuilder::error_subprocess`]).
+    pub fn error_subprocess(
+        self,
+        id: impl Into<String>,
+        code: impl Into<String>,
+        body: impl FnOnce(ProcessBuilder) -> StepBuilder,
+    ) -> StepBuilder {
+        self.inner.error_subprocess(id, code, body)
+    }
+
     /// Add an embedded subprocess (see [`ProcessBuilder::subprocess`]).
     pub fn subprocess(
         self,
@@ -99,7 +206,8 @@ pub(super) fn check_scopes(
                     report(format!("steps[{i}].in"), format!("unknown step \"{s}\""));
                     continue;
                 }
-                Some((_, StepKind::Subprocess { .. })) if *s != step.id => {}
+                Some((_, StepKind::Subprocess { .. } | StepKind::EventSubprocess { .. }))
+                    if *s != step.id => {}
                 Some(_) => {
                     broken = true;
                     report(
@@ -137,9 +245,14 @@ pub(super) fn check_scopes(
     }
     for (i, step) in def.steps.iter().enumerate() {
         let start = match &step.kind {
-            StepKind::Subprocess { start, .. } => Some(start.as_str()),
+            StepKind::Subprocess { start, .. } | StepKind::EventSubprocess { start, .. } => {
+                Some(start.as_str())
+            }
             _ => None,
         };
+        if let StepKind::EventSubprocess { code, .. } = &step.kind {
+            check_event(i, step, code.as_deref(), def, report);
+        }
         if let Some(start) = start {
             match index.get(start) {
                 None => {
@@ -194,4 +307,63 @@ pub(super) fn check_scopes(
         }
     }
     broken
+}
+
+/// An event subprocess: its one event (or error code), and no flow leading to it.
+fn check_event(
+    i: usize,
+    step: &super::Step,
+    code: Option<&str>,
+    def: &ProcessDefinition,
+    report: &mut impl FnMut(String, String),
+) {
+    use super::{BoundaryEvent, TimerSpec};
+    if let Some(code) = code {
+        if !super::validate::is_name(code) {
+            report(
+                format!("steps[{i}].code"),
+                "an error code must be non-empty, without spaces".into(),
+            );
+        }
+    }
+    match (step.boundary.as_slice(), code) {
+        ([], Some(_)) => {}
+        ([b], None) => {
+            let name_ok = |n: &str| super::validate::is_message_name(n);
+            match &b.on {
+                BoundaryEvent::Message(m) if !name_ok(m) => {
+                    report(format!("steps[{i}].message"), "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into())
+                }
+                BoundaryEvent::Signal(s) if !name_ok(s) => {
+                    report(format!("steps[{i}].signal"), super::validate::SIGNAL_NAME.into())
+                }
+                BoundaryEvent::Timer(TimerSpec::Cycle(_)) if b.interrupting => report(
+                    format!("steps[{i}].duration"),
+                    "a cycle starts a non-interrupting event subprocess (\"interrupting\": false)"
+                        .into(),
+                ),
+                BoundaryEvent::Timer(t) => {
+                    if let Err(e) = t.check() {
+                        report(format!("steps[{i}].duration"), e);
+                    }
+                }
+                _ => {}
+            }
+        }
+        _ => report(
+            format!("steps[{i}]"),
+            "an event subprocess starts on one message, signal, timer or error code".into(),
+        ),
+    }
+    for (j, other) in def.steps.iter().enumerate() {
+        if other.targets().contains(&step.id.as_str()) {
+            report(
+                format!("steps[{j}]"),
+                format!(
+                    "step \"{}\" leads to event subprocess \"{}\", which only its event starts",
+                    other.id, step.id
+                ),
+            );
+        }
+    }
 }

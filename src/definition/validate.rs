@@ -421,7 +421,10 @@ impl ProcessDefinition {
                 StepKind::Subprocess { errors, .. } => {
                     check_error_routes(errors, i, &mut report);
                 }
-                StepKind::End | StepKind::Terminate | StepKind::Compensate => {}
+                StepKind::End
+                | StepKind::Terminate
+                | StepKind::Compensate
+                | StepKind::EventSubprocess { .. } => {}
             }
         }
         for path in self.variables.keys() {
@@ -442,6 +445,7 @@ impl ProcessDefinition {
                     | StepKind::Inclusive { .. }
                     | StepKind::Parallel { .. }
                     | StepKind::EventGateway { .. }
+                    | StepKind::EventSubprocess { .. }
             );
             match (&step.kind, &step.next) {
                 (StepKind::End | StepKind::Terminate | StepKind::Error { .. }, Some(_)) => report(
@@ -485,7 +489,10 @@ impl ProcessDefinition {
                     }
                 }
             }
-            structural_problems |= check_boundaries(i, step, &index, &mut report);
+            // An event subprocess's event is checked with its scope.
+            if !matches!(step.kind, StepKind::EventSubprocess { .. }) {
+                structural_problems |= check_boundaries(i, step, &index, &mut report);
+            }
         }
         structural_problems |= super::subprocess::check_scopes(self, &index, &mut report);
         super::multi::check_multi(self, &mut report);
@@ -494,7 +501,12 @@ impl ProcessDefinition {
         // Every step must be reachable from the first, and the first must reach an end.
         if !structural_problems && !self.steps.is_empty() {
             let mut seen = HashSet::new();
-            let mut todo = vec![0usize];
+            // Event subprocesses are reached by their events.
+            let mut todo: Vec<usize> = std::iter::once(0)
+                .chain(self.steps.iter().enumerate().filter_map(|(i, s)| {
+                    matches!(s.kind, StepKind::EventSubprocess { .. }).then_some(i)
+                }))
+                .collect();
             let mut reaches_end = false;
             while let Some(i) = todo.pop() {
                 if !seen.insert(i) {

@@ -223,6 +223,8 @@ impl Event {
                 ..
             } => format!("{step}: started {process} as {child_id}"),
             Event::SubprocessEntered { step } => format!("{step}: subprocess entered"),
+            Event::EventSubprocessArmed { step } => format!("{step}: listens for its event"),
+            Event::EventSubprocessStarted { step } => format!("{step}: its event happened"),
             Event::MultiInstanceStarted { step, items } => {
                 format!("{step}: runs for {} elements", items.len())
             }

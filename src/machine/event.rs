@@ -509,6 +509,17 @@ pub enum Event {
         /// Variables set.
         set: Map<String, Value>,
     },
+    /// An event subprocess may now start: its scope runs.
+    EventSubprocessArmed {
+        /// The event subprocess.
+        step: String,
+    },
+    /// An event subprocess's event happened: its steps run from its start (an interrupting
+    /// one ended everything else in its scope first).
+    EventSubprocessStarted {
+        /// The event subprocess.
+        step: String,
+    },
     /// An embedded subprocess began: the steps inside it run from its start.
     SubprocessEntered {
         /// The subprocess step.

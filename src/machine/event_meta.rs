@@ -41,6 +41,8 @@ impl Event {
             Event::ChildStarted { .. } => "ChildStarted",
             Event::ChildCompleted { .. } => "ChildCompleted",
             Event::SubprocessEntered { .. } => "SubprocessEntered",
+            Event::EventSubprocessArmed { .. } => "EventSubprocessArmed",
+            Event::EventSubprocessStarted { .. } => "EventSubprocessStarted",
             Event::MultiInstanceStarted { .. } => "MultiInstanceStarted",
             Event::ElementCompleted { .. } => "ElementCompleted",
             Event::MultiInstanceCompleted { .. } => "MultiInstanceCompleted",
@@ -97,6 +99,8 @@ impl Event {
             | Event::ChildStarted { step, .. }
             | Event::ChildCompleted { step, .. }
             | Event::SubprocessEntered { step }
+            | Event::EventSubprocessArmed { step }
+            | Event::EventSubprocessStarted { step }
             | Event::MultiInstanceStarted { step, .. }
             | Event::ElementCompleted { step, .. }
             | Event::MultiInstanceCompleted { step, .. }

@@ -116,6 +116,14 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             state.waits.push(Wait::Scope { step: step.clone() });
         }
         Event::SubprocessCompleted { step } => end_wait(state, step),
+        Event::EventSubprocessArmed { step } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Armed { step: step.clone() });
+        }
+        Event::EventSubprocessStarted { step } => {
+            end_wait(state, step);
+            state.waits.push(Wait::Scope { step: step.clone() });
+        }
         Event::MultiInstanceStarted { step, items } => {
             end_wait(state, step);
             state.waits.push(Wait::Scope { step: step.clone() });
@@ -349,6 +357,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                     | Wait::Gateway { step, .. }
                     | Wait::Task { step, .. }
                     | Wait::Scope { step }
+                    | Wait::Armed { step }
                     | Wait::Child { step, .. } => rename(step),
                 }
             }

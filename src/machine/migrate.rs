@@ -90,6 +90,7 @@ pub fn plan_migration(
             Wait::Child { .. } => "call",
             Wait::Task { .. } => "user_task",
             Wait::Scope { .. } => "subprocess",
+            Wait::Armed { .. } => "event_subprocess",
         };
         if new.kind.type_name() != expected {
             return Err(format!(

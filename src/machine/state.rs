@@ -109,6 +109,11 @@ pub enum Wait {
         /// The subprocess step.
         step: String,
     },
+    /// An event subprocess whose event may start it (its scope runs).
+    Armed {
+        /// The event subprocess step.
+        step: String,
+    },
     /// A call activity's child instance.
     Child {
         /// The call step.
@@ -157,6 +162,7 @@ impl Wait {
             | Wait::Gateway { step, .. }
             | Wait::Task { step, .. }
             | Wait::Scope { step }
+            | Wait::Armed { step }
             | Wait::Child { step, .. } => step,
         }
     }
@@ -352,6 +358,11 @@ where
 }
 
 impl InstanceState {
+    /// Whether a branch runs (a wait other than an armed event subprocess's).
+    pub fn branches_run(&self) -> bool {
+        self.waits.iter().any(|w| !matches!(w, Wait::Armed { .. }))
+    }
+
     /// The wait at `step`, if a branch waits there.
     pub fn wait_at(&self, step: &str) -> Option<&Wait> {
         self.waits.iter().find(|w| w.step() == step)
@@ -429,6 +440,14 @@ impl InstanceState {
         // An element's step has the boundary events of the whole multi-instance step: they
         // are the step's own wait's.
         if crate::definition::split_element(step).is_some() {
+            return out;
+        }
+        // A running event subprocess no longer listens for its event.
+        if matches!(w, Wait::Scope { .. })
+            && def
+                .step(step)
+                .is_some_and(|s| matches!(s.kind, StepKind::EventSubprocess { .. }))
+        {
             return out;
         }
         let Some(step) = def.step(step) else {

@@ -401,7 +401,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
             .find(|w| !matches!(w, Wait::Scope { .. }))
             .cloned();
         input = match &first {
-            None | Some(Wait::Scope { .. }) => break,
+            None | Some(Wait::Scope { .. } | Wait::Armed { .. }) => break,
             Some(Wait::Job { job_id, .. }) => Input::JobCompleted {
                 job_id: *job_id,
                 result: json!({ "round": round }),
@@ -1000,3 +1000,6 @@ mod scope;
 
 #[path = "multi_tests.rs"]
 mod multi;
+
+#[path = "events_tests.rs"]
+mod events;

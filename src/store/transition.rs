@@ -546,12 +546,13 @@ pub(crate) fn describe_wait(
             child_id, process, ..
         } => format!("child {process} {child_id}"),
         Wait::Scope { step } => format!("the steps inside subprocess {step}"),
+        Wait::Armed { step } => format!("the event of {step}"),
     };
     // A subprocess waits while the steps inside it do: those are what it waits for.
     let inner: Vec<Wait> = state
         .waits
         .iter()
-        .filter(|w| !matches!(w, Wait::Scope { .. }))
+        .filter(|w| !matches!(w, Wait::Scope { .. } | Wait::Armed { .. }))
         .cloned()
         .collect();
     let shown = if inner.is_empty() {

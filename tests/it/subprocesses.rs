@@ -310,3 +310,103 @@ async fn a_modelers_multi_instance_tasks_run_per_element_and_round_trip() {
     assert!(exported.contains("<bpmn:multiInstanceLoopCharacteristics isSequential=\"true\">"));
     assert_eq!(&longrun::bpmn::import(&exported).unwrap(), def.definition());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modelers_event_subprocesses_cancel_or_remind_and_leave_nothing() {
+    let db = TestDb::new().await;
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap());
+    let xml = include_str!("../fixtures/bpmn/event_subprocess_modeler.bpmn");
+    db.store
+        .deploy_bpmn(xml, longrun::Clock::now(&clock))
+        .await
+        .unwrap();
+    let def = db.store.definition("await_payment", 1).await.unwrap();
+    assert_eq!(
+        def.step("activity_oncancel").unwrap().kind.type_name(),
+        "event_subprocess"
+    );
+    let nudges = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = nudges.clone();
+    let engine = Engine::builder(db.store.clone())
+        .clock(Arc::new(clock.clone()))
+        .config(EngineConfig {
+            poll_interval: std::time::Duration::from_millis(20),
+            ..EngineConfig::default()
+        })
+        .handler("release", |_: JobContext| async move {
+            Ok(json!({"released": true}))
+        })
+        .handler("nudge", move |_: JobContext| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(json!({}))
+            }
+        })
+        .build()
+        .unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let n = 10;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let key = format!("o{i}");
+        ids.push(
+            engine
+                .start(StartRequest::new("await_payment", &key).variables(json!({"orderId": key})))
+                .await
+                .unwrap(),
+        );
+    }
+    // Each listens for its payment and its cancel, with a daily reminder armed.
+    assert_eq!(db.count("subscriptions", "").await, 2 * n as i64);
+    assert_eq!(db.count("timers", "").await, n as i64);
+    // A day passes: every instance is reminded once and keeps waiting, its reminder armed again.
+    clock.advance(Duration::days(1));
+    engine.fire_due_timers().await.unwrap();
+    crate::common::eventually("every instance was reminded", || async {
+        nudges.load(std::sync::atomic::Ordering::SeqCst) == n
+            && db.count("timers", "").await == n as i64
+    })
+    .await;
+    // Half pay, half cancel.
+    for i in 0..n {
+        let name = if i % 2 == 0 {
+            "Payment received"
+        } else {
+            "Order cancelled"
+        };
+        engine
+            .send(Message::new(name, format!("o{i}"), format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let ends = wait_ended(&mut ended, &ids).await;
+    running.shutdown().await;
+    assert!(
+        ends.iter().all(|e| e.status == Status::Completed),
+        "{ends:?}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let view = db.store.instance(*id).await.unwrap();
+        // An instance an event subprocess ended completes at that event subprocess.
+        let expected = if i % 2 == 0 {
+            "event_paid"
+        } else {
+            "activity_oncancel"
+        };
+        assert_eq!(view.current_step.as_deref(), Some(expected), "o{i}");
+        if i % 2 == 1 {
+            assert_eq!(view.variables["released"], json!(true));
+        }
+        let replay = db.store.replay(*id).await.unwrap();
+        assert!(replay.differences.is_empty(), "{:?}", replay.differences);
+    }
+    for table in ["jobs", "subscriptions", "timers"] {
+        assert_eq!(db.count(table, "").await, 0, "{table}");
+    }
+    let exported = longrun::bpmn::export(def.definition()).xml;
+    assert!(exported.contains("triggeredByEvent=\"true\""));
+    assert!(exported.contains("isInterrupting=\"false\""));
+    assert_eq!(&longrun::bpmn::import(&exported).unwrap(), def.definition());
+}

@@ -318,6 +318,55 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 });
                 flow(&sid, start, None, &mut flows);
             }
+            StepKind::EventSubprocess { start, code } => {
+                node.tag = "subProcess";
+                node.attrs += " triggeredByEvent=\"true\"";
+                // Its start event carries its event.
+                let (inner, interrupting) = match (step.boundary.first(), code) {
+                    (Some(b), _) => (
+                        match &b.on {
+                            BoundaryEvent::Timer(t) => timer_xml(t),
+                            BoundaryEvent::Signal(sig) => signal_def(sig),
+                            BoundaryEvent::Message(m) => {
+                                messages.entry(m.clone()).or_insert(None);
+                                format!(
+                                    "<bpmn:messageEventDefinition messageRef=\"{}\" />",
+                                    message_ref(m)
+                                )
+                            }
+                        },
+                        b.interrupting,
+                    ),
+                    (None, code) => {
+                        let code = code.clone().unwrap_or_default();
+                        if !errors.contains(&code) {
+                            errors.push(code.clone());
+                        }
+                        (
+                            format!(
+                                "<bpmn:errorEventDefinition errorRef=\"error_{}\" />",
+                                code.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+                            ),
+                            true,
+                        )
+                    }
+                };
+                let sid = format!("{id}_start");
+                nodes.push(Node {
+                    id: sid.clone(),
+                    tag: "startEvent",
+                    attrs: if interrupting {
+                        String::new()
+                    } else {
+                        " isInterrupting=\"false\"".into()
+                    },
+                    inner,
+                    shape: Shape::Event,
+                    attached_to: None,
+                    scope: Some(id.clone()),
+                });
+                flow(&sid, start, None, &mut flows);
+            }
             StepKind::UserTask(t) => {
                 node.tag = "userTask";
                 let (attrs, inner) = super::task::user_task(t);
@@ -365,7 +414,12 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
             flow(&id, n, None, &mut flows);
         }
         // Boundary events on the step.
-        for (i, b) in step.boundary.iter().enumerate() {
+        let boundary = match step.kind {
+            // An event subprocess's one entry is the event of its start.
+            StepKind::EventSubprocess { .. } => &[][..],
+            _ => step.boundary.as_slice(),
+        };
+        for (i, b) in boundary.iter().enumerate() {
             let bid = format!("{id}_boundary_{}", i + 1);
             let inner = match &b.on {
                 BoundaryEvent::Timer(t) => timer_xml(t),

@@ -235,17 +235,6 @@ impl<'a> Importer<'a> {
                     parent_of.insert(id, p);
                 }
                 match c.tag_name().name() {
-                    "subProcess" if c.attribute("triggeredByEvent") == Some("true") => {
-                        unsupported_ids.insert(c.attribute("id").unwrap_or(""));
-                        unsupported.extend(
-                        fail::<()>(
-                            doc,
-                            c,
-                            "event subprocesses are not run by longrun yet (model the event as a boundary event of an embedded subprocess)",
-                        )
-                        .err(),
-                    );
-                    }
                     "subProcess" => {
                         if let Some(l) = c.children().find(|x| {
                             is_bpmn(x, "multiInstanceLoopCharacteristics")

@@ -124,8 +124,86 @@ impl<'a> Importer<'a> {
         })
     }
 
+    /// An event subprocess (`triggeredByEvent`): its kind and its event (the one event
+    /// definition of its start event: a message, timer or signal, or an error).
+    pub(super) fn event_subprocess(
+        &self,
+        n: Xn<'a>,
+    ) -> Result<
+        (
+            crate::definition::StepKind,
+            Vec<crate::definition::Boundary>,
+        ),
+        ImportError,
+    > {
+        use crate::definition::{Boundary, BoundaryEvent, StepKind};
+        let (start_node, first) = self.inner_start(n)?;
+        let interrupting = start_node.attribute("isInterrupting") != Some("false");
+        let Some(d) = start_node
+            .children()
+            .find(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+        else {
+            return self.fail(start_node, "the start event of an event subprocess has its event (a message, timer, signal or error)");
+        };
+        let on = if is_bpmn(&d, "messageEventDefinition") {
+            BoundaryEvent::Message(self.message_of(d, d.attribute("messageRef"))?.0)
+        } else if is_bpmn(&d, "signalEventDefinition") {
+            BoundaryEvent::Signal(self.signal_of(d)?)
+        } else if is_bpmn(&d, "timerEventDefinition") {
+            BoundaryEvent::Timer(self.timer_of(start_node, d)?)
+        } else if is_bpmn(&d, "errorEventDefinition") {
+            let Some(code) = d
+                .attribute("errorRef")
+                .and_then(|r| self.error_codes.get(r))
+                .map(|c| c.to_string())
+            else {
+                return self.fail(d, "an error event subprocess names its error (errorRef with a code); a catch-all is not run");
+            };
+            return Ok((
+                StepKind::EventSubprocess {
+                    start: first,
+                    code: Some(code),
+                },
+                Vec::new(),
+            ));
+        } else {
+            return self.fail(
+                d,
+                "an event subprocess starts on a message, timer, signal or error",
+            );
+        };
+        Ok((
+            StepKind::EventSubprocess {
+                start: first,
+                code: None,
+            },
+            vec![Boundary {
+                on,
+                interrupting,
+                next: None,
+                send: None,
+                assign: None,
+            }],
+        ))
+    }
+
     /// An embedded subprocess: the step its one plain start event leads to.
     pub(super) fn subprocess_start(&self, n: Xn<'a>) -> Result<String, ImportError> {
+        let (start, first) = self.inner_start(n)?;
+        if let Some(d) = start
+            .children()
+            .find(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+        {
+            return self.fail(
+                d,
+                "the start event of an embedded subprocess is a plain one (its boundary events catch what comes from outside)",
+            );
+        }
+        Ok(first)
+    }
+
+    /// A subprocess's one start event, and the step it leads to.
+    fn inner_start(&self, n: Xn<'a>) -> Result<(Xn<'a>, String), ImportError> {
         let raw_id = n.attribute("id").unwrap_or("");
         let starts: Vec<&Xn> = self
             .nodes
@@ -142,17 +220,8 @@ impl<'a> Importer<'a> {
                 return self.fail(**second, "an embedded subprocess has one start event")
             }
         };
-        if let Some(d) = start
-            .children()
-            .find(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-        {
-            return self.fail(
-                d,
-                "the start event of an embedded subprocess is a plain one (its boundary events catch what comes from outside)",
-            );
-        }
         match self.single_next(start)? {
-            Some(first) => Ok(first),
+            Some(first) => Ok((start, first)),
             None => self.fail(start, "the start event leads nowhere"),
         }
     }

@@ -69,6 +69,7 @@ impl<'a> Importer<'a> {
                 );
             }
         }
+        let mut trigger = None;
         let kind = match n.tag_name().name() {
             "serviceTask" => {
                 let Some(handler) = handler_of(*n) else {
@@ -364,6 +365,11 @@ impl<'a> Importer<'a> {
                     errors: Vec::new(),
                 }
             }
+            "subProcess" if n.attribute("triggeredByEvent") == Some("true") => {
+                let (kind, on) = self.event_subprocess(*n)?;
+                trigger = Some(on);
+                kind
+            }
             "subProcess" => StepKind::Subprocess {
                 start: self.subprocess_start(*n)?,
                 errors: Vec::new(),
@@ -541,7 +547,7 @@ impl<'a> Importer<'a> {
             id,
             kind,
             next,
-            boundary,
+            boundary: trigger.unwrap_or(boundary),
             compensate,
             inputs,
             outputs,

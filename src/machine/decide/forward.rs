@@ -178,7 +178,12 @@ impl Decision<'_> {
                 StepKind::Subprocess { start, .. } => {
                     self.emit(Event::SubprocessEntered { step: id.clone() });
                     self.schedule_boundaries(&id, step);
+                    self.arm_events(Some(&id));
                     queue.push_back(start.clone());
+                }
+                StepKind::EventSubprocess { .. } => {
+                    // Validation lets no flow lead here: only its event starts it.
+                    return Err(Rejection::UnknownStep(id));
                 }
                 StepKind::WaitSignal { signal, .. } => {
                     self.emit(Event::MessageAwaited {
@@ -378,7 +383,8 @@ impl Decision<'_> {
                     self.end_inside(&id, &scope, &mut queue);
                 }
                 StepKind::End => {
-                    if self.scratch.waits.is_empty() && queue.is_empty() {
+                    if !self.scratch.branches_run() && queue.is_empty() {
+                        self.disarm_events(None);
                         self.emit(Event::InstanceCompleted { step: id.clone() })
                     } else {
                         self.emit(Event::BranchEnded { step: id.clone() })
@@ -390,7 +396,7 @@ impl Decision<'_> {
         // Every branch ended, yet the instance did not: a join waits for a branch that will
         // never come. Fail it rather than leave it stuck without a word.
         if self.scratch.status == Status::Running
-            && self.scratch.waits.is_empty()
+            && !self.scratch.branches_run()
             && self.scratch.compensating.is_none()
         {
             let waiting: Vec<String> = self

@@ -4,15 +4,13 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::definition::{
-    later, parse_cycle_lenient as parse_cycle, split_element, BoundaryEvent, Output, Process,
-    StepKind, TimerSpec,
-};
+use crate::definition::{split_element, BoundaryEvent, Output, Process, StepKind};
 
 use super::*;
 use results::{error_variables, map_output, message_key, not_waiting};
 
 mod compensation;
+mod events;
 mod forward;
 mod multi;
 mod results;
@@ -110,6 +108,7 @@ pub fn decide(
                 message_id: message_id.clone(),
                 parent: parent.clone(),
             });
+            d.arm_events(None);
             Some(def.first_step().id.clone())
         }
         Input::ChildEnded {
@@ -368,6 +367,11 @@ pub fn decide(
                     let Some(s) = def.step(w.step()) else {
                         continue;
                     };
+                    // An event subprocess listens while armed, not while it runs.
+                    let event_sub = matches!(s.kind, StepKind::EventSubprocess { .. });
+                    if event_sub && !matches!(w, Wait::Armed { .. }) {
+                        continue;
+                    }
                     if let Some(b) = s.boundary.iter().find(|b| match &b.on {
                         BoundaryEvent::Message(m) => m == name,
                         BoundaryEvent::Signal(s) => {
@@ -394,7 +398,11 @@ pub fn decide(
                 let Some((step, gateway, output, next)) = found else {
                     return Err(not_waiting(state, "message"));
                 };
-                if !gateway {
+                let event_sub = matches!(
+                    def.step(&step).map(|s| &s.kind),
+                    Some(StepKind::EventSubprocess { .. })
+                );
+                if !gateway && !event_sub {
                     // A boundary message ends the wait another way.
                     d.interrupt(&step, &format!("message {name}"));
                 }
@@ -405,123 +413,18 @@ pub fn decide(
                     set: map_output(&output, payload),
                 });
                 d.cancel_timers(&step);
-                next
-            }
-        }
-        Input::TimerFired { timer_id } => {
-            if state.status != Status::Running {
-                return Err(Rejection::NotRunning(state.status.as_str()));
-            }
-            let Some(timer) = state
-                .timers
-                .iter()
-                .find(|t| t.timer_id == *timer_id)
-                .cloned()
-            else {
-                return Err(Rejection::UnknownTimer(*timer_id));
-            };
-            d.emit(Event::TimerFired {
-                step: timer.step.clone(),
-                timer_id: *timer_id,
-                kind: timer.kind,
-            });
-            match timer.kind {
-                TimerKind::Step => {
-                    d.cancel_timers(&timer.step);
-                    d.next_of(&timer.step)?
-                }
-                TimerKind::Timeout => {
-                    let job_id = match state.wait_at(&timer.step) {
-                        Some(Wait::Job { job_id, .. }) => *job_id,
-                        _ => return Err(not_waiting(state, "timeout")),
-                    };
-                    let after = match def.step(&timer.step).map(|s| &s.kind) {
-                        Some(StepKind::Service {
-                            timeout: Some(t), ..
-                        }) => t.clone(),
-                        _ => String::new(),
-                    };
-                    let error = format!("the handler did not finish within {after}");
-                    d.emit(Event::JobTimedOut {
-                        step: timer.step.clone(),
-                        job_id,
-                        error: error.clone(),
-                    });
-                    d.attempt_failed(&timer.step, job_id, &error);
-                    return Ok(d.out);
-                }
-                TimerKind::Boundary { index } => {
-                    let step_def = def
-                        .step(&timer.step)
-                        .ok_or_else(|| Rejection::UnknownStep(timer.step.clone()))?;
-                    if let StepKind::EventGateway { events, .. } = &step_def.kind {
-                        // The gateway's timer came first: the other events are withdrawn.
-                        let e = events.get(index).ok_or_else(|| {
-                            Rejection::UnknownStep(format!("{}.events[{index}]", timer.step))
-                        })?;
-                        d.interrupt(&timer.step, &format!("timer {timer_id}"));
-                        d.cancel_timers(&timer.step);
-                        Some(e.next.clone())
-                    } else {
-                        let b = step_def.boundary.get(index).ok_or_else(|| {
-                            Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step))
-                        })?;
-                        if b.interrupting {
-                            d.interrupt(&timer.step, &format!("timer {timer_id}"));
-                            d.cancel_timers(&timer.step);
-                            b.next.clone()
-                        } else {
-                            if let Some((message, to)) = &b.send {
-                                let e =
-                                    d.send_event(&timer.step, message, to.as_deref(), None, None);
-                                d.emit(e);
-                            }
-                            if let Some(a) = &b.assign {
-                                // On a multi-instance user task: each element's task.
-                                let tasks: Vec<String> = state
-                                    .waits
-                                    .iter()
-                                    .map(|w| w.step())
-                                    .filter(|s| {
-                                        *s == timer.step
-                                            || split_element(s)
-                                                .is_some_and(|(b, _)| b == timer.step)
-                                    })
-                                    .map(str::to_string)
-                                    .collect();
-                                for t in tasks {
-                                    d.reassign(&t, a, format!("timer {timer_id}"));
-                                }
-                            }
-                            if timer.remaining > 0 {
-                                if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
-                                    match parse_cycle(c).and_then(|(_, i)| later(timer.due_at, i)) {
-                                        Ok(due_at) => {
-                                            let id = d.next_id();
-                                            d.emit(Event::TimerScheduled {
-                                                step: timer.step.clone(),
-                                                timer_id: id,
-                                                kind: timer.kind,
-                                                due_at,
-                                                remaining: timer.remaining - 1,
-                                            });
-                                        }
-                                        Err(error) => d.emit(Event::InstanceFailed {
-                                            step: timer.step.clone(),
-                                            error: format!(
-                                                "the cycle of step {}: {error}",
-                                                timer.step
-                                            ),
-                                        }),
-                                    }
-                                }
-                            }
-                            return Ok(d.out);
-                        }
-                    }
+                if event_sub {
+                    let by = format!("message {name}");
+                    d.start_event(&step, &by, &mut std::collections::VecDeque::new())
+                } else {
+                    next
                 }
             }
         }
+        Input::TimerFired { timer_id } => match d.timer_fired(state, *timer_id)? {
+            Some(next) => next,
+            None => return Ok(d.out),
+        },
     };
     d.run_forward(next)?;
     Ok(d.out)

@@ -1,5 +1,6 @@
 //! Embedded subprocesses in a decision: entering one, ending its last branch, catching a
-//! business error raised inside, and withdrawing everything inside when it is interrupted.
+//! business error raised inside (by a route of a subprocess around it, or an error event
+//! subprocess), and withdrawing everything inside when it is interrupted.
 
 use std::collections::VecDeque;
 
@@ -10,11 +11,11 @@ use super::*;
 
 impl Decision<'_> {
     /// Whether anything inside subprocess `scope` still runs: a wait, or a step queued to run.
-    fn busy_inside(&self, scope: &str, queue: &VecDeque<String>) -> bool {
+    pub(super) fn busy_inside(&self, scope: &str, queue: &VecDeque<String>) -> bool {
         self.scratch
             .waits
             .iter()
-            .any(|w| self.def.inside(w.step(), scope))
+            .any(|w| !matches!(w, Wait::Armed { .. }) && self.def.inside(w.step(), scope))
             || queue.iter().any(|q| self.def.inside(q, scope))
     }
 
@@ -32,11 +33,15 @@ impl Decision<'_> {
 
     /// Subprocess `scope` completes: its boundary timers go, the instance goes on after it.
     pub(super) fn complete_scope(&mut self, scope: &str, queue: &mut VecDeque<String>) {
+        self.disarm_events(Some(scope));
         self.emit(Event::SubprocessCompleted {
             step: scope.to_string(),
         });
         self.cancel_timers(scope);
-        if let Some(next) = self.def.step(scope).and_then(|s| s.next.clone()) {
+        let step = self.def.step(scope);
+        if step.is_some_and(|s| matches!(s.kind, StepKind::EventSubprocess { .. })) {
+            self.after_event(scope, queue);
+        } else if let Some(next) = step.and_then(|s| s.next.clone()) {
             queue.push_back(next);
         }
     }
@@ -80,10 +85,15 @@ impl Decision<'_> {
     ) -> Option<String> {
         let mut at = self.def.step(step).and_then(|s| s.within.clone());
         let mut depth = 0;
+        let by = format!("business error {code} at {step}");
         while let Some(scope) = at {
             depth += 1;
             if depth > crate::definition::MAX_NESTING {
                 return None;
+            }
+            // An error event subprocess inside the scope comes first, then its own route.
+            if let Some(e) = self.error_event(Some(&scope), code) {
+                return self.start_event(&e, &by, queue);
             }
             let s = self.def.step(&scope)?;
             if let StepKind::Subprocess { errors, .. } = &s.kind {
@@ -101,7 +111,8 @@ impl Decision<'_> {
             }
             at = s.within.clone();
         }
-        None
+        let e = self.error_event(None, code)?;
+        self.start_event(&e, &by, queue)
     }
 
     /// Subprocesses whose every branch ended without completing them (a join inside waits

@@ -158,4 +158,135 @@ impl Decision<'_> {
             }
         }
     }
+
+    /// A timer fired: what follows (`None`: nothing runs forward).
+    pub(super) fn timer_fired(
+        &mut self,
+        state: &InstanceState,
+        timer_id: Uuid,
+    ) -> Result<Option<Option<String>>, Rejection> {
+        let timer_id = &timer_id;
+        let d = self;
+        let def = d.def;
+        let next = {
+            if state.status != Status::Running {
+                return Err(Rejection::NotRunning(state.status.as_str()));
+            }
+            let Some(timer) = state
+                .timers
+                .iter()
+                .find(|t| t.timer_id == *timer_id)
+                .cloned()
+            else {
+                return Err(Rejection::UnknownTimer(*timer_id));
+            };
+            d.emit(Event::TimerFired {
+                step: timer.step.clone(),
+                timer_id: *timer_id,
+                kind: timer.kind,
+            });
+            match timer.kind {
+                TimerKind::Step => {
+                    d.cancel_timers(&timer.step);
+                    d.next_of(&timer.step)?
+                }
+                TimerKind::Timeout => {
+                    let job_id = match state.wait_at(&timer.step) {
+                        Some(Wait::Job { job_id, .. }) => *job_id,
+                        _ => return Err(not_waiting(state, "timeout")),
+                    };
+                    let after = match def.step(&timer.step).map(|s| &s.kind) {
+                        Some(StepKind::Service {
+                            timeout: Some(t), ..
+                        }) => t.clone(),
+                        _ => String::new(),
+                    };
+                    let error = format!("the handler did not finish within {after}");
+                    d.emit(Event::JobTimedOut {
+                        step: timer.step.clone(),
+                        job_id,
+                        error: error.clone(),
+                    });
+                    d.attempt_failed(&timer.step, job_id, &error);
+                    return Ok(None);
+                }
+                TimerKind::Boundary { index } => {
+                    let step_def = def
+                        .step(&timer.step)
+                        .ok_or_else(|| Rejection::UnknownStep(timer.step.clone()))?;
+                    if let StepKind::EventSubprocess { .. } = &step_def.kind {
+                        let by = format!("timer {timer_id}");
+                        let mut queue = std::collections::VecDeque::new();
+                        return Ok(Some(d.start_event(&timer.step, &by, &mut queue)));
+                    }
+                    if let StepKind::EventGateway { events, .. } = &step_def.kind {
+                        // The gateway's timer came first: the other events are withdrawn.
+                        let e = events.get(index).ok_or_else(|| {
+                            Rejection::UnknownStep(format!("{}.events[{index}]", timer.step))
+                        })?;
+                        d.interrupt(&timer.step, &format!("timer {timer_id}"));
+                        d.cancel_timers(&timer.step);
+                        Some(e.next.clone())
+                    } else {
+                        let b = step_def.boundary.get(index).ok_or_else(|| {
+                            Rejection::UnknownStep(format!("{}.boundary[{index}]", timer.step))
+                        })?;
+                        if b.interrupting {
+                            d.interrupt(&timer.step, &format!("timer {timer_id}"));
+                            d.cancel_timers(&timer.step);
+                            b.next.clone()
+                        } else {
+                            if let Some((message, to)) = &b.send {
+                                let e =
+                                    d.send_event(&timer.step, message, to.as_deref(), None, None);
+                                d.emit(e);
+                            }
+                            if let Some(a) = &b.assign {
+                                // On a multi-instance user task: each element's task.
+                                let tasks: Vec<String> = state
+                                    .waits
+                                    .iter()
+                                    .map(|w| w.step())
+                                    .filter(|s| {
+                                        *s == timer.step
+                                            || split_element(s)
+                                                .is_some_and(|(b, _)| b == timer.step)
+                                    })
+                                    .map(str::to_string)
+                                    .collect();
+                                for t in tasks {
+                                    d.reassign(&t, a, format!("timer {timer_id}"));
+                                }
+                            }
+                            if timer.remaining > 0 {
+                                if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
+                                    match parse_cycle(c).and_then(|(_, i)| later(timer.due_at, i)) {
+                                        Ok(due_at) => {
+                                            let id = d.next_id();
+                                            d.emit(Event::TimerScheduled {
+                                                step: timer.step.clone(),
+                                                timer_id: id,
+                                                kind: timer.kind,
+                                                due_at,
+                                                remaining: timer.remaining - 1,
+                                            });
+                                        }
+                                        Err(error) => d.emit(Event::InstanceFailed {
+                                            step: timer.step.clone(),
+                                            error: format!(
+                                                "the cycle of step {}: {error}",
+                                                timer.step
+                                            ),
+                                        }),
+                                    }
+                                }
+                            }
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+        };
+        Ok(Some(next))
+    }
 }

@@ -384,6 +384,7 @@ pub fn effects(
             out
         }
         Event::BusinessErrorCaught { step, .. }
+        | Event::EventSubprocessStarted { step }
         | Event::SubprocessCompleted { step }
         | Event::MultiInstanceCompleted { step, .. } => {
             vec![end_wait(step, has_boundary_messages(process, step))]
