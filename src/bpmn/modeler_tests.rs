@@ -244,18 +244,87 @@ fn a_second_executable_process_is_refused_not_dropped() {
 fn extensions_that_change_behaviour_are_refused_not_dropped() {
     for extension in [
         r#"<zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners>"#,
-        r#"<camunda:inputOutput xmlns:camunda="http://camunda.org/schema/1.0/bpmn"><camunda:inputParameter name="a">x</camunda:inputParameter></camunda:inputOutput>"#,
+        r#"<camunda:inputOutput xmlns:camunda="http://camunda.org/schema/1.0/bpmn"><camunda:inputParameter name="a"><camunda:script scriptFormat="groovy">1</camunda:script></camunda:inputParameter></camunda:inputOutput>"#,
     ] {
         let e = import(&service(&format!(
             r#"<zeebe:taskDefinition type="charge" />{extension}"#
         )))
         .unwrap_err();
-        assert!(
-            e.message.contains("not run by longrun yet"),
-            "{extension}: {e}"
-        );
+        assert!(e.message.contains("not run by longrun"), "{extension}: {e}");
         assert!(e.line > 1, "{e}");
     }
+}
+
+#[test]
+fn camunda_7_input_and_output_parameters_are_mappings() {
+    let def = import(&service(
+        r#"<zeebe:taskDefinition type="charge" /><camunda:inputOutput xmlns:camunda="http://camunda.org/schema/1.0/bpmn">
+          <camunda:inputParameter name="amount">${order.total}</camunda:inputParameter>
+          <camunda:inputParameter name="currency">EUR</camunda:inputParameter>
+          <camunda:outputParameter name="payment_id">${charge.id}</camunda:outputParameter>
+        </camunda:inputOutput>"#,
+    ))
+    .unwrap();
+    let step = def.step("charge").unwrap();
+    let show = |m: &[crate::definition::Mapping]| -> Vec<(String, String)> {
+        m.iter()
+            .map(|m| (m.source.clone(), m.target.clone()))
+            .collect()
+    };
+    assert_eq!(
+        show(&step.inputs),
+        [
+            ("=order.total".to_string(), "amount".to_string()),
+            ("EUR".to_string(), "currency".to_string())
+        ]
+    );
+    assert_eq!(
+        show(&step.outputs),
+        [("=charge.id".to_string(), "payment_id".to_string())]
+    );
+    let e = import(&service(
+        r#"<zeebe:taskDefinition type="charge" /><camunda:inputOutput xmlns:camunda="http://camunda.org/schema/1.0/bpmn"><camunda:inputParameter name="a">total: ${order.total}</camunda:inputParameter></camunda:inputOutput>"#,
+    ))
+    .unwrap_err();
+    assert!(e.message.contains("mixes text and an expression"), "{e}");
+}
+
+#[test]
+fn a_compensation_end_event_undoes_then_ends() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sendTask id="reserve" messageRef="m_reserve" />
+    <bpmn:boundaryEvent id="undo_b" attachedToRef="reserve"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+    <bpmn:sendTask id="release" isForCompensation="true" messageRef="m_release" />
+    <bpmn:association id="a1" associationDirection="One" sourceRef="undo_b" targetRef="release" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="reserve" />
+    <bpmn:sequenceFlow id="f1" sourceRef="reserve" targetRef="give_up" />
+    <bpmn:endEvent id="give_up"><bpmn:compensateEventDefinition /></bpmn:endEvent>"#,
+        r#"  <bpmn:message id="m_reserve" name="Reserve" />
+  <bpmn:message id="m_release" name="Release" />"#,
+    );
+    let def = import(&xml).unwrap();
+    let process = crate::definition::compile(def.clone());
+    let events = decide(
+        &process,
+        &InstanceState::default(),
+        &start(serde_json::json!({})),
+        ctx(),
+    )
+    .unwrap();
+    let sent: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::MessageSent { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["Reserve", "Release"]);
+    assert!(
+        matches!(events.last(), Some(Event::InstanceCompleted { step }) if step == "give_up_end"),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -524,7 +593,7 @@ fn terminate_end_events_import_and_export() {
     assert!(import(&escalation_end)
         .unwrap_err()
         .to_string()
-        .contains("escalation, compensation and other end events are not supported"));
+        .contains("escalation and other end events are not supported"));
 }
 
 #[test]

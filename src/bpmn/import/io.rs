@@ -1,4 +1,5 @@
-//! `zeebe:ioMapping` as a step's input and output mappings.
+//! `zeebe:ioMapping` and Camunda 7's `camunda:inputOutput` as a step's input and output
+//! mappings.
 
 use super::xml::ext;
 use super::{ImportError, Importer, Xn};
@@ -18,6 +19,9 @@ impl<'a> Importer<'a> {
     /// A step's `zeebe:input` and `zeebe:output` mappings, each checked (a variable path or a
     /// literal as the source, a variable name as the target).
     pub(super) fn io_of(&self, n: Xn<'a>) -> Result<(Vec<Mapping>, Vec<Mapping>), ImportError> {
+        if let Some(io) = ext(n, super::CAMUNDA7_NS, "inputOutput") {
+            return self.camunda_io(io);
+        }
         let Some(io) = ext(n, ZEEBE_NS, "ioMapping") else {
             return Ok((Vec::new(), Vec::new()));
         };
@@ -34,6 +38,46 @@ impl<'a> Importer<'a> {
                 return self.fail(m, "a mapping needs a source and a target");
             };
             let mapping = Mapping::new(source.trim(), target.trim());
+            if let Err(e) = mapping.check(&is_path) {
+                return self.fail(m, e);
+            }
+            list.push(mapping);
+        }
+        Ok((inputs, outputs))
+    }
+
+    /// Camunda 7's `inputParameter` and `outputParameter`: a literal text or `${path}`; a
+    /// script, a list or a map is refused.
+    fn camunda_io(&self, io: Xn<'a>) -> Result<(Vec<Mapping>, Vec<Mapping>), ImportError> {
+        let mut inputs = Vec::new();
+        let mut outputs = Vec::new();
+        for m in io.children().filter(|c| c.is_element()) {
+            let list = match m.tag_name().name() {
+                "inputParameter" => &mut inputs,
+                "outputParameter" => &mut outputs,
+                _ => continue,
+            };
+            let Some(target) = m.attribute("name") else {
+                return self.fail(m, "a parameter needs a name");
+            };
+            if m.children().any(|c| c.is_element()) {
+                return self.fail(
+                    m,
+                    "a script, list or map parameter is not run by longrun: give a literal or ${path}",
+                );
+            }
+            let text = m.text().unwrap_or("").trim();
+            let source = match text.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+                Some(path) => format!("={}", path.trim()),
+                None if text.contains("${") || text.contains("#{") => {
+                    return self.fail(
+                        m,
+                        format!("`{text}` mixes text and an expression; longrun reads a literal or ${{path}}"),
+                    )
+                }
+                None => text.to_string(),
+            };
+            let mapping = Mapping::new(source, target.trim());
             if let Err(e) = mapping.check(&is_path) {
                 return self.fail(m, e);
             }

@@ -51,11 +51,6 @@ impl<'a> Importer<'a> {
             (ZEEBE_NS, "executionListeners", "execution listeners"),
             (
                 super::CAMUNDA7_NS,
-                "inputOutput",
-                "input and output mappings",
-            ),
-            (
-                super::CAMUNDA7_NS,
                 "executionListener",
                 "execution listeners",
             ),
@@ -213,7 +208,7 @@ impl<'a> Importer<'a> {
                 Some(d) => {
                     return self.fail(
                         *d,
-                        "an end event is plain, terminate, error, message or signal (escalation, compensation and other end events are not supported)",
+                        "an end event is plain, terminate, error, message, signal or compensation (escalation and other end events are not supported)",
                     )
                 }
             },

@@ -1,5 +1,5 @@
-//! Events that throw as modelers draw them: a message or signal end event (the throw, then
-//! the end), and a message throw or end event implemented as a job (a `zeebe:taskDefinition`
+//! Events that throw as modelers draw them: a message, signal or compensation end event (the
+//! throw or the compensation, then the end), and a message throw or end event implemented as a job (a `zeebe:taskDefinition`
 //! on it, as Zeebe runs it: a service step whose handler sends); and the nodes that are part of
 //! another step (boundary events, gateway catch events, compensation tasks, reminder throws).
 
@@ -35,12 +35,15 @@ impl<'a> Importer<'a> {
         })
     }
 
-    /// A message or signal end event as two steps, the throw and then an end (`<id>_end`);
-    /// `None` for any other end event.
+    /// A message, signal or compensation end event as two steps, the throw (or the
+    /// compensation) and then an end (`<id>_end`); `None` for any other end event.
     pub(super) fn throwing_end(&self, n: Xn<'a>) -> Option<Result<Vec<Step>, ImportError>> {
         let message = child(n, "messageEventDefinition");
         let signal = child(n, "signalEventDefinition");
-        if !is_bpmn(&n, "endEvent") || (message.is_none() && signal.is_none()) {
+        let compensate = child(n, "compensateEventDefinition");
+        if !is_bpmn(&n, "endEvent")
+            || (message.is_none() && signal.is_none() && compensate.is_none())
+        {
             return None;
         }
         Some((|| {
@@ -50,7 +53,8 @@ impl<'a> Importer<'a> {
                 (None, Some(d)) => StepKind::Signal {
                     signal: self.signal_of(d)?,
                 },
-                (None, None) => unreachable!("checked above"),
+                // A compensation end event: undo, then end.
+                (None, None) => StepKind::Compensate,
             };
             let end = format!("{id}_end");
             Ok(vec![
