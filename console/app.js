@@ -98,7 +98,10 @@
     const [xml] = await Promise.all([api(`processes/${encodeURIComponent(process)}/${version}/bpmn`), loadViewer()]);
     const viewer = new window.BpmnJS({ container });
     await viewer.importXML(xml);
-    viewer.get("canvas").zoom("fit-viewport");
+    const canvas = viewer.get("canvas");
+    canvas.zoom("fit-viewport");
+    // Into a collapsed subprocess and back: fit what is shown now.
+    viewer.get("eventBus").on("root.set", () => setTimeout(() => canvas.zoom("fit-viewport"), 0));
     const registry = viewer.get("elementRegistry");
     const byStep = new Map();
     for (const e of registry.getAll()) {

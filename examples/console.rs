@@ -12,8 +12,9 @@
 //! others wait at `await_pickup`. Orders alternate between the regions north and south (a
 //! variable to filter on). Retrying an incident with the variables `{"card": "renewed"}`
 //! lets it go on. The seed also opens N/10 refund reviews, user tasks for the group `sales`
-//! (every other one overdue), for the task list. The process prints `seeded N` when the
-//! seeded orders have settled.
+//! (every other one overdue), for the task list, and N/10 pickings (a subprocess whose
+//! multi-instance step picks three lines each, then waits for `Packed`). The process prints
+//! `seeded N` when the seeded orders have settled.
 //!
 //! The demo's stand-in for authentication makes every request the user `demo-operator` in
 //! the group `sales`; a request may name another demo user and groups in `x-demo-user` and
@@ -30,7 +31,7 @@ use clap::Parser;
 use serde_json::json;
 
 use longrun::console::Console;
-use longrun::definition::{Compensation, RetryPolicy, UserTask};
+use longrun::definition::{Compensation, MultiInstance, RetryPolicy, UserTask};
 use longrun::expr::Type;
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
@@ -89,6 +90,27 @@ fn refund_review() -> ProcessDefinition {
         .expect("a valid definition")
 }
 
+/// Picking: an embedded subprocess that picks every line of the order (a multi-instance
+/// step) and waits for the packer's `Packed`; a `WarehouseClosed` signal ends it.
+fn picking() -> ProcessDefinition {
+    ProcessDefinition::builder("picking")
+        .subprocess("pack", |b| {
+            b.service("pick", "pick")
+                .for_each(
+                    MultiInstance::over("lines")
+                        .element("line")
+                        .collect("picked", None),
+                )
+                .receive("await_packing", "Packed")
+                .end("packed")
+        })
+        .or_signal("WarehouseClosed", "closed")
+        .end("shipped")
+        .end("closed")
+        .build()
+        .expect("a valid definition")
+}
+
 /// Stands in for the host's authentication: every request is the demo operator in the group
 /// `sales`, unless it names a demo user (`x-demo-user`, `x-demo-groups`). A real service
 /// checks its session or token, sets the headers from the user it finds, and removes any such
@@ -135,6 +157,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handler("release", ok)
         .handler("refund", ok)
         .handler("notify", ok)
+        .handler("pick", |job: JobContext| async move {
+            Ok(json!({ "sku": job.variables["line"]["sku"] }))
+        })
         .handler("charge", |job: JobContext| async move {
             if job.variables["card"] == "expired" {
                 return Err(HandlerError::new("card expired"));
@@ -144,6 +169,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     engine.deploy(&delivery()).await?;
     engine.deploy(&refund_review()).await?;
+    engine.deploy(&picking()).await?;
     let running = engine.run();
 
     // The console, mounted under /ops behind the host's authentication.
@@ -177,6 +203,15 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
         ])
     };
     let before = counts().await?;
+    let packing = || async {
+        let counts = engine.store().step_counts("picking", 1).await?;
+        let get = |step: &str| counts.iter().find(|c| c.step == step).cloned();
+        Ok::<_, longrun::Error>([
+            get("pack").map_or(0, |c| c.waiting),
+            get("pick").map_or(0, |c| c.completed),
+        ])
+    };
+    let packing_before = packing().await?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     let requests: Vec<StartRequest> = (0..n)
         .map(|i| {
@@ -204,6 +239,15 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
         })
         .collect();
     engine.start_many(reviews).await?;
+    // Pickings of three lines each: picked, then waiting for the packer inside `pack`.
+    let pickings: Vec<StartRequest> = (0..n / 10)
+        .map(|i| {
+            StartRequest::new("picking", format!("picking-{run}-{i}")).variables(json!({
+                "lines": [{"sku": "a"}, {"sku": "b"}, {"sku": "c"}]
+            }))
+        })
+        .collect();
+    engine.start_many(pickings).await?;
     let picked: Vec<Message> = (0..n)
         .filter(|i| i % 10 != 3 && i % 10 < 7)
         .map(|i| {
@@ -223,7 +267,11 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
     let expected = [incidents, waiting, completed].map(|n| n as i64);
     loop {
         let now = counts().await?;
-        if (0..3).all(|i| now[i] - before[i] >= expected[i]) {
+        let packs = packing().await?;
+        if (0..3).all(|i| now[i] - before[i] >= expected[i])
+            && packs[0] - packing_before[0] >= (n / 10) as i64
+            && packs[1] - packing_before[1] >= (n / 10) as i64
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -84,6 +84,21 @@ test("the diagram shows the right badges after the example runs", async () => {
   await shot("diagram");
 });
 
+test("a subprocess and a multi-instance step show their counts, inside too", async () => {
+  await go("#/process/picking/1");
+  await page.locator('[data-testid="badge-pack-waiting"]').waitFor({ timeout: WAIT });
+  eq(await badge("pack", "waiting"), seed / 10, "waiting inside the subprocess pack");
+  await shot("subprocess");
+  // Into the collapsed subprocess: its steps; a multi-instance step counts once per instance
+  // (its elements have activity rows of their own).
+  await page.locator(".bjs-drilldown").first().click();
+  await page.locator('[data-testid="badge-pick-completed"]').waitFor({ state: "visible", timeout: WAIT });
+  eq(await badge("pick", "completed"), seed / 10, "completed at pick");
+  eq(await badge("await_packing", "waiting"), seed / 10, "waiting at await_packing");
+  assert(await page.locator('[data-element-id="pick"] .djs-visual path').count() > 0, "pick is drawn");
+  await shot("subprocess-inside");
+});
+
 test("a filter narrows the list", async () => {
   await go("#/instances");
   await page.locator("#instances tbody tr[data-instance]").first().waitFor({ timeout: WAIT });

@@ -61,6 +61,11 @@ struct Counts {
 
 impl Counts {
     fn step(&mut self, row: &Row, sign: i64) {
+        // A multi-instance step counts once per instance, as any step (its own row); its
+        // elements (`step#index`) have rows of their own in `activity`, not counts.
+        if row.step.contains('#') {
+            return;
+        }
         let e = self
             .steps
             .entry((row.process_id.clone(), row.version, row.step.clone()))
