@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use longrun_cli::cluster::Cluster;
 use serde_json::{json, Value};
 
-use longrun::definition::{Compensation, RetryPolicy, TimerSpec, UserTask};
+use longrun::definition::{Compensation, MultiInstance, RetryPolicy, TimerSpec, UserTask};
 use longrun::store::{pg_config, ActivityHistory, StoreConfig};
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, Message, OutboxMessage, ProcessDefinition,
@@ -164,6 +164,14 @@ fn process() -> ProcessDefinition {
         .receive("goods_fetched", "GoodsFetched")
         .output("goods")
         .join("payment_and_goods")
+        // Each line of the order is packed by its own job, all at once (a flaky packer):
+        // engines are killed while the elements run.
+        .service("pack_line", "pack_line")
+        .for_each(
+            MultiInstance::over("lines")
+                .element("line")
+                .collect("packed", Some("sku")),
+        )
         // Larger orders wait for a clerk's approval (clerks in the engine processes claim and
         // complete them while engines are killed).
         .exclusive("needs_approval")
@@ -348,7 +356,10 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
                         batch.push(
                             Message::new("OrderPlaced", id.clone(), format!("checkout:{id}"))
                                 .payload(json!({"orderId": id, "amount": 10 + i % 90,
-                                                "cardExpired": expired, "willUpdateCard": update})),
+                                                "cardExpired": expired, "willUpdateCard": update,
+                                                "lines": (0..1 + i % 3)
+                                                    .map(|l| json!({"sku": format!("{id}-{l}")}))
+                                                    .collect::<Vec<_>>()})),
                         );
                     }
                 }

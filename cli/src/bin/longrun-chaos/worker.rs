@@ -37,6 +37,20 @@ pub(super) async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<(
             }
         }
     };
+    let pack = {
+        let effects = effects.clone();
+        move |job: JobContext| {
+            let effects = effects.clone();
+            async move {
+                // A flaky packer too: each element's job fails a fifth of its attempts.
+                if draw(seed, ("pack", job.job_id, job.attempt)) < 0.2 {
+                    return Err(HandlerError::new("packer busy"));
+                }
+                effects.record(&job.job_id.to_string(), "pack").await?;
+                Ok(json!({"sku": job.variables["line"]["sku"]}))
+            }
+        }
+    };
     let participant = |kind: &'static str| {
         let effects = effects.clone();
         move |engine: Engine, m: OutboxMessage| {
@@ -62,6 +76,7 @@ pub(super) async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<(
     let engine = Engine::builder(store)
         .config(config)
         .handler("charge_fee", fee)
+        .handler("pack_line", pack)
         .subscriber("payment", &["payment"], participant("payment"))
         .subscriber("inventory", &["inventory"], participant("inventory"))
         .subscriber("shipping", &["shipping"], participant("shipping"))
