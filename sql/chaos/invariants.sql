@@ -72,6 +72,8 @@ SELECT 10 AS n, 'inbound messages: each correlated once, started once or dead-le
            OR (status = 'dead' AND coalesce(reason, '') = ''))
      + (SELECT count(*) FROM (SELECT data->>'message_id' FROM __schema__.events
                               WHERE event_type = 'MessageCorrelated'
+                                -- a signal reaches many instances (checked per instance below)
+                                AND data->>'name' NOT LIKE 'signal:%'
                               GROUP BY 1 HAVING count(*) > 1) x)
 UNION ALL
 SELECT 11 AS n, 'projections caught up',
@@ -140,4 +142,17 @@ SELECT 15 AS n, 'multi-instance: each completed order packed each of its lines o
               OR i.variables->'packed' IS DISTINCT FROM
                  (SELECT jsonb_agg(l->'sku' ORDER BY n)
                   FROM jsonb_array_elements(i.variables->'lines') WITH ORDINALITY AS t(l, n)))
+UNION ALL
+SELECT 16 AS n, 'signals: each received at most once per instance, every completed order opened by one, every broadcast finished',
+       (SELECT count(*) FROM (SELECT instance_id, data->>'message_id' FROM __schema__.events
+                              WHERE event_type = 'MessageCorrelated'
+                                AND data->>'name' = 'signal:WarehouseOpen'
+                              GROUP BY 1, 2 HAVING count(*) > 1) twice)
+     + (SELECT count(*) FROM __schema__.instances i
+        WHERE i.current_step = 'done'
+          AND NOT EXISTS (SELECT 1 FROM __schema__.events e
+                          WHERE e.instance_id = i.instance_id
+                            AND e.event_type = 'MessageCorrelated'
+                            AND e.data->>'name' = 'signal:WarehouseOpen'))
+     + (SELECT count(*) FROM __schema__.signals WHERE finished_at IS NULL)
 ) checks ORDER BY n

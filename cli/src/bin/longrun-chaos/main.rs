@@ -172,6 +172,10 @@ fn process() -> ProcessDefinition {
                 .element("line")
                 .collect("packed", Some("sku")),
         )
+        // The warehouse opens its doors again and again (a signal the harness throws every
+        // quarter second): an order waits for the next opening, delivered in small chunks
+        // while engines are killed.
+        .wait_signal("warehouse_open", "WarehouseOpen")
         // Larger orders wait for a clerk's approval (clerks in the engine processes claim and
         // complete them while engines are killed).
         .exclusive("needs_approval")
@@ -453,6 +457,8 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+        // A refused throw (PostgreSQL is down) is simply the next one's to make up.
+        let _ = client.signal("WarehouseOpen", json!({})).await;
         let counts = async {
             let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;
             tokio::spawn(c.1);
@@ -572,12 +578,13 @@ async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> 
             r.get::<_, i64>(5),
             r.get::<_, i64>(6),
             r.get::<_, i64>(7),
+            [r.get::<_, i64>(8), r.get::<_, i64>(9), r.get::<_, i64>(10)],
         ))
     }
     .await?;
     println!(
-        "chaos seed={seed} ok={ok} orders={n} cancelled={} late_card_updates={} inbound_messages={} dead_letters={} redelivered_effects={} handler_retries={} tasks_completed={} task_claims={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
-        stats.3, stats.4, stats.0, stats.5, stats.1, stats.2, stats.6, stats.7
+        "chaos seed={seed} ok={ok} orders={n} cancelled={} late_card_updates={} inbound_messages={} dead_letters={} redelivered_effects={} handler_retries={} tasks_completed={} task_claims={} elements={} signals={} signal_receivers={} kills={kills} pg_restarts={restarts} elapsed_s={elapsed:.1}",
+        stats.3, stats.4, stats.0, stats.5, stats.1, stats.2, stats.6, stats.7, stats.8[0], stats.8[1], stats.8[2]
     );
     Ok(ok && kills == args.kills && restarts == args.pg_restarts)
 }

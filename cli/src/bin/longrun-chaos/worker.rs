@@ -21,6 +21,8 @@ pub(super) async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<(
         poll_interval: Duration::from_millis(50),
         max_poll_interval: Duration::from_millis(500),
         maintenance_interval: Duration::from_millis(500),
+        // Small chunks: a broadcast spans several transactions, and kills fall between them.
+        signal_batch: 7,
         ..EngineConfig::default()
     };
     let fee = {
