@@ -262,9 +262,16 @@ fn camunda_7_input_and_output_parameters_are_mappings() {
           <camunda:inputParameter name="amount">${order.total}</camunda:inputParameter>
           <camunda:inputParameter name="currency">EUR</camunda:inputParameter>
           <camunda:outputParameter name="payment_id">${charge.id}</camunda:outputParameter>
+          <camunda:inputParameter name="big">${order.total gt 100}</camunda:inputParameter>
         </camunda:inputOutput>"#,
     ))
     .unwrap();
+    let big = &def.step("charge").unwrap().inputs[2];
+    let vars = serde_json::json!({"order": {"total": 150}});
+    assert_eq!(
+        big.value(vars.as_object().unwrap(), &serde_json::Map::new(), None),
+        true
+    );
     let step = def.step("charge").unwrap();
     let show = |m: &[crate::definition::Mapping]| -> Vec<(String, String)> {
         m.iter()
@@ -275,7 +282,8 @@ fn camunda_7_input_and_output_parameters_are_mappings() {
         show(&step.inputs),
         [
             ("=order.total".to_string(), "amount".to_string()),
-            ("EUR".to_string(), "currency".to_string())
+            ("EUR".to_string(), "currency".to_string()),
+            ("=order.total > 100".to_string(), "big".to_string())
         ]
     );
     assert_eq!(
@@ -1114,13 +1122,29 @@ fn zeebe_io_mappings_feed_the_job_and_choose_what_its_result_sets() {
         state.variables.get("orderId").is_none(),
         "inputs stay the job's"
     );
-    // An expression is refused at its mapping; so is a mapping on a send task.
+    // An expression is read (in longrun's spelling); one that does not parse is refused at
+    // its mapping; so is a mapping on a send task.
+    let def = import(&xml(
+        r#"<zeebe:input source="=count(items) * 2 + 1" target="c" /><zeebe:input source="=status = &quot;open&quot;" target="d" />"#,
+        "serviceTask",
+    ))
+    .unwrap();
+    let inputs = &def.step("charge").unwrap().inputs;
+    let vars = serde_json::json!({"items": [1, 2, 3], "status": "open"});
+    let got = crate::definition::map_all(
+        inputs,
+        vars.as_object().unwrap(),
+        &serde_json::Map::new(),
+        None,
+    );
+    assert_eq!(got["c"], 7);
+    assert_eq!(got["d"], true);
     let e = import(&xml(
-        r#"<zeebe:input source="=a + b" target="c" />"#,
+        r#"<zeebe:input source="=a +" target="c" />"#,
         "serviceTask",
     ))
     .unwrap_err();
-    assert!(e.message.contains("not an expression"), "{e}");
+    assert!(e.message.contains("source `=a +`: column"), "{e}");
     let e = import(&xml(
         r#"<zeebe:input source="=a" target="c" />"#,
         "sendTask",

@@ -337,6 +337,19 @@ impl Expr {
         self.eval_with(vars, Some(now))
     }
 
+    /// Evaluate the expression to a value (a mapping's source): date-times, dates and
+    /// durations come out as their ISO 8601 text.
+    pub fn value_at(
+        &self,
+        vars: &Map<String, Value>,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Value, ExprError> {
+        Ok(match self.value(&eval::Env { vars, now })? {
+            eval::V::Json(v) => v,
+            other => Value::String(other.show()),
+        })
+    }
+
     fn eval_with(
         &self,
         vars: &Map<String, Value>,

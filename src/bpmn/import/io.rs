@@ -1,7 +1,7 @@
 //! `zeebe:ioMapping` and Camunda 7's `camunda:inputOutput` as a step's input and output
 //! mappings.
 
-use super::xml::ext;
+use super::xml::{ext, feel_condition, juel_condition};
 use super::{ImportError, Importer, Xn};
 use crate::bpmn::ZEEBE_NS;
 use crate::definition::{Mapping, StepKind};
@@ -37,7 +37,12 @@ impl<'a> Importer<'a> {
             else {
                 return self.fail(m, "a mapping needs a source and a target");
             };
-            let mapping = Mapping::new(source.trim(), target.trim());
+            // A FEEL expression as a source, in longrun's spelling (`=` compares as `==`).
+            let source = match source.trim().strip_prefix('=') {
+                Some(e) if !is_path(e.trim()) => format!("={}", feel_condition(e.trim())),
+                _ => source.trim().to_string(),
+            };
+            let mapping = Mapping::new(source, target.trim());
             if let Err(e) = mapping.check(&is_path) {
                 return self.fail(m, e);
             }
@@ -46,8 +51,8 @@ impl<'a> Importer<'a> {
         Ok((inputs, outputs))
     }
 
-    /// Camunda 7's `inputParameter` and `outputParameter`: a literal text or `${path}`; a
-    /// script, a list or a map is refused.
+    /// Camunda 7's `inputParameter` and `outputParameter`: a literal text, `${path}` or a
+    /// JUEL expression; a script, a list or a map is refused.
     fn camunda_io(&self, io: Xn<'a>) -> Result<(Vec<Mapping>, Vec<Mapping>), ImportError> {
         let mut inputs = Vec::new();
         let mut outputs = Vec::new();
@@ -68,7 +73,9 @@ impl<'a> Importer<'a> {
             }
             let text = m.text().unwrap_or("").trim();
             let source = match text.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-                Some(path) => format!("={}", path.trim()),
+                Some(path) if is_path(path.trim()) => format!("={}", path.trim()),
+                // A JUEL expression, in longrun's spelling.
+                Some(_) => format!("={}", juel_condition(text)),
                 None if text.contains("${") || text.contains("#{") => {
                     return self.fail(
                         m,

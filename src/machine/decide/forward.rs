@@ -336,6 +336,7 @@ impl Decision<'_> {
                             &step.inputs,
                             vars,
                             &Map::new(),
+                            Some(self.ctx.now),
                         ));
                     }
                     let child_id = self.next_id();

@@ -24,7 +24,12 @@ impl Decision<'_> {
                     Value::Object(m) => m,
                     _ => &empty,
                 };
-                crate::definition::map_all(&s.outputs, from, &self.scratch.variables)
+                crate::definition::map_all(
+                    &s.outputs,
+                    from,
+                    &self.scratch.variables,
+                    Some(self.ctx.now),
+                )
             }
             _ => map_output(output, result),
         }

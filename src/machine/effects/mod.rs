@@ -187,7 +187,7 @@ pub fn effects(
             job_id: *job_id,
             step: step.clone(),
             handler: handler.clone(),
-            variables: job_variables(process, step, before),
+            variables: job_variables(process, step, before, now),
             rearmed: None,
         }],
         Event::JobRetryScheduled {
@@ -205,7 +205,7 @@ pub fn effects(
                 job_id: *job_id,
                 step: step.clone(),
                 handler,
-                variables: job_variables(process, step, before),
+                variables: job_variables(process, step, before, now),
                 rearmed: Some((*attempt, *run_at)),
             }]
         }
@@ -320,7 +320,7 @@ pub fn effects(
                         job_id: *job_id,
                         step: step.clone(),
                         handler: handler.clone(),
-                        variables: job_variables(process, step, before),
+                        variables: job_variables(process, step, before, now),
                         rearmed: Some((*attempt, now)),
                     });
                 }
@@ -442,12 +442,17 @@ pub fn effects(
 
 /// What a job of `step` runs with: the instance's variables, with the step's input
 /// mappings added.
-fn job_variables(process: &Process, step: &str, before: &InstanceState) -> Map<String, Value> {
+fn job_variables(
+    process: &Process,
+    step: &str,
+    before: &InstanceState,
+    now: DateTime<Utc>,
+) -> Map<String, Value> {
     let mut vars = before.variables.clone();
     vars.extend(before.element_variables(process, step));
     if let Some(s) = process.step(step) {
         if !s.inputs.is_empty() {
-            let inputs = crate::definition::map_all(&s.inputs, &vars, &Map::new());
+            let inputs = crate::definition::map_all(&s.inputs, &vars, &Map::new(), Some(now));
             vars.extend(inputs);
         }
     }
