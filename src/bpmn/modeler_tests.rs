@@ -1190,3 +1190,28 @@ fn feel_functions_and_dates_in_a_modelers_conditions_import_and_run() {
     // It goes out and comes back the same.
     assert_eq!(import(&export(&def).xml).unwrap(), def);
 }
+
+#[test]
+fn a_non_interrupting_timer_boundary_leads_to_a_path_of_its_own() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:receiveTask id="wait_docs" messageRef="m_docs" />
+    <bpmn:boundaryEvent id="daily" attachedToRef="wait_docs" cancelActivity="false">
+      <bpmn:timerEventDefinition><bpmn:timeCycle>R3/P1D</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:serviceTask id="nudge"><bpmn:extensionElements><zeebe:taskDefinition type="nudge" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="nudged" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="wait_docs" />
+    <bpmn:sequenceFlow id="f1" sourceRef="wait_docs" targetRef="end" />
+    <bpmn:sequenceFlow id="f2" sourceRef="daily" targetRef="nudge" />
+    <bpmn:sequenceFlow id="f3" sourceRef="nudge" targetRef="nudged" />"#,
+        r#"  <bpmn:message id="m_docs" name="Documents" />"#,
+    );
+    let def = import(&xml).unwrap();
+    let b = &def.step("wait_docs").unwrap().boundary[0];
+    assert!(!b.interrupting);
+    assert_eq!(b.next.as_deref(), Some("nudge"));
+    assert_eq!(import(&export(&def).xml).unwrap(), def);
+}

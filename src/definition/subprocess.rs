@@ -146,6 +146,19 @@ impl ProcessBuilder {
 }
 
 impl StepBuilder {
+    /// A non-interrupting boundary timer with a path of its own: when it fires (each time,
+    /// for a cycle), the instance also runs from `next`, while the step keeps waiting.
+    pub fn meanwhile(mut self, timer: super::TimerSpec, next: impl Into<String>) -> Self {
+        self.last().boundary.push(super::Boundary {
+            on: super::BoundaryEvent::Timer(timer),
+            interrupting: false,
+            next: Some(next.into()),
+            send: None,
+            assign: None,
+        });
+        self
+    }
+
     /// Add an event subprocess (see [`ProcessBuilder::event_subprocess`]).
     pub fn event_subprocess(
         self,

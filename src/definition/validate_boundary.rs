@@ -85,11 +85,17 @@ pub(super) fn check_boundaries(
                 Some(_) => {}
             }
         } else {
-            if b.next.is_some() {
-                report(
-                    at("next"),
-                    "a non-interrupting timer keeps the step waiting; it has no next step".into(),
-                );
+            // A non-interrupting timer's path runs beside the step, which keeps waiting.
+            if let Some(n) = &b.next {
+                if !matches!(b.on, BoundaryEvent::Timer(_)) {
+                    report(
+                        at("next"),
+                        "only a non-interrupting timer leads to a path of its own".into(),
+                    );
+                } else if !index.contains_key(n.as_str()) {
+                    unknown = true;
+                    report(at("next"), format!("unknown step \"{n}\""));
+                }
             }
             if let Some(a) = &b.assign {
                 let held = super::UserTask {
@@ -102,10 +108,10 @@ pub(super) fn check_boundaries(
                 held.check(&at_assign, report, &is_var_path);
             }
             match &b.send {
-                None if b.assign.is_some() => {}
+                None if b.assign.is_some() || b.next.is_some() => {}
                 None => report(
                     at("send"),
-                    "a non-interrupting timer needs a message to send (or, on a user task, an `assign`)".into(),
+                    "a non-interrupting timer needs a path (`next`), a message to send or, on a user task, an `assign`".into(),
                 ),
                 Some((m, to)) => {
                     if !is_message_name(m) {

@@ -361,3 +361,49 @@ fn a_subprocess_round_trips_through_json_and_equals_the_builder() {
     assert!(json.contains("\"start\": \"approve\""));
     assert_eq!(ProcessDefinition::from_json(&json).unwrap(), def);
 }
+
+#[test]
+fn a_non_interrupting_timer_runs_its_path_beside_the_waiting_subprocess() {
+    let def = ProcessDefinition::builder("p")
+        .subprocess("review", |b| b.receive("docs", "Docs").end("reviewed"))
+        .meanwhile(TimerSpec::Cycle("R2/P1D".into()), "remind")
+        .end("done")
+        .send("remind", "Reminder")
+        .end("reminded")
+        .build()
+        .unwrap();
+    let s = run(&def, &[start_with(json!({}))]).1;
+    let mut inputs = vec![
+        start_with(json!({})),
+        Input::TimerFired {
+            timer_id: timer_of(&s, "review"),
+        },
+    ];
+    let (events, s) = run(&def, &inputs);
+    // The reminder went out and its path ended; the subprocess still waits, its cycle on.
+    assert!(events[1]
+        .iter()
+        .any(|e| matches!(e, Event::MessageSent { name, .. } if name == "Reminder")));
+    assert!(events[1]
+        .iter()
+        .any(|e| matches!(e, Event::BranchEnded { step } if step == "reminded")));
+    assert!(matches!(s.wait_at("docs"), Some(Wait::Message { .. })));
+    assert_eq!(s.timers.len(), 1);
+    inputs.push(Input::Message {
+        message_id: "d1".into(),
+        name: "Docs".into(),
+        payload: json!({}),
+    });
+    let (_, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    assert!(s.timers.is_empty());
+    // Only a timer leads to a path of its own.
+    let mut bad = def.clone();
+    let i = bad.steps.iter().position(|s| s.id == "review").unwrap();
+    bad.steps[i].boundary[0].on = crate::definition::BoundaryEvent::Message("M".into());
+    let e = bad.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("only a non-interrupting timer leads to a path"),
+        "{e}"
+    );
+}

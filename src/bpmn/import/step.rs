@@ -468,24 +468,28 @@ impl<'a> Importer<'a> {
                             .first()
                             .and_then(|f| self.by_id.get(f.to))
                             .copied();
-                        let send = match throw {
-                            None if assign.is_some() => None,
-                            Some(t) => {
-                                let md = child(t, "messageEventDefinition");
-                                match md {
-                                    Some(md) => Some((self.message_of(md, md.attribute("messageRef"))?.0, lr(t, "to").map(str::to_string))),
-                                    None => return self.fail(t, "a non-interrupting boundary event leads to a message throw event"),
-                                }
+                        let reminder = throw.filter(|t| {
+                            is_bpmn(t, "intermediateThrowEvent")
+                                && child(*t, "messageEventDefinition").is_some()
+                        });
+                        let is_timer = matches!(on, BoundaryEvent::Timer(_));
+                        let (send, path) = match (reminder, throw) {
+                            (None, None) if assign.is_some() => (None, None),
+                            (Some(t), _) => {
+                                let md = child(t, "messageEventDefinition").expect("checked");
+                                (Some((self.message_of(md, md.attribute("messageRef"))?.0, lr(t, "to").map(str::to_string))), None)
                             }
-                            None => return self.fail(
+                            // A timer's path runs beside the step, which keeps waiting.
+                            (None, Some(_)) if is_timer => (None, self.single_next(*b)?),
+                            _ => return self.fail(
                                 *b,
-                                "a non-interrupting boundary event leads to a message throw event",
+                                "a non-interrupting message or signal boundary event leads to a message throw event (a reminder); only a timer's leads to a path of its own",
                             ),
                         };
                         boundary.push(Boundary {
                             on,
                             interrupting,
-                            next: None,
+                            next: path,
                             send,
                             assign,
                         });

@@ -281,7 +281,8 @@ impl Decision<'_> {
                                     }
                                 }
                             }
-                            return Ok(None);
+                            // Its path, if it has one, runs beside the waiting step.
+                            return Ok(b.next.clone().map(Some));
                         }
                     }
                 }
