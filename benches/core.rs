@@ -33,6 +33,7 @@ fn transitions(c: &mut Criterion) {
         variables: vars,
         message_id: None,
         parent: None,
+        start_message: None,
     };
     c.bench_function("decide+evolve: start to first job", |b| {
         b.iter(|| {

@@ -40,6 +40,7 @@ fn start() -> Input {
         variables: Map::new(),
         message_id: None,
         parent: None,
+        start_message: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn start(variables: serde_json::Value) -> Input {
         variables: variables.as_object().unwrap().clone(),
         message_id: None,
         parent: None,
+        start_message: None,
     }
 }
 
@@ -978,9 +979,67 @@ fn a_plain_start_beside_a_message_start_to_the_same_step_is_read_as_the_message_
         Some("Order placed")
     );
     assert_eq!(ok.steps[0].id, "confirm");
-    // Starts leading to different steps are refused at the second.
-    let e = import(&two("other")).unwrap_err();
-    assert!(e.message.contains("more than one start event"), "{e}");
+    // Starts leading to different steps: the message start begins at its own step.
+    let both = import(&two("other")).unwrap();
+    assert_eq!(both.steps[0].id, "confirm");
+    assert_eq!(
+        both.start.as_ref().and_then(|s| s.at.as_deref()),
+        Some("other")
+    );
+    assert_eq!(both.first_step_for(Some("Order placed")), "other");
+    assert_eq!(both.first_step_for(None), "confirm");
+}
+
+#[test]
+fn two_message_starts_each_start_an_instance_at_their_own_step() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="web"><bpmn:outgoing>f0</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="m_web" /></bpmn:startEvent>
+    <bpmn:startEvent id="phone"><bpmn:outgoing>f1</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="m_phone" /></bpmn:startEvent>
+    <bpmn:sendTask id="confirm_web" messageRef="m_ok" />
+    <bpmn:sendTask id="call_back" messageRef="m_ok" />
+    <bpmn:sequenceFlow id="f0" sourceRef="web" targetRef="confirm_web" />
+    <bpmn:sequenceFlow id="f1" sourceRef="phone" targetRef="call_back" />
+    <bpmn:sequenceFlow id="f2" sourceRef="confirm_web" targetRef="end" />
+    <bpmn:sequenceFlow id="f3" sourceRef="call_back" targetRef="end" />
+    <bpmn:endEvent id="end" />"#,
+        r#"  <bpmn:message id="m_web" name="Web order" />
+  <bpmn:message id="m_phone" name="Phone order" />
+  <bpmn:message id="m_ok" name="Confirmed" />"#,
+    );
+    let def = import(&xml).unwrap();
+    assert_eq!(def.start.as_ref().unwrap().message, "Web order");
+    assert_eq!(def.starts.len(), 1);
+    assert_eq!(def.starts[0].message, "Phone order");
+    assert_eq!(def.starts[0].at.as_deref(), Some("call_back"));
+    let mut messages = def.received_messages();
+    messages.sort();
+    assert_eq!(messages, ["Phone order", "Web order"]);
+    // Each begins where its start event leads.
+    let process = crate::definition::compile(def.clone());
+    for (message, first) in [("Web order", "confirm_web"), ("Phone order", "call_back")] {
+        let events = decide(
+            &process,
+            &InstanceState::default(),
+            &Input::Start {
+                business_key: "k".into(),
+                variables: serde_json::Map::new(),
+                message_id: Some("m".into()),
+                parent: None,
+                start_message: Some(message.into()),
+            },
+            ctx(),
+        )
+        .unwrap();
+        assert!(
+            matches!(&events[1], Event::MessageSent { step, .. } if step == first),
+            "{message}: {events:?}"
+        );
+    }
+    // Out and back in, the same.
+    assert_eq!(import(&export(&def).xml).unwrap(), def);
 }
 
 #[test]

@@ -43,6 +43,7 @@ impl ProcessBuilder {
             def: ProcessDefinition {
                 process: id.into(),
                 start: None,
+                starts: Vec::new(),
                 start_signal: None,
                 start_timer: None,
                 retry: None,
@@ -84,8 +85,15 @@ impl ProcessBuilder {
 
     /// Start an instance whenever a message with this name arrives.
     pub fn start_on_message(mut self, message: impl Into<String>) -> Self {
-        self.def.start = Some(StartTrigger {
+        self.def.start = Some(StartTrigger::new(message));
+        self
+    }
+
+    /// Start an instance also whenever `message` arrives, at step `at` (or the first step).
+    pub fn also_start_on_message(mut self, message: impl Into<String>, at: Option<&str>) -> Self {
+        self.def.starts.push(StartTrigger {
             message: message.into(),
+            at: at.map(str::to_string),
         });
         self
     }

@@ -60,6 +60,10 @@ pub struct ProcessDefinition {
     /// instance's business key and its payload (an object) its variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<StartTrigger>,
+    /// Further messages that start an instance (BPMN's several message start events), each
+    /// at its own first step if it names one (`at`); with `start`, each starts an instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<StartTrigger>,
     /// A signal that starts an instance of this process each time it is broadcast (its
     /// payload becomes the variables, the signal's id the business key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +144,20 @@ impl ErrorRoute {
 pub struct StartTrigger {
     /// The message name, e.g. `OrderPlaced`.
     pub message: String,
+    /// The step an instance it starts begins at (a step of the top level; default: the
+    /// first step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+}
+
+impl StartTrigger {
+    /// A start on `message`, at the first step.
+    pub fn new(message: impl Into<String>) -> Self {
+        StartTrigger {
+            message: message.into(),
+            at: None,
+        }
+    }
 }
 
 /// One step of a process.
@@ -546,6 +564,20 @@ impl ProcessDefinition {
     /// The step an instance begins at.
     pub fn first_step(&self) -> &Step {
         &self.steps[0]
+    }
+
+    /// The step an instance started by `message` begins at (the first step, unless its start
+    /// names another).
+    pub fn first_step_for(&self, message: Option<&str>) -> &str {
+        message
+            .and_then(|m| {
+                self.start
+                    .iter()
+                    .chain(&self.starts)
+                    .find(|s| s.message == m)
+            })
+            .and_then(|s| s.at.as_deref())
+            .unwrap_or(&self.steps[0].id)
     }
 
     /// How many paths lead into step `id` (a join waits for one arrival per path).

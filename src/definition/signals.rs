@@ -153,10 +153,74 @@ impl super::ProcessDefinition {
                     _ => Vec::new(),
                 }
             }))
-            .chain(self.start.iter().map(|s| s.message.clone()))
+            .chain(
+                self.start
+                    .iter()
+                    .chain(&self.starts)
+                    .map(|s| s.message.clone()),
+            )
             .collect();
         names.sort();
         names.dedup();
         names
+    }
+}
+
+/// Check the further message starts: names, no message twice, and each `at` a step of the
+/// top level.
+pub(super) fn check_starts(
+    def: &super::ProcessDefinition,
+    index: &std::collections::HashMap<&str, usize>,
+    report: &mut impl FnMut(String, String),
+) {
+    use super::validate::is_message_name;
+    if !def.starts.is_empty() && def.start.is_none() {
+        report(
+            "starts".into(),
+            "further message starts come after `start`".into(),
+        );
+    }
+    if !def.starts.is_empty() && (def.start_signal.is_some() || def.start_timer.is_some()) {
+        report(
+            "starts".into(),
+            "a process starts on messages, a signal or a timer, not more than one kind".into(),
+        );
+    }
+    let all: Vec<(String, &super::StartTrigger)> = def
+        .start
+        .iter()
+        .map(|s| ("start".to_string(), s))
+        .chain(
+            def.starts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("starts[{i}]"), s)),
+        )
+        .collect();
+    for (k, (path, s)) in all.iter().enumerate() {
+        if path != "start" && !is_message_name(&s.message) {
+            report(format!("{path}.message"), "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into());
+        }
+        if all[..k].iter().any(|(_, o)| o.message == s.message) {
+            report(
+                format!("{path}.message"),
+                format!("message \"{}\" starts the process twice", s.message),
+            );
+        }
+        if let Some(at) = &s.at {
+            match index.get(at.as_str()).map(|&i| &def.steps[i]) {
+                None => report(format!("{path}.at"), format!("unknown step \"{at}\"")),
+                Some(step)
+                    if step.within.is_some()
+                        || matches!(step.kind, super::StepKind::EventSubprocess { .. }) =>
+                {
+                    report(
+                        format!("{path}.at"),
+                        format!("step \"{at}\" is not a step of the top level"),
+                    )
+                }
+                Some(_) => {}
+            }
+        }
     }
 }

@@ -243,7 +243,7 @@ proptest! {
             }
         }).collect();
         steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new(), compensate: None, inputs: Vec::new(), outputs: Vec::new(), within: None, multi: None });
-        let def = ProcessDefinition { process: "p".into(), start: None, start_signal: None, start_timer: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), unique_business_key: None, retention: None, steps };
+        let def = ProcessDefinition { process: "p".into(), start: None, starts: Vec::new(), start_signal: None, start_timer: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), unique_business_key: None, retention: None, steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();
         prop_assert_eq!(&back, &def);
@@ -411,7 +411,7 @@ fn a_user_task_in_json_is_the_builder_s_and_its_problems_name_their_paths() {
         "steps[0].due: \"tomorrow\"",
         "steps[0].priority",
         "steps[0].fields: field \"x\"",
-        "steps[0].boundary[0].send: a non-interrupting timer needs a message to send (or, on a user task, an `assign`)",
+        "steps[0].boundary[0].send: a non-interrupting timer needs a path (`next`), a message to send or, on a user task, an `assign`",
     ] {
         assert!(p.iter().any(|x| x.starts_with(want)), "{want} in {p:?}");
     }

@@ -496,16 +496,23 @@ impl ProcessDefinition {
         }
         structural_problems |= super::subprocess::check_scopes(self, &index, &mut report);
         super::multi::check_multi(self, &mut report);
+        super::signals::check_starts(self, &index, &mut report);
 
         let mut report = |path: String, message: String| problems.push(Problem { path, message });
         // Every step must be reachable from the first, and the first must reach an end.
         if !structural_problems && !self.steps.is_empty() {
             let mut seen = HashSet::new();
-            // Event subprocesses are reached by their events.
+            // Event subprocesses are reached by their events, a start's own step by it.
             let mut todo: Vec<usize> = std::iter::once(0)
                 .chain(self.steps.iter().enumerate().filter_map(|(i, s)| {
                     matches!(s.kind, StepKind::EventSubprocess { .. }).then_some(i)
                 }))
+                .chain(
+                    self.start
+                        .iter()
+                        .chain(&self.starts)
+                        .filter_map(|s| s.at.as_deref().and_then(|a| index.get(a).copied())),
+                )
                 .collect();
             let mut reaches_end = false;
             while let Some(i) = todo.pop() {

@@ -19,6 +19,9 @@ pub enum Input {
         message_id: Option<String>,
         /// The parent, when a call activity starts it.
         parent: Option<Parent>,
+        /// The message that started it, when one did: a further start may name the step it
+        /// begins at.
+        start_message: Option<String>,
     },
     /// A child instance started by a call step ended.
     ChildEnded {

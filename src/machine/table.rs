@@ -23,6 +23,7 @@ fn start() -> Input {
         variables: json!({"orderId": "o-1"}).as_object().unwrap().clone(),
         message_id: None,
         parent: None,
+        start_message: None,
     }
 }
 

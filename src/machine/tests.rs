@@ -49,6 +49,7 @@ fn start_input() -> Input {
         variables: vars,
         message_id: None,
         parent: None,
+        start_message: None,
     }
 }
 
@@ -349,6 +350,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
         let def = ProcessDefinition {
             process: "p".into(),
             start: None,
+            starts: Vec::new(),
             start_signal: None,
             start_timer: None,
             retry: None,
@@ -371,6 +373,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
         variables: Map::new(),
         message_id: None,
         parent: None,
+        start_message: None,
     };
     for round in 0..100 {
         let new = decide(
@@ -499,6 +502,7 @@ fn start_with(vars: Value) -> Input {
         variables: vars.as_object().unwrap().clone(),
         message_id: None,
         parent: None,
+        start_message: None,
     }
 }
 

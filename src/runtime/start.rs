@@ -193,6 +193,7 @@ impl Engine {
                 variables,
                 message_id: None,
                 parent: None,
+                start_message: None,
             });
         }
         let applied = store.apply(c, now, works, lease, Vec::new()).await?;

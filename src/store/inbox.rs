@@ -238,6 +238,7 @@ impl Store {
                     variables: payload_variables(&msg.payload),
                     message_id: Some(msg.id.clone()),
                     parent: None,
+                    start_message: Some(msg.name.clone()),
                 });
             }
             if ids.is_empty() {
@@ -439,6 +440,7 @@ impl Store {
                         variables: payload_variables(&m.payload),
                         message_id: Some(m.id.clone()),
                         parent: None,
+                        start_message: Some(m.name.clone()),
                     });
                 }
                 settles.push(Settle {

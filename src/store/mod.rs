@@ -235,6 +235,12 @@ impl Store {
         }
         let doc = serde_json::to_value(def)?;
         let start = def.start.as_ref().map(|s| s.message.clone());
+        let start_messages: Vec<String> = def
+            .start
+            .iter()
+            .chain(&def.starts)
+            .map(|s| s.message.clone())
+            .collect();
         let receives = def.received_messages();
         let retention_ms = def
             .retention_period()
@@ -252,6 +258,7 @@ impl Store {
                     &now,
                     &retention_ms,
                     &def.start_signal,
+                    &start_messages,
                 ],
             )
             .await?;

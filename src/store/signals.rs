@@ -117,6 +117,7 @@ impl Store {
                     variables: variables.clone(),
                     message_id: None,
                     parent: None,
+                    start_message: None,
                 });
             }
         }

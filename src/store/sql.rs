@@ -89,6 +89,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0016_signals",
         include_str!("../../sql/migrations/0016_signals.sql"),
     ),
+    (
+        17,
+        "0017_message_starts",
+        include_str!("../../sql/migrations/0017_message_starts.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.

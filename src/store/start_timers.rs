@@ -88,6 +88,7 @@ impl Store {
                 variables: Map::new(),
                 message_id: None,
                 parent: None,
+                start_message: None,
             });
             moves.push((process, next, fired));
         }

@@ -40,6 +40,8 @@ pub(crate) enum Work {
         variables: Map<String, Value>,
         message_id: Option<String>,
         parent: Option<Parent>,
+        /// The message that started it, when one did (its start may name its first step).
+        start_message: Option<String>,
     },
     /// Feed an input to an existing instance.
     Continue { instance_id: Uuid, input: Input },
@@ -154,6 +156,7 @@ impl Store {
                     variables,
                     message_id,
                     parent,
+                    start_message,
                 } => {
                     let def = self.definition_in(c, &process, version).await?;
                     slots.insert(
@@ -176,6 +179,7 @@ impl Store {
                         variables,
                         message_id,
                         parent,
+                        start_message,
                     }
                 }
                 Work::Continue { input, .. } => {
@@ -232,6 +236,7 @@ impl Store {
                             variables,
                             message_id: None,
                             parent,
+                            start_message: None,
                         },
                         Err(Error::ProcessNotFound(_)) => {
                             let Some(p) = parent else { continue };

@@ -155,6 +155,7 @@ impl Effects {
                     instance_id: id,
                     step,
                 }),
+                start_message: None,
             }),
             Effect::CancelChild { child_id, reason } => fx.follow_ups.push(Work::Continue {
                 instance_id: child_id,

@@ -190,3 +190,60 @@ async fn concurrent_starts_are_grouped_and_one_bad_request_fails_alone() {
     assert_eq!(ok, 58);
     assert_eq!(db.count("instances", "").await, 58);
 }
+
+#[tokio::test]
+async fn each_of_several_message_starts_starts_an_instance_at_its_own_step() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let def = ProcessDefinition::builder("orders")
+        .start_on_message("WebOrder")
+        .also_start_on_message("PhoneOrder", Some("call_back"))
+        .receive("confirm", "Confirmed")
+        .end("done")
+        .receive("call_back", "CalledBack")
+        .end("called")
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut started = Vec::new();
+    for (name, key) in [("WebOrder", "w1"), ("PhoneOrder", "p1")] {
+        match engine
+            .send(Message::new(name, key, format!("{name}-{key}")))
+            .await
+            .unwrap()
+        {
+            longrun::Delivery::Started { instance_id, .. } => started.push(instance_id),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    let step = |i: usize| {
+        let store = db.store.clone();
+        let id = started[i];
+        async move { store.instance(id).await.unwrap().current_step }
+    };
+    assert_eq!(step(0).await.as_deref(), Some("confirm"));
+    assert_eq!(step(1).await.as_deref(), Some("call_back"));
+    // A redelivery starts none; an explicit start begins at the first step.
+    let again = engine
+        .send(Message::new("PhoneOrder", "p1", "PhoneOrder-p1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, longrun::Delivery::Duplicate { .. }),
+        "{again:?}"
+    );
+    let explicit = engine
+        .start(StartRequest::new("orders", "x1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.store
+            .instance(explicit)
+            .await
+            .unwrap()
+            .current_step
+            .as_deref(),
+        Some("confirm")
+    );
+    assert_eq!(db.count("instances", "").await, 3);
+}

@@ -44,15 +44,16 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
             condition,
         });
     };
-    // The start event.
+    // The start event (plain when the message start begins elsewhere: it gets its own).
     let start_inner = match &def.start {
-        Some(s) => {
+        Some(s) if s.at.is_none() => {
             messages.entry(s.message.clone()).or_insert(None);
             format!(
                 "<bpmn:messageEventDefinition messageRef=\"{}\" />",
                 message_ref(&s.message)
             )
         }
+        Some(_) => String::new(),
         None if def.start_signal.is_some() => {
             signal_def(def.start_signal.as_deref().expect("checked"))
         }
@@ -80,6 +81,25 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
     });
     if let Some(first) = def.steps.first() {
         flow("start", &first.id, None, &mut flows);
+        // Further message starts (and a message start of its own step), each a start event.
+        let own = def.start.iter().filter(|s| s.at.is_some());
+        for (i, s) in own.chain(&def.starts).enumerate() {
+            let sid = format!("start_{}", i + 2);
+            messages.entry(s.message.clone()).or_insert(None);
+            nodes.push(Node {
+                id: sid.clone(),
+                tag: "startEvent",
+                attrs: String::new(),
+                inner: format!(
+                    "<bpmn:messageEventDefinition messageRef=\"{}\" />",
+                    message_ref(&s.message)
+                ),
+                shape: Shape::Event,
+                attached_to: None,
+                scope: None,
+            });
+            flow(&sid, s.at.as_deref().unwrap_or(&first.id), None, &mut flows);
+        }
     }
 
     for step in &def.steps {

@@ -456,8 +456,13 @@ impl<'a> Importer<'a> {
     /// process-level settings, validated.
     fn definition(&self) -> Result<ProcessDefinition, ImportError> {
         let process = self.process;
-        let (start_node, start, start_timer, start_signal) = self.start()?;
-        let first = self.single_next(start_node)?;
+        let start::Starts {
+            first,
+            start,
+            starts,
+            start_timer,
+            start_signal,
+        } = self.start()?;
 
         let auxiliary = self.auxiliary();
         let mut steps: Vec<Step> = Vec::new();
@@ -534,6 +539,7 @@ impl<'a> Importer<'a> {
         let def = ProcessDefinition {
             process: self.id_of(process)?,
             start,
+            starts,
             start_timer,
             start_signal,
             retry,

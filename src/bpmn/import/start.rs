@@ -5,80 +5,121 @@ use super::xml::{child, is_bpmn};
 use super::{ImportError, Importer, Xn};
 use crate::definition::{StartTimer, StartTrigger};
 
-/// The start event and its trigger: a message, a timer or a signal (at most one).
-type Start<'a> = (
-    Xn<'a>,
-    Option<StartTrigger>,
-    Option<StartTimer>,
-    Option<String>,
-);
+/// The process's starts: the step an instance begins at (by default), its message starts
+/// (the first, then the others with the step each begins at when it differs), or its timer or
+/// signal start.
+pub(super) struct Starts {
+    pub(super) first: Option<String>,
+    pub(super) start: Option<StartTrigger>,
+    pub(super) starts: Vec<StartTrigger>,
+    pub(super) start_timer: Option<StartTimer>,
+    pub(super) start_signal: Option<String>,
+}
 
 impl<'a> Importer<'a> {
-    /// The process's start event and what triggers it.
-    pub(super) fn start(&self) -> Result<Start<'a>, ImportError> {
-        let starts: Vec<&Xn> = self
+    /// The process's start events and what triggers each: at most one plain start, any
+    /// number of message starts, or one timer or signal start (beside a plain start leading
+    /// to the same step).
+    pub(super) fn start(&self) -> Result<Starts, ImportError> {
+        let nodes: Vec<Xn> = self
             .nodes
             .iter()
             .filter(|n| {
                 is_bpmn(n, "startEvent")
                     && !self.parent_of.contains_key(n.attribute("id").unwrap_or(""))
             })
+            .copied()
             .collect();
-        let triggered = |n: &Xn| {
-            n.children()
-                .any(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-        };
-        let start_node = match starts.as_slice() {
-            [s] => **s,
-            [] => return self.fail(self.process, "no start event"),
-            // A plain start beside a message, signal or timer start, both leading to the
-            // same step: every explicit start (Engine::start) is the plain one, so the
-            // process is the triggered one.
-            [a, b] if triggered(a) != triggered(b)
-                && self.single_next(**a)? == self.single_next(**b)? =>
-            {
-                if triggered(a) {
-                    **a
-                } else {
-                    **b
+        if nodes.is_empty() {
+            return self.fail(self.process, "no start event");
+        }
+        let mut plain = Vec::new();
+        let mut messages = Vec::new();
+        let mut other = Vec::new();
+        for n in &nodes {
+            let defs: Vec<Xn> = n
+                .children()
+                .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
+                .collect();
+            match defs.as_slice() {
+                [] => plain.push(*n),
+                [d] if is_bpmn(d, "messageEventDefinition") => messages.push((*n, *d)),
+                [d] if is_bpmn(d, "timerEventDefinition")
+                    || is_bpmn(d, "signalEventDefinition") =>
+                {
+                    other.push((*n, *d))
+                }
+                [d, ..] => {
+                    return self.fail(
+                        *d,
+                        "a start event is plain, a message, a signal or a timer start event",
+                    )
                 }
             }
-            [_, second, ..] => {
-                return self.fail(
-                    **second,
-                    "more than one start event: longrun reads one, or a plain start beside a triggered one leading to the same step",
-                )
-            }
-        };
-        let start = match child(start_node, "messageEventDefinition") {
-            Some(m) => Some(StartTrigger {
-                message: self.message_of(m, m.attribute("messageRef"))?.0,
-            }),
-            None => None,
-        };
-        let start_timer = match child(start_node, "timerEventDefinition") {
-            Some(t) => Some(self.start_timer_of(start_node, t)?),
-            None => None,
-        };
-        let start_signal = match child(start_node, "signalEventDefinition") {
-            Some(d) => Some(self.signal_of(d)?),
-            None => None,
-        };
-        for d in start_node
-            .children()
-            .filter(|c| c.is_element() && c.tag_name().name().ends_with("EventDefinition"))
-        {
-            if !is_bpmn(&d, "messageEventDefinition")
-                && !is_bpmn(&d, "timerEventDefinition")
-                && !is_bpmn(&d, "signalEventDefinition")
-            {
-                return self.fail(
-                    d,
-                    "a start event is plain, a message, a signal or a timer start event",
-                );
+        }
+        if let Some(second) = plain.get(1) {
+            return self.fail(
+                *second,
+                "more than one plain start event: an explicit start has one place to begin",
+            );
+        }
+        if other.len() > 1 || (!other.is_empty() && !messages.is_empty()) {
+            let n = if other.len() > 1 {
+                other[1].0
+            } else {
+                other[0].0
+            };
+            return self.fail(
+                n,
+                "a process starts on messages, on one signal or on one timer, not more than one kind",
+            );
+        }
+        // Where an instance begins by default: the plain start's step, else the first
+        // triggered start's.
+        let default_node = plain
+            .first()
+            .copied()
+            .or(messages.first().map(|m| m.0))
+            .or(other.first().map(|o| o.0))
+            .expect("at least one start event");
+        let first = self.single_next(default_node)?;
+        let mut start = None;
+        let mut starts = Vec::new();
+        for (n, d) in &messages {
+            let target = self.single_next(*n)?;
+            let trigger = StartTrigger {
+                message: self.message_of(*d, d.attribute("messageRef"))?.0,
+                at: target.filter(|t| Some(t) != first.as_ref()),
+            };
+            if start.is_none() {
+                start = Some(trigger);
+            } else {
+                starts.push(trigger);
             }
         }
-        Ok((start_node, start, start_timer, start_signal))
+        let (mut start_timer, mut start_signal) = (None, None);
+        if let Some((n, d)) = other.first() {
+            // A timer or signal start has no step of its own: beside a plain start, both lead
+            // to the same step.
+            if self.single_next(*n)? != first {
+                return self.fail(
+                    *n,
+                    "a timer or signal start beside a plain start leads to the same step",
+                );
+            }
+            if is_bpmn(d, "timerEventDefinition") {
+                start_timer = Some(self.start_timer_of(*n, *d)?);
+            } else {
+                start_signal = Some(self.signal_of(*d)?);
+            }
+        }
+        Ok(Starts {
+            first,
+            start,
+            starts,
+            start_timer,
+            start_signal,
+        })
     }
 
     /// A timer start event's definition `def` (of start event `n`): a literal cycle, date or

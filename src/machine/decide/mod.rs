@@ -97,6 +97,7 @@ pub fn decide(
             variables,
             message_id,
             parent,
+            start_message,
         } => {
             if state.status != Status::New {
                 return Err(Rejection::AlreadyStarted);
@@ -109,7 +110,7 @@ pub fn decide(
                 parent: parent.clone(),
             });
             d.arm_events(None);
-            Some(def.first_step().id.clone())
+            Some(def.first_step_for(start_message.as_deref()).to_string())
         }
         Input::ChildEnded {
             child_id,
