@@ -17,7 +17,7 @@
 
 use super::{
     Boundary, BoundaryEvent, Compensation, Error, ErrorRoute, GatewayEvent, Output,
-    ProcessDefinition, RetryPolicy, Route, StartTrigger, Step, StepKind, TimerSpec,
+    ProcessDefinition, RetryPolicy, Route, Step, StepKind, TimerSpec,
 };
 use crate::expr::Type;
 
@@ -80,21 +80,6 @@ impl ProcessBuilder {
     /// Start an instance by itself on this timer (see [`super::StartTimer`]).
     pub fn start_on_timer(mut self, timer: super::StartTimer) -> Self {
         self.def.start_timer = Some(timer);
-        self
-    }
-
-    /// Start an instance whenever a message with this name arrives.
-    pub fn start_on_message(mut self, message: impl Into<String>) -> Self {
-        self.def.start = Some(StartTrigger::new(message));
-        self
-    }
-
-    /// Start an instance also whenever `message` arrives, at step `at` (or the first step).
-    pub fn also_start_on_message(mut self, message: impl Into<String>, at: Option<&str>) -> Self {
-        self.def.starts.push(StartTrigger {
-            message: message.into(),
-            at: at.map(str::to_string),
-        });
         self
     }
 

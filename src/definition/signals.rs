@@ -4,6 +4,21 @@
 use super::{Boundary, BoundaryEvent, Output, ProcessBuilder, StepBuilder, StepKind};
 
 impl ProcessBuilder {
+    /// Start an instance whenever a message with this name arrives.
+    pub fn start_on_message(mut self, message: impl Into<String>) -> Self {
+        self.def.start = Some(super::StartTrigger::new(message));
+        self
+    }
+
+    /// Start an instance also whenever `message` arrives, at step `at` (or the first step).
+    pub fn also_start_on_message(mut self, message: impl Into<String>, at: Option<&str>) -> Self {
+        self.def.starts.push(super::StartTrigger {
+            message: message.into(),
+            at: at.map(str::to_string),
+        });
+        self
+    }
+
     /// Start an instance each time `signal` is broadcast (its payload becomes the variables).
     pub fn start_on_signal(mut self, signal: impl Into<String>) -> Self {
         self.def.start_signal = Some(signal.into());

@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::validate_boundary::check_boundaries;
-use super::{BoundaryEvent, Output, ProcessDefinition, StepKind, TimerSpec};
+use super::validate_boundary::{check_boundaries, check_error_routes, check_output, index_has};
+use super::{BoundaryEvent, ProcessDefinition, StepKind, TimerSpec};
 
 /// One problem in a definition, at a path such as `steps[3].next`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -552,54 +552,6 @@ impl ProcessDefinition {
             Ok(())
         } else {
             Err(Error::Invalid(problems))
-        }
-    }
-}
-
-fn index_has(steps: &[super::Step], id: &str) -> bool {
-    steps.iter().any(|s| s.id == id)
-}
-
-/// The codes and variables of a step's error routes.
-fn check_error_routes(
-    errors: &[super::ErrorRoute],
-    i: usize,
-    report: &mut impl FnMut(String, String),
-) {
-    for (j, e) in errors.iter().enumerate() {
-        if !is_name(&e.code) {
-            report(
-                format!("steps[{i}].errors[{j}].code"),
-                "an error code must be non-empty, without spaces".into(),
-            );
-        }
-        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), report);
-    }
-}
-
-fn check_error_variables(
-    e: &super::ErrorRoute,
-    path: &str,
-    report: &mut impl FnMut(String, String),
-) {
-    for (field, v) in [
-        ("code_variable", &e.code_variable),
-        ("message_variable", &e.message_variable),
-    ] {
-        if let Some(v) = v {
-            check_output(
-                &Output::Variable(v.clone()),
-                &format!("{path}.{field}"),
-                report,
-            );
-        }
-    }
-}
-
-fn check_output(output: &Output, path: &str, report: &mut impl FnMut(String, String)) {
-    if let Output::Variable(v) = output {
-        if !is_name(v) || v.contains('.') {
-            report(path.to_string(), format!("invalid variable name \"{v}\""));
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Validation of boundary events (part of `ProcessDefinition::validate`).
+//! Validation of boundary events, error routes and outputs (part of
+//! `ProcessDefinition::validate`).
 
 use std::collections::HashMap;
 
 use super::validate::{is_message_name, is_name, is_var_path, SIGNAL_NAME};
-use super::{BoundaryEvent, Step, StepKind, TimerSpec};
+use super::{BoundaryEvent, Output, Step, StepKind, TimerSpec};
 
 /// Check the boundary events of step `i`, reporting each problem with its path; whether one
 /// leads to a step that does not exist.
@@ -131,4 +132,52 @@ pub(super) fn check_boundaries(
         }
     }
     unknown
+}
+
+pub(super) fn index_has(steps: &[super::Step], id: &str) -> bool {
+    steps.iter().any(|s| s.id == id)
+}
+
+/// The codes and variables of a step's error routes.
+pub(super) fn check_error_routes(
+    errors: &[super::ErrorRoute],
+    i: usize,
+    report: &mut impl FnMut(String, String),
+) {
+    for (j, e) in errors.iter().enumerate() {
+        if !is_name(&e.code) {
+            report(
+                format!("steps[{i}].errors[{j}].code"),
+                "an error code must be non-empty, without spaces".into(),
+            );
+        }
+        check_error_variables(e, &format!("steps[{i}].errors[{j}]"), report);
+    }
+}
+
+fn check_error_variables(
+    e: &super::ErrorRoute,
+    path: &str,
+    report: &mut impl FnMut(String, String),
+) {
+    for (field, v) in [
+        ("code_variable", &e.code_variable),
+        ("message_variable", &e.message_variable),
+    ] {
+        if let Some(v) = v {
+            check_output(
+                &Output::Variable(v.clone()),
+                &format!("{path}.{field}"),
+                report,
+            );
+        }
+    }
+}
+
+pub(super) fn check_output(output: &Output, path: &str, report: &mut impl FnMut(String, String)) {
+    if let Output::Variable(v) = output {
+        if !is_name(v) || v.contains('.') {
+            report(path.to_string(), format!("invalid variable name \"{v}\""));
+        }
+    }
 }

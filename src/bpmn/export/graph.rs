@@ -548,54 +548,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
         }
         // Its compensation: a compensation boundary event and the task that undoes it.
         if let Some(c) = &step.compensate {
-            let bid = format!("{id}_compensation");
-            let hid = format!("{id}_undo");
-            nodes.push(Node {
-                id: bid.clone(),
-                tag: "boundaryEvent",
-                attrs: format!(" attachedToRef=\"{id}\""),
-                inner: "<bpmn:compensateEventDefinition />".into(),
-                shape: Shape::Event,
-                attached_to: Some(id.clone()),
-                scope: None,
-            });
-            let (tag, attrs, inner) = match c {
-                Compensation::Handler { handler } => (
-                    "serviceTask",
-                    String::new(),
-                    format!(
-                        "<bpmn:extensionElements><zeebe:taskDefinition type=\"{}\" /></bpmn:extensionElements>",
-                        esc(handler)
-                    ),
-                ),
-                Compensation::Send { send, to } => {
-                    messages.entry(send.clone()).or_insert(None);
-                    (
-                        "sendTask",
-                        format!(
-                            " messageRef=\"{}\"{}",
-                            message_ref(send),
-                            to.as_ref()
-                                .map(|t| format!(" longrun:to=\"{}\"", esc(t)))
-                                .unwrap_or_default()
-                        ),
-                        String::new(),
-                    )
-                }
-            };
-            nodes.push(Node {
-                id: hid.clone(),
-                tag,
-                attrs: format!(
-                    " name=\"undo {}\" isForCompensation=\"true\"{attrs}",
-                    esc(&step.id)
-                ),
-                inner,
-                shape: Shape::Task,
-                attached_to: None,
-                scope: None,
-            });
-            associations.push((bid, hid));
+            super::task::compensation(step, c, &mut nodes, &mut messages, &mut associations);
         }
         // What was made for the step lies where the step does (a subprocess's own start
         // event inside it).

@@ -3,9 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use crate::definition::{
-    BoundaryEvent, Compensation, Output, ProcessDefinition, StepKind, TimerSpec,
-};
+use crate::definition::{BoundaryEvent, Output, ProcessDefinition, StepKind, TimerSpec};
 
 use super::*;
 

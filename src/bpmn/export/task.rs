@@ -1,9 +1,9 @@
 //! A user task as BPMN: Zeebe's `userTask` extension elements, with longrun's own
 //! attributes for what Zeebe cannot say (a due date as a duration, declared fields); and the
-//! loop characteristics of a multi-instance step.
+//! loop characteristics of a multi-instance step; a step's compensation.
 
 use super::*;
-use crate::definition::{UserTask, DEFAULT_PRIORITY};
+use crate::definition::{Compensation, UserTask, DEFAULT_PRIORITY};
 
 /// The attributes and extension elements of a user task's node.
 pub(super) fn user_task(t: &UserTask) -> (String, String) {
@@ -81,4 +81,64 @@ pub(super) fn loop_characteristics(m: &crate::definition::MultiInstance) -> Stri
             ))
             .unwrap_or_default()
     )
+}
+
+/// A step's compensation: a compensation boundary event on it and the task that undoes it,
+/// joined by an association.
+pub(super) fn compensation(
+    step: &crate::definition::Step,
+    c: &Compensation,
+    nodes: &mut Vec<Node>,
+    messages: &mut std::collections::BTreeMap<String, Option<String>>,
+    associations: &mut Vec<(String, String)>,
+) {
+    let id = step.id.clone();
+    let bid = format!("{id}_compensation");
+    let hid = format!("{id}_undo");
+    nodes.push(Node {
+        id: bid.clone(),
+        tag: "boundaryEvent",
+        attrs: format!(" attachedToRef=\"{id}\""),
+        inner: "<bpmn:compensateEventDefinition />".into(),
+        shape: Shape::Event,
+        attached_to: Some(id.clone()),
+        scope: None,
+    });
+    let (tag, attrs, inner) = match c {
+        Compensation::Handler { handler } => (
+            "serviceTask",
+            String::new(),
+            format!(
+                "<bpmn:extensionElements><zeebe:taskDefinition type=\"{}\" /></bpmn:extensionElements>",
+                esc(handler)
+            ),
+        ),
+        Compensation::Send { send, to } => {
+            messages.entry(send.clone()).or_insert(None);
+            (
+                "sendTask",
+                format!(
+                    " messageRef=\"{}\"{}",
+                    message_ref(send),
+                    to.as_ref()
+                        .map(|t| format!(" longrun:to=\"{}\"", esc(t)))
+                        .unwrap_or_default()
+                ),
+                String::new(),
+            )
+        }
+    };
+    nodes.push(Node {
+        id: hid.clone(),
+        tag,
+        attrs: format!(
+            " name=\"undo {}\" isForCompensation=\"true\"{attrs}",
+            esc(&step.id)
+        ),
+        inner,
+        shape: Shape::Task,
+        attached_to: None,
+        scope: None,
+    });
+    associations.push((bid, hid));
 }

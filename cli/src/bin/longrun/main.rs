@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod bench_args;
 mod commands;
 mod serve;
 mod util;
