@@ -33,12 +33,7 @@ impl ProcessBuilder {
     ) -> StepBuilder {
         let id = id.into();
         let inner = body(ProcessBuilder::new(self.def.process.clone())).inner;
-        let start = inner
-            .def
-            .steps
-            .first()
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
+        let start = first_of(&inner);
         let mut b = self.push(
             id.clone(),
             StepKind::Subprocess {
@@ -47,15 +42,20 @@ impl ProcessBuilder {
             },
         );
         let at = b.inner.def.steps.len() - 1;
-        for (mut s, explicit) in inner.def.steps.into_iter().zip(inner.explicit_next) {
-            if s.within.is_none() {
-                s.within = Some(id.clone());
-            }
-            b.inner.def.steps.push(s);
-            b.inner.explicit_next.push(explicit);
-        }
+        b.inner.adopt(&id, inner);
         b.inner.current = at;
         b
+    }
+
+    /// Append the steps of `inner`, the body of scope `id`, as steps in it.
+    fn adopt(&mut self, id: &str, inner: ProcessBuilder) {
+        for (mut s, explicit) in inner.def.steps.into_iter().zip(inner.explicit_next) {
+            if s.within.is_none() {
+                s.within = Some(id.to_string());
+            }
+            self.def.steps.push(s);
+            self.explicit_next.push(explicit);
+        }
     }
 }
 
@@ -113,12 +113,7 @@ impl ProcessBuilder {
         body: impl FnOnce(ProcessBuilder) -> StepBuilder,
     ) -> StepBuilder {
         let inner = body(ProcessBuilder::new(self.def.process.clone())).inner;
-        let start = inner
-            .def
-            .steps
-            .first()
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
+        let start = first_of(&inner);
         // Not linked from the step before: only its event starts it.
         self.def.steps.push(super::Step {
             id: id.clone(),
@@ -133,13 +128,7 @@ impl ProcessBuilder {
         });
         self.explicit_next.push(true);
         let at = self.def.steps.len() - 1;
-        for (mut s, explicit) in inner.def.steps.into_iter().zip(inner.explicit_next) {
-            if s.within.is_none() {
-                s.within = Some(id.clone());
-            }
-            self.def.steps.push(s);
-            self.explicit_next.push(explicit);
-        }
+        self.adopt(&id, inner);
         self.current = at;
         StepBuilder { inner: self }
     }
@@ -200,6 +189,16 @@ impl StepBuilder {
     pub fn terminate(self, id: impl Into<String>) -> StepBuilder {
         self.inner.terminate(id)
     }
+}
+
+/// The first step of a scope's body (where it starts).
+fn first_of(inner: &ProcessBuilder) -> String {
+    inner
+        .def
+        .steps
+        .first()
+        .map(|s| s.id.clone())
+        .unwrap_or_default()
 }
 
 /// Check the scopes of a definition, reporting each problem with its path; whether one makes

@@ -35,6 +35,20 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
             super::signal_ref(name)
         )
     };
+    // The event definition of a boundary event or of an event subprocess's start.
+    let event_xml = |on: &BoundaryEvent,
+                     messages: &mut BTreeMap<String, Option<String>>,
+                     signal_def: &mut dyn FnMut(&str) -> String| match on {
+        BoundaryEvent::Timer(t) => timer_xml(t),
+        BoundaryEvent::Signal(sig) => signal_def(sig),
+        BoundaryEvent::Message(m) => {
+            messages.entry(m.clone()).or_insert(None);
+            format!(
+                "<bpmn:messageEventDefinition messageRef=\"{}\" />",
+                message_ref(m)
+            )
+        }
+    };
     let flow = |from: &str, to: &str, condition: Option<String>, flows: &mut Vec<Flow>| {
         let id = format!("flow_{}", flows.len() + 1);
         flows.push(Flow {
@@ -344,17 +358,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
                 // Its start event carries its event.
                 let (inner, interrupting) = match (step.boundary.first(), code) {
                     (Some(b), _) => (
-                        match &b.on {
-                            BoundaryEvent::Timer(t) => timer_xml(t),
-                            BoundaryEvent::Signal(sig) => signal_def(sig),
-                            BoundaryEvent::Message(m) => {
-                                messages.entry(m.clone()).or_insert(None);
-                                format!(
-                                    "<bpmn:messageEventDefinition messageRef=\"{}\" />",
-                                    message_ref(m)
-                                )
-                            }
-                        },
+                        event_xml(&b.on, &mut messages, &mut signal_def),
                         b.interrupting,
                     ),
                     (None, code) => {
@@ -441,17 +445,7 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
         };
         for (i, b) in boundary.iter().enumerate() {
             let bid = format!("{id}_boundary_{}", i + 1);
-            let inner = match &b.on {
-                BoundaryEvent::Timer(t) => timer_xml(t),
-                BoundaryEvent::Signal(sig) => signal_def(sig),
-                BoundaryEvent::Message(m) => {
-                    messages.entry(m.clone()).or_insert(None);
-                    format!(
-                        "<bpmn:messageEventDefinition messageRef=\"{}\" />",
-                        message_ref(m)
-                    )
-                }
-            };
+            let inner = event_xml(&b.on, &mut messages, &mut signal_def);
             nodes.push(Node {
                 id: bid.clone(),
                 tag: "boundaryEvent",
