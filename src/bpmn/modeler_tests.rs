@@ -1274,3 +1274,29 @@ fn a_non_interrupting_timer_boundary_leads_to_a_path_of_its_own() {
     assert_eq!(b.next.as_deref(), Some("nudge"));
     assert_eq!(import(&export(&def).xml).unwrap(), def);
 }
+
+#[test]
+fn a_multi_instance_subprocess_imports_and_round_trips() {
+    let xml = doc(
+        r#"
+    <bpmn:startEvent id="start"><bpmn:outgoing>f0</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:subProcess id="per_line">
+      <bpmn:multiInstanceLoopCharacteristics isSequential="true">
+        <bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=lines" inputElement="line" /></bpmn:extensionElements>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:startEvent id="inner_start"><bpmn:outgoing>i0</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:serviceTask id="pick"><bpmn:extensionElements><zeebe:taskDefinition type="pick" /></bpmn:extensionElements></bpmn:serviceTask>
+      <bpmn:endEvent id="picked" />
+      <bpmn:sequenceFlow id="i0" sourceRef="inner_start" targetRef="pick" />
+      <bpmn:sequenceFlow id="i1" sourceRef="pick" targetRef="picked" />
+    </bpmn:subProcess>
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="per_line" />
+    <bpmn:sequenceFlow id="f1" sourceRef="per_line" targetRef="end" />"#,
+        "",
+    );
+    let def = import(&xml).unwrap();
+    let m = def.step("per_line").unwrap().multi.clone().unwrap();
+    assert!(m.sequential && m.collection == "lines");
+    assert_eq!(import(&export(&def).xml).unwrap(), def);
+}

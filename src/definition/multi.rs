@@ -1,4 +1,4 @@
-//! Multi-instance steps: a service step, user task or call step run once per element of a list
+//! Multi-instance steps: a service step, user task, call step or subprocess run once per element of a list
 //! variable, all at once or one after another, their results collected in order. Each
 //! element's result also goes into the variables as the step's own would (by its output rule;
 //! of elements running at once, the last to complete wins), as BPMN engines do.
@@ -100,15 +100,51 @@ pub(super) fn check_multi(def: &ProcessDefinition, report: &mut impl FnMut(Strin
         let at = |f: &str| format!("steps[{i}].multi.{f}");
         if !matches!(
             step.kind,
-            StepKind::Service { .. } | StepKind::UserTask(_) | StepKind::Call { .. }
+            StepKind::Service { .. }
+                | StepKind::UserTask(_)
+                | StepKind::Call { .. }
+                | StepKind::Subprocess { .. }
         ) {
             report(
                 format!("steps[{i}].multi"),
                 format!(
-                    "a {} step does not run per element (service, user_task and call steps do)",
+                    "a {} step does not run per element (service, user_task, call and subprocess steps do)",
                     step.kind.type_name()
                 ),
             );
+        }
+        // Inside a multi-instance subprocess, each step runs for one element: none of them
+        // runs per element again, and no event subprocess listens there.
+        if matches!(step.kind, StepKind::Subprocess { .. }) {
+            for (j, inner) in def.steps.iter().enumerate() {
+                let inside = {
+                    let mut at = inner.within.as_deref();
+                    let mut found = false;
+                    for _ in 0..=super::MAX_NESTING {
+                        match at {
+                            Some(s) if s == step.id => {
+                                found = true;
+                                break;
+                            }
+                            Some(s) => at = def.step(s).and_then(|x| x.within.as_deref()),
+                            None => break,
+                        }
+                    }
+                    found
+                };
+                if inside
+                    && (inner.multi.is_some()
+                        || matches!(inner.kind, StepKind::EventSubprocess { .. }))
+                {
+                    report(
+                        format!("steps[{j}]"),
+                        format!(
+                            "step \"{}\" is inside the multi-instance subprocess \"{}\": it cannot run per element or be an event subprocess there",
+                            inner.id, step.id
+                        ),
+                    );
+                }
+            }
         }
         if !is_var_path(&m.collection) {
             report(

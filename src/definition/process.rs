@@ -227,9 +227,14 @@ impl Process {
 
     /// A step by id.
     pub fn step(&self, id: &str) -> Option<&Step> {
-        // A multi-instance element (`step#index`) is its step.
+        self.idx(id).map(|i| &self.def.steps[i])
+    }
+
+    /// The position of a step by runtime id: a multi-instance element (`step#index`), or a
+    /// step running for one, is its step.
+    fn idx(&self, id: &str) -> Option<usize> {
         let id = id.split_once('#').map_or(id, |(s, _)| s);
-        self.index.get(id).map(|&i| &self.def.steps[i])
+        self.index.get(id).copied()
     }
 
     /// The position of a step in the document.
@@ -239,28 +244,25 @@ impl Process {
 
     /// How many paths lead into step `id` (a join waits for one arrival per path).
     pub fn incoming(&self, id: &str) -> usize {
-        self.index.get(id).map_or(0, |&i| self.incoming[i])
+        self.idx(id).map_or(0, |i| self.incoming[i])
     }
 
     /// Whether `id` lies on a cycle (a loop leads back to it), so entering it again is a new
     /// pass.
     pub fn on_cycle(&self, id: &str) -> bool {
-        self.index.get(id).is_some_and(|&i| self.on_cycle[i])
+        self.idx(id).is_some_and(|i| self.on_cycle[i])
     }
 
     /// The inclusive join the inclusive fork `step` leads to (validation makes sure there is
     /// one).
     pub fn inclusive_join(&self, step: &str) -> Option<&str> {
-        self.index
-            .get(step)
-            .and_then(|&i| self.inclusive_joins[i].as_deref())
+        self.idx(step)
+            .and_then(|i| self.inclusive_joins[i].as_deref())
     }
 
     /// The parsed condition of route `route` of the exclusive gateway `step`.
     pub fn condition(&self, step: &str, route: usize) -> Option<&Result<Expr, String>> {
-        self.index
-            .get(step)
-            .and_then(|&i| self.conditions[i].get(route))
+        self.idx(step).and_then(|i| self.conditions[i].get(route))
     }
 
     /// The retry policy of a service step: its own, else the process's.
@@ -283,21 +285,64 @@ impl Process {
     }
 
     /// Whether step `step` lies inside subprocess `scope`, however deep (not the subprocess
-    /// step itself).
+    /// step itself). Runtime ids count: a multi-instance step's elements (`step#k`) are inside
+    /// it, and inside element `S#k` of a multi-instance subprocess are the steps of `S` that
+    /// run for that element (`x#k`).
     pub fn inside(&self, step: &str, scope: &str) -> bool {
-        // The elements of a multi-instance step are inside it.
-        if step.split_once('#').is_some_and(|(s, _)| s == scope) {
-            return true;
+        fn split(id: &str) -> (&str, Option<&str>) {
+            match id.split_once('#') {
+                Some((b, k)) => (b, Some(k)),
+                None => (id, None),
+            }
         }
-        let mut at = self.step(step).and_then(|s| s.within.as_deref());
+        let ((sb, sk), (cb, ck)) = (split(step), split(scope));
+        if sb == cb {
+            return sk.is_some() && ck.is_none();
+        }
+        let mut at = self.step(sb).and_then(|s| s.within.as_deref());
+        let mut found = false;
         for _ in 0..=super::MAX_NESTING {
             match at {
-                None => return false,
-                Some(s) if s == scope => return true,
+                None => break,
+                Some(s) if s == cb => {
+                    found = true;
+                    break;
+                }
                 Some(s) => at = self.step(s).and_then(|x| x.within.as_deref()),
             }
         }
-        false
+        found && (ck.is_none() || ck == sk)
+    }
+
+    /// The multi-instance step whose element runtime id `id` belongs to, and the element's
+    /// index: `fetch#2` is element 2 of `fetch`; `x#2`, a step inside the multi-instance
+    /// subprocess `S`, runs for element 2 of `S`. `None` for a plain id.
+    pub fn element_scope(&self, id: &str) -> Option<(&str, usize)> {
+        let (base, k) = super::split_element(id)?;
+        let mut at = Some(base);
+        for _ in 0..=super::MAX_NESTING {
+            let s = self.step(at?)?;
+            if s.multi.is_some() {
+                return Some((s.id.as_str(), k));
+            }
+            at = s.within.as_deref();
+        }
+        None
+    }
+
+    /// The scope runtime id `id` runs in: its step's subprocess, as the element it runs
+    /// for (`S#2` for `x#2` inside the multi-instance subprocess `S`).
+    pub fn scope_of(&self, id: &str) -> Option<String> {
+        let (base, k) = match super::split_element(id) {
+            Some((b, k)) => (b, Some(k)),
+            None => (id, None),
+        };
+        let step = self.step(base)?;
+        let within = step.within.clone()?;
+        match k {
+            Some(k) if step.multi.is_none() => Some(super::element_id(&within, k)),
+            _ => Some(within),
+        }
     }
 }
 

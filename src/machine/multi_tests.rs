@@ -281,3 +281,113 @@ fn the_steps_boundary_events_belong_to_all_its_elements() {
         .count();
     assert_eq!(interrupted, 3, "two elements and the step");
 }
+
+/// Each line is picked, then checked: an exclusive gateway over the element decides.
+fn per_line(multi: MultiInstance) -> ProcessDefinition {
+    ProcessDefinition::builder("order")
+        .subprocess("line_work", |b| {
+            b.service("pick", "pick")
+                .exclusive("fragile")
+                .when("line.fragile == true", "wrap")
+                .otherwise("line_done")
+                .service("wrap", "wrap")
+                .next("line_done")
+                .end("line_done")
+        })
+        .for_each(multi)
+        .on_error("Broken", "broken")
+        .end("done")
+        .end("broken")
+        .build()
+        .unwrap()
+}
+
+fn fragile_lines() -> Input {
+    start_with(json!({"lines": [{"sku": "a", "fragile": true}, {"sku": "b", "fragile": false}]}))
+}
+
+#[test]
+fn a_multi_instance_subprocess_runs_its_steps_once_per_element() {
+    let def = per_line(
+        MultiInstance::over("lines")
+            .element("line")
+            .collect("done_lines", Some("sku")),
+    );
+    let s = run(&def, &[fragile_lines()]).1;
+    // Two elements, each inside its own scope, each picking.
+    assert!(matches!(s.wait_at("line_work#0"), Some(Wait::Scope { .. })));
+    assert!(matches!(s.wait_at("line_work#1"), Some(Wait::Scope { .. })));
+    let p = compile(def.clone());
+    assert_eq!(s.element_variables(&p, "pick#1")["line"]["sku"], "b");
+    let mut inputs = vec![fragile_lines()];
+    inputs.push(Input::JobCompleted {
+        job_id: job_at(&s, "pick#0"),
+        result: json!({"sku": "a"}),
+    });
+    inputs.push(Input::JobCompleted {
+        job_id: job_at(&s, "pick#1"),
+        result: json!({"sku": "b"}),
+    });
+    let s = run(&def, &inputs).1;
+    // The fragile line is wrapped (its gateway read its own element); the other is done.
+    assert!(matches!(s.wait_at("wrap#0"), Some(Wait::Job { .. })));
+    assert!(s.wait_at("wrap#1").is_none() && s.wait_at("line_work#1").is_none());
+    inputs.push(Input::JobCompleted {
+        job_id: job_at(&s, "wrap#0"),
+        result: json!({"sku": "a"}),
+    });
+    let (events, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed, "{:?}", events.last());
+    assert_eq!(s.variables["done_lines"], json!(["a", "b"]));
+    assert_eq!(fold(&events.concat()), s);
+}
+
+#[test]
+fn a_sequential_multi_instance_subprocess_runs_one_element_after_another() {
+    let def = per_line(MultiInstance::over("lines").element("line").sequential());
+    let s = run(&def, &[fragile_lines()]).1;
+    assert!(s.wait_at("pick#0").is_some() && s.wait_at("pick#1").is_none());
+    let mut inputs = vec![fragile_lines(), done(job_at(&s, "pick#0"))];
+    let s = run(&def, &inputs).1;
+    inputs.push(done(job_at(&s, "wrap#0")));
+    let s = run(&def, &inputs).1;
+    assert!(s.wait_at("pick#1").is_some(), "{:?}", s.waits);
+    inputs.push(done(job_at(&s, "pick#1")));
+    let s = run(&def, &inputs).1;
+    assert_eq!(s.status, Status::Completed);
+}
+
+#[test]
+fn an_element_s_routed_error_ends_the_whole_multi_instance_subprocess() {
+    let def = per_line(MultiInstance::over("lines").element("line"));
+    let s = run(&def, &[fragile_lines()]).1;
+    let (_, s) = run(
+        &def,
+        &[
+            fragile_lines(),
+            Input::JobFailed {
+                job_id: job_at(&s, "pick#1"),
+                error: "dropped it".into(),
+                code: Some("Broken".into()),
+            },
+        ],
+    );
+    assert_eq!(s.status, Status::Completed);
+    assert!(s.waits.is_empty() && s.multi.is_empty(), "{s:?}");
+    // Nothing inside may run per element again.
+    let e = ProcessDefinition::builder("p")
+        .subprocess("outer", |b| {
+            b.service("x", "x")
+                .for_each(MultiInstance::over("ys"))
+                .end("e")
+        })
+        .for_each(MultiInstance::over("xs"))
+        .end("done")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("inside the multi-instance subprocess \"outer\""),
+        "{e}"
+    );
+}

@@ -392,7 +392,8 @@ impl InstanceState {
     /// Empty for a plain step.
     pub fn element_variables(&self, def: &Process, id: &str) -> Map<String, Value> {
         let mut out = Map::new();
-        let Some((base, index)) = crate::definition::split_element(id) else {
+        // Its own step's element, or the element of the multi-instance subprocess it runs in.
+        let Some((base, index)) = def.element_scope(id) else {
             return out;
         };
         let (Some(m), Some(s)) = (

@@ -410,3 +410,80 @@ async fn a_modelers_event_subprocesses_cancel_or_remind_and_leave_nothing() {
     assert!(exported.contains("isInterrupting=\"false\""));
     assert_eq!(&longrun::bpmn::import(&exported).unwrap(), def.definition());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_instance_subprocess_runs_its_steps_per_element_on_a_real_engine() {
+    use longrun::definition::MultiInstance;
+    let db = TestDb::new().await;
+    let def = longrun::ProcessDefinition::builder("lines")
+        .subprocess("per_line", |b| {
+            b.service("pick", "pick")
+                .exclusive("fragile")
+                .when("line.fragile == true", "wrap")
+                .otherwise("line_done")
+                .service("wrap", "wrap")
+                .next("line_done")
+                .end("line_done")
+        })
+        .for_each(
+            MultiInstance::over("lines")
+                .element("line")
+                .collect("handled", Some("sku")),
+        )
+        .end("done")
+        .build()
+        .unwrap();
+    let wraps = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = wraps.clone();
+    let engine = Engine::builder(db.store.clone())
+        .config(EngineConfig {
+            poll_interval: std::time::Duration::from_millis(20),
+            ..EngineConfig::default()
+        })
+        .handler("pick", |job: JobContext| async move {
+            Ok(json!({"sku": job.variables["line"]["sku"]}))
+        })
+        .handler("wrap", move |job: JobContext| {
+            let counted = counted.clone();
+            async move {
+                assert_eq!(job.variables["line"]["fragile"], json!(true));
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(json!({"sku": job.variables["line"]["sku"]}))
+            }
+        })
+        .build()
+        .unwrap();
+    engine.deploy(&def).await.unwrap();
+    let mut ended = engine.subscribe_ended();
+    let running = engine.run();
+    let n = 10;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let lines: Vec<_> = (0..3)
+            .map(|l| json!({"sku": format!("o{i}-{l}"), "fragile": l == 1}))
+            .collect();
+        ids.push(
+            engine
+                .start(
+                    StartRequest::new("lines", format!("o{i}")).variables(json!({"lines": lines})),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let ends = wait_ended(&mut ended, &ids).await;
+    running.shutdown().await;
+    assert!(
+        ends.iter().all(|e| e.status == Status::Completed),
+        "{ends:?}"
+    );
+    assert_eq!(wraps.load(std::sync::atomic::Ordering::SeqCst), n);
+    for (i, id) in ids.iter().enumerate() {
+        let view = db.store.instance(*id).await.unwrap();
+        let expected: Vec<String> = (0..3).map(|l| format!("o{i}-{l}")).collect();
+        assert_eq!(view.variables["handled"], json!(expected));
+        let replay = db.store.replay(*id).await.unwrap();
+        assert!(replay.differences.is_empty(), "{:?}", replay.differences);
+    }
+    assert_eq!(db.count("jobs", "").await, 0);
+}

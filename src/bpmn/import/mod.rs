@@ -236,12 +236,12 @@ impl<'a> Importer<'a> {
                 }
                 match c.tag_name().name() {
                     "subProcess" => {
-                        if let Some(l) = c.children().find(|x| {
-                            is_bpmn(x, "multiInstanceLoopCharacteristics")
-                                || is_bpmn(x, "standardLoopCharacteristics")
-                        }) {
+                        if let Some(l) = c
+                            .children()
+                            .find(|x| is_bpmn(x, "standardLoopCharacteristics"))
+                        {
                             unsupported.extend(
-                            fail::<()>(doc, l, "loops and multi-instance subprocesses are not run yet (a multi-instance call activity is)")
+                            fail::<()>(doc, l, "standard loops are not supported (model the loop with a gateway, or run the subprocess per element of a list: multi-instance)")
                                 .err(),
                         );
                             continue;
@@ -271,8 +271,9 @@ impl<'a> Importer<'a> {
                     | "dataObjectReference"
                     | "dataStoreReference"
                     | "group" => {}
-                    // A subprocess's own flow references (the process's children have none).
-                    "incoming" | "outgoing" if parent.is_some() => {}
+                    // A subprocess's own flow references and loop characteristics (read with it).
+                    "incoming" | "outgoing" | "multiInstanceLoopCharacteristics"
+                        if parent.is_some() => {}
                     "startEvent"
                     | "endEvent"
                     | "serviceTask"

@@ -15,11 +15,11 @@ impl Importer<'_> {
         };
         if !matches!(
             n.tag_name().name(),
-            "serviceTask" | "userTask" | "callActivity"
+            "serviceTask" | "userTask" | "callActivity" | "subProcess"
         ) {
             return self.fail(
                 l,
-                "multi-instance runs on service tasks, user tasks and call activities (not yet on subprocesses or other elements)",
+                "multi-instance runs on service tasks, user tasks, call activities and subprocesses",
             );
         }
         let z = ext(l, ZEEBE_NS, "loopCharacteristics");

@@ -20,10 +20,17 @@ impl Decision<'_> {
     ) -> Option<Vec<usize>> {
         let mut held = Vec::new();
         for (index, r) in routes.iter().enumerate() {
+            let element;
+            let vars = if id.contains('#') {
+                let mut v = self.scratch.variables.clone();
+                v.extend(self.scratch.element_variables(self.def, id));
+                element = v;
+                &element
+            } else {
+                &self.scratch.variables
+            };
             let verdict = match self.def.condition(id, index) {
-                Some(Ok(e)) => e
-                    .eval_at(&self.scratch.variables, self.ctx.now)
-                    .map_err(|e| e.to_string()),
+                Some(Ok(e)) => e.eval_at(vars, self.ctx.now).map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err("the route has no condition".to_string()),
             };
@@ -83,6 +90,17 @@ impl Decision<'_> {
     /// Enter steps from `next` on until every branch waits or ends.
     pub(super) fn run_forward(&mut self, next: Option<String>) -> Result<(), Rejection> {
         let def = self.def;
+        // Where the input's step runs for an element, so does what follows it.
+        let from = self
+            .out
+            .iter()
+            .filter_map(|e| e.step())
+            .find(|s| s.contains('#'))
+            .map(str::to_string);
+        let next = match (next, from) {
+            (Some(n), Some(f)) => Some(self.carry(&f, n)),
+            (n, _) => n,
+        };
         let mut queue: VecDeque<String> = next.into_iter().collect();
         // A definition is validated, so every path can end; the bound guards against a loop
         // of steps that never wait.
@@ -108,6 +126,8 @@ impl Decision<'_> {
                 budget += self.enter_multi(step, &mut queue);
                 continue;
             }
+            // What this step queues runs for the element it runs for.
+            let queued = queue.len();
             if def.on_cycle(&id) {
                 let pass = self.scratch.passes.get(&id).copied().unwrap_or(0) + 1;
                 self.emit(Event::StepEntered {
@@ -202,7 +222,7 @@ impl Decision<'_> {
                         reason: format!("step {id}"),
                         then: step.next.clone(),
                         by: String::new(),
-                        scope: step.within.clone(),
+                        scope: def.scope_of(&id),
                     });
                     if !self.compensate_next() {
                         return Ok(());
@@ -242,7 +262,9 @@ impl Decision<'_> {
                     if taken.is_empty() {
                         taken.extend(default.clone());
                     }
-                    let join = def.inclusive_join(&id).map(str::to_string);
+                    let join = def
+                        .inclusive_join(&id)
+                        .map(|j| self.carry(&id, j.to_string()));
                     let (false, Some(join)) = (taken.is_empty(), join) else {
                         self.emit(Event::InstanceFailed {
                             step: id.clone(),
@@ -368,7 +390,7 @@ impl Decision<'_> {
                 }
                 StepKind::Terminate if step.within.is_some() => {
                     // Inside a subprocess, it ends that subprocess (everything in it).
-                    let scope = step.within.clone().unwrap_or_default();
+                    let scope = def.scope_of(&id).unwrap_or_default();
                     self.withdraw_inside(&scope, &format!("terminated at {id}"), &mut queue);
                     self.complete_scope(&scope, &mut queue);
                 }
@@ -380,7 +402,7 @@ impl Decision<'_> {
                     self.emit(Event::InstanceCompleted { step: id.clone() })
                 }
                 StepKind::End if step.within.is_some() => {
-                    let scope = step.within.clone().unwrap_or_default();
+                    let scope = def.scope_of(&id).unwrap_or_default();
                     self.end_inside(&id, &scope, &mut queue);
                 }
                 StepKind::End => {
@@ -390,6 +412,12 @@ impl Decision<'_> {
                     } else {
                         self.emit(Event::BranchEnded { step: id.clone() })
                     }
+                }
+            }
+            if id.contains('#') {
+                for i in queued.min(queue.len())..queue.len() {
+                    let q = std::mem::take(&mut queue[i]);
+                    queue[i] = self.carry(&id, q);
                 }
             }
         }

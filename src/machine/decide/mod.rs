@@ -455,8 +455,19 @@ impl Decision<'_> {
 
     fn next_of(&self, step: &str) -> Result<Option<String>, Rejection> {
         match self.def.step(step) {
-            Some(s) => Ok(s.next.clone()),
+            Some(s) => Ok(s.next.clone().map(|n| self.carry(step, n))),
             None => Err(Rejection::UnknownStep(step.to_string())),
+        }
+    }
+
+    /// Step `to`, reached from runtime id `from`: inside the multi-instance element `from`
+    /// runs for, it runs for that element too (`x` from `w#2` is `x#2`).
+    fn carry(&self, from: &str, to: String) -> String {
+        match self.def.element_scope(from) {
+            Some((scope, k)) if split_element(&to).is_none() && self.def.inside(&to, scope) => {
+                crate::definition::element_id(&to, k)
+            }
+            _ => to,
         }
     }
 

@@ -69,7 +69,9 @@ impl Decision<'_> {
         };
         let base = base.to_string();
         let Some(m) = self.def.step(&base).and_then(|s| s.multi.clone()) else {
-            return Err(Rejection::UnknownStep(step.to_string()));
+            // A step inside an element of a multi-instance subprocess: its next, for that
+            // element.
+            return self.next_of(step);
         };
         let kept = match &m.output_element {
             Some(field) => result.get(field).cloned().unwrap_or(Value::Null),

@@ -39,7 +39,15 @@ impl Decision<'_> {
         });
         self.cancel_timers(scope);
         let step = self.def.step(scope);
-        if step.is_some_and(|s| matches!(s.kind, StepKind::EventSubprocess { .. })) {
+        if crate::definition::split_element(scope).is_some()
+            && step.is_some_and(|s| s.multi.is_some())
+        {
+            // An element of a multi-instance subprocess: its result is the variables.
+            let result = serde_json::Value::Object(self.scratch.variables.clone());
+            if let Ok(next) = self.after(scope, &result) {
+                queue.extend(next);
+            }
+        } else if step.is_some_and(|s| matches!(s.kind, StepKind::EventSubprocess { .. })) {
             self.after_event(scope, queue);
         } else if let Some(next) = step.and_then(|s| s.next.clone()) {
             queue.push_back(next);
@@ -83,7 +91,7 @@ impl Decision<'_> {
         message: &str,
         queue: &mut VecDeque<String>,
     ) -> Option<String> {
-        let mut at = self.def.step(step).and_then(|s| s.within.clone());
+        let mut at = self.def.scope_of(step);
         let mut depth = 0;
         let by = format!("business error {code} at {step}");
         while let Some(scope) = at {
@@ -98,18 +106,23 @@ impl Decision<'_> {
             let s = self.def.step(&scope)?;
             if let StepKind::Subprocess { errors, .. } = &s.kind {
                 if let Some(r) = errors.iter().find(|r| r.code == code).cloned() {
-                    self.interrupt(&scope, &format!("business error {code} at {step}"));
-                    queue.retain(|q| !self.def.inside(q, &scope));
+                    // An element's error ends the whole multi-instance subprocess.
+                    let target = match crate::definition::split_element(&scope) {
+                        Some((b, _)) if s.multi.is_some() => b.to_string(),
+                        _ => scope.clone(),
+                    };
+                    self.interrupt(&target, &format!("business error {code} at {step}"));
+                    queue.retain(|q| !self.def.inside(q, &target));
                     self.emit(Event::BusinessErrorCaught {
-                        step: scope.clone(),
+                        step: target.clone(),
                         code: code.to_string(),
                         set: error_variables(&r, message),
                     });
-                    self.cancel_timers(&scope);
-                    return Some(r.next);
+                    self.cancel_timers(&target);
+                    return Some(self.carry(&target, r.next));
                 }
             }
-            at = s.within.clone();
+            at = self.def.scope_of(&scope);
         }
         let e = self.error_event(None, code)?;
         self.start_event(&e, &by, queue)
