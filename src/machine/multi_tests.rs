@@ -391,3 +391,31 @@ fn an_element_s_routed_error_ends_the_whole_multi_instance_subprocess() {
         "{e}"
     );
 }
+
+#[test]
+fn a_send_inside_an_element_carries_the_element() {
+    let def = ProcessDefinition::builder("order")
+        .subprocess("per_line", |b| {
+            b.send("ask", "FetchLine")
+                .key("line.sku")
+                .payload(["line", "loop_counter"])
+                .end("asked")
+        })
+        .for_each(MultiInstance::over("lines").element("line"))
+        .end("done")
+        .build()
+        .unwrap();
+    let (events, s) = run(&def, &[fragile_lines()]);
+    assert_eq!(s.status, Status::Completed);
+    let sent: Vec<(String, Value)> = events[0]
+        .iter()
+        .filter_map(|e| match e {
+            Event::MessageSent { key, payload, .. } => Some((key.clone(), payload.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, "a");
+    assert_eq!(sent[1].0, "b");
+    assert_eq!(sent[1].1["loop_counter"], 2);
+}

@@ -20,17 +20,9 @@ impl Decision<'_> {
     ) -> Option<Vec<usize>> {
         let mut held = Vec::new();
         for (index, r) in routes.iter().enumerate() {
-            let element;
-            let vars = if id.contains('#') {
-                let mut v = self.scratch.variables.clone();
-                v.extend(self.scratch.element_variables(self.def, id));
-                element = v;
-                &element
-            } else {
-                &self.scratch.variables
-            };
+            let vars = self.vars_for(id);
             let verdict = match self.def.condition(id, index) {
-                Some(Ok(e)) => e.eval_at(vars, self.ctx.now).map_err(|e| e.to_string()),
+                Some(Ok(e)) => e.eval_at(&vars, self.ctx.now).map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err("the route has no condition".to_string()),
             };
@@ -62,13 +54,13 @@ impl Decision<'_> {
         key: Option<&str>,
         payload: Option<&Vec<String>>,
     ) -> Event {
-        let vars = &self.scratch.variables;
+        let vars = self.vars_for(step);
         let payload = match payload {
-            None => Value::Object(vars.clone()),
+            None => Value::Object(vars.clone().into_owned()),
             Some(names) => Value::Object(
                 names
                     .iter()
-                    .map(|v| (v.clone(), lookup(vars, v).cloned().unwrap_or(Value::Null)))
+                    .map(|v| (v.clone(), lookup(&vars, v).cloned().unwrap_or(Value::Null)))
                     .collect(),
             ),
         };
@@ -82,7 +74,7 @@ impl Decision<'_> {
                 MessageKind::Event
             },
             to: to.map(str::to_string),
-            key: message_key(&self.scratch, key),
+            key: key_in(&vars, &self.scratch.business_key, key),
             payload,
         }
     }
@@ -171,6 +163,8 @@ impl Decision<'_> {
                     queue.extend(step.next.clone());
                 }
                 StepKind::Receive { message, key, .. } => {
+                    // By the instance's variables: an inbound message names its instance by
+                    // key, not the element that waits.
                     let key = message_key(&self.scratch, key.as_deref());
                     self.emit(Event::MessageAwaited {
                         step: id.clone(),

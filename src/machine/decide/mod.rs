@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::definition::{split_element, BoundaryEvent, Output, Process, StepKind};
 
 use super::*;
-use results::{error_variables, map_output, message_key, not_waiting};
+use results::{error_variables, key_in, map_output, message_key, not_waiting};
 
 mod compensation;
 mod events;
@@ -457,6 +457,18 @@ impl Decision<'_> {
         match self.def.step(step) {
             Some(s) => Ok(s.next.clone().map(|n| self.carry(step, n))),
             None => Err(Rejection::UnknownStep(step.to_string())),
+        }
+    }
+
+    /// The variables step `id` sees: the instance's, with its element's where it runs for
+    /// one of a multi-instance step.
+    fn vars_for(&self, id: &str) -> std::borrow::Cow<'_, Map<String, Value>> {
+        if id.contains('#') {
+            let mut v = self.scratch.variables.clone();
+            v.extend(self.scratch.element_variables(self.def, id));
+            std::borrow::Cow::Owned(v)
+        } else {
+            std::borrow::Cow::Borrowed(&self.scratch.variables)
         }
     }
 

@@ -82,9 +82,15 @@ pub(super) fn not_waiting(state: &InstanceState, what: &'static str) -> Rejectio
 
 /// The key a send or receive step uses: a variable rendered as text, or the business key.
 pub(super) fn message_key(state: &InstanceState, path: Option<&str>) -> String {
+    key_in(&state.variables, &state.business_key, path)
+}
+
+/// The key a send or receive step uses, read from `vars` (the instance's, with an element's
+/// where it runs for one).
+pub(super) fn key_in(vars: &Map<String, Value>, business_key: &str, path: Option<&str>) -> String {
     match path {
-        None => state.business_key.clone(),
-        Some(p) => match lookup(&state.variables, p) {
+        None => business_key.to_string(),
+        Some(p) => match lookup(vars, p) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => String::new(),
             Some(other) => other.to_string(),
