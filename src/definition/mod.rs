@@ -218,11 +218,12 @@ pub struct Boundary {
     /// What triggers it.
     pub on: BoundaryEvent,
     /// Interrupting: the wait ends and the instance goes on at `next`. Non-interrupting: the
-    /// instance keeps waiting and `send` goes out (once per firing).
+    /// step keeps waiting (and listening), and each time the event happens its path `next`
+    /// runs beside it and `send` goes out.
     pub interrupting: bool,
-    /// Where an interrupting timer leads.
+    /// Where an interrupting event leads, or the path a non-interrupting one starts.
     pub next: Option<String>,
-    /// What a non-interrupting timer sends: a message name, and its recipient (a command) or
+    /// What a non-interrupting event sends: a message name, and its recipient (a command) or
     /// none (an event).
     pub send: Option<(String, Option<String>)>,
     /// On a user task, what a non-interrupting timer changes about who holds the task
@@ -235,12 +236,18 @@ pub struct Boundary {
 pub enum BoundaryEvent {
     /// A timer (a cycle only on a non-interrupting boundary).
     Timer(TimerSpec),
-    /// A message with this name and the step's correlation key (interrupting only), e.g.
+    /// A message with this name and the step's correlation key, e.g.
     /// `PaymentFailed` on the step waiting for `PaymentReceived`.
     Message(String),
-    /// A signal with this name, broadcast to every instance waiting for it (interrupting
-    /// only), e.g. `WarehouseClosed`.
+    /// A signal with this name, broadcast to every instance waiting for it, e.g.
+    /// `WarehouseClosed`.
     Signal(String),
+}
+
+impl From<TimerSpec> for BoundaryEvent {
+    fn from(t: TimerSpec) -> Self {
+        BoundaryEvent::Timer(t)
+    }
 }
 
 /// The subscription name a signal wait uses: `signal:<name>` (message names may not start

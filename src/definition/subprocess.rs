@@ -135,11 +135,16 @@ impl ProcessBuilder {
 }
 
 impl StepBuilder {
-    /// A non-interrupting boundary timer with a path of its own: when it fires (each time,
-    /// for a cycle), the instance also runs from `next`, while the step keeps waiting.
-    pub fn meanwhile(mut self, timer: super::TimerSpec, next: impl Into<String>) -> Self {
+    /// A non-interrupting boundary event with a path of its own: a timer (`TimerSpec`, each
+    /// firing of a cycle), a message or a signal (`BoundaryEvent`, each one that arrives).
+    /// Each time, the instance also runs from `next`, while the step keeps waiting.
+    pub fn meanwhile(
+        mut self,
+        event: impl Into<super::BoundaryEvent>,
+        next: impl Into<String>,
+    ) -> Self {
         self.last().boundary.push(super::Boundary {
-            on: super::BoundaryEvent::Timer(timer),
+            on: event.into(),
             interrupting: false,
             next: Some(next.into()),
             send: None,

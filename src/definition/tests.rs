@@ -411,7 +411,7 @@ fn a_user_task_in_json_is_the_builder_s_and_its_problems_name_their_paths() {
         "steps[0].due: \"tomorrow\"",
         "steps[0].priority",
         "steps[0].fields: field \"x\"",
-        "steps[0].boundary[0].send: a non-interrupting timer needs a path (`next`), a message to send or, on a user task, an `assign`",
+        "steps[0].boundary[0].send: a non-interrupting boundary event needs a path (`next`), a message to send or, on a user task, an `assign`",
     ] {
         assert!(p.iter().any(|x| x.starts_with(want)), "{want} in {p:?}");
     }

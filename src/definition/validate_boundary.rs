@@ -32,24 +32,12 @@ pub(super) fn check_boundaries(
                 if !is_message_name(name) {
                     report(at("signal"), SIGNAL_NAME.into());
                 }
-                if !b.interrupting {
-                    report(
-                        at("interrupting"),
-                        "a boundary signal ends the wait: it is always interrupting".into(),
-                    );
-                }
             }
             BoundaryEvent::Message(m) => {
                 if !is_message_name(m) {
                     report(
                         at("message"),
                         "a message name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
-                    );
-                }
-                if !b.interrupting {
-                    report(
-                        at("interrupting"),
-                        "a boundary message ends the wait: it is always interrupting".into(),
                     );
                 }
                 if let StepKind::Receive { message, .. } = &step.kind {
@@ -70,15 +58,18 @@ pub(super) fn check_boundaries(
             if b.send.is_some() {
                 report(
                     at("send"),
-                    "an interrupting timer leads to `next`; `send` is for non-interrupting timers"
+                    "an interrupting boundary event leads to `next`; `send` is for non-interrupting ones"
                         .into(),
                 );
             }
             if b.assign.is_some() {
-                report(at("assign"), "an interrupting timer leads to `next`; `assign` is for non-interrupting timers".into());
+                report(at("assign"), "an interrupting boundary event leads to `next`; `assign` is for non-interrupting ones".into());
             }
             match &b.next {
-                None => report(at("next"), "an interrupting timer needs a next step".into()),
+                None => report(
+                    at("next"),
+                    "an interrupting boundary event needs a next step".into(),
+                ),
                 Some(n) if !index.contains_key(n.as_str()) => {
                     unknown = true;
                     report(at("next"), format!("unknown step \"{n}\""))
@@ -88,12 +79,7 @@ pub(super) fn check_boundaries(
         } else {
             // A non-interrupting timer's path runs beside the step, which keeps waiting.
             if let Some(n) = &b.next {
-                if !matches!(b.on, BoundaryEvent::Timer(_)) {
-                    report(
-                        at("next"),
-                        "only a non-interrupting timer leads to a path of its own".into(),
-                    );
-                } else if !index.contains_key(n.as_str()) {
+                if !index.contains_key(n.as_str()) {
                     unknown = true;
                     report(at("next"), format!("unknown step \"{n}\""));
                 }
@@ -112,7 +98,7 @@ pub(super) fn check_boundaries(
                 None if b.assign.is_some() || b.next.is_some() => {}
                 None => report(
                     at("send"),
-                    "a non-interrupting timer needs a path (`next`), a message to send or, on a user task, an `assign`".into(),
+                    "a non-interrupting boundary event needs a path (`next`), a message to send or, on a user task, an `assign`".into(),
                 ),
                 Some((m, to)) => {
                     if !is_message_name(m) {

@@ -76,6 +76,15 @@ impl Event {
                 name,
                 set,
             } => format!("{step}: {name} (id {message_id}) set {}", vars(set)),
+            Event::BoundaryMessageReceived {
+                step,
+                message_id,
+                name,
+                set,
+            } => format!(
+                "{step}: meanwhile {name} (id {message_id}) set {}",
+                vars(set)
+            ),
             Event::InstanceCompleted { step } => format!("at {step}"),
             Event::InstanceFailed { step, error } => format!("at {step}: {error}"),
             Event::TimerScheduled {

@@ -159,6 +159,19 @@ pub enum Event {
         /// The correlation key.
         key: String,
     },
+    /// A non-interrupting boundary message or signal arrived while the step waits: its
+    /// variables are set, its path (if any) starts beside the step, which keeps waiting and
+    /// keeps listening for the next one.
+    BoundaryMessageReceived {
+        /// The waiting step.
+        step: String,
+        /// The inbound message id (for a signal, the signal's id).
+        message_id: String,
+        /// The message name (`signal:<name>` for a signal).
+        name: String,
+        /// Variables set from the payload.
+        set: Map<String, Value>,
+    },
     /// A service step's handler did not finish in time; its job is withdrawn.
     JobTimedOut {
         /// The step.

@@ -19,6 +19,7 @@ impl Event {
             Event::TimerCancelled { .. } => "TimerCancelled",
             Event::WaitInterrupted { .. } => "WaitInterrupted",
             Event::BoundaryMessageAwaited { .. } => "BoundaryMessageAwaited",
+            Event::BoundaryMessageReceived { .. } => "BoundaryMessageReceived",
             Event::JobTimedOut { .. } => "JobTimedOut",
             Event::JobRetryScheduled { .. } => "JobRetryScheduled",
             Event::IncidentRaised { .. } => "IncidentRaised",
@@ -82,6 +83,7 @@ impl Event {
             | Event::TimerCancelled { step, .. }
             | Event::WaitInterrupted { step, .. }
             | Event::BoundaryMessageAwaited { step, .. }
+            | Event::BoundaryMessageReceived { step, .. }
             | Event::JobTimedOut { step, .. }
             | Event::JobRetryScheduled { step, .. }
             | Event::IncidentRaised { step, .. }

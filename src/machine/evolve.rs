@@ -216,6 +216,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             set(state, vars);
             end_wait(state, step);
         }
+        Event::BoundaryMessageReceived { set: vars, .. } => set(state, vars),
         Event::JobFailed { error, .. } => state.error = Some(error.clone()),
         Event::BusinessErrorCaught {
             step, set: vars, ..

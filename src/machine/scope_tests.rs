@@ -3,7 +3,7 @@
 //! inside.
 
 use super::*;
-use crate::definition::{Compensation, TimerSpec};
+use crate::definition::{BoundaryEvent, Compensation, TimerSpec};
 
 fn types(events: &[Event]) -> Vec<&'static str> {
     events.iter().map(|e| e.type_name()).collect()
@@ -397,13 +397,97 @@ fn a_non_interrupting_timer_runs_its_path_beside_the_waiting_subprocess() {
     let (_, s) = run(&def, &inputs);
     assert_eq!(s.status, Status::Completed);
     assert!(s.timers.is_empty());
-    // Only a timer leads to a path of its own.
-    let mut bad = def.clone();
-    let i = bad.steps.iter().position(|s| s.id == "review").unwrap();
-    bad.steps[i].boundary[0].on = crate::definition::BoundaryEvent::Message("M".into());
-    let e = bad.validate().unwrap_err().to_string();
-    assert!(
-        e.contains("only a non-interrupting timer leads to a path"),
-        "{e}"
+}
+
+#[test]
+fn a_non_interrupting_message_or_signal_runs_its_path_each_time_it_arrives() {
+    let def = ProcessDefinition::builder("p")
+        .subprocess("review", |b| b.receive("docs", "Docs").end("reviewed"))
+        .meanwhile(BoundaryEvent::Message("Question".into()), "answer")
+        .meanwhile(BoundaryEvent::Signal("Audit".into()), "log")
+        .end("done")
+        .send("answer", "Answer")
+        .end("answered")
+        .send("log", "Logged")
+        .end("logged")
+        .build()
+        .unwrap();
+    let json = def.to_json();
+    assert_eq!(ProcessDefinition::from_json(&json).unwrap(), def);
+    let msg = |id: &str, name: &str, payload: Value| Input::Message {
+        message_id: id.into(),
+        name: name.into(),
+        payload,
+    };
+    let mut inputs = vec![
+        start_with(json!({})),
+        msg("q1", "Question", json!({"q": 1})),
+        msg("q2", "Question", json!({"q": 2})),
+        msg("a1", "signal:Audit", json!({})),
+    ];
+    let (events, s) = run(&def, &inputs);
+    // Each question ran the path beside the subprocess and set its payload; the subprocess
+    // and its receive still wait, still listening for more.
+    for (i, q) in [(1, 1), (2, 2)] {
+        assert!(
+            matches!(&events[i][0], Event::BoundaryMessageReceived { step, set, .. }
+            if step == "review" && set["q"] == json!(q))
+        );
+        assert!(events[i]
+            .iter()
+            .any(|e| matches!(e, Event::MessageSent { name, .. } if name == "Answer")));
+        assert!(events[i]
+            .iter()
+            .any(|e| matches!(e, Event::BranchEnded { step } if step == "answered")));
+    }
+    assert!(events[3]
+        .iter()
+        .any(|e| matches!(e, Event::MessageSent { name, .. } if name == "Logged")));
+    assert_eq!(s.variables["q"], json!(2));
+    assert!(matches!(s.wait_at("review"), Some(Wait::Scope { .. })));
+    assert!(matches!(s.wait_at("docs"), Some(Wait::Message { .. })));
+    // Their effects keep the subscriptions (nothing ends a wait).
+    let fx = effects(
+        &compile(def.clone()),
+        Uuid::nil(),
+        &s,
+        &events[1][0],
+        chrono::Utc::now(),
     );
+    assert!(fx.is_empty(), "{fx:?}");
+    inputs.push(msg("d1", "Docs", json!({})));
+    let (_, s) = run(&def, &inputs);
+    assert_eq!(s.status, Status::Completed);
+    // Once the subprocess is over, a question is not for this instance.
+    let q3 = msg("q3", "Question", json!({}));
+    let seq = 100;
+    assert!(decide(&compile(def.clone()), &s, &q3, ctx(seq)).is_err());
+}
+
+#[test]
+fn a_boundary_path_runs_once_at_a_time() {
+    let def = ProcessDefinition::builder("p")
+        .receive("docs", "Docs")
+        .meanwhile(BoundaryEvent::Message("Question".into()), "answer")
+        .end("done")
+        .service("answer", "answer")
+        .end("answered")
+        .build()
+        .unwrap();
+    let q = |id: &str| Input::Message {
+        message_id: id.into(),
+        name: "Question".into(),
+        payload: json!({"q": id}),
+    };
+    let mut inputs = vec![start_with(json!({})), q("q1"), q("q2")];
+    let (events, s) = run(&def, &inputs);
+    // The second question is taken while the first is being answered: no second run.
+    assert!(types(&events[1]).contains(&"JobCreated"));
+    assert_eq!(types(&events[2]), ["BoundaryMessageReceived"]);
+    assert_eq!(s.variables["q"], json!("q2"));
+    inputs.push(done(job_at(&s, "answer")));
+    inputs.push(q("q3"));
+    let (events, s) = run(&def, &inputs);
+    assert!(types(&events[4]).contains(&"JobCreated"), "{:?}", events[4]);
+    assert!(matches!(s.wait_at("docs"), Some(Wait::Message { .. })));
 }

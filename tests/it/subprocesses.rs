@@ -32,6 +32,9 @@ async fn a_modelers_subprocess_completes_is_caught_or_is_interrupted_and_leaves_
         .handler("notify_rejection", |_: JobContext| async move {
             Ok(json!({"notified": true}))
         })
+        .handler("answer_question", |job: JobContext| async move {
+            Ok(json!({"answered": job.variables["question"]}))
+        })
         .build()
         .unwrap();
     let deployed = db
@@ -63,7 +66,41 @@ async fn a_modelers_subprocess_completes_is_caught_or_is_interrupted_and_leaves_
                 .unwrap(),
         );
     }
-    assert_eq!(db.count("subscriptions", "").await, n as i64);
+    // Each waits for its documents and listens for customer questions.
+    assert_eq!(db.count("subscriptions", "").await, 2 * n as i64);
+    // Questions (two rounds to the first ten) are answered beside the running review, which
+    // keeps waiting and listening.
+    for round in 1..=2 {
+        for i in 0..10 {
+            engine
+                .send(
+                    Message::new(
+                        "Customer question",
+                        format!("o{i}"),
+                        format!("q-{i}-{round}"),
+                    )
+                    .payload(json!({"question": format!("q{round}")})),
+                )
+                .await
+                .unwrap();
+        }
+        crate::common::eventually("every question is answered", || async {
+            db.count(
+                "events",
+                "WHERE event_type = 'BranchEnded' AND data->>'step' = 'event_answered'",
+            )
+            .await
+                == 10 * round
+        })
+        .await;
+    }
+    assert_eq!(
+        db.count("events", "WHERE event_type = 'BoundaryMessageReceived'")
+            .await,
+        20
+    );
+    assert_eq!(db.count("subscriptions", "").await, 2 * n as i64);
+    assert_eq!(db.count("instances", "WHERE status <> 'running'").await, 0);
     assert_eq!(
         db.count("timers", "WHERE kind = 'boundary'").await,
         n as i64

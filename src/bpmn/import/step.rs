@@ -472,19 +472,26 @@ impl<'a> Importer<'a> {
                             is_bpmn(t, "intermediateThrowEvent")
                                 && child(*t, "messageEventDefinition").is_some()
                         });
-                        let is_timer = matches!(on, BoundaryEvent::Timer(_));
                         let (send, path) = match (reminder, throw) {
                             (None, None) if assign.is_some() => (None, None),
                             (Some(t), _) => {
                                 let md = child(t, "messageEventDefinition").expect("checked");
-                                (Some((self.message_of(md, md.attribute("messageRef"))?.0, lr(t, "to").map(str::to_string))), None)
+                                (
+                                    Some((
+                                        self.message_of(md, md.attribute("messageRef"))?.0,
+                                        lr(t, "to").map(str::to_string),
+                                    )),
+                                    None,
+                                )
                             }
-                            // A timer's path runs beside the step, which keeps waiting.
-                            (None, Some(_)) if is_timer => (None, self.single_next(*b)?),
-                            _ => return self.fail(
-                                *b,
-                                "a non-interrupting message or signal boundary event leads to a message throw event (a reminder); only a timer's leads to a path of its own",
-                            ),
+                            // Its path runs beside the step, which keeps waiting.
+                            (None, Some(_)) => (None, self.single_next(*b)?),
+                            (None, None) => {
+                                return self.fail(
+                                    *b,
+                                    "a non-interrupting boundary event needs an outgoing flow",
+                                )
+                            }
                         };
                         boundary.push(Boundary {
                             on,

@@ -380,6 +380,26 @@ pub fn decide(
                         }
                         BoundaryEvent::Timer(_) => false,
                     }) {
+                        if !b.interrupting && !event_sub {
+                            // It runs beside the step, which keeps waiting and listening.
+                            let step = w.step().to_string();
+                            d.emit(Event::BoundaryMessageReceived {
+                                step: step.clone(),
+                                message_id: message_id.clone(),
+                                name: name.clone(),
+                                set: map_output(&Output::Merge, payload),
+                            });
+                            d.beside(state, &step, b, &format!("message {name}"));
+                            // One run of its path at a time: while it runs, the message is
+                            // taken (its variables set) but starts no second run.
+                            let next = b
+                                .next
+                                .clone()
+                                .filter(|n| !d.path_busy(n, &step))
+                                .map(|n| d.carry(&step, n));
+                            d.run_forward(next)?;
+                            return Ok(d.out);
+                        }
                         found = Some((s.id.clone(), false, Output::Merge, b.next.clone()));
                         break;
                     }

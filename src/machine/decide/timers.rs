@@ -236,28 +236,7 @@ impl Decision<'_> {
                             d.cancel_timers(&timer.step);
                             b.next.clone()
                         } else {
-                            if let Some((message, to)) = &b.send {
-                                let e =
-                                    d.send_event(&timer.step, message, to.as_deref(), None, None);
-                                d.emit(e);
-                            }
-                            if let Some(a) = &b.assign {
-                                // On a multi-instance user task: each element's task.
-                                let tasks: Vec<String> = state
-                                    .waits
-                                    .iter()
-                                    .map(|w| w.step())
-                                    .filter(|s| {
-                                        *s == timer.step
-                                            || split_element(s)
-                                                .is_some_and(|(b, _)| b == timer.step)
-                                    })
-                                    .map(str::to_string)
-                                    .collect();
-                                for t in tasks {
-                                    d.reassign(&t, a, format!("timer {timer_id}"));
-                                }
-                            }
+                            d.beside(state, &timer.step, b, &format!("timer {timer_id}"));
                             if timer.remaining > 0 {
                                 if let BoundaryEvent::Timer(TimerSpec::Cycle(c)) = &b.on {
                                     match parse_cycle(c).and_then(|(_, i)| later(timer.due_at, i)) {
@@ -281,13 +260,69 @@ impl Decision<'_> {
                                     }
                                 }
                             }
-                            // Its path, if it has one, runs beside the waiting step.
-                            return Ok(b.next.clone().map(Some));
+                            // Its path, if it has one, runs beside the waiting step (one run
+                            // at a time: a firing while it still runs starts none).
+                            return Ok(b
+                                .next
+                                .clone()
+                                .filter(|n| !d.path_busy(n, &timer.step))
+                                .map(Some));
                         }
                     }
                 }
             }
         };
         Ok(Some(next))
+    }
+}
+
+impl Decision<'_> {
+    /// What a non-interrupting boundary event of waiting step `step` does besides its path:
+    /// the message it sends, the reassignment of the step's tasks (each element's, on a
+    /// multi-instance user task).
+    pub(super) fn beside(
+        &mut self,
+        state: &InstanceState,
+        step: &str,
+        b: &crate::definition::Boundary,
+        by: &str,
+    ) {
+        if let Some((message, to)) = &b.send {
+            let e = self.send_event(step, message, to.as_deref(), None, None);
+            self.emit(e);
+        }
+        if let Some(a) = &b.assign {
+            let tasks: Vec<String> = state
+                .waits
+                .iter()
+                .map(|w| w.step())
+                .filter(|s| *s == step || split_element(s).is_some_and(|(b, _)| b == step))
+                .map(str::to_string)
+                .collect();
+            for t in tasks {
+                self.reassign(&t, a, by.to_string());
+            }
+        }
+    }
+
+    /// Whether the path from `from` (a non-interrupting boundary event's, on `attached`) still
+    /// runs: some step it can reach, short of `attached`, holds a wait. A path runs once at a
+    /// time, since a step holds one wait.
+    pub(super) fn path_busy(&self, from: &str, attached: &str) -> bool {
+        let attached = split_element(attached).map_or(attached, |(b, _)| b);
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = vec![from];
+        while let Some(id) = todo.pop() {
+            if id == attached || !seen.insert(id) {
+                continue;
+            }
+            if let Some(s) = self.def.step(id) {
+                todo.extend(s.targets());
+            }
+        }
+        self.scratch.waits.iter().any(|w| {
+            let s = w.step();
+            seen.contains(split_element(s).map_or(s, |(b, _)| b))
+        })
     }
 }
