@@ -10,6 +10,7 @@ mod console;
 mod consumer;
 mod control_flow;
 mod definitions;
+mod elements;
 mod engine;
 mod explain;
 mod messages;
