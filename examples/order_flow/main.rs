@@ -23,8 +23,18 @@
 //! calls only the customers of even-numbered orders, the supervisors the others once
 //! escalated, and a called customer who meant to update the card does.
 //!
+//! With `--per-line`, the goods are fetched line by line: `FetchGoods` goes out once per order
+//! line (a multi-instance send over `lines`), and inventory answers `GoodsFetched` once it has
+//! every line of the order. With `--warehouse-closed`, the warehouse closes while the orders
+//! wait for their goods: inventory holds their fetches, and the signal `WarehouseClosed`
+//! (thrown once every order is placed) ends each order's wait for the goods; the orders then
+//! wait for the signal `WarehouseOpen` and fetch again. Inventory answers each order once
+//! (its reply's id is the order's), so the fetch it held and the one sent again yield one
+//! `GoodsFetched`.
+//!
 //! ```text
 //! cargo run --release --example order_flow -- --orders 1000
+//! cargo run --release --example order_flow -- --orders 1000 --per-line --warehouse-closed
 //! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5
 //! cargo run --release --example order_flow -- --orders 1000 --expired-cards 0.2 --card-updated 0.5 \
 //!     --review-above 80 --call-customer
@@ -33,6 +43,7 @@
 //! non-zero unless every order ended as its card implies and fetched payment and goods in
 //! parallel.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +51,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use serde_json::json;
 
-use longrun::definition::{parse_duration, Compensation, TimerSpec};
+use longrun::definition::{parse_duration, Compensation, MultiInstance, TimerSpec};
 use people::People;
 
 mod people;
@@ -83,11 +94,26 @@ struct Args {
     /// card do. The card window still cancels the order.
     #[arg(long)]
     call_customer: bool,
+    /// Fetch the goods line by line: one `FetchGoods` per order line (a multi-instance send);
+    /// inventory answers once it has every line.
+    #[arg(long)]
+    per_line: bool,
+    /// Close the warehouse while the orders wait for their goods: the signal `WarehouseClosed`
+    /// ends those waits, the orders wait for `WarehouseOpen` and fetch again.
+    #[arg(long)]
+    warehouse_closed: bool,
+}
+
+/// What the goods branch does beyond the reference model.
+#[derive(Debug, Clone, Copy, Default)]
+struct Goods {
+    per_line: bool,
+    warehouse_closed: bool,
 }
 
 /// The order process, built in Rust: with the default window and no people, the same model
 /// as `examples/definitions/order.json`.
-fn order_process(window: &str, reminder: &str, people: People) -> ProcessDefinition {
+fn order_process(window: &str, reminder: &str, people: People, goods: Goods) -> ProcessDefinition {
     let start = ProcessDefinition::builder("order").start_on_message("OrderPlaced");
     // With --review-above: large orders wait for sales' review first.
     let fork = match people.review_above {
@@ -141,7 +167,7 @@ fn order_process(window: &str, reminder: &str, people: People) -> ProcessDefinit
                 Some("customer"),
             )
     };
-    let ended = waiting
+    let fetch = waiting
         // A loop: the payment is retried and its outcome awaited again.
         .send("retry_payment", "RetrievePayment")
         .to("payment")
@@ -151,9 +177,28 @@ fn order_process(window: &str, reminder: &str, people: People) -> ProcessDefinit
         .compensate(Compensation::Send {
             send: "ReleaseGoods".into(),
             to: Some("inventory".into()),
-        })
+        });
+    // With --per-line: one FetchGoods per order line.
+    let fetch = if goods.per_line {
+        fetch.for_each(MultiInstance::over("lines").element("line"))
+    } else {
+        fetch
+    };
+    let fetched = fetch
         .receive("goods_fetched", "GoodsFetched")
-        .output("goods")
+        .output("goods");
+    // With --warehouse-closed: a closing ends the wait; the order waits for the reopening and
+    // fetches again.
+    let fetched = if goods.warehouse_closed {
+        fetched
+            .or_signal("WarehouseClosed", "wait_reopen")
+            .next("payment_and_goods")
+            .wait_signal("wait_reopen", "WarehouseOpen")
+            .next("fetch_goods")
+    } else {
+        fetched
+    };
+    let ended = fetched
         .join("payment_and_goods")
         .send("ship_goods", "ShipGoods")
         .to("shipping")
@@ -252,8 +297,17 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         review_above: args.review_above,
         call_customer: args.call_customer,
     };
-    let def = order_process(&args.card_window, &reminder, people);
-    if args.card_window == "P14D" && people.review_above.is_none() && !people.call_customer {
+    let goods = Goods {
+        per_line: args.per_line,
+        warehouse_closed: args.warehouse_closed,
+    };
+    let def = order_process(&args.card_window, &reminder, people, goods);
+    if args.card_window == "P14D"
+        && people.review_above.is_none()
+        && !people.call_customer
+        && !goods.per_line
+        && !goods.warehouse_closed
+    {
         let from_json = ProcessDefinition::from_json(include_str!("../definitions/order.json"))?;
         assert_eq!(
             def, from_json,
@@ -302,12 +356,17 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let completed_events = Arc::new(AtomicUsize::new(0));
     let cancelled_events = Arc::new(AtomicUsize::new(0));
     let released = Arc::new(AtomicUsize::new(0));
+    // Whether the warehouse is open; while it is closed, inventory holds the fetches.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(true);
+    // The lines of each order inventory has fetched (with --per-line).
+    let lines_fetched: Arc<std::sync::Mutex<HashMap<String, HashSet<i64>>>> = Arc::default();
     let engine = {
         let (done, cancelled, released) = (
             completed_events.clone(),
             cancelled_events.clone(),
             released.clone(),
         );
+        let per_line = args.per_line;
         Engine::builder(store.clone())
             .clock(clock)
             .config(EngineConfig {
@@ -343,12 +402,27 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 &["inventory"],
                 move |engine: Engine, cmd: OutboxMessage| {
                     let released = released.clone();
+                    let mut open = open_rx.clone();
+                    let lines_fetched = lines_fetched.clone();
                     async move {
                         if cmd.name == "ReleaseGoods" {
                             released.fetch_add(1, Ordering::Relaxed);
                             return Ok(());
                         }
-                        let reply = Message::new("GoodsFetched", cmd.key.clone(), format!("{}:GoodsFetched", cmd.message_id))
+                        // A closed warehouse fetches nothing until it opens again.
+                        open.wait_for(|open| *open).await.map_err(|e| HandlerError::new(e.to_string()))?;
+                        if per_line {
+                            // One line: answer once every line of the order is in.
+                            let p = &cmd.payload;
+                            let mut seen = lines_fetched.lock().unwrap();
+                            let lines = seen.entry(cmd.key.clone()).or_default();
+                            lines.insert(p["line"]["n"].as_i64().unwrap_or(-1));
+                            if lines.len() < p["lines"].as_array().map_or(0, Vec::len) {
+                                return Ok(());
+                            }
+                        }
+                        // One answer per order: a fetch sent again yields a duplicate.
+                        let reply = Message::new("GoodsFetched", cmd.key.clone(), format!("{}:GoodsFetched", cmd.key))
                             .payload(json!({ "items": cmd.payload["items"], "pickList": format!("pick-{}", cmd.key) }));
                         engine.send(reply).await.map_err(|e| HandlerError::new(e.to_string()))?;
                         Ok(())
@@ -422,6 +496,10 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         Arc::new(move |i| pick(i, 1, expired_f) && pick(i, 2, updated_f)),
     );
     let started = Instant::now();
+    if args.warehouse_closed {
+        // Closed: inventory holds every fetch until it opens again.
+        open_tx.send_replace(false);
+    }
 
     // Checkout places the orders: each `OrderPlaced` starts one order instance.
     let run_id = uuid::Uuid::now_v7().simple().to_string();
@@ -434,6 +512,9 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         let expired = pick(i, 1, args.expired_cards);
         let will_update = expired && pick(i, 2, args.card_updated);
         sends.push(tokio::spawn(async move {
+            let lines: Vec<_> = (0..1 + (i % 5))
+                .map(|n| json!({"n": n, "sku": format!("sku-{}", (i + n) % 17), "qty": 1 + n % 3}))
+                .collect();
             let msg = Message::new(
                 "OrderPlaced",
                 order_id.clone(),
@@ -441,7 +522,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             )
             .payload(json!({
                 "orderId": order_id, "amount": 10 + (i % 90), "items": 1 + (i % 5),
-                "cardExpired": expired, "willUpdateCard": will_update
+                "lines": lines, "cardExpired": expired, "willUpdateCard": will_update
             }));
             engine
                 .send(msg)
@@ -464,6 +545,24 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }
             other => return Err(format!("OrderPlaced was not started on: {other:?}").into()),
         }
+    }
+
+    // Every order is placed and those past review wait for their goods: the warehouse closes
+    // (their waits end, they wait for the reopening), then opens (they fetch again).
+    if args.warehouse_closed {
+        for signal in ["WarehouseClosed", "WarehouseOpen"] {
+            let id = engine.signal(signal, json!({})).await?;
+            engine.deliver_signals().await?;
+            while store
+                .signals(100)
+                .await?
+                .iter()
+                .any(|s| s.signal_id == id && s.finished_at.is_none())
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        open_tx.send_replace(true);
     }
 
     let mut completed = 0usize;
@@ -494,8 +593,20 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     // Orders whose payment and goods were fetched in parallel: both commands went out before
     // either answer was taken.
     let mut parallel = 0usize;
+    // Orders whose wait for the goods the closing ended, and orders that did not send one
+    // FetchGoods per line per fetch (a paused order fetches twice, unless cancelled first).
+    let mut paused = 0usize;
+    let mut wrong_fetches = 0usize;
     for id in &instances {
         let history = store.history(*id).await?;
+        let was_paused = history
+            .iter()
+            .any(|h| h.event_type == "WaitInterrupted" && h.data["step"] == "goods_fetched");
+        paused += usize::from(was_paused);
+        let fetches = history
+            .iter()
+            .filter(|h| h.event_type == "MessageSent" && h.data["name"] == "FetchGoods")
+            .count();
         let first = |f: &dyn Fn(&longrun::store::HistoryEntry) -> bool| {
             history.iter().find(|h| f(h)).map(|h| h.seq)
         };
@@ -521,6 +632,17 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         let view = store.instance(*id).await?;
         let is_cancelled = view.current_step.as_deref() == Some("cancelled");
         cancelled += usize::from(is_cancelled);
+        let i: usize = view
+            .business_key
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        let per_fetch = if args.per_line { 1 + i % 5 } else { 1 };
+        let expected = per_fetch * (1 + usize::from(was_paused));
+        if fetches != expected && !(is_cancelled && fetches == per_fetch) {
+            wrong_fetches += 1;
+        }
         if view.status != "completed" || is_cancelled != expect_cancelled.contains(id) {
             wrong += 1;
         }
@@ -615,7 +737,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let refunds = REFUNDS.load(Ordering::Relaxed);
     let releases = released.load(Ordering::Relaxed);
     println!(
-        "orders={} parallel={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} reviews={reviews} calls={calls} escalated_calls={escalated} open_tasks={open_tasks} elapsed_s={:.2} orders_per_s={:.0}",
+        "orders={} parallel={} completed={} cancelled={} expected_cancelled={} failed={} unexpected={} paused={paused} wrong_fetches={wrong_fetches} shipping_retries={} incidents={} compensations={} goods_released={} payments_refunded={} order_completed_events={} order_cancelled_events={} reviews={reviews} calls={calls} escalated_calls={escalated} open_tasks={open_tasks} elapsed_s={:.2} orders_per_s={:.0}",
         args.orders,
         parallel,
         completed_orders,
@@ -635,6 +757,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     );
     Ok(completed == args.orders
         && people_ok
+        && wrong_fetches == 0
+        && (paused > 0) == args.warehouse_closed
         && parallel == args.orders
         && failed == 0
         && releases >= cancelled

@@ -1300,3 +1300,20 @@ fn a_multi_instance_subprocess_imports_and_round_trips() {
     assert!(m.sequential && m.collection == "lines");
     assert_eq!(import(&export(&def).xml).unwrap(), def);
 }
+
+#[test]
+fn a_multi_instance_send_task_round_trips() {
+    let def = crate::definition::ProcessDefinition::builder("order")
+        .send("fetch", "FetchLine")
+        .to("inventory")
+        .for_each(crate::definition::MultiInstance::over("lines").element("line"))
+        .end("done")
+        .build()
+        .unwrap();
+    let xml = export(&def).xml;
+    assert!(
+        xml.contains("<bpmn:multiInstanceLoopCharacteristics"),
+        "{xml}"
+    );
+    assert_eq!(import(&xml).unwrap(), def);
+}

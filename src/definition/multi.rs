@@ -101,6 +101,7 @@ pub(super) fn check_multi(def: &ProcessDefinition, report: &mut impl FnMut(Strin
         if !matches!(
             step.kind,
             StepKind::Service { .. }
+                | StepKind::Send { .. }
                 | StepKind::UserTask(_)
                 | StepKind::Call { .. }
                 | StepKind::Subprocess { .. }
@@ -108,7 +109,7 @@ pub(super) fn check_multi(def: &ProcessDefinition, report: &mut impl FnMut(Strin
             report(
                 format!("steps[{i}].multi"),
                 format!(
-                    "a {} step does not run per element (service, user_task, call and subprocess steps do)",
+                    "a {} step does not run per element (service, send, user_task, call and subprocess steps do)",
                     step.kind.type_name()
                 ),
             );

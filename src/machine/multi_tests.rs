@@ -419,3 +419,46 @@ fn a_send_inside_an_element_carries_the_element() {
     assert_eq!(sent[1].0, "b");
     assert_eq!(sent[1].1["loop_counter"], 2);
 }
+
+#[test]
+fn a_multi_instance_send_sends_once_per_element_and_goes_on() {
+    for sequential in [false, true] {
+        let multi = MultiInstance::over("lines").element("line");
+        let def = ProcessDefinition::builder("order")
+            .send("fetch", "FetchLine")
+            .to("inventory")
+            .for_each(if sequential {
+                multi.sequential()
+            } else {
+                multi
+            })
+            .receive("fetched", "Fetched")
+            .end("done")
+            .build()
+            .unwrap();
+        let (events, s) = run(&def, &[lines()]);
+        let sent: Vec<(String, Value)> = events[0]
+            .iter()
+            .filter_map(|e| match e {
+                Event::MessageSent { step, payload, .. } => {
+                    Some((step.clone(), payload["line"]["sku"].clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("fetch#0".to_string(), json!("a")),
+                ("fetch#1".to_string(), json!("b")),
+                ("fetch#2".to_string(), json!("c"))
+            ],
+            "sequential: {sequential}"
+        );
+        assert!(events[0]
+            .iter()
+            .any(|e| matches!(e, Event::MultiInstanceCompleted { step, .. } if step == "fetch")));
+        assert!(matches!(s.wait_at("fetched"), Some(Wait::Message { .. })));
+        assert_eq!(s.waits.len(), 1, "{:?}", s.waits);
+    }
+}

@@ -15,11 +15,11 @@ impl Importer<'_> {
         };
         if !matches!(
             n.tag_name().name(),
-            "serviceTask" | "userTask" | "callActivity" | "subProcess"
+            "serviceTask" | "sendTask" | "userTask" | "callActivity" | "subProcess"
         ) {
             return self.fail(
                 l,
-                "multi-instance runs on service tasks, user tasks, call activities and subprocesses",
+                "multi-instance runs on service, send and user tasks, call activities and subprocesses",
             );
         }
         let z = ext(l, ZEEBE_NS, "loopCharacteristics");

@@ -160,7 +160,13 @@ impl Decision<'_> {
                     );
                     self.emit(e);
                     self.record_compensable(&id);
-                    queue.extend(step.next.clone());
+                    // An element of a multi-instance send completes as it sends.
+                    match split_element(&id) {
+                        Some(_) if step.multi.is_some() => {
+                            queue.extend(self.after(&id, &Value::Null)?)
+                        }
+                        _ => queue.extend(step.next.clone()),
+                    }
                 }
                 StepKind::Receive { message, key, .. } => {
                     // By the instance's variables: an inbound message names its instance by
