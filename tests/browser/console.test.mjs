@@ -6,7 +6,7 @@
 // card (an incident at charge_card), i % 10 in 0..7 otherwise are picked up (completed), the
 // rest wait at await_pickup. Even i are in region north, odd in south.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 
 const base = process.env.CONSOLE_URL;
 const seed = Number(process.env.SEED || 200);
@@ -252,6 +252,40 @@ test("a clerk claims and completes a task from the task list", async () => {
   assert(done.includes("by ann") && done.includes("refund approved by phone"), "who and what: " + done);
   await page.waitForFunction(() => document.querySelector("#instance-status")?.textContent === "completed", null, { timeout: WAIT });
   await page.setExtraHTTPHeaders({});
+});
+
+test("every element's export opens in the modeler's viewer without a warning", async () => {
+  // EXPORTS: BPMN that longrun wrote from the model of each element fixture (run.sh makes
+  // them with `longrun convert`), imported by bpmn-js as the Camunda Modeler would.
+  const dir = process.env.EXPORTS;
+  if (!dir) return;
+  const files = readdirSync(dir).filter(f => f.endsWith(".bpmn")).sort();
+  assert(files.length >= 10, "exports: " + files.join(", "));
+  await go("#/process/delivery/1");
+  await page.waitForFunction(() => window.BpmnJS !== undefined, null, { timeout: WAIT });
+  for (const f of files) {
+    const xml = readFileSync(`${dir}/${f}`, "utf8");
+    const r = await page.evaluate(async xml => {
+      const container = document.createElement("div");
+      container.style.width = "1000px";
+      container.style.height = "600px";
+      document.body.append(container);
+      const viewer = new window.BpmnJS({ container });
+      try {
+        const { warnings } = await viewer.importXML(xml);
+        const shapes = viewer.get("elementRegistry").filter(e => e.type !== "label").length;
+        return { warnings: warnings.map(w => w.message), shapes };
+      } catch (e) {
+        return { error: e.message };
+      } finally {
+        viewer.destroy();
+        container.remove();
+      }
+    }, xml);
+    assert(!r.error, `${f}: ${r.error}`);
+    eq(r.warnings.length, 0, `${f} warnings: ${(r.warnings || []).join("; ")}`);
+    assert(r.shapes > 3, `${f}: ${r.shapes} shapes drawn`);
+  }
 });
 
 let failed = 0;

@@ -8,7 +8,14 @@ cd "$(dirname "$0")/../.."
 seed="${SEED:-200}"
 schema="browser_$$"
 log="$(mktemp)"
-cargo build --quiet --example console
+cargo build --quiet --example console --bin longrun
+# What longrun writes from the model of each element fixture, for the viewer test.
+exports="$(mktemp -d)"
+for f in tests/fixtures/bpmn/*_modeler.bpmn; do
+  target/debug/longrun convert "$f" --to json >"$exports/model.json"
+  target/debug/longrun convert "$exports/model.json" --to bpmn >"$exports/$(basename "$f")"
+done
+rm "$exports/model.json"
 target/debug/examples/console --schema "$schema" --seed "$seed" --listen 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 cleanup() {
@@ -16,6 +23,7 @@ cleanup() {
   wait "$pid" 2>/dev/null || true
   psql -q -c "DROP SCHEMA IF EXISTS \"$schema\" CASCADE" >/dev/null 2>&1 || true
   rm -f "$log"
+  rm -rf "$exports"
 }
 trap cleanup EXIT
 # Wait for the seeded orders to settle (the example prints "seeded N" then).
@@ -27,4 +35,4 @@ done
 grep "^seeded" "$log" || { cat "$log"; echo "the seed did not settle" >&2; exit 1; }
 url="$(sed -n 's/^console at \(http[^ ]*\)$/\1/p' "$log")"
 cd tests/browser
-CONSOLE_URL="$url" SEED="$seed" SCREENSHOTS="${SCREENSHOTS:+../../$SCREENSHOTS}" node console.test.mjs
+EXPORTS="$exports" CONSOLE_URL="$url" SEED="$seed" SCREENSHOTS="${SCREENSHOTS:+../../$SCREENSHOTS}" node console.test.mjs

@@ -632,3 +632,38 @@ async fn a_signal_from_the_command_line_reaches_the_waiting_instances() {
     let out = longrun(&["--schema", s, "signal", "Open", "--payload", "[1]"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn convert_turns_bpmn_into_json_and_back_without_a_database_and_reports_problems() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/bpmn");
+    let dir = std::env::temp_dir().join(format!("longrun-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // No database: a URL nobody listens on.
+    let env = [("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")];
+    let bpmn = format!("{fixtures}/signal_catch_modeler.bpmn");
+    let out = longrun(&["convert", &bpmn], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = String::from_utf8(out.stdout).unwrap();
+    let def = longrun::ProcessDefinition::from_json(&json).unwrap();
+    assert_eq!(def.process, "pick_order");
+    let json_file = dir.join("pick_order.json");
+    std::fs::write(&json_file, &json).unwrap();
+    let out = longrun(&["convert", json_file.to_str().unwrap()], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let xml = String::from_utf8(out.stdout).unwrap();
+    assert!(xml.contains("<bpmn:signalEventDefinition"), "{xml}");
+    assert_eq!(longrun::bpmn::import(&xml).unwrap(), def);
+    // A file outside the subset: exit 2, the file, line and column, nothing printed.
+    let refused = format!("{fixtures}/refused/script_task.bpmn");
+    let out = longrun(&["convert", &refused], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).contains("script_task.bpmn:119:5: scriptTask"),
+        "{}",
+        stderr(&out)
+    );
+    let out = longrun(&["convert", &bpmn, "--to", "yaml"], &env);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -110,6 +110,19 @@ pub(crate) enum Command {
         #[arg(long)]
         tag: Option<String>,
     },
+    /// Read a definition file (JSON, or BPMN 2.0 XML) and print it as the other form, without
+    /// connecting: every problem is reported as deploy would; BPMN is written from the model
+    /// with a computed layout (what `export` prints for a version deployed as JSON).
+    Convert {
+        /// The definition file: JSON, or BPMN 2.0 XML (`.bpmn`).
+        file: std::path::PathBuf,
+        /// json or bpmn (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// What to print: bpmn or json (default: the other form).
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Point a tag at a version of a process; starts by tag then start that version.
     Tag {
         /// The process id.

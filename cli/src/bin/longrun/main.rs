@@ -76,6 +76,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Tag { .. }
         | Command::Definitions
         | Command::Export { .. }
+        | Command::Convert { .. }
         | Command::Diff { .. }
         | Command::MigrateInstances { .. } => commands::definitions::run(&cli).await,
         Command::Report { .. }

@@ -56,29 +56,42 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Convert { file, format, to } => {
+            let text = read_document(file)?;
+            let format = format.clone().unwrap_or_else(|| format_of(file));
+            let def = match format.as_str() {
+                "json" => ProcessDefinition::from_json(&text)
+                    .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
+                "bpmn" => longrun::bpmn::import(&text).map_err(|e| bpmn_problems(file, &e))?,
+                other => {
+                    return Err(Failure::Input(format!(
+                        "--format {other}: expected bpmn or json"
+                    )))
+                }
+            };
+            let to = to
+                .clone()
+                .unwrap_or_else(|| if format == "json" { "bpmn" } else { "json" }.to_string());
+            match to.as_str() {
+                "json" => println!("{}", def.to_json()),
+                "bpmn" => print!("{}", longrun::bpmn::export(&def).xml),
+                other => {
+                    return Err(Failure::Input(format!(
+                        "--to {other}: expected bpmn or json"
+                    )))
+                }
+            }
+            Ok(())
+        }
         Command::Deploy { file, tag, format } => {
             let text = read_document(file)?;
-            let format =
-                format
-                    .clone()
-                    .unwrap_or_else(|| match file.extension().and_then(|e| e.to_str()) {
-                        Some("bpmn") | Some("xml") => "bpmn".into(),
-                        _ => "json".into(),
-                    });
+            let format = format.clone().unwrap_or_else(|| format_of(file));
             let def = match format.as_str() {
                 "json" => ProcessDefinition::from_json(&text)
                     .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
                 "bpmn" => {
                     // Every problem in the file, one line each, named like a compiler's.
-                    longrun::bpmn::import(&text).map_err(|e| {
-                        Failure::Input(
-                            e.to_string()
-                                .lines()
-                                .map(|l| format!("{}:{l}", file.display()))
-                                .collect::<Vec<_>>()
-                                .join("\n"),
-                        )
-                    })?;
+                    longrun::bpmn::import(&text).map_err(|e| bpmn_problems(file, &e))?;
                     let engine = connect(cli).await?;
                     let d = engine.store().deploy_bpmn(&text, engine.now()).await?;
                     if cli.json {
@@ -295,4 +308,23 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
         }
         _ => unreachable!("main dispatches only this file's commands here"),
     }
+}
+
+/// A definition file's format by its extension: `bpmn` for `.bpmn` and `.xml`, else `json`.
+fn format_of(file: &std::path::Path) -> String {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some("bpmn") | Some("xml") => "bpmn".into(),
+        _ => "json".into(),
+    }
+}
+
+/// Every problem in a BPMN file, one line each, named like a compiler's (`file:line:col: ..`).
+fn bpmn_problems(file: &std::path::Path, e: &impl std::fmt::Display) -> Failure {
+    Failure::Input(
+        e.to_string()
+            .lines()
+            .map(|l| format!("{}:{l}", file.display()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
