@@ -34,6 +34,7 @@ fn transitions(c: &mut Criterion) {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     };
     c.bench_function("decide+evolve: start to first job", |b| {
         b.iter(|| {

@@ -176,6 +176,10 @@ impl Bridge {
 
 /// The inbound form of an outbound message: same name, key and payload, and the outbox
 /// message id as the inbound id (what makes a redelivery a duplicate).
+/// The message a target context receives: the outbox message id as its id (a redelivery is a
+/// duplicate), and the trace it was sent under, which an instance it starts continues.
 fn inbound(m: &OutboxMessage) -> Message {
-    Message::new(m.name.clone(), m.key.clone(), m.message_id.to_string()).payload(m.payload.clone())
+    Message::new(m.name.clone(), m.key.clone(), m.message_id.to_string())
+        .payload(m.payload.clone())
+        .traced_by(m)
 }

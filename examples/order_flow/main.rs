@@ -256,7 +256,8 @@ fn participant(
                 cmd.key.clone(),
                 format!("{}:{reply}", cmd.message_id),
             )
-            .payload(body);
+            .payload(body)
+            .traced_by(&cmd);
             engine
                 .send(msg)
                 .await

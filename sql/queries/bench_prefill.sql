@@ -24,9 +24,10 @@ INSERT INTO __schema__.projection_progress (name, instance_id, seq)
 SELECT pp.name, p.id, pp.seq
 FROM __schema__.projection_progress pp, prefill_ids p WHERE pp.instance_id = __template__::uuid;
 INSERT INTO __schema__.outbox
-    (message_id, instance_id, topic, kind, name, key, payload, created_at)
+    (message_id, instance_id, topic, kind, name, key, payload, created_at, trace_key,
+     traceparent)
 SELECT md5(o.message_id::text || ':' || p.g)::uuid, p.id, o.topic, o.kind, o.name,
-       'prefill-' || p.g, o.payload, o.created_at
+       'prefill-' || p.g, o.payload, o.created_at, 'prefill-' || p.g, o.traceparent
 FROM __schema__.outbox o, prefill_ids p WHERE o.instance_id = __template__::uuid;
 INSERT INTO __schema__.inbox
     (message_id, name, key, payload, status, instance_id, reason, received_at, expires_at,

@@ -2,7 +2,7 @@
 -- below the read horizon ($5, from read_horizon, in an earlier statement): a message whose
 -- transaction commits late is read late, never skipped.
 SELECT position, xid::text::bigint AS xid, message_id, instance_id, topic, kind, name, key,
-       payload, created_at
+       payload, created_at, trace_key, traceparent
 FROM __schema__.outbox
 WHERE topic = ANY ($1::text[])
   AND (xid, position) > ($2::bigint::text::xid8, $3::bigint)

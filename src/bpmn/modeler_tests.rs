@@ -27,6 +27,7 @@ fn start(variables: serde_json::Value) -> Input {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     }
 }
 
@@ -1029,6 +1030,7 @@ fn two_message_starts_each_start_an_instance_at_their_own_step() {
                 message_id: Some("m".into()),
                 parent: None,
                 start_message: Some(message.into()),
+                trace: None,
             },
             ctx(),
         )

@@ -148,6 +148,7 @@ fn a_literal_time_date_is_a_date_not_a_variable() {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     };
     let ctx = crate::machine::Context {
         instance_id: uuid::Uuid::from_u128(1),

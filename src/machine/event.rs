@@ -44,6 +44,9 @@ pub enum Event {
         /// The instance and call step that started it as a child, if one did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parent: Option<super::Parent>,
+        /// What its work is traced under (absent in streams written before traces).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trace: Option<super::Trace>,
     },
     /// A service step was entered: a job for `handler` was created.
     JobCreated {

@@ -19,12 +19,14 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
             business_key,
             variables,
             parent,
+            trace,
             ..
         } => {
             state.status = Status::Running;
             state.business_key = business_key.clone();
             state.variables = variables.clone();
             state.parent = parent.clone();
+            state.trace = trace.clone();
         }
         Event::JobCreated {
             step,

@@ -22,6 +22,8 @@ pub enum Input {
         /// The message that started it, when one did: a further start may name the step it
         /// begins at.
         start_message: Option<String>,
+        /// The trace it continues (its starter's); `None`: a new one under its business key.
+        trace: Option<Trace>,
     },
     /// A child instance started by a call step ended.
     ChildEnded {

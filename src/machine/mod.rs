@@ -63,6 +63,7 @@ pub use evolve::evolve;
 pub use input::{derived_id, Context, Input, Rejection, TaskAction};
 pub use migrate::{plan_migration, MigrationPlan};
 pub use state::{
-    ActiveTimer, Incident, InstanceState, MultiState, OpenTask, Parent, Status, TimerKind, Wait,
+    ActiveTimer, Incident, InstanceState, MultiState, OpenTask, Parent, Status, TimerKind, Trace,
+    Wait,
 };
 pub use upcast::{upcast, UpcastError, EVENT_SCHEMA};

@@ -202,14 +202,14 @@ fn multi_instance_settings_are_checked_and_round_trip_through_json() {
     assert!(json.contains("\"multi\""), "{json}");
     assert_eq!(ProcessDefinition::from_json(&json).unwrap(), def);
     let err = ProcessDefinition::builder("p")
-        .send("s", "M")
+        .wait_for("s", "PT1H")
         .for_each(MultiInstance::over("bad path!").until("(("))
         .end("done")
         .build()
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("steps[0].multi: a send step does not run per element"),
+        err.contains("steps[0].multi: a timer step does not run per element"),
         "{err}"
     );
     assert!(err.contains("steps[0].multi.collection"), "{err}");

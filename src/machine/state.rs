@@ -125,6 +125,59 @@ pub enum Wait {
     },
 }
 
+/// What an instance's work is traced under across contexts: a trace key (the business key by
+/// default, or the one of the message that started it) and a W3C `traceparent`, which every
+/// message it sends carries and an instance it starts (a child, or by a message) inherits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trace {
+    /// The key a trace is searched by, e.g. the order id.
+    pub key: String,
+    /// The W3C trace context (`00-<trace id>-<parent id>-01`).
+    pub traceparent: String,
+}
+
+impl Trace {
+    /// A new trace for instance `instance_id` under `key`: its trace id is the instance id,
+    /// so the same start always yields the same trace (decisions stay reproducible).
+    pub fn new(key: &str, instance_id: Uuid) -> Self {
+        let hex = instance_id.simple().to_string();
+        Trace {
+            key: key.to_string(),
+            traceparent: format!("00-{hex}-{}-01", &hex[16..]),
+        }
+    }
+
+    /// What is wrong with a trace a caller hands in, if anything: a key of 1 to 1000 bytes
+    /// without NUL, a W3C `traceparent`.
+    pub fn problem(&self) -> Option<String> {
+        if self.key.is_empty() || self.key.len() > 1000 || self.key.contains('\0') {
+            return Some("invalid trace key: non-empty, at most 1000 bytes, without NUL".into());
+        }
+        if !Trace::valid_traceparent(&self.traceparent) {
+            return Some(format!(
+                "invalid traceparent {:?}: expected 00-<32 hex digits>-<16 hex digits>-<2 hex digits> (W3C trace context)",
+                self.traceparent
+            ));
+        }
+        None
+    }
+
+    /// Whether `traceparent` has the W3C form: `00-`, 32 hex digits (not all zero), `-`, 16
+    /// hex digits (not all zero), `-`, 2 hex digits.
+    pub fn valid_traceparent(traceparent: &str) -> bool {
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+        parts.len() == 4
+            && parts[0] == "00"
+            && hex(parts[1], 32)
+            && nonzero(parts[1])
+            && hex(parts[2], 16)
+            && nonzero(parts[2])
+            && hex(parts[3], 2)
+    }
+}
+
 /// The parent of a child instance started by a call activity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parent {
@@ -202,6 +255,9 @@ pub struct InstanceState {
     pub status: Status,
     /// The business key (e.g. the order id).
     pub business_key: String,
+    /// What its work is traced under (none for instances started before traces were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
     /// The instance variables (a JSON object). Not part of the state's serialized form: the
     /// store keeps them in their own column and puts them back when it loads the state.
     #[serde(skip)]
@@ -479,6 +535,7 @@ impl Default for InstanceState {
         InstanceState {
             status: Status::New,
             business_key: String::new(),
+            trace: None,
             variables: Map::new(),
             waits: Vec::new(),
             error: None,

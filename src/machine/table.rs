@@ -24,6 +24,7 @@ fn start() -> Input {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     }
 }
 

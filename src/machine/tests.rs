@@ -50,6 +50,7 @@ fn start_input() -> Input {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     }
 }
 
@@ -374,6 +375,7 @@ fn drive(def: &ProcessDefinition) -> (Vec<Event>, InstanceState) {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     };
     for round in 0..100 {
         let new = decide(
@@ -503,6 +505,7 @@ fn start_with(vars: Value) -> Input {
         message_id: None,
         parent: None,
         start_message: None,
+        trace: None,
     }
 }
 
@@ -1007,3 +1010,66 @@ mod multi;
 
 #[path = "events_tests.rs"]
 mod events;
+
+#[test]
+fn an_instance_starts_a_trace_or_continues_the_one_it_is_given_and_its_children_inherit_it() {
+    let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0abc);
+    let t = Trace::new("o-1", id);
+    assert_eq!(
+        t.traceparent,
+        "00-01900000000070008000000000000abc-8000000000000abc-01"
+    );
+    assert!(Trace::valid_traceparent(&t.traceparent));
+    for bad in [
+        "",
+        "00-abc-def-01",
+        "01-01900000000070008000000000000abc-8000000000000abc-01",
+        "00-00000000000000000000000000000000-8000000000000abc-01",
+        "00-01900000000070008000000000000abc-0000000000000000-01",
+        "00-0190000000007000800000000000zabc-8000000000000abc-01",
+    ] {
+        assert!(!Trace::valid_traceparent(bad), "{bad}");
+    }
+    let def = ProcessDefinition::builder("p")
+        .call("pay", "payment")
+        .end("done")
+        .build()
+        .unwrap();
+    let ctx = Context {
+        instance_id: id,
+        ..ctx(1)
+    };
+    let given = Trace {
+        key: "checkout-9".into(),
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+    };
+    for (trace, expected) in [(None, t.clone()), (Some(given.clone()), given)] {
+        let input = Input::Start {
+            business_key: "o-1".into(),
+            variables: Map::new(),
+            message_id: None,
+            parent: None,
+            start_message: None,
+            trace,
+        };
+        let events = decide(
+            &compile(def.clone()),
+            &InstanceState::default(),
+            &input,
+            ctx,
+        )
+        .unwrap();
+        let mut state = InstanceState::default();
+        let mut child = None;
+        for e in &events {
+            for fx in effects(&compile(def.clone()), id, &state, e, ctx.now) {
+                if let Effect::StartChild { trace, .. } = fx {
+                    child = Some(trace);
+                }
+            }
+            evolve(&mut state, e);
+        }
+        assert_eq!(state.trace.as_ref(), Some(&expected));
+        assert_eq!(child, Some(Some(expected)), "the child continues it");
+    }
+}

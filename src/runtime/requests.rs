@@ -41,6 +41,9 @@ pub struct StartRequest {
     /// so a second start with the same key (a retried request, say) returns the instance the
     /// first made, whatever its state, and writes nothing. At most 1,000 bytes.
     pub idempotency_key: Option<String>,
+    /// The trace the instance continues (e.g. the caller's HTTP request's); `None`: a new
+    /// one under the business key.
+    pub trace: Option<crate::machine::Trace>,
 }
 
 impl StartRequest {
@@ -53,7 +56,17 @@ impl StartRequest {
             business_key: business_key.into(),
             variables: Value::Object(Map::new()),
             idempotency_key: None,
+            trace: None,
         }
+    }
+
+    /// Continuing this trace: its key and W3C `traceparent` (see [`Message::trace`](crate::Message::trace)).
+    pub fn trace(mut self, key: impl Into<String>, traceparent: impl Into<String>) -> Self {
+        self.trace = Some(crate::machine::Trace {
+            key: key.into(),
+            traceparent: traceparent.into(),
+        });
+        self
     }
 
     /// With an idempotency key (see [`StartRequest::idempotency_key`]).

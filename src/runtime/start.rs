@@ -112,6 +112,9 @@ impl Engine {
         let mut unique_made: HashMap<(String, String), Uuid> = HashMap::new();
         for r in requests {
             check_business_key(&r.business_key)?;
+            if let Some(problem) = r.trace.as_ref().and_then(|t| t.problem()) {
+                return Err(Error::BadInput(problem));
+            }
             let derived = match &r.idempotency_key {
                 Some(k) => {
                     check_idempotency_key(k)?;
@@ -194,6 +197,7 @@ impl Engine {
                 message_id: None,
                 parent: None,
                 start_message: None,
+                trace: r.trace,
             });
         }
         let applied = store.apply(c, now, works, lease, Vec::new()).await?;

@@ -37,7 +37,27 @@ pub struct OutboxMessage {
     pub payload: Value,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+    /// The trace key it was sent under (the sending instance's; e.g. the order id); `None`
+    /// for messages written before traces were kept. Reply with [`Message::traced_by`].
+    ///
+    /// [`Message::traced_by`]: crate::Message::traced_by
+    pub trace_key: Option<String>,
+    /// The W3C `traceparent` it was sent under.
+    pub traceparent: Option<String>,
 }
+
+/// An outbound message to write: id, instance, topic, kind, name, key, payload, trace.
+pub(super) type OutboxRow = (
+    Uuid,
+    Uuid,
+    String,
+    &'static str,
+    String,
+    String,
+    Value,
+    Trace,
+);
+type Trace = Option<crate::machine::Trace>;
 
 /// A named reader of outbox topics with a durable checkpoint; see the module docs.
 #[derive(Debug, Clone)]
@@ -123,6 +143,8 @@ impl Consumer {
                     key: r.get("key"),
                     payload: r.get("payload"),
                     created_at: r.get("created_at"),
+                    trace_key: r.get("trace_key"),
+                    traceparent: r.get("traceparent"),
                 })
                 .collect(),
         ))

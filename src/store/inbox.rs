@@ -25,6 +25,9 @@ pub struct Message {
     pub payload: Value,
     /// How long it waits in the buffer for an instance; `None`: the engine's default.
     pub ttl: Option<Duration>,
+    /// The trace it was sent under: an instance it starts continues it (see
+    /// [`Message::trace`]); `None`: that instance starts a trace of its own.
+    pub trace: Option<crate::machine::Trace>,
 }
 
 impl Message {
@@ -36,7 +39,28 @@ impl Message {
             key: key.into(),
             payload: Value::Object(Map::new()),
             ttl: None,
+            trace: None,
         }
+    }
+
+    /// Sent under this trace: its key (e.g. the order id) and W3C `traceparent`
+    /// (`00-<32 hex>-<16 hex>-<2 hex>`). An instance the message starts continues the trace,
+    /// and the messages it sends carry it on.
+    pub fn trace(mut self, key: impl Into<String>, traceparent: impl Into<String>) -> Self {
+        self.trace = Some(crate::machine::Trace {
+            key: key.into(),
+            traceparent: traceparent.into(),
+        });
+        self
+    }
+
+    /// Sent under the trace of `cause` (a message a subscriber received), if it had one: a
+    /// reply continues the sender's trace.
+    pub fn traced_by(mut self, cause: &crate::store::OutboxMessage) -> Self {
+        if let (Some(key), Some(tp)) = (&cause.trace_key, &cause.traceparent) {
+            self = self.trace(key.clone(), tp.clone());
+        }
+        self
     }
 
     /// With this payload.
@@ -75,6 +99,9 @@ impl Message {
             return Err(Error::BadInput(
                 "the payload contains a NUL character, which PostgreSQL cannot store".into(),
             ));
+        }
+        if let Some(problem) = self.trace.as_ref().and_then(|t| t.problem()) {
+            return Err(Error::BadInput(problem));
         }
         if let Some(ttl) = self.ttl {
             if ttl <= Duration::zero() || ttl > crate::definition::MAX_SPAN {
@@ -239,6 +266,7 @@ impl Store {
                     message_id: Some(msg.id.clone()),
                     parent: None,
                     start_message: Some(msg.name.clone()),
+                    trace: msg.trace.clone(),
                 });
             }
             if ids.is_empty() {
@@ -441,6 +469,7 @@ impl Store {
                         message_id: Some(m.id.clone()),
                         parent: None,
                         start_message: Some(m.name.clone()),
+                        trace: m.trace.clone(),
                     });
                 }
                 settles.push(Settle {

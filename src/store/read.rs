@@ -36,6 +36,10 @@ pub struct InstanceView {
     pub ended_at: Option<DateTime<Utc>>,
     /// The error it failed with.
     pub error: Option<String>,
+    /// What its work is traced under across contexts (none for instances started before
+    /// traces were kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::machine::Trace>,
 }
 
 /// One event of an instance's history.
@@ -150,6 +154,9 @@ pub(crate) fn view(r: &tokio_postgres::Row) -> InstanceView {
             .get("error")
             .and_then(Value::as_str)
             .map(str::to_string),
+        trace: state
+            .get("trace")
+            .and_then(|t| serde_json::from_value(t.clone()).ok()),
     }
 }
 

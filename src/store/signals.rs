@@ -118,6 +118,7 @@ impl Store {
                     message_id: None,
                     parent: None,
                     start_message: None,
+                    trace: None,
                 });
             }
         }

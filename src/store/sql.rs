@@ -94,6 +94,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0017_message_starts",
         include_str!("../../sql/migrations/0017_message_starts.sql"),
     ),
+    (
+        18,
+        "0018_traces",
+        include_str!("../../sql/migrations/0018_traces.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.

@@ -89,6 +89,7 @@ impl Store {
                 message_id: None,
                 parent: None,
                 start_message: None,
+                trace: None,
             });
             moves.push((process, next, fired));
         }

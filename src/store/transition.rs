@@ -42,6 +42,8 @@ pub(crate) enum Work {
         parent: Option<Parent>,
         /// The message that started it, when one did (its start may name its first step).
         start_message: Option<String>,
+        /// The trace it continues; `None`: a new one.
+        trace: Option<crate::machine::Trace>,
     },
     /// Feed an input to an existing instance.
     Continue { instance_id: Uuid, input: Input },
@@ -157,6 +159,7 @@ impl Store {
                     message_id,
                     parent,
                     start_message,
+                    trace,
                 } => {
                     let def = self.definition_in(c, &process, version).await?;
                     slots.insert(
@@ -180,6 +183,7 @@ impl Store {
                         message_id,
                         parent,
                         start_message,
+                        trace,
                     }
                 }
                 Work::Continue { input, .. } => {
@@ -226,6 +230,7 @@ impl Store {
                         business_key,
                         variables,
                         parent,
+                        trace,
                         ..
                     } => match self.latest_in(c, &process).await {
                         Ok((version, _)) => Work::Start {
@@ -237,6 +242,7 @@ impl Store {
                             message_id: None,
                             parent,
                             start_message: None,
+                            trace,
                         },
                         Err(Error::ProcessNotFound(_)) => {
                             let Some(p) = parent else { continue };

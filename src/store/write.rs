@@ -9,6 +9,7 @@ use tokio_postgres::types::Json;
 use uuid::Uuid;
 
 use super::conn::Conn;
+use super::consumer::OutboxRow;
 use super::jobs::ClaimedJob;
 use super::sql::Queries;
 use super::transition::{describe_wait, Lease, Settle, Slot, Work};
@@ -28,7 +29,7 @@ pub(super) struct Effects {
     pub(super) job_leased: Vec<bool>,
     pub(super) job_run_at: Vec<Option<DateTime<Utc>>>,
     pub(super) leased_count: usize,
-    pub(super) outbox: Vec<(Uuid, Uuid, String, &'static str, String, String, Value)>,
+    pub(super) outbox: Vec<OutboxRow>,
     /// (instance, step, message name) -> correlation key.
     pub(super) subs_insert: HashMap<(Uuid, String, String), String>,
     pub(super) subs_delete: Vec<(Uuid, String)>,
@@ -106,9 +107,10 @@ impl Effects {
                 name,
                 key,
                 payload,
+                trace,
             } => fx
                 .outbox
-                .push((message_id, id, topic, kind, name, key, payload)),
+                .push((message_id, id, topic, kind, name, key, payload, trace)),
             Effect::Subscribe { step, name, key } => {
                 fx.subs_insert.insert((id, step, name.clone()), key.clone());
                 pending.push((name, key));
@@ -143,6 +145,7 @@ impl Effects {
                 process,
                 business_key,
                 variables,
+                trace,
             } => fx.follow_ups.push(Work::Start {
                 instance_id: child_id,
                 process,
@@ -156,6 +159,7 @@ impl Effects {
                     step,
                 }),
                 start_message: None,
+                trace,
             }),
             Effect::CancelChild { child_id, reason } => fx.follow_ups.push(Work::Continue {
                 instance_id: child_id,
@@ -353,6 +357,13 @@ pub(super) async fn write(
     let ob_key: Vec<&str> = fx.outbox.iter().map(|o| o.5.as_str()).collect();
     let ob_payload: Vec<&Value> = fx.outbox.iter().map(|o| &o.6).collect();
     let ob_at: Vec<DateTime<Utc>> = vec![now; fx.outbox.len()];
+    let (ob_trace, ob_parent): (Vec<Option<&str>>, Vec<Option<&str>>) = (fx.outbox.iter())
+        .map(|o| {
+            o.7.as_ref()
+                .map(|t| (t.key.as_str(), t.traceparent.as_str()))
+                .unzip()
+        })
+        .unzip();
 
     type SubRow<'a> = (&'a (Uuid, String, String), &'a String);
     let mut subs: Vec<SubRow> = fx.subs_insert.iter().collect();
@@ -473,6 +484,8 @@ pub(super) async fn write(
                 &ob_payload,
                 &ob_at,
                 &xid,
+                &ob_trace,
+                &ob_parent,
             ],
         )
         .await

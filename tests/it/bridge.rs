@@ -120,3 +120,107 @@ async fn a_running_bridge_carries_messages_as_they_come() {
     stop_tx.send(true).unwrap();
     running.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_trace_follows_the_order_across_contexts() {
+    let (orders, payments) = (TestDb::new().await, TestDb::new().await);
+    let (o, p) = (client(&orders.store), client(&payments.store));
+    o.deploy(&order()).await.unwrap();
+    p.deploy(&payment()).await.unwrap();
+    // One order placed under the checkout's trace, one without: it starts its own, under its
+    // business key, with the instance id as the trace id.
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let traced = o
+        .send(Message::new("OrderPlaced", "o1", "o1-placed").trace("checkout-17", tp))
+        .await
+        .unwrap();
+    let plain = o
+        .send(Message::new("OrderPlaced", "o2", "o2-placed"))
+        .await
+        .unwrap();
+    let (
+        Delivery::Started {
+            instance_id: i1, ..
+        },
+        Delivery::Started {
+            instance_id: i2, ..
+        },
+    ) = (traced, plain)
+    else {
+        panic!("not started");
+    };
+    let state = |db: &TestDb, id: uuid::Uuid| {
+        let store = db.store.clone();
+        async move { store.instance(id).await.unwrap() }
+    };
+    let t1 = state(&orders, i1).await.trace.unwrap();
+    assert_eq!(
+        (t1.key.as_str(), t1.traceparent.as_str()),
+        ("checkout-17", tp)
+    );
+    let t2 = state(&orders, i2).await.trace.unwrap();
+    assert_eq!(t2.key, "o2");
+    assert_eq!(
+        t2.traceparent,
+        format!("00-{}-{}-01", i2.simple(), &i2.simple().to_string()[16..])
+    );
+    assert!(longrun::machine::Trace::valid_traceparent(&t2.traceparent));
+    // What each order sends carries its trace; the payment context's instance continues it.
+    Bridge::new(
+        &orders.store,
+        &payments.store,
+        "order-to-payment",
+        vec!["payment".into()],
+    )
+    .unwrap()
+    .drain()
+    .await
+    .unwrap();
+    for (key, trace) in [("o1", &t1), ("o2", &t2)] {
+        let row = orders
+            .sql()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT trace_key, traceparent FROM \"{}\".outbox WHERE name = 'RetrievePayment' AND key = $1",
+                    orders.schema()
+                ),
+                &[&key],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            row.get::<_, Option<String>>(0).as_deref(),
+            Some(trace.key.as_str())
+        );
+        assert_eq!(
+            row.get::<_, Option<String>>(1).as_deref(),
+            Some(trace.traceparent.as_str())
+        );
+        let id: uuid::Uuid = payments
+            .sql()
+            .await
+            .query_one(
+                &format!(
+                    "SELECT instance_id FROM \"{}\".instances WHERE business_key = $1",
+                    payments.schema()
+                ),
+                &[&key],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            state(&payments, id).await.trace.as_ref(),
+            Some(trace),
+            "{key}"
+        );
+    }
+    // A traceparent that is not W3C's is refused, nothing written.
+    let e = o
+        .send(Message::new("OrderPlaced", "o3", "o3-placed").trace("k", "00-abc-01"))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid traceparent"), "{e}");
+    assert_eq!(orders.count("inbox", "WHERE key = 'o3'").await, 0);
+}

@@ -98,16 +98,21 @@ pub fn decide(
             message_id,
             parent,
             start_message,
+            trace,
         } => {
             if state.status != Status::New {
                 return Err(Rejection::AlreadyStarted);
             }
+            let trace = trace
+                .clone()
+                .unwrap_or_else(|| Trace::new(business_key, ctx.instance_id));
             d.emit(Event::InstanceStarted {
                 process: def.process.clone(),
                 business_key: business_key.clone(),
                 variables: variables.clone(),
                 message_id: message_id.clone(),
                 parent: parent.clone(),
+                trace: Some(trace),
             });
             d.arm_events(None);
             Some(def.first_step_for(start_message.as_deref()).to_string())

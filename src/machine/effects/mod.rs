@@ -50,6 +50,8 @@ pub enum Effect {
         key: String,
         /// Its payload.
         payload: Value,
+        /// The trace it goes out under (the sending instance's).
+        trace: Option<super::Trace>,
     },
     /// A subscription: the instance waits at `step` for message `name` with `key` (and a
     /// message with them already in the buffer is taken).
@@ -113,6 +115,8 @@ pub enum Effect {
         business_key: String,
         /// Its variables.
         variables: Map<String, Value>,
+        /// The trace it continues (the parent's).
+        trace: Option<super::Trace>,
     },
     /// Cancel a child instance whose wait ended.
     CancelChild {
@@ -224,6 +228,7 @@ pub fn effects(
             name: name.clone(),
             key: key.clone(),
             payload: payload.clone(),
+            trace: before.trace.clone(),
         }],
         Event::MessageAwaited { step, name, key }
         | Event::BoundaryMessageAwaited { step, name, key } => vec![Effect::Subscribe {
@@ -285,6 +290,7 @@ pub fn effects(
             process: callee.clone(),
             business_key: before.business_key.clone(),
             variables: variables.clone(),
+            trace: before.trace.clone(),
         }],
         Event::InstancePaused { .. } => {
             // Withdraw what could move the instance: jobs, timers, subscriptions.

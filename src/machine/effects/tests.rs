@@ -124,6 +124,7 @@ fn a_sent_message_goes_to_its_recipient_else_to_its_name() {
                 name: "RetrievePayment".into(),
                 key: "o-1".into(),
                 payload: json!({"a": 1}),
+                trace: None,
             }]
         );
     }
@@ -261,6 +262,7 @@ fn a_call_starts_the_child_with_the_parents_business_key() {
             process: "payment".into(),
             business_key: "bk".into(),
             variables: vars(),
+            trace: None,
         }]
     );
 }

@@ -74,6 +74,8 @@ pub(super) async fn run(
                 message_id = %m.message_id,
                 name = %m.name,
                 instance_id = %m.instance_id,
+                trace_key = m.trace_key.as_deref().unwrap_or(""),
+                traceparent = m.traceparent.as_deref().unwrap_or(""),
             );
             metrics::histogram!(crate::telemetry::OUTBOX_LAG, "consumer" => reg.name.clone())
                 .record(crate::telemetry::seconds(m.created_at, engine.now()));
