@@ -64,6 +64,15 @@ impl Bridge {
         })
     }
 
+    /// Deliver on the target's clock (the engines there run on it; e.g. a `ManualClock` in
+    /// tests): what the delivery starts or schedules is timed by it. Default: the system clock.
+    pub fn clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Result<Self> {
+        self.target = Engine::builder(self.target.store().clone())
+            .clock(clock)
+            .build()?;
+        Ok(self)
+    }
+
     /// Messages read and delivered per step (default 256).
     pub fn batch(mut self, n: i64) -> Self {
         self.batch = n.max(1);

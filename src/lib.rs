@@ -10,6 +10,7 @@ pub mod expr;
 #[doc(hidden)]
 pub mod failpoint;
 pub mod machine;
+pub mod monitor;
 pub mod runtime;
 pub mod store;
 pub mod telemetry;

@@ -114,6 +114,7 @@ impl ProcessBuilder {
             outputs: Vec::new(),
             within: None,
             multi: None,
+            milestone: None,
         });
         self.explicit_next.push(false);
         self.current = self.def.steps.len() - 1;
@@ -387,6 +388,12 @@ impl StepBuilder {
                 other.type_name()
             ),
         }
+        self
+    }
+
+    /// Mark this step as a milestone of the coarse view (see [`Step::milestone`]).
+    pub fn milestone(mut self, name: impl Into<String>) -> Self {
+        self.last().milestone = Some(name.into());
         self
     }
 

@@ -86,6 +86,8 @@ pub(super) struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     multi: Option<MultiInstance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    milestone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     interrupting: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     next: Option<String>,
@@ -469,6 +471,7 @@ impl TryFrom<RawStep> for Step {
             outputs: r.outputs,
             within: r.within,
             multi: r.multi,
+            milestone: r.milestone,
         })
     }
 }

@@ -190,7 +190,14 @@ pub struct Step {
     pub within: Option<String>,
     /// Run once per element of a list (service, user task and call steps).
     pub multi: Option<MultiInstance>,
+    /// A milestone of the coarse, cross-context view (e.g. `paid`): reached when the step
+    /// completes (an end step: when reached), published on the outbox topic
+    /// [`MILESTONES_TOPIC`] for a central monitor.
+    pub milestone: Option<String>,
 }
+
+/// The outbox topic milestones are published on (see [`Step::milestone`]).
+pub const MILESTONES_TOPIC: &str = "longrun.milestones";
 
 /// How a completed step is undone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

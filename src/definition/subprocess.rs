@@ -125,6 +125,7 @@ impl ProcessBuilder {
             outputs: Vec::new(),
             within: None,
             multi: None,
+            milestone: None,
         });
         self.explicit_next.push(true);
         let at = self.def.steps.len() - 1;

@@ -240,9 +240,10 @@ proptest! {
                 outputs: if kind_name == "service" && i % 2 == 1 { vec![Mapping::new("=charge.id", "payment_id"), Mapping::new("fixed", "source")] } else { Vec::new() },
                 within: None,
                 multi: None,
+                milestone: (i % 3 == 0).then(|| format!("stage {i}")),
             }
         }).collect();
-        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new(), compensate: None, inputs: Vec::new(), outputs: Vec::new(), within: None, multi: None });
+        steps.push(Step { id: "end".into(), kind: StepKind::End, next: None, boundary: Vec::new(), compensate: None, inputs: Vec::new(), outputs: Vec::new(), within: None, multi: None, milestone: Some("done".into()) });
         let def = ProcessDefinition { process: "p".into(), start: None, starts: Vec::new(), start_signal: None, start_timer: None, retry: Some(RetryPolicy::new(3, "PT1S")), variables: Default::default(), unique_business_key: None, retention: None, steps };
         prop_assert!(def.validate().is_ok());
         let back = ProcessDefinition::from_json(&def.to_json()).unwrap();

@@ -129,6 +129,30 @@ impl ProcessDefinition {
         if self.steps.is_empty() {
             report("steps".into(), "a process needs at least one step".into());
         }
+        for (i, s) in self.steps.iter().enumerate() {
+            if s.milestone.as_deref().is_some_and(|m| !is_message_name(m)) {
+                report(
+                    format!("steps[{i}].milestone"),
+                    "a milestone name must be non-empty, at most 200 bytes, without control characters or spaces at either end".into(),
+                );
+            }
+            if s.milestone.is_some()
+                && matches!(
+                    s.kind,
+                    super::StepKind::Join
+                        | super::StepKind::InclusiveJoin
+                        | super::StepKind::EventSubprocess { .. }
+                )
+            {
+                report(
+                    format!("steps[{i}].milestone"),
+                    format!(
+                        "a {} step is not a milestone: mark the step after it",
+                        s.kind.type_name()
+                    ),
+                );
+            }
+        }
         if self.steps.len() > super::MAX_STEPS {
             report(
                 "steps".into(),

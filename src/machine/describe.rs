@@ -76,6 +76,9 @@ impl Event {
                 name,
                 set,
             } => format!("{step}: {name} (id {message_id}) set {}", vars(set)),
+            Event::MilestoneReached {
+                step, milestone, ..
+            } => format!("{step}: milestone {milestone}"),
             Event::BoundaryMessageReceived {
                 step,
                 message_id,

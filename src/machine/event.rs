@@ -175,6 +175,16 @@ pub enum Event {
         /// Variables set from the payload.
         set: Map<String, Value>,
     },
+    /// A step marked as a milestone completed: published on the outbox topic
+    /// `longrun.milestones` for a central monitor.
+    MilestoneReached {
+        /// The step.
+        step: String,
+        /// The milestone's name, e.g. `paid`.
+        milestone: String,
+        /// The id of the outbox message that publishes it.
+        message_id: Uuid,
+    },
     /// A service step's handler did not finish in time; its job is withdrawn.
     JobTimedOut {
         /// The step.

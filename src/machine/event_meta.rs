@@ -20,6 +20,7 @@ impl Event {
             Event::WaitInterrupted { .. } => "WaitInterrupted",
             Event::BoundaryMessageAwaited { .. } => "BoundaryMessageAwaited",
             Event::BoundaryMessageReceived { .. } => "BoundaryMessageReceived",
+            Event::MilestoneReached { .. } => "MilestoneReached",
             Event::JobTimedOut { .. } => "JobTimedOut",
             Event::JobRetryScheduled { .. } => "JobRetryScheduled",
             Event::IncidentRaised { .. } => "IncidentRaised",
@@ -84,6 +85,7 @@ impl Event {
             | Event::WaitInterrupted { step, .. }
             | Event::BoundaryMessageAwaited { step, .. }
             | Event::BoundaryMessageReceived { step, .. }
+            | Event::MilestoneReached { step, .. }
             | Event::JobTimedOut { step, .. }
             | Event::JobRetryScheduled { step, .. }
             | Event::IncidentRaised { step, .. }

@@ -235,6 +235,7 @@ pub fn evolve(state: &mut InstanceState, event: &Event) {
                 .insert(join.clone(), branches.len() as u32);
         }
         Event::MessageSent { .. }
+        | Event::MilestoneReached { .. }
         | Event::SignalThrown { .. }
         | Event::BoundaryMessageAwaited { .. }
         | Event::GatewayDecided { .. }

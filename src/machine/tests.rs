@@ -335,6 +335,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
                 outputs: Vec::new(),
                 within: None,
                 multi: None,
+                milestone: None,
             })
             .collect();
         steps.push(Step {
@@ -347,6 +348,7 @@ fn arb_definition() -> impl Strategy<Value = ProcessDefinition> {
             outputs: Vec::new(),
             within: None,
             multi: None,
+            milestone: None,
         });
         let def = ProcessDefinition {
             process: "p".into(),
@@ -1072,4 +1074,87 @@ fn an_instance_starts_a_trace_or_continues_the_one_it_is_given_and_its_children_
         assert_eq!(state.trace.as_ref(), Some(&expected));
         assert_eq!(child, Some(Some(expected)), "the child continues it");
     }
+}
+
+#[test]
+fn milestones_are_reached_as_their_steps_complete_and_published_on_their_topic() {
+    let def = ProcessDefinition::builder("order")
+        .parallel("placed", ["pay", "charge"])
+        .milestone("order placed")
+        .receive("pay", "PaymentReceived")
+        .milestone("paid")
+        .next("both")
+        .service("charge", "charge")
+        .milestone("charged")
+        .on_error("Declined", "declined")
+        .next("both")
+        .join("both")
+        .end("done")
+        .milestone("completed")
+        .end("declined")
+        .build()
+        .unwrap();
+    let (events, s) = run(&def, &[start_with(json!({}))]);
+    let reached = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MilestoneReached { milestone, .. } => Some(milestone.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(reached(&events[0]), ["order placed"]);
+    let job = job_at(&s, "charge");
+    let inputs = vec![
+        start_with(json!({})),
+        Input::Message {
+            message_id: "m1".into(),
+            name: "PaymentReceived".into(),
+            payload: json!({}),
+        },
+        done(job),
+    ];
+    let (events, s) = run(&def, &inputs);
+    assert_eq!(reached(&events[1]), ["paid"]);
+    assert_eq!(reached(&events[2]), ["charged", "completed"]);
+    assert_eq!(s.status, Status::Completed);
+    // Each is an outbox message on the milestones topic, keyed by the trace.
+    let process = compile(def.clone());
+    let mut state = InstanceState::default();
+    let mut sent = Vec::new();
+    for e in events.iter().flatten() {
+        for fx in effects(&process, Uuid::nil(), &state, e, chrono::Utc::now()) {
+            if let Effect::Send {
+                topic,
+                key,
+                payload,
+                ..
+            } = fx
+            {
+                sent.push((topic, key, payload["milestone"].clone()));
+            }
+        }
+        evolve(&mut state, e);
+    }
+    assert_eq!(sent.len(), 4);
+    assert!(
+        sent.iter()
+            .all(|(t, k, _)| t == "longrun.milestones" && k == "o-1"),
+        "{sent:?}"
+    );
+    // A join is not a milestone.
+    let bad = ProcessDefinition::builder("p")
+        .parallel("f", ["a", "b"])
+        .send("a", "A")
+        .next("j")
+        .send("b", "B")
+        .next("j")
+        .join("j")
+        .milestone("joined")
+        .end("e")
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("a join step is not a milestone"), "{bad}");
 }

@@ -99,6 +99,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0018_traces",
         include_str!("../../sql/migrations/0018_traces.sql"),
     ),
+    (
+        19,
+        "0019_monitor",
+        include_str!("../../sql/migrations/0019_monitor.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.
@@ -116,6 +121,10 @@ pub const REPORTS: &[&str] = &[
     "version_counts",
     "tasks",
     "task_durations",
+    "flow_stages",
+    "flow_durations",
+    "flow_stuck",
+    "flow_timeline",
 ];
 
 /// The statement reading one report (`name` must be one of [`REPORTS`]).
@@ -156,6 +165,10 @@ macro_rules! queries {
 }
 
 queries!(
+    monitor_insert,
+    monitor_flow_clear,
+    monitor_flow_insert,
+    monitor_timeline,
     signal_insert,
     signal_next,
     signal_receivers,

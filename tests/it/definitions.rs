@@ -69,6 +69,7 @@ async fn an_invalid_definition_writes_nothing() {
         outputs: Vec::new(),
         within: None,
         multi: None,
+        milestone: None,
     });
     assert!(engine.deploy(&def).await.is_err());
     assert_eq!(db.count("definitions", "").await, 0);

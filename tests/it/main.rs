@@ -15,6 +15,7 @@ mod engine;
 mod explain;
 mod messages;
 mod migrations;
+mod monitor;
 mod poison;
 mod privileges;
 mod projections;

@@ -667,3 +667,99 @@ fn convert_turns_bpmn_into_json_and_back_without_a_database_and_reports_problems
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn monitor_reads_the_contexts_milestones_and_prints_the_flow_and_a_timeline() {
+    let (orders, central) = (TestDb::new().await, TestDb::new().await);
+    let o = crate::common::client(&orders.store);
+    o.deploy(
+        &longrun::ProcessDefinition::builder("order")
+            .start_on_message("OrderPlaced")
+            .send("placed", "OrderAccepted")
+            .milestone("order placed")
+            .receive("paid", "PaymentReceived")
+            .milestone("paid")
+            .end("done")
+            .milestone("completed")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    for key in ["o1", "o2"] {
+        o.send(longrun::Message::new(
+            "OrderPlaced",
+            key,
+            format!("{key}-placed"),
+        ))
+        .await
+        .unwrap();
+    }
+    o.send(longrun::Message::new("PaymentReceived", "o1", "o1-paid"))
+        .await
+        .unwrap();
+    let flow = std::env::temp_dir().join(format!("longrun-flow-{}.json", std::process::id()));
+    std::fs::write(
+        &flow,
+        r#"{"flow": "order", "stages": [{"milestone": "order placed"}, {"milestone": "paid"}, {"milestone": "completed"}]}"#,
+    )
+    .unwrap();
+    let source = format!("order=#{}", orders.schema());
+    let flow_arg = flow.to_str().unwrap();
+    let args = [
+        "--schema",
+        central.schema(),
+        "--json",
+        "monitor",
+        "--source",
+        &source,
+        "--flow",
+        flow_arg,
+    ];
+    let out = longrun(&args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let traces: Vec<i64> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["traces"].as_i64().unwrap())
+        .collect();
+    assert_eq!(traces, [1, 0, 1], "{v}");
+    // One trace's timeline, in words.
+    let args = [
+        "--schema",
+        central.schema(),
+        "monitor",
+        "--source",
+        &source,
+        "--trace",
+        "o1",
+    ];
+    let out = longrun(&args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let milestones: Vec<&str> = ["order placed", "paid", "completed"]
+        .into_iter()
+        .filter(|m| text.contains(m))
+        .collect();
+    assert_eq!(milestones.len(), 3, "{text}");
+    assert!(
+        stderr(&out).contains("0 milestones read"),
+        "{}",
+        stderr(&out)
+    );
+    // A source without a name is refused.
+    let out = longrun(
+        &[
+            "--schema",
+            central.schema(),
+            "monitor",
+            "--source",
+            orders.schema(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    std::fs::remove_file(flow).unwrap();
+}

@@ -433,6 +433,9 @@ pub(super) fn graph(def: &ProcessDefinition) -> Graph {
         if let Some(m) = &step.multi {
             node.inner += &super::task::loop_characteristics(m);
         }
+        if let Some(m) = &step.milestone {
+            node.attrs += &format!(" longrun:milestone=\"{}\"", esc(m));
+        }
         nodes.push(node);
         if let Some(n) = &step.next {
             flow(&id, n, None, &mut flows);

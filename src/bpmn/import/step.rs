@@ -559,6 +559,7 @@ impl<'a> Importer<'a> {
             outputs,
             within: None,
             multi: self.multi_of(*n)?,
+            milestone: lr(*n, "milestone").map(str::to_string),
         })
     }
 }

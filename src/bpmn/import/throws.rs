@@ -68,6 +68,7 @@ impl<'a> Importer<'a> {
                     outputs: Vec::new(),
                     within: None,
                     multi: None,
+                    milestone: None,
                 },
                 Step {
                     id: end,
@@ -79,6 +80,7 @@ impl<'a> Importer<'a> {
                     outputs: Vec::new(),
                     within: None,
                     multi: None,
+                    milestone: None,
                 },
             ])
         })())

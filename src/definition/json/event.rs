@@ -72,6 +72,7 @@ impl RawStep {
             outputs: self.outputs,
             within: self.within,
             multi: None,
+            milestone: None,
         })
     }
 

@@ -41,6 +41,7 @@ impl From<Step> for RawStep {
             start: None,
             within: s.within,
             multi: s.multi,
+            milestone: s.milestone,
             interrupting: None,
             next: s.next,
         };

@@ -414,6 +414,21 @@ impl Decision<'_> {
                     }
                 }
             }
+            // A step that completes as it is entered reaches its milestone now.
+            if matches!(
+                step.kind,
+                StepKind::Send { .. }
+                    | StepKind::Signal { .. }
+                    | StepKind::Exclusive { .. }
+                    | StepKind::Inclusive { .. }
+                    | StepKind::Parallel { .. }
+                    | StepKind::End
+                    | StepKind::Terminate
+                    | StepKind::Compensate
+                    | StepKind::Error { .. }
+            ) {
+                self.reached(&id);
+            }
             if id.contains('#') {
                 for i in queued.min(queue.len())..queue.len() {
                     let q = std::mem::take(&mut queue[i]);

@@ -12,6 +12,7 @@ use results::{error_variables, key_in, map_output, message_key, not_waiting};
 mod compensation;
 mod events;
 mod forward;
+mod milestones;
 mod multi;
 mod results;
 mod scope;
@@ -467,7 +468,11 @@ struct Decision<'a> {
 impl Decision<'_> {
     fn emit(&mut self, e: Event) {
         evolve(&mut self.scratch, &e);
+        let completed = self.completes(&e);
         self.out.push(e);
+        if let Some(step) = completed {
+            self.reached(&step);
+        }
     }
 
     /// The id for whatever the next event creates.

@@ -230,6 +230,34 @@ pub fn effects(
             payload: payload.clone(),
             trace: before.trace.clone(),
         }],
+        Event::MilestoneReached {
+            step,
+            milestone,
+            message_id,
+        } => {
+            // Published for a central monitor, keyed by the trace (the business key for
+            // instances started before traces were kept).
+            let key = before
+                .trace
+                .as_ref()
+                .map_or(before.business_key.clone(), |t| t.key.clone());
+            vec![Effect::Send {
+                message_id: *message_id,
+                topic: crate::definition::MILESTONES_TOPIC.to_string(),
+                kind: "event",
+                name: "MilestoneReached".into(),
+                key,
+                payload: serde_json::json!({
+                    "process": process.definition().process,
+                    "instance_id": instance,
+                    "business_key": before.business_key,
+                    "step": step,
+                    "milestone": milestone,
+                    "reached_at": now,
+                }),
+                trace: before.trace.clone(),
+            }]
+        }
         Event::MessageAwaited { step, name, key }
         | Event::BoundaryMessageAwaited { step, name, key } => vec![Effect::Subscribe {
             step: step.clone(),

@@ -315,6 +315,20 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Central monitoring: read the milestones every context (`--source`) published into this
+    /// schema, then print each flow's traces per stage, stage-to-stage durations (p50, p95)
+    /// and the traces stuck past a stage's limit, or one trace's timeline (`--trace`).
+    Monitor {
+        /// A context to read: `NAME=[URL]#SCHEMA` (repeatable).
+        #[arg(long = "source", value_name = "NAME=URL#SCHEMA")]
+        sources: Vec<String>,
+        /// A flow document to declare (or replace) first: `{"flow": .., "stages": [..]}`.
+        #[arg(long)]
+        flow: Option<std::path::PathBuf>,
+        /// Print this trace's timeline across the contexts instead.
+        #[arg(long)]
+        trace: Option<String>,
+    },
     /// List the catch-up projections with their checkpoint and lag, or rebuild one.
     Projections {
         #[command(subcommand)]

@@ -89,6 +89,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         | Command::Dev { .. } => commands::operate::run(&cli).await,
         Command::Tasks { .. } | Command::Task { .. } => commands::tasks::run(&cli).await,
         Command::Signal { .. } | Command::Signals { .. } => commands::signals::run(&cli).await,
+        Command::Monitor { .. } => commands::monitor::run(&cli).await,
         _ => commands::instances::run(&cli).await,
     }
 }

@@ -329,7 +329,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
 
 /// A context given as `[URL]#SCHEMA` (or a bare schema name): its store, checked to be
 /// migrated.
-async fn context(cli: &Cli, spec: &str) -> Result<longrun::Store, Failure> {
+pub(crate) async fn context(cli: &Cli, spec: &str) -> Result<longrun::Store, Failure> {
     let (url, schema) = match spec.rsplit_once('#') {
         Some((url, schema)) => ((!url.is_empty()).then_some(url), schema),
         None => (None, spec),
