@@ -1319,3 +1319,26 @@ fn a_multi_instance_send_task_round_trips() {
     );
     assert_eq!(import(&xml).unwrap(), def);
 }
+
+#[test]
+fn milestones_round_trip_through_bpmn() {
+    let def = crate::definition::ProcessDefinition::builder("order")
+        .parallel("placed", ["pay", "fetch"])
+        .milestone("order placed")
+        .receive("pay", "PaymentReceived")
+        .milestone("paid")
+        .next("both")
+        .service("fetch", "fetch")
+        .milestone("fetched")
+        .next("both")
+        .join("both")
+        .wait_for("cool_off", "PT1H")
+        .milestone("cooled")
+        .end("done")
+        .milestone("completed")
+        .build()
+        .unwrap();
+    let xml = export(&def).xml;
+    assert!(xml.contains("longrun:milestone=\"order placed\""), "{xml}");
+    assert_eq!(import(&xml).unwrap(), def);
+}
