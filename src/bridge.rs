@@ -18,6 +18,9 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "nats")]
+pub mod nats;
+
 use std::time::Duration as StdDuration;
 
 use chrono::Utc;

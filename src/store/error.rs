@@ -19,6 +19,10 @@ pub enum Error {
     /// Input from the caller was refused (bad variables, unknown process, ...); nothing was written.
     #[error("{0}")]
     BadInput(String),
+
+    /// A message broker a bridge uses could not be reached or refused an operation.
+    #[error("broker: {0}")]
+    Broker(String),
     /// No such instance.
     #[error("no instance {0}")]
     InstanceNotFound(Uuid),

@@ -16,6 +16,8 @@ mod explain;
 mod messages;
 mod migrations;
 mod monitor;
+#[cfg(feature = "nats")]
+mod nats;
 mod poison;
 mod privileges;
 mod projections;

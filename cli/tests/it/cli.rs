@@ -763,3 +763,75 @@ async fn monitor_reads_the_contexts_milestones_and_prints_the_flow_and_a_timelin
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     std::fs::remove_file(flow).unwrap();
 }
+
+#[tokio::test]
+async fn bridge_once_carries_a_command_through_nats() {
+    let url = "nats://127.0.0.1:4222";
+    if async_nats_reachable().is_none() {
+        eprintln!("SKIPPED: no NATS server at {url}");
+        return;
+    }
+    let (orders, payments) = (TestDb::new().await, TestDb::new().await);
+    crate::common::client(&orders.store)
+        .deploy(
+            &longrun::ProcessDefinition::from_json(include_str!(
+                "../../../examples/definitions/order.json"
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::common::client(&payments.store)
+        .deploy(
+            &longrun::ProcessDefinition::builder("payment")
+                .start_on_message("RetrievePayment")
+                .receive("charged", "CardCharged")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::common::client(&orders.store)
+        .send(longrun::Message::new("OrderPlaced", "o1", "o1-placed"))
+        .await
+        .unwrap();
+    // A stream and subjects of this test's own, removed at the end.
+    let stream = format!("T_{}", payments.schema());
+    let prefix = format!("t_{}", payments.schema());
+    let nats = [
+        "--nats-stream",
+        stream.as_str(),
+        "--nats-prefix",
+        prefix.as_str(),
+    ];
+    let name = format!("cli-{}", payments.schema());
+    let mut args = vec!["--json", "bridge", "--from", orders.schema(), "--to", url];
+    args.extend(["--topics", "payment", "--once"]);
+    args.extend(nats);
+    let out = longrun(&args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["delivered"].as_i64(), Some(1), "{v}");
+    let mut args = vec!["--json", "bridge", "--from", url, "--to", payments.schema()];
+    args.extend(["--topics", "payment", "--name", &name, "--once"]);
+    args.extend(nats);
+    let out = longrun(&args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        payments
+            .count("inbox", "WHERE name = 'RetrievePayment' AND key = 'o1'")
+            .await,
+        1
+    );
+    assert_eq!(payments.count("instances", "").await, 1);
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    js.delete_stream(&stream).await.unwrap();
+}
+
+/// Whether something listens on NATS's port.
+fn async_nats_reachable() -> Option<()> {
+    std::net::TcpStream::connect("127.0.0.1:4222")
+        .ok()
+        .map(|_| ())
+}

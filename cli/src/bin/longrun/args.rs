@@ -297,10 +297,11 @@ pub(crate) enum Command {
     /// nothing is left.
     Bridge {
         /// The source context: `[DATABASE_URL]#SCHEMA` (`#orders` or a bare `orders` is a
-        /// schema of the default database).
+        /// schema of the default database), or `nats://HOST:PORT` to deliver from NATS
+        /// JetStream (then --to is a context).
         #[arg(long, value_name = "URL#SCHEMA")]
         from: String,
-        /// The target context, the same way.
+        /// The target context, the same way, or `nats://HOST:PORT` to publish to JetStream.
         #[arg(long, value_name = "URL#SCHEMA")]
         to: String,
         /// The outbox topics to carry, comma-separated (a command's recipient, an event's
@@ -314,6 +315,11 @@ pub(crate) enum Command {
         /// Carry what is there now and stop.
         #[arg(long)]
         once: bool,
+        /// With NATS: the JetStream stream and the subjects' first token.
+        #[arg(long, default_value = "LONGRUN")]
+        nats_stream: String,
+        #[arg(long, default_value = "longrun", hide = true)]
+        nats_prefix: String,
     },
     /// Central monitoring: read the milestones every context (`--source`) published into this
     /// schema, then print each flow's traces per stage, stage-to-stage durations (p50, p95)

@@ -1,5 +1,6 @@
 //! The commands, by what they act on.
 
+pub(crate) mod broker;
 pub(crate) mod definitions;
 pub(crate) mod instances;
 pub(crate) mod monitor;

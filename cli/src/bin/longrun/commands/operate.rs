@@ -164,6 +164,19 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             topics,
             name,
             once,
+            nats_stream,
+            nats_prefix,
+        } if from.starts_with("nats://") || to.starts_with("nats://") => {
+            let nats = (nats_stream.clone(), nats_prefix.clone());
+            super::broker::nats(cli, (from, to), topics, name.clone(), *once, nats).await
+        }
+        Command::Bridge {
+            from,
+            to,
+            topics,
+            name,
+            once,
+            ..
         } => {
             let (source, target) = (context(cli, from).await?, context(cli, to).await?);
             let name = name

@@ -1,0 +1,378 @@
+//! Bridges over NATS JetStream (feature `nats`), for teams that already run it: two halves.
+//!
+//! - [`NatsPublisher`] reads a context's outbox (a [`Consumer`] with a durable checkpoint) and
+//!   publishes each message on the subject `<prefix>.<topic>` with its outbox message id as
+//!   `Nats-Msg-Id`, so JetStream drops a republish within its duplicate window; it moves the
+//!   checkpoint after every publish of the batch was acknowledged by the stream.
+//! - [`NatsDelivery`] fetches from a durable pull consumer of that stream and delivers into a
+//!   context's inbox with the outbox message id as the inbound id, acknowledging each message
+//!   to NATS only after the inbox transaction committed: a redelivery (after a crash, or after
+//!   the ack wait) is a duplicate there and changes nothing.
+//!
+//! A topic becomes a subject token with every character outside `[A-Za-z0-9_-]` replaced by
+//! `_`. The stream (`LONGRUN` by default, subjects `longrun.>`) is created if it is missing.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::Moved;
+use crate::store::{Consumer, Delivery, Error, Message, Result, Store};
+use crate::Engine;
+
+/// Where a NATS bridge meets the broker.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// The server, e.g. `nats://127.0.0.1:4222`.
+    pub url: String,
+    /// The JetStream stream (created if missing).
+    pub stream: String,
+    /// The subjects' first token: messages go to `<prefix>.<topic>`.
+    pub prefix: String,
+    /// How long JetStream remembers message ids to drop republished ones.
+    pub duplicate_window: Duration,
+}
+
+impl NatsConfig {
+    /// The server at `url`, stream `LONGRUN`, subjects `longrun.<topic>`, a 10-minute
+    /// duplicate window.
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsConfig {
+            url: url.into(),
+            stream: "LONGRUN".into(),
+            prefix: "longrun".into(),
+            duplicate_window: Duration::from_secs(600),
+        }
+    }
+
+    fn subject(&self, topic: &str) -> String {
+        let token: String = topic
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{}.{token}", self.prefix)
+    }
+
+    async fn stream(&self) -> Result<(jetstream::Context, jetstream::stream::Stream)> {
+        let client = async_nats::connect(&self.url)
+            .await
+            .map_err(|e| broker(&self.url, e))?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: self.stream.clone(),
+                subjects: vec![format!("{}.>", self.prefix)],
+                duplicate_window: self.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| broker(&self.url, e))?;
+        Ok((js, stream))
+    }
+}
+
+fn broker(url: &str, e: impl std::fmt::Display) -> Error {
+    Error::Broker(format!("NATS at {url}: {e}"))
+}
+
+/// What travels on the broker: the message as the target's inbox takes it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Envelope {
+    id: String,
+    topic: String,
+    name: String,
+    key: String,
+    payload: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+}
+
+/// The outbox half: a context's outbox to JetStream; see the module docs.
+#[derive(Debug, Clone)]
+pub struct NatsPublisher {
+    consumer: Consumer,
+    js: jetstream::Context,
+    config: NatsConfig,
+    batch: i64,
+}
+
+impl NatsPublisher {
+    /// Publish what `from`'s outbox sends on `topics`, as consumer `name` there.
+    pub async fn connect(
+        from: &Store,
+        config: NatsConfig,
+        name: &str,
+        topics: Vec<String>,
+    ) -> Result<NatsPublisher> {
+        check(name, &topics)?;
+        let (js, _) = config.stream().await?;
+        let owner = format!("nats-{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        Ok(NatsPublisher {
+            consumer: from.consumer(name, topics, owner),
+            js,
+            config,
+            batch: 256,
+        })
+    }
+
+    /// Publish one batch after the checkpoint, wait for the stream's acknowledgements, then
+    /// move the checkpoint. `None` while another holder has the lease.
+    pub async fn step(&self) -> Result<Option<Moved>> {
+        let Some(batch) = self.consumer.poll(Utc::now(), self.batch).await? else {
+            return Ok(None);
+        };
+        let Some(last) = batch.last() else {
+            return Ok(Some(Moved::default()));
+        };
+        let mut acks = Vec::with_capacity(batch.len());
+        for m in &batch {
+            let envelope = Envelope {
+                id: m.message_id.to_string(),
+                topic: m.topic.clone(),
+                name: m.name.clone(),
+                key: m.key.clone(),
+                payload: m.payload.clone(),
+                trace_key: m.trace_key.clone(),
+                traceparent: m.traceparent.clone(),
+            };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", envelope.id.as_str());
+            let body = serde_json::to_vec(&envelope)?;
+            acks.push(
+                self.js
+                    .publish_with_headers(self.config.subject(&m.topic), headers, body.into())
+                    .await
+                    .map_err(|e| broker(&self.config.url, e))?,
+            );
+        }
+        let mut moved = Moved::default();
+        for ack in acks {
+            let ack = ack.await.map_err(|e| broker(&self.config.url, e))?;
+            if ack.duplicate {
+                moved.duplicates += 1;
+            } else {
+                moved.delivered += 1;
+            }
+        }
+        self.consumer.ack(Utc::now(), last).await?;
+        Ok(Some(moved))
+    }
+
+    /// Publish everything there is now, then give the lease up.
+    pub async fn drain(&self) -> Result<Moved> {
+        let result = drain(|| self.step()).await;
+        let _ = self.consumer.release().await;
+        result
+    }
+
+    /// Run until `stop` says true.
+    pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<()> {
+        run(stop, || self.step()).await?;
+        let _ = self.consumer.release().await;
+        Ok(())
+    }
+}
+
+/// The inbox half: JetStream to a context's inbox; see the module docs.
+#[derive(Debug, Clone)]
+pub struct NatsDelivery {
+    consumer: PullConsumer,
+    topics: Vec<String>,
+    target: Engine,
+    config: NatsConfig,
+    batch: usize,
+}
+
+impl NatsDelivery {
+    /// Deliver what comes on `topics` into `to`'s inbox, through the durable consumer `name`.
+    pub async fn connect(
+        config: NatsConfig,
+        to: &Store,
+        name: &str,
+        topics: Vec<String>,
+    ) -> Result<NatsDelivery> {
+        check(name, &topics)?;
+        let durable: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let (_, stream) = config.stream().await?;
+        let filter_subject = match topics.as_slice() {
+            [one] => config.subject(one),
+            _ => format!("{}.>", config.prefix),
+        };
+        let consumer = stream
+            .get_or_create_consumer(
+                &durable,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject,
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| broker(&config.url, e))?;
+        Ok(NatsDelivery {
+            consumer,
+            topics,
+            target: Engine::builder(to.clone()).build()?,
+            config,
+            batch: 256,
+        })
+    }
+
+    /// Deliver on the target's clock (see [`super::Bridge::clock`]).
+    pub fn clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Result<Self> {
+        self.target = Engine::builder(self.target.store().clone())
+            .clock(clock)
+            .build()?;
+        Ok(self)
+    }
+
+    /// Fetch what is there now (one batch), deliver it in one inbox transaction, then
+    /// acknowledge each message to NATS. A message the target refuses is not acknowledged:
+    /// NATS redelivers it after the ack wait, and the error names it.
+    pub async fn step(&self) -> Result<Option<Moved>> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(self.batch)
+            .messages()
+            .await
+            .map_err(|e| broker(&self.config.url, e))?;
+        let mut received = Vec::new();
+        while let Some(m) = batch.next().await {
+            received.push(m.map_err(|e| broker(&self.config.url, e))?);
+        }
+        let mut mine = Vec::new();
+        let mut others = Vec::new();
+        for m in received {
+            match serde_json::from_slice::<Envelope>(&m.payload) {
+                Ok(e) if self.topics.contains(&e.topic) => mine.push((m, e)),
+                // Another topic under a shared filter, or not ours at all: not for this bridge.
+                _ => others.push(m),
+            }
+        }
+        for m in others {
+            m.ack().await.map_err(|e| broker(&self.config.url, e))?;
+        }
+        if mine.is_empty() {
+            return Ok(Some(Moved::default()));
+        }
+        let messages: Vec<Message> = mine
+            .iter()
+            .map(|(_, e)| {
+                let mut msg = Message::new(e.name.clone(), e.key.clone(), e.id.clone())
+                    .payload(e.payload.clone());
+                if let (Some(k), Some(tp)) = (&e.trace_key, &e.traceparent) {
+                    msg = msg.trace(k.clone(), tp.clone());
+                }
+                msg
+            })
+            .collect();
+        let outcomes = self.target.send_many(messages).await?;
+        let mut moved = Moved::default();
+        let mut failed = None;
+        for ((m, e), outcome) in mine.iter().zip(outcomes) {
+            match outcome {
+                Ok(Delivery::Duplicate { .. }) => moved.duplicates += 1,
+                Ok(_) => moved.delivered += 1,
+                Err(err) => {
+                    failed.get_or_insert(Error::BadInput(format!(
+                        "the target refused message {} ({} key {}): {err}",
+                        e.id, e.name, e.key
+                    )));
+                    continue;
+                }
+            }
+            m.ack().await.map_err(|e| broker(&self.config.url, e))?;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Some(moved)),
+        }
+    }
+
+    /// Deliver everything there is now.
+    pub async fn drain(&self) -> Result<Moved> {
+        drain(|| self.step()).await
+    }
+
+    /// Run until `stop` says true.
+    pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<()> {
+        run(stop, || self.step()).await
+    }
+}
+
+fn check(name: &str, topics: &[String]) -> Result<()> {
+    if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
+        return Err(Error::BadInput(
+            "a bridge carries at least one topic, none empty".into(),
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(Error::BadInput("a bridge needs a name".into()));
+    }
+    Ok(())
+}
+
+async fn drain<F, Fut>(mut step: F) -> Result<Moved>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Moved>>>,
+{
+    let mut total = Moved::default();
+    loop {
+        match step().await? {
+            Some(m) if m.delivered + m.duplicates > 0 => {
+                total.delivered += m.delivered;
+                total.duplicates += m.duplicates;
+            }
+            _ => return Ok(total),
+        }
+    }
+}
+
+async fn run<F, Fut>(mut stop: watch::Receiver<bool>, mut step: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Moved>>>,
+{
+    while !*stop.borrow() {
+        let moved = match step().await {
+            Ok(m) => m.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "NATS bridge step failed; trying again");
+                Moved::default()
+            }
+        };
+        if moved.delivered + moved.duplicates == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    Ok(())
+}
