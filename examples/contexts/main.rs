@@ -21,6 +21,7 @@
 //! ```text
 //! cargo run --release --example contexts -- --orders 1000
 //! cargo run --release --example contexts -- --orders 1000 --expired-cards 0.2 --card-updated 0.5 --flaky-shipping 0.3
+//! cargo run --release --example contexts --features nats -- --orders 1000 --bridge nats
 //! ```
 //! Ends with `orders=N completed=C cancelled=X monitored=M stuck=S ...`; exits non-zero unless
 //! every order ended as its card implies, every completed order's timeline spans the four
@@ -60,9 +61,13 @@ struct Args {
     /// Fraction of carrier calls that fail (retried until they go through).
     #[arg(long, default_value_t = 0.0)]
     flaky_shipping: f64,
-    /// How the contexts are bridged: postgres (the brokers are not built yet).
+    /// How the contexts are bridged: postgres, or nats (JetStream at --nats-url; build with
+    /// `--features nats`). RabbitMQ is not built yet.
     #[arg(long, default_value = "postgres")]
     bridge: String,
+    /// The NATS server, with --bridge nats.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -224,12 +229,15 @@ async fn store(prefix: &str, context: &str) -> Result<Store, Box<dyn std::error:
 }
 
 async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    if args.bridge != "postgres" {
-        return Err(format!(
-            "--bridge {}: only postgres is built yet (NATS JetStream and RabbitMQ are not)",
-            args.bridge
-        )
-        .into());
+    match args.bridge.as_str() {
+        "postgres" => {}
+        "nats" if cfg!(feature = "nats") => {}
+        "nats" => return Err("--bridge nats: build the example with --features nats".into()),
+        other => {
+            return Err(
+                format!("--bridge {other}: postgres or nats (RabbitMQ is not built yet)").into(),
+            )
+        }
     }
     if !(0.0..=1.0).contains(&args.expired_cards)
         || !(0.0..=1.0).contains(&args.card_updated)
@@ -370,15 +378,36 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mut bridges = Vec::new();
     for (from, to, name, topics) in routes {
-        let bridge = Bridge::new(
-            from,
-            to,
-            name,
-            topics.iter().map(|t| t.to_string()).collect(),
-        )?
-        .clock(clock.clone())?;
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        #[cfg(feature = "nats")]
+        if args.bridge == "nats" {
+            // Each route is two halves: the source's outbox to the stream, the stream to the
+            // target's inbox; the stream and subjects are this prefix's own.
+            use longrun::bridge::nats::{NatsConfig, NatsDelivery, NatsPublisher};
+            let config = NatsConfig {
+                stream: format!("CONTEXTS_{}", args.prefix.to_uppercase()),
+                prefix: format!("contexts_{}", args.prefix),
+                ..NatsConfig::new(&args.nats_url)
+            };
+            let out = NatsPublisher::connect(from, config.clone(), name, topics.clone()).await?;
+            let into = NatsDelivery::connect(config, to, name, topics)
+                .await?
+                .clock(clock.clone())?;
+            let (s1, s2) = (stop.clone(), stop.clone());
+            bridges.push(tokio::spawn(async move {
+                out.run(s1).await.map_err(|e| e.to_string())
+            }));
+            bridges.push(tokio::spawn(async move {
+                into.run(s2).await.map_err(|e| e.to_string())
+            }));
+            continue;
+        }
+        let bridge = Bridge::new(from, to, name, topics)?.clock(clock.clone())?;
         let stop = stop.clone();
-        bridges.push(tokio::spawn(async move { bridge.run(stop).await }));
+        bridges.push(tokio::spawn(async move {
+            bridge.run(stop).await;
+            Ok::<(), String>(())
+        }));
     }
     let monitor = Monitor::new(&monitor_db, "central")?
         .source("order", &order_db)?

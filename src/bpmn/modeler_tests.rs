@@ -574,16 +574,28 @@ fn camunda_7_delegates_juel_plain_tasks_and_data_objects_import_and_run() {
         },
     );
     assert!(state.status.is_ended());
-    // An expression that runs Java code is refused with the way out.
-    let refused = import(&xml.replace(
+    // A method call on a bean names its handler; any other expression is refused with the
+    // way out.
+    let called = import(&xml.replace(
         r#"camunda:delegateExpression="${payClaim}""#,
-        r#"camunda:expression="${claims.pay(execution)}""#,
+        r#"camunda:expression="${claims.pay(execution, amount)}""#,
     ))
-    .unwrap_err();
-    assert!(
-        refused.to_string().contains("delegateExpression"),
-        "{refused}"
-    );
+    .unwrap();
+    assert!(called
+        .steps
+        .iter()
+        .any(|s| matches!(&s.kind, StepKind::Service { handler, .. } if handler == "claims.pay")));
+    for code in ["${amount * 2}", "${claims.pay(x).then(y)}", "${pay}"] {
+        let refused = import(&xml.replace(
+            r#"camunda:delegateExpression="${payClaim}""#,
+            &format!(r#"camunda:expression="{code}""#),
+        ))
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("delegateExpression"),
+            "{code}: {refused}"
+        );
+    }
 }
 
 #[test]

@@ -71,7 +71,7 @@ impl<'a> Importer<'a> {
                     return self.fail(
                         *n,
                         if n.attribute((super::CAMUNDA7_NS, "expression")).is_some() {
-                            "camunda:expression runs code longrun cannot run: name a handler with camunda:delegateExpression=\"${name}\", camunda:class or zeebe:taskDefinition type"
+                            "camunda:expression here is not a method call on a bean (`${bean.method(..)}`, which names the handler `bean.method`): name a handler with camunda:delegateExpression=\"${name}\", camunda:class or zeebe:taskDefinition type"
                         } else {
                             "a service task needs zeebe:taskDefinition type (or Camunda 7's camunda:topic, camunda:class or camunda:delegateExpression)"
                         },

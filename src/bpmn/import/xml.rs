@@ -127,6 +127,28 @@ pub(super) fn handler_of(n: Xn) -> Option<String> {
                     .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
             plain.then(|| bean.to_string())
         })
+        .or_else(|| {
+            // `${claims.pay(execution)}` or `${claims.pay}`: the method it calls names the
+            // handler (`claims.pay`); its arguments are the engine's, not the handler's.
+            let e = n.attribute((CAMUNDA7_NS, "expression"))?.trim();
+            let inner = e
+                .strip_prefix("${")
+                .or(e.strip_prefix("#{"))?
+                .strip_suffix('}')?
+                .trim();
+            let path = match inner.split_once('(') {
+                Some((path, rest)) if rest.ends_with(')') && !rest.contains('(') => path.trim(),
+                Some(_) => return None,
+                None => inner,
+            };
+            let plain = path.contains('.')
+                && !path.starts_with('.')
+                && !path.ends_with('.')
+                && path
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.'));
+            plain.then(|| path.to_string())
+        })
 }
 
 /// A Camunda 7 (JUEL) condition, `${amount > 100 && vip}`, in longrun's expression language:
