@@ -20,6 +20,8 @@
 
 #[cfg(feature = "nats")]
 pub mod nats;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 
 use std::time::Duration as StdDuration;
 
@@ -51,14 +53,7 @@ impl Bridge {
     /// A bridge named `name` (its consumer's name in the source) carrying `topics` from
     /// `from` to `to`.
     pub fn new(from: &Store, to: &Store, name: &str, topics: Vec<String>) -> Result<Bridge> {
-        if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
-            return Err(Error::BadInput(
-                "a bridge carries at least one topic, none empty".into(),
-            ));
-        }
-        if name.trim().is_empty() {
-            return Err(Error::BadInput("a bridge needs a name".into()));
-        }
+        check(name, &topics)?;
         let owner = format!("bridge-{}-{}", std::process::id(), uuid::Uuid::new_v4());
         Ok(Bridge {
             consumer: from.consumer(name, topics, owner),
@@ -194,4 +189,61 @@ fn inbound(m: &OutboxMessage) -> Message {
     Message::new(m.name.clone(), m.key.clone(), m.message_id.to_string())
         .payload(m.payload.clone())
         .traced_by(m)
+}
+
+/// A bridge's name and topics, checked.
+pub(crate) fn check(name: &str, topics: &[String]) -> Result<()> {
+    if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
+        return Err(Error::BadInput(
+            "a bridge carries at least one topic, none empty".into(),
+        ));
+    }
+    if name.trim().is_empty() {
+        return Err(Error::BadInput("a bridge needs a name".into()));
+    }
+    Ok(())
+}
+
+/// A broker half's steps until one moves nothing.
+#[cfg_attr(not(any(feature = "nats", feature = "rabbitmq")), allow(dead_code))]
+pub(crate) async fn drain_steps<F, Fut>(mut step: F) -> Result<Moved>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Moved>>>,
+{
+    let mut total = Moved::default();
+    loop {
+        match step().await? {
+            Some(m) if m.delivered + m.duplicates > 0 => {
+                total.delivered += m.delivered;
+                total.duplicates += m.duplicates;
+            }
+            _ => return Ok(total),
+        }
+    }
+}
+
+/// A broker half's steps until `stop` says true, pausing when one moves nothing; a failed step
+/// is logged and tried again.
+#[cfg_attr(not(any(feature = "nats", feature = "rabbitmq")), allow(dead_code))]
+pub(crate) async fn run_steps<F, Fut>(mut stop: watch::Receiver<bool>, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<Moved>>>,
+{
+    while !*stop.borrow() {
+        let moved = match step().await {
+            Ok(m) => m.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "broker bridge step failed; trying again");
+                Moved::default()
+            }
+        };
+        if moved.delivered + moved.duplicates == 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(StdDuration::from_millis(200)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
 }

@@ -22,6 +22,7 @@
 //! cargo run --release --example contexts -- --orders 1000
 //! cargo run --release --example contexts -- --orders 1000 --expired-cards 0.2 --card-updated 0.5 --flaky-shipping 0.3
 //! cargo run --release --example contexts --features nats -- --orders 1000 --bridge nats
+//! cargo run --release --example contexts --features rabbitmq -- --orders 1000 --bridge rabbitmq
 //! ```
 //! Ends with `orders=N completed=C cancelled=X monitored=M stuck=S ...`; exits non-zero unless
 //! every order ended as its card implies, every completed order's timeline spans the four
@@ -61,13 +62,16 @@ struct Args {
     /// Fraction of carrier calls that fail (retried until they go through).
     #[arg(long, default_value_t = 0.0)]
     flaky_shipping: f64,
-    /// How the contexts are bridged: postgres, or nats (JetStream at --nats-url; build with
-    /// `--features nats`). RabbitMQ is not built yet.
+    /// How the contexts are bridged: postgres, nats (JetStream at --nats-url; build with
+    /// `--features nats`) or rabbitmq (at --amqp-url; `--features rabbitmq`).
     #[arg(long, default_value = "postgres")]
     bridge: String,
     /// The NATS server, with --bridge nats.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
+    /// The RabbitMQ server, with --bridge rabbitmq.
+    #[arg(long, default_value = "amqp://127.0.0.1:5672/%2f")]
+    amqp_url: String,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
@@ -233,11 +237,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         "postgres" => {}
         "nats" if cfg!(feature = "nats") => {}
         "nats" => return Err("--bridge nats: build the example with --features nats".into()),
-        other => {
-            return Err(
-                format!("--bridge {other}: postgres or nats (RabbitMQ is not built yet)").into(),
-            )
+        "rabbitmq" if cfg!(feature = "rabbitmq") => {}
+        "rabbitmq" => {
+            return Err("--bridge rabbitmq: build the example with --features rabbitmq".into())
         }
+        other => return Err(format!("--bridge {other}: postgres, nats or rabbitmq").into()),
     }
     if !(0.0..=1.0).contains(&args.expired_cards)
         || !(0.0..=1.0).contains(&args.card_updated)
@@ -393,6 +397,28 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             let into = NatsDelivery::connect(config, to, name, topics)
                 .await?
                 .clock(clock.clone())?;
+            let (s1, s2) = (stop.clone(), stop.clone());
+            bridges.push(tokio::spawn(async move {
+                out.run(s1).await.map_err(|e| e.to_string())
+            }));
+            bridges.push(tokio::spawn(async move {
+                into.run(s2).await.map_err(|e| e.to_string())
+            }));
+            continue;
+        }
+        #[cfg(feature = "rabbitmq")]
+        if args.bridge == "rabbitmq" {
+            // The queue (bound to the route's topics) first, so nothing published is lost.
+            use longrun::bridge::rabbitmq::{RabbitConfig, RabbitDelivery, RabbitPublisher};
+            let config = RabbitConfig {
+                exchange: format!("contexts_{}", args.prefix),
+                ..RabbitConfig::new(&args.amqp_url)
+            };
+            let queue = format!("{}_{name}", args.prefix);
+            let into = RabbitDelivery::connect(config.clone(), to, &queue, topics.clone())
+                .await?
+                .clock(clock.clone())?;
+            let out = RabbitPublisher::connect(from, config, name, topics).await?;
             let (s1, s2) = (stop.clone(), stop.clone());
             bridges.push(tokio::spawn(async move {
                 out.run(s1).await.map_err(|e| e.to_string())

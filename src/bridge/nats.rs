@@ -117,7 +117,7 @@ impl NatsPublisher {
         name: &str,
         topics: Vec<String>,
     ) -> Result<NatsPublisher> {
-        check(name, &topics)?;
+        super::check(name, &topics)?;
         let (js, _) = config.stream().await?;
         let owner = format!("nats-{}-{}", std::process::id(), uuid::Uuid::new_v4());
         Ok(NatsPublisher {
@@ -173,14 +173,14 @@ impl NatsPublisher {
 
     /// Publish everything there is now, then give the lease up.
     pub async fn drain(&self) -> Result<Moved> {
-        let result = drain(|| self.step()).await;
+        let result = super::drain_steps(|| self.step()).await;
         let _ = self.consumer.release().await;
         result
     }
 
     /// Run until `stop` says true.
     pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<()> {
-        run(stop, || self.step()).await?;
+        super::run_steps(stop, || self.step()).await;
         let _ = self.consumer.release().await;
         Ok(())
     }
@@ -204,7 +204,7 @@ impl NatsDelivery {
         name: &str,
         topics: Vec<String>,
     ) -> Result<NatsDelivery> {
-        check(name, &topics)?;
+        super::check(name, &topics)?;
         let durable: String = name
             .chars()
             .map(|c| {
@@ -316,63 +316,12 @@ impl NatsDelivery {
 
     /// Deliver everything there is now.
     pub async fn drain(&self) -> Result<Moved> {
-        drain(|| self.step()).await
+        super::drain_steps(|| self.step()).await
     }
 
     /// Run until `stop` says true.
     pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<()> {
-        run(stop, || self.step()).await
+        super::run_steps(stop, || self.step()).await;
+        Ok(())
     }
-}
-
-fn check(name: &str, topics: &[String]) -> Result<()> {
-    if topics.is_empty() || topics.iter().any(|t| t.trim().is_empty()) {
-        return Err(Error::BadInput(
-            "a bridge carries at least one topic, none empty".into(),
-        ));
-    }
-    if name.trim().is_empty() {
-        return Err(Error::BadInput("a bridge needs a name".into()));
-    }
-    Ok(())
-}
-
-async fn drain<F, Fut>(mut step: F) -> Result<Moved>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Moved>>>,
-{
-    let mut total = Moved::default();
-    loop {
-        match step().await? {
-            Some(m) if m.delivered + m.duplicates > 0 => {
-                total.delivered += m.delivered;
-                total.duplicates += m.duplicates;
-            }
-            _ => return Ok(total),
-        }
-    }
-}
-
-async fn run<F, Fut>(mut stop: watch::Receiver<bool>, mut step: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<Moved>>>,
-{
-    while !*stop.borrow() {
-        let moved = match step().await {
-            Ok(m) => m.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "NATS bridge step failed; trying again");
-                Moved::default()
-            }
-        };
-        if moved.delivered + moved.duplicates == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => {}
-            }
-        }
-    }
-    Ok(())
 }

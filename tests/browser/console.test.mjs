@@ -209,6 +209,8 @@ test("a clerk claims and completes a task from the task list", async () => {
   await go("#/tasks");
   await page.locator("#tasks tbody tr[data-task]").first().waitFor({ timeout: WAIT });
   eq(await page.locator("#me").textContent(), "You are ann, in sales, support.", "who the page says you are");
+  await page.waitForFunction(n => document.querySelectorAll("#tasks tbody tr[data-task]").length === n,
+    reviews, { timeout: WAIT }).catch(() => {});
   eq(await page.locator("#tasks tbody tr[data-task]").count(), reviews, "the group's tasks");
   // Overdue first: the first half are overdue.
   const dues = await page.locator("#tasks tbody tr[data-task] td:nth-child(8)").allTextContents();
@@ -224,6 +226,9 @@ test("a clerk claims and completes a task from the task list", async () => {
     id, { timeout: WAIT });
   await go("#/tasks?view=mine");
   await page.locator(`#tasks tr[data-task="${id}"]`).waitFor({ timeout: WAIT });
+  // Counted once the list settled (the page refreshes itself and may be between two renders).
+  await page.waitForFunction(() => document.querySelectorAll("#tasks tbody tr[data-task]").length === 1,
+    null, { timeout: WAIT }).catch(() => {});
   eq(await page.locator("#tasks tbody tr[data-task]").count(), 1, "ann's tasks");
   // Another clerk sees it held: no completion, only taking it over.
   await page.setExtraHTTPHeaders({ "x-demo-user": "bob", "x-demo-groups": "sales" });

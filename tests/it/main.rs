@@ -21,6 +21,8 @@ mod nats;
 mod poison;
 mod privileges;
 mod projections;
+#[cfg(feature = "rabbitmq")]
+mod rabbitmq;
 mod retention;
 mod signals;
 mod start_timers;

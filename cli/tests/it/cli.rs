@@ -835,3 +835,70 @@ fn async_nats_reachable() -> Option<()> {
         .ok()
         .map(|_| ())
 }
+
+#[tokio::test]
+async fn bridge_once_carries_a_command_through_rabbitmq() {
+    let url = "amqp://127.0.0.1:5672/%2f";
+    if std::net::TcpStream::connect("127.0.0.1:5672").is_err() {
+        eprintln!("SKIPPED: no RabbitMQ at {url}");
+        return;
+    }
+    let (orders, payments) = (TestDb::new().await, TestDb::new().await);
+    crate::common::client(&orders.store)
+        .deploy(
+            &longrun::ProcessDefinition::from_json(include_str!(
+                "../../../examples/definitions/order.json"
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::common::client(&payments.store)
+        .deploy(
+            &longrun::ProcessDefinition::builder("payment")
+                .start_on_message("RetrievePayment")
+                .receive("charged", "CardCharged")
+                .end("done")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::common::client(&orders.store)
+        .send(longrun::Message::new("OrderPlaced", "o1", "o1-placed"))
+        .await
+        .unwrap();
+    // An exchange and a queue of this test's own, removed at the end; the queue (bound by the
+    // delivery half) exists before anything is published.
+    let exchange = format!("t_{}", payments.schema());
+    let queue = format!("q_{}", payments.schema());
+    let mut deliver = vec!["--json", "bridge", "--from", url, "--to", payments.schema()];
+    deliver.extend(["--topics", "payment", "--name", &queue, "--once"]);
+    deliver.extend(["--rabbitmq-exchange", &exchange]);
+    assert!(longrun(&deliver, &[]).status.success());
+    let mut publish = vec!["--json", "bridge", "--from", orders.schema(), "--to", url];
+    publish.extend([
+        "--topics",
+        "payment",
+        "--once",
+        "--rabbitmq-exchange",
+        &exchange,
+    ]);
+    let out = longrun(&publish, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = longrun(&deliver, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["delivered"].as_i64(), Some(1), "{v}");
+    assert_eq!(payments.count("instances", "").await, 1);
+    let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_delete(queue.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    ch.exchange_delete(exchange.as_str().into(), Default::default())
+        .await
+        .unwrap();
+}

@@ -297,11 +297,12 @@ pub(crate) enum Command {
     /// nothing is left.
     Bridge {
         /// The source context: `[DATABASE_URL]#SCHEMA` (`#orders` or a bare `orders` is a
-        /// schema of the default database), or `nats://HOST:PORT` to deliver from NATS
-        /// JetStream (then --to is a context).
+        /// schema of the default database), or `nats://HOST:PORT` (NATS JetStream) or
+        /// `amqp://HOST:PORT/VHOST` (RabbitMQ, a queue named --name) to deliver from a broker
+        /// (then --to is a context).
         #[arg(long, value_name = "URL#SCHEMA")]
         from: String,
-        /// The target context, the same way, or `nats://HOST:PORT` to publish to JetStream.
+        /// The target context, the same way, or a broker URL to publish to.
         #[arg(long, value_name = "URL#SCHEMA")]
         to: String,
         /// The outbox topics to carry, comma-separated (a command's recipient, an event's
@@ -320,6 +321,9 @@ pub(crate) enum Command {
         nats_stream: String,
         #[arg(long, default_value = "longrun", hide = true)]
         nats_prefix: String,
+        /// With RabbitMQ: the topic exchange.
+        #[arg(long, default_value = "longrun")]
+        rabbitmq_exchange: String,
     },
     /// Central monitoring: read the milestones every context (`--source`) published into this
     /// schema, then print each flow's traces per stage, stage-to-stage durations (p50, p95)

@@ -1,6 +1,7 @@
-//! `longrun bridge` with a broker on one side: NATS JetStream.
+//! `longrun bridge` with a broker on one side: NATS JetStream or RabbitMQ.
 
 use longrun::bridge::nats::{NatsConfig, NatsDelivery, NatsPublisher};
+use longrun::bridge::rabbitmq::{RabbitConfig, RabbitDelivery, RabbitPublisher};
 
 use super::operate::context;
 use crate::args::*;
@@ -59,6 +60,62 @@ pub(crate) async fn nats(
             task,
         )
     };
+    until_stopped(&label, stop_tx, task).await
+}
+
+/// Whether `url` names a RabbitMQ server.
+pub(crate) fn is_amqp(url: &str) -> bool {
+    url.starts_with("amqp://") || url.starts_with("amqps://")
+}
+
+/// Publish a context's outbox to RabbitMQ (`--to amqp://..`) or deliver from a queue into a
+/// context (`--from amqp://..`, the queue named by --name).
+pub(crate) async fn rabbitmq(
+    cli: &Cli,
+    (from, to): (&str, &str),
+    topics: &[String],
+    name: Option<String>,
+    once: bool,
+    exchange: String,
+) -> Result<(), Failure> {
+    if is_amqp(from) && is_amqp(to) {
+        return Err(Failure::Input(
+            "a bridge joins a context and a broker, or two contexts: not two brokers".into(),
+        ));
+    }
+    let config = |url: &str| RabbitConfig {
+        exchange: exchange.clone(),
+        ..RabbitConfig::new(url)
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (label, task) = if is_amqp(to) {
+        let source = context(cli, from).await?;
+        let name = name.unwrap_or_else(|| format!("rabbitmq-from-{}", source.schema()));
+        let p = RabbitPublisher::connect(&source, config(to), &name, topics.to_vec()).await?;
+        if once {
+            return report(cli, &name, p.drain().await?);
+        }
+        let task = tokio::spawn(async move { p.run(stop).await });
+        (format!("{name} publishes {}", topics.join(",")), task)
+    } else {
+        let target = context(cli, to).await?;
+        let name = name.unwrap_or_else(|| format!("rabbitmq-to-{}", target.schema()));
+        let d = RabbitDelivery::connect(config(from), &target, &name, topics.to_vec()).await?;
+        if once {
+            return report(cli, &name, d.drain().await?);
+        }
+        let task = tokio::spawn(async move { d.run(stop).await });
+        (format!("{name} delivers {}", topics.join(",")), task)
+    };
+    until_stopped(&label, stop_tx, task).await
+}
+
+/// Run the bridge half until Ctrl-C or SIGTERM, then stop it cleanly.
+async fn until_stopped(
+    label: &str,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<longrun::Result<()>>,
+) -> Result<(), Failure> {
     eprintln!("longrun: bridge {label}; Ctrl-C stops it");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Failure::Other(format!("cannot watch SIGTERM: {e}")))?;

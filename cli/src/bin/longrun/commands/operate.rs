@@ -166,9 +166,22 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             once,
             nats_stream,
             nats_prefix,
+            ..
         } if from.starts_with("nats://") || to.starts_with("nats://") => {
             let nats = (nats_stream.clone(), nats_prefix.clone());
             super::broker::nats(cli, (from, to), topics, name.clone(), *once, nats).await
+        }
+        Command::Bridge {
+            from,
+            to,
+            topics,
+            name,
+            once,
+            rabbitmq_exchange,
+            ..
+        } if super::broker::is_amqp(from) || super::broker::is_amqp(to) => {
+            let exchange = rabbitmq_exchange.clone();
+            super::broker::rabbitmq(cli, (from, to), topics, name.clone(), *once, exchange).await
         }
         Command::Bridge {
             from,
