@@ -33,6 +33,7 @@ use serde_json::json;
 use longrun::console::Console;
 use longrun::definition::{Compensation, MultiInstance, RetryPolicy, UserTask};
 use longrun::expr::Type;
+use longrun::monitor::{Flow, Monitor};
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, Message, ProcessDefinition, StartRequest, Store,
@@ -59,15 +60,18 @@ fn delivery() -> ProcessDefinition {
         .retry(RetryPolicy::new(2, "PT0.2S"))
         .service("reserve_stock", "reserve")
         .compensate(handler("release"))
+        .milestone("reserved")
         .next("charge_card")
         .service("charge_card", "charge")
         .compensate(handler("refund"))
+        .milestone("charged")
         .next("await_pickup")
         .receive("await_pickup", "PickedUp")
         .next("notify_customer")
         .service("notify_customer", "notify")
         .next("delivered")
         .end("delivered")
+        .milestone("delivered")
         .build()
         .expect("a valid definition")
 }
@@ -173,15 +177,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let running = engine.run();
 
     // The console, mounted under /ops behind the host's authentication.
-    let console = Console::new(engine.clone()).router();
+    // The flows page: this schema is also its own central monitor, with one context (itself).
+    let console = Console::new(engine.clone())
+        .context("orders", "./")
+        .router();
     let app =
         axum::Router::new().nest_service("/ops", console.layer(middleware::from_fn(authenticate)));
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     println!("console at http://{}/ops/", listener.local_addr()?);
-    if args.seed > 0 {
-        seed(&engine, args.seed).await?;
+    let monitor = Monitor::new(engine.store(), "console-demo")?.source("orders", engine.store())?;
+    monitor
+        .define(&Flow::from_json(
+            r#"{"flow": "delivery", "stages": [{"milestone": "reserved", "limit": "PT1H"},
+                {"milestone": "charged", "limit": "P2D"}, {"milestone": "delivered"}]}"#,
+        )?)
+        .await?;
+    let seeded = if args.seed > 0 {
+        Some(seed(&engine, args.seed).await?)
+    } else {
+        None
+    };
+    // What the seed reached, then whatever comes.
+    monitor.drain().await?;
+    if let Some(line) = seeded {
+        println!("{line}");
     }
+    let (_stop_monitor, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move { monitor.run(stop).await });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -192,7 +215,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Place `n` orders and wait until each has settled where the seed puts it.
-async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn seed(engine: &Engine, n: usize) -> Result<String, Box<dyn std::error::Error>> {
     let counts = || async {
         let counts = engine.store().step_counts("delivery", 1).await?;
         let get = |step: &str| counts.iter().find(|c| c.step == step).cloned();
@@ -276,8 +299,7 @@ async fn seed(engine: &Engine, n: usize) -> Result<(), Box<dyn std::error::Error
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!(
+    Ok(format!(
         "seeded {n}: {completed} completed, {waiting} waiting for pickup, {incidents} incidents"
-    );
-    Ok(())
+    ))
 }

@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../console/tasks.js"),
     ),
     (
+        "flows.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../console/flows.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_bytes!("../../console/app.css"),

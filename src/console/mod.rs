@@ -35,6 +35,8 @@
 //! | `GET api/tasks?view=&process=&unassigned=&due_before=&after=&limit=` | [`TaskPage`](crate::store::TaskPage): open tasks in due order; `view` is `mine` (held by the user), `groups` (offered to the user or any of their groups), `all` (the default) or `overdue`; `limit` 1 to 500 |
 //! | `GET api/tasks/{id}` | [`TaskDetail`](crate::store::TaskDetail): the task, its instance's variables and the fields its completion needs; 404 when it is not open |
 //! | `POST api/tasks/{id}/{action}` | `action` is claim, unclaim, assign, update or complete, taken by the user the user header names (400 without one); body `{"force", "assignee", "candidate_users", "candidate_groups", "due_at", "follow_up_at", "priority", "variables"}` as the action needs; 409 when someone else holds the task or it is no longer open |
+//! | `GET api/flows` | `{"stages", "durations", "stuck", "contexts"}`: the central monitor's flows in this schema (the `report_flow_*` views; the oldest 100 stuck traces) and the contexts' console links |
+//! | `GET api/flows/trace/{key}` | `{"trace_key", "milestones": [Reached](crate::monitor::Reached), "contexts"}`: one trace's milestones across the contexts, in order |
 //! | `POST api/batch/{action}` | body `{"filter": InstanceFilter, "reason": "...", "expected": n}`: the action on every instance the filter matches, refused (409) when it matches more than `expected` (1 to 10,000); answers `{"matched", "done", "failed": [{"instance_id", "error"}]}` |
 //!
 //! POST bodies must be `application/json` (which a cross-site form cannot send without the
@@ -51,6 +53,7 @@
 
 mod api;
 mod assets;
+mod flows;
 mod guard;
 mod tasks;
 
@@ -68,6 +71,7 @@ pub struct Console {
     groups_header: Arc<str>,
     refresh_seconds: u32,
     hosts: guard::Hosts,
+    contexts: Arc<Vec<(String, String)>>,
 }
 
 impl Console {
@@ -80,7 +84,16 @@ impl Console {
             groups_header: Arc::from("x-longrun-groups"),
             refresh_seconds: 5,
             hosts: guard::Hosts::Listed(Vec::new()),
+            contexts: Arc::new(Vec::new()),
         }
+    }
+
+    /// Where the console of context `name` is (e.g. `https://payment.example.com/ops/`): the
+    /// flows page links each milestone of a trace into its context's console, for the
+    /// fine-grained view.
+    pub fn context(mut self, name: &str, url: &str) -> Console {
+        Arc::make_mut(&mut self.contexts).push((name.to_string(), url.to_string()));
+        self
     }
 
     /// The `Host` values the console answers besides `localhost`, `127.0.0.1` and `[::1]`
@@ -138,6 +151,7 @@ impl Console {
     pub fn router(self) -> Router {
         assets::routes()
             .merge(tasks::routes())
+            .merge(flows::routes())
             .merge(api::routes())
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),

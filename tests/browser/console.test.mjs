@@ -99,6 +99,31 @@ test("a subprocess and a multi-instance step show their counts, inside too", asy
   await shot("subprocess-inside");
 });
 
+test("the flows page counts the traces per stage and shows one trace's timeline", async () => {
+  // The example is its own central monitor: delivery's milestones reserved, charged, delivered.
+  await go("#/flows");
+  await page.locator('[data-testid="stage-delivery-delivered"]').waitFor({ timeout: WAIT });
+  const count = async m => Number(await page.locator(`[data-testid="stage-delivery-${m}"]`).textContent());
+  eq(await count("reserved"), expected.incidents, "at reserved (their charge has an incident)");
+  eq(await count("charged"), expected.waiting, "at charged (waiting for pickup)");
+  eq(await count("delivered"), expected.completed, "delivered");
+  assert((await page.locator('[data-testid="arrow-delivery-delivered"]').textContent()).includes("p50"), "durations on the way to delivered");
+  // A delivered order's timeline, with links into its context's console.
+  const key = await page.evaluate(async () => {
+    const r = await fetch("api/instances?process=delivery&step=delivered&limit=1");
+    const body = await r.json();
+    return (body.instances || body)[0].business_key;
+  });
+  await page.locator('#trace-search input[name="trace"]').fill(key);
+  await page.locator('#trace-search button[type="submit"]').click();
+  await page.locator("#timeline-table tbody tr").first().waitFor({ timeout: WAIT });
+  const milestones = await page.locator("#timeline-table tbody tr").evaluateAll(rows => rows.map(r => r.dataset.milestone));
+  eq(milestones.join(","), "reserved,charged,delivered", "the order's milestones in order");
+  await shot("flows");
+  const href = await page.locator('#timeline-table a[data-context="orders"]').first().getAttribute("href");
+  assert(/#\/instance\/[0-9a-f-]{36}$/.test(href), "a link into the context's console: " + href);
+});
+
 test("a filter narrows the list", async () => {
   await go("#/instances");
   await page.locator("#instances tbody tr[data-instance]").first().waitFor({ timeout: WAIT });
