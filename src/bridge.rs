@@ -247,3 +247,90 @@ where
         }
     }
 }
+
+/// What travels on a broker: the message as the target's inbox takes it. The inbound id (the
+/// outbox message id) travels in `id` over NATS and as the AMQP message id over RabbitMQ.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Envelope {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    id: String,
+    topic: String,
+    name: String,
+    key: String,
+    payload: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+}
+
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+impl Envelope {
+    /// Outbox message `m`, with its id in the envelope or not.
+    fn of(m: &OutboxMessage, with_id: bool) -> Envelope {
+        Envelope {
+            id: if with_id {
+                m.message_id.to_string()
+            } else {
+                String::new()
+            },
+            topic: m.topic.clone(),
+            name: m.name.clone(),
+            key: m.key.clone(),
+            payload: m.payload.clone(),
+            trace_key: m.trace_key.clone(),
+            traceparent: m.traceparent.clone(),
+        }
+    }
+}
+
+/// Deliver broker messages (each an inbound id and its envelope) into `target`'s inbox in one
+/// transaction: the tally, whether each was taken (and may be acknowledged to the broker), and
+/// the first refusal, naming its message.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+async fn deliver(
+    target: &Engine,
+    items: &[(&str, &Envelope)],
+) -> Result<(Moved, Vec<bool>, Option<Error>)> {
+    if items.is_empty() {
+        return Ok((Moved::default(), Vec::new(), None));
+    }
+    let messages: Vec<Message> = items
+        .iter()
+        .map(|(id, e)| {
+            let msg = Message::new(e.name.clone(), e.key.clone(), id.to_string())
+                .payload(e.payload.clone());
+            match (&e.trace_key, &e.traceparent) {
+                (Some(k), Some(tp)) => msg.trace(k.clone(), tp.clone()),
+                _ => msg,
+            }
+        })
+        .collect();
+    let outcomes = target.send_many(messages).await?;
+    let mut moved = Moved::default();
+    let mut taken = Vec::with_capacity(items.len());
+    let mut failed = None;
+    for ((id, e), outcome) in items.iter().zip(outcomes) {
+        match outcome {
+            Ok(Delivery::Duplicate { .. }) => moved.duplicates += 1,
+            Ok(_) => moved.delivered += 1,
+            Err(err) => {
+                failed.get_or_insert(Error::BadInput(format!(
+                    "the target refused message {id} ({} key {}): {err}",
+                    e.name, e.key
+                )));
+                taken.push(false);
+                continue;
+            }
+        }
+        taken.push(true);
+    }
+    Ok((moved, taken, failed))
+}
+
+/// `target`'s store, delivered to on `clock`.
+#[cfg(any(feature = "nats", feature = "rabbitmq"))]
+fn on_clock(target: &Engine, clock: std::sync::Arc<dyn crate::Clock>) -> Result<Engine> {
+    Engine::builder(target.store().clone()).clock(clock).build()
+}

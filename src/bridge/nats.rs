@@ -17,12 +17,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use chrono::Utc;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::watch;
 
-use super::Moved;
-use crate::store::{Consumer, Delivery, Error, Message, Result, Store};
+use super::{Envelope, Moved};
+use crate::store::{Consumer, Error, Result, Store};
 use crate::Engine;
 
 /// Where a NATS bridge meets the broker.
@@ -86,20 +84,6 @@ fn broker(url: &str, e: impl std::fmt::Display) -> Error {
     Error::Broker(format!("NATS at {url}: {e}"))
 }
 
-/// What travels on the broker: the message as the target's inbox takes it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    id: String,
-    topic: String,
-    name: String,
-    key: String,
-    payload: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    trace_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    traceparent: Option<String>,
-}
-
 /// The outbox half: a context's outbox to JetStream; see the module docs.
 #[derive(Debug, Clone)]
 pub struct NatsPublisher {
@@ -139,15 +123,7 @@ impl NatsPublisher {
         };
         let mut acks = Vec::with_capacity(batch.len());
         for m in &batch {
-            let envelope = Envelope {
-                id: m.message_id.to_string(),
-                topic: m.topic.clone(),
-                name: m.name.clone(),
-                key: m.key.clone(),
-                payload: m.payload.clone(),
-                trace_key: m.trace_key.clone(),
-                traceparent: m.traceparent.clone(),
-            };
+            let envelope = Envelope::of(m, true);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", envelope.id.as_str());
             let body = serde_json::to_vec(&envelope)?;
@@ -244,9 +220,7 @@ impl NatsDelivery {
 
     /// Deliver on the target's clock (see [`super::Bridge::clock`]).
     pub fn clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Result<Self> {
-        self.target = Engine::builder(self.target.store().clone())
-            .clock(clock)
-            .build()?;
+        self.target = super::on_clock(&self.target, clock)?;
         Ok(self)
     }
 
@@ -277,41 +251,14 @@ impl NatsDelivery {
         for m in others {
             m.ack().await.map_err(|e| broker(&self.config.url, e))?;
         }
-        if mine.is_empty() {
-            return Ok(Some(Moved::default()));
-        }
-        let messages: Vec<Message> = mine
-            .iter()
-            .map(|(_, e)| {
-                let mut msg = Message::new(e.name.clone(), e.key.clone(), e.id.clone())
-                    .payload(e.payload.clone());
-                if let (Some(k), Some(tp)) = (&e.trace_key, &e.traceparent) {
-                    msg = msg.trace(k.clone(), tp.clone());
-                }
-                msg
-            })
-            .collect();
-        let outcomes = self.target.send_many(messages).await?;
-        let mut moved = Moved::default();
-        let mut failed = None;
-        for ((m, e), outcome) in mine.iter().zip(outcomes) {
-            match outcome {
-                Ok(Delivery::Duplicate { .. }) => moved.duplicates += 1,
-                Ok(_) => moved.delivered += 1,
-                Err(err) => {
-                    failed.get_or_insert(Error::BadInput(format!(
-                        "the target refused message {} ({} key {}): {err}",
-                        e.id, e.name, e.key
-                    )));
-                    continue;
-                }
+        let items: Vec<(&str, &Envelope)> = mine.iter().map(|(_, e)| (e.id.as_str(), e)).collect();
+        let (moved, taken, failed) = super::deliver(&self.target, &items).await?;
+        for ((m, _), taken) in mine.iter().zip(taken) {
+            if taken {
+                m.ack().await.map_err(|e| broker(&self.config.url, e))?;
             }
-            m.ack().await.map_err(|e| broker(&self.config.url, e))?;
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(Some(moved)),
-        }
+        failed.map_or(Ok(Some(moved)), Err)
     }
 
     /// Deliver everything there is now.

@@ -18,12 +18,10 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tokio::sync::watch;
 
-use super::Moved;
-use crate::store::{Consumer, Delivery, Error, Message, Result, Store};
+use super::{Envelope, Moved};
+use crate::store::{Consumer, Error, Result, Store};
 use crate::Engine;
 
 /// Where a RabbitMQ bridge meets the broker.
@@ -79,19 +77,6 @@ fn routing_key(topic: &str) -> String {
     topic.replace(['.', '*', '#'], "_")
 }
 
-/// What travels on the broker: the message as the target's inbox takes it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Envelope {
-    topic: String,
-    name: String,
-    key: String,
-    payload: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    trace_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    traceparent: Option<String>,
-}
-
 /// The outbox half: a context's outbox to RabbitMQ; see the module docs.
 pub struct RabbitPublisher {
     consumer: Consumer,
@@ -134,14 +119,7 @@ impl RabbitPublisher {
         };
         let mut confirms = Vec::with_capacity(batch.len());
         for m in &batch {
-            let body = serde_json::to_vec(&Envelope {
-                topic: m.topic.clone(),
-                name: m.name.clone(),
-                key: m.key.clone(),
-                payload: m.payload.clone(),
-                trace_key: m.trace_key.clone(),
-                traceparent: m.traceparent.clone(),
-            })?;
+            let body = serde_json::to_vec(&Envelope::of(m, false))?;
             let properties = BasicProperties::default()
                 .with_message_id(m.message_id.to_string().into())
                 .with_content_type("application/json".into())
@@ -244,9 +222,7 @@ impl RabbitDelivery {
 
     /// Deliver on the target's clock (see [`super::Bridge::clock`]).
     pub fn clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Result<Self> {
-        self.target = Engine::builder(self.target.store().clone())
-            .clock(clock)
-            .build()?;
+        self.target = super::on_clock(&self.target, clock)?;
         Ok(self)
     }
 
@@ -282,45 +258,18 @@ impl RabbitDelivery {
                 }
             }
         }
-        let messages: Vec<Message> = mine
-            .iter()
-            .map(|(_, id, e)| {
-                let mut msg = Message::new(e.name.clone(), e.key.clone(), id.clone())
-                    .payload(e.payload.clone());
-                if let (Some(k), Some(tp)) = (&e.trace_key, &e.traceparent) {
-                    msg = msg.trace(k.clone(), tp.clone());
-                }
-                msg
-            })
-            .collect();
-        let outcomes = if messages.is_empty() {
-            Vec::new()
-        } else {
-            self.target.send_many(messages).await?
-        };
-        let mut moved = Moved::default();
-        let mut failed = None;
-        for ((d, id, e), outcome) in mine.iter().zip(outcomes) {
-            match outcome {
-                Ok(Delivery::Duplicate { .. }) => moved.duplicates += 1,
-                Ok(_) => moved.delivered += 1,
-                Err(err) => {
-                    failed.get_or_insert(Error::BadInput(format!(
-                        "the target refused message {id} ({} key {}): {err}",
-                        e.name, e.key
-                    )));
-                    continue;
-                }
+        let items: Vec<(&str, &Envelope)> =
+            mine.iter().map(|(_, id, e)| (id.as_str(), e)).collect();
+        let (moved, taken, failed) = super::deliver(&self.target, &items).await?;
+        for ((d, _, _), taken) in mine.iter().zip(taken) {
+            if taken {
+                d.acker
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .map_err(|e| broker(&self.config.url, e))?;
             }
-            d.acker
-                .ack(BasicAckOptions::default())
-                .await
-                .map_err(|e| broker(&self.config.url, e))?;
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(Some(moved)),
-        }
+        failed.map_or(Ok(Some(moved)), Err)
     }
 
     /// Deliver everything there is now.
