@@ -71,6 +71,13 @@ impl Bridge {
         Ok(self)
     }
 
+    /// How long the bridge's hold on its checkpoint lasts without a step (default 30 s): a
+    /// bridge that died is taken over by another after this.
+    pub fn lease(mut self, lease: chrono::Duration) -> Self {
+        self.consumer = self.consumer.with_lease(lease);
+        self
+    }
+
     /// Messages read and delivered per step (default 256).
     pub fn batch(mut self, n: i64) -> Self {
         self.batch = n.max(1);

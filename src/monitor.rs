@@ -169,6 +169,16 @@ impl Monitor {
         Ok(self)
     }
 
+    /// How long its hold on each source's checkpoint lasts without a step (default 30 s): a
+    /// monitor that died is taken over by another after this. Applies to the sources added
+    /// so far.
+    pub fn lease(mut self, lease: chrono::Duration) -> Monitor {
+        for (_, consumer) in &mut self.sources {
+            *consumer = consumer.clone().with_lease(lease);
+        }
+        self
+    }
+
     /// Declare (or replace) an end-to-end flow.
     pub async fn define(&self, flow: &Flow) -> Result<()> {
         flow.check()?;

@@ -28,7 +28,52 @@
 //! (`instance_id`, `process`, `version`, `step`, `handler`, `job_id`, `attempt`) around each
 //! handler run, and `delivery` (`consumer`, `message_id`, `name`, `instance_id`: the sending
 //! instance) around each outbox message handed to a subscriber. Transition spans are at DEBUG
-//! level, the others at INFO.
+//! level, the others at INFO. Each also has `trace_key` and `traceparent`: the trace of the
+//! instance (for `delivery`, the one the message was sent under), the same in every context an
+//! order's work crosses (see [`Message::trace`](crate::Message::trace)).
+//!
+//! With the feature `opentelemetry`, those spans get the traceparent as their remote parent
+//! through [`tracing-opentelemetry`](https://docs.rs/tracing-opentelemetry): install its layer
+//! (`tracing_opentelemetry::layer().with_tracer(..)`) with the exporter of your choice, and one
+//! order's transitions, handler runs and deliveries in every context form one trace.
+
+/// Give `span` the W3C `traceparent` as its OpenTelemetry parent (feature `opentelemetry`;
+/// without it, or for a span no layer records, nothing). Call before the span is entered.
+pub(crate) fn link(span: &tracing::Span, traceparent: Option<&str>) {
+    #[cfg(feature = "opentelemetry")]
+    if let Some(cx) = traceparent.and_then(remote_parent) {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        // A span filtered out, or no OpenTelemetry layer: nothing to link.
+        let _ = span.set_parent(cx);
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (span, traceparent);
+}
+
+/// The OpenTelemetry context of a remote parent named by a W3C `traceparent`
+/// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`); `None` if it is malformed.
+#[cfg(feature = "opentelemetry")]
+pub fn remote_parent(traceparent: &str) -> Option<opentelemetry::Context> {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    let mut parts = traceparent.split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if version.len() != 2 || trace.len() != 32 || parent.len() != 16 || flags.len() != 2 {
+        return None;
+    }
+    let context = SpanContext::new(
+        TraceId::from_hex(trace).ok()?,
+        SpanId::from_hex(parent).ok()?,
+        TraceFlags::new(u8::from_str_radix(flags, 16).ok()?),
+        true,
+        TraceState::default(),
+    );
+    context
+        .is_valid()
+        .then(|| opentelemetry::Context::new().with_remote_span_context(context))
+}
 
 /// Inputs applied to instances.
 pub const TRANSITIONS: &str = "longrun_transitions_total";

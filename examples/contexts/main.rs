@@ -23,10 +23,19 @@
 //! cargo run --release --example contexts -- --orders 1000 --expired-cards 0.2 --card-updated 0.5 --flaky-shipping 0.3
 //! cargo run --release --example contexts --features nats -- --orders 1000 --bridge nats
 //! cargo run --release --example contexts --features rabbitmq -- --orders 1000 --bridge rabbitmq
+//! cargo run --release --example contexts -- --orders 400 --expired-cards 0.2 --card-updated 0.5 --flaky-shipping 0.3 --kills 11
 //! ```
-//! Ends with `orders=N completed=C cancelled=X monitored=M stuck=S ...`; exits non-zero unless
+//! With `--kills N`, one of the moving parts (a context's engine, a bridge, the monitor) is
+//! killed every 0.6 s while the orders run and started again (see `chaos.rs`).
+//!
+//! Ends with `orders=N completed=C cancelled=X monitored=M stuck=S`; exits non-zero unless
 //! every order ended as its card implies, every completed order's timeline spans the four
-//! contexts, and the monitor saw every order end.
+//! contexts, the monitor saw every order end, and the audit across the schemas is clean (every
+//! routed message in its target's inbox, nothing started twice, the monitor's milestones equal
+//! the contexts' own).
+
+mod chaos;
+mod processes;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,15 +45,18 @@ use clap::Parser;
 use serde_json::json;
 
 use longrun::bridge::Bridge;
-use longrun::definition::{parse_duration, Compensation, RetryPolicy};
+use longrun::definition::parse_duration;
 use longrun::monitor::{Flow, Monitor};
 use longrun::store::{pg_config, StoreConfig};
 use longrun::{
     Clock, Delivery, Engine, EngineConfig, HandlerError, JobContext, Message, OutboxMessage,
-    ProcessDefinition, ScaledClock, Store, SystemClock,
+    ScaledClock, Store, SystemClock,
 };
+use processes::*;
 
-#[derive(Parser, Debug)]
+type BuildEngine = Box<dyn Fn() -> Result<Engine, longrun::Error>>;
+
+#[derive(Parser, Debug, Clone)]
 struct Args {
     /// How many orders checkout places.
     #[arg(long, default_value_t = 100)]
@@ -72,118 +84,18 @@ struct Args {
     /// The RabbitMQ server, with --bridge rabbitmq.
     #[arg(long, default_value = "amqp://127.0.0.1:5672/%2f")]
     amqp_url: String,
+    /// Kill this many of the moving parts (a context's engine, a bridge, the monitor) while
+    /// the orders are placed and run, one every 0.6 s, each started again 0.3 s later; with the
+    /// PostgreSQL bridges. The audit at the end then shows whether anything was lost or done
+    /// twice.
+    #[arg(long, default_value_t = 0)]
+    kills: usize,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_s: u64,
 }
 
 const CARD_WINDOW: &str = "P14D";
-
-fn order() -> ProcessDefinition {
-    ProcessDefinition::builder("order")
-        .start_on_message("OrderPlaced")
-        .parallel("placed", ["retrieve_payment", "fetch_goods"])
-        .milestone("order placed")
-        .send("retrieve_payment", "RetrievePayment")
-        .to("payment")
-        .compensate(Compensation::Send {
-            send: "RefundPayment".into(),
-            to: Some("payment".into()),
-        })
-        .event_gateway("payment_outcome")
-        .on_message("PaymentReceived", "paid")
-        .on_message("PaymentFailed", "give_up")
-        .exclusive("paid")
-        .otherwise("payment_and_goods")
-        .milestone("paid")
-        .send("fetch_goods", "FetchGoods")
-        .to("inventory")
-        .compensate(Compensation::Send {
-            send: "ReleaseGoods".into(),
-            to: Some("inventory".into()),
-        })
-        .receive("goods_fetched", "GoodsFetched")
-        .join("payment_and_goods")
-        .send("ship_goods", "ShipGoods")
-        .to("shipping")
-        .receive("goods_shipped", "GoodsShipped")
-        .send("order_completed", "OrderCompleted")
-        .end("done")
-        .milestone("completed")
-        .compensate_all("give_up")
-        .send("order_cancelled", "OrderCancelled")
-        .end("cancelled")
-        .milestone("cancelled")
-        .build()
-        .expect("the order process is valid")
-}
-
-fn payment() -> ProcessDefinition {
-    ProcessDefinition::builder("payment")
-        .start_on_message("RetrievePayment")
-        .service("charge", "charge")
-        .on_error("CardExpired", "remind")
-        .milestone("charged")
-        .send("received", "PaymentReceived")
-        .end("done")
-        .send("remind", "CardReminder")
-        .to("customer")
-        .receive("wait_card", "CreditCardUpdated")
-        .timeout_after(CARD_WINDOW, "failed")
-        .next("charge")
-        .send("failed", "PaymentFailed")
-        .end("gave_up")
-        .build()
-        .expect("the payment process is valid")
-}
-
-fn refund() -> ProcessDefinition {
-    ProcessDefinition::builder("refund")
-        .start_on_message("RefundPayment")
-        .service("refund", "refund")
-        .end("done")
-        .build()
-        .expect("the refund process is valid")
-}
-
-fn fetch() -> ProcessDefinition {
-    ProcessDefinition::builder("fetch")
-        .start_on_message("FetchGoods")
-        .service("pick", "pick")
-        .milestone("picked")
-        .send("fetched", "GoodsFetched")
-        .end("done")
-        .build()
-        .expect("the fetch process is valid")
-}
-
-fn release() -> ProcessDefinition {
-    ProcessDefinition::builder("release")
-        .start_on_message("ReleaseGoods")
-        .service("put_back", "put_back")
-        .end("done")
-        .build()
-        .expect("the release process is valid")
-}
-
-fn shipment() -> ProcessDefinition {
-    ProcessDefinition::builder("shipment")
-        .start_on_message("ShipGoods")
-        .service("ship", "ship")
-        .retry(RetryPolicy::new(50, "PT0.05S"))
-        .milestone("shipped")
-        .send("shipped_event", "GoodsShipped")
-        .end("done")
-        .build()
-        .expect("the shipment process is valid")
-}
-
-const FLOW: &str = r#"{"flow": "order", "stages": [
-    {"milestone": "order placed", "limit": "P30D"},
-    {"milestone": "charged", "limit": "P30D"},
-    {"milestone": "paid", "limit": "P30D"},
-    {"milestone": "shipped", "limit": "P30D"},
-    {"milestone": "completed"}]}"#;
 
 /// Deterministic spread: whether order `i` falls in a fraction `f` (`salt`s differ per choice).
 fn pick(i: usize, salt: u64, f: f64) -> bool {
@@ -218,76 +130,18 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn store(prefix: &str, context: &str) -> Result<Store, Box<dyn std::error::Error>> {
-    let store = Store::connect_with(
-        pg_config(None)?,
-        StoreConfig {
-            schema: format!("{prefix}_{context}"),
-            pool_size: 8,
-            ..StoreConfig::default()
-        },
-    )
-    .await?;
-    store.migrate().await?;
-    Ok(store)
-}
-
-async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
-    match args.bridge.as_str() {
-        "postgres" => {}
-        "nats" if cfg!(feature = "nats") => {}
-        "nats" => return Err("--bridge nats: build the example with --features nats".into()),
-        "rabbitmq" if cfg!(feature = "rabbitmq") => {}
-        "rabbitmq" => {
-            return Err("--bridge rabbitmq: build the example with --features rabbitmq".into())
-        }
-        other => return Err(format!("--bridge {other}: postgres, nats or rabbitmq").into()),
-    }
-    if !(0.0..=1.0).contains(&args.expired_cards)
-        || !(0.0..=1.0).contains(&args.card_updated)
-        || !(0.0..0.95).contains(&args.flaky_shipping)
-    {
-        return Err(
-            "--expired-cards and --card-updated are fractions from 0 to 1, --flaky-shipping below 0.95"
-                .into(),
-        );
-    }
-    let window = parse_duration(CARD_WINDOW)?;
-    // With expired cards, the card window passes on a fast clock (about 6 s), the same in
-    // every context.
-    let clock: Arc<dyn Clock> = if args.expired_cards > 0.0 {
-        let factor = window.num_seconds() as f64 / 6.0;
-        println!(
-            "fast clock: 1 s of real time is {:.1} h of process time (the {CARD_WINDOW} card window passes in ~6 s)",
-            factor / 3600.0
-        );
-        Arc::new(ScaledClock::new(chrono::Utc::now(), factor))
-    } else {
-        Arc::new(SystemClock)
-    };
-    let p = &args.prefix;
-    let (order_db, payment_db, inventory_db, shipping_db, monitor_db) = (
-        store(p, "order").await?,
-        store(p, "payment").await?,
-        store(p, "inventory").await?,
-        store(p, "shipping").await?,
-        store(p, "monitor").await?,
-    );
-    let config = EngineConfig {
-        // Replies that come before their order waits must outlive the card window.
-        message_ttl: window * 3,
-        poll_interval: Duration::from_millis(50),
-        ..EngineConfig::default()
-    };
-    let engine = |store: &Store| {
-        Engine::builder(store.clone())
-            .clock(clock.clone())
-            .config(config.clone())
-    };
-    let flaky = args.flaky_shipping;
-    let contexts = [
-        engine(&order_db).build()?,
-        engine(&payment_db)
+/// The engine of context `i` (order, payment, inventory, shipping) with its handlers.
+fn context_engine(
+    i: usize,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    flaky: f64,
+) -> Result<Engine, longrun::Error> {
+    let engine = Engine::builder(store.clone()).clock(clock).config(config);
+    match i {
+        0 => engine.build(),
+        1 => engine
             .handler("charge", |job: JobContext| async move {
                 let v = &job.variables;
                 if v["cardExpired"] == json!(true) && v["cardUpdated"] != json!(true) {
@@ -320,8 +174,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     Ok(())
                 },
             )
-            .build()?,
-        engine(&inventory_db)
+            .build(),
+        2 => engine
             .handler("pick", |job: JobContext| async move {
                 Ok(json!({"pickList": format!("pick-{}", job.variables["orderId"].as_str().unwrap_or(""))}))
             })
@@ -329,8 +183,8 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 RELEASES.fetch_add(1, Ordering::Relaxed);
                 Ok(json!({"released": true}))
             })
-            .build()?,
-        engine(&shipping_db)
+            .build(),
+        _ => engine
             .handler("ship", move |job: JobContext| async move {
                 let n = SHIP_CALLS.fetch_add(1, Ordering::Relaxed);
                 if pick(n, 3, flaky) {
@@ -339,16 +193,118 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                 }
                 Ok(json!({"tracking": format!("track-{}", job.variables["orderId"].as_str().unwrap_or(""))}))
             })
-            .build()?,
-    ];
-    let [o, pay, inv, ship] = &contexts;
+            .build(),
+    }
+}
+
+async fn store(prefix: &str, context: &str) -> Result<Store, Box<dyn std::error::Error>> {
+    let store = Store::connect_with(
+        pg_config(None)?,
+        StoreConfig {
+            schema: format!("{prefix}_{context}"),
+            pool_size: 8,
+            ..StoreConfig::default()
+        },
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
+    match args.bridge.as_str() {
+        "postgres" => {}
+        "nats" if cfg!(feature = "nats") => {}
+        "nats" => return Err("--bridge nats: build the example with --features nats".into()),
+        "rabbitmq" if cfg!(feature = "rabbitmq") => {}
+        "rabbitmq" => {
+            return Err("--bridge rabbitmq: build the example with --features rabbitmq".into())
+        }
+        other => return Err(format!("--bridge {other}: postgres, nats or rabbitmq").into()),
+    }
+    if args.kills > 0 && args.bridge != "postgres" {
+        return Err("--kills: with the PostgreSQL bridges (--bridge postgres)".into());
+    }
+    if !(0.0..=1.0).contains(&args.expired_cards)
+        || !(0.0..=1.0).contains(&args.card_updated)
+        || !(0.0..0.95).contains(&args.flaky_shipping)
+    {
+        return Err(
+            "--expired-cards and --card-updated are fractions from 0 to 1, --flaky-shipping below 0.95"
+                .into(),
+        );
+    }
+    let window = parse_duration(CARD_WINDOW)?;
+    // With expired cards, the card window passes on a fast clock (about 6 s), the same in
+    // every context.
+    // Process time per real time.
+    let speed = if args.expired_cards > 0.0 {
+        window.num_seconds() as f64 / 6.0
+    } else {
+        1.0
+    };
+    let clock: Arc<dyn Clock> = if args.expired_cards > 0.0 {
+        let factor = window.num_seconds() as f64 / 6.0;
+        println!(
+            "fast clock: 1 s of real time is {:.1} h of process time (the {CARD_WINDOW} card window passes in ~6 s)",
+            factor / 3600.0
+        );
+        Arc::new(ScaledClock::new(chrono::Utc::now(), factor))
+    } else {
+        Arc::new(SystemClock)
+    };
+    let p = &args.prefix;
+    let (order_db, payment_db, inventory_db, shipping_db, monitor_db) = (
+        store(p, "order").await?,
+        store(p, "payment").await?,
+        store(p, "inventory").await?,
+        store(p, "shipping").await?,
+        store(p, "monitor").await?,
+    );
+    let config = EngineConfig {
+        // Replies that come before their order waits must outlive the card window.
+        message_ttl: window * 3,
+        poll_interval: Duration::from_millis(50),
+        // Killed engines leave jobs leased: with kills, their leases lapse and are taken
+        // over soon: after 3 s of real time (the leases run on the engines' clock).
+        job_lease: if args.kills > 0 {
+            chrono::Duration::milliseconds((3000.0 * speed) as i64)
+        } else {
+            EngineConfig::default().job_lease
+        },
+        maintenance_interval: if args.kills > 0 {
+            Duration::from_millis(500)
+        } else {
+            EngineConfig::default().maintenance_interval
+        },
+        ..EngineConfig::default()
+    };
+    let flaky = args.flaky_shipping;
+    // The contexts' engines, each built with its handlers whenever it (re)starts.
+    let build = |i: usize| -> BuildEngine {
+        let store = [&order_db, &payment_db, &inventory_db, &shipping_db][i].clone();
+        let (clock, config) = (clock.clone(), config.clone());
+        Box::new(move || context_engine(i, &store, clock.clone(), config.clone(), flaky))
+    };
+    // Deploy through engines without handlers; checkout sends through the order context's.
+    let o = Engine::builder(order_db.clone())
+        .clock(clock.clone())
+        .build()?;
     o.deploy(&order()).await?;
-    pay.deploy(&payment()).await?;
-    pay.deploy(&refund()).await?;
-    inv.deploy(&fetch()).await?;
-    inv.deploy(&release()).await?;
-    ship.deploy(&shipment()).await?;
-    let running: Vec<_> = contexts.iter().map(Engine::run).collect();
+    let deployer = |store: &Store| Engine::builder(store.clone()).build();
+    deployer(&payment_db)?.deploy(&payment()).await?;
+    deployer(&payment_db)?.deploy(&refund()).await?;
+    deployer(&inventory_db)?.deploy(&fetch()).await?;
+    deployer(&inventory_db)?.deploy(&release()).await?;
+    deployer(&shipping_db)?.deploy(&shipment()).await?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut parts = chaos::Parts::new(stop.clone());
+    for (i, name) in ["order", "payment", "inventory", "shipping"]
+        .into_iter()
+        .enumerate()
+    {
+        parts.engine(&format!("{name} engine"), build(i))?;
+    }
 
     // The bridges: commands out of the order context, replies back into it.
     let routes: [(&Store, &Store, &str, &[&str]); 6] = [
@@ -379,8 +335,11 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             &["GoodsShipped"],
         ),
     ];
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let mut bridges = Vec::new();
+    // A killed bridge's or monitor's hold on its checkpoint lapses after this.
+    let lease = chrono::Duration::seconds(2);
+    // The broker bridges' halves (the PostgreSQL bridges are parts, below).
+    #[cfg_attr(not(any(feature = "nats", feature = "rabbitmq")), allow(unused_mut))]
+    let mut bridges: Vec<tokio::task::JoinHandle<Result<(), String>>> = Vec::new();
     for (from, to, name, topics) in routes {
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         #[cfg(feature = "nats")]
@@ -428,23 +387,38 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
             }));
             continue;
         }
-        let bridge = Bridge::new(from, to, name, topics)?.clock(clock.clone())?;
-        let stop = stop.clone();
-        bridges.push(tokio::spawn(async move {
-            bridge.run(stop).await;
-            Ok::<(), String>(())
-        }));
+        let bridge = Bridge::new(from, to, name, topics)?
+            .clock(clock.clone())?
+            .lease(lease);
+        parts.task(
+            name,
+            Box::new(move |stop| {
+                let bridge = bridge.clone();
+                tokio::spawn(async move { bridge.run(stop).await })
+            }),
+        );
     }
     let monitor = Monitor::new(&monitor_db, "central")?
         .source("order", &order_db)?
         .source("payment", &payment_db)?
         .source("inventory", &inventory_db)?
-        .source("shipping", &shipping_db)?;
+        .source("shipping", &shipping_db)?
+        .lease(lease);
     monitor.define(&Flow::from_json(FLOW)?).await?;
-    let watching = {
-        let (monitor, stop) = (monitor.clone(), stop.clone());
-        tokio::spawn(async move { monitor.run(stop).await })
-    };
+    {
+        let monitor = monitor.clone();
+        parts.task(
+            "monitor",
+            Box::new(move |stop| {
+                let monitor = monitor.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = monitor.run(stop).await {
+                        eprintln!("monitor: {e}");
+                    }
+                })
+            }),
+        );
+    }
 
     // Checkout places the orders: each `OrderPlaced` starts an order instance under the
     // order's trace.
@@ -464,34 +438,49 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         )
     };
     let before = ended_orders().await?;
-    let mut instances = std::collections::HashMap::new();
-    for i in 0..args.orders {
-        let order_id = format!("{run_id}-{i:06}");
-        let expired = pick(i, 1, args.expired_cards);
-        let will_update = expired && pick(i, 2, args.card_updated);
-        let traceparent = format!(
-            "00-{:032x}-{:016x}-01",
-            uuid::Uuid::new_v4().as_u128(),
-            i as u64 + 1
-        );
-        let msg = Message::new("OrderPlaced", &order_id, format!("checkout:{order_id}"))
-            .payload(json!({
-                "orderId": order_id, "amount": 10 + (i % 90),
-                "cardExpired": expired, "willUpdateCard": will_update
-            }))
-            .trace(&order_id, traceparent);
-        match o.send(msg).await? {
-            Delivery::Started { instance_id, .. } => {
-                instances.insert(instance_id, (order_id, expired && !will_update));
+    // Checkout places the orders while the parts run (and, with --kills, die).
+    let placing = {
+        let (o, run_id, args) = (o.clone(), run_id.clone(), args.clone());
+        tokio::spawn(async move {
+            let mut instances = std::collections::HashMap::new();
+            for i in 0..args.orders {
+                let order_id = format!("{run_id}-{i:06}");
+                let expired = pick(i, 1, args.expired_cards);
+                let will_update = expired && pick(i, 2, args.card_updated);
+                let traceparent = format!(
+                    "00-{:032x}-{:016x}-01",
+                    uuid::Uuid::new_v4().as_u128(),
+                    i as u64 + 1
+                );
+                let msg = Message::new("OrderPlaced", &order_id, format!("checkout:{order_id}"))
+                    .payload(json!({
+                        "orderId": order_id, "amount": 10 + (i % 90),
+                        "cardExpired": expired, "willUpdateCard": will_update
+                    }))
+                    .trace(&order_id, traceparent);
+                match o.send(msg).await.map_err(|e| e.to_string())? {
+                    Delivery::Started { instance_id, .. } => {
+                        instances.insert(instance_id, (order_id, expired && !will_update));
+                    }
+                    other => return Err(format!("OrderPlaced was not started on: {other:?}")),
+                }
             }
-            other => return Err(format!("OrderPlaced was not started on: {other:?}").into()),
-        }
-    }
+            Ok(instances)
+        })
+    };
     let mut done = 0usize;
     let mut last_report = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    let mut last_kill = Instant::now();
     while done < args.orders && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        if parts.killed.len() < args.kills && last_kill.elapsed() > Duration::from_millis(300) {
+            parts
+                .kill(parts.killed.len(), Duration::from_millis(300))
+                .await?;
+            eprintln!("killed and restarted: {}", parts.killed.last().unwrap());
+            last_kill = Instant::now();
+        }
         done = (ended_orders().await? - before).max(0) as usize;
         if last_report.elapsed() > Duration::from_secs(1) {
             eprintln!("progress: {done}/{} orders ended", args.orders);
@@ -499,12 +488,13 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let instances = placing.await??;
 
     // How each order ended, and what the monitor saw of it.
     let (mut completed, mut cancelled, mut wrong, mut monitored, mut spanning) = (0, 0, 0, 0, 0);
     let settle = tokio::time::Instant::now() + Duration::from_secs(30);
     for (id, (order_id, expect_cancel)) in &instances {
-        let view = o.store().instance(*id).await?;
+        let view = order_db.instance(*id).await?;
         let is_cancelled = view.current_step.as_deref() == Some("cancelled");
         completed += usize::from(view.status == "completed" && !is_cancelled);
         cancelled += usize::from(is_cancelled);
@@ -531,14 +521,33 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let stuck = monitor_db.report("flow_stuck", 100_000).await?.len();
     let stages = monitor_db.report("flow_stages", 100).await?;
+    // Everything crossed once and the monitor's counts are the contexts' own.
+    let route_schemas: Vec<(String, String, Vec<String>)> = routes
+        .iter()
+        .map(|(from, to, _, topics)| {
+            let topics = topics.iter().map(|t| t.to_string()).collect();
+            (from.schema().to_string(), to.schema().to_string(), topics)
+        })
+        .collect();
+    let context_schemas = [
+        ("order", order_db.schema().to_string()),
+        ("payment", payment_db.schema().to_string()),
+        ("inventory", inventory_db.schema().to_string()),
+        ("shipping", shipping_db.schema().to_string()),
+    ];
+    let audit = chaos::audit(
+        &route_schemas,
+        &context_schemas,
+        monitor_db.schema(),
+        Duration::from_secs(30),
+    )
+    .await?;
     let _ = stop_tx.send(true);
     for b in bridges {
         let _ = b.await;
     }
-    let _ = watching.await;
-    for r in running {
-        r.shutdown().await;
-    }
+    let parts_killed = parts.killed.clone();
+    parts.stop().await;
     for s in &stages {
         println!(
             "stage {:<14} traces {}",
@@ -547,13 +556,32 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     let expect_cancelled = instances.values().filter(|(_, c)| *c).count();
+    let milestones: Vec<String> = audit
+        .milestones
+        .iter()
+        .map(|(c, sent, kept)| format!("{c}:{sent}/{kept}"))
+        .collect();
     println!(
-        "orders={} completed={completed} cancelled={cancelled} expected_cancelled={expect_cancelled} unexpected={wrong} monitored={monitored} spanning_four_contexts={spanning} stuck={stuck} shipping_retries={} refunds={} releases={} elapsed_s={elapsed:.2} orders_per_s={:.0}",
-        args.orders,
+        "kills={} routed={} missing={} started_twice={} milestones_sent/kept={}",
+        parts_killed.len(),
+        audit.routed,
+        audit.missing,
+        audit.twice,
+        milestones.join(",")
+    );
+    if !parts_killed.is_empty() {
+        println!("killed: {}", parts_killed.join(", "));
+    }
+    println!(
+        "expected_cancelled={expect_cancelled} unexpected={wrong} spanning_four_contexts={spanning} shipping_retries={} refunds={} releases={} elapsed_s={elapsed:.2} orders_per_s={:.0}",
         SHIP_FAILURES.load(Ordering::Relaxed),
         REFUNDS.load(Ordering::Relaxed),
         RELEASES.load(Ordering::Relaxed),
         done as f64 / elapsed
+    );
+    println!(
+        "orders={} completed={completed} cancelled={cancelled} monitored={monitored} stuck={stuck}",
+        args.orders
     );
     Ok(done == args.orders
         && wrong == 0
@@ -561,5 +589,6 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
         && completed + cancelled == args.orders
         && monitored == args.orders
         && spanning == args.orders
-        && stuck == 0)
+        && stuck == 0
+        && audit.clean())
 }

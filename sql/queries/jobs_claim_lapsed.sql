@@ -11,4 +11,4 @@ WHERE i.instance_id = j.instance_id AND j.job_id IN (
     FOR UPDATE SKIP LOCKED
 )
 RETURNING j.job_id, j.instance_id, j.step_id, j.handler, j.variables, j.attempts, i.process_id,
-          i.version
+          i.version, j.trace_key, j.traceparent

@@ -28,6 +28,8 @@ pub struct ClaimedJob {
     pub process: String,
     /// The instance's definition version.
     pub version: i32,
+    /// The instance's trace (its key and W3C traceparent): the handler's span continues it.
+    pub trace: Option<crate::machine::Trace>,
 }
 
 /// A handler's result for a claimed job.
@@ -84,6 +86,12 @@ impl Store {
                 lease_token: lease.token,
                 process: r.get("process_id"),
                 version: r.get("version"),
+                trace: match (r.get("trace_key"), r.get("traceparent")) {
+                    (Some(key), Some(traceparent)) => {
+                        Some(crate::machine::Trace { key, traceparent })
+                    }
+                    _ => None,
+                },
             })
             .collect())
     }

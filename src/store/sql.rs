@@ -104,6 +104,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0019_monitor",
         include_str!("../../sql/migrations/0019_monitor.sql"),
     ),
+    (
+        20,
+        "0020_job_traces",
+        include_str!("../../sql/migrations/0020_job_traces.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.

@@ -202,7 +202,32 @@ impl Store {
                         process = %slot.process,
                         version = slot.version,
                         step = tracing::field::Empty,
+                        trace_key = tracing::field::Empty,
+                        traceparent = tracing::field::Empty,
                     );
+                    // The trace: the instance's, or for a start the one it will take (its
+                    // starter's, or a new one under its business key, as `decide` makes it).
+                    let trace = match (&slot.state.trace, &input) {
+                        (Some(t), _) => Some(t.clone()),
+                        (
+                            None,
+                            Input::Start {
+                                trace,
+                                business_key,
+                                ..
+                            },
+                        ) => Some(
+                            trace
+                                .clone()
+                                .unwrap_or_else(|| crate::machine::Trace::new(business_key, id)),
+                        ),
+                        _ => None,
+                    };
+                    if let Some(t) = &trace {
+                        span.record("trace_key", t.key.as_str());
+                        span.record("traceparent", t.traceparent.as_str());
+                        crate::telemetry::link(&span, Some(t.traceparent.as_str()));
+                    }
                     let r = self
                         .run(c, now, id, slot, input, lease, &mut fx)
                         .instrument(span.clone())

@@ -95,6 +95,7 @@ impl Effects {
                     lease_token: token,
                     process: slot.process.clone(),
                     version: slot.version,
+                    trace: slot.state.trace.clone(),
                 });
                 fx.job_leased.push(leased);
                 fx.job_run_at.push(run_at);
@@ -331,6 +332,16 @@ pub(super) async fn write(
         .collect();
     let job_id: Vec<Uuid> = fx.jobs.iter().map(|j| j.job_id).collect();
     let job_inst: Vec<Uuid> = fx.jobs.iter().map(|j| j.instance_id).collect();
+    let job_trace_key: Vec<Option<&str>> = fx
+        .jobs
+        .iter()
+        .map(|j| j.trace.as_ref().map(|t| t.key.as_str()))
+        .collect();
+    let job_traceparent: Vec<Option<&str>> = fx
+        .jobs
+        .iter()
+        .map(|j| j.trace.as_ref().map(|t| t.traceparent.as_str()))
+        .collect();
     let job_step: Vec<&str> = fx.jobs.iter().map(|j| j.step_id.as_str()).collect();
     let job_handler: Vec<&str> = fx.jobs.iter().map(|j| j.handler.as_str()).collect();
     let job_vars: Vec<&Value> = fx.jobs.iter().map(|j| &j.variables).collect();
@@ -464,6 +475,8 @@ pub(super) async fn write(
                 &lease_exp,
                 &job_run_at,
                 &job_attempts,
+                &job_trace_key,
+                &job_traceparent,
             ],
         )
         .await

@@ -18,6 +18,8 @@ mod migrations;
 mod monitor;
 #[cfg(feature = "nats")]
 mod nats;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod poison;
 mod privileges;
 mod projections;

@@ -133,6 +133,12 @@ pub(super) async fn execute(
                         handler = %job.handler,
                         job_id = %job.job_id,
                         attempt = job.attempts,
+                        trace_key = job.trace.as_ref().map_or("", |t| t.key.as_str()),
+                        traceparent = job.trace.as_ref().map_or("", |t| t.traceparent.as_str()),
+                    );
+                    crate::telemetry::link(
+                        &span,
+                        job.trace.as_ref().map(|t| t.traceparent.as_str()),
                     );
                     let started = std::time::Instant::now();
                     let (result, outcome) = match std::panic::AssertUnwindSafe(h.call(ctx))

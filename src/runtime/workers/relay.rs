@@ -77,6 +77,7 @@ pub(super) async fn run(
                 trace_key = m.trace_key.as_deref().unwrap_or(""),
                 traceparent = m.traceparent.as_deref().unwrap_or(""),
             );
+            crate::telemetry::link(&span, m.traceparent.as_deref());
             metrics::histogram!(crate::telemetry::OUTBOX_LAG, "consumer" => reg.name.clone())
                 .record(crate::telemetry::seconds(m.created_at, engine.now()));
             tracing::Instrument::instrument(
