@@ -153,22 +153,23 @@ impl Bridge {
     }
 
     /// Carry messages until `stop` says true: a step after another while there are some,
-    /// then waits that grow from 100 ms to 2 s while there are none; errors are logged
-    /// (at most once a minute for the same run of failures) and retried. Gives the lease up
-    /// at the end.
+    /// then waits that grow from 10 ms to 2 s while there are none (a source that just sent
+    /// something is likely to send more soon; an idle one is looked at every 2 s); errors are
+    /// logged (at most once a minute for the same run of failures) and retried. Gives the
+    /// lease up at the end.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) {
-        let mut wait = StdDuration::from_millis(100);
+        const FIRST_WAIT: StdDuration = StdDuration::from_millis(10);
+        let mut wait = FIRST_WAIT;
         let mut failing_since: Option<std::time::Instant> = None;
         while !*stop.borrow() {
             match self.step().await {
                 Ok(Some(m)) if m.delivered + m.duplicates > 0 => {
                     failing_since = None;
-                    wait = StdDuration::from_millis(100);
+                    wait = FIRST_WAIT;
                     continue;
                 }
                 Ok(_) => {
                     failing_since = None;
-                    wait = (wait * 2).min(StdDuration::from_secs(2));
                 }
                 Err(e) => {
                     let now = std::time::Instant::now();
@@ -183,6 +184,7 @@ impl Bridge {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => {}
             }
+            wait = (wait * 2).min(StdDuration::from_secs(2));
         }
         let _ = self.consumer.release().await;
     }

@@ -289,6 +289,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     // Deploy through engines without handlers; checkout sends through the order context's.
     let o = Engine::builder(order_db.clone())
         .clock(clock.clone())
+        .config(config.clone())
         .build()?;
     o.deploy(&order()).await?;
     let deployer = |store: &Store| Engine::builder(store.clone()).build();
@@ -439,11 +440,16 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     };
     let before = ended_orders().await?;
     // Checkout places the orders while the parts run (and, with --kills, die).
+    // Checkout places the orders while the parts run (and, with --kills, die): a web service
+    // embedding an engine of the order context, each request one concurrent `send` (a running
+    // engine groups them into shared transactions).
+    let checkout = o.run();
     let placing = {
         let (o, run_id, args) = (o.clone(), run_id.clone(), args.clone());
         tokio::spawn(async move {
-            let mut instances = std::collections::HashMap::new();
+            let mut sends = Vec::new();
             for i in 0..args.orders {
+                let o = o.clone();
                 let order_id = format!("{run_id}-{i:06}");
                 let expired = pick(i, 1, args.expired_cards);
                 let will_update = expired && pick(i, 2, args.card_updated);
@@ -452,17 +458,27 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
                     uuid::Uuid::new_v4().as_u128(),
                     i as u64 + 1
                 );
-                let msg = Message::new("OrderPlaced", &order_id, format!("checkout:{order_id}"))
-                    .payload(json!({
-                        "orderId": order_id, "amount": 10 + (i % 90),
-                        "cardExpired": expired, "willUpdateCard": will_update
-                    }))
-                    .trace(&order_id, traceparent);
-                match o.send(msg).await.map_err(|e| e.to_string())? {
-                    Delivery::Started { instance_id, .. } => {
-                        instances.insert(instance_id, (order_id, expired && !will_update));
+                sends.push(tokio::spawn(async move {
+                    let msg =
+                        Message::new("OrderPlaced", &order_id, format!("checkout:{order_id}"))
+                            .payload(json!({
+                                "orderId": order_id, "amount": 10 + (i % 90),
+                                "cardExpired": expired, "willUpdateCard": will_update
+                            }))
+                            .trace(&order_id, traceparent);
+                    let delivery = o.send(msg).await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>((delivery, order_id, expired && !will_update))
+                }));
+            }
+            let mut instances = std::collections::HashMap::new();
+            for s in sends {
+                match s.await.map_err(|e| e.to_string())?? {
+                    (Delivery::Started { instance_id, .. }, order_id, cancel) => {
+                        instances.insert(instance_id, (order_id, cancel));
                     }
-                    other => return Err(format!("OrderPlaced was not started on: {other:?}")),
+                    (other, ..) => {
+                        return Err(format!("OrderPlaced was not started on: {other:?}"))
+                    }
                 }
             }
             Ok(instances)
@@ -548,6 +564,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     let parts_killed = parts.killed.clone();
     parts.stop().await;
+    checkout.shutdown().await;
     for s in &stages {
         println!(
             "stage {:<14} traces {}",
