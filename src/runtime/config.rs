@@ -29,6 +29,12 @@ pub struct EngineConfig {
     /// engine wakes its workers at once; work created elsewhere wakes them through a
     /// LISTEN/NOTIFY hint, so the longer sleeps cost no latency.
     pub max_poll_interval: std::time::Duration,
+    /// While idle, each worker looks for work of its own at most this often. Every
+    /// `max_poll_interval` one statement (the probe) looks for work of every kind and wakes
+    /// the workers that have some, so an idle engine costs a few statements a minute rather
+    /// than one per worker every `max_poll_interval`. Default 60 s; never less than
+    /// `max_poll_interval`.
+    pub idle_poll_interval: std::time::Duration,
     /// How long an inbound message nobody waits for is buffered. Default 1 h.
     pub message_ttl: Duration,
     /// How many outbox messages a subscriber reads at once. Default 128.
@@ -36,7 +42,10 @@ pub struct EngineConfig {
     /// How long a subscriber's hold on its consumer lasts unless renewed: another engine takes
     /// the consumer over this long after its holder died. Default 30 s.
     pub consumer_lease: Duration,
-    /// How often buffered messages are expired and lapsed job leases taken over. Default 10 s.
+    /// How often buffered messages are expired and lapsed job leases taken over, at most:
+    /// the probe looks for both every `max_poll_interval` and starts that work when it finds
+    /// some, so only an interval shorter than `max_poll_interval` changes anything. Default
+    /// 10 s.
     pub maintenance_interval: std::time::Duration,
     /// Keep the activity history (the `activity` projection) up to date. Default true. Any
     /// engine may do it; one at a time does.
@@ -77,6 +86,7 @@ impl Default for EngineConfig {
             completers: 2,
             poll_interval: std::time::Duration::from_millis(200),
             max_poll_interval: std::time::Duration::from_secs(5),
+            idle_poll_interval: std::time::Duration::from_secs(60),
             message_ttl: Duration::hours(1),
             consumer_batch: 128,
             consumer_lease: Duration::seconds(30),
@@ -93,6 +103,12 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// How long an idle worker sleeps at most: `idle_poll_interval`, or `max_poll_interval`
+    /// if that is longer.
+    pub fn idle_interval(&self) -> std::time::Duration {
+        self.idle_poll_interval.max(self.max_poll_interval)
+    }
+
     /// The retention these settings ask for, as a [`crate::store::Retention`].
     pub fn retention_policy(&self) -> crate::store::Retention {
         crate::store::Retention {
@@ -147,6 +163,7 @@ impl EngineConfig {
         if self.max_poll_interval < self.poll_interval {
             return bad("max_poll_interval must be at least poll_interval");
         }
+
         Ok(())
     }
 }

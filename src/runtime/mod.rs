@@ -104,6 +104,12 @@ pub(crate) struct Local {
     pub timer_next_ms: std::sync::atomic::AtomicI64,
     /// Wakes the signal broadcaster.
     pub signal_wake: Notify,
+    /// Wakes each projection's worker.
+    pub projection_wake: Vec<Notify>,
+    /// Wakes the timer starts' worker.
+    pub start_timer_wake: Notify,
+    /// Wakes the maintenance worker (lapsed leases, expired messages).
+    pub maintain_wake: Notify,
 }
 
 impl Local {
@@ -155,6 +161,28 @@ impl Engine {
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// What work is waiting for this engine, by kind, in one statement: the look its probe
+    /// takes every `max_poll_interval` while idle (and a way to see why an engine is busy).
+    pub async fn work_waiting(&self) -> Result<crate::store::WorkWaiting> {
+        let handlers: Vec<String> = self.inner.handler_names.iter().cloned().collect();
+        let consumers: Vec<String> = self
+            .inner
+            .subscribers
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let projections: Vec<String> = self
+            .inner
+            .projections
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
+        self.inner
+            .store
+            .probe(&handlers, self.now(), &consumers, &projections)
+            .await
     }
 
     pub(super) fn local(&self) -> Option<Arc<Local>> {

@@ -12,6 +12,7 @@ mod error;
 mod inbox;
 mod jobs;
 mod migrate;
+mod probe;
 mod projection;
 mod read;
 mod retention;
@@ -39,6 +40,7 @@ pub use migrate::{
     migration_files, migration_script, migrations_for as migrations_for_schema, migrations_with,
     FileFormat, Migration,
 };
+pub use probe::WorkWaiting;
 pub use projection::{
     builtin_projection, ActivityHistory, HorizonHolder, InstanceEvents, Projection,
     ProjectionStatus, StoredEvent,

@@ -262,6 +262,7 @@ queries!(
     subscriptions_of_instance,
     listen,
     notify,
+    probe,
     timers_insert,
     timers_delete,
     timers_scan,

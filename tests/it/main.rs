@@ -22,6 +22,7 @@ mod nats;
 mod otel;
 mod poison;
 mod privileges;
+mod probe;
 mod projections;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;

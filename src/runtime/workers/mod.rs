@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use super::{guard, Engine, Local};
 
 mod jobs;
+mod probe;
 mod relay;
 mod timers;
 mod upkeep;
@@ -100,6 +101,14 @@ pub(super) fn spawn(engine: Engine) -> Running {
         timer_wake: Notify::new(),
         timer_next_ms: std::sync::atomic::AtomicI64::new(i64::MAX),
         signal_wake: Notify::new(),
+        projection_wake: engine
+            .inner
+            .projections
+            .iter()
+            .map(|_| Notify::new())
+            .collect(),
+        start_timer_wake: Notify::new(),
+        maintain_wake: Notify::new(),
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
@@ -134,11 +143,12 @@ pub(super) fn spawn(engine: Engine) -> Running {
     worker!("listen", listen, engine, local, stop_rx);
     worker!("timers", fire_timers, engine, local, stop_rx);
     for i in 0..engine.inner.projections.len() {
-        worker!("projection", project, engine, i, stop_rx);
+        worker!("projection", project, engine, local, i, stop_rx);
     }
+    worker!("probe", probe::run, engine, local, stop_rx);
     worker!("maintain", maintain, engine, local, stop_rx);
     worker!("retain", retain, engine, stop_rx);
-    worker!("start timers", start_on_timers, engine, stop_rx);
+    worker!("start timers", start_on_timers, engine, local, stop_rx);
     worker!("signals", broadcast, engine, local, stop_rx);
     drop(stop_rx);
     Running {
@@ -149,7 +159,8 @@ pub(super) fn spawn(engine: Engine) -> Running {
     }
 }
 
-/// The sleep between looks for work: doubles while nothing is found, resets when work is.
+/// The sleep between looks for work: doubles while nothing is found (up to the idle
+/// interval: the probe wakes a worker that has work sooner), resets when work is.
 pub(super) struct Backoff {
     min: StdDuration,
     max: StdDuration,
@@ -161,7 +172,7 @@ impl Backoff {
         let c = &engine.inner.config;
         Backoff {
             min: c.poll_interval,
-            max: c.max_poll_interval,
+            max: c.idle_interval(),
             current: c.poll_interval,
         }
     }

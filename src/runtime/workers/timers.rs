@@ -9,8 +9,9 @@ use super::*;
 use crate::runtime::throttle::Throttle;
 use crate::runtime::{guard, Engine, Local};
 
-/// Fire due timers; sleep until the next one is due (at most `max_poll_interval`), or until a
-/// new timer due sooner, or a hint from another process, wakes the worker.
+/// Fire due timers; sleep until the next one is due (at most `idle_poll_interval`), or until a
+/// new timer due sooner, a hint from another process, or the probe finding one due, wakes
+/// the worker.
 pub(super) async fn fire_timers(
     engine: Engine,
     local: Arc<Local>,
@@ -29,8 +30,8 @@ pub(super) async fn fire_timers(
                 let sleep = f
                     .next_due
                     .map(|d| engine.inner.clock.real_duration(d - engine.now()))
-                    .unwrap_or(cfg.max_poll_interval);
-                (sleep.min(cfg.max_poll_interval), f.next_due)
+                    .unwrap_or(cfg.idle_interval());
+                (sleep.min(cfg.idle_interval()), f.next_due)
             }
             Err(e) if e.lies_in_the_data() => {
                 // One timer's transition fails the round: fire them one by one, and set aside

@@ -12,11 +12,16 @@ use crate::runtime::{guard, Engine, Local};
 
 /// Keep one projection up to date: a batch after another while there are new events, then
 /// sleeps that grow while there are none.
-pub(super) async fn project(engine: Engine, index: usize, mut stop: watch::Receiver<bool>) {
+pub(super) async fn project(
+    engine: Engine,
+    local: Arc<Local>,
+    index: usize,
+    mut stop: watch::Receiver<bool>,
+) {
     let projection = engine.inner.projections[index].clone();
     let batch = engine.inner.config.projection_batch;
     let mut backoff = Backoff::new(&engine);
-    let quiet = Notify::new();
+    let wake = &local.projection_wake[index];
     let mut failing = Throttle::new("a projection batch");
     loop {
         match engine
@@ -41,7 +46,7 @@ pub(super) async fn project(engine: Engine, index: usize, mut stop: watch::Recei
             }
             Err(e) => failing.failed(&format_args!("projection {}: {e}", projection.name())),
         }
-        if !idle(backoff.next(), &quiet, &mut stop).await {
+        if !idle(backoff.next(), wake, &mut stop).await {
             return;
         }
     }
@@ -50,11 +55,17 @@ pub(super) async fn project(engine: Engine, index: usize, mut stop: watch::Recei
 pub(super) async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
     let handlers: Vec<String> = engine.inner.handler_names.iter().cloned().collect();
-    let quiet = Notify::new();
     let mut expiring = Throttle::new("expiring buffered messages");
     let mut takeovers = Throttle::new("taking over lapsed jobs");
+    // The probe looks every max_poll_interval and wakes this worker when there is something
+    // to do; a maintenance interval shorter than that is kept as asked.
+    let every = if cfg.maintenance_interval < cfg.max_poll_interval {
+        cfg.maintenance_interval
+    } else {
+        cfg.idle_interval()
+    };
     loop {
-        if !idle(cfg.maintenance_interval, &quiet, &mut stop).await {
+        if !idle(every, &local.maintain_wake, &mut stop).await {
             return;
         }
         let now = engine.now();
@@ -157,9 +168,12 @@ pub(super) async fn retain(engine: Engine, mut stop: watch::Receiver<bool>) {
 
 /// Start instances of processes with a timer start as their firings fall due: a look after
 /// another while there are some, then sleeps that grow while there are none.
-pub(super) async fn start_on_timers(engine: Engine, mut stop: watch::Receiver<bool>) {
+pub(super) async fn start_on_timers(
+    engine: Engine,
+    local: Arc<Local>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Backoff::new(&engine);
-    let quiet = Notify::new();
     let mut failing = Throttle::new("firing timer starts");
     loop {
         match engine.fire_start_timers().await {
@@ -172,18 +186,18 @@ pub(super) async fn start_on_timers(engine: Engine, mut stop: watch::Receiver<bo
             }
             Err(e) => failing.failed(&e),
         }
-        if !idle(backoff.next(), &quiet, &mut stop).await {
+        if !idle(backoff.next(), &local.start_timer_wake, &mut stop).await {
             return;
         }
     }
 }
 
 /// Deliver thrown signals chunk by chunk; woken by a local throw or another process's hint,
-/// and otherwise looking at most every `max_poll_interval` (a broadcast an engine left
-/// unfinished when it died is taken over then).
+/// and otherwise looking at most every `idle_poll_interval` (a broadcast an engine left
+/// unfinished when it died is taken over when the probe finds it, or then).
 pub(super) async fn broadcast(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let mut failing = Throttle::new("broadcasting signals");
-    let slow = engine.inner.config.max_poll_interval;
+    let slow = engine.inner.config.idle_interval();
     loop {
         match engine.deliver_signal_chunk().await {
             Ok(Some(_)) => {
