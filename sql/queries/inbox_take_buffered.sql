@@ -1,6 +1,16 @@
--- The oldest unexpired buffered message an instance that starts waiting can take.
-SELECT message_id, payload FROM __schema__.inbox
-WHERE status = 'buffered' AND name = $1 AND key = $2 AND expires_at > $3
-ORDER BY received_at
-LIMIT 1
-FOR UPDATE SKIP LOCKED
+-- The oldest unexpired buffered messages instances that start waiting can take: for each
+-- (name, key) pair, as many as it has waiters ($3), oldest first, locked; rows another
+-- transaction holds are skipped, and so are those the batch took already ($5: they stay
+-- `buffered` until it writes). The caller holds the pairs' correlation locks.
+SELECT m.name, m.key, m.message_id, m.payload
+FROM unnest($1::text[], $2::text[], $3::int[]) AS p(name, key, n)
+CROSS JOIN LATERAL (
+    SELECT i.name, i.key, i.message_id, i.payload, i.received_at
+    FROM __schema__.inbox i
+    WHERE i.status = 'buffered' AND i.name = p.name AND i.key = p.key AND i.expires_at > $4
+      AND i.message_id <> ALL ($5::text[])
+    ORDER BY i.received_at
+    LIMIT p.n
+    FOR UPDATE SKIP LOCKED
+) m
+ORDER BY m.name, m.key, m.received_at

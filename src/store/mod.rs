@@ -5,6 +5,7 @@
 //! outbox through a [`Consumer`].
 
 mod browse;
+mod buffered;
 mod config;
 mod conn;
 mod consumer;
@@ -20,6 +21,7 @@ mod signals;
 pub mod sql;
 mod start_timers;
 mod storage;
+mod stored_state;
 mod tasks;
 mod timers;
 mod tls;

@@ -235,7 +235,7 @@ impl Store {
         }
         let stmt = c.prepare_cached(&self.q().instance_get).await?;
         let row = c.query_one(&stmt, &[&id]).await?;
-        let stored = super::transition::state_from(row.get("state"), row.get("variables"))?;
+        let stored = super::stored_state::state_from(row.get("state"), row.get("variables"))?;
         let as_map = |s: &crate::machine::InstanceState| {
             let mut v = serde_json::to_value(s).expect("serializes");
             v["variables"] = Value::Object(s.variables.clone());

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::buffered::still_waiting;
+use super::stored_state::state_from;
 use super::{ClaimedJob, Conn, Error, Result, Store};
 use crate::definition::Process;
 use crate::machine::{self, Context, Event, Input, InstanceState, Parent, Status, Wait};
@@ -147,145 +149,187 @@ impl Store {
         // A chain of calls between parents and children is bounded: a runaway one (a process
         // that calls itself at once, forever) fails the batch rather than the database.
         let mut follow_budget = 10_000usize;
-        while let Some((work, own)) = queue.pop_front() {
-            let id = work.instance_id();
-            let input = match work {
-                Work::Start {
-                    instance_id,
-                    process,
-                    version,
-                    business_key,
-                    variables,
-                    message_id,
-                    parent,
-                    start_message,
-                    trace,
-                } => {
-                    let def = self.definition_in(c, &process, version).await?;
-                    slots.insert(
+        // Instances that started to wait for messages in this batch, with the (name, key)
+        // pairs they wait for; and, for those that took one, the pairs they still wait for.
+        let mut waiting: Vec<(Uuid, Vec<(String, String)>)> = Vec::new();
+        let mut leftover: HashMap<Uuid, Vec<(String, String)>> = HashMap::new();
+        // Messages taken in an earlier round of this batch (still `buffered` until it writes).
+        let mut taken_ids: Vec<String> = Vec::new();
+        loop {
+            while let Some((work, own)) = queue.pop_front() {
+                let id = work.instance_id();
+                let input = match work {
+                    Work::Start {
                         instance_id,
-                        Slot {
-                            def,
-                            process,
-                            version,
-                            state: InstanceState::default(),
-                            seq_before: 0,
-                            seq: 0,
-                            is_new: true,
-                            touched: false,
-                            last_step: None,
-                            started_at: now,
-                        },
-                    );
-                    Input::Start {
+                        process,
+                        version,
                         business_key,
                         variables,
                         message_id,
                         parent,
                         start_message,
                         trace,
-                    }
-                }
-                Work::Continue { input, .. } => {
-                    if !own && !slots.contains_key(&id) {
-                        self.load_slots(c, now, &[id], &mut slots).await?;
-                    }
-                    input
-                }
-            };
-            let outcome = match slots.get_mut(&id) {
-                None => Err(Error::InstanceNotFound(id)),
-                Some(slot) => {
-                    let span = tracing::debug_span!(
-                        "transition",
-                        instance_id = %id,
-                        process = %slot.process,
-                        version = slot.version,
-                        step = tracing::field::Empty,
-                        trace_key = tracing::field::Empty,
-                        traceparent = tracing::field::Empty,
-                    );
-                    // The trace: the instance's, or for a start the one it will take (its
-                    // starter's, or a new one under its business key, as `decide` makes it).
-                    let trace = match (&slot.state.trace, &input) {
-                        (Some(t), _) => Some(t.clone()),
-                        (
-                            None,
-                            Input::Start {
-                                trace,
-                                business_key,
-                                ..
-                            },
-                        ) => Some(
-                            trace
-                                .clone()
-                                .unwrap_or_else(|| crate::machine::Trace::new(business_key, id)),
-                        ),
-                        _ => None,
-                    };
-                    if let Some(t) = &trace {
-                        span.record("trace_key", t.key.as_str());
-                        span.record("traceparent", t.traceparent.as_str());
-                        crate::telemetry::link(&span, Some(t.traceparent.as_str()));
-                    }
-                    let r = self
-                        .run(c, now, id, slot, input, lease, &mut fx)
-                        .instrument(span.clone())
-                        .await;
-                    if let Some(step) = &slot.last_step {
-                        span.record("step", step.as_str());
-                    }
-                    r
-                }
-            };
-            if own {
-                outcomes.push(outcome);
-            } else if let Err(e) = outcome {
-                // The other side moved on meanwhile (a parent no longer waits for its child).
-                tracing::debug!(instance = %id, error = %e, "follow-up not applied");
-            }
-            for follow in std::mem::take(&mut fx.follow_ups) {
-                follow_budget = follow_budget.checked_sub(1).ok_or_else(|| {
-                    Error::BadInput("call activities start children without end".into())
-                })?;
-                let follow = match follow {
-                    Work::Start {
-                        instance_id,
-                        process,
-                        business_key,
-                        variables,
-                        parent,
-                        trace,
-                        ..
-                    } => match self.latest_in(c, &process).await {
-                        Ok((version, _)) => Work::Start {
+                    } => {
+                        let def = self.definition_in(c, &process, version).await?;
+                        slots.insert(
                             instance_id,
-                            process,
-                            version,
+                            Slot {
+                                def,
+                                process,
+                                version,
+                                state: InstanceState::default(),
+                                seq_before: 0,
+                                seq: 0,
+                                is_new: true,
+                                touched: false,
+                                last_step: None,
+                                started_at: now,
+                            },
+                        );
+                        Input::Start {
                             business_key,
                             variables,
-                            message_id: None,
+                            message_id,
                             parent,
-                            start_message: None,
+                            start_message,
                             trace,
-                        },
-                        Err(Error::ProcessNotFound(_)) => {
-                            let Some(p) = parent else { continue };
-                            Work::Continue {
-                                instance_id: p.instance_id,
-                                input: Input::ChildEnded {
-                                    child_id: instance_id,
-                                    status: Status::Failed,
-                                    variables: Map::new(),
-                                    code: None,
-                                },
-                            }
                         }
-                        Err(e) => return Err(e),
-                    },
-                    w => w,
+                    }
+                    Work::Continue { input, .. } => {
+                        if !own && !slots.contains_key(&id) {
+                            self.load_slots(c, now, &[id], &mut slots).await?;
+                        }
+                        input
+                    }
                 };
-                queue.push_back((follow, false));
+                let outcome = match slots.get_mut(&id) {
+                    None => Err(Error::InstanceNotFound(id)),
+                    Some(slot) => {
+                        let span = tracing::debug_span!(
+                            "transition",
+                            instance_id = %id,
+                            process = %slot.process,
+                            version = slot.version,
+                            step = tracing::field::Empty,
+                            trace_key = tracing::field::Empty,
+                            traceparent = tracing::field::Empty,
+                        );
+                        // The trace: the instance's, or for a start the one it will take (its
+                        // starter's, or a new one under its business key, as `decide` makes it).
+                        let trace =
+                            match (&slot.state.trace, &input) {
+                                (Some(t), _) => Some(t.clone()),
+                                (
+                                    None,
+                                    Input::Start {
+                                        trace,
+                                        business_key,
+                                        ..
+                                    },
+                                ) => Some(trace.clone().unwrap_or_else(|| {
+                                    crate::machine::Trace::new(business_key, id)
+                                })),
+                                _ => None,
+                            };
+                        if let Some(t) = &trace {
+                            span.record("trace_key", t.key.as_str());
+                            span.record("traceparent", t.traceparent.as_str());
+                            crate::telemetry::link(&span, Some(t.traceparent.as_str()));
+                        }
+                        let r = self
+                            .run(c, now, id, slot, input, lease, &mut fx)
+                            .instrument(span.clone())
+                            .await;
+                        if let Some(step) = &slot.last_step {
+                            span.record("step", step.as_str());
+                        }
+                        r.map(|mut pending| {
+                            pending.extend(leftover.remove(&id).unwrap_or_default());
+                            if !pending.is_empty() {
+                                waiting.push((id, pending));
+                            }
+                        })
+                    }
+                };
+                if own {
+                    outcomes.push(outcome);
+                } else if let Err(e) = outcome {
+                    // The other side moved on meanwhile (a parent no longer waits for its child).
+                    tracing::debug!(instance = %id, error = %e, "follow-up not applied");
+                }
+                for follow in std::mem::take(&mut fx.follow_ups) {
+                    follow_budget = follow_budget.checked_sub(1).ok_or_else(|| {
+                        Error::BadInput("call activities start children without end".into())
+                    })?;
+                    let follow = match follow {
+                        Work::Start {
+                            instance_id,
+                            process,
+                            business_key,
+                            variables,
+                            parent,
+                            trace,
+                            ..
+                        } => match self.latest_in(c, &process).await {
+                            Ok((version, _)) => Work::Start {
+                                instance_id,
+                                process,
+                                version,
+                                business_key,
+                                variables,
+                                message_id: None,
+                                parent,
+                                start_message: None,
+                                trace,
+                            },
+                            Err(Error::ProcessNotFound(_)) => {
+                                let Some(p) = parent else { continue };
+                                Work::Continue {
+                                    instance_id: p.instance_id,
+                                    input: Input::ChildEnded {
+                                        child_id: instance_id,
+                                        status: Status::Failed,
+                                        variables: Map::new(),
+                                        code: None,
+                                    },
+                                }
+                            }
+                            Err(e) => return Err(e),
+                        },
+                        w => w,
+                    };
+                    queue.push_back((follow, false));
+                }
+            }
+            // Messages that came before their instances waited for them: taken for the whole
+            // batch at once; each instance that took one goes on with it (and may wait again).
+            let merged = still_waiting(&slots, std::mem::take(&mut waiting));
+            let taken = self.take_buffered(c, now, &merged, &taken_ids).await?;
+            if taken.is_empty() {
+                break;
+            }
+            for (id, message_id, pair, payload) in taken {
+                taken_ids.push(message_id.clone());
+                if let Some((_, p)) = merged.iter().find(|(i, _)| *i == id) {
+                    leftover.insert(id, p.iter().filter(|m| **m != pair).cloned().collect());
+                }
+                fx.settles.push(Settle {
+                    message_id: message_id.clone(),
+                    status: "correlated",
+                    instance_id: Some(id),
+                    reason: None,
+                });
+                queue.push_back((
+                    Work::Continue {
+                        instance_id: id,
+                        input: Input::Message {
+                            message_id,
+                            name: pair.0,
+                            payload,
+                        },
+                    },
+                    false,
+                ));
             }
         }
 
@@ -418,7 +462,7 @@ impl Store {
         mut input: Input,
         lease: Option<&Lease>,
         fx: &mut super::write::Effects,
-    ) -> Result<()> {
+    ) -> Result<Vec<(String, String)>> {
         let mut pending: Vec<(String, String)> = Vec::new();
         loop {
             let ctx = Context {
@@ -447,52 +491,17 @@ impl Store {
                     continue;
                 }
             }
-            // A message that arrived before the instance waited for it is taken now: any
-            // the instance started to wait for in this run and still waits for.
+            // A message that arrived before the instance waited for it is taken at the end
+            // of the batch, for every instance at once (`take_buffered`): any the instance
+            // started to wait for in this run and still waits for.
             if pending.is_empty() || slot.state.status != Status::Running {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let still = slot.state.awaited_messages(&slot.def);
             pending.retain(|m| still.contains(m));
             pending.sort();
             pending.dedup();
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let locks: Vec<String> = pending
-                .iter()
-                .map(|(name, key)| self.lock_key(&["correlate", name, key]))
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            c.rows(&self.q().correlation_lock, &[&locks]).await?;
-            let mut found = None;
-            for (i, (name, key)) in pending.iter().enumerate() {
-                let rows = c
-                    .rows(&self.q().inbox_take_buffered, &[name, key, &now])
-                    .await?;
-                if let Some(row) = rows.into_iter().next() {
-                    found = Some((i, row));
-                    break;
-                }
-            }
-            let Some((i, row)) = found else {
-                return Ok(());
-            };
-            let (name, _) = pending.remove(i);
-            let message_id: String = row.get("message_id");
-            let payload: Value = row.get("payload");
-            fx.settles.push(Settle {
-                message_id: message_id.clone(),
-                status: "correlated",
-                instance_id: Some(id),
-                reason: None,
-            });
-            input = Input::Message {
-                message_id,
-                name,
-                payload,
-            };
+            return Ok(pending);
         }
     }
 }
@@ -524,89 +533,4 @@ pub(super) fn record(
     fx.ev_type.push(event.type_name().to_string());
     fx.ev_data.push(event);
     fx.ev_at.push(now);
-}
-
-/// An instance's state as stored: the state column, with the variables column put back in.
-pub(crate) fn state_from(state: Value, variables: Value) -> Result<InstanceState> {
-    let mut state: InstanceState = serde_json::from_value(state)?;
-    state.variables = match variables {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    Ok(state)
-}
-
-/// The current step and, in words, what the instance waits for (for `instances` columns);
-/// with several branches waiting, each is listed.
-pub(crate) fn describe_wait(
-    state: &InstanceState,
-    last_step: Option<&str>,
-) -> (Option<String>, Option<String>) {
-    let steps = || {
-        let s: Vec<&str> = state.waits.iter().map(|w| w.step()).collect();
-        (!s.is_empty()).then(|| s.join(", "))
-    };
-    if state.paused {
-        return (steps(), Some("paused by an operator".into()));
-    }
-    if let Some(i) = state.incidents.first() {
-        return (
-            Some(i.step.clone()),
-            Some(format!(
-                "incident after {} attempts: {}",
-                i.attempts, i.error
-            )),
-        );
-    }
-    let describe = |w: &Wait| match w {
-        Wait::Job { handler, .. } => format!("job {handler}"),
-        Wait::Message { name, key, .. } => format!("message {name} key {key}"),
-        Wait::Timer { timer_id, .. } => {
-            let due = state
-                .timers
-                .iter()
-                .find(|t| t.timer_id == *timer_id)
-                .map(|t| {
-                    t.due_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-                })
-                .unwrap_or_default();
-            format!("timer due {due}")
-        }
-        Wait::Gateway { step, .. } => format!("first event of gateway {step}"),
-        Wait::Task { task, .. } => match &task.assignee {
-            Some(a) => format!("task held by {a}"),
-            None => "task to claim".to_string(),
-        },
-        Wait::Child {
-            child_id, process, ..
-        } => format!("child {process} {child_id}"),
-        Wait::Scope { step } => format!("the steps inside subprocess {step}"),
-        Wait::Armed { step } => format!("the event of {step}"),
-    };
-    // A subprocess waits while the steps inside it do: those are what it waits for.
-    let inner: Vec<Wait> = state
-        .waits
-        .iter()
-        .filter(|w| !matches!(w, Wait::Scope { .. } | Wait::Armed { .. }))
-        .cloned()
-        .collect();
-    let shown = if inner.is_empty() {
-        &state.waits
-    } else {
-        &inner
-    };
-    match shown.as_slice() {
-        [] => (last_step.map(str::to_string), None),
-        [w] => (Some(w.step().to_string()), Some(describe(w))),
-        many => (
-            steps(),
-            Some(
-                many.iter()
-                    .map(|w| format!("{}: {}", w.step(), describe(w)))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-        ),
-    }
 }

@@ -8,12 +8,11 @@ use serde_json::Value;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
 
-use super::conn::Conn;
-use super::consumer::OutboxRow;
-use super::jobs::ClaimedJob;
-use super::sql::Queries;
-use super::transition::{describe_wait, Lease, Settle, Slot, Work};
-use super::{Error, Result};
+use super::transition::{Lease, Settle, Slot, Work};
+use super::{
+    conn::Conn, consumer::OutboxRow, jobs::ClaimedJob, sql::Queries, stored_state::describe_wait,
+    Error, Result,
+};
 use crate::machine::{Effect, Event, Input, Parent};
 
 /// The rows a batch writes, gathered from the effects of its events. Rows created and
@@ -332,16 +331,9 @@ pub(super) async fn write(
         .collect();
     let job_id: Vec<Uuid> = fx.jobs.iter().map(|j| j.job_id).collect();
     let job_inst: Vec<Uuid> = fx.jobs.iter().map(|j| j.instance_id).collect();
-    let job_trace_key: Vec<Option<&str>> = fx
-        .jobs
-        .iter()
-        .map(|j| j.trace.as_ref().map(|t| t.key.as_str()))
-        .collect();
-    let job_traceparent: Vec<Option<&str>> = fx
-        .jobs
-        .iter()
-        .map(|j| j.trace.as_ref().map(|t| t.traceparent.as_str()))
-        .collect();
+    let traces = fx.jobs.iter().map(|j| j.trace.as_ref());
+    let job_trace_key: Vec<Option<&str>> = traces.clone().map(|t| t.map(|t| &*t.key)).collect();
+    let job_traceparent: Vec<Option<&str>> = traces.map(|t| t.map(|t| &*t.traceparent)).collect();
     let job_step: Vec<&str> = fx.jobs.iter().map(|j| j.step_id.as_str()).collect();
     let job_handler: Vec<&str> = fx.jobs.iter().map(|j| j.handler.as_str()).collect();
     let job_vars: Vec<&Value> = fx.jobs.iter().map(|j| &j.variables).collect();

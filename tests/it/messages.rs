@@ -492,3 +492,67 @@ async fn a_message_starts_at_most_one_running_instance_per_key_where_keys_are_un
     );
     assert_ne!(next, first);
 }
+
+/// Instances that start waiting in one batch take their buffered messages together: one
+/// instance waiting for two messages takes both; two instances waiting for the same (name,
+/// key) take one each, never the same one.
+#[tokio::test]
+async fn a_batch_of_new_waiters_takes_each_buffered_message_once() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    let pair = ProcessDefinition::builder("pair_wait")
+        .parallel("fork", ["wait_a", "wait_b"])
+        .receive("wait_a", "PairA")
+        .next("both")
+        .receive("wait_b", "PairB")
+        .next("both")
+        .join("both")
+        .end("done")
+        .build()
+        .unwrap();
+    let same = ProcessDefinition::builder("same_wait")
+        .receive("wait_x", "SameX")
+        .end("done")
+        .build()
+        .unwrap();
+    engine.deploy(&pair).await.unwrap();
+    engine.deploy(&same).await.unwrap();
+    for k in ["k1", "k2", "k3"] {
+        for name in ["PairA", "PairB"] {
+            let d = engine
+                .send(Message::new(name, k, format!("{name}-{k}")).payload(json!({ name: k })))
+                .await
+                .unwrap();
+            assert!(matches!(d, Delivery::Buffered { .. }), "{d:?}");
+        }
+    }
+    for n in 1..=2 {
+        let d = engine
+            .send(Message::new("SameX", "dup", format!("x-{n}")).payload(json!({ "x": n })))
+            .await
+            .unwrap();
+        assert!(matches!(d, Delivery::Buffered { .. }), "{d:?}");
+    }
+    let mut starts: Vec<StartRequest> = ["k1", "k2", "k3"]
+        .into_iter()
+        .map(|k| StartRequest::new("pair_wait", k))
+        .collect();
+    starts.extend((0..2).map(|_| StartRequest::new("same_wait", "dup")));
+    let ids = engine.start_many(starts).await.unwrap();
+    let mut xs = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let view = db.store.instance(*id).await.unwrap();
+        assert_eq!(view.status, "completed", "instance {i}: {view:?}");
+        if i >= 3 {
+            xs.push(view.variables["x"].clone());
+        } else {
+            let k = ["k1", "k2", "k3"][i];
+            assert_eq!(view.variables["PairA"], json!(k));
+            assert_eq!(view.variables["PairB"], json!(k));
+        }
+    }
+    xs.sort_by_key(|x| x.as_i64());
+    assert_eq!(xs, vec![json!(1), json!(2)], "each SameX taken once");
+    assert_eq!(db.count("inbox", "WHERE status = 'buffered'").await, 0);
+    assert_eq!(db.count("inbox", "WHERE status = 'correlated'").await, 8);
+}

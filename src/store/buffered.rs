@@ -1,0 +1,108 @@
+//! Messages that came before their instances waited for them: taken for a whole batch at
+//! once, at the end of its transitions (see `Store::apply`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::conn::Conn;
+use super::transition::Slot;
+use super::{Result, Store};
+use crate::machine::Status;
+
+/// The instances of a batch still running that wait for some of the (name, key) pairs they
+/// started to wait for, each once (an instance that ran twice has its pairs merged), in batch
+/// order.
+pub(super) fn still_waiting(
+    slots: &HashMap<Uuid, Slot>,
+    waiting: Vec<(Uuid, Vec<(String, String)>)>,
+) -> Vec<(Uuid, Vec<(String, String)>)> {
+    let mut merged: Vec<(Uuid, Vec<(String, String)>)> = Vec::new();
+    let mut at: HashMap<Uuid, usize> = HashMap::new();
+    for (id, pending) in waiting {
+        let Some(slot) = slots.get(&id) else {
+            continue;
+        };
+        if slot.state.status != Status::Running {
+            continue;
+        }
+        let i = *at.entry(id).or_insert_with(|| {
+            merged.push((id, Vec::new()));
+            merged.len() - 1
+        });
+        let still = slot.state.awaited_messages(&slot.def);
+        let p = &mut merged[i].1;
+        p.extend(pending);
+        p.retain(|m| still.contains(m));
+        p.sort();
+        p.dedup();
+    }
+    merged.retain(|(_, p)| !p.is_empty());
+    merged
+}
+
+impl Store {
+    /// Messages that arrived before their instance waited for them, taken for every instance
+    /// of the batch that started to wait in it: one statement locks every (name, key) pair
+    /// (sorted), one reads the oldest unexpired buffered messages of each pair, as many as it
+    /// has waiters. A waiter takes the first of its pairs with a message left, in batch order,
+    /// so a message goes to one instance only. Returns (instance, message id, (name, key),
+    /// payload).
+    pub(super) async fn take_buffered(
+        &self,
+        c: &impl Conn,
+        now: DateTime<Utc>,
+        waiting: &[(Uuid, Vec<(String, String)>)],
+        taken_before: &[String],
+    ) -> Result<Vec<(Uuid, String, (String, String), Value)>> {
+        let mut pairs: std::collections::BTreeMap<(&str, &str), i32> = Default::default();
+        for (_, pending) in waiting {
+            for (name, key) in pending {
+                *pairs.entry((name.as_str(), key.as_str())).or_default() += 1;
+            }
+        }
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let locks: Vec<String> = pairs
+            .keys()
+            .map(|(name, key)| self.lock_key(&["correlate", name, key]))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        c.rows(&self.q().correlation_lock, &[&locks]).await?;
+        let names: Vec<&str> = pairs.keys().map(|(n, _)| *n).collect();
+        let keys: Vec<&str> = pairs.keys().map(|(_, k)| *k).collect();
+        let counts: Vec<i32> = pairs.values().copied().collect();
+        let rows = c
+            .rows(
+                &self.q().inbox_take_buffered,
+                &[&names, &keys, &counts, &now, &taken_before],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: HashMap<(String, String), std::collections::VecDeque<(String, Value)>> =
+            HashMap::new();
+        for row in rows {
+            found
+                .entry((row.get("name"), row.get("key")))
+                .or_default()
+                .push_back((row.get("message_id"), row.get("payload")));
+        }
+        let mut taken = Vec::new();
+        for (id, pending) in waiting {
+            for pair in pending {
+                if let Some((message_id, payload)) = found.get_mut(pair).and_then(|q| q.pop_front())
+                {
+                    taken.push((*id, message_id, pair.clone(), payload));
+                    break;
+                }
+            }
+        }
+        Ok(taken)
+    }
+}
