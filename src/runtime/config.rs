@@ -37,7 +37,8 @@ pub struct EngineConfig {
     pub idle_poll_interval: std::time::Duration,
     /// How long an inbound message nobody waits for is buffered. Default 1 h.
     pub message_ttl: Duration,
-    /// How many outbox messages a subscriber reads at once. Default 128.
+    /// How many outbox messages a subscriber reads (and handles concurrently) at once.
+    /// Default 512.
     pub consumer_batch: i64,
     /// How long a subscriber's hold on its consumer lasts unless renewed: another engine takes
     /// the consumer over this long after its holder died. Default 30 s.
@@ -88,7 +89,7 @@ impl Default for EngineConfig {
             max_poll_interval: std::time::Duration::from_secs(5),
             idle_poll_interval: std::time::Duration::from_secs(60),
             message_ttl: Duration::hours(1),
-            consumer_batch: 128,
+            consumer_batch: 512,
             consumer_lease: Duration::seconds(30),
             maintenance_interval: std::time::Duration::from_secs(10),
             activity_history: true,
