@@ -16,18 +16,6 @@ use crate::runtime::{Engine, Local};
 pub(super) async fn run(engine: Engine, local: Arc<Local>, mut stop: watch::Receiver<bool>) {
     let cfg = &engine.inner.config;
     let has_handlers = !engine.inner.handler_names.is_empty();
-    let consumers: Vec<String> = engine
-        .inner
-        .subscribers
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    let projections: Vec<String> = engine
-        .inner
-        .projections
-        .iter()
-        .map(|p| p.name().to_string())
-        .collect();
     let quiet = Notify::new();
     let mut failing = Throttle::new("looking for work (the probe)");
     loop {
@@ -48,13 +36,13 @@ pub(super) async fn run(engine: Engine, local: Arc<Local>, mut stop: watch::Rece
         if found.jobs && has_handlers {
             local.claim_wake.notify_one();
         }
-        for (i, name) in consumers.iter().enumerate() {
-            if found.consumers.contains(name) {
+        for (i, subscriber) in engine.inner.subscribers.iter().enumerate() {
+            if found.consumers.contains(&subscriber.name) {
                 local.relay_wake[i].notify_one();
             }
         }
-        for (i, name) in projections.iter().enumerate() {
-            if found.projections.contains(name) {
+        for (i, projection) in engine.inner.projections.iter().enumerate() {
+            if found.projections.iter().any(|n| n == projection.name()) {
                 local.projection_wake[i].notify_one();
             }
         }
