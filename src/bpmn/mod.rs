@@ -27,6 +27,8 @@ mod export;
 mod import;
 mod layout;
 #[cfg(test)]
+mod modeler_events_tests;
+#[cfg(test)]
 mod modeler_tests;
 #[cfg(test)]
 mod tests;
