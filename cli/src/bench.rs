@@ -113,6 +113,12 @@ async fn connect(cfg: &BenchConfig) -> Result<tokio_postgres::Client> {
     Ok(client)
 }
 
+/// A reading of the engine's and the server's CPU and of the WAL position (see [`crate::cpu`]).
+pub async fn cpu_sample(cfg: &BenchConfig) -> Result<crate::cpu::Sample> {
+    let c = connect(cfg).await?;
+    crate::cpu::Sample::take(&c).await
+}
+
 /// Commits of this database so far, after asking every backend's pending statistics to be
 /// flushed (closed connections flush theirs on exit).
 pub async fn commits(cfg: &BenchConfig) -> Result<i64> {

@@ -168,6 +168,8 @@ pub(crate) async fn bench_body(
     } else {
         None
     };
+    let cpu_before = bench::cpu_sample(cfg).await?;
+    let window = std::time::Instant::now();
     let commits_before = bench::commits(cfg).await?;
     let progress = Arc::new(AtomicUsize::new(0));
     let reporter = {
@@ -201,6 +203,8 @@ pub(crate) async fn bench_body(
     // Closed connections flush their statistics as their backends exit.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let commits = bench::commits(cfg).await? - commits_before - 2;
+    let cost = cpu_before.until(&bench::cpu_sample(cfg).await?);
+    let window = window.elapsed().as_secs_f64();
     let steps = figures.completed * 3;
     let connections = a.engines * a.processes * a.pool_size;
     let ceiling = if a.ceiling_seconds > 0.0 {
@@ -220,8 +224,14 @@ pub(crate) async fn bench_body(
             figures.completed, a.instances
         )));
     }
+    let n = figures.completed as f64;
+    let (engine_s, pg_s) = (
+        cost.engine_s.unwrap_or(f64::NAN),
+        cost.server_s.unwrap_or(f64::NAN),
+    );
     Ok(format!(
-        "instances={} seconds={:.2} instances_per_s={:.0} steps_per_s={:.0} commits_per_step={:.3} p50_ms={:.2} p99_ms={:.2} pg_commit_ceiling={:.0} ratio={:.2}",
+        "instances={} seconds={:.2} instances_per_s={:.0} steps_per_s={:.0} commits_per_step={:.3} p50_ms={:.2} p99_ms={:.2} pg_commit_ceiling={:.0} ratio={:.2} \
+         engine_cpu_s={engine_s:.2} pg_cpu_s={pg_s:.2} cores_busy={:.2} engine_us_per_instance={:.0} pg_us_per_instance={:.0} wal_bytes_per_instance={:.0}",
         figures.completed,
         figures.seconds,
         ips,
@@ -230,7 +240,11 @@ pub(crate) async fn bench_body(
         bench::percentile(&mut figures.latencies_ms, 50.0),
         bench::percentile(&mut figures.latencies_ms, 99.0),
         ceiling,
-        ips / ceiling
+        ips / ceiling,
+        (engine_s + pg_s) / window,
+        engine_s * 1e6 / n,
+        pg_s * 1e6 / n,
+        cost.wal_bytes / n,
     ))
 }
 
