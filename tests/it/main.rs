@@ -20,6 +20,7 @@ mod monitor;
 mod nats;
 #[cfg(feature = "opentelemetry")]
 mod otel;
+mod plans;
 mod poison;
 mod privileges;
 mod probe;
