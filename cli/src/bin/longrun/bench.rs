@@ -396,13 +396,19 @@ async fn prefilled(
     }
     let run = |label: &'static str| async move {
         let progress = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let before = bench::cpu_sample(cfg).await?;
         let f = bench::run_engines(cfg, a.instances, a.engines, false, progress).await?;
+        let cost = before.until(&bench::cpu_sample(cfg).await?);
         let ips = f.completed as f64 / f.seconds;
+        let per = |s: Option<f64>| s.map_or(f64::NAN, |s| s * 1e6 / f.completed as f64);
         eprintln!(
-            "bench: {label}: {} instances in {:.2} s, {ips:.0}/s, rss {} MiB",
+            "bench: {label}: {} instances in {:.2} s, {ips:.0}/s, rss {} MiB, engine_us_per_instance={:.0} pg_us_per_instance={:.0} wal_bytes_per_instance={:.0}",
             f.completed,
             f.seconds,
-            rss_mib()
+            rss_mib(),
+            per(cost.engine_s),
+            per(cost.server_s),
+            cost.wal_bytes / f.completed as f64,
         );
         Ok::<f64, Failure>(ips)
     };
