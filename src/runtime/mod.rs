@@ -1,6 +1,7 @@
 //! The engine: the public API to deploy, start and send, and the workers that run jobs and
 //! relay the outbox.
 
+mod acts;
 mod builder;
 mod clock;
 mod config;
@@ -89,6 +90,8 @@ pub(crate) struct Local {
     pub ready: mpsc::UnboundedSender<ClaimedJob>,
     pub sends: mpsc::UnboundedSender<(Message, oneshot::Sender<Result<Delivery>>)>,
     pub starts: mpsc::UnboundedSender<(StartRequest, oneshot::Sender<Result<uuid::Uuid>>)>,
+    /// Operator and task actions to group (see `acts`).
+    pub acts: mpsc::UnboundedSender<acts::ActCall>,
     pub claim_wake: Notify,
     pub relay_wake: Vec<Notify>,
     pub in_flight: AtomicUsize,

@@ -66,7 +66,8 @@ impl Engine {
             Action::Pause => crate::machine::Input::Pause { by },
             Action::Resume => crate::machine::Input::Resume { by },
         };
-        self.apply_input(instance, input).await
+        self.act_grouped(super::acts::Act::Instance { instance, input })
+            .await
     }
 
     pub(super) async fn apply_input(

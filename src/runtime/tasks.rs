@@ -60,10 +60,27 @@ impl Engine {
         self.act_on_task(task_id, action, user).await
     }
 
-    /// Any action on a task, by `by` (a user name from the host's authentication), in its own
-    /// transaction.
+    /// Any action on a task, by `by` (a user name from the host's authentication). While the
+    /// engine's workers run, concurrent actions (these and operator actions) share one
+    /// transaction, each in a savepoint of its own, so each caller still gets its own outcome;
+    /// otherwise each is a transaction of its own.
     pub async fn act_on_task(&self, task_id: Uuid, action: TaskAction, by: &str) -> Result<()> {
         check_by(by)?;
+        self.act_grouped(super::acts::Act::Task {
+            task_id,
+            action,
+            by: by.to_string(),
+        })
+        .await
+    }
+
+    /// A task action in a transaction of its own, retried a few times on a conflict.
+    pub(super) async fn task_alone(
+        &self,
+        task_id: Uuid,
+        action: TaskAction,
+        by: &str,
+    ) -> Result<()> {
         let store = &self.inner.store;
         for attempt in 1.. {
             let mut client = store.client().await?;
@@ -106,7 +123,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn task_in(
+    pub(super) async fn task_in(
         &self,
         c: &impl Conn,
         now: chrono::DateTime<chrono::Utc>,

@@ -1,6 +1,7 @@
 //! Integration tests against a real Postgres: each test migrates its own schema, dropped when
 //! the test ends (also when it fails).
 
+mod acts;
 mod bad_input;
 mod bpmn;
 mod bridge;

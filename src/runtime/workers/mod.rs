@@ -81,12 +81,14 @@ pub(super) fn spawn(engine: Engine) -> Running {
     let (ready_tx, ready_rx) = mpsc::unbounded_channel();
     let (sends_tx, sends_rx) = mpsc::unbounded_channel();
     let (starts_tx, starts_rx) = mpsc::unbounded_channel();
+    let (acts_tx, acts_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let (stop, stop_rx) = watch::channel(false);
     let local = Arc::new(Local {
         ready: ready_tx,
         sends: sends_tx,
         starts: starts_tx,
+        acts: acts_tx,
         claim_wake: Notify::new(),
         relay_wake: engine
             .inner
@@ -126,6 +128,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
     let done_rx = Arc::new(Mutex::new(done_rx));
     let sends_rx = Arc::new(Mutex::new(sends_rx));
     let starts_rx = Arc::new(Mutex::new(starts_rx));
+    let acts_rx = Arc::new(Mutex::new(acts_rx));
     if !engine.inner.handlers.is_empty() {
         worker!("execute", execute, engine, ready_rx, done_tx, stop_rx);
         for _ in 0..engine.inner.config.completers {
@@ -139,6 +142,13 @@ pub(super) fn spawn(engine: Engine) -> Running {
     for _ in 0..engine.inner.config.completers {
         worker!("sends", group_sends, engine, sends_rx, stop_rx);
         worker!("starts", group_starts, engine, starts_rx, stop_rx);
+        worker!(
+            "acts",
+            crate::runtime::acts::group_acts,
+            engine,
+            acts_rx,
+            stop_rx
+        );
     }
     worker!("listen", listen, engine, local, stop_rx);
     worker!("timers", fire_timers, engine, local, stop_rx);
@@ -213,7 +223,7 @@ pub(super) async fn idle_with(
 /// Wait for one item, then take whatever else is already queued, up to `max`: the batch one
 /// transaction handles. Several workers share the queue; the lock hands it to one at a time.
 /// `None` once stopping or the queue closed.
-async fn next_batch<T>(
+pub(super) async fn next_batch<T>(
     queue: &Mutex<mpsc::UnboundedReceiver<T>>,
     max: usize,
     stop: &mut watch::Receiver<bool>,
