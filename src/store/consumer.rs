@@ -178,6 +178,18 @@ impl Consumer {
         Ok(())
     }
 
+    /// Renew the lease while a batch is still being handled (see [`Consumer::poll`]). Returns
+    /// `false` if the lease was lost.
+    pub async fn renew(&self, now: DateTime<Utc>) -> Result<bool> {
+        let c = self.store.client().await?;
+        let stmt = c.prepare_cached(&self.store.q().consumer_renew).await?;
+        let expires = now + self.lease;
+        let n = c
+            .execute(&stmt, &[&self.name, &self.owner, &expires, &now])
+            .await?;
+        Ok(n > 0)
+    }
+
     /// Give the lease up so another holder can take over at once.
     pub async fn release(&self) -> Result<()> {
         let c = self.store.client().await?;

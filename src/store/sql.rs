@@ -245,6 +245,7 @@ queries!(
     outbox_read,
     consumer_claim,
     consumer_ack,
+    consumer_renew,
     consumer_release,
     inbox_insert,
     inbox_insert_many,

@@ -294,3 +294,67 @@ async fn two_callers_in_flight_hold_the_horizon() {
         );
     }
 }
+
+/// A batch that takes longer than the consumer's lease: its holder renews the lease while it
+/// handles it, so the other engine never reads the same messages and the holder acknowledges
+/// them. Before, the other engine took the lapsed lease, handled the batch again, and each
+/// lost the lease to the other before it could acknowledge: the chaos run redelivered the same
+/// batch 160,600 times and never moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_longer_than_the_lease_is_handled_once_and_acknowledged() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const N: usize = 5;
+    let db = TestDb::new().await;
+    let lease = chrono::Duration::milliseconds(300);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = |name: &str| {
+        let calls = calls.clone();
+        longrun::Engine::builder(db.store.clone())
+            .config(longrun::EngineConfig {
+                owner: name.to_string(),
+                consumer_lease: lease,
+                poll_interval: std::time::Duration::from_millis(10),
+                max_poll_interval: std::time::Duration::from_millis(50),
+                ..longrun::EngineConfig::default()
+            })
+            .subscriber(
+                "slow_payment",
+                &["payment"],
+                move |_e: longrun::Engine, _m: OutboxMessage| {
+                    let calls = calls.clone();
+                    async move {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        // The work itself takes four leases (not a wait for another task).
+                        tokio::time::sleep((lease * 4).to_std().unwrap()).await;
+                        Ok(())
+                    }
+                },
+            )
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (engine("engine-a"), engine("engine-b"));
+    a.deploy(&payer()).await.unwrap();
+    for i in 0..N {
+        client(&db.store)
+            .start(StartRequest::new("payer", format!("slow{i}")))
+            .await
+            .unwrap();
+    }
+    let (ra, rb) = (a.run(), b.run());
+    crate::common::eventually("the batch was acknowledged", || async {
+        db.scalar(
+            "SELECT count(*) FROM {schema}.outbox o WHERE o.topic = 'payment'
+               AND NOT EXISTS (SELECT 1 FROM {schema}.consumers c WHERE c.name = 'slow_payment'
+                                 AND (o.xid, o.position) <= (c.last_xid, c.last_position))",
+        )
+        .await
+            == 0
+    })
+    .await;
+    ra.shutdown().await;
+    rb.shutdown().await;
+    assert_eq!(calls.load(Ordering::SeqCst), N, "each message handled once");
+}

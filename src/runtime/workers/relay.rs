@@ -66,7 +66,7 @@ pub(super) async fn run(
             continue;
         }
         poll.found();
-        let results = futures_util::future::join_all(batch.iter().map(|m| {
+        let handling = futures_util::future::join_all(batch.iter().map(|m| {
             let engine = engine.clone();
             let span = tracing::info_span!(
                 "delivery",
@@ -100,8 +100,28 @@ pub(super) async fn run(
                 },
                 span,
             )
-        }))
-        .await;
+        }));
+        // A batch can take longer than the lease: renewed every third of it meanwhile, so
+        // that no other engine reads the same batch and neither can acknowledge it.
+        let renewing = async {
+            let every = engine.inner.clock.real_duration(lease) / 3;
+            loop {
+                tokio::time::sleep(every.max(StdDuration::from_millis(1))).await;
+                match consumer.renew(engine.now()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(consumer = %reg.name, "lease lost while handling a batch")
+                    }
+                    Err(e) => {
+                        tracing::debug!(consumer = %reg.name, error = %e, "renewing the lease failed")
+                    }
+                }
+            }
+        };
+        let results = tokio::select! {
+            results = handling => results,
+            never = renewing => never,
+        };
         let ok_prefix = results
             .iter()
             .position(|r| !matches!(r, Ok(Ok(()))))

@@ -53,6 +53,11 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
     }
     match a.tasks {
         Some(n) => eprintln!("bench: schema {}, task list with {n} open tasks", cfg.schema),
+        None if a.complete_tasks.is_some() => eprintln!(
+            "bench: schema {}, {} task completions by concurrent callers",
+            cfg.schema,
+            a.complete_tasks.unwrap_or(0)
+        ),
         None if a.signal.is_some() => eprintln!(
             "bench: schema {}, one signal to {} waiting instances",
             cfg.schema,
@@ -118,6 +123,25 @@ pub(crate) async fn bench_body(
     }
     if let Some(n) = a.tasks {
         return tasks(cfg, a, n).await;
+    }
+    if let Some(n) = a.complete_tasks {
+        let callers = if a.callers == 0 { 64 } else { a.callers };
+        if n == 0 {
+            return Err(Failure::Input("--complete-tasks must be at least 1".into()));
+        }
+        let f = longrun_cli::acts_bench::run(cfg, n, callers, |phase, done| {
+            if done % 10_000 == 0 || done == n {
+                eprintln!("tasks: {phase} {done}/{n}")
+            }
+        })
+        .await?;
+        return Ok(format!(
+            "complete_tasks={} callers={callers} seconds={:.2} completions_per_s={:.0} commits_per_completion={:.3}",
+            f.completed,
+            f.seconds,
+            f.completed as f64 / f.seconds,
+            f.commits as f64 / f.completed.max(1) as f64
+        ));
     }
     if let Some(n) = a.signal {
         if n == 0 || a.signal_chunk == 0 {

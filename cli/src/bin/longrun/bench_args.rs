@@ -68,6 +68,10 @@ pub(crate) struct BenchArgs {
     /// page, a clerk's own list, claims and completions (p50 and p99).
     #[arg(long, value_name = "N")]
     pub(crate) tasks: Option<usize>,
+    /// Task completions: this many instances wait at a user task, then --callers concurrent
+    /// callers (64 if not given) complete them one at a time: completions per second.
+    #[arg(long, value_name = "N")]
+    pub(crate) complete_tasks: Option<usize>,
     /// Signal mode: this many instances wait for one signal (started through the engine),
     /// which is then delivered to them all in chunks of --signal-chunk: the time per instance.
     #[arg(long, value_name = "N")]
