@@ -295,7 +295,7 @@ async fn two_callers_in_flight_hold_the_horizon() {
     }
 }
 
-/// A batch that takes longer than the consumer's lease: its holder renews the lease while it
+/// A batch that takes longer than the consumer's lease (2 s; the work takes 5 s): its holder renews the lease while it
 /// handles it, so the other engine never reads the same messages and the holder acknowledges
 /// them. Before, the other engine took the lapsed lease, handled the batch again, and each
 /// lost the lease to the other before it could acknowledge: the chaos run redelivered the same
@@ -307,7 +307,8 @@ async fn a_batch_longer_than_the_lease_is_handled_once_and_acknowledged() {
 
     const N: usize = 5;
     let db = TestDb::new().await;
-    let lease = chrono::Duration::milliseconds(300);
+    // Long enough that a renewal every third of it is not late on a loaded CI machine.
+    let lease = chrono::Duration::seconds(2);
     let calls = Arc::new(AtomicUsize::new(0));
     let engine = |name: &str| {
         let calls = calls.clone();
@@ -326,8 +327,9 @@ async fn a_batch_longer_than_the_lease_is_handled_once_and_acknowledged() {
                     let calls = calls.clone();
                     async move {
                         calls.fetch_add(1, Ordering::SeqCst);
-                        // The work itself takes four leases (not a wait for another task).
-                        tokio::time::sleep((lease * 4).to_std().unwrap()).await;
+                        // The work itself takes two and a half leases (not a wait for another
+                        // task).
+                        tokio::time::sleep((lease * 5 / 2).to_std().unwrap()).await;
                         Ok(())
                     }
                 },
