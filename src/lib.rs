@@ -3,6 +3,7 @@
 
 pub mod bpmn;
 pub mod bridge;
+pub mod bucket;
 #[cfg(feature = "console")]
 pub mod console;
 pub mod definition;

@@ -49,6 +49,9 @@ pub struct BenchConfig {
     /// batches of `start_batch` instead.
     #[serde(default)]
     pub callers: usize,
+    /// Whether the bench schema is made in the partitioned layout (docs/SCALING.md).
+    #[serde(default)]
+    pub partitioned: bool,
 }
 
 /// The workload.
@@ -100,6 +103,11 @@ pub async fn store(cfg: &BenchConfig, pool_size: usize) -> Result<Store> {
         StoreConfig {
             schema: cfg.schema.clone(),
             pool_size,
+            layout: if cfg.partitioned {
+                longrun::store::Layout::Partitioned
+            } else {
+                longrun::store::Layout::Plain
+            },
             ..StoreConfig::default()
         },
     )

@@ -7,9 +7,52 @@
 -- `__schema__` stands for the configured schema name (default `longrun`); longrun substitutes the
 -- quoted name. `longrun migrate --print` shows the exact SQL that will run.
 --
--- Distribution: every instance-owned table carries `instance_id`, so on Citus the tables can be
--- distributed by it (`definitions` would be a reference table). `events` grows without bound and
--- is the table to partition by time (`recorded_at`) when history is archived.
+-- Distribution: every per-instance table carries `bucket` (0 to 255), and every primary key and
+-- unique index on it leads with it, so on Citus the tables are distributed by `bucket` and
+-- `definitions` is a reference table (docs/SCALING.md). An instance's bucket is the last byte of
+-- its id (`bucket_of`); longrun mints ids whose last byte is the bucket of the business key
+-- (`bucket_of_key`), so an instance and the messages correlated to it by that key share a
+-- bucket. `__bucketed__` after a bucketed table is empty in the plain layout and `PARTITION BY
+-- HASH (bucket)` in the partitioned one (`longrun migrate --layout partitioned`), whose 16
+-- partitions `bucket_partitions` then creates.
+
+CREATE FUNCTION __schema__.bucket_of(id uuid) RETURNS smallint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT get_byte(uuid_send(id), 15)::smallint $$;
+COMMENT ON FUNCTION __schema__.bucket_of(uuid) IS
+    'The bucket of an instance (and of every row it owns): the last byte of its id.';
+
+-- Declared immutable: the database encoding, the only input convert_to reads besides its
+-- arguments, never changes.
+CREATE FUNCTION __schema__.bucket_of_key(key text) RETURNS smallint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT get_byte(sha256(convert_to(key, 'UTF8')), 0)::smallint $$;
+COMMENT ON FUNCTION __schema__.bucket_of_key(text) IS
+    'The bucket of a correlation or business key: the first byte of the SHA-256 of its UTF-8 bytes. Instances started with that business key get ids in this bucket.';
+
+-- Only migrations call it: in the partitioned layout it creates a bucketed table's partitions
+-- (with `storage`, e.g. fillfactor); in the plain layout it sets `storage` on the table.
+CREATE FUNCTION __schema__.bucket_partitions(tbl regclass, storage text DEFAULT NULL)
+    RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    parts constant integer := 16;
+    nsp text;
+    rel text;
+BEGIN
+    SELECT n.nspname, c.relname INTO nsp, rel
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF (SELECT relkind FROM pg_class WHERE oid = tbl) = 'p' THEN
+        FOR i IN 0 .. parts - 1 LOOP
+            EXECUTE format('CREATE TABLE %I.%I PARTITION OF %s FOR VALUES WITH (MODULUS %s, REMAINDER %s)%s',
+                           nsp, rel || '_p' || i, tbl, parts, i,
+                           CASE WHEN storage IS NULL THEN '' ELSE ' WITH (' || storage || ')' END);
+        END LOOP;
+    ELSIF storage IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s SET (%s)', tbl, storage);
+    END IF;
+END $$;
+COMMENT ON FUNCTION __schema__.bucket_partitions(regclass, text) IS
+    'Migrations only: the 16 hash partitions of a bucketed table in the partitioned layout.';
 
 CREATE TABLE __schema__.definitions (
     process_id   text        NOT NULL,
@@ -36,7 +79,8 @@ CREATE INDEX definitions_start_message_idx ON __schema__.definitions (start_mess
     WHERE start_message IS NOT NULL;
 
 CREATE TABLE __schema__.instances (
-    instance_id  uuid        PRIMARY KEY,
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    instance_id  uuid        NOT NULL,
     process_id   text        NOT NULL,
     version      integer     NOT NULL,
     business_key text        NOT NULL,
@@ -49,11 +93,14 @@ CREATE TABLE __schema__.instances (
     started_at   timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL,
     ended_at     timestamptz,
+    PRIMARY KEY (bucket, instance_id),
     CHECK ((status = 'running') = (ended_at IS NULL)),
     FOREIGN KEY (process_id, version) REFERENCES __schema__.definitions (process_id, version)
-) WITH (fillfactor = 80);
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.instances', 'fillfactor = 80');
 COMMENT ON TABLE __schema__.instances IS
     'Current state of each process instance: a projection of its events, updated in the same transaction that appends them. Rebuildable from events.';
+COMMENT ON COLUMN __schema__.instances.bucket IS 'The bucket, bucket_of(instance_id): leads every key of every table the instance owns.';
 COMMENT ON COLUMN __schema__.instances.instance_id IS 'The instance id (UUIDv7, so ids sort by start time).';
 COMMENT ON COLUMN __schema__.instances.process_id IS 'The process it runs.';
 COMMENT ON COLUMN __schema__.instances.version IS 'The definition version it runs; changed only by an instance migration (a Migrated event in its history).';
@@ -68,10 +115,15 @@ COMMENT ON COLUMN __schema__.instances.started_at IS 'When it started (engine cl
 COMMENT ON COLUMN __schema__.instances.updated_at IS 'When its last event was appended (engine clock).';
 COMMENT ON COLUMN __schema__.instances.ended_at IS 'When it completed or failed; NULL while running.';
 
+-- Batches of ids (a transition's lock and update) find their rows here: one probe per id. The
+-- primary key leads with bucket, and a search of it for n ids in b buckets makes n x b probes
+-- (every pair of the two arrays), so these statements filter by bucket without searching by it.
+CREATE INDEX instances_id_idx ON __schema__.instances (instance_id);
 CREATE INDEX instances_process_status_idx ON __schema__.instances (process_id, status, version);
 CREATE INDEX instances_business_key_idx ON __schema__.instances (business_key, process_id);
 
 CREATE TABLE __schema__.events (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     instance_id  uuid        NOT NULL,
     seq          bigint      NOT NULL CHECK (seq > 0),
     position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
@@ -79,10 +131,12 @@ CREATE TABLE __schema__.events (
     event_type   text        NOT NULL,
     data         jsonb       NOT NULL,
     recorded_at  timestamptz NOT NULL,
-    PRIMARY KEY (instance_id, seq)
-);
+    PRIMARY KEY (bucket, instance_id, seq)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.events');
 COMMENT ON TABLE __schema__.events IS
     'Append-only event streams, one per instance, seq contiguous from 1. The source of truth; every other table but definitions, inbox and consumers is derived from it or from effects it implies.';
+COMMENT ON COLUMN __schema__.events.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
 COMMENT ON COLUMN __schema__.events.instance_id IS 'The stream (instance) it belongs to.';
 COMMENT ON COLUMN __schema__.events.seq IS 'Position within the stream: 1, 2, 3, ... without gaps.';
 COMMENT ON COLUMN __schema__.events.position IS 'Unique, increasing within a transaction; handed out in blocks of 100 per session, so neither insertion nor commit order across transactions: catch-up readers order by (xid, position) and read only below a horizon no transaction still writing longrun rows can fall under (sql/queries/read_horizon.sql).';
@@ -94,7 +148,8 @@ COMMENT ON COLUMN __schema__.events.recorded_at IS 'When it was recorded (engine
 CREATE INDEX events_xid_position_idx ON __schema__.events (xid, position);
 
 CREATE TABLE __schema__.jobs (
-    job_id        uuid        PRIMARY KEY,
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    job_id        uuid        NOT NULL,
     instance_id   uuid        NOT NULL,
     step_id       text        NOT NULL,
     handler       text        NOT NULL,
@@ -105,10 +160,13 @@ CREATE TABLE __schema__.jobs (
     lease_owner   text,
     lease_expires_at timestamptz,
     created_at    timestamptz NOT NULL,
+    PRIMARY KEY (bucket, job_id),
     CHECK ((lease_token IS NULL) = (lease_expires_at IS NULL))
-);
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.jobs');
 COMMENT ON TABLE __schema__.jobs IS
     'Work for in-process handlers: one row per service step entered. Claimed in batches with FOR UPDATE SKIP LOCKED under a lease; deleted in the transaction that records its completion. Small by design.';
+COMMENT ON COLUMN __schema__.jobs.bucket IS 'bucket_of(job_id): its instance''s bucket, since longrun derives the id in it. Leads every key.';
 COMMENT ON COLUMN __schema__.jobs.job_id IS 'The job id, also the handler''s idempotency key (stable across retries).';
 COMMENT ON COLUMN __schema__.jobs.instance_id IS 'The instance waiting for it.';
 COMMENT ON COLUMN __schema__.jobs.step_id IS 'The service step.';
@@ -123,11 +181,14 @@ COMMENT ON COLUMN __schema__.jobs.created_at IS 'When the job was created (engin
 
 -- Matches the claim query: unclaimed jobs by run_at; lapsed claims are found through the
 -- second index.
+-- Batches of job ids (finish, withdraw, migrate): see instances_id_idx.
+CREATE INDEX jobs_id_idx ON __schema__.jobs (job_id);
 CREATE INDEX jobs_claimable_idx ON __schema__.jobs (handler, run_at) WHERE lease_token IS NULL;
 CREATE INDEX jobs_leased_idx ON __schema__.jobs (lease_expires_at) WHERE lease_token IS NOT NULL;
 CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
 
 CREATE TABLE __schema__.outbox (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
     xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
     message_id   uuid        NOT NULL,
@@ -138,10 +199,12 @@ CREATE TABLE __schema__.outbox (
     key          text        NOT NULL,
     payload      jsonb       NOT NULL,
     created_at   timestamptz NOT NULL,
-    PRIMARY KEY (instance_id, message_id)
-);
+    PRIMARY KEY (bucket, instance_id, message_id)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.outbox');
 COMMENT ON TABLE __schema__.outbox IS
     'Outbound messages, written in the transaction of the transition that sends them. A durable log: consumers read it by (xid, position) from their checkpoint in the consumers table.';
+COMMENT ON COLUMN __schema__.outbox.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
 COMMENT ON COLUMN __schema__.outbox.position IS 'Unique, increasing within a transaction (blocks of 100 per session); read order is (xid, position).';
 COMMENT ON COLUMN __schema__.outbox.xid IS 'The writing transaction (see events.xid).';
 COMMENT ON COLUMN __schema__.outbox.message_id IS 'Stable message id: receivers deduplicate by it.';
@@ -175,7 +238,8 @@ COMMENT ON COLUMN __schema__.consumers.lease_expires_at IS 'When that lease laps
 COMMENT ON COLUMN __schema__.consumers.updated_at IS 'Last acknowledgement or claim (engine clock).';
 
 CREATE TABLE __schema__.inbox (
-    message_id   text        PRIMARY KEY,
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    message_id   text        NOT NULL,
     name         text        NOT NULL,
     key          text        NOT NULL,
     payload      jsonb       NOT NULL,
@@ -186,10 +250,13 @@ CREATE TABLE __schema__.inbox (
     expires_at   timestamptz NOT NULL,
     processed_at timestamptz,
     CHECK ((status = 'dead') = (reason IS NOT NULL)),
+    PRIMARY KEY (bucket, message_id),
     CHECK ((status IN ('correlated', 'started')) = (instance_id IS NOT NULL))
-);
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.inbox');
 COMMENT ON TABLE __schema__.inbox IS
     'Every inbound message, by id: a second delivery of the same id is a duplicate and changes nothing. Messages nobody waits for yet stay buffered until their expiry, then become dead letters with a reason.';
+COMMENT ON COLUMN __schema__.inbox.bucket IS 'The bucket of its correlation key, bucket_of_key(key): the instances started with that business key are in it. Message ids are deduplicated within a bucket.';
 COMMENT ON COLUMN __schema__.inbox.message_id IS 'The sender''s message id: the deduplication key.';
 COMMENT ON COLUMN __schema__.inbox.name IS 'The message name, e.g. PaymentReceived.';
 COMMENT ON COLUMN __schema__.inbox.key IS 'The correlation key (e.g. the order id).';
@@ -201,23 +268,30 @@ COMMENT ON COLUMN __schema__.inbox.received_at IS 'When it arrived (engine clock
 COMMENT ON COLUMN __schema__.inbox.expires_at IS 'A buffered message is taken until this time, then dead-lettered.';
 COMMENT ON COLUMN __schema__.inbox.processed_at IS 'When it was correlated, started an instance or was dead-lettered.';
 
-CREATE INDEX inbox_buffered_idx ON __schema__.inbox (name, key, received_at) WHERE status = 'buffered';
+-- Batches of settled messages: see instances_id_idx.
+CREATE INDEX inbox_message_idx ON __schema__.inbox (message_id);
+CREATE INDEX inbox_buffered_idx ON __schema__.inbox (bucket, name, key, received_at) WHERE status = 'buffered';
 CREATE INDEX inbox_expiry_idx ON __schema__.inbox (expires_at) WHERE status = 'buffered';
 
 CREATE TABLE __schema__.subscriptions (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     instance_id  uuid        NOT NULL,
     step_id      text        NOT NULL,
     message_name text        NOT NULL,
     correlation_key text     NOT NULL,
     created_at   timestamptz NOT NULL,
-    PRIMARY KEY (instance_id, step_id, message_name)
-);
+    PRIMARY KEY (bucket, instance_id, step_id, message_name)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.subscriptions');
 COMMENT ON TABLE __schema__.subscriptions IS
     'Who waits for which message: one row per message a waiting step listens for (its own, and boundary messages that end the wait another way). Added and removed in the transactions that start and end the wait.';
+COMMENT ON COLUMN __schema__.subscriptions.bucket IS 'The bucket of its correlation key (bucket_of_key), where the message it waits for is looked up; for a keyless wait, the instance''s bucket.';
 COMMENT ON COLUMN __schema__.subscriptions.instance_id IS 'The waiting instance.';
 COMMENT ON COLUMN __schema__.subscriptions.step_id IS 'The step it waits at.';
 COMMENT ON COLUMN __schema__.subscriptions.message_name IS 'The message name it waits for.';
 COMMENT ON COLUMN __schema__.subscriptions.correlation_key IS 'The key the message must carry.';
 COMMENT ON COLUMN __schema__.subscriptions.created_at IS 'Since when it waits (engine clock).';
 
+-- Batches of ended waits: see instances_id_idx.
+CREATE INDEX subscriptions_instance_idx ON __schema__.subscriptions (instance_id, step_id);
 CREATE INDEX subscriptions_message_idx ON __schema__.subscriptions (message_name, correlation_key);

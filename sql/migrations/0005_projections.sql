@@ -28,18 +28,22 @@ COMMENT ON COLUMN __schema__.projections.rebuilt_at IS 'When it was last reset t
 COMMENT ON COLUMN __schema__.projections.updated_at IS 'When it last applied a batch (engine clock).';
 
 CREATE TABLE __schema__.projection_progress (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     name        text   NOT NULL,
     instance_id uuid   NOT NULL,
     seq         bigint NOT NULL,
-    PRIMARY KEY (name, instance_id)
-);
+    PRIMARY KEY (bucket, name, instance_id)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.projection_progress');
 COMMENT ON TABLE __schema__.projection_progress IS
     'Per projection and instance, the sequence number of the last event applied: streams are applied in order, each event once.';
+COMMENT ON COLUMN __schema__.projection_progress.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
 COMMENT ON COLUMN __schema__.projection_progress.name IS 'The projection.';
 COMMENT ON COLUMN __schema__.projection_progress.instance_id IS 'The instance.';
 COMMENT ON COLUMN __schema__.projection_progress.seq IS 'The last event of its stream the projection has applied.';
 
 CREATE TABLE __schema__.activity (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     instance_id uuid        NOT NULL,
     seq         bigint      NOT NULL,
     process_id  text        NOT NULL,
@@ -52,10 +56,12 @@ CREATE TABLE __schema__.activity (
                 (extract(epoch FROM ended_at - started_at) * 1000) STORED,
     outcome     text,
     attempts    integer     NOT NULL DEFAULT 1,
-    PRIMARY KEY (instance_id, seq)
-);
+    PRIMARY KEY (bucket, instance_id, seq)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.activity');
 COMMENT ON TABLE __schema__.activity IS
     'Activity history (a projection of the events): one row per step execution, from the event that began it to the one that ended it.';
+COMMENT ON COLUMN __schema__.activity.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
 COMMENT ON COLUMN __schema__.activity.instance_id IS 'The instance.';
 COMMENT ON COLUMN __schema__.activity.seq IS 'Sequence number of the event that began the execution.';
 COMMENT ON COLUMN __schema__.activity.process_id IS 'The process.';

@@ -13,5 +13,5 @@ COMMENT ON COLUMN __schema__.instances.key_unique IS
     'True when the process version declares its business key unique among running instances: the row is then in instances_running_key_unique while it runs.';
 
 CREATE UNIQUE INDEX instances_running_key_unique
-    ON __schema__.instances (process_id, business_key)
+    ON __schema__.instances (bucket, process_id, business_key)
     WHERE status = 'running' AND key_unique;

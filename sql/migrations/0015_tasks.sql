@@ -15,7 +15,8 @@
 -- for a moment, no rewrite).
 
 CREATE TABLE __schema__.tasks (
-    task_id          uuid        PRIMARY KEY,
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    task_id          uuid        NOT NULL,
     instance_id      uuid        NOT NULL,
     process_id       text        NOT NULL,
     step_id          text        NOT NULL,
@@ -29,10 +30,13 @@ CREATE TABLE __schema__.tasks (
     form_key         text,
     created_at       timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL,
-    due_key          timestamptz NOT NULL GENERATED ALWAYS AS (coalesce(due_at, 'infinity'::timestamptz)) STORED
-);
+    due_key          timestamptz NOT NULL GENERATED ALWAYS AS (coalesce(due_at, 'infinity'::timestamptz)) STORED,
+    PRIMARY KEY (bucket, task_id)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.tasks');
 COMMENT ON TABLE __schema__.tasks IS
     'Open user tasks, one row per task: written and deleted with the transitions of their instance. Their history is in the instance''s events.';
+COMMENT ON COLUMN __schema__.tasks.bucket IS 'bucket_of(task_id): its instance''s bucket, since longrun derives the id in it. Leads every key.';
 COMMENT ON COLUMN __schema__.tasks.task_id IS 'The task id.';
 COMMENT ON COLUMN __schema__.tasks.instance_id IS 'The instance that waits for it.';
 COMMENT ON COLUMN __schema__.tasks.process_id IS 'The instance''s process.';
@@ -48,27 +52,34 @@ COMMENT ON COLUMN __schema__.tasks.form_key IS 'The form reference the step decl
 COMMENT ON COLUMN __schema__.tasks.created_at IS 'When it was opened (engine clock).';
 COMMENT ON COLUMN __schema__.tasks.updated_at IS 'When it last changed (engine clock).';
 COMMENT ON COLUMN __schema__.tasks.due_key IS 'due_at, or infinity without one: the first key of every list''s order.';
+-- Batches of task ids: see instances_id_idx in 0001.
+CREATE INDEX tasks_id_idx ON __schema__.tasks (task_id);
 CREATE INDEX tasks_list_idx ON __schema__.tasks (due_key, created_at, task_id);
 CREATE INDEX tasks_assignee_idx ON __schema__.tasks (assignee, due_key, created_at, task_id)
     WHERE assignee IS NOT NULL;
 CREATE INDEX tasks_instance_idx ON __schema__.tasks (instance_id);
 
 CREATE TABLE __schema__.task_candidates (
+    bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     kind       text        NOT NULL CHECK (kind IN ('user', 'group')),
     name       text        NOT NULL,
     due_key    timestamptz NOT NULL,
     created_at timestamptz NOT NULL,
-    task_id    uuid        NOT NULL REFERENCES __schema__.tasks (task_id) ON DELETE CASCADE,
-    PRIMARY KEY (kind, name, due_key, created_at, task_id)
-);
+    task_id    uuid        NOT NULL,
+    PRIMARY KEY (bucket, task_id, kind, name),
+    FOREIGN KEY (bucket, task_id) REFERENCES __schema__.tasks (bucket, task_id) ON DELETE CASCADE
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.task_candidates');
 COMMENT ON TABLE __schema__.task_candidates IS
     'Who an open task is offered to: one row per candidate user or group, in list order, so a group''s task list is an index range.';
+COMMENT ON COLUMN __schema__.task_candidates.bucket IS 'The bucket of its task.';
 COMMENT ON COLUMN __schema__.task_candidates.kind IS 'user or group.';
 COMMENT ON COLUMN __schema__.task_candidates.name IS 'The user or group name.';
 COMMENT ON COLUMN __schema__.task_candidates.due_key IS 'The task''s due_key (copied, for the order).';
 COMMENT ON COLUMN __schema__.task_candidates.created_at IS 'The task''s created_at (copied, for the order).';
 COMMENT ON COLUMN __schema__.task_candidates.task_id IS 'The task.';
-CREATE INDEX task_candidates_task_idx ON __schema__.task_candidates (task_id);
+-- The task lists: a user's or group's open tasks in list order are an index range.
+CREATE INDEX task_candidates_list_idx ON __schema__.task_candidates (kind, name, due_key, created_at, task_id);
 
 CREATE VIEW __schema__.report_tasks AS
 SELECT process_id, step_id,

@@ -6,32 +6,32 @@ CREATE TEMP TABLE IF NOT EXISTS prefill_ids (g bigint PRIMARY KEY, id uuid NOT N
 INSERT INTO prefill_ids
 SELECT g, md5(__template__::text || ':' || g)::uuid FROM generate_series(__first__::bigint, __first__::bigint + __count__::bigint - 1) g;
 INSERT INTO __schema__.instances
-    (instance_id, process_id, version, business_key, status, current_step, waiting_for,
+    (bucket, instance_id, process_id, version, business_key, status, current_step, waiting_for,
      variables, state, seq, started_at, updated_at, ended_at, key_unique)
-SELECT p.id, i.process_id, i.version, 'prefill-' || p.g, i.status, i.current_step, i.waiting_for,
+SELECT __schema__.bucket_of(p.id), p.id, i.process_id, i.version, 'prefill-' || p.g, i.status, i.current_step, i.waiting_for,
        i.variables, i.state, i.seq, i.started_at, i.updated_at, i.ended_at, i.key_unique
 FROM __schema__.instances i, prefill_ids p WHERE i.instance_id = __template__::uuid;
-INSERT INTO __schema__.events (instance_id, seq, event_type, data, recorded_at, schema_version)
-SELECT p.id, e.seq, e.event_type, e.data, e.recorded_at, e.schema_version
+INSERT INTO __schema__.events (bucket, instance_id, seq, event_type, data, recorded_at, schema_version)
+SELECT __schema__.bucket_of(p.id), p.id, e.seq, e.event_type, e.data, e.recorded_at, e.schema_version
 FROM __schema__.events e, prefill_ids p WHERE e.instance_id = __template__::uuid;
 INSERT INTO __schema__.activity
-    (instance_id, seq, process_id, version, step_id, kind, started_at, ended_at, outcome,
+    (bucket, instance_id, seq, process_id, version, step_id, kind, started_at, ended_at, outcome,
      attempts, incident)
-SELECT p.id, a.seq, a.process_id, a.version, a.step_id, a.kind, a.started_at, a.ended_at,
+SELECT __schema__.bucket_of(p.id), p.id, a.seq, a.process_id, a.version, a.step_id, a.kind, a.started_at, a.ended_at,
        a.outcome, a.attempts, a.incident
 FROM __schema__.activity a, prefill_ids p WHERE a.instance_id = __template__::uuid;
-INSERT INTO __schema__.projection_progress (name, instance_id, seq)
-SELECT pp.name, p.id, pp.seq
+INSERT INTO __schema__.projection_progress (bucket, name, instance_id, seq)
+SELECT __schema__.bucket_of(p.id), pp.name, p.id, pp.seq
 FROM __schema__.projection_progress pp, prefill_ids p WHERE pp.instance_id = __template__::uuid;
 INSERT INTO __schema__.outbox
-    (message_id, instance_id, topic, kind, name, key, payload, created_at, trace_key,
+    (bucket, message_id, instance_id, topic, kind, name, key, payload, created_at, trace_key,
      traceparent)
-SELECT md5(o.message_id::text || ':' || p.g)::uuid, p.id, o.topic, o.kind, o.name,
+SELECT __schema__.bucket_of(p.id), md5(o.message_id::text || ':' || p.g)::uuid, p.id, o.topic, o.kind, o.name,
        'prefill-' || p.g, o.payload, o.created_at, 'prefill-' || p.g, o.traceparent
 FROM __schema__.outbox o, prefill_ids p WHERE o.instance_id = __template__::uuid;
 INSERT INTO __schema__.inbox
-    (message_id, name, key, payload, status, instance_id, reason, received_at, expires_at,
+    (bucket, message_id, name, key, payload, status, instance_id, reason, received_at, expires_at,
      processed_at)
-SELECT b.message_id || ':' || p.g, b.name, 'prefill-' || p.g, b.payload, b.status, p.id,
+SELECT __schema__.bucket_of_key('prefill-' || p.g), b.message_id || ':' || p.g, b.name, 'prefill-' || p.g, b.payload, b.status, p.id,
        b.reason, b.received_at, b.expires_at, b.processed_at
 FROM __schema__.inbox b, prefill_ids p WHERE b.instance_id = __template__::uuid;

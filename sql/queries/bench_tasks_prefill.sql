@@ -13,17 +13,17 @@ SELECT g, md5(__template__::text || ':i:' || g)::uuid, md5(__template__::text ||
 FROM generate_series(__first__::bigint, __first__::bigint + __count__::bigint - 1) g,
      __schema__.tasks t WHERE t.instance_id = __template__::uuid;
 INSERT INTO __schema__.instances
-    (instance_id, process_id, version, business_key, status, current_step, waiting_for,
+    (bucket, instance_id, process_id, version, business_key, status, current_step, waiting_for,
      variables, state, seq, started_at, updated_at, ended_at, key_unique)
-SELECT p.iid, i.process_id, i.version, 'task-' || p.g, i.status, i.current_step, i.waiting_for,
+SELECT __schema__.bucket_of(p.iid), p.iid, i.process_id, i.version, 'task-' || p.g, i.status, i.current_step, i.waiting_for,
        i.variables,
        jsonb_set(jsonb_set(jsonb_set(i.state, '{waits,0,task_id}', to_jsonb(p.tid::text)),
                            '{waits,0,task,candidate_groups}', jsonb_build_array('all', p.grp)),
                  '{waits,0,task,due_at}', to_jsonb(p.due)),
        i.seq, i.started_at, i.updated_at, i.ended_at, i.key_unique
 FROM __schema__.instances i, task_ids p WHERE i.instance_id = __template__::uuid;
-INSERT INTO __schema__.events (instance_id, seq, event_type, data, recorded_at, schema_version)
-SELECT p.iid, e.seq, e.event_type,
+INSERT INTO __schema__.events (bucket, instance_id, seq, event_type, data, recorded_at, schema_version)
+SELECT __schema__.bucket_of(p.iid), p.iid, e.seq, e.event_type,
        CASE WHEN e.event_type = 'TaskCreated'
             THEN e.data || jsonb_build_object('task_id', p.tid, 'candidate_groups',
                                               jsonb_build_array('all', p.grp), 'due_at', p.due)
@@ -31,12 +31,12 @@ SELECT p.iid, e.seq, e.event_type,
        e.recorded_at, e.schema_version
 FROM __schema__.events e, task_ids p WHERE e.instance_id = __template__::uuid;
 INSERT INTO __schema__.tasks
-    (task_id, instance_id, process_id, step_id, business_key, assignee, candidate_users,
+    (bucket, task_id, instance_id, process_id, step_id, business_key, assignee, candidate_users,
      candidate_groups, priority, due_at, follow_up_at, form_key, created_at, updated_at)
-SELECT p.tid, p.iid, t.process_id, t.step_id, 'task-' || p.g, NULL, '{}', ARRAY['all', p.grp],
+SELECT __schema__.bucket_of(p.iid), p.tid, p.iid, t.process_id, t.step_id, 'task-' || p.g, NULL, '{}', ARRAY['all', p.grp],
        t.priority, p.due, t.follow_up_at, t.form_key, t.created_at, t.updated_at
 FROM __schema__.tasks t, task_ids p WHERE t.instance_id = __template__::uuid;
-INSERT INTO __schema__.task_candidates (kind, name, due_key, created_at, task_id)
-SELECT 'group', c.name, p.due, t.created_at, p.tid
+INSERT INTO __schema__.task_candidates (bucket, kind, name, due_key, created_at, task_id)
+SELECT __schema__.bucket_of(p.iid), 'group', c.name, p.due, t.created_at, p.tid
 FROM __schema__.tasks t, task_ids p, unnest(ARRAY['all', p.grp]) AS c(name)
 WHERE t.instance_id = __template__::uuid;

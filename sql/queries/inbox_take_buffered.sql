@@ -7,7 +7,7 @@ FROM unnest($1::text[], $2::text[], $3::int[]) AS p(name, key, n)
 CROSS JOIN LATERAL (
     SELECT i.name, i.key, i.message_id, i.payload, i.received_at
     FROM __schema__.inbox i
-    WHERE i.status = 'buffered' AND i.name = p.name AND i.key = p.key AND i.expires_at > $4
+    WHERE i.bucket = __schema__.bucket_of_key(p.key) AND i.status = 'buffered' AND i.name = p.name AND i.key = p.key AND i.expires_at > $4
       AND i.message_id <> ALL ($5::text[])
     ORDER BY i.received_at
     LIMIT p.n

@@ -2,9 +2,9 @@
 -- (claimed, released, reassigned, new dates or priority, moved to a migrated step) updated.
 -- The candidate lists come as JSON arrays (one per task).
 INSERT INTO __schema__.tasks AS t
-    (task_id, instance_id, process_id, step_id, business_key, assignee, candidate_users,
+    (bucket, task_id, instance_id, process_id, step_id, business_key, assignee, candidate_users,
      candidate_groups, priority, due_at, follow_up_at, form_key, created_at, updated_at)
-SELECT r.task_id, r.instance_id, r.process_id, r.step_id, r.business_key, r.assignee,
+SELECT __schema__.bucket_of(r.task_id), r.task_id, r.instance_id, r.process_id, r.step_id, r.business_key, r.assignee,
        ARRAY(SELECT jsonb_array_elements_text(r.users)),
        ARRAY(SELECT jsonb_array_elements_text(r.groups)),
        r.priority, r.due_at, r.follow_up_at, r.form_key, r.created_at, r.updated_at
@@ -13,7 +13,7 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text
             $12::text[], $13::timestamptz[], $14::timestamptz[])
      AS r(task_id, instance_id, process_id, step_id, business_key, assignee, users, groups,
           priority, due_at, follow_up_at, form_key, created_at, updated_at)
-ON CONFLICT (task_id) DO UPDATE SET
+ON CONFLICT (bucket, task_id) DO UPDATE SET
     step_id = excluded.step_id,
     assignee = excluded.assignee,
     candidate_users = excluded.candidate_users,

@@ -232,11 +232,15 @@ pub enum Rejection {
 /// Namespace for ids derived from (instance, sequence).
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6c6f_6e67_7275_6e00_8000_0000_0000_0001);
 
-/// The stable id of whatever the event at `seq` of `instance` creates (a job, an outbound
-/// message): the same transition always yields the same id.
+/// The stable id of whatever the event at `seq` of `instance` creates (a job, a timer, a task,
+/// an outbound message, a child instance): the same transition always yields the same id. It
+/// is in the instance's bucket ([`crate::bucket`]), so a row keyed by it is found in one.
 pub fn derived_id(instance: Uuid, seq: i64) -> Uuid {
     let mut name = [0u8; 24];
     name[..16].copy_from_slice(instance.as_bytes());
     name[16..].copy_from_slice(&seq.to_be_bytes());
-    Uuid::new_v5(&ID_NAMESPACE, &name)
+    crate::bucket::in_bucket(
+        Uuid::new_v5(&ID_NAMESPACE, &name),
+        crate::bucket::bucket_of(instance),
+    )
 }

@@ -119,7 +119,10 @@ impl Engine {
                 Some(k) => {
                     check_idempotency_key(k)?;
                     let name = store.lock_key(&["start", &r.process, k]);
-                    Some(Uuid::new_v5(&IDEMPOTENT_STARTS, name.as_bytes()))
+                    Some(crate::bucket::in_bucket(
+                        Uuid::new_v5(&IDEMPOTENT_STARTS, name.as_bytes()),
+                        crate::bucket::bucket_of_key(&r.business_key),
+                    ))
                 }
                 None => None,
             };
@@ -182,7 +185,8 @@ impl Engine {
                     }
                 }
             }
-            let instance_id = derived.unwrap_or_else(Uuid::now_v7);
+            let instance_id =
+                derived.unwrap_or_else(|| crate::bucket::new_instance_id(&r.business_key));
             if def.unique_business_key.is_some() {
                 unique_made.insert((r.process.clone(), r.business_key.clone()), instance_id);
             }

@@ -39,6 +39,36 @@ pub struct StoreConfig {
     /// (a row another transaction holds, say) fails with an error instead of waiting on.
     /// Default 10 s; `None` leaves the server's setting.
     pub lock_timeout: Option<Duration>,
+    /// How the migrations create the bucketed tables when they create the schema: plain tables
+    /// (the default) or each `PARTITION BY HASH (bucket)` (docs/SCALING.md). A schema that
+    /// exists keeps the layout it was created with, whatever this says.
+    pub layout: Layout,
+}
+
+/// How the per-instance tables are laid out (see docs/SCALING.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// One plain table each.
+    #[default]
+    Plain,
+    /// Each bucketed table `PARTITION BY HASH (bucket)` in 16 partitions: PostgreSQL then
+    /// enforces the key rules a distributed database (Citus) needs, and a statement on one
+    /// bucket reads one partition.
+    Partitioned,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Layout> {
+        match s {
+            "plain" => Ok(Layout::Plain),
+            "partitioned" => Ok(Layout::Partitioned),
+            other => Err(Error::BadInput(format!(
+                "layout {other:?}: expected plain or partitioned"
+            ))),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -53,6 +83,7 @@ impl Default for StoreConfig {
             pool_wait_timeout: Duration::from_secs(30),
             statement_timeout: Some(Duration::from_secs(60)),
             lock_timeout: Some(Duration::from_secs(10)),
+            layout: Layout::Plain,
         }
     }
 }

@@ -191,7 +191,7 @@ impl Store {
             )
             .await?;
         if inserted.is_empty() {
-            let rows = c.rows(&q.inbox_get, &[&msg.id]).await?;
+            let rows = c.rows(&q.inbox_get, &[&msg.id, &msg.key]).await?;
             let (status, instance_id) = rows
                 .first()
                 .map(|r| (r.get::<_, String>("status"), r.get::<_, Option<Uuid>>(1)))
@@ -224,6 +224,7 @@ impl Store {
             };
             let settle = Settle {
                 message_id: msg.id.clone(),
+                key: msg.key.clone(),
                 status: "correlated",
                 instance_id: Some(instance_id),
                 reason: None,
@@ -255,7 +256,7 @@ impl Store {
                         continue;
                     }
                 }
-                let instance_id = Uuid::now_v7();
+                let instance_id = crate::bucket::new_instance_id(&msg.key);
                 ids.push(instance_id);
                 works.push(Work::Start {
                     instance_id,
@@ -277,6 +278,7 @@ impl Store {
                 );
                 let settle = Settle {
                     message_id: msg.id.clone(),
+                    key: msg.key.clone(),
                     status: "dead",
                     instance_id: None,
                     reason: Some(reason.clone()),
@@ -286,6 +288,7 @@ impl Store {
             }
             let settle = Settle {
                 message_id: msg.id.clone(),
+                key: msg.key.clone(),
                 status: "started",
                 instance_id: Some(ids[0]),
                 reason: None,
@@ -312,6 +315,7 @@ impl Store {
         let reason = unknown_reason(&msg.name);
         let settle = Settle {
             message_id: msg.id.clone(),
+            key: msg.key.clone(),
             status: "dead",
             instance_id: None,
             reason: Some(reason.clone()),
@@ -390,7 +394,10 @@ impl Store {
         let f_names: Vec<&str> = fresh.iter().map(|&i| msgs[i].name.as_str()).collect();
         let f_keys: Vec<&str> = fresh.iter().map(|&i| msgs[i].key.as_str()).collect();
         let waiting: HashMap<(String, String), Uuid> = c
-            .rows(&q.subscriptions_find_many, &[&f_names, &f_keys])
+            .rows(
+                &q.subscriptions_find_many,
+                &[&f_names, &f_keys, &crate::bucket::buckets_of_keys(&f_keys)],
+            )
             .await?
             .iter()
             .map(|r| {
@@ -414,7 +421,7 @@ impl Store {
                     // Two messages for one instance: the second must see the first's effect.
                     slow.push(i);
                     // Its inbox row is in; deliver_in would call it a duplicate, so undo it.
-                    c.rows(&q.inbox_forget, &[&m.id]).await?;
+                    c.rows(&q.inbox_forget, &[&m.id, &m.key]).await?;
                     continue;
                 }
                 works.push(Work::Continue {
@@ -427,6 +434,7 @@ impl Store {
                 });
                 settles.push(Settle {
                     message_id: m.id.clone(),
+                    key: m.key.clone(),
                     status: "correlated",
                     instance_id: Some(*instance_id),
                     reason: None,
@@ -452,13 +460,13 @@ impl Store {
             if starters[&m.name].1 {
                 // A running instance's key decides: one at a time, the slow way.
                 slow.push(i);
-                c.rows(&q.inbox_forget, &[&m.id]).await?;
+                c.rows(&q.inbox_forget, &[&m.id, &m.key]).await?;
                 continue;
             }
             if let Some((processes, _)) = starters.get(&m.name).filter(|p| !p.0.is_empty()) {
                 let mut ids: Vec<Uuid> = Vec::with_capacity(processes.len());
                 for (process, version) in processes {
-                    let instance_id = Uuid::now_v7();
+                    let instance_id = crate::bucket::new_instance_id(&m.key);
                     ids.push(instance_id);
                     works.push(Work::Start {
                         instance_id,
@@ -474,6 +482,7 @@ impl Store {
                 }
                 settles.push(Settle {
                     message_id: m.id.clone(),
+                    key: m.key.clone(),
                     status: "started",
                     instance_id: Some(ids[0]),
                     reason: None,
@@ -497,6 +506,7 @@ impl Store {
                 let reason = unknown_reason(&m.name);
                 settles.push(Settle {
                     message_id: m.id.clone(),
+                    key: m.key.clone(),
                     status: "dead",
                     instance_id: None,
                     reason: Some(reason.clone()),

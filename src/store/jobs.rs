@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::bucket::buckets_of;
+
 use super::{Applied, Lease, Result, Store, Work};
 use crate::machine::Input;
 
@@ -111,7 +113,7 @@ impl Store {
         let tokens: Vec<Uuid> = finished.iter().map(|f| f.job.lease_token).collect();
         let stmt = tx.prepare_cached(&self.q().jobs_finish).await?;
         let held: std::collections::HashSet<Uuid> = tx
-            .query(&stmt, &[&ids, &tokens])
+            .query(&stmt, &[&ids, &tokens, &buckets_of(&ids)])
             .await?
             .iter()
             .map(|r| r.get("job_id"))

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use super::sql::{render, MIGRATIONS};
-use super::{Error, Result, Roles, Store};
+use super::{Error, Layout, Result, Roles, Store};
 
 /// The first migration that runs as the owner role (the one that creates it: 0009).
 const OWNER_FROM: i32 = 9;
@@ -32,7 +32,7 @@ fn checksum(text: &str) -> String {
 impl Store {
     /// Every migration longrun ships, rendered for this schema (what `migrate --print` shows).
     pub fn migrations(&self) -> Vec<Migration> {
-        migrations_with(self.schema(), self.roles())
+        migrations_with(self.schema(), self.roles(), self.layout())
     }
 
     /// Apply the migrations not yet applied, in order, all in one transaction, under a
@@ -46,6 +46,7 @@ impl Store {
             .await?;
         tx.execute(&self.q().migrations_lock, &[&self.schema()])
             .await?;
+        tx.batch_execute(&self.q().migrations_lock_timeout).await?;
         tx.batch_execute(&self.q().migrations_bootstrap).await?;
         let done: Vec<(i32, String, String)> = tx
             .query(&self.q().migrations_applied, &[])
@@ -53,7 +54,17 @@ impl Store {
             .iter()
             .map(|r| (r.get("version"), r.get("name"), r.get("checksum")))
             .collect();
-        let known = self.migrations();
+        // A schema that exists keeps its layout: the one its `instances` table was made with.
+        let layout = match tx
+            .query_opt(&self.q().migrations_layout, &[])
+            .await?
+            .and_then(|r| r.get::<_, Option<i8>>(0))
+        {
+            Some(kind) if kind as u8 == b'p' => Layout::Partitioned,
+            Some(_) => Layout::Plain,
+            None => self.layout(),
+        };
+        let known = migrations_with(self.schema(), self.roles(), layout);
         verify_applied(&done, &known)?;
         for m in known {
             if done.iter().any(|(v, _, _)| *v == m.version) {
@@ -130,20 +141,31 @@ fn verify_applied(done: &[(i32, String, String)], known: &[Migration]) -> Result
 /// The migrations rendered for `schema` with the default role names (what `longrun migrate
 /// --print` shows).
 pub fn migrations_for(schema: &str) -> Vec<Migration> {
-    migrations_with(schema, &Roles::default())
+    migrations_with(schema, &Roles::default(), Layout::Plain)
 }
 
-/// The migrations rendered for `schema` and these role names.
-pub fn migrations_with(schema: &str, roles: &Roles) -> Vec<Migration> {
+/// The migrations rendered for `schema`, these role names and this layout. The layout changes
+/// only how a bucketed table is created, never the checksum: both layouts apply the same
+/// migrations.
+pub fn migrations_with(schema: &str, roles: &Roles, layout: Layout) -> Vec<Migration> {
     MIGRATIONS
         .iter()
         .map(|(version, name, text)| Migration {
             version: *version,
             name: name.to_string(),
-            sql: render_roles(&render(text, schema), roles),
+            sql: render_layout(&render_roles(&render(text, schema), roles), layout),
             checksum: checksum(text),
         })
         .collect()
+}
+
+/// Fill in `__bucketed__`, which follows the column list of each bucketed table: nothing in
+/// the plain layout, `PARTITION BY HASH (bucket)` in the partitioned one.
+fn render_layout(sql: &str, layout: Layout) -> String {
+    match layout {
+        Layout::Plain => sql.replace(" __bucketed__", ""),
+        Layout::Partitioned => sql.replace("__bucketed__", "PARTITION BY HASH (bucket)"),
+    }
 }
 
 /// Fill in the role placeholders: `__owner_role_name__` (a name, inside a string literal) and
@@ -227,8 +249,8 @@ impl Pieces<'_> {
 /// `after` are applied, each migration after it, and each recorded with its checksum, so that
 /// engines and a later `longrun migrate` see them as applied. What `longrun migrate --print
 /// [--from N]` prints.
-pub fn migration_script(schema: &str, roles: &Roles, after: i32) -> Result<String> {
-    let all = migrations_with(schema, roles);
+pub fn migration_script(schema: &str, roles: &Roles, layout: Layout, after: i32) -> Result<String> {
+    let all = migrations_with(schema, roles, layout);
     let latest = all.last().map_or(0, |m| m.version);
     if !(0..=latest).contains(&after) {
         return Err(Error::BadInput(format!(
@@ -263,9 +285,14 @@ pub fn migration_script(schema: &str, roles: &Roles, after: i32) -> Result<Strin
 /// --format plain|flyway`): (file name, contents). Each file creates the schema and ledger if
 /// missing, checks that the migrations before it (and only those) are applied, and records
 /// itself, so the files apply in order with any tool and a later `longrun migrate` sees them.
-pub fn migration_files(schema: &str, roles: &Roles, format: FileFormat) -> Vec<(String, String)> {
+pub fn migration_files(
+    schema: &str,
+    roles: &Roles,
+    layout: Layout,
+    format: FileFormat,
+) -> Vec<(String, String)> {
     let p = Pieces { schema, roles };
-    migrations_with(schema, roles)
+    migrations_with(schema, roles, layout)
         .iter()
         .map(|m| {
             let body = [p.bootstrap(), p.check(m.version - 1), p.migration(m)].join("\n\n");

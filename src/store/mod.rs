@@ -32,7 +32,7 @@ mod write;
 pub use browse::{
     CountsLag, IncidentPage, InstanceFilter, InstancePage, Position, StepCount, VersionSummary,
 };
-pub use config::{pg_config, validate_schema, Roles, StoreConfig, DEFAULT_SCHEMA};
+pub use config::{pg_config, validate_schema, Layout, Roles, StoreConfig, DEFAULT_SCHEMA};
 pub use consumer::{Consumer, OutboxMessage};
 pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;
@@ -88,6 +88,7 @@ struct Inner {
     pool: Pool,
     schema: String,
     roles: Roles,
+    layout: Layout,
     q: Queries,
     pg: PgConfig,
     definitions: RwLock<HashMap<(String, i32), Arc<Process>>>,
@@ -154,6 +155,7 @@ impl Store {
                 q: Queries::new(&config.schema),
                 schema: config.schema,
                 roles: config.roles,
+                layout: config.layout,
                 pg,
                 definitions: RwLock::new(HashMap::new()),
             }),
@@ -170,6 +172,11 @@ impl Store {
     /// The role names the migrations use.
     pub fn roles(&self) -> &Roles {
         &self.inner.roles
+    }
+
+    /// The layout the migrations create a new schema with (an existing one keeps its own).
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
     }
 
     /// The connection settings (e.g. for a dedicated LISTEN connection).

@@ -217,6 +217,8 @@ queries!(
     migrations_no_statement_timeout,
     migrations_bootstrap,
     migrations_applied,
+    migrations_layout,
+    migrations_lock_timeout,
     migrations_record,
     definition_lock,
     definition_by_checksum,

@@ -80,11 +80,15 @@ impl Store {
                 self.schema(),
                 due_at.to_rfc3339()
             );
+            let business_key = due_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             works.push(Work::Start {
-                instance_id: Uuid::new_v5(&TIMER_STARTS, key.as_bytes()),
+                instance_id: crate::bucket::in_bucket(
+                    Uuid::new_v5(&TIMER_STARTS, key.as_bytes()),
+                    crate::bucket::bucket_of_key(&business_key),
+                ),
                 process: process.clone(),
                 version,
-                business_key: due_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                business_key,
                 variables: Map::new(),
                 message_id: None,
                 parent: None,

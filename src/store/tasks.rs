@@ -8,6 +8,8 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::bucket::buckets_of;
+
 use super::conn::Conn;
 use super::sql::Queries;
 use super::{Error, Result, Store};
@@ -315,7 +317,9 @@ pub(super) async fn write_tasks(
 ) -> Result<u64, tokio_postgres::Error> {
     let mut n = 0;
     if !removed.is_empty() {
-        n += c.exec(&q.tasks_delete, &[&removed]).await?;
+        n += c
+            .exec(&q.tasks_delete, &[&removed, &buckets_of(removed)])
+            .await?;
     }
     if put.is_empty() {
         return Ok(n);
@@ -345,7 +349,9 @@ pub(super) async fn write_tasks(
             ],
         )
         .await?;
-    n += c.exec(&q.task_candidates_clear, &[&id]).await?;
+    n += c
+        .exec(&q.task_candidates_clear, &[&id, &buckets_of(&id)])
+        .await?;
     let mut kinds = Vec::new();
     let mut names = Vec::new();
     let mut ids = Vec::new();
@@ -363,7 +369,10 @@ pub(super) async fn write_tasks(
     }
     if !ids.is_empty() {
         n += c
-            .exec(&q.task_candidates_insert, &[&kinds, &names, &ids])
+            .exec(
+                &q.task_candidates_insert,
+                &[&kinds, &names, &ids, &buckets_of(&ids)],
+            )
             .await?;
     }
     Ok(n)

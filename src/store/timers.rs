@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::bucket::buckets_of;
+
 use super::{Applied, Lease, Result, Store, Work};
 use crate::machine::Input;
 
@@ -152,7 +154,8 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let take = tx.prepare_cached(&self.q().timers_take).await?;
-        tx.query(&take, &[&vec![timer_id], &now]).await?;
+        tx.query(&take, &[&vec![timer_id], &now, &buckets_of(&[timer_id])])
+            .await?;
         let work = Work::Continue {
             instance_id,
             input: Input::Fault {
@@ -180,7 +183,7 @@ impl Store {
         instances.dedup();
         let lock = tx.prepare_cached(&q.instances_try_lock).await?;
         let locked: std::collections::HashSet<Uuid> = tx
-            .query(&lock, &[&instances])
+            .query(&lock, &[&instances, &buckets_of(&instances)])
             .await?
             .iter()
             .map(|r| r.get("instance_id"))
@@ -191,7 +194,7 @@ impl Store {
             .map(|d| d.0)
             .collect();
         let take = tx.prepare_cached(&q.timers_take).await?;
-        let taken = tx.query(&take, &[&ids, &now]).await?;
+        let taken = tx.query(&take, &[&ids, &now, &buckets_of(&ids)]).await?;
         for r in &taken {
             metrics::histogram!(crate::telemetry::TIMER_LATENESS)
                 .record(crate::telemetry::seconds(r.get("due_at"), now));

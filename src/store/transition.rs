@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::buffered::still_waiting;
 use super::stored_state::state_from;
 use super::{ClaimedJob, Conn, Error, Result, Store};
+use crate::bucket::buckets_of;
 use crate::definition::Process;
 use crate::machine::{self, Context, Event, Input, InstanceState, Parent, Status, Wait};
 
@@ -110,6 +111,8 @@ pub(super) struct Slot {
 /// An inbox row's fate, written in the same transaction.
 pub(crate) struct Settle {
     pub message_id: String,
+    /// Its correlation key, which places its inbox row (`bucket_of_key`).
+    pub key: String,
     pub status: &'static str,
     pub instance_id: Option<Uuid>,
     pub reason: Option<String>,
@@ -315,6 +318,7 @@ impl Store {
                 }
                 fx.settles.push(Settle {
                     message_id: message_id.clone(),
+                    key: pair.1.clone(),
                     status: "correlated",
                     instance_id: Some(id),
                     reason: None,
@@ -424,7 +428,8 @@ impl Store {
             return Ok(());
         }
         let ids: Vec<Uuid> = ids.to_vec();
-        for row in c.rows(&self.q().instances_lock, &[&ids]).await? {
+        let buckets = buckets_of(&ids);
+        for row in c.rows(&self.q().instances_lock, &[&ids, &buckets]).await? {
             let id: Uuid = row.get("instance_id");
             let process: String = row.get("process_id");
             let version: i32 = row.get("version");

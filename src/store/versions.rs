@@ -142,3 +142,29 @@ impl Store {
         Ok(Ok(()))
     }
 }
+
+/// Jobs and timers that follow their steps into another version: (id, step[, handler]).
+pub(super) async fn write_moves(
+    c: &impl super::conn::Conn,
+    q: &super::sql::Queries,
+    jobs: &[(Uuid, String, String)],
+    timers: &[(Uuid, String)],
+) -> Result<u64, tokio_postgres::Error> {
+    let mut n = 0;
+    if !jobs.is_empty() {
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.0).collect();
+        let steps: Vec<&str> = jobs.iter().map(|j| j.1.as_str()).collect();
+        let handlers: Vec<&str> = jobs.iter().map(|j| j.2.as_str()).collect();
+        let b = crate::bucket::buckets_of(&ids);
+        n += c
+            .exec(&q.jobs_migrate, &[&ids, &steps, &handlers, &b])
+            .await?;
+    }
+    if !timers.is_empty() {
+        let ids: Vec<Uuid> = timers.iter().map(|t| t.0).collect();
+        let steps: Vec<&str> = timers.iter().map(|t| t.1.as_str()).collect();
+        let b = crate::bucket::buckets_of(&ids);
+        n += c.exec(&q.timers_migrate, &[&ids, &steps, &b]).await?;
+    }
+    Ok(n)
+}

@@ -13,6 +13,7 @@ use super::{
     conn::Conn, consumer::OutboxRow, jobs::ClaimedJob, sql::Queries, stored_state::describe_wait,
     Error, Result,
 };
+use crate::bucket::buckets_of;
 use crate::machine::{Effect, Event, Input, Parent};
 
 /// The rows a batch writes, gathered from the effects of its events. Rows created and
@@ -384,6 +385,7 @@ pub(super) async fn write(
     let st_inst: Vec<Option<Uuid>> = fx.settles.iter().map(|s| s.instance_id).collect();
     let st_reason: Vec<Option<&str>> = fx.settles.iter().map(|s| s.reason.as_deref()).collect();
     let st_at: Vec<DateTime<Utc>> = vec![now; fx.settles.len()];
+    let st_key: Vec<&str> = fx.settles.iter().map(|s| s.key.as_str()).collect();
 
     let ins = async {
         if ins_id.is_empty() {
@@ -425,6 +427,7 @@ pub(super) async fn write(
                 &up_seq,
                 &up_at,
                 &up_version,
+                &buckets_of(&up_id),
             ],
         )
         .await
@@ -517,7 +520,7 @@ pub(super) async fn write(
         }
         c.exec(
             &q.inbox_settle,
-            &[&st_id, &st_status, &st_inst, &st_reason, &st_at],
+            &[&st_id, &st_status, &st_inst, &st_reason, &st_at, &st_key],
         )
         .await
     };
@@ -528,10 +531,12 @@ pub(super) async fn write(
     let tm_due: Vec<DateTime<Utc>> = fx.timers.iter().map(|t| t.4).collect();
     let tm_at: Vec<DateTime<Utc>> = vec![now; fx.timers.len()];
     let next_timer = tm_due.iter().min().copied();
+    let (cancelled, withdrawn) = (&fx.timers_cancelled, &fx.jobs_withdrawn);
     let timers = async {
         let mut n = 0;
-        if !fx.timers_cancelled.is_empty() {
-            n += c.exec(&q.timers_delete, &[&fx.timers_cancelled]).await?;
+        if !cancelled.is_empty() {
+            let b = buckets_of(cancelled);
+            n += c.exec(&q.timers_delete, &[cancelled, &b]).await?;
         }
         if !tm_id.is_empty() {
             n += c
@@ -541,20 +546,11 @@ pub(super) async fn write(
                 )
                 .await?;
         }
-        if !fx.jobs_withdrawn.is_empty() {
-            n += c.exec(&q.jobs_withdraw, &[&fx.jobs_withdrawn]).await?;
+        if !withdrawn.is_empty() {
+            let b = buckets_of(withdrawn);
+            n += c.exec(&q.jobs_withdraw, &[withdrawn, &b]).await?;
         }
-        if !fx.jobs_moved.is_empty() {
-            let ids: Vec<Uuid> = fx.jobs_moved.iter().map(|j| j.0).collect();
-            let steps: Vec<&str> = fx.jobs_moved.iter().map(|j| j.1.as_str()).collect();
-            let handlers: Vec<&str> = fx.jobs_moved.iter().map(|j| j.2.as_str()).collect();
-            n += c.exec(&q.jobs_migrate, &[&ids, &steps, &handlers]).await?;
-        }
-        if !fx.timers_moved.is_empty() {
-            let ids: Vec<Uuid> = fx.timers_moved.iter().map(|t| t.0).collect();
-            let steps: Vec<&str> = fx.timers_moved.iter().map(|t| t.1.as_str()).collect();
-            n += c.exec(&q.timers_migrate, &[&ids, &steps]).await?;
-        }
+        n += super::versions::write_moves(c, q, &fx.jobs_moved, &fx.timers_moved).await?;
         n += super::tasks::write_tasks(c, q, now, &fx.tasks_put, &fx.tasks_removed).await?;
         n += super::signals::throw_in(c, q, now, &fx.signals).await?;
         Ok(n)

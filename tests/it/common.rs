@@ -6,6 +6,17 @@ use longrun::{Ended, Engine, Store};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+/// The layout the suite's schemas are made with: `LONGRUN_TEST_LAYOUT=partitioned` runs the
+/// whole suite on the partitioned layout (as CI does, a second time).
+pub fn layout() -> longrun::store::Layout {
+    match std::env::var("LONGRUN_TEST_LAYOUT") {
+        Ok(l) => l
+            .parse()
+            .expect("LONGRUN_TEST_LAYOUT: plain or partitioned"),
+        Err(_) => longrun::store::Layout::Plain,
+    }
+}
+
 /// A migrated schema of its own, dropped on drop.
 pub struct TestDb {
     pub store: Store,
@@ -16,13 +27,23 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let db = TestDb::empty().await;
+        TestDb::new_with(layout()).await
+    }
+
+    /// A migrated schema of its own in this layout, whatever `LONGRUN_TEST_LAYOUT` says.
+    pub async fn new_with(layout: longrun::store::Layout) -> TestDb {
+        let db = TestDb::empty_with(layout).await;
         db.store.migrate().await.expect("migrate");
         db
     }
 
     /// A store on a fresh schema that is not migrated yet.
     pub async fn empty() -> TestDb {
+        TestDb::empty_with(layout()).await
+    }
+
+    /// A store on a fresh schema, not migrated yet, that migrations make in this layout.
+    pub async fn empty_with(layout: longrun::store::Layout) -> TestDb {
         // test_<unix seconds>_<random>: leftovers of runs that were killed (so their drop never
         // ran) are recognised by age and dropped by later runs.
         let now = std::time::SystemTime::now()
@@ -39,6 +60,7 @@ impl TestDb {
             StoreConfig {
                 schema: schema.clone(),
                 pool_size: 8,
+                layout,
                 ..StoreConfig::default()
             },
         )

@@ -5,6 +5,7 @@ mod acts;
 mod bad_input;
 mod bpmn;
 mod bridge;
+mod buckets;
 mod common;
 #[cfg(feature = "console")]
 mod console;

@@ -51,7 +51,7 @@ async fn every_table_and_column_has_a_comment() {
             "SELECT c.relname, a.attname
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
                AND (col_description(c.oid, a.attnum) IS NULL OR obj_description(c.oid, 'pg_class') IS NULL)",
             &[&db.schema()],
         )

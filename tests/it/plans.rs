@@ -44,13 +44,13 @@ const KEYED: &[(&str, &str)] = &[
     ("activity_open", "activity"),
 ];
 
-fn query(name: &str) -> String {
+pub(crate) fn query(name: &str) -> String {
     let path = format!("{}/sql/queries/{name}.sql", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// How many parameters (`$n`) a statement takes.
-fn params(sql: &str) -> usize {
+pub(crate) fn params(sql: &str) -> usize {
     let b = sql.as_bytes();
     let mut max = 0;
     for (i, c) in b.iter().enumerate() {
@@ -70,36 +70,7 @@ fn params(sql: &str) -> usize {
 /// Instances waiting for a message, a timer, a job and a task, and buffered messages.
 async fn fill(db: &TestDb) {
     let engine = client(&db.store);
-    for def in [
-        ProcessDefinition::builder("planned_receive")
-            .receive("wait", "PlannedGo")
-            .end("done"),
-        ProcessDefinition::builder("planned_timer")
-            .wait_for("nap", "PT1H")
-            .end("done"),
-        ProcessDefinition::builder("planned_job")
-            .service("work", "absent_handler")
-            .end("done"),
-        ProcessDefinition::builder("planned_task")
-            .user_task("approve", UserTask::new().candidate_groups(["sales"]))
-            .end("done"),
-    ] {
-        engine.deploy(&def.build().unwrap()).await.unwrap();
-    }
-    for process in [
-        "planned_receive",
-        "planned_timer",
-        "planned_job",
-        "planned_task",
-    ] {
-        let starts = (0..ROWS)
-            .map(|i| {
-                StartRequest::new(process, format!("{process}-{i}"))
-                    .variables(json!({"padding": "x".repeat(200)}))
-            })
-            .collect();
-        engine.start_many(starts).await.unwrap();
-    }
+    start_waiting(&engine, ROWS).await;
     let messages = (0..ROWS)
         .map(|i| Message::new("PlannedUnawaited", format!("k{i}"), format!("m{i}")))
         .collect();
@@ -241,4 +212,39 @@ async fn transitions_do_not_scan_a_table_that_grew_after_their_plan_was_cached()
         instances < 20 && jobs < 20,
         "{instances} sequential scans of instances and {jobs} of jobs for {INSTANCES} instances"
     );
+}
+
+/// Deploy four processes and start `n` instances of each, which wait for a message
+/// (`planned_receive-<i>`), a timer, a job (`absent_handler`) and a task (group `sales`).
+pub(crate) async fn start_waiting(engine: &Engine, n: usize) {
+    for def in [
+        ProcessDefinition::builder("planned_receive")
+            .receive("wait", "PlannedGo")
+            .end("done"),
+        ProcessDefinition::builder("planned_timer")
+            .wait_for("nap", "PT1H")
+            .end("done"),
+        ProcessDefinition::builder("planned_job")
+            .service("work", "absent_handler")
+            .end("done"),
+        ProcessDefinition::builder("planned_task")
+            .user_task("approve", UserTask::new().candidate_groups(["sales"]))
+            .end("done"),
+    ] {
+        engine.deploy(&def.build().unwrap()).await.unwrap();
+    }
+    for process in [
+        "planned_receive",
+        "planned_timer",
+        "planned_job",
+        "planned_task",
+    ] {
+        let starts = (0..n)
+            .map(|i| {
+                StartRequest::new(process, format!("{process}-{i}"))
+                    .variables(json!({"padding": "x".repeat(200)}))
+            })
+            .collect();
+        engine.start_many(starts).await.unwrap();
+    }
 }

@@ -332,7 +332,7 @@ impl Projection for ActivityHistory {
             );
             let ids: Vec<Uuid> = batch.iter().map(|b| b.instance_id).collect();
             let open: Vec<Row> = tx
-                .query(&open_sql, &[&ids])
+                .query(&open_sql, &[&ids, &crate::bucket::buckets_of(&ids)])
                 .await?
                 .iter()
                 .map(|r| Row {

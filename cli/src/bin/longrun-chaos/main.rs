@@ -26,7 +26,7 @@ use longrun_cli::cluster::Cluster;
 use serde_json::{json, Value};
 
 use longrun::definition::{Compensation, MultiInstance, RetryPolicy, TimerSpec, UserTask};
-use longrun::store::{pg_config, ActivityHistory, StoreConfig};
+use longrun::store::{pg_config, ActivityHistory, Layout, StoreConfig};
 use longrun::{
     Engine, EngineConfig, HandlerError, JobContext, Message, OutboxMessage, ProcessDefinition,
     Store,
@@ -113,6 +113,10 @@ struct RunArgs {
     /// state), to show the checks catch them: the run must then fail.
     #[arg(long)]
     sabotage: bool,
+    /// The schema's layout: plain, or partitioned (each bucketed table `PARTITION BY HASH
+    /// (bucket)`, see docs/SCALING.md).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "partitioned"])]
+    layout: String,
 }
 
 /// A deterministic draw in [0, 1) from the seed and some values.
@@ -247,11 +251,17 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A private cluster in a temporary directory, run as the `postgres` user when we are root.
 async fn connect(conn: &str, pool: usize) -> AnyResult<Store> {
+    connect_layout(conn, pool, Layout::Plain).await
+}
+
+/// As [`connect`], with the layout the migrations make a new schema with.
+async fn connect_layout(conn: &str, pool: usize, layout: Layout) -> AnyResult<Store> {
     Ok(Store::connect_with(
         pg_config(Some(conn))?,
         StoreConfig {
             schema: SCHEMA.into(),
             pool_size: pool,
+            layout,
             ..StoreConfig::default()
         },
     )
@@ -306,9 +316,9 @@ async fn run(args: RunArgs) -> AnyResult<bool> {
             .unwrap_or(1)
     });
     println!(
-        "chaos seed={seed} instances={} engines={} kills={} pg_restarts={} (replay: longrun-chaos run --instances {} --engines {} --kills {} --pg-restarts {} --seed {seed})",
-        args.instances, args.engines, args.kills, args.pg_restarts,
-        args.instances, args.engines, args.kills, args.pg_restarts
+        "chaos seed={seed} instances={} engines={} kills={} pg_restarts={} layout={} (replay: longrun-chaos run --instances {} --engines {} --kills {} --pg-restarts {} --layout {} --seed {seed})",
+        args.instances, args.engines, args.kills, args.pg_restarts, args.layout,
+        args.instances, args.engines, args.kills, args.pg_restarts, args.layout
     );
     let cluster = Cluster::create(args.port, &format!("longrun-chaos-{seed}"))?;
     println!(
@@ -329,7 +339,7 @@ async fn run(args: RunArgs) -> AnyResult<bool> {
 
 async fn drive(args: &RunArgs, seed: u64, cluster: &Cluster) -> AnyResult<bool> {
     let conn = cluster.conn();
-    let store = connect(&conn, 4).await?;
+    let store = connect_layout(&conn, 4, args.layout.parse()?).await?;
     store.migrate().await?;
     {
         let c = tokio_postgres::connect(&conn, tokio_postgres::NoTls).await?;

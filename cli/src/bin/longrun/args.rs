@@ -98,6 +98,10 @@ pub(crate) enum Command {
         /// or flyway (V1__core.sql, without BEGIN/COMMIT).
         #[arg(long, requires = "out", default_value = "plain", value_parser = ["plain", "flyway"])]
         format: String,
+        /// A new schema's per-instance tables: plain, or partitioned (`PARTITION BY HASH
+        /// (bucket)`, docs/SCALING.md). A schema that exists keeps its layout.
+        #[arg(long, default_value = "plain", value_parser = ["plain", "partitioned"])]
+        layout: String,
     },
     /// Deploy a process definition from a JSON file.
     Deploy {

@@ -44,6 +44,7 @@ pub(crate) async fn bench(cli: &Cli, a: &BenchArgs) -> Result<(), Failure> {
         ceiling_seconds: a.ceiling_seconds,
         activity_history: !a.no_activity_history,
         callers: a.callers,
+        partitioned: a.layout == "partitioned",
     };
     if a.child {
         let figures =

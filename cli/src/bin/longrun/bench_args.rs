@@ -89,6 +89,10 @@ pub(crate) struct BenchArgs {
     /// to see what it costs.
     #[arg(long)]
     pub(crate) no_activity_history: bool,
+    /// The bench schema's layout: plain, or partitioned (each bucketed table `PARTITION BY
+    /// HASH (bucket)`, docs/SCALING.md).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "partitioned"])]
+    pub(crate) layout: String,
     /// Internal: run as a child engine process on an existing bench schema.
     #[arg(long, hide = true)]
     pub(crate) child: bool,

@@ -126,7 +126,17 @@ pub(crate) async fn connect(cli: &Cli) -> Result<Engine, Failure> {
 }
 
 pub(crate) async fn connect_pool(cli: &Cli, pool_size: usize) -> Result<Engine, Failure> {
+    connect_layout(cli, pool_size, longrun::store::Layout::Plain).await
+}
+
+/// As [`connect_pool`], with the layout a new schema's migrations use.
+pub(crate) async fn connect_layout(
+    cli: &Cli,
+    pool_size: usize,
+    layout: longrun::store::Layout,
+) -> Result<Engine, Failure> {
     let config = StoreConfig {
+        layout,
         schema: cli.schema.clone(),
         pool_size,
         connect_timeout: cli.connect_timeout,

@@ -11,18 +11,22 @@ use crate::util::*;
 pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.command {
         Command::Migrate {
-            print: true, from, ..
+            print: true,
+            from,
+            layout,
+            ..
         } => {
             let roles = longrun::store::Roles::default();
             print!(
                 "{}",
-                longrun::store::migration_script(&cli.schema, &roles, *from)?
+                longrun::store::migration_script(&cli.schema, &roles, layout.parse()?, *from)?
             );
             Ok(())
         }
         Command::Migrate {
             out: Some(dir),
             format,
+            layout,
             ..
         } => {
             let format = match format.as_str() {
@@ -32,7 +36,9 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             let roles = longrun::store::Roles::default();
             std::fs::create_dir_all(dir)
                 .map_err(|e| Failure::Other(format!("{}: {e}", dir.display())))?;
-            for (name, text) in longrun::store::migration_files(&cli.schema, &roles, format) {
+            for (name, text) in
+                longrun::store::migration_files(&cli.schema, &roles, layout.parse()?, format)
+            {
                 let path = dir.join(&name);
                 std::fs::write(&path, text)
                     .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
@@ -42,8 +48,8 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Migrate { .. } => {
-            let engine = connect(cli).await?;
+        Command::Migrate { layout, .. } => {
+            let engine = connect_layout(cli, 2, layout.parse()?).await?;
             let applied = engine.store().migrate().await?;
             if cli.json {
                 print_json(&json!({ "schema": cli.schema, "applied": applied }));

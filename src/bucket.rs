@@ -1,0 +1,85 @@
+//! Buckets: the fixed hash that places every per-instance row (docs/SCALING.md).
+//!
+//! There are 256 buckets. An instance's bucket is the last byte of its id, and every row it
+//! owns (events, jobs, timers, outbox, activity, tasks, ...) carries it, first in every key, so
+//! a distributed database can place all of an instance's rows on one node. Message-side rows
+//! (subscriptions, inbox) are placed by their correlation key instead, with
+//! [`bucket_of_key`]; longrun mints each new instance's id in the bucket of its business key
+//! ([`in_bucket`]), so the usual correlation, by business key, stays in one bucket. A child
+//! instance, and every job, timer, task and message an instance creates, gets an id in the
+//! instance's bucket ([`crate::machine::derived_id`]): a row keyed by such an id alone (jobs,
+//! timers, tasks) is bucketed by that id, which is its instance's bucket.
+//!
+//! The same functions exist in SQL (`bucket_of`, `buckets_of`, `bucket_of_key` in the schema),
+//! and must agree with these: a test checks that they do.
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How many buckets there are (0 to 255).
+pub const BUCKETS: usize = 256;
+
+/// The bucket of an instance: the last byte of its id.
+pub fn bucket_of(instance: Uuid) -> u8 {
+    instance.as_bytes()[15]
+}
+
+/// The bucket of a business or correlation key: the first byte of the SHA-256 of its UTF-8
+/// bytes.
+pub fn bucket_of_key(key: &str) -> u8 {
+    Sha256::digest(key.as_bytes())[0]
+}
+
+/// `id` with its last byte set to `bucket`: the same id otherwise (a UUIDv7 keeps its time
+/// order, since the last byte is random in every version).
+pub fn in_bucket(id: Uuid, bucket: u8) -> Uuid {
+    let mut bytes = *id.as_bytes();
+    bytes[15] = bucket;
+    Uuid::from_bytes(bytes)
+}
+
+/// The distinct buckets of `ids` (as SQL's `smallint`): what a statement on a batch of ids
+/// filters by, so that it reads only those buckets' partitions.
+pub fn buckets_of(ids: &[Uuid]) -> Vec<i16> {
+    let mut b: Vec<i16> = ids.iter().map(|id| bucket_of(*id) as i16).collect();
+    b.sort_unstable();
+    b.dedup();
+    b
+}
+
+/// The distinct buckets of correlation keys, or `None` if one is empty: a keyless wait is in
+/// its instance's bucket, so a lookup by the empty key looks in every bucket.
+pub fn buckets_of_keys<S: AsRef<str>>(keys: &[S]) -> Option<Vec<i16>> {
+    if keys.iter().any(|k| k.as_ref().is_empty()) {
+        return None;
+    }
+    let mut b: Vec<i16> = keys
+        .iter()
+        .map(|k| bucket_of_key(k.as_ref()) as i16)
+        .collect();
+    b.sort_unstable();
+    b.dedup();
+    Some(b)
+}
+
+/// A new instance id (UUIDv7) in the bucket of `business_key`.
+pub fn new_instance_id(business_key: &str) -> Uuid {
+    in_bucket(Uuid::now_v7(), bucket_of_key(business_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_minted_for_a_key_is_in_the_keys_bucket_and_keeps_its_version() {
+        for key in ["", "order-42", "Bestellung-ä", "x"] {
+            let id = new_instance_id(key);
+            assert_eq!(bucket_of(id), bucket_of_key(key));
+            assert_eq!(id.get_version_num(), 7);
+        }
+        // Known values, also checked against the SQL functions by the integration tests.
+        assert_eq!(bucket_of_key("order-42"), Sha256::digest(b"order-42")[0]);
+        assert_eq!(bucket_of(Uuid::from_u128(0x1ff)), 0xff);
+    }
+}
