@@ -38,13 +38,19 @@ pub fn in_bucket(id: Uuid, bucket: u8) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-/// The distinct buckets of `ids` (as SQL's `smallint`): what a statement on a batch of ids
-/// filters by, so that it reads only those buckets' partitions.
+/// The bucket of each of `ids`, in their order (as SQL's `smallint`): a statement on a batch
+/// of ids takes them side by side and finds each row by its key `(bucket, id)`, one probe each,
+/// reading only those buckets' partitions.
 pub fn buckets_of(ids: &[Uuid]) -> Vec<i16> {
-    let mut b: Vec<i16> = ids.iter().map(|id| bucket_of(*id) as i16).collect();
-    b.sort_unstable();
-    b.dedup();
-    b
+    ids.iter().map(|id| bucket_of(*id) as i16).collect()
+}
+
+/// The bucket of each of `keys`, in their order: beside message ids, as [`buckets_of`] is
+/// beside instance ids.
+pub fn key_buckets<S: AsRef<str>>(keys: &[S]) -> Vec<i16> {
+    keys.iter()
+        .map(|k| bucket_of_key(k.as_ref()) as i16)
+        .collect()
 }
 
 /// The distinct buckets of correlation keys, or `None` if one is empty: a keyless wait is in

@@ -115,9 +115,8 @@ COMMENT ON COLUMN __schema__.instances.started_at IS 'When it started (engine cl
 COMMENT ON COLUMN __schema__.instances.updated_at IS 'When its last event was appended (engine clock).';
 COMMENT ON COLUMN __schema__.instances.ended_at IS 'When it completed or failed; NULL while running.';
 
--- Batches of ids (a transition's lock and update) find their rows here: one probe per id. The
--- primary key leads with bucket, and a search of it for n ids in b buckets makes n x b probes
--- (every pair of the two arrays), so these statements filter by bucket without searching by it.
+-- An instance by its id alone: for a DBA's query, the reporting views and the console, which
+-- join by instance_id. longrun's own statements name the bucket too and use the primary key.
 CREATE INDEX instances_id_idx ON __schema__.instances (instance_id);
 CREATE INDEX instances_process_status_idx ON __schema__.instances (process_id, status, version);
 CREATE INDEX instances_business_key_idx ON __schema__.instances (business_key, process_id);
@@ -181,8 +180,6 @@ COMMENT ON COLUMN __schema__.jobs.created_at IS 'When the job was created (engin
 
 -- Matches the claim query: unclaimed jobs by run_at; lapsed claims are found through the
 -- second index.
--- Batches of job ids (finish, withdraw, migrate): see instances_id_idx.
-CREATE INDEX jobs_id_idx ON __schema__.jobs (job_id);
 CREATE INDEX jobs_claimable_idx ON __schema__.jobs (handler, run_at) WHERE lease_token IS NULL;
 CREATE INDEX jobs_leased_idx ON __schema__.jobs (lease_expires_at) WHERE lease_token IS NOT NULL;
 CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
@@ -268,7 +265,8 @@ COMMENT ON COLUMN __schema__.inbox.received_at IS 'When it arrived (engine clock
 COMMENT ON COLUMN __schema__.inbox.expires_at IS 'A buffered message is taken until this time, then dead-lettered.';
 COMMENT ON COLUMN __schema__.inbox.processed_at IS 'When it was correlated, started an instance or was dead-lettered.';
 
--- Batches of settled messages: see instances_id_idx.
+-- A message by its id alone, for an operator who has only the id; longrun's own statements
+-- name the key's bucket too and use the primary key.
 CREATE INDEX inbox_message_idx ON __schema__.inbox (message_id);
 CREATE INDEX inbox_buffered_idx ON __schema__.inbox (bucket, name, key, received_at) WHERE status = 'buffered';
 CREATE INDEX inbox_expiry_idx ON __schema__.inbox (expires_at) WHERE status = 'buffered';

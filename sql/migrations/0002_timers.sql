@@ -26,7 +26,5 @@ COMMENT ON COLUMN __schema__.timers.kind IS 'step (a timer step''s wait), bounda
 COMMENT ON COLUMN __schema__.timers.due_at IS 'When it fires (engine clock): never before, and as soon after as an engine runs.';
 COMMENT ON COLUMN __schema__.timers.created_at IS 'When it was started (engine clock).';
 
--- Batches of timer ids (take, delete, migrate): see instances_id_idx in 0001.
-CREATE INDEX timers_id_idx ON __schema__.timers (timer_id);
 CREATE INDEX timers_due_idx ON __schema__.timers (due_at);
 CREATE INDEX timers_instance_idx ON __schema__.timers (instance_id);

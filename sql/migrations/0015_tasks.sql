@@ -52,8 +52,6 @@ COMMENT ON COLUMN __schema__.tasks.form_key IS 'The form reference the step decl
 COMMENT ON COLUMN __schema__.tasks.created_at IS 'When it was opened (engine clock).';
 COMMENT ON COLUMN __schema__.tasks.updated_at IS 'When it last changed (engine clock).';
 COMMENT ON COLUMN __schema__.tasks.due_key IS 'due_at, or infinity without one: the first key of every list''s order.';
--- Batches of task ids: see instances_id_idx in 0001.
-CREATE INDEX tasks_id_idx ON __schema__.tasks (task_id);
 CREATE INDEX tasks_list_idx ON __schema__.tasks (due_key, created_at, task_id);
 CREATE INDEX tasks_assignee_idx ON __schema__.tasks (assignee, due_key, created_at, task_id)
     WHERE assignee IS NOT NULL;

@@ -1,7 +1,8 @@
 -- Locks the instances of due timers, skipping those another engine holds right now (they are
 -- being fired or moved by it); in id order.
--- $2: the buckets of the ids (longrun::bucket::buckets_of), so that only their partitions are read.
+-- $2: the bucket of each id (longrun::bucket::buckets_of): each row is found by one probe of
+-- the key (bucket, id), and the partitioned layout reads only the partitions of those buckets.
 SELECT instance_id FROM __schema__.instances
-WHERE bucket = ANY ($2::smallint[]) AND instance_id = ANY ($1::uuid[])
+WHERE (bucket, instance_id) IN (SELECT * FROM unnest($2::smallint[], $1::uuid[]))
 ORDER BY instance_id
 FOR UPDATE SKIP LOCKED

@@ -3,7 +3,7 @@
 UPDATE __schema__.jobs j
 SET lease_token = $4, lease_owner = $5, lease_expires_at = $6, attempts = j.attempts + 1
 FROM __schema__.instances i
-WHERE i.instance_id = j.instance_id AND j.job_id IN (
+WHERE i.bucket = j.bucket AND i.instance_id = j.instance_id AND j.job_id IN (
     SELECT job_id FROM __schema__.jobs
     WHERE lease_token IS NULL AND handler = ANY ($1::text[]) AND run_at <= $2
     ORDER BY run_at

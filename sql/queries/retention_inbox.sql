@@ -2,10 +2,11 @@
 -- settled (correlated, started an instance, or dead-lettered) are forgotten. A message still
 -- buffered is kept until it is taken or expires. A redelivery of a forgotten id is new.
 WITH doomed AS (
-    SELECT message_id FROM __schema__.inbox
+    SELECT bucket, message_id FROM __schema__.inbox
     WHERE status <> 'buffered' AND received_at < $1
     ORDER BY received_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-DELETE FROM __schema__.inbox i USING doomed d WHERE i.message_id = d.message_id
+DELETE FROM __schema__.inbox i USING doomed d
+WHERE i.bucket = d.bucket AND i.message_id = d.message_id

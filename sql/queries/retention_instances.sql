@@ -5,7 +5,7 @@
 -- waits for a transition, and engines running retention at once take different instances).
 -- Running instances are never taken: their ended_at is NULL.
 WITH doomed AS (
-    SELECT i.instance_id
+    SELECT i.bucket, i.instance_id
     FROM __schema__.instances i
     WHERE i.process_id = $1 AND i.version = $2
       AND i.ended_at IS NOT NULL AND i.ended_at < $3
@@ -13,22 +13,25 @@ WITH doomed AS (
           SELECT 1 FROM __schema__.projections p
           WHERE NOT EXISTS (
               SELECT 1 FROM __schema__.projection_progress pp
-              WHERE pp.name = p.name AND pp.instance_id = i.instance_id AND pp.seq >= i.seq))
+              WHERE pp.bucket = i.bucket AND pp.name = p.name AND pp.instance_id = i.instance_id AND pp.seq >= i.seq))
     ORDER BY i.ended_at
     LIMIT $4
     FOR UPDATE SKIP LOCKED
 ), events AS (
-    DELETE FROM __schema__.events e USING doomed d WHERE e.instance_id = d.instance_id
+    DELETE FROM __schema__.events e USING doomed d
+    WHERE e.bucket = d.bucket AND e.instance_id = d.instance_id
     RETURNING 1
 ), activity AS (
-    DELETE FROM __schema__.activity a USING doomed d WHERE a.instance_id = d.instance_id
+    DELETE FROM __schema__.activity a USING doomed d
+    WHERE a.bucket = d.bucket AND a.instance_id = d.instance_id
     RETURNING 1
 ), progress AS (
     DELETE FROM __schema__.projection_progress pp USING doomed d
-    WHERE pp.instance_id = d.instance_id
+    WHERE pp.bucket = d.bucket AND pp.instance_id = d.instance_id
     RETURNING 1
 ), removed AS (
-    DELETE FROM __schema__.instances i USING doomed d WHERE i.instance_id = d.instance_id
+    DELETE FROM __schema__.instances i USING doomed d
+    WHERE i.bucket = d.bucket AND i.instance_id = d.instance_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM removed) AS instances,

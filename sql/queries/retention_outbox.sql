@@ -2,7 +2,7 @@
 -- consumer reading their topic has passed (its checkpoint is at or after them). A topic no
 -- consumer reads keeps its messages for the outbox retention only.
 WITH doomed AS (
-    SELECT o.instance_id, o.message_id FROM __schema__.outbox o
+    SELECT o.bucket, o.instance_id, o.message_id FROM __schema__.outbox o
     WHERE o.created_at < $1
       AND NOT EXISTS (
           SELECT 1 FROM __schema__.consumers c
@@ -13,4 +13,4 @@ WITH doomed AS (
     FOR UPDATE SKIP LOCKED
 )
 DELETE FROM __schema__.outbox o USING doomed d
-WHERE o.instance_id = d.instance_id AND o.message_id = d.message_id
+WHERE o.bucket = d.bucket AND o.instance_id = d.instance_id AND o.message_id = d.message_id

@@ -1,4 +1,6 @@
 -- Removes the candidate rows of tasks about to be written again (their lists or due dates
 -- may have changed).
--- $2: the buckets of the ids (longrun::bucket::buckets_of), so that only their partitions are read.
-DELETE FROM __schema__.task_candidates WHERE bucket = ANY ($2::smallint[]) AND task_id = ANY ($1::uuid[])
+-- $2: the bucket of each id (longrun::bucket::buckets_of): each row is found by one probe of
+-- the key (bucket, id), and the partitioned layout reads only the partitions of those buckets.
+DELETE FROM __schema__.task_candidates
+WHERE (bucket, task_id) IN (SELECT * FROM unnest($2::smallint[], $1::uuid[]))

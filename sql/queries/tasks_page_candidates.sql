@@ -4,12 +4,12 @@
 -- order up to the page size, so a page costs the same with a million open tasks as with ten;
 -- a task offered to two of them appears once.
 WITH picked AS (
-    SELECT DISTINCT p.task_id, p.due_key, p.created_at
+    SELECT DISTINCT p.bucket, p.task_id, p.due_key, p.created_at
     FROM unnest($10::text[], $11::text[]) AS w(kind, name)
     CROSS JOIN LATERAL (
-        SELECT c.task_id, c.due_key, c.created_at
+        SELECT c.bucket, c.task_id, c.due_key, c.created_at
         FROM __schema__.task_candidates c
-        JOIN __schema__.tasks t ON t.task_id = c.task_id
+        JOIN __schema__.tasks t ON t.bucket = c.bucket AND t.task_id = c.task_id
         WHERE c.kind = w.kind AND c.name = w.name
           AND (c.due_key, c.created_at, c.task_id) > (coalesce($6::timestamptz, 'infinity'), $7::timestamptz, $8::uuid)
           AND ($1::text IS NULL OR t.process_id = $1)
@@ -24,6 +24,6 @@ WITH picked AS (
 SELECT t.task_id, t.instance_id, t.process_id, t.step_id, t.business_key, t.assignee,
        t.candidate_users, t.candidate_groups, t.priority, t.due_at, t.follow_up_at, t.form_key,
        t.created_at, t.updated_at, t.due_key
-FROM picked p JOIN __schema__.tasks t ON t.task_id = p.task_id
+FROM picked p JOIN __schema__.tasks t ON t.bucket = p.bucket AND t.task_id = p.task_id
 ORDER BY p.due_key, p.created_at, p.task_id
 LIMIT $9

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
 /// Something statements run on.
@@ -21,6 +21,29 @@ pub(crate) trait Conn: Sync {
         sql: &'a str,
         params: &'a [&'a (dyn ToSql + Sync)],
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
+
+    /// Run a statement on a batch of ids and their buckets, planned for these values (a custom
+    /// plan), and return its rows. A plan cached for any values must guess how many ids and
+    /// buckets a batch names, and guesses wrong both ways: made while a table was small it
+    /// scans the table, and otherwise it may search the primary key `(bucket, id)` for every
+    /// row of the batch's buckets. Planned for the values, the bucket list prunes partitions
+    /// and the ids go through an index. Costs a plan per call, not a round trip.
+    fn rows_planned<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        self.rows(sql, params)
+    }
+
+    /// [`Conn::rows_planned`], returning the number of rows the statement touched.
+    fn exec_planned<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        self.exec(sql, params)
+    }
 
     /// The xid the rows written on this connection carry, when not the transaction's own
     /// (see [`CallerTx`]).
@@ -50,8 +73,36 @@ macro_rules! cached_conn {
                 let stmt = self.prepare_cached(sql).await?;
                 self.execute(&stmt, params).await
             }
+
+            // The cached statement gives the parameter types; the statement then runs unnamed,
+            // parsed, planned and run in one round trip.
+            async fn rows_planned(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<Vec<Row>, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                self.query_typed(sql, &typed(params, stmt.params())).await
+            }
+
+            async fn exec_planned(
+                &self,
+                sql: &str,
+                params: &[&(dyn ToSql + Sync)],
+            ) -> Result<u64, tokio_postgres::Error> {
+                let stmt = self.prepare_cached(sql).await?;
+                self.execute_typed(sql, &typed(params, stmt.params())).await
+            }
         }
     };
+}
+
+/// Parameters paired with their types, as `query_typed` takes them.
+fn typed<'a>(
+    params: &[&'a (dyn ToSql + Sync)],
+    types: &[Type],
+) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params.iter().copied().zip(types.iter().cloned()).collect()
 }
 
 cached_conn!(deadpool_postgres::Transaction<'_>);

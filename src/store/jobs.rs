@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::conn::Conn;
 use crate::bucket::buckets_of;
 
 use super::{Applied, Lease, Result, Store, Work};
@@ -111,9 +112,8 @@ impl Store {
         let tx = client.transaction().await?;
         let ids: Vec<Uuid> = finished.iter().map(|f| f.job.job_id).collect();
         let tokens: Vec<Uuid> = finished.iter().map(|f| f.job.lease_token).collect();
-        let stmt = tx.prepare_cached(&self.q().jobs_finish).await?;
         let held: std::collections::HashSet<Uuid> = tx
-            .query(&stmt, &[&ids, &tokens, &buckets_of(&ids)])
+            .rows_planned(&self.q().jobs_finish, &[&ids, &tokens, &buckets_of(&ids)])
             .await?
             .iter()
             .map(|r| r.get("job_id"))

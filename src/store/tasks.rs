@@ -318,7 +318,7 @@ pub(super) async fn write_tasks(
     let mut n = 0;
     if !removed.is_empty() {
         n += c
-            .exec(&q.tasks_delete, &[&removed, &buckets_of(removed)])
+            .exec_planned(&q.tasks_delete, &[&removed, &buckets_of(removed)])
             .await?;
     }
     if put.is_empty() {
@@ -350,7 +350,7 @@ pub(super) async fn write_tasks(
         )
         .await?;
     n += c
-        .exec(&q.task_candidates_clear, &[&id, &buckets_of(&id)])
+        .exec_planned(&q.task_candidates_clear, &[&id, &buckets_of(&id)])
         .await?;
     let mut kinds = Vec::new();
     let mut names = Vec::new();
@@ -369,7 +369,7 @@ pub(super) async fn write_tasks(
     }
     if !ids.is_empty() {
         n += c
-            .exec(
+            .exec_planned(
                 &q.task_candidates_insert,
                 &[&kinds, &names, &ids, &buckets_of(&ids)],
             )

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::conn::Conn;
 use crate::bucket::buckets_of;
 
 use super::{Applied, Lease, Result, Store, Work};
@@ -153,9 +154,11 @@ impl Store {
     ) -> Result<Applied> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let take = tx.prepare_cached(&self.q().timers_take).await?;
-        tx.query(&take, &[&vec![timer_id], &now, &buckets_of(&[timer_id])])
-            .await?;
+        tx.rows_planned(
+            &self.q().timers_take,
+            &[&vec![timer_id], &now, &buckets_of(&[timer_id])],
+        )
+        .await?;
         let work = Work::Continue {
             instance_id,
             input: Input::Fault {
@@ -181,9 +184,11 @@ impl Store {
         let mut instances: Vec<Uuid> = due.iter().map(|d| d.1).collect();
         instances.sort();
         instances.dedup();
-        let lock = tx.prepare_cached(&q.instances_try_lock).await?;
         let locked: std::collections::HashSet<Uuid> = tx
-            .query(&lock, &[&instances, &buckets_of(&instances)])
+            .rows_planned(
+                &q.instances_try_lock,
+                &[&instances, &buckets_of(&instances)],
+            )
             .await?
             .iter()
             .map(|r| r.get("instance_id"))
@@ -193,8 +198,9 @@ impl Store {
             .filter(|d| locked.contains(&d.1))
             .map(|d| d.0)
             .collect();
-        let take = tx.prepare_cached(&q.timers_take).await?;
-        let taken = tx.query(&take, &[&ids, &now, &buckets_of(&ids)]).await?;
+        let taken = tx
+            .rows_planned(&q.timers_take, &[&ids, &now, &buckets_of(&ids)])
+            .await?;
         for r in &taken {
             metrics::histogram!(crate::telemetry::TIMER_LATENESS)
                 .record(crate::telemetry::seconds(r.get("due_at"), now));

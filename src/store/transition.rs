@@ -429,7 +429,10 @@ impl Store {
         }
         let ids: Vec<Uuid> = ids.to_vec();
         let buckets = buckets_of(&ids);
-        for row in c.rows(&self.q().instances_lock, &[&ids, &buckets]).await? {
+        for row in c
+            .rows_planned(&self.q().instances_lock, &[&ids, &buckets])
+            .await?
+        {
             let id: Uuid = row.get("instance_id");
             let process: String = row.get("process_id");
             let version: i32 = row.get("version");

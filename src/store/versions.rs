@@ -157,14 +157,16 @@ pub(super) async fn write_moves(
         let handlers: Vec<&str> = jobs.iter().map(|j| j.2.as_str()).collect();
         let b = crate::bucket::buckets_of(&ids);
         n += c
-            .exec(&q.jobs_migrate, &[&ids, &steps, &handlers, &b])
+            .exec_planned(&q.jobs_migrate, &[&ids, &steps, &handlers, &b])
             .await?;
     }
     if !timers.is_empty() {
         let ids: Vec<Uuid> = timers.iter().map(|t| t.0).collect();
         let steps: Vec<&str> = timers.iter().map(|t| t.1.as_str()).collect();
         let b = crate::bucket::buckets_of(&ids);
-        n += c.exec(&q.timers_migrate, &[&ids, &steps, &b]).await?;
+        n += c
+            .exec_planned(&q.timers_migrate, &[&ids, &steps, &b])
+            .await?;
     }
     Ok(n)
 }

@@ -13,7 +13,7 @@ use super::{
     conn::Conn, consumer::OutboxRow, jobs::ClaimedJob, sql::Queries, stored_state::describe_wait,
     Error, Result,
 };
-use crate::bucket::buckets_of;
+use crate::bucket::{buckets_of, key_buckets};
 use crate::machine::{Effect, Event, Input, Parent};
 
 /// The rows a batch writes, gathered from the effects of its events. Rows created and
@@ -414,7 +414,7 @@ pub(super) async fn write(
         if up_id.is_empty() {
             return Ok(0);
         }
-        c.exec(
+        c.exec_planned(
             &q.instances_update,
             &[
                 &up_id,
@@ -518,9 +518,17 @@ pub(super) async fn write(
         if st_id.is_empty() {
             return Ok(0);
         }
-        c.exec(
+        c.exec_planned(
             &q.inbox_settle,
-            &[&st_id, &st_status, &st_inst, &st_reason, &st_at, &st_key],
+            &[
+                &st_id,
+                &st_status,
+                &st_inst,
+                &st_reason,
+                &st_at,
+                &st_key,
+                &key_buckets(&st_key),
+            ],
         )
         .await
     };
@@ -536,7 +544,7 @@ pub(super) async fn write(
         let mut n = 0;
         if !cancelled.is_empty() {
             let b = buckets_of(cancelled);
-            n += c.exec(&q.timers_delete, &[cancelled, &b]).await?;
+            n += c.exec_planned(&q.timers_delete, &[cancelled, &b]).await?;
         }
         if !tm_id.is_empty() {
             n += c
@@ -548,7 +556,7 @@ pub(super) async fn write(
         }
         if !withdrawn.is_empty() {
             let b = buckets_of(withdrawn);
-            n += c.exec(&q.jobs_withdraw, &[withdrawn, &b]).await?;
+            n += c.exec_planned(&q.jobs_withdraw, &[withdrawn, &b]).await?;
         }
         n += super::versions::write_moves(c, q, &fx.jobs_moved, &fx.timers_moved).await?;
         n += super::tasks::write_tasks(c, q, now, &fx.tasks_put, &fx.tasks_removed).await?;
