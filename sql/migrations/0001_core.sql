@@ -22,10 +22,11 @@ CREATE FUNCTION __schema__.bucket_of(id uuid) RETURNS smallint
 COMMENT ON FUNCTION __schema__.bucket_of(uuid) IS
     'The bucket of an instance (and of every row it owns): the last byte of its id.';
 
--- Declared immutable: the database encoding, the only input convert_to reads besides its
--- arguments, never changes.
+-- Declared stable, as convert_to is (it reads the database encoding): PostgreSQL then inlines
+-- the body into each statement that calls it. Declared immutable it was run as a function call
+-- per row or per key, a few microseconds each (6.8 ms for one call of inbox_take_buffered).
 CREATE FUNCTION __schema__.bucket_of_key(key text) RETURNS smallint
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
     AS $$ SELECT get_byte(sha256(convert_to(key, 'UTF8')), 0)::smallint $$;
 COMMENT ON FUNCTION __schema__.bucket_of_key(text) IS
     'The bucket of a correlation or business key: the first byte of the SHA-256 of its UTF-8 bytes. Instances started with that business key get ids in this bucket.';
