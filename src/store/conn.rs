@@ -23,11 +23,11 @@ pub(crate) trait Conn: Sync {
     ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a;
 
     /// Run a statement on a batch of ids and their buckets, planned for these values (a custom
-    /// plan), and return its rows. A plan cached for any values must guess how many ids and
-    /// buckets a batch names, and guesses wrong both ways: made while a table was small it
-    /// scans the table, and otherwise it may search the primary key `(bucket, id)` for every
-    /// row of the batch's buckets. Planned for the values, the bucket list prunes partitions
-    /// and the ids go through an index. Costs a plan per call, not a round trip.
+    /// plan), and return its rows. A plan cached for any values must guess how many ids a
+    /// batch names and how large the table is: one made while a table was small scans the
+    /// table on every call as it grows. Planned for the values, each (bucket, id) pair is one
+    /// probe of the primary key, reading only its bucket's partition. Costs a plan per call,
+    /// not a round trip (docs/SCALING.md, "How a batch finds its rows").
     fn rows_planned<'a>(
         &'a self,
         sql: &'a str,
