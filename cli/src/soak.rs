@@ -167,6 +167,7 @@ pub async fn soak(
                 t.projection_progress += r.projection_progress;
                 t.inbox += r.inbox;
                 t.outbox += r.outbox;
+                t.locks += r.locks;
                 t.instances_held = r.instances_held;
                 t.outbox_held = r.outbox_held;
             }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::conn::Conn;
+use super::locks::Locks;
 use super::transition::Slot;
 use super::{Result, Store};
 use crate::machine::Status;
@@ -66,13 +67,9 @@ impl Store {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        let locks: Vec<String> = pairs
-            .keys()
-            .map(|(name, key)| self.lock_key(&["correlate", name, key]))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        c.rows(&self.q().correlation_lock, &[&locks]).await?;
+        Locks::correlations(pairs.keys().copied())
+            .take(self, c)
+            .await?;
         let names: Vec<&str> = pairs.keys().map(|(n, _)| *n).collect();
         let keys: Vec<&str> = pairs.keys().map(|(_, k)| *k).collect();
         let counts: Vec<i32> = pairs.values().copied().collect();

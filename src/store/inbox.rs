@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::locks::Locks;
 use super::transition::Settle;
 use super::{Applied, Conn, Error, Lease, Result, Store, Work};
 use crate::machine::Input;
@@ -204,8 +205,9 @@ impl Store {
                 Applied::default(),
             ));
         }
-        let lock = vec![self.lock_key(&["correlate", &msg.name, &msg.key])];
-        c.rows(&q.correlation_lock, &[&lock]).await?;
+        Locks::correlations([(msg.name.as_str(), msg.key.as_str())])
+            .take(self, c)
+            .await?;
 
         // Someone waits for it: correlate.
         if let Some(row) = c
@@ -385,12 +387,13 @@ impl Store {
                 slow.push(i); // a duplicate: reported with its first fate below
             }
         }
-        let mut locks: Vec<String> = fresh
-            .iter()
-            .map(|&i| self.lock_key(&["correlate", &msgs[i].name, &msgs[i].key]))
-            .collect();
-        locks.sort();
-        c.rows(&q.correlation_lock, &[&locks]).await?;
+        Locks::correlations(
+            fresh
+                .iter()
+                .map(|&i| (msgs[i].name.as_str(), msgs[i].key.as_str())),
+        )
+        .take(self, c)
+        .await?;
         let f_names: Vec<&str> = fresh.iter().map(|&i| msgs[i].name.as_str()).collect();
         let f_keys: Vec<&str> = fresh.iter().map(|&i| msgs[i].key.as_str()).collect();
         let waiting: HashMap<(String, String), Uuid> = c

@@ -12,6 +12,7 @@ mod consumer;
 mod error;
 mod inbox;
 mod jobs;
+mod locks;
 mod migrate;
 mod probe;
 mod projection;
@@ -231,8 +232,7 @@ impl Store {
             }
         }
         let checksum = def.checksum();
-        let key = self.lock_key(&["definition", &def.process]);
-        c.rows(&q.definition_lock, &[&key]).await?;
+        locks::Locks::definition(&def.process).take(self, c).await?;
         if let Some(row) = c
             .rows(&q.definition_by_checksum, &[&def.process, &checksum])
             .await?

@@ -98,6 +98,8 @@ pub struct Removed {
     pub inbox: i64,
     /// Outbound messages every consumer had passed.
     pub outbox: i64,
+    /// Lock rows (`locks`) nobody took within the deduplication window.
+    pub locks: i64,
     /// Ended instances past their period still kept because a projection has not applied
     /// their whole stream yet (they go in a later pass).
     pub instances_held: i64,
@@ -115,10 +117,11 @@ impl Removed {
             + self.projection_progress
             + self.inbox
             + self.outbox
+            + self.locks
     }
 
     /// Per table, for printing: `(table, rows)`.
-    pub fn tables(&self) -> [(&'static str, i64); 6] {
+    pub fn tables(&self) -> [(&'static str, i64); 7] {
         [
             ("instances", self.instances),
             ("events", self.events),
@@ -126,8 +129,16 @@ impl Removed {
             ("projection_progress", self.projection_progress),
             ("inbox", self.inbox),
             ("outbox", self.outbox),
+            ("locks", self.locks),
         ]
     }
+}
+
+/// The tables removed from by the same batch loop.
+enum Table {
+    Inbox,
+    Outbox,
+    Locks,
 }
 
 /// One process version and the time before which its ended instances go.
@@ -197,6 +208,10 @@ impl Store {
             .await?;
         out.inbox = rows.first().map_or(0, |r| r.get("messages"));
         let rows = c
+            .rows(&q.retention_locks_count, &[&(now - policy.dedup_window)])
+            .await?;
+        out.locks = rows.first().map_or(0, |r| r.get("locks"));
+        let rows = c
             .rows(
                 &q.retention_outbox_count,
                 &[&(now - policy.outbox_retention)],
@@ -249,17 +264,18 @@ impl Store {
         }
         let inbox_before = now - policy.dedup_window;
         let outbox_before = now - policy.outbox_retention;
-        // Messages: the same batch loop over the inbox, then the outbox.
-        for (sql, before, is_inbox) in [
-            (&q.retention_inbox, inbox_before, true),
-            (&q.retention_outbox, outbox_before, false),
+        // Messages: the same batch loop over the inbox, the outbox, then idle lock rows.
+        for (sql, before, table) in [
+            (&q.retention_inbox, inbox_before, Table::Inbox),
+            (&q.retention_outbox, outbox_before, Table::Outbox),
+            (&q.retention_locks, inbox_before, Table::Locks),
         ] {
             loop {
                 let n = c.exec(sql, &[&before, &policy.batch]).await? as i64;
-                *if is_inbox {
-                    &mut out.inbox
-                } else {
-                    &mut out.outbox
+                *match table {
+                    Table::Inbox => &mut out.inbox,
+                    Table::Outbox => &mut out.outbox,
+                    Table::Locks => &mut out.locks,
                 } += n;
                 if n > 0 {
                     progress(&out);

@@ -109,6 +109,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0020_job_traces",
         include_str!("../../sql/migrations/0020_job_traces.sql"),
     ),
+    (
+        21,
+        "0021_locks",
+        include_str!("../../sql/migrations/0021_locks.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.
@@ -199,6 +204,8 @@ queries!(
     retention_instances,
     retention_instances_count,
     retention_inbox,
+    retention_locks,
+    retention_locks_count,
     retention_inbox_count,
     retention_outbox,
     retention_outbox_count,
@@ -220,7 +227,6 @@ queries!(
     migrations_layout,
     migrations_lock_timeout,
     migrations_record,
-    definition_lock,
     definition_by_checksum,
     definition_insert,
     definition_get,

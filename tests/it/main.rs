@@ -15,6 +15,7 @@ mod definitions;
 mod elements;
 mod engine;
 mod explain;
+mod locks;
 mod messages;
 mod migrations;
 mod monitor;

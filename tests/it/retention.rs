@@ -253,6 +253,10 @@ async fn message_ids_are_remembered_for_the_window_then_forgotten() {
         .await
         .unwrap();
     assert_eq!(r.inbox, 0, "within the default window of 7 days");
+    assert_eq!(r.locks, 0, "lock rows taken within the window stay");
+    // The correlations of the order and of the buffered message each left a lock row.
+    let locks = db.count("locks", "").await;
+    assert!(locks >= 4, "{locks} lock rows");
     let again = engine
         .send(Message::new("OrderPlaced", "o1", "o1-placed"))
         .await
@@ -276,6 +280,8 @@ async fn message_ids_are_remembered_for_the_window_then_forgotten() {
         .unwrap();
     assert_eq!(r.inbox, 4);
     assert_eq!(db.count("inbox", "").await, 1, "the buffered message stays");
+    assert_eq!(r.locks, locks, "idle lock rows go with the window");
+    assert_eq!(db.count("locks", "").await, 0);
 }
 
 #[tokio::test]

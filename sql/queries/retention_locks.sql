@@ -1,0 +1,12 @@
+-- One batch of lock rows nobody took since $1 (up to $2): a row serves only while a
+-- transaction holds it, and one taken again later is inserted again. Rows held now are
+-- skipped.
+WITH doomed AS (
+    SELECT bucket, lock_key FROM __schema__.locks
+    WHERE taken_at < $1
+    ORDER BY taken_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM __schema__.locks l USING doomed d
+WHERE l.bucket = d.bucket AND l.lock_key = d.lock_key

@@ -1,0 +1,81 @@
+//! What must happen one transaction at a time, serialized by row locks on `locks` (migration
+//! 0021) rather than advisory locks: a row lock holds on every node of a distributed database,
+//! an advisory lock only on the node that took it.
+
+use std::collections::BTreeMap;
+
+use super::conn::Conn;
+use super::{Result, Store};
+use crate::bucket::bucket_of_key;
+
+/// The unit separator between the parts of a lock key (no message name, key or process id
+/// holds it in practice, and a clash would only serialize two things that need not be).
+const SEP: char = '\u{1f}';
+
+/// A set of lock rows, each in a bucket: distinct and sorted by key, the order in which every
+/// transaction takes them, so that two never wait for each other in a cycle.
+#[derive(Debug, Default)]
+pub(crate) struct Locks(BTreeMap<String, i16>);
+
+impl Locks {
+    /// The locks of correlations `(message name, key)`: one per distinct pair, in the bucket of
+    /// its key, where its subscriptions and buffered messages are.
+    pub(crate) fn correlations<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Locks(
+            pairs
+                .into_iter()
+                .map(|(name, key)| {
+                    (
+                        format!("correlate{SEP}{name}{SEP}{key}"),
+                        i16::from(bucket_of_key(key)),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The lock of the deploys of one process, in the bucket of its id.
+    pub(crate) fn definition(process: &str) -> Self {
+        Locks(BTreeMap::from([(
+            format!("definition{SEP}{process}"),
+            i16::from(bucket_of_key(process)),
+        )]))
+    }
+
+    /// Take them in `c`'s transaction; they are held until it ends. Nothing to take is no
+    /// statement.
+    pub(crate) async fn take(&self, store: &Store, c: &impl Conn) -> Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        let buckets: Vec<i16> = self.0.values().copied().collect();
+        c.exec(&store.q().correlation_lock, &[&buckets, &keys])
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_distinct_sorted_and_in_their_keys_bucket() {
+        let l = Locks::correlations([("B", "k2"), ("A", "k1"), ("B", "k2")]);
+        let keys: Vec<&String> = l.0.keys().collect();
+        assert_eq!(
+            keys,
+            ["correlate\u{1f}A\u{1f}k1", "correlate\u{1f}B\u{1f}k2"]
+        );
+        assert_eq!(
+            l.0["correlate\u{1f}B\u{1f}k2"],
+            i16::from(bucket_of_key("k2"))
+        );
+        let d = Locks::definition("order");
+        assert_eq!(
+            d.0["definition\u{1f}order"],
+            i16::from(bucket_of_key("order"))
+        );
+    }
+}
