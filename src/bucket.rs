@@ -73,9 +73,65 @@ pub fn new_instance_id(business_key: &str) -> Uuid {
     in_bucket(Uuid::now_v7(), bucket_of_key(business_key))
 }
 
+/// The buckets `me` takes when it shares them with `others` (the live engines that run the
+/// same handlers): each bucket goes to the engine whose name and the bucket hash highest
+/// (rendezvous hashing). Every engine computes the same split from the same names, each bucket
+/// has one taker, the split is even on average, and when an engine comes or goes only the
+/// buckets it takes or gave up move.
+pub fn shares(me: &str, others: &[String]) -> Vec<i16> {
+    let score = |owner: &str, bucket: usize| -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(owner.as_bytes());
+        h.update([0, bucket as u8]);
+        h.finalize().into()
+    };
+    (0..BUCKETS)
+        .filter(|&b| {
+            let mine = score(me, b);
+            others
+                .iter()
+                .filter(|o| o.as_str() != me)
+                .all(|o| (score(o, b), o.as_str()) < (mine, me))
+        })
+        .map(|b| b as i16)
+        .collect()
+}
+
+/// Every bucket, for an engine that shares with nobody.
+pub fn all_buckets() -> Vec<i16> {
+    (0..BUCKETS as i16).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engines_split_the_buckets_between_them_and_a_newcomer_moves_only_its_share() {
+        let names: Vec<String> = (0..4).map(|i| format!("engine-{i}")).collect();
+        assert_eq!(shares("alone", &[]), all_buckets());
+        for n in 2..=4 {
+            let live = &names[..n];
+            let mut seen = vec![0; BUCKETS];
+            for me in live {
+                let mine = shares(me, live);
+                // Even on average: no engine far from its share.
+                assert!(mine.len() > BUCKETS / n / 2, "{me}: {} of {n}", mine.len());
+                for b in mine {
+                    seen[b as usize] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&c| c == 1), "each bucket has one taker");
+        }
+        // A fourth engine takes buckets only from the others, none moves between them.
+        for me in &names[..3] {
+            let before: std::collections::BTreeSet<i16> =
+                shares(me, &names[..3]).into_iter().collect();
+            let after: std::collections::BTreeSet<i16> =
+                shares(me, &names[..4]).into_iter().collect();
+            assert!(after.is_subset(&before), "{me}");
+        }
+    }
 
     #[test]
     fn an_id_minted_for_a_key_is_in_the_keys_bucket_and_keeps_its_version() {

@@ -67,6 +67,12 @@ pub struct EngineConfig {
     /// Outbound messages older than this are removed once every consumer of their topic has
     /// passed them. Default 7 days.
     pub outbox_retention: Duration,
+    /// How long an engine counts as running without renewing its lease in the `engines`
+    /// table; it renews every third of it. Engines that run the same handlers share the 256
+    /// buckets, and each claims jobs and fires timers in its own buckets only: when an engine
+    /// dies, the others take its buckets over once this has passed (one that stops gives them
+    /// back at once). Default 15 s; between 100 ms and 1 hour.
+    pub engine_lease: std::time::Duration,
     /// How often the engine removes what retention says is due, in batches that never hold
     /// a lock a transition needs; `None`: never (run `longrun retention` instead). Every
     /// engine may do it at once. Default 1 min.
@@ -99,6 +105,7 @@ impl Default for EngineConfig {
             dedup_window: crate::store::DEFAULT_DEDUP_WINDOW,
             outbox_retention: crate::store::DEFAULT_OUTBOX_RETENTION,
             retention_interval: Some(std::time::Duration::from_secs(60)),
+            engine_lease: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -156,6 +163,11 @@ impl EngineConfig {
         }
         if self.max_payload_bytes < 1024 {
             return bad("max_payload_bytes must be at least 1024");
+        }
+        if self.engine_lease < std::time::Duration::from_millis(100)
+            || self.engine_lease > std::time::Duration::from_secs(3600)
+        {
+            return bad("engine_lease must be between 100 ms and 1 hour");
         }
         if self.retention_interval.is_some_and(|i| i.is_zero()) {
             return bad("retention_interval must be positive");

@@ -113,6 +113,8 @@ pub(crate) struct Local {
     pub start_timer_wake: Notify,
     /// Wakes the maintenance worker (lapsed leases, expired messages).
     pub maintain_wake: Notify,
+    /// This engine's share of the buckets (`workers::shares`): empty until its first renewal.
+    pub shares: tokio::sync::watch::Sender<Arc<Vec<i16>>>,
 }
 
 impl Local {
@@ -190,6 +192,15 @@ impl Engine {
 
     pub(super) fn local(&self) -> Option<Arc<Local>> {
         self.inner.local.lock().expect("not poisoned").clone()
+    }
+
+    /// The buckets this engine claims and fires timers in: its share while its workers run,
+    /// every bucket otherwise (an engine without workers, driven by its caller).
+    pub(crate) fn owned_buckets(&self) -> Arc<Vec<i16>> {
+        match self.local() {
+            Some(local) => local.shares.borrow().clone(),
+            None => Arc::new(crate::bucket::all_buckets()),
+        }
     }
 
     /// A lease for jobs this engine creates for its own handlers, if its workers run.

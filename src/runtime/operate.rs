@@ -118,7 +118,12 @@ impl Engine {
         let mut f = self
             .inner
             .store
-            .fire_due_timers(now, self.inner.config.claim_batch, lease.as_ref())
+            .fire_due_timers(
+                now,
+                self.inner.config.claim_batch,
+                lease.as_ref(),
+                &self.owned_buckets(),
+            )
             .await?;
         let applied = std::mem::take(&mut f.applied);
         self.after_commit(applied).await;

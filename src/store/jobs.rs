@@ -47,35 +47,80 @@ pub(crate) struct Finished {
 }
 
 impl Store {
-    /// Claim up to `limit` due jobs for `handlers` (and, if `lapsed`, jobs whose lease ran out).
+    /// Claim up to `limit` due jobs for `handlers` (and, if `lapsed`, jobs whose lease ran out)
+    /// in `buckets`, looked at in the order given (the caller turns it, so that no bucket waits
+    /// behind the others). One statement finds the buckets that hold such jobs; then each
+    /// bucket is claimed by a statement of its own (on a distributed database a claim with
+    /// `FOR UPDATE` must stay on one shard), all of them sent at once on one connection, so
+    /// the claim costs two round trips however many buckets it takes from (more only when a
+    /// bucket holds more than its part of the batch).
     pub(crate) async fn claim_jobs(
         &self,
         handlers: &[String],
+        buckets: &[i16],
         now: DateTime<Utc>,
         limit: i64,
         lease: &Lease,
         lapsed: bool,
     ) -> Result<Vec<ClaimedJob>> {
+        if limit <= 0 || buckets.is_empty() || handlers.is_empty() {
+            return Ok(Vec::new());
+        }
         let c = self.client().await?;
-        let sql = if lapsed {
-            &self.q().jobs_claim_lapsed
+        let q = self.q();
+        let (find, claim) = if lapsed {
+            (&q.jobs_lapsed_buckets, &q.jobs_claim_lapsed)
         } else {
-            &self.q().jobs_claim
+            (&q.jobs_ready_buckets, &q.jobs_claim)
         };
-        let stmt = c.prepare_cached(sql).await?;
-        let rows = c
-            .query(
-                &stmt,
-                &[
-                    &handlers,
-                    &now,
-                    &limit,
-                    &lease.token,
-                    &lease.owner,
-                    &lease.expires_at,
-                ],
-            )
-            .await?;
+        let find = c.prepare_cached(find).await?;
+        let mut ready: Vec<i16> = c
+            .query(&find, &[&handlers, &now, &buckets, &limit])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // The batch split over the buckets found, as even as whole jobs allow; a bucket that
+        // filled its part may hold more, and gets what the others left (a few passes at most).
+        let claim = c.prepare_cached(claim).await?;
+        let mut rows: Vec<tokio_postgres::Row> = Vec::new();
+        for _ in 0..4 {
+            let left = limit - rows.len() as i64;
+            if ready.is_empty() || left <= 0 {
+                break;
+            }
+            let n = ready.len().min(left as usize);
+            ready.truncate(n);
+            let n = n as i64;
+            let parts: Vec<i64> = (0..n).map(|i| left / n + i64::from(i < left % n)).collect();
+            let claims = ready.iter().zip(&parts).map(|(bucket, part)| {
+                let (c, claim) = (&c, &claim);
+                async move {
+                    c.query(
+                        claim,
+                        &[
+                            &handlers,
+                            &now,
+                            part,
+                            &lease.token,
+                            &lease.owner,
+                            &lease.expires_at,
+                            bucket,
+                        ],
+                    )
+                    .await
+                }
+            });
+            let got = futures_util::future::try_join_all(claims).await?;
+            let mut full = Vec::new();
+            for ((bucket, part), got) in ready.iter().zip(&parts).zip(got) {
+                if got.len() as i64 == *part {
+                    full.push(*bucket);
+                }
+                rows.extend(got);
+            }
+            ready = full;
+        }
         metrics::histogram!(crate::telemetry::CLAIM_BATCH).record(rows.len() as f64);
         Ok(rows
             .iter()

@@ -9,6 +9,7 @@ mod buffered;
 mod config;
 mod conn;
 mod consumer;
+mod engines;
 mod error;
 mod inbox;
 mod jobs;
@@ -35,6 +36,7 @@ pub use browse::{
 };
 pub use config::{pg_config, validate_schema, Layout, Roles, StoreConfig, DEFAULT_SCHEMA};
 pub use consumer::{Consumer, OutboxMessage};
+pub use engines::EngineView;
 pub use error::{Error, Result};
 pub(crate) use inbox::has_nul;
 pub use inbox::{Delivery, Message};

@@ -114,6 +114,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "0021_locks",
         include_str!("../../sql/migrations/0021_locks.sql"),
     ),
+    (
+        22,
+        "0022_engines",
+        include_str!("../../sql/migrations/0022_engines.sql"),
+    ),
 ];
 
 /// The reporting views (migrations 0003 to 0005, 0011 and 0015), as `longrun report` names them.
@@ -247,6 +252,11 @@ queries!(
     jobs_insert,
     jobs_claim,
     jobs_claim_lapsed,
+    jobs_ready_buckets,
+    jobs_lapsed_buckets,
+    engines_renew,
+    engines_leave,
+    engines_list,
     jobs_finish,
     jobs_of_instance,
     outbox_insert,

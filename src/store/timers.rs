@@ -63,11 +63,12 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
         lease: Option<&Lease>,
+        buckets: &[i16],
     ) -> Result<Fired> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let scan = tx.prepare_cached(&self.q().timers_scan).await?;
-        let rows = tx.query(&scan, &[&(limit + 1)]).await?;
+        let rows = tx.query(&scan, &[&(limit + 1), &buckets]).await?;
         let mut due: Vec<(Uuid, Uuid)> = Vec::new();
         let mut due_at: Vec<DateTime<Utc>> = Vec::new();
         let mut next_due = None;
@@ -116,10 +117,11 @@ impl Store {
         &self,
         now: DateTime<Utc>,
         limit: i64,
+        buckets: &[i16],
     ) -> Result<Vec<(Uuid, Uuid)>> {
         let c = self.client().await?;
         let scan = c.prepare_cached(&self.q().timers_scan).await?;
-        Ok(c.query(&scan, &[&limit])
+        Ok(c.query(&scan, &[&limit, &buckets])
             .await?
             .iter()
             .filter(|r| r.get::<_, DateTime<Utc>>(2) <= now)

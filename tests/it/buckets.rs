@@ -314,6 +314,32 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ("jobs_finish", "jobs", &["ARRAY[{j}]", "_", "{bj}"]),
     ("jobs_withdraw", "jobs", &["ARRAY[{j}]", "{bj}"]),
     (
+        "jobs_claim",
+        "jobs",
+        &[
+            "ARRAY['absent_handler']",
+            "now()",
+            "10",
+            "_",
+            "_",
+            "_",
+            "{s}.bucket_of({j})",
+        ],
+    ),
+    (
+        "jobs_claim_lapsed",
+        "jobs",
+        &[
+            "ARRAY['absent_handler']",
+            "now()",
+            "10",
+            "_",
+            "_",
+            "_",
+            "{s}.bucket_of({j})",
+        ],
+    ),
+    (
         "jobs_migrate",
         "jobs",
         &["ARRAY[{j}]", "ARRAY['s']", "ARRAY['h']", "{bj}"],
@@ -378,21 +404,22 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// Statements that still look in every partition (docs/SCALING.md, "Not done yet"): claims
-/// across all buckets, and the deletion of ended waits, which goes by instance and step while
-/// a wait's bucket is its key's.
+/// Statements that look in every partition when an engine's share is every bucket (`{all}`):
+/// reads that find where the claims are to go (which lock nothing), and, still (docs/SCALING.md,
+/// "Not done yet"), the expiry of buffered messages across buckets and the deletion of ended
+/// waits, which goes by instance and step while a wait's bucket is its key's.
 const EVERY_PARTITION: &[(&str, &str, &[&str])] = &[
     (
-        "jobs_claim",
+        "jobs_ready_buckets",
         "jobs",
-        &["ARRAY['absent_handler']", "now()", "10"],
+        &["ARRAY['absent_handler']", "now()", "{all}", "300"],
     ),
     (
-        "jobs_claim_lapsed",
+        "jobs_lapsed_buckets",
         "jobs",
-        &["ARRAY['absent_handler']", "now()", "10"],
+        &["ARRAY['absent_handler']", "now()", "{all}", "300"],
     ),
-    ("timers_scan", "timers", &["10"]),
+    ("timers_scan", "timers", &["10", "{all}"]),
     ("inbox_expire", "inbox", &["now()", "10"]),
     (
         "subscriptions_delete",
@@ -437,6 +464,13 @@ async fn a_statement_on_one_instance_reads_one_partition() {
     let j = one(format!("SELECT job_id FROM {s}.jobs LIMIT 1")).await;
     let t = one(format!("SELECT timer_id FROM {s}.timers LIMIT 1")).await;
     let k = one(format!("SELECT task_id FROM {s}.tasks LIMIT 1")).await;
+    let all = format!(
+        "'{{{}}}'::smallint[]",
+        (0..256)
+            .map(|b| b.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let fill = |arg: &str| {
         arg.replace("{i}", &format!("'{i}'::uuid"))
             .replace("{j}", &format!("'{j}'::uuid"))
@@ -447,6 +481,7 @@ async fn a_statement_on_one_instance_reads_one_partition() {
             .replace("{bj}", &format!("ARRAY[{s}.bucket_of('{j}')]"))
             .replace("{bt}", &format!("ARRAY[{s}.bucket_of('{t}')]"))
             .replace("{bk}", &format!("ARRAY[{s}.bucket_of('{k}')]"))
+            .replace("{all}", &all)
     };
     c.batch_execute("SET plan_cache_mode = force_custom_plan")
         .await

@@ -31,6 +31,7 @@ mod projections;
 #[cfg(feature = "rabbitmq")]
 mod rabbitmq;
 mod retention;
+mod shares;
 mod signals;
 mod start_timers;
 mod starts;

@@ -4,10 +4,10 @@ use longrun::Error;
 #[tokio::test]
 async fn migrating_twice_applies_nothing_the_second_time() {
     let db = TestDb::empty().await;
-    let all: Vec<i32> = (1..=21).collect();
+    let all: Vec<i32> = (1..=22).collect();
     assert_eq!(db.store.migrate().await.unwrap(), all);
     assert_eq!(db.store.migrate().await.unwrap(), Vec::<i32>::new());
-    assert_eq!(db.count("schema_migrations", "").await, 21);
+    assert_eq!(db.count("schema_migrations", "").await, 22);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +16,7 @@ async fn concurrent_migrations_apply_once() {
     let (a, b, c) = tokio::join!(db.store.migrate(), db.store.migrate(), db.store.migrate());
     let mut applied: Vec<i32> = [a.unwrap(), b.unwrap(), c.unwrap()].concat();
     applied.sort();
-    assert_eq!(applied, (1..=21).collect::<Vec<i32>>());
+    assert_eq!(applied, (1..=22).collect::<Vec<i32>>());
 }
 
 #[tokio::test]

@@ -329,6 +329,41 @@ async fn storage_prints_rows_and_bytes_per_table_and_per_ended_instance() {
     assert!(text.contains("bytes per ended instance"), "{text}");
 }
 
+/// `longrun engines`: the running engines and their share of the buckets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engines_lists_the_running_engines_and_their_buckets() {
+    let db = TestDb::new().await;
+    let out = longrun(&["--schema", db.schema(), "engines"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no engine runs"));
+    let engine = longrun::Engine::builder(db.store.clone())
+        .config(longrun::EngineConfig {
+            owner: "cli-engine".into(),
+            ..Default::default()
+        })
+        .handler("work", |_job: longrun::JobContext| async move {
+            Ok(serde_json::json!({}))
+        })
+        .build()
+        .unwrap();
+    let running = engine.run();
+    crate::common::eventually("the engine takes its buckets", || {
+        let n = running.buckets().len();
+        async move { n == 256 }
+    })
+    .await;
+    let out = longrun(&["--schema", db.schema(), "--json", "engines"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["owner"], "cli-engine");
+    assert_eq!(v[0]["handlers"], "work");
+    assert_eq!(v[0]["live"], true);
+    assert_eq!(v[0]["buckets"], 256);
+    running.shutdown().await;
+    let out = longrun(&["--schema", db.schema(), "engines"], &[]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no engine runs"));
+}
+
 /// `longrun retention`: a dry run counts what would go, a run removes it and says so per table;
 /// the running instance stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

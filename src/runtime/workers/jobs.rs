@@ -30,6 +30,10 @@ pub(super) async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Re
     let cap = cfg.handler_concurrency * 4;
     let mut backoff = Backoff::new(&engine);
     let mut claims = Throttle::new("claiming jobs");
+    if !shared(&local, &mut stop).await {
+        return;
+    }
+    let mut turn = 0usize;
     loop {
         if local.stopping.load(Ordering::Relaxed) {
             if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
@@ -42,10 +46,12 @@ pub(super) async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Re
         let mut got = 0;
         if limit > 0 {
             let lease = new_lease(&engine, &local);
+            let buckets = turned(&local.shares.borrow().clone(), turn);
+            turn = turn.wrapping_add(97);
             match engine
                 .inner
                 .store
-                .claim_jobs(&handlers, engine.now(), limit, &lease, false)
+                .claim_jobs(&handlers, &buckets, engine.now(), limit, &lease, false)
                 .await
             {
                 Ok(jobs) => {

@@ -18,10 +18,12 @@ use super::{guard, Engine, Local};
 mod jobs;
 mod probe;
 mod relay;
+mod shares;
 mod timers;
 mod upkeep;
 
 use jobs::*;
+use shares::*;
 use timers::*;
 use upkeep::*;
 
@@ -71,6 +73,18 @@ impl Running {
         let _ = rx.wait_for(|up| *up).await;
     }
 
+    /// The buckets this engine claims jobs and fires timers in: its share, among the running
+    /// engines with the same handlers (empty until its first lease renewal, all 256 when it
+    /// runs alone; see [`crate::EngineConfig::engine_lease`]).
+    pub fn buckets(&self) -> Vec<u8> {
+        self.local
+            .shares
+            .borrow()
+            .iter()
+            .map(|&b| b as u8)
+            .collect()
+    }
+
     /// [`Running::shutdown_within`] ten seconds.
     pub async fn shutdown(self) {
         self.shutdown_within(StdDuration::from_secs(10)).await
@@ -111,6 +125,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
             .collect(),
         start_timer_wake: Notify::new(),
         maintain_wake: Notify::new(),
+        shares: watch::channel(Arc::new(Vec::new())).0,
     });
     *engine.inner.local.lock().expect("not poisoned") = Some(local.clone());
     let mut tasks = JoinSet::new();
@@ -150,6 +165,7 @@ pub(super) fn spawn(engine: Engine) -> Running {
             stop_rx
         );
     }
+    worker!("share", share, engine, local, stop_rx);
     worker!("listen", listen, engine, local, stop_rx);
     worker!("timers", fire_timers, engine, local, stop_rx);
     for i in 0..engine.inner.projections.len() {

@@ -19,6 +19,9 @@ pub(super) async fn fire_timers(
 ) {
     let cfg = &engine.inner.config;
     let mut rounds = Throttle::new("firing timers");
+    if !super::shared(&local, &mut stop).await {
+        return;
+    }
     loop {
         let (sleep, next_due) = match guard::caught(engine.fire_round()).await {
             Ok(f) if f.more => {
@@ -82,7 +85,11 @@ where
 pub(super) async fn fire_one_by_one(engine: &Engine) -> bool {
     let store = &engine.inner.store;
     let now = engine.now();
-    let due = match store.due_timers(now, engine.inner.config.claim_batch).await {
+    let buckets = engine.owned_buckets();
+    let due = match store
+        .due_timers(now, engine.inner.config.claim_batch, &buckets)
+        .await
+    {
         Ok(due) => due,
         Err(e) => {
             tracing::warn!(error = %e, "reading the due timers failed");

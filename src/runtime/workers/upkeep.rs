@@ -84,10 +84,14 @@ pub(super) async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch:
             continue;
         }
         let lease = new_lease(&engine, &local);
+        // Every bucket, not only this engine's share: a job whose lease lapsed was held by an
+        // engine that failed to finish it in time, maybe the very one whose share holds it
+        // (stuck in a handler, yet renewing its engine lease). Still one claim per bucket.
+        let buckets = crate::bucket::all_buckets();
         match engine
             .inner
             .store
-            .claim_jobs(&handlers, now, cfg.claim_batch, &lease, true)
+            .claim_jobs(&handlers, &buckets, now, cfg.claim_batch, &lease, true)
             .await
         {
             Ok(jobs) => {

@@ -16,6 +16,8 @@ pub(super) async fn worker(conn: String, seed: u64, index: usize) -> AnyResult<(
         owner: format!("chaos-engine-{index}-{}", std::process::id()),
         job_lease: chrono::Duration::seconds(3),
         consumer_lease: chrono::Duration::seconds(2),
+        // A killed engine's buckets go to the others as soon as its job leases lapse.
+        engine_lease: Duration::from_secs(3),
         // A card update that comes after its order was cancelled is dead-lettered soon.
         message_ttl: chrono::Duration::seconds(25),
         poll_interval: Duration::from_millis(50),
@@ -204,6 +206,8 @@ pub(super) async fn fence_worker(
     let config = EngineConfig {
         owner: format!("fence-worker-{}", std::process::id()),
         job_lease: chrono::Duration::milliseconds(lease_ms),
+        // Stopped, it stops counting among the engines when its job lease lapses too.
+        engine_lease: Duration::from_millis(lease_ms.max(100) as u64),
         poll_interval: Duration::from_millis(20),
         max_poll_interval: Duration::from_millis(100),
         maintenance_interval: Duration::from_secs(3600),

@@ -262,6 +262,10 @@ pub(crate) enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The running engines: their handlers, when each last renewed its lease, and how many of
+    /// the 256 buckets each claims jobs and fires timers in (engines with the same handlers
+    /// share them). Engines whose lease lapsed within the last hour are listed as not live.
+    Engines,
     /// Rows and bytes per table of the schema, and the bytes per ended instance.
     Storage {
         /// Count each table's rows (a full scan of each) instead of the planner's estimate.

@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report { .. }
         | Command::Projections { .. }
         | Command::Storage { .. }
+        | Command::Engines
         | Command::Retention { .. }
         | Command::Bridge { .. }
         | Command::Run { .. }

@@ -51,6 +51,26 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Engines => {
+            let engine = connect(cli).await?;
+            let engines = engine.store().engines().await?;
+            if cli.json {
+                print_json(&engines);
+            } else if engines.is_empty() {
+                println!("no engine runs on this schema");
+            } else {
+                let cols = [
+                    "owner",
+                    "handlers",
+                    "live",
+                    "buckets",
+                    "seen_at",
+                    "expires_at",
+                ];
+                print_rows(&cols, &engines);
+            }
+            Ok(())
+        }
         Command::Storage { exact } => {
             let engine = connect(cli).await?;
             let storage = engine.store().storage(*exact).await?;
