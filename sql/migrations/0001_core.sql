@@ -179,9 +179,9 @@ COMMENT ON COLUMN __schema__.jobs.lease_owner IS 'Which engine holds the claim (
 COMMENT ON COLUMN __schema__.jobs.lease_expires_at IS 'When the claim lapses and another engine may take the job over.';
 COMMENT ON COLUMN __schema__.jobs.created_at IS 'When the job was created (engine clock).';
 
--- Matches the claim query, which takes unclaimed jobs of one bucket by run_at; lapsed claims
--- are found through the second index.
-CREATE INDEX jobs_claimable_idx ON __schema__.jobs (bucket, handler, run_at) WHERE lease_token IS NULL;
+-- Matches the claim query: unclaimed jobs by run_at (of the buckets of one partition or shard,
+-- `bucket_groups`); lapsed claims are found through the second index.
+CREATE INDEX jobs_claimable_idx ON __schema__.jobs (handler, run_at) WHERE lease_token IS NULL;
 CREATE INDEX jobs_leased_idx ON __schema__.jobs (lease_expires_at) WHERE lease_token IS NOT NULL;
 CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
 

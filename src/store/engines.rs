@@ -1,6 +1,8 @@
 //! Engines and their leases (migration 0022): which engines run, so that those running the same
 //! handlers share the buckets (`crate::bucket::shares`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -79,6 +81,48 @@ impl Store {
             e.buckets = crate::bucket::shares(&e.owner, &group).len();
         }
         Ok(out)
+    }
+
+    /// The buckets that live in one place, read from the catalog once: one group per partition
+    /// in the partitioned layout, one group of all 256 in the plain layout. A claim locks rows
+    /// of one group per statement, so it reads one partition (on Citus it would be one shard:
+    /// not built, docs/SCALING.md).
+    pub async fn bucket_groups(&self) -> Result<Arc<Vec<Vec<i16>>>> {
+        self.inner
+            .groups
+            .get_or_try_init(|| async {
+                let c = self.client().await?;
+                let groups: Vec<Vec<i16>> = c
+                    .rows(&self.q().bucket_groups, &[])
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                Ok::<_, super::Error>(Arc::new(groups))
+            })
+            .await
+            .cloned()
+    }
+
+    /// `share` split by [`Store::bucket_groups`]: the buckets of each group that are in it,
+    /// groups with none left out.
+    pub(crate) async fn claim_groups(&self, share: &[i16]) -> Result<Vec<Vec<i16>>> {
+        let mut mine = [false; crate::bucket::BUCKETS];
+        for &b in share {
+            mine[b as usize] = true;
+        }
+        Ok(self
+            .bucket_groups()
+            .await?
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .copied()
+                    .filter(|&b| mine[b as usize])
+                    .collect::<Vec<i16>>()
+            })
+            .filter(|g| !g.is_empty())
+            .collect())
     }
 
     /// Give `owner`'s buckets back at once (an engine that stops).

@@ -48,12 +48,11 @@ pub(crate) struct Finished {
 
 impl Store {
     /// Claim up to `limit` due jobs for `handlers` (and, if `lapsed`, jobs whose lease ran out)
-    /// in `buckets`, looked at in the order given (the caller turns it, so that no bucket waits
-    /// behind the others). One statement finds the buckets that hold such jobs; then each
-    /// bucket is claimed by a statement of its own (on a distributed database a claim with
-    /// `FOR UPDATE` must stay on one shard), all of them sent at once on one connection, so
-    /// the claim costs two round trips however many buckets it takes from (more only when a
-    /// bucket holds more than its part of the batch).
+    /// in `buckets` (this engine's share, in any order). A statement locks rows in the buckets of one
+    /// partition only ([`Store::bucket_groups`]; on a distributed database a claim with
+    /// `FOR UPDATE` must stay on one shard): one statement in the plain layout, one per
+    /// partition in the partitioned one, all sent at once on one connection, so a claim costs
+    /// one round trip (more only when a group holds more than its part of the batch).
     pub(crate) async fn claim_jobs(
         &self,
         handlers: &[String],
@@ -66,34 +65,33 @@ impl Store {
         if limit <= 0 || buckets.is_empty() || handlers.is_empty() {
             return Ok(Vec::new());
         }
+        let mut groups = self.claim_groups(buckets).await?;
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Start at a random group (the lease token is random), so that when the batch has
+        // room for fewer groups than there are, none always waits behind the others.
+        let start = usize::from(lease.token.as_bytes()[0]) % groups.len();
+        groups.rotate_left(start);
         let c = self.client().await?;
-        let q = self.q();
-        let (find, claim) = if lapsed {
-            (&q.jobs_lapsed_buckets, &q.jobs_claim_lapsed)
+        let claim = if lapsed {
+            &self.q().jobs_claim_lapsed
         } else {
-            (&q.jobs_ready_buckets, &q.jobs_claim)
+            &self.q().jobs_claim
         };
-        let find = c.prepare_cached(find).await?;
-        let mut ready: Vec<i16> = c
-            .query(&find, &[&handlers, &now, &buckets, &limit])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        // The batch split over the buckets found, as even as whole jobs allow; a bucket that
-        // filled its part may hold more, and gets what the others left (a few passes at most).
         let claim = c.prepare_cached(claim).await?;
+        // The batch split over the groups, as even as whole jobs allow; a group that filled
+        // its part may hold more, and gets what the others left (a few passes at most).
         let mut rows: Vec<tokio_postgres::Row> = Vec::new();
         for _ in 0..4 {
             let left = limit - rows.len() as i64;
-            if ready.is_empty() || left <= 0 {
+            if groups.is_empty() || left <= 0 {
                 break;
             }
-            let n = ready.len().min(left as usize);
-            ready.truncate(n);
-            let n = n as i64;
+            groups.truncate(left as usize);
+            let n = groups.len() as i64;
             let parts: Vec<i64> = (0..n).map(|i| left / n + i64::from(i < left % n)).collect();
-            let claims = ready.iter().zip(&parts).map(|(bucket, part)| {
+            let claims = groups.iter().zip(&parts).map(|(group, part)| {
                 let (c, claim) = (&c, &claim);
                 async move {
                     c.query(
@@ -105,7 +103,7 @@ impl Store {
                             &lease.token,
                             &lease.owner,
                             &lease.expires_at,
-                            bucket,
+                            group,
                         ],
                     )
                     .await
@@ -113,13 +111,13 @@ impl Store {
             });
             let got = futures_util::future::try_join_all(claims).await?;
             let mut full = Vec::new();
-            for ((bucket, part), got) in ready.iter().zip(&parts).zip(got) {
+            for ((group, part), got) in groups.into_iter().zip(&parts).zip(got) {
                 if got.len() as i64 == *part {
-                    full.push(*bucket);
+                    full.push(group);
                 }
                 rows.extend(got);
             }
-            ready = full;
+            groups = full;
         }
         metrics::histogram!(crate::telemetry::CLAIM_BATCH).record(rows.len() as f64);
         Ok(rows

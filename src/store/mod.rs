@@ -95,6 +95,8 @@ struct Inner {
     q: Queries,
     pg: PgConfig,
     definitions: RwLock<HashMap<(String, i32), Arc<Process>>>,
+    /// The buckets that live in one place (`engines::bucket_groups`), read once.
+    groups: tokio::sync::OnceCell<Arc<Vec<Vec<i16>>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,6 +163,7 @@ impl Store {
                 layout: config.layout,
                 pg,
                 definitions: RwLock::new(HashMap::new()),
+                groups: tokio::sync::OnceCell::new(),
             }),
         };
         drop(store.client().await?);

@@ -323,7 +323,7 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
             "_",
             "_",
             "_",
-            "{s}.bucket_of({j})",
+            "{bj}",
         ],
     ),
     (
@@ -336,7 +336,7 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
             "_",
             "_",
             "_",
-            "{s}.bucket_of({j})",
+            "{bj}",
         ],
     ),
     (
@@ -388,6 +388,11 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
         ],
     ),
     ("inbox_get", "inbox", &["'m1'", "'k1'"]),
+    (
+        "inbox_expire",
+        "inbox",
+        &["now()", "10", "ARRAY[{s}.bucket_of_key('k1')]"],
+    ),
     ("inbox_forget", "inbox", &["'m1'", "'k1'"]),
     (
         "inbox_settle",
@@ -404,23 +409,11 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// Statements that look in every partition when an engine's share is every bucket (`{all}`):
-/// reads that find where the claims are to go (which lock nothing), and, still (docs/SCALING.md,
-/// "Not done yet"), the expiry of buffered messages across buckets and the deletion of ended
-/// waits, which goes by instance and step while a wait's bucket is its key's.
+/// Statements that look in every partition: the timer scan over an engine's whole share
+/// (`{all}`; a read, which locks nothing), and, still (docs/SCALING.md, "Not done yet"), the
+/// deletion of ended waits, which goes by instance and step while a wait's bucket is its key's.
 const EVERY_PARTITION: &[(&str, &str, &[&str])] = &[
-    (
-        "jobs_ready_buckets",
-        "jobs",
-        &["ARRAY['absent_handler']", "now()", "{all}", "300"],
-    ),
-    (
-        "jobs_lapsed_buckets",
-        "jobs",
-        &["ARRAY['absent_handler']", "now()", "{all}", "300"],
-    ),
     ("timers_scan", "timers", &["10", "{all}"]),
-    ("inbox_expire", "inbox", &["now()", "10"]),
     (
         "subscriptions_delete",
         "subscriptions",
@@ -525,4 +518,79 @@ async fn a_statement_on_one_instance_reads_one_partition() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+}
+
+/// The claims lock rows in one partition per statement: the buckets of each group
+/// (`Store::bucket_groups`) live in one partition, and a claim of a whole group reads only it.
+/// In the plain layout there is one group of all 256 buckets.
+#[tokio::test]
+async fn a_claim_of_a_group_of_buckets_reads_one_partition() {
+    let plain = TestDb::new_with(Layout::Plain).await;
+    let groups = plain.store.bucket_groups().await.unwrap();
+    assert_eq!(*groups, vec![(0..256).collect::<Vec<i16>>()]);
+
+    let db = TestDb::new_with(Layout::Partitioned).await;
+    let groups = db.store.bucket_groups().await.unwrap();
+    assert_eq!(groups.len(), 16);
+    let all: BTreeSet<i16> = groups.iter().flatten().copied().collect();
+    assert_eq!(all.len(), 256);
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 256);
+    let c = db.sql().await;
+    let s = format!("\"{}\"", db.schema());
+    c.batch_execute("SET plan_cache_mode = force_custom_plan")
+        .await
+        .unwrap();
+    for (name, table) in [
+        ("jobs_claim", "jobs"),
+        ("jobs_claim_lapsed", "jobs"),
+        ("inbox_expire", "inbox"),
+    ] {
+        let sql = crate::plans::query(name).replace("__schema__", &s);
+        let n = crate::plans::params(&sql);
+        for group in groups.iter() {
+            let array = format!(
+                "'{{{}}}'::smallint[]",
+                group
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let mut values: Vec<String> = match name {
+                "inbox_expire" => vec!["now()".into(), "10".into(), array],
+                _ => vec![
+                    "ARRAY['h']".into(),
+                    "now()".into(),
+                    "10".into(),
+                    "NULL".into(),
+                    "NULL".into(),
+                    "NULL".into(),
+                    array,
+                ],
+            };
+            values.resize(n, "NULL".into());
+            let mut explained = sql.clone();
+            for (i, v) in values.iter().enumerate().rev() {
+                explained = explained.replace(&format!("${}", i + 1), v);
+            }
+            c.batch_execute("BEGIN").await.unwrap();
+            let plan: Vec<String> = c
+                .query(
+                    &format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {explained}"),
+                    &[],
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            c.batch_execute("ROLLBACK").await.unwrap();
+            assert_eq!(
+                partitions(&plan, table).len(),
+                1,
+                "{name} of {group:?}:\n{}",
+                plan.join("\n")
+            );
+        }
+    }
 }

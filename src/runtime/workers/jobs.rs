@@ -33,7 +33,6 @@ pub(super) async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Re
     if !shared(&local, &mut stop).await {
         return;
     }
-    let mut turn = 0usize;
     loop {
         if local.stopping.load(Ordering::Relaxed) {
             if !idle(cfg.poll_interval, &local.claim_wake, &mut stop).await {
@@ -46,8 +45,7 @@ pub(super) async fn claim(engine: Engine, local: Arc<Local>, mut stop: watch::Re
         let mut got = 0;
         if limit > 0 {
             let lease = new_lease(&engine, &local);
-            let buckets = turned(&local.shares.borrow().clone(), turn);
-            turn = turn.wrapping_add(97);
+            let buckets = local.shares.borrow().clone();
             match engine
                 .inner
                 .store

@@ -72,17 +72,3 @@ pub(super) async fn shared(local: &Local, stop: &mut watch::Receiver<bool>) -> b
         _ = stop.changed() => false,
     }
 }
-
-/// `buckets` turned by `turn` places: where a claim starts looking, so that no bucket always
-/// waits behind the others.
-pub(super) fn turned(buckets: &[i16], turn: usize) -> Vec<i16> {
-    if buckets.is_empty() {
-        return Vec::new();
-    }
-    let at = turn % buckets.len();
-    buckets[at..]
-        .iter()
-        .chain(&buckets[..at])
-        .copied()
-        .collect()
-}

@@ -69,7 +69,13 @@ pub(super) async fn maintain(engine: Engine, local: Arc<Local>, mut stop: watch:
             return;
         }
         let now = engine.now();
-        match engine.inner.store.expire_buffered(now, 1000).await {
+        let share = local.shares.borrow().clone();
+        match engine
+            .inner
+            .store
+            .expire_buffered_in(now, 1000, &share)
+            .await
+        {
             Ok(0) => expiring.ok(),
             Ok(n) => {
                 expiring.ok();
