@@ -17,12 +17,13 @@ CREATE TABLE __schema__.locks (
     taken_at timestamptz NOT NULL,
     PRIMARY KEY (bucket, lock_key)
 ) __bucketed__;
--- Every take updates the row in place (a heap-only update): room on the page keeps it there.
+-- A take rewrites its row only once an hour (else it only locks it), in place (a heap-only
+-- update): room on the page keeps it there.
 SELECT __schema__.bucket_partitions('__schema__.locks', 'fillfactor = 50');
 COMMENT ON TABLE __schema__.locks IS
     'One row per thing taken one transaction at a time (a correlation: message name and key; the deploys of a process). A transaction takes it by inserting or updating its row and holds it until it ends.';
 COMMENT ON COLUMN __schema__.locks.bucket IS 'The bucket of the correlation key (bucket_of_key), or of the process id for deploys.';
 COMMENT ON COLUMN __schema__.locks.lock_key IS 'What it serializes: correlate<US>message name<US>key, or definition<US>process id (<US> is the unit separator, U+001F).';
-COMMENT ON COLUMN __schema__.locks.taken_at IS 'When it was last taken (database clock); retention deletes rows untouched for the deduplication window.';
+COMMENT ON COLUMN __schema__.locks.taken_at IS 'When it was taken (database clock), to within an hour: a take rewrites it only when it is older. Retention deletes rows untouched for the deduplication window.';
 
 CREATE INDEX locks_taken_idx ON __schema__.locks (taken_at);
