@@ -542,33 +542,6 @@ impl Store {
             applied,
         ))
     }
-
-    /// Dead-letter up to `limit` buffered messages whose time to live ran out. Returns how many.
-    pub async fn expire_buffered(&self, now: DateTime<Utc>, limit: i64) -> Result<u64> {
-        self.expire_buffered_in(now, limit, &crate::bucket::all_buckets())
-            .await
-    }
-
-    /// [`Store::expire_buffered`] in `buckets` (an engine's share), one statement per group
-    /// of buckets that live in one partition ([`Store::bucket_groups`]), all sent at once.
-    pub(crate) async fn expire_buffered_in(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-        buckets: &[i16],
-    ) -> Result<u64> {
-        let groups = self.claim_groups(buckets).await?;
-        let c = self.client().await?;
-        let expire = c.prepare_cached(&self.q().inbox_expire).await?;
-        let each = groups.iter().map(|group| {
-            let (c, expire) = (&c, &expire);
-            async move { c.execute(expire, &[&now, &limit, group]).await }
-        });
-        Ok(futures_util::future::try_join_all(each)
-            .await?
-            .into_iter()
-            .sum())
-    }
 }
 
 /// The variables an instance started by a message gets: the payload object, or the payload
