@@ -98,7 +98,7 @@ impl Bridge {
         let messages: Vec<Message> = batch.iter().map(inbound).collect();
         let outcomes = self.target.send_many(messages).await?;
         let mut moved = Moved::default();
-        let mut last: Option<&OutboxMessage> = None;
+        let mut done = 0;
         let mut failed = None;
         for (m, outcome) in batch.iter().zip(outcomes) {
             match outcome {
@@ -112,10 +112,10 @@ impl Bridge {
                     break;
                 }
             }
-            last = Some(m);
+            done += 1;
         }
-        if let Some(last) = last {
-            self.consumer.ack(Utc::now(), last).await?;
+        if done > 0 {
+            self.consumer.ack(Utc::now(), &batch[..done]).await?;
         }
         match failed {
             Some(e) => Err(e),

@@ -215,9 +215,11 @@ impl Monitor {
             let Some(batch) = consumer.poll(Utc::now(), self.batch).await? else {
                 continue;
             };
-            let Some(last) = batch.last() else { continue };
+            if batch.is_empty() {
+                continue;
+            }
             let kept = self.keep(context, &batch).await?;
-            consumer.ack(Utc::now(), last).await?;
+            consumer.ack(Utc::now(), &batch).await?;
             got.kept += kept;
             got.duplicates += batch.len() as u64 - kept;
         }
@@ -264,7 +266,7 @@ impl Monitor {
                     &rows.iter().map(|r| r.step).collect::<Vec<_>>(),
                     &rows.iter().map(|r| r.milestone).collect::<Vec<_>>(),
                     &rows.iter().map(|r| r.reached_at).collect::<Vec<_>>(),
-                    &rows.iter().map(|r| r.position).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
                 ],
             )
             .await?;
@@ -319,7 +321,7 @@ struct Row<'a> {
     step: &'a str,
     milestone: &'a str,
     reached_at: DateTime<Utc>,
-    position: i64,
+    seq: i64,
 }
 
 /// The row of a milestone message; `None` for anything else on the topic.
@@ -336,6 +338,6 @@ fn row(m: &OutboxMessage) -> Option<Row<'_>> {
         step: s("step")?,
         milestone: s("milestone")?,
         reached_at: s("reached_at")?.parse().ok()?,
-        position: m.position,
+        seq: m.seq,
     })
 }

@@ -51,7 +51,8 @@ UNION ALL
 SELECT 6 AS n, 'outbox: nothing left unpublished',
        count(*) FROM __schema__.outbox o
        JOIN __schema__.consumers c ON o.topic = ANY (c.topics)
-       WHERE (o.xid, o.position) > (c.last_xid, c.last_position)
+       JOIN __schema__.consumer_checkpoints k ON k.bucket = o.bucket AND k.name = c.name
+       WHERE (o.xid, o.instance_id, o.seq) > (k.last_xid, k.last_instance, k.last_seq)
 UNION ALL
 SELECT 7 AS n, 'no job or timer left (claimed or not)',
        (SELECT count(*) FROM __schema__.jobs) + (SELECT count(*) FROM __schema__.timers)
@@ -77,9 +78,10 @@ SELECT 10 AS n, 'inbound messages: each correlated once, started once or dead-le
                               GROUP BY 1 HAVING count(*) > 1) x)
 UNION ALL
 SELECT 11 AS n, 'projections caught up',
-       (SELECT count(*) FROM __schema__.projections p
+       (SELECT count(*) FROM __schema__.projection_checkpoints k
         WHERE EXISTS (SELECT 1 FROM __schema__.events e
-                      WHERE (e.xid, e.position) > (p.last_xid, p.last_position)))
+                      WHERE e.bucket = k.bucket
+                        AND (e.xid, e.instance_id, e.seq) > (k.last_xid, k.last_instance, k.last_seq)))
 UNION ALL
 SELECT 12 AS n, 'console counters equal what they count (activity rows, instances by status)',
        (SELECT count(*) FROM (

@@ -126,7 +126,6 @@ CREATE TABLE __schema__.events (
     bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
     instance_id  uuid        NOT NULL,
     seq          bigint      NOT NULL CHECK (seq > 0),
-    position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
     xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
     event_type   text        NOT NULL,
     data         jsonb       NOT NULL,
@@ -139,13 +138,13 @@ COMMENT ON TABLE __schema__.events IS
 COMMENT ON COLUMN __schema__.events.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
 COMMENT ON COLUMN __schema__.events.instance_id IS 'The stream (instance) it belongs to.';
 COMMENT ON COLUMN __schema__.events.seq IS 'Position within the stream: 1, 2, 3, ... without gaps.';
-COMMENT ON COLUMN __schema__.events.position IS 'Unique, increasing within a transaction; handed out in blocks of 100 per session, so neither insertion nor commit order across transactions: catch-up readers order by (xid, position) and read only below a horizon no transaction still writing longrun rows can fall under (sql/queries/read_horizon.sql).';
-COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction (or, for a caller''s transaction that had an xid before it reached longrun, an xid taken after it did); lets catch-up readers wait for transactions still in flight instead of skipping their events.';
+COMMENT ON COLUMN __schema__.events.xid IS 'The writing transaction (or, for a caller''s transaction that had an xid before it reached longrun, an xid taken after it did). Catch-up readers read each bucket in (xid, instance_id, seq) order from their checkpoint for that bucket, and only below a horizon no transaction still writing longrun rows can fall under (sql/queries/read_horizon.sql): an event committed late is read late, never skipped.';
 COMMENT ON COLUMN __schema__.events.event_type IS 'The event type (InstanceStarted, JobCreated, MessageCorrelated, ...).';
 COMMENT ON COLUMN __schema__.events.data IS 'The event as JSON, including its type.';
 COMMENT ON COLUMN __schema__.events.recorded_at IS 'When it was recorded (engine clock).';
 
-CREATE INDEX events_xid_position_idx ON __schema__.events (xid, position);
+-- Catch-up readers (projections) read one bucket at a time after their checkpoint for it.
+CREATE INDEX events_read_idx ON __schema__.events (bucket, xid, instance_id, seq);
 
 CREATE TABLE __schema__.jobs (
     bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
@@ -187,10 +186,10 @@ CREATE INDEX jobs_instance_idx ON __schema__.jobs (instance_id);
 
 CREATE TABLE __schema__.outbox (
     bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
-    position     bigint      GENERATED ALWAYS AS IDENTITY (CACHE 100),
     xid          xid8        NOT NULL DEFAULT pg_current_xact_id(),
     message_id   uuid        NOT NULL,
     instance_id  uuid        NOT NULL,
+    seq          bigint      NOT NULL CHECK (seq > 0),
     topic        text        NOT NULL,
     kind         text        NOT NULL CHECK (kind IN ('command', 'event')),
     name         text        NOT NULL,
@@ -201,12 +200,12 @@ CREATE TABLE __schema__.outbox (
 ) __bucketed__;
 SELECT __schema__.bucket_partitions('__schema__.outbox');
 COMMENT ON TABLE __schema__.outbox IS
-    'Outbound messages, written in the transaction of the transition that sends them. A durable log: consumers read it by (xid, position) from their checkpoint in the consumers table.';
+    'Outbound messages, written in the transaction of the transition that sends them. A durable log: consumers read each bucket in (xid, instance_id, seq) order from their checkpoint for that bucket (consumer_checkpoints).';
 COMMENT ON COLUMN __schema__.outbox.bucket IS 'The instance''s bucket (bucket_of(instance_id)): leads every key.';
-COMMENT ON COLUMN __schema__.outbox.position IS 'Unique, increasing within a transaction (blocks of 100 per session); read order is (xid, position).';
 COMMENT ON COLUMN __schema__.outbox.xid IS 'The writing transaction (see events.xid).';
 COMMENT ON COLUMN __schema__.outbox.message_id IS 'Stable message id: receivers deduplicate by it.';
 COMMENT ON COLUMN __schema__.outbox.instance_id IS 'The sending instance.';
+COMMENT ON COLUMN __schema__.outbox.seq IS 'The sequence number of the event that sent it in the instance''s stream (MessageSent, MilestoneReached): with xid and instance_id, the read order.';
 COMMENT ON COLUMN __schema__.outbox.topic IS 'Where it goes: the recipient for a command, the message name for an event.';
 COMMENT ON COLUMN __schema__.outbox.kind IS 'command (one recipient) or event (any listener).';
 COMMENT ON COLUMN __schema__.outbox.name IS 'The message name, e.g. RetrievePayment.';
@@ -214,26 +213,40 @@ COMMENT ON COLUMN __schema__.outbox.key IS 'The message key (e.g. the order id),
 COMMENT ON COLUMN __schema__.outbox.payload IS 'The payload (JSON).';
 COMMENT ON COLUMN __schema__.outbox.created_at IS 'When it was written (engine clock).';
 
-CREATE INDEX outbox_topic_xid_position_idx ON __schema__.outbox (topic, xid, position);
+-- Consumers read one bucket at a time, by topic, after their checkpoint for that bucket.
+CREATE INDEX outbox_read_idx ON __schema__.outbox (bucket, topic, xid, instance_id, seq);
 
 CREATE TABLE __schema__.consumers (
     name          text        PRIMARY KEY,
     topics        text[]      NOT NULL,
-    last_xid      xid8        NOT NULL DEFAULT '0',
-    last_position bigint      NOT NULL DEFAULT 0,
     lease_owner   text,
     lease_expires_at timestamptz,
     updated_at    timestamptz NOT NULL
 );
 COMMENT ON TABLE __schema__.consumers IS
-    'Durable positions of outbox consumers. One engine at a time holds a consumer (lease); its acknowledgement moves the checkpoint and is fenced by the lease.';
+    'Outbox consumers: their topics and who reads them. One engine at a time holds a consumer (lease); its acknowledgement moves the checkpoints (consumer_checkpoints) and is fenced by the lease.';
 COMMENT ON COLUMN __schema__.consumers.name IS 'The consumer name, e.g. payment.';
 COMMENT ON COLUMN __schema__.consumers.topics IS 'The outbox topics it reads.';
-COMMENT ON COLUMN __schema__.consumers.last_xid IS 'Checkpoint: xid of the last acknowledged message.';
-COMMENT ON COLUMN __schema__.consumers.last_position IS 'Checkpoint: position of the last acknowledged message.';
 COMMENT ON COLUMN __schema__.consumers.lease_owner IS 'Which engine or process reads it now.';
 COMMENT ON COLUMN __schema__.consumers.lease_expires_at IS 'When that lease lapses.';
 COMMENT ON COLUMN __schema__.consumers.updated_at IS 'Last acknowledgement or claim (engine clock).';
+
+CREATE TABLE __schema__.consumer_checkpoints (
+    bucket        smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    name          text        NOT NULL,
+    last_xid      xid8        NOT NULL DEFAULT '0',
+    last_instance uuid        NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
+    last_seq      bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, name)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.consumer_checkpoints');
+COMMENT ON TABLE __schema__.consumer_checkpoints IS
+    'Where each consumer stands in each bucket of the outbox: every message of the bucket at or before (last_xid, last_instance, last_seq) is acknowledged. One row per consumer and bucket, made with the consumer; no order across buckets is assumed.';
+COMMENT ON COLUMN __schema__.consumer_checkpoints.bucket IS 'The outbox bucket.';
+COMMENT ON COLUMN __schema__.consumer_checkpoints.name IS 'The consumer (consumers.name).';
+COMMENT ON COLUMN __schema__.consumer_checkpoints.last_xid IS 'Checkpoint: xid of the last acknowledged message of the bucket (0: none yet).';
+COMMENT ON COLUMN __schema__.consumer_checkpoints.last_instance IS 'Checkpoint: its sending instance.';
+COMMENT ON COLUMN __schema__.consumer_checkpoints.last_seq IS 'Checkpoint: its seq.';
 
 CREATE TABLE __schema__.inbox (
     bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),

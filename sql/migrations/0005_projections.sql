@@ -2,9 +2,10 @@
 --
 -- Purpose: projections are tables derived from the events, kept up to date by the engines
 -- after the fact (not in the transition's transaction) and rebuildable from scratch. Each has a
--- checkpoint in `projections`: the (xid, position) of the last event whose instance it has
--- looked at. Events are only read below the oldest running transaction's xid, so an event
--- committed late (out of position order) is read late, never skipped; and a projection reads
+-- checkpoint per bucket in `projection_checkpoints`: the (xid, instance_id, seq) of the last
+-- event of the bucket whose instance it has looked at. Events are only read below the read
+-- horizon (sql/queries/read_horizon.sql), so an event committed late is read late, never
+-- skipped; and a projection reads
 -- each instance's stream by sequence number from its own watermark (`projection_progress`), so
 -- it sees every stream in order even when transactions commit in another order than their xids.
 -- `activity` is the first projection: one row per step execution.
@@ -12,20 +13,33 @@
 
 CREATE TABLE __schema__.projections (
     name          text        PRIMARY KEY,
-    last_xid      xid8        NOT NULL DEFAULT '0',
-    last_position bigint      NOT NULL DEFAULT 0,
     events        bigint      NOT NULL DEFAULT 0,
     rebuilt_at    timestamptz,
     updated_at    timestamptz NOT NULL
 );
 COMMENT ON TABLE __schema__.projections IS
-    'One row per catch-up projection: how far it has read the events. Batches lock the row (FOR UPDATE SKIP LOCKED), so one engine at a time moves a projection.';
+    'One row per catch-up projection (its checkpoints are in projection_checkpoints). Batches lock the row (FOR UPDATE SKIP LOCKED), so one engine at a time moves a projection.';
 COMMENT ON COLUMN __schema__.projections.name IS 'The projection, e.g. activity.';
-COMMENT ON COLUMN __schema__.projections.last_xid IS 'Checkpoint: the transaction id of the last event read (events are read in (xid, position) order).';
-COMMENT ON COLUMN __schema__.projections.last_position IS 'Checkpoint: the position of the last event read within last_xid.';
 COMMENT ON COLUMN __schema__.projections.events IS 'Events applied since the last rebuild.';
 COMMENT ON COLUMN __schema__.projections.rebuilt_at IS 'When it was last reset to be rebuilt from the first event.';
 COMMENT ON COLUMN __schema__.projections.updated_at IS 'When it last applied a batch (engine clock).';
+
+CREATE TABLE __schema__.projection_checkpoints (
+    bucket        smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),
+    name          text        NOT NULL,
+    last_xid      xid8        NOT NULL DEFAULT '0',
+    last_instance uuid        NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
+    last_seq      bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, name)
+) __bucketed__;
+SELECT __schema__.bucket_partitions('__schema__.projection_checkpoints');
+COMMENT ON TABLE __schema__.projection_checkpoints IS
+    'Where each projection stands in each bucket of the events: it has looked at every event of the bucket at or before (last_xid, last_instance, last_seq). One row per projection and bucket, made with the projection; no order across buckets is assumed.';
+COMMENT ON COLUMN __schema__.projection_checkpoints.bucket IS 'The events'' bucket.';
+COMMENT ON COLUMN __schema__.projection_checkpoints.name IS 'The projection (projections.name).';
+COMMENT ON COLUMN __schema__.projection_checkpoints.last_xid IS 'Checkpoint: xid of the last event of the bucket read (0: none yet).';
+COMMENT ON COLUMN __schema__.projection_checkpoints.last_instance IS 'Checkpoint: its instance.';
+COMMENT ON COLUMN __schema__.projection_checkpoints.last_seq IS 'Checkpoint: its seq.';
 
 CREATE TABLE __schema__.projection_progress (
     bucket       smallint    NOT NULL CHECK (bucket BETWEEN 0 AND 255),

@@ -74,9 +74,10 @@ GRANT SELECT ON __schema__.report_step_counts, __schema__.report_version_counts
 -- Rebuild the activity projection with its counters from the first event.
 DELETE FROM __schema__.activity;
 DELETE FROM __schema__.projection_progress WHERE name = 'activity';
-UPDATE __schema__.projections
-SET last_xid = '0', last_position = 0, events = 0, rebuilt_at = now()
+UPDATE __schema__.projection_checkpoints
+SET last_xid = '0', last_instance = '00000000-0000-0000-0000-000000000000', last_seq = 0
 WHERE name = 'activity';
+UPDATE __schema__.projections SET events = 0, rebuilt_at = now() WHERE name = 'activity';
 
 -- The console's status filters (`failed`, `cancelled`, ... newest first) read this index rather
 -- than walk every instance by id. Status changes once per instance, in an update that is not

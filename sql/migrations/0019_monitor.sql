@@ -14,7 +14,7 @@ CREATE TABLE __schema__.monitor_milestones (
     step_id      text        NOT NULL,
     milestone    text        NOT NULL,
     reached_at   timestamptz NOT NULL,
-    position     bigint      NOT NULL,
+    seq          bigint      NOT NULL,
     PRIMARY KEY (context, message_id)
 );
 CREATE INDEX monitor_milestones_trace ON __schema__.monitor_milestones (trace_key, reached_at);
@@ -31,7 +31,7 @@ COMMENT ON COLUMN __schema__.monitor_milestones.business_key IS 'That instance''
 COMMENT ON COLUMN __schema__.monitor_milestones.step_id IS 'The step marked as the milestone.';
 COMMENT ON COLUMN __schema__.monitor_milestones.milestone IS 'The milestone''s name, e.g. paid.';
 COMMENT ON COLUMN __schema__.monitor_milestones.reached_at IS 'When it was reached (the context''s engine clock).';
-COMMENT ON COLUMN __schema__.monitor_milestones.position IS 'Its position in the context''s outbox: the order of milestones reached at the same time.';
+COMMENT ON COLUMN __schema__.monitor_milestones.seq IS 'The sequence number of the event that reached it in its instance''s stream: the order of one instance''s milestones reached at the same time.';
 
 CREATE TABLE __schema__.monitor_flows (
     flow          text    NOT NULL,
@@ -100,7 +100,7 @@ ORDER BY t.reached_at;
 CREATE VIEW __schema__.report_flow_timeline AS
 SELECT trace_key, reached_at, context, process_id, instance_id, step_id, milestone
 FROM __schema__.monitor_milestones
-ORDER BY trace_key, reached_at, context, position;
+ORDER BY trace_key, reached_at, context, instance_id, seq;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON __schema__.monitor_milestones, __schema__.monitor_flows
     TO __runtime_role__;

@@ -3,4 +3,4 @@ SELECT context, process_id, instance_id, business_key, step_id, milestone, reach
        traceparent
 FROM __schema__.monitor_milestones
 WHERE trace_key = $1
-ORDER BY reached_at, context, position
+ORDER BY reached_at, context, instance_id, seq

@@ -1,9 +1,25 @@
--- The instances with events after a projection's checkpoint, in (xid, position) order, only
--- below the read horizon ($4, from read_horizon, in an earlier statement; so none is
--- skipped), and the new checkpoint: the last event looked at.
-SELECT instance_id, xid::text::bigint, position
-FROM __schema__.events
-WHERE (xid, position) > ($1::bigint::text::xid8, $2::bigint)
-  AND xid < $4::bigint::text::xid8
-ORDER BY xid, position
-LIMIT $3
+-- The events after a projection's checkpoints, to find the instances they belong to. Each
+-- bucket is read on its own, after the projection's checkpoint for that bucket, in (xid,
+-- instance_id, seq) order, at most $3 per bucket, and only below the read horizon ($2, from
+-- read_horizon, in an earlier statement; so none is skipped). No order across buckets is
+-- assumed. At most $4 in all, round by round (every bucket's first, then every bucket's
+-- second, ...), so what is returned is, in each bucket, a run from its checkpoint: the last of
+-- each bucket is its new checkpoint.
+SELECT bucket, instance_id, xid, seq
+FROM (
+    SELECT e.bucket, e.instance_id, e.xid::text::bigint AS xid, e.seq,
+           row_number() OVER (PARTITION BY e.bucket ORDER BY e.xid, e.instance_id, e.seq) AS round
+    FROM __schema__.projection_checkpoints k
+    CROSS JOIN LATERAL (
+        SELECT e.bucket, e.instance_id, e.xid, e.seq
+        FROM __schema__.events e
+        WHERE e.bucket = k.bucket
+          AND (e.xid, e.instance_id, e.seq) > (k.last_xid, k.last_instance, k.last_seq)
+          AND e.xid < $2::bigint::text::xid8
+        ORDER BY e.xid, e.instance_id, e.seq
+        LIMIT $3
+    ) e
+    WHERE k.name = $1
+) m
+ORDER BY round, bucket
+LIMIT $4

@@ -1,13 +1,14 @@
 -- One batch of outbox retention: up to $2 outbound messages written before $1 that every
--- consumer reading their topic has passed (its checkpoint is at or after them). A topic no
+-- consumer reading their topic has passed (its checkpoint for their bucket is at or after them). A topic no
 -- consumer reads keeps its messages for the outbox retention only.
 WITH doomed AS (
     SELECT o.bucket, o.instance_id, o.message_id FROM __schema__.outbox o
     WHERE o.created_at < $1
       AND NOT EXISTS (
           SELECT 1 FROM __schema__.consumers c
+          JOIN __schema__.consumer_checkpoints k ON k.bucket = o.bucket AND k.name = c.name
           WHERE o.topic = ANY (c.topics)
-            AND (o.xid, o.position) > (c.last_xid, c.last_position))
+            AND (o.xid, o.instance_id, o.seq) > (k.last_xid, k.last_instance, k.last_seq))
     ORDER BY o.created_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED

@@ -118,9 +118,9 @@ impl NatsPublisher {
         let Some(batch) = self.consumer.poll(Utc::now(), self.batch).await? else {
             return Ok(None);
         };
-        let Some(last) = batch.last() else {
+        if batch.is_empty() {
             return Ok(Some(Moved::default()));
-        };
+        }
         let mut acks = Vec::with_capacity(batch.len());
         for m in &batch {
             let envelope = Envelope::of(m, true);
@@ -143,7 +143,7 @@ impl NatsPublisher {
                 moved.delivered += 1;
             }
         }
-        self.consumer.ack(Utc::now(), last).await?;
+        self.consumer.ack(Utc::now(), &batch).await?;
         Ok(Some(moved))
     }
 

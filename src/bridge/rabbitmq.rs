@@ -114,9 +114,9 @@ impl RabbitPublisher {
         let Some(batch) = self.consumer.poll(Utc::now(), self.batch).await? else {
             return Ok(None);
         };
-        let Some(last) = batch.last() else {
+        if batch.is_empty() {
             return Ok(Some(Moved::default()));
-        };
+        }
         let mut confirms = Vec::with_capacity(batch.len());
         for m in &batch {
             let body = serde_json::to_vec(&Envelope::of(m, false))?;
@@ -146,7 +146,7 @@ impl RabbitPublisher {
                 ));
             }
         }
-        self.consumer.ack(Utc::now(), last).await?;
+        self.consumer.ack(Utc::now(), &batch).await?;
         Ok(Some(Moved {
             delivered: batch.len(),
             duplicates: 0,

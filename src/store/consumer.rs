@@ -2,10 +2,16 @@
 //! service to receive the commands and events longrun sends.
 //!
 //! A consumer has a name, the topics it reads (a command's topic is its recipient, an event's
-//! topic is its name) and a checkpoint. One holder at a time reads it, under a lease that each
-//! acknowledgement renews; a holder that lost its lease cannot move the checkpoint. Delivery is
-//! at least once: after a crash, messages read but not acknowledged are read again, so a
-//! participant deduplicates by [`OutboxMessage::message_id`].
+//! topic is its name) and a checkpoint in each of the 256 buckets. One holder at a time reads
+//! it, under a lease that each acknowledgement renews; a holder that lost its lease cannot move
+//! the checkpoints. Delivery is at least once: after a crash, messages read but not
+//! acknowledged are read again, so a participant deduplicates by
+//! [`OutboxMessage::message_id`]. Messages of one bucket (so of one instance) come in the order
+//! they were sent; no order across buckets is kept.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -17,10 +23,13 @@ use super::{Error, Result, Store};
 /// A message from the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxMessage {
-    /// Its position: unique, increasing within its transaction (read order is `(xid, position)`).
-    pub position: i64,
-    /// The writing transaction (with `position`, the read order).
+    /// Its bucket (the sending instance's): each bucket is read in order from its own
+    /// checkpoint.
+    pub bucket: i16,
+    /// The writing transaction (with `instance_id` and `seq`, the read order in its bucket).
     pub xid: i64,
+    /// The sequence number, in the sending instance's stream, of the event that sent it.
+    pub seq: i64,
     /// Stable id: deduplicate by it.
     pub message_id: Uuid,
     /// The instance that sent it.
@@ -46,7 +55,8 @@ pub struct OutboxMessage {
     pub traceparent: Option<String>,
 }
 
-/// An outbound message to write: id, instance, topic, kind, name, key, payload, trace.
+/// An outbound message to write: id, instance, topic, kind, name, key, payload, trace, and
+/// the seq of the event that sent it.
 pub(super) type OutboxRow = (
     Uuid,
     Uuid,
@@ -56,6 +66,7 @@ pub(super) type OutboxRow = (
     String,
     Value,
     Trace,
+    i64,
 );
 type Trace = Option<crate::machine::Trace>;
 
@@ -67,6 +78,9 @@ pub struct Consumer {
     topics: Vec<String>,
     owner: String,
     lease: Duration,
+    /// How many buckets the last batch came from: each bucket is read up to twice its share
+    /// of a batch, so a backlog in every bucket is not read 256 times over.
+    active: Arc<AtomicUsize>,
 }
 
 impl Store {
@@ -83,6 +97,7 @@ impl Store {
             topics,
             owner: owner.into(),
             lease: Duration::seconds(30),
+            active: Arc::new(AtomicUsize::new(16)),
         }
     }
 }
@@ -99,8 +114,9 @@ impl Consumer {
         &self.name
     }
 
-    /// Read up to `limit` messages after the checkpoint. Returns `None` while another holder's
-    /// lease runs. Reading does not move the checkpoint; [`Consumer::ack`] does.
+    /// Read up to `limit` messages after the checkpoints (each bucket's after its own).
+    /// Returns `None` while another holder's lease runs. Reading does not move the
+    /// checkpoints; [`Consumer::ack`] does.
     pub async fn poll(&self, now: DateTime<Utc>, limit: i64) -> Result<Option<Vec<OutboxMessage>>> {
         if self.topics.is_empty() {
             return Err(Error::BadInput(format!(
@@ -118,58 +134,69 @@ impl Consumer {
                 &[&self.name, &self.topics, &self.owner, &expires, &now],
             )
             .await?;
-        let Some(row) = rows.first() else {
+        if rows.is_empty() {
             return Ok(None);
-        };
-        let (last_xid, last_pos): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
+        }
         let horizon = self.store.read_horizon(&c).await?;
         let read = c.prepare_cached(&q.outbox_read).await?;
-        let rows = c
-            .query(
-                &read,
-                &[&self.topics, &last_xid, &last_pos, &limit, &horizon],
-            )
-            .await?;
-        Ok(Some(
-            rows.iter()
-                .map(|r| OutboxMessage {
-                    position: r.get("position"),
-                    xid: r.get("xid"),
-                    message_id: r.get("message_id"),
-                    instance_id: r.get("instance_id"),
-                    topic: r.get("topic"),
-                    kind: r.get("kind"),
-                    name: r.get("name"),
-                    key: r.get("key"),
-                    payload: r.get("payload"),
-                    created_at: r.get("created_at"),
-                    trace_key: r.get("trace_key"),
-                    traceparent: r.get("traceparent"),
-                })
-                .collect(),
-        ))
+        let mut per_bucket = per_bucket(limit, self.active.load(Ordering::Relaxed));
+        let batch = loop {
+            let rows = c
+                .query(
+                    &read,
+                    &[&self.name, &horizon, &per_bucket, &limit, &self.topics],
+                )
+                .await?;
+            // A short batch with a bucket read to its share may have left messages behind:
+            // read again with the whole batch open to every bucket, so that a batch shorter
+            // than `limit` always means nothing more is readable now.
+            if (rows.len() as i64) < limit
+                && per_bucket < limit
+                && bucket_filled(rows.iter().map(|r| r.get("bucket")), per_bucket)
+            {
+                per_bucket = limit;
+                continue;
+            }
+            break rows.iter().map(message).collect::<Vec<OutboxMessage>>();
+        };
+        if !batch.is_empty() {
+            let buckets = last_per_bucket(&batch).len();
+            self.active.store(buckets, Ordering::Relaxed);
+        }
+        Ok(Some(batch))
     }
 
-    /// Move the checkpoint past `last` (and renew the lease). Fails with
-    /// [`Error::Conflict`] if the lease was lost: another holder will read those messages.
-    pub async fn ack(&self, now: DateTime<Utc>, last: &OutboxMessage) -> Result<()> {
+    /// Move the checkpoints past `done` (and renew the lease): the messages of a batch from
+    /// [`Consumer::poll`], all of it or its first ones (in each bucket, the checkpoint moves
+    /// to the last of `done`, so a message left out before one acknowledged in its bucket is
+    /// not read again). Fails with [`Error::Conflict`] if the lease was lost: another holder
+    /// will read those messages.
+    pub async fn ack(&self, now: DateTime<Utc>, done: &[OutboxMessage]) -> Result<()> {
+        let last = last_per_bucket(done);
+        let buckets: Vec<i16> = last.keys().copied().collect();
+        let xids: Vec<i64> = last.values().map(|m| m.0).collect();
+        let instances: Vec<Uuid> = last.values().map(|m| m.1).collect();
+        let seqs: Vec<i64> = last.values().map(|m| m.2).collect();
         let c = self.store.client().await?;
         let stmt = c.prepare_cached(&self.store.q().consumer_ack).await?;
         let expires = now + self.lease;
-        let n = c
-            .execute(
+        let held: i64 = c
+            .query_one(
                 &stmt,
                 &[
                     &self.name,
                     &self.owner,
-                    &last.xid,
-                    &last.position,
+                    &buckets,
+                    &xids,
+                    &instances,
+                    &seqs,
                     &expires,
                     &now,
                 ],
             )
-            .await?;
-        if n == 0 {
+            .await?
+            .get("held");
+        if held == 0 {
             return Err(Error::Conflict(format!(
                 "consumer {} lost its lease; its messages will be read again",
                 self.name
@@ -196,5 +223,53 @@ impl Consumer {
         let stmt = c.prepare_cached(&self.store.q().consumer_release).await?;
         c.execute(&stmt, &[&self.name, &self.owner]).await?;
         Ok(())
+    }
+}
+
+/// How many messages a read takes from one bucket at most: twice the bucket's share of the
+/// batch among the buckets the last batch came from, at least 4, at most the batch.
+pub(super) fn per_bucket(limit: i64, active: usize) -> i64 {
+    let active = i64::try_from(active.max(1)).unwrap_or(i64::MAX);
+    (2 * limit / active).max(4).min(limit.max(1))
+}
+
+/// Each bucket's last message of a batch in read order: (xid, instance, seq).
+fn last_per_bucket(batch: &[OutboxMessage]) -> BTreeMap<i16, (i64, Uuid, i64)> {
+    let mut last: BTreeMap<i16, (i64, Uuid, i64)> = BTreeMap::new();
+    for m in batch {
+        let key = (m.xid, m.instance_id, m.seq);
+        let slot = last.entry(m.bucket).or_insert(key);
+        if key > *slot {
+            *slot = key;
+        }
+    }
+    last
+}
+
+/// Whether some bucket gave `per_bucket` rows (its share was full: it may hold more).
+pub(super) fn bucket_filled(buckets: impl Iterator<Item = i16>, per_bucket: i64) -> bool {
+    let mut counts: BTreeMap<i16, i64> = BTreeMap::new();
+    for b in buckets {
+        *counts.entry(b).or_default() += 1;
+    }
+    counts.values().any(|n| *n >= per_bucket)
+}
+
+/// An outbox row as read by `outbox_read`.
+fn message(r: &tokio_postgres::Row) -> OutboxMessage {
+    OutboxMessage {
+        bucket: r.get("bucket"),
+        xid: r.get("xid"),
+        seq: r.get("seq"),
+        message_id: r.get("message_id"),
+        instance_id: r.get("instance_id"),
+        topic: r.get("topic"),
+        kind: r.get("kind"),
+        name: r.get("name"),
+        key: r.get("key"),
+        payload: r.get("payload"),
+        created_at: r.get("created_at"),
+        trace_key: r.get("trace_key"),
+        traceparent: r.get("traceparent"),
     }
 }

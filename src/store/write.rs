@@ -109,9 +109,9 @@ impl Effects {
                 key,
                 payload,
                 trace,
-            } => fx
-                .outbox
-                .push((message_id, id, topic, kind, name, key, payload, trace)),
+            } => fx.outbox.push((
+                message_id, id, topic, kind, name, key, payload, trace, slot.seq,
+            )),
             Effect::Subscribe { step, name, key } => {
                 fx.subs_insert.insert((id, step, name.clone()), key.clone());
                 pending.push((name, key));
@@ -360,7 +360,7 @@ pub(super) async fn write(
     let ob_name: Vec<&str> = fx.outbox.iter().map(|o| o.4.as_str()).collect();
     let ob_key: Vec<&str> = fx.outbox.iter().map(|o| o.5.as_str()).collect();
     let ob_payload: Vec<&Value> = fx.outbox.iter().map(|o| &o.6).collect();
-    let ob_at: Vec<DateTime<Utc>> = vec![now; fx.outbox.len()];
+    let ob_seq: Vec<i64> = fx.outbox.iter().map(|o| o.8).collect();
     let (ob_trace, ob_parent): (Vec<Option<&str>>, Vec<Option<&str>>) = (fx.outbox.iter())
         .map(|o| {
             o.7.as_ref()
@@ -490,10 +490,11 @@ pub(super) async fn write(
                 &ob_name,
                 &ob_key,
                 &ob_payload,
-                &ob_at,
+                &now,
                 &xid,
                 &ob_trace,
                 &ob_parent,
+                &ob_seq,
             ],
         )
         .await

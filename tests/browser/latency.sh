@@ -30,8 +30,10 @@ psql -At -c "SELECT 'instances: ' || count(*) FROM \"$schema\".instances"
 # so that nothing else works on the database while it is measured.
 target/release/longrun --schema "$schema" run 2>/dev/null &
 engine=$!
-until [ "$(psql -At -c "SELECT count(*) FROM \"$schema\".events e, \"$schema\".projections p
-                        WHERE p.name = 'activity' AND (e.xid, e.position) > (p.last_xid, p.last_position)")" = 0 ]; do
+until [ "$(psql -At -c "SELECT count(*) FROM \"$schema\".events e
+                        JOIN \"$schema\".projection_checkpoints k ON k.bucket = e.bucket
+                        WHERE k.name = 'activity'
+                          AND (e.xid, e.instance_id, e.seq) > (k.last_xid, k.last_instance, k.last_seq)")" = 0 ]; do
   sleep 1
 done
 kill "$engine"; wait "$engine" 2>/dev/null || true

@@ -67,7 +67,7 @@ async fn commands_cross_to_the_other_context_once_even_when_read_twice() {
         .await
         .execute(
             &format!(
-                "UPDATE \"{}\".consumers SET last_xid = '0', last_position = 0",
+                "UPDATE \"{}\".consumer_checkpoints SET last_xid = '0', last_instance = '00000000-0000-0000-0000-000000000000', last_seq = 0",
                 orders.schema()
             ),
             &[],

@@ -6,6 +6,7 @@ mod bad_input;
 mod bpmn;
 mod bridge;
 mod buckets;
+mod checkpoints;
 mod common;
 #[cfg(feature = "console")]
 mod console;

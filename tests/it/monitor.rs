@@ -198,7 +198,7 @@ async fn a_monitor_follows_orders_across_contexts_and_finds_the_stuck_one() {
             .await
             .execute(
                 &format!(
-                    "UPDATE \"{}\".consumers SET last_xid = '0', last_position = 0 WHERE name = 'monitor:central'",
+                    "UPDATE \"{}\".consumer_checkpoints SET last_xid = '0', last_instance = '00000000-0000-0000-0000-000000000000', last_seq = 0 WHERE name = 'monitor:central'",
                     db.schema()
                 ),
                 &[],

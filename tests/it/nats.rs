@@ -95,7 +95,7 @@ async fn commands_cross_over_jetstream_once_even_when_published_or_delivered_twi
         .await
         .execute(
             &format!(
-                "UPDATE \"{}\".consumers SET last_xid = '0', last_position = 0 WHERE name = 'to-nats'",
+                "UPDATE \"{}\".consumer_checkpoints SET last_xid = '0', last_instance = '00000000-0000-0000-0000-000000000000', last_seq = 0 WHERE name = 'to-nats'",
                 orders.schema()
             ),
             &[],

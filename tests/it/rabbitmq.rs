@@ -80,7 +80,7 @@ async fn commands_cross_over_rabbitmq_once_even_when_published_twice() {
         .await
         .execute(
             &format!(
-                "UPDATE \"{}\".consumers SET last_xid = '0', last_position = 0 WHERE name = 'to-rabbit'",
+                "UPDATE \"{}\".consumer_checkpoints SET last_xid = '0', last_instance = '00000000-0000-0000-0000-000000000000', last_seq = 0 WHERE name = 'to-rabbit'",
                 orders.schema()
             ),
             &[],

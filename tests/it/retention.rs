@@ -334,7 +334,7 @@ async fn outbox_rows_stay_until_every_consumer_of_their_topic_has_passed_them() 
         (sent - on_first, on_first),
         "topics nobody reads go; the unread topic stays"
     );
-    reader.ack(Utc::now(), first.last().unwrap()).await.unwrap();
+    reader.ack(Utc::now(), &first).await.unwrap();
     let r = db
         .store
         .apply_retention(&policy, old, |_| {})

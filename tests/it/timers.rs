@@ -45,7 +45,7 @@ async fn outbox_names(db: &TestDb) -> Vec<String> {
     let c = db.sql().await;
     c.query(
         &format!(
-            "SELECT name FROM \"{}\".outbox ORDER BY xid, position",
+            "SELECT name FROM \"{}\".outbox ORDER BY xid, instance_id, seq",
             db.schema()
         ),
         &[],

@@ -134,7 +134,7 @@ pub(super) async fn run(
             tracing::warn!(consumer = %reg.name, message = %batch[ok_prefix].message_id, error = %why, "subscriber failed; the message will be delivered again");
         }
         if ok_prefix > 0 {
-            if let Err(e) = consumer.ack(engine.now(), &batch[ok_prefix - 1]).await {
+            if let Err(e) = consumer.ack(engine.now(), &batch[..ok_prefix]).await {
                 tracing::warn!(consumer = %reg.name, error = %e, "acknowledging failed");
             }
         }

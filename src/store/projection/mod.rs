@@ -3,8 +3,9 @@
 //!
 //! A batch, in one transaction: lock the projection's row (`FOR UPDATE SKIP LOCKED`: one engine
 //! at a time moves a projection, the others skip it), find the instances with events after its
-//! checkpoint in `(xid, position)` order and below the oldest running transaction (so an event
-//! committed late is found late, never skipped), read those instances' streams by sequence
+//! checkpoints (one per bucket; each bucket read in `(xid, instance_id, seq)` order) and below
+//! the read horizon (so an event committed late is found late, never skipped), read those
+//! instances' streams by sequence
 //! number from the projection's watermark for each (so every stream is applied in order, each
 //! event once, whatever order transactions committed in), apply them, move the watermarks and
 //! the checkpoint, commit. A failed batch changes nothing and is tried again.
@@ -100,14 +101,12 @@ pub struct HorizonHolder {
 pub struct ProjectionStatus {
     /// The projection.
     pub name: String,
-    /// Checkpoint: transaction id of the last event read.
-    pub last_xid: i64,
-    /// Checkpoint: position of the last event read.
-    pub last_position: i64,
     /// Events applied since the last rebuild.
     pub events: i64,
-    /// Committed events after the checkpoint, not read yet.
+    /// Committed events after the checkpoints, not read yet.
     pub behind: i64,
+    /// The buckets with events not read yet.
+    pub buckets_behind: i64,
     /// When it was last reset for a rebuild.
     pub rebuilt_at: Option<DateTime<Utc>>,
     /// When it last applied a batch.
@@ -133,21 +132,40 @@ impl Store {
             tx.execute(&q.projection_create, &[&name, &now]).await?;
             claim = tx.query(&q.projection_claim, &[&name]).await?;
         }
-        let Some(row) = claim.first() else {
+        if claim.is_empty() {
             tx.commit().await?;
             return Ok(0);
-        };
-        let (xid, position): (i64, i64) = (row.get("last_xid"), row.get("last_position"));
+        }
         let horizon = self.read_horizon(&tx).await?;
-        let scanned = tx
-            .query(&q.projection_scan, &[&xid, &position, &limit, &horizon])
-            .await?;
-        let Some(last) = scanned.last() else {
+        let mut per_bucket = super::consumer::per_bucket(limit, 64);
+        let scanned = loop {
+            let rows = tx
+                .query(&q.projection_scan, &[&name, &horizon, &per_bucket, &limit])
+                .await?;
+            // As for consumers: a short batch means nothing more is readable now.
+            if (rows.len() as i64) < limit
+                && per_bucket < limit
+                && super::consumer::bucket_filled(rows.iter().map(|r| r.get("bucket")), per_bucket)
+            {
+                per_bucket = limit;
+                continue;
+            }
+            break rows;
+        };
+        if scanned.is_empty() {
             // Keeps the projection's row if this batch created it.
             tx.commit().await?;
             return Ok(0);
-        };
-        let (new_xid, new_position): (i64, i64) = (last.get("xid"), last.get("position"));
+        }
+        // Each bucket's new checkpoint: the last event of it looked at.
+        let mut last: std::collections::BTreeMap<i16, (i64, Uuid, i64)> = Default::default();
+        for r in &scanned {
+            let key = (r.get("xid"), r.get("instance_id"), r.get("seq"));
+            let slot = last.entry(r.get("bucket")).or_insert(key);
+            if key > *slot {
+                *slot = key;
+            }
+        }
         let mut ids: Vec<Uuid> = scanned.iter().map(|r| r.get("instance_id")).collect();
         ids.sort();
         ids.dedup();
@@ -187,9 +205,21 @@ impl Store {
             tx.execute(&q.projection_advance, &[&name, &bids, &seqs])
                 .await?;
         }
+        let buckets: Vec<i16> = last.keys().copied().collect();
+        let xids: Vec<i64> = last.values().map(|k| k.0).collect();
+        let instances: Vec<Uuid> = last.values().map(|k| k.1).collect();
+        let last_seqs: Vec<i64> = last.values().map(|k| k.2).collect();
         tx.execute(
             &q.projection_checkpoint,
-            &[&name, &new_xid, &new_position, &(applied as i64), &now],
+            &[
+                &name,
+                &buckets,
+                &xids,
+                &instances,
+                &last_seqs,
+                &(applied as i64),
+                &now,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -269,9 +299,8 @@ impl Store {
             .iter()
             .map(|r| ProjectionStatus {
                 name: r.get("name"),
-                last_xid: r.get("last_xid"),
-                last_position: r.get("last_position"),
                 events: r.get("events"),
+                buckets_behind: r.get("buckets_behind"),
                 rebuilt_at: r.get("rebuilt_at"),
                 updated_at: r.get("updated_at"),
                 behind: r.get("behind"),

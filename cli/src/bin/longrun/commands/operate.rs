@@ -259,8 +259,7 @@ pub(crate) async fn run(cli: &Cli) -> Result<(), Failure> {
                     "name",
                     "events",
                     "behind",
-                    "last_xid",
-                    "last_position",
+                    "buckets_behind",
                     "updated_at",
                     "rebuilt_at",
                 ];
