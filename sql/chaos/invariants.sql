@@ -157,4 +157,9 @@ SELECT 16 AS n, 'signals: each received at most once per instance, every complet
                             AND e.event_type = 'MessageCorrelated'
                             AND e.data->>'name' = 'signal:WarehouseOpen'))
      + (SELECT count(*) FROM __schema__.signals WHERE finished_at IS NULL)
+UNION ALL
+SELECT 17 AS n, 'waits: no subscription left of an ended instance',
+       count(*) FROM __schema__.subscriptions s
+       JOIN __schema__.instances i ON i.instance_id = s.instance_id
+       WHERE i.status <> 'running'
 ) checks ORDER BY n

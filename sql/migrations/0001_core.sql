@@ -304,6 +304,8 @@ COMMENT ON COLUMN __schema__.subscriptions.message_name IS 'The message name it 
 COMMENT ON COLUMN __schema__.subscriptions.correlation_key IS 'The key the message must carry.';
 COMMENT ON COLUMN __schema__.subscriptions.created_at IS 'Since when it waits (engine clock).';
 
--- Batches of ended waits: see instances_id_idx.
+-- An instance's waits, read by instance (subscriptions_of_instance; every bucket): see
+-- instances_id_idx. Ended waits are deleted through the primary key, in the buckets of their
+-- keys (subscriptions_delete).
 CREATE INDEX subscriptions_instance_idx ON __schema__.subscriptions (instance_id, step_id);
 CREATE INDEX subscriptions_message_idx ON __schema__.subscriptions (message_name, correlation_key);

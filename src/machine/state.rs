@@ -424,6 +424,20 @@ impl InstanceState {
         self.waits.iter().find(|w| w.step() == step)
     }
 
+    /// The correlation keys the subscriptions of the wait at `step` may be under: the key of
+    /// a message or gateway wait, the business key (the boundary messages of any other wait
+    /// listen under it) and none (a signal; such a subscription is in the instance's own
+    /// bucket). Each names a bucket the wait's subscriptions are deleted from when it ends.
+    pub fn subscription_keys(&self, step: &str) -> Vec<String> {
+        let mut keys = vec![String::new(), self.business_key.clone()];
+        if let Some(Wait::Message { key, .. } | Wait::Gateway { key, .. }) = self.wait_at(step) {
+            keys.push(key.clone());
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// The wait for job `job_id`.
     pub fn job_wait(&self, job_id: Uuid) -> Option<&Wait> {
         self.waits

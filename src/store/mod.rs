@@ -9,6 +9,7 @@ mod buffered;
 mod config;
 mod conn;
 mod consumer;
+mod effects;
 mod engines;
 mod error;
 mod inbox;

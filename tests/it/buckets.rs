@@ -292,6 +292,11 @@ async fn an_instance_its_child_and_its_messages_share_the_bucket_of_its_key() {
 /// `{bi}` (`{bj}`, ...) the array of its bucket, `{s}` the schema.
 const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ("instances_lock", "instances", &["ARRAY[{i}]", "{bi}"]),
+    (
+        "subscriptions_delete",
+        "subscriptions",
+        &["ARRAY[{i}]", "ARRAY['wait']", "{bi}"],
+    ),
     ("instances_try_lock", "instances", &["ARRAY[{i}]", "{bi}"]),
     (
         "instances_update",
@@ -418,16 +423,8 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
 ];
 
 /// Statements that look in every partition: the timer scan over an engine's whole share
-/// (`{all}`; a read, which locks nothing), and, still (docs/SCALING.md, "Not done yet"), the
-/// deletion of ended waits, which goes by instance and step while a wait's bucket is its key's.
-const EVERY_PARTITION: &[(&str, &str, &[&str])] = &[
-    ("timers_scan", "timers", &["10", "{all}"]),
-    (
-        "subscriptions_delete",
-        "subscriptions",
-        &["ARRAY[{i}]", "ARRAY['wait']"],
-    ),
-];
+/// (`{all}`; a read, which locks nothing).
+const EVERY_PARTITION: &[(&str, &str, &[&str])] = &[("timers_scan", "timers", &["10", "{all}"])];
 
 /// The partitions of `table` a plan ran (`EXPLAIN ANALYZE`): those its scans name, but for
 /// scans pruned as it ran (`never executed`). The partitions a `DELETE` or `UPDATE` lists as

@@ -4,6 +4,7 @@ use chrono::{Duration, TimeZone, Utc};
 use serde_json::json;
 
 use crate::common::{client, TestDb};
+use longrun::bucket::bucket_of_key;
 use longrun::{Delivery, Engine, ManualClock, Message, ProcessDefinition, StartRequest};
 
 fn order() -> ProcessDefinition {
@@ -252,6 +253,25 @@ async fn started_instances_correlate_by_the_key_variable() {
             .unwrap(),
         Delivery::Correlated { instance_id: id }
     );
+    assert_eq!(db.count("subscriptions", "").await, 0);
+    // A wait under a key of another bucket than the business key's, ended without its
+    // message (cancelled): its subscription goes from the bucket of its key.
+    let (key, business_key) = ("78", "order-10");
+    assert_ne!(bucket_of_key(key), bucket_of_key(business_key));
+    let other = engine
+        .start(StartRequest::new("ship", business_key).variables(json!({"shipment": {"id": 78}})))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count(
+            "subscriptions",
+            &format!("WHERE bucket = {}", bucket_of_key(key))
+        )
+        .await,
+        1
+    );
+    engine.cancel(other, "no longer shipped").await.unwrap();
+    assert_eq!(db.count("subscriptions", "").await, 0);
 }
 
 #[tokio::test]

@@ -70,6 +70,10 @@ pub enum Effect {
         step: String,
         /// Whether it may have had subscriptions.
         listens: bool,
+        /// The correlation keys they may be under (`InstanceState::subscription_keys`, from
+        /// the state before the wait ended; empty when it had none): their buckets are where
+        /// they are deleted.
+        keys: Vec<String>,
     },
     /// A timer to keep (a new one, or one put back on resume).
     Timer {
@@ -181,6 +185,11 @@ pub fn effects(
     let end_wait = |step: &str, listens: bool| Effect::EndWait {
         step: step.to_string(),
         listens,
+        keys: if listens {
+            before.subscription_keys(step)
+        } else {
+            Vec::new()
+        },
     };
     match event {
         Event::JobCreated {
@@ -565,6 +574,7 @@ fn migrated(
         out.push(Effect::EndWait {
             step: w.step().to_string(),
             listens: true,
+            keys: before.subscription_keys(w.step()),
         });
     }
     for w in &after.waits {

@@ -51,10 +51,26 @@ fn fx(before: &InstanceState, event: Event) -> Vec<Effect> {
     effects(&process(), id(1), before, &event, at(0))
 }
 
+/// The end of the wait at `step`, in a state with business key `bk` and no message or
+/// gateway wait there: its subscriptions may be keyless or under the business key.
 fn end(step: &str, listens: bool) -> Effect {
     Effect::EndWait {
         step: step.into(),
         listens,
+        keys: if listens {
+            vec![String::new(), "bk".into()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// The end of a message wait under `key`: its subscriptions may be under that key too.
+fn end_keyed(step: &str, key: &str) -> Effect {
+    Effect::EndWait {
+        step: step.into(),
+        listens: true,
+        keys: vec![String::new(), "bk".into(), key.into()],
     }
 }
 
@@ -239,7 +255,7 @@ fn an_interrupt_withdraws_the_job_or_cancels_the_child_of_the_wait() {
     };
     assert_eq!(
         fx(&state(vec![message]), interrupt("wait")),
-        vec![end("wait", true)]
+        vec![end_keyed("wait", "k")]
     );
 }
 
@@ -303,7 +319,7 @@ fn a_pause_withdraws_jobs_subscriptions_and_timers() {
             end("work", true),
             Effect::WithdrawJob { job_id: id(8) },
             end("plain", true),
-            end("wait", true),
+            end_keyed("wait", "k"),
             Effect::CancelTimer { timer_id: id(3) },
         ]
     );
