@@ -76,7 +76,15 @@ async fn a_timer_start_fires_once_per_morning_across_two_engines() {
         let calls = calls.clone();
         Engine::builder(db.store.clone())
             .clock(Arc::new(clock.clone()))
-            .config(config())
+            // The clock runs three days ahead in well under a second: with the default
+            // five-minute job lease, a job still in flight on one engine would be taken over by
+            // the other hour after hour (lapsed leases), and a loaded run could end with the
+            // last taker's run fenced out and nobody's lease lapsing again. Takeovers are not
+            // what this test is about.
+            .config(EngineConfig {
+                job_lease: Duration::days(7),
+                ..config()
+            })
             .handler("compile_report", move |job: JobContext| {
                 record(&calls, "compile_report", &job);
                 async move { Ok(json!({"compiled": true})) }
