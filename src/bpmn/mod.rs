@@ -29,6 +29,8 @@ mod layout;
 #[cfg(test)]
 mod modeler_events_tests;
 #[cfg(test)]
+mod modeler_flow_tests;
+#[cfg(test)]
 mod modeler_tests;
 #[cfg(test)]
 mod tests;
