@@ -235,10 +235,21 @@ pub(super) fn per_bucket(limit: i64, active: usize) -> i64 {
 
 /// Each bucket's last message of a batch in read order: (xid, instance, seq).
 fn last_per_bucket(batch: &[OutboxMessage]) -> BTreeMap<i16, (i64, Uuid, i64)> {
+    last_of_each_bucket(
+        batch
+            .iter()
+            .map(|m| (m.bucket, (m.xid, m.instance_id, m.seq))),
+    )
+}
+
+/// The greatest read position (xid, instance, seq) of each bucket among `rows`: where each
+/// bucket's checkpoint moves after them.
+pub(super) fn last_of_each_bucket(
+    rows: impl Iterator<Item = (i16, (i64, Uuid, i64))>,
+) -> BTreeMap<i16, (i64, Uuid, i64)> {
     let mut last: BTreeMap<i16, (i64, Uuid, i64)> = BTreeMap::new();
-    for m in batch {
-        let key = (m.xid, m.instance_id, m.seq);
-        let slot = last.entry(m.bucket).or_insert(key);
+    for (bucket, key) in rows {
+        let slot = last.entry(bucket).or_insert(key);
         if key > *slot {
             *slot = key;
         }

@@ -7,19 +7,9 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::common::{client, TestDb};
+use crate::consumer::payer;
 use longrun::bucket::bucket_of_key;
-use longrun::{ProcessDefinition, StartRequest};
-
-fn payer() -> ProcessDefinition {
-    ProcessDefinition::builder("payer")
-        .send("charge", "RetrievePayment")
-        .to("payment")
-        .send("tell", "ChargeRequested")
-        .receive("wait", "PaymentReceived")
-        .end("done")
-        .build()
-        .unwrap()
-}
+use longrun::StartRequest;
 
 /// `n` business keys whose instances land in bucket `bucket`.
 fn keys_in(bucket: u8, n: usize, prefix: &str) -> Vec<String> {

@@ -16,7 +16,8 @@ async fn poll_until(c: &Consumer, n: usize) -> Vec<OutboxMessage> {
     }
 }
 
-fn payer() -> ProcessDefinition {
+/// Sends a command to `payment` and an event, then waits (also used by `checkpoints`).
+pub(crate) fn payer() -> ProcessDefinition {
     ProcessDefinition::builder("payer")
         .send("charge", "RetrievePayment")
         .to("payment")

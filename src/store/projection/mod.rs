@@ -158,14 +158,10 @@ impl Store {
             return Ok(0);
         }
         // Each bucket's new checkpoint: the last event of it looked at.
-        let mut last: std::collections::BTreeMap<i16, (i64, Uuid, i64)> = Default::default();
-        for r in &scanned {
+        let last = super::consumer::last_of_each_bucket(scanned.iter().map(|r| {
             let key = (r.get("xid"), r.get("instance_id"), r.get("seq"));
-            let slot = last.entry(r.get("bucket")).or_insert(key);
-            if key > *slot {
-                *slot = key;
-            }
-        }
+            (r.get("bucket"), key)
+        }));
         let mut ids: Vec<Uuid> = scanned.iter().map(|r| r.get("instance_id")).collect();
         ids.sort();
         ids.dedup();
