@@ -222,17 +222,9 @@ fn engine_config(cfg: &BenchConfig) -> EngineConfig {
     }
 }
 
-/// Run `instances` instances on `engines` engines in this process; `progress` is told how many
-/// completed so far. With `shared`, engines in other processes work on the same schema, so
-/// ends are counted from the table only. The engines are dropped (their connections closed)
-/// before returning.
-pub async fn run_engines(
-    cfg: &BenchConfig,
-    instances: usize,
-    engines: usize,
-    shared: bool,
-    progress: Arc<AtomicUsize>,
-) -> Result<RunFigures> {
+/// `engines` engines on the bench schema, with the workload's handler or participant, not yet
+/// running.
+pub async fn build_engines(cfg: &BenchConfig, engines: usize) -> Result<Vec<Engine>> {
     let mut all = Vec::new();
     for _ in 0..engines {
         let s = store(cfg, cfg.pool_size).await?;
@@ -260,6 +252,21 @@ pub async fn run_engines(
         };
         all.push(b.build()?);
     }
+    Ok(all)
+}
+
+/// Run `instances` instances on `engines` engines in this process; `progress` is told how many
+/// completed so far. With `shared`, engines in other processes work on the same schema, so
+/// ends are counted from the table only. The engines are dropped (their connections closed)
+/// before returning.
+pub async fn run_engines(
+    cfg: &BenchConfig,
+    instances: usize,
+    engines: usize,
+    shared: bool,
+    progress: Arc<AtomicUsize>,
+) -> Result<RunFigures> {
+    let all = build_engines(cfg, engines).await?;
     // Only one engine may hold the participant consumer; the others still run jobs.
     let (tx, mut rx) = broadcast::channel(1 << 16);
     let mut running = Vec::new();

@@ -8,4 +8,5 @@ pub mod cpu;
 pub mod prefill;
 pub mod signal_bench;
 pub mod soak;
+pub mod sustain;
 pub mod tasks_bench;

@@ -30,11 +30,26 @@ CREATE TABLE __schema__.projection_checkpoints (
     last_xid      xid8        NOT NULL DEFAULT '0',
     last_instance uuid        NOT NULL DEFAULT '00000000-0000-0000-0000-000000000000',
     last_seq      bigint      NOT NULL DEFAULT 0,
-    PRIMARY KEY (bucket, name)
+    PRIMARY KEY (bucket, name, last_xid, last_instance, last_seq)
 ) __bucketed__;
 SELECT __schema__.bucket_partitions('__schema__.projection_checkpoints');
+-- Each move replaces a bucket's row, so the primary key holds an entry per move of which one is
+-- live until vacuum removes the rest (and none is removed while another transaction stays
+-- open). Readers take the greatest entry (ORDER BY the key DESC LIMIT 1); with one row per
+-- bucket in its statistics the planner would rather fetch every entry of the bucket and sort
+-- them (88,000 buffers for one read of 256 buckets after a minute of the messages workload
+-- under a held transaction, against 1,000). Declaring `bucket` a single value (on the table
+-- and each partition; the first ANALYZE of its rows applies it) makes the backward index scan
+-- the cheaper.
+DO $$
+DECLARE r regclass;
+BEGIN
+    FOR r IN SELECT relid FROM pg_partition_tree('__schema__.projection_checkpoints') LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN bucket SET (n_distinct = 1)', r);
+    END LOOP;
+END $$;
 COMMENT ON TABLE __schema__.projection_checkpoints IS
-    'Where each projection stands in each bucket of the events: it has looked at every event of the bucket at or before (last_xid, last_instance, last_seq). One row per projection and bucket, made with the projection; no order across buckets is assumed.';
+    'Where each projection stands in each bucket of the events: it has looked at every event of the bucket at or before (last_xid, last_instance, last_seq). One live row per projection and bucket, made with the projection; a move deletes it and inserts the next (the position is in the key, never updated in place), and readers take the greatest of a bucket (ORDER BY the key DESC LIMIT 1), so the versions a long-running transaction keeps from being pruned are never walked; no order across buckets is assumed.';
 COMMENT ON COLUMN __schema__.projection_checkpoints.bucket IS 'The events'' bucket.';
 COMMENT ON COLUMN __schema__.projection_checkpoints.name IS 'The projection (projections.name).';
 COMMENT ON COLUMN __schema__.projection_checkpoints.last_xid IS 'Checkpoint: xid of the last event of the bucket read (0: none yet).';

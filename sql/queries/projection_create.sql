@@ -7,4 +7,4 @@ WITH p AS (
 )
 INSERT INTO __schema__.projection_checkpoints (bucket, name)
 SELECT b, p.name FROM p, generate_series(0, 255) AS b
-ON CONFLICT (bucket, name) DO NOTHING
+ON CONFLICT DO NOTHING

@@ -3,8 +3,8 @@
 //!
 //! A consumer has a name, the topics it reads (a command's topic is its recipient, an event's
 //! topic is its name) and a checkpoint in each of the 256 buckets. One holder at a time reads
-//! it, under a lease that each acknowledgement renews; a holder that lost its lease cannot move
-//! the checkpoints. Delivery is at least once: after a crash, messages read but not
+//! it, under a lease that polls and acknowledgements renew (once a third of it has passed); a
+//! holder that lost its lease cannot move the checkpoints. Delivery is at least once: after a crash, messages read but not
 //! acknowledged are read again, so a participant deduplicates by
 //! [`OutboxMessage::message_id`]. Messages of one bucket (so of one instance) come in the order
 //! they were sent; no order across buckets is kept.
@@ -131,7 +131,14 @@ impl Consumer {
         let rows = c
             .query(
                 &claim,
-                &[&self.name, &self.topics, &self.owner, &expires, &now],
+                &[
+                    &self.name,
+                    &self.topics,
+                    &self.owner,
+                    &expires,
+                    &now,
+                    &self.renew_before(now),
+                ],
             )
             .await?;
         if rows.is_empty() {
@@ -192,6 +199,7 @@ impl Consumer {
                     &seqs,
                     &expires,
                     &now,
+                    &self.renew_before(now),
                 ],
             )
             .await?
@@ -203,6 +211,13 @@ impl Consumer {
             )));
         }
         Ok(())
+    }
+
+    /// A lease that ends before this is renewed by a poll or an acknowledgement; one that
+    /// ends later is left as it is (a third of the lease has not passed since it was renewed),
+    /// so a busy consumer does not rewrite its row at every batch.
+    fn renew_before(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + self.lease * 2 / 3
     }
 
     /// Renew the lease while a batch is still being handled (see [`Consumer::poll`]). Returns

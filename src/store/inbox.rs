@@ -312,6 +312,10 @@ impl Store {
         // Someone may wait for it later: keep it. Otherwise it is a dead letter.
         let known: bool = c.rows(&q.definition_receives, &[&msg.name]).await?[0].get("known");
         if known {
+            let keys = [msg.key.as_str()];
+            let buckets = crate::bucket::key_buckets(&keys);
+            c.rows(&q.inbox_buffer, &[&vec![&msg.id], &keys.to_vec(), &buckets])
+                .await?;
             return Ok((Delivery::Buffered { expires_at }, Applied::default()));
         }
         let reason = unknown_reason(&msg.name);
@@ -417,6 +421,7 @@ impl Store {
         // Per message name: the processes it starts, and whether any keeps business keys unique.
         let mut starters: HashMap<String, (Vec<(String, i32)>, bool)> = HashMap::new();
         let mut known: HashMap<String, bool> = HashMap::new();
+        let mut kept = Vec::new();
         for &i in &fresh {
             let m = msgs[i];
             if let Some(instance_id) = waiting.get(&(m.name.clone(), m.key.clone())) {
@@ -502,6 +507,7 @@ impl Store {
                 known.insert(m.name.clone(), k);
             }
             if known[&m.name] {
+                kept.push(i);
                 out[i] = Some(Delivery::Buffered {
                     expires_at: now + m.ttl.unwrap_or(default_ttl),
                 });
@@ -516,6 +522,12 @@ impl Store {
                 });
                 out[i] = Some(Delivery::DeadLettered { reason });
             }
+        }
+        if !kept.is_empty() {
+            let ids: Vec<&str> = kept.iter().map(|&i| msgs[i].id.as_str()).collect();
+            let keys: Vec<&str> = kept.iter().map(|&i| msgs[i].key.as_str()).collect();
+            let buckets = crate::bucket::key_buckets(&keys);
+            c.rows(&q.inbox_buffer, &[&ids, &keys, &buckets]).await?;
         }
         let mut applied = self.apply(c, now, works, lease, settles).await?;
         if let Some(Err(_)) = applied.outcomes.iter().find(|o| o.is_err()) {

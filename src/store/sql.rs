@@ -269,6 +269,7 @@ queries!(
     inbox_forget,
     inbox_get,
     inbox_settle,
+    inbox_buffer,
     inbox_take_buffered,
     inbox_expire,
     inbox_dead_letters,

@@ -408,6 +408,15 @@ const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ),
     ("inbox_forget", "inbox", &["'m1'", "'k1'"]),
     (
+        "inbox_buffer",
+        "inbox",
+        &[
+            "ARRAY['m1']",
+            "ARRAY['k1']",
+            "ARRAY[{s}.bucket_of_key('k1')]",
+        ],
+    ),
+    (
         "inbox_settle",
         "inbox",
         &[

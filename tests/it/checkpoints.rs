@@ -158,3 +158,86 @@ async fn a_projection_moves_the_checkpoint_of_each_bucket_it_read() {
     // payment: three steps began).
     assert_eq!(db.count("activity", "").await, 3 * keys.len() as i64);
 }
+
+/// Rows inserted and updated in a table of the test's schema (all partitions), as the
+/// statistics have them once the writing sessions have ended.
+async fn writes(db: &TestDb, table: &str) -> (i64, i64) {
+    let c = db.sql().await;
+    let row = c
+        .query_one(
+            "SELECT coalesce(sum(n_tup_ins), 0)::bigint, coalesce(sum(n_tup_upd), 0)::bigint
+             FROM pg_stat_user_tables
+             WHERE schemaname = $1 AND (relname = $2 OR relname LIKE $2 || '\\_p%')",
+            &[&db.schema(), &table],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// While another transaction is open, PostgreSQL prunes no row version: a row updated at every
+/// batch grows a chain every read walks. Checkpoints are replaced (the old row deleted, the
+/// next inserted, read as the bucket's greatest), and the consumer's lease row is rewritten
+/// only once a third of the lease has passed.
+#[tokio::test]
+async fn reading_rewrites_no_row_in_place() {
+    let db = TestDb::new().await;
+    let engine = client(&db.store);
+    engine.deploy(&payer()).await.unwrap();
+    let keys = keys_in(bucket_of_key("busy"), 8, "w");
+    for k in &keys {
+        engine.start(StartRequest::new("payer", k)).await.unwrap();
+    }
+    // A store of its own, so that its sessions end (and report their statistics) when it goes.
+    let store = longrun::Store::connect_with(
+        longrun::store::pg_config(None).unwrap(),
+        longrun::store::StoreConfig {
+            schema: db.schema().to_string(),
+            pool_size: 1,
+            layout: crate::common::layout(),
+            ..longrun::store::StoreConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let reader = store.consumer("audit", vec!["payment".into()], "a-1");
+    let mut read = 0;
+    for _ in 0..20 {
+        let batch = reader.poll(Utc::now(), 1).await.unwrap().unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        reader.ack(Utc::now(), &batch).await.unwrap();
+        read += batch.len();
+    }
+    assert_eq!(read, keys.len(), "each payment command read once");
+    let activity = longrun::store::ActivityHistory;
+    while store.project_once(&activity, Utc::now(), 2).await.unwrap() > 0 {}
+    drop(reader);
+    drop(store);
+
+    crate::common::eventually("the reader's sessions reported their writes", || async {
+        writes(&db, "consumer_checkpoints").await.0 >= 256 + keys.len() as i64
+            && writes(&db, "projection_checkpoints").await.0 > 256
+    })
+    .await;
+    assert_eq!(writes(&db, "consumer_checkpoints").await.1, 0);
+    assert_eq!(writes(&db, "projection_checkpoints").await.1, 0);
+    let (made, renewed) = writes(&db, "consumers").await;
+    assert_eq!((made, renewed), (1, 0), "eight polls and acks in a second");
+    // Still one checkpoint per bucket, the busy one at the last message read.
+    assert_eq!(
+        db.count("consumer_checkpoints", "WHERE name = 'audit'")
+            .await,
+        256
+    );
+    let behind = db
+        .scalar(
+            "SELECT count(*) FROM {schema}.outbox o
+             JOIN {schema}.consumer_checkpoints k ON k.bucket = o.bucket AND k.name = 'audit'
+             WHERE o.topic = 'payment'
+               AND (o.xid, o.instance_id, o.seq) > (k.last_xid, k.last_instance, k.last_seq)",
+        )
+        .await;
+    assert_eq!(behind, 0);
+}

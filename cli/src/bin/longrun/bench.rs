@@ -193,6 +193,9 @@ pub(crate) async fn bench_body(
     } else {
         None
     };
+    if let Some(minutes) = a.minutes {
+        return sustained(cfg, a, minutes).await;
+    }
     let cpu_before = bench::cpu_sample(cfg).await?;
     let window = std::time::Instant::now();
     let commits_before = bench::commits(cfg).await?;
@@ -404,6 +407,53 @@ async fn soak(
         f.during.1 / f.outside.1,
         f.waiting_checked,
         f.waiting_damaged,
+    ))
+}
+
+/// `--minutes N`: the workload at a steady number of instances in flight for N minutes (see
+/// `longrun_cli::sustain`), a table of completions per minute.
+async fn sustained(
+    cfg: &longrun_cli::bench::BenchConfig,
+    a: &BenchArgs,
+    minutes: u64,
+) -> Result<String, Failure> {
+    use longrun_cli::sustain::{sustain, SustainConfig};
+    if minutes == 0 || a.in_flight == 0 || a.latency || a.processes > 1 {
+        return Err(Failure::Input(
+            "--minutes and --in-flight take at least 1, with one engine process and not --latency"
+                .into(),
+        ));
+    }
+    let config = SustainConfig {
+        minutes,
+        in_flight: a.in_flight,
+    };
+    println!("| minute | completed | per second | dead row versions | most in |");
+    println!("|---|---|---|---|---|");
+    let f = sustain(cfg, a.engines, &config, |m| {
+        println!(
+            "| {} | {} | {:.0} | {} | {} |",
+            m.minute,
+            m.completed,
+            m.completed as f64 / 60.0,
+            m.dead_rows,
+            m.most_dead
+        );
+    })
+    .await?;
+    let first = f.minutes.first().map_or(0, |m| m.completed);
+    let last = f.minutes.last().map_or(0, |m| m.completed);
+    Ok(format!(
+        "sustained minutes={minutes} in_flight={} foreign_tx={} completed={} seconds={:.0} instances_per_s={:.0} \
+         first_minute_per_s={:.0} last_minute_per_s={:.0} last_to_first={:.2}",
+        a.in_flight,
+        a.foreign_tx,
+        f.completed,
+        f.seconds,
+        f.completed as f64 / f.seconds,
+        first as f64 / 60.0,
+        last as f64 / 60.0,
+        last as f64 / first.max(1) as f64,
     ))
 }
 

@@ -43,6 +43,15 @@ pub(crate) struct BenchArgs {
     /// prints the schema's size every minute and the latency with and without a pass running.
     #[arg(long, value_name = "MINUTES")]
     pub(crate) soak_minutes: Option<u64>,
+    /// Sustained mode: run the workload for this many minutes with --in-flight instances
+    /// started and not yet ended (each end lets another start); prints the instances
+    /// completed and the dead row versions every minute. With --foreign-tx, the held
+    /// transaction stays open for the whole run.
+    #[arg(long, value_name = "MINUTES")]
+    pub(crate) minutes: Option<u64>,
+    /// Sustained mode: instances in flight.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) in_flight: usize,
     /// Soak mode: instances started per second.
     #[arg(long, default_value_t = 100)]
     pub(crate) rate: usize,
