@@ -251,7 +251,8 @@ SELECT __schema__.bucket_partitions('__schema__.consumer_checkpoints');
 DO $$
 DECLARE r regclass;
 BEGIN
-    FOR r IN SELECT relid FROM pg_partition_tree('__schema__.consumer_checkpoints') LOOP
+    FOR r IN SELECT '__schema__.consumer_checkpoints'::regclass
+             UNION SELECT relid FROM pg_partition_tree('__schema__.consumer_checkpoints') LOOP
         EXECUTE format('ALTER TABLE %s ALTER COLUMN bucket SET (n_distinct = 1)', r);
     END LOOP;
 END $$;
