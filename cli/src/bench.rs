@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use longrun::store::{pg_config, Error, Result, StoreConfig};
 use longrun::{
-    Engine, EngineConfig, JobContext, Message, OutboxMessage, ProcessDefinition, StartRequest,
-    Store,
+    Ended, Engine, EngineConfig, JobContext, Message, OutboxMessage, ProcessDefinition, Running,
+    StartRequest, Store,
 };
 
 /// What to run.
@@ -255,6 +255,23 @@ pub async fn build_engines(cfg: &BenchConfig, engines: usize) -> Result<Vec<Engi
     Ok(all)
 }
 
+/// Run every engine of `all`; the receiver hears the ends of the instances of all of them.
+pub(crate) fn run_all(all: &[Engine]) -> (Vec<Running>, broadcast::Receiver<Ended>) {
+    let (tx, rx) = broadcast::channel(1 << 16);
+    let mut running = Vec::new();
+    for e in all {
+        let mut sub = e.subscribe_ended();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(x) = sub.recv().await {
+                let _ = tx.send(x);
+            }
+        });
+        running.push(e.run());
+    }
+    (running, rx)
+}
+
 /// Run `instances` instances on `engines` engines in this process; `progress` is told how many
 /// completed so far. With `shared`, engines in other processes work on the same schema, so
 /// ends are counted from the table only. The engines are dropped (their connections closed)
@@ -268,19 +285,7 @@ pub async fn run_engines(
 ) -> Result<RunFigures> {
     let all = build_engines(cfg, engines).await?;
     // Only one engine may hold the participant consumer; the others still run jobs.
-    let (tx, mut rx) = broadcast::channel(1 << 16);
-    let mut running = Vec::new();
-    for e in &all {
-        let mut sub = e.subscribe_ended();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Ok(x) = sub.recv().await {
-                let _ = tx.send(x);
-            }
-        });
-        running.push(e.run());
-    }
-    drop(tx);
+    let (running, mut rx) = run_all(&all);
 
     let started = Instant::now();
     let tag = Uuid::new_v4().simple().to_string()[..8].to_string();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use longrun::store::{pg_config, Error, Result};
 use longrun::StartRequest;
 
-use crate::bench::{build_engines, BenchConfig};
+use crate::bench::{build_engines, run_all, BenchConfig};
 
 /// How the sustained run goes.
 #[derive(Debug, Clone)]
@@ -64,19 +64,7 @@ pub async fn sustain(
         ));
     }
     let all = build_engines(cfg, engines).await?;
-    let (tx, mut rx) = broadcast::channel(1 << 16);
-    let mut running = Vec::new();
-    for e in &all {
-        let mut sub = e.subscribe_ended();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Ok(x) = sub.recv().await {
-                let _ = tx.send(x);
-            }
-        });
-        running.push(e.run());
-    }
-    drop(tx);
+    let (running, mut rx) = run_all(&all);
 
     let ended = Arc::new(AtomicUsize::new(0));
     let room = Arc::new(Notify::new());

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -276,19 +277,25 @@ async fn an_engine_whose_lease_was_taken_over_cannot_record_its_result() {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     let release = Arc::new(Notify::new());
     let entered = Arc::new(Notify::new());
+    let first = Arc::new(AtomicBool::new(true));
     let stalled = {
         let (release, entered) = (release.clone(), entered.clone());
         Engine::builder(db.store.clone())
             .clock(Arc::new(clock.clone()))
-            // Stalled as if stopped: it does not look for lapsed jobs either.
             .config(EngineConfig {
                 job_lease: Duration::seconds(30),
                 maintenance_interval: StdDuration::from_secs(3600),
                 ..fast_config()
             })
+            // Only its first call stalls. The engine itself keeps running: when the healthy
+            // one joins, its share changes and it looks for lapsed jobs too, so either engine
+            // may take the job over; a second call here returns at once.
             .handler("step", move |_job: JobContext| {
-                let (release, entered) = (release.clone(), entered.clone());
+                let (release, entered, first) = (release.clone(), entered.clone(), first.clone());
                 async move {
+                    if !first.swap(false, Ordering::SeqCst) {
+                        return Ok(json!("taken over"));
+                    }
                     entered.notify_one();
                     release.notified().await;
                     Ok(json!("stalled"))
@@ -303,11 +310,13 @@ async fn an_engine_whose_lease_was_taken_over_cannot_record_its_result() {
         .build()
         .unwrap();
     stalled.deploy(&def).await.unwrap();
+    let mut ended_on_stalled = stalled.subscribe_ended();
     let running_stalled = stalled.run();
     let id = stalled.start(StartRequest::new("one", "k")).await.unwrap();
     entered.notified().await;
 
-    // The lease lapses; a healthy engine takes the job over and completes the instance.
+    // The lease lapses; the job is taken over (by the healthy engine or by the stalled one's
+    // upkeep) and the instance completes.
     clock.advance(Duration::seconds(31));
     let healthy = Engine::builder(db.store.clone())
         .clock(Arc::new(clock.clone()))
@@ -317,7 +326,12 @@ async fn an_engine_whose_lease_was_taken_over_cannot_record_its_result() {
         .unwrap();
     let mut ended = healthy.subscribe_ended();
     let running_healthy = healthy.run();
-    wait_ended(&mut ended, &[id]).await;
+    // Each engine tells of the ends it recorded: whichever took the job over.
+    let ids = [id];
+    tokio::select! {
+        _ = wait_ended(&mut ended, &ids) => {}
+        _ = wait_ended(&mut ended_on_stalled, &ids) => {}
+    }
 
     // The stalled handler finishes now; its result must be dropped.
     release.notify_one();
@@ -372,7 +386,7 @@ async fn a_business_error_takes_its_path_at_once_without_retries() {
             .handler("charge", move |_job: JobContext| {
                 let calls = calls.clone();
                 async move {
-                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    calls.fetch_add(1, Ordering::SeqCst);
                     Err(HandlerError::business(
                         "CardExpired",
                         "card 4242 expired in 10/26",
@@ -398,11 +412,7 @@ async fn a_business_error_takes_its_path_at_once_without_retries() {
     let id = engine.start(StartRequest::new("pay", "o-1")).await.unwrap();
     wait_ended(&mut ended, &[id]).await;
     running.shutdown().await;
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "no retries"
-    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no retries");
     let view = db.store.instance(id).await.unwrap();
     assert_eq!(view.current_step.as_deref(), Some("waiting_for_card"));
     assert_eq!(
@@ -707,7 +717,7 @@ async fn a_failing_compensation_is_retried_and_then_completes_the_cancel() {
             .handler("refund", move |job: JobContext| {
                 let calls = calls.clone();
                 async move {
-                    let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let n = calls.fetch_add(1, Ordering::SeqCst);
                     assert_eq!(job.attempt as usize, n + 1, "attempts are counted");
                     if n < 2 {
                         // Even a business error is only retried while compensating.
@@ -745,7 +755,7 @@ async fn a_failing_compensation_is_retried_and_then_completes_the_cancel() {
     let ends = wait_ended(&mut ended, &[id]).await;
     running.shutdown().await;
     assert_eq!(ends[0].status, Status::Cancelled);
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(
         db.count("events", "WHERE event_type = 'JobRetryScheduled'")
             .await,
