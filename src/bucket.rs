@@ -97,6 +97,31 @@ pub fn shares(me: &str, others: &[String]) -> Vec<i16> {
         .collect()
 }
 
+/// `items` (each with its bucket) split by `groups` (buckets that live in one place): for each
+/// group that has any, in the groups' order, the bucket of each of its items and the items, in
+/// the order given. A bucket in no group counts as in the first.
+pub(crate) fn split_by_group<T>(
+    groups: &[Vec<i16>],
+    items: impl IntoIterator<Item = (i16, T)>,
+) -> Vec<(Vec<i16>, Vec<T>)> {
+    let mut at = [0usize; BUCKETS];
+    for (g, buckets) in groups.iter().enumerate() {
+        for &b in buckets {
+            at[b as usize] = g;
+        }
+    }
+    let mut parts: Vec<(Vec<i16>, Vec<T>)> = (0..groups.len().max(1))
+        .map(|_| (Vec::new(), Vec::new()))
+        .collect();
+    for (b, item) in items {
+        let part = &mut parts[at[b as usize]];
+        part.0.push(b);
+        part.1.push(item);
+    }
+    parts.retain(|p| !p.0.is_empty());
+    parts
+}
+
 /// Every bucket, for an engine that shares with nobody.
 pub fn all_buckets() -> Vec<i16> {
     (0..BUCKETS as i16).collect()
@@ -105,6 +130,25 @@ pub fn all_buckets() -> Vec<i16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_split_by_group_keep_their_order_and_the_groups_theirs() {
+        let groups = vec![vec![1, 3], vec![0, 2]];
+        let items = [(2, 'a'), (1, 'b'), (0, 'c'), (3, 'd'), (1, 'e')];
+        assert_eq!(
+            split_by_group(&groups, items),
+            vec![
+                (vec![1, 3, 1], vec!['b', 'd', 'e']),
+                (vec![2, 0], vec!['a', 'c'])
+            ]
+        );
+        // One group of all (the plain layout): everything in one part, as given.
+        assert_eq!(
+            split_by_group(&[all_buckets()], items),
+            vec![(vec![2, 1, 0, 3, 1], vec!['a', 'b', 'c', 'd', 'e'])]
+        );
+        assert!(split_by_group::<char>(&[all_buckets()], []).is_empty());
+    }
 
     #[test]
     fn engines_split_the_buckets_between_them_and_a_newcomer_moves_only_its_share() {

@@ -71,15 +71,28 @@ impl Store {
         Locks::correlations(pairs.keys().copied())
             .take(self, c)
             .await?;
-        let names: Vec<&str> = pairs.keys().map(|(n, _)| *n).collect();
-        let keys: Vec<&str> = pairs.keys().map(|(_, k)| *k).collect();
-        let counts: Vec<i32> = pairs.values().copied().collect();
-        let rows = c
-            .rows(
-                &self.q().inbox_take_buffered,
-                &[&names, &keys, &counts, &now, &taken_before],
+        // One statement per group of the keys' buckets (Store::split_by_group).
+        let mut rows = Vec::new();
+        for part in self
+            .split_by_group(
+                c,
+                pairs.iter().map(|(&(n, k), &count)| {
+                    (crate::bucket::bucket_of_key(k) as i16, (n, k, count))
+                }),
             )
-            .await?;
+            .await?
+        {
+            let names: Vec<&str> = part.items.iter().map(|p| p.0).collect();
+            let keys: Vec<&str> = part.items.iter().map(|p| p.1).collect();
+            let counts: Vec<i32> = part.items.iter().map(|p| p.2).collect();
+            rows.extend(
+                c.rows(
+                    &self.q().inbox_take_buffered,
+                    &[&names, &keys, &counts, &now, &taken_before, &part.group],
+                )
+                .await?,
+            );
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }

@@ -29,6 +29,17 @@ pub struct EngineView {
     pub buckets: usize,
 }
 
+/// One group's share of a batch ([`Store::split_by_group`]).
+pub(crate) struct Part<T> {
+    /// The group's buckets, which a statement names so that it reads one partition (and a
+    /// distributed database routes it to one shard); `None` where all buckets are one group.
+    pub group: Option<Vec<i16>>,
+    /// The bucket of each item.
+    pub buckets: Vec<i16>,
+    /// The items, in the order given.
+    pub items: Vec<T>,
+}
+
 impl Store {
     /// Renew `owner`'s lease for `lasts` and return the other live engines that run exactly
     /// `handlers` (sorted, comma-separated), by name.
@@ -83,25 +94,81 @@ impl Store {
         Ok(out)
     }
 
-    /// The buckets that live in one place, read from the catalog once: one group per partition
-    /// in the partitioned layout, one group of all 256 in the plain layout. A claim locks rows
-    /// of one group per statement, so it reads one partition (on Citus it would be one shard:
-    /// not built, docs/SCALING.md).
+    /// The buckets that live in one place, read from the catalog once: one group per shard of
+    /// `jobs` where Citus distributes it, one group per partition in the partitioned layout,
+    /// one group of all 256 in the plain layout. A statement that locks rows takes those of one
+    /// group at a time, so it reads one partition, or is routed to one shard (Citus refuses a
+    /// `FOR UPDATE` that spans shards). The Citus reading is not run here (docs/SCALING.md).
     pub async fn bucket_groups(&self) -> Result<Arc<Vec<Vec<i16>>>> {
+        if let Some(groups) = self.inner.groups.get() {
+            return Ok(groups.clone());
+        }
+        let c = self.client().await?;
+        self.bucket_groups_in(&c).await
+    }
+
+    /// [`Store::bucket_groups`] read on `c` the first time (the caller's transaction: taking a
+    /// second connection from the pool while holding one could wait for ever).
+    pub(crate) async fn bucket_groups_in(&self, c: &impl Conn) -> Result<Arc<Vec<Vec<i16>>>> {
         self.inner
             .groups
             .get_or_try_init(|| async {
-                let c = self.client().await?;
-                let groups: Vec<Vec<i16>> = c
-                    .rows(&self.q().bucket_groups, &[])
-                    .await?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+                let q = self.q();
+                let citus: bool = c.rows(&q.citus_present, &[]).await?[0].get(0);
+                let mut groups: Vec<Vec<i16>> = Vec::new();
+                if citus {
+                    groups = c
+                        .rows(&q.bucket_groups_citus, &[])
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                }
+                if groups.is_empty() {
+                    groups = c
+                        .rows(&q.bucket_groups, &[])
+                        .await?
+                        .iter()
+                        .map(|r| r.get(0))
+                        .collect();
+                }
                 Ok::<_, super::Error>(Arc::new(groups))
             })
             .await
             .cloned()
+    }
+
+    /// `items` split by the group of their bucket ([`Store::bucket_groups`]): for each group
+    /// that has any, in the groups' order, the bucket of each of its items and the items, in
+    /// the order given. A statement that locks the rows of a batch runs once per part, one
+    /// after the other; as every batch is split the same way and each statement locks in one
+    /// order, concurrent batches still lock in one order (group, then the statement's).
+    pub(crate) async fn split_by_group<T>(
+        &self,
+        c: &impl Conn,
+        items: impl IntoIterator<Item = (i16, T)>,
+    ) -> Result<Vec<Part<T>>> {
+        let groups = self.bucket_groups_in(c).await?;
+        let several = groups.len() > 1;
+        Ok(crate::bucket::split_by_group(&groups, items)
+            .into_iter()
+            .map(|(buckets, items)| Part {
+                group: several
+                    .then(|| groups.iter().find(|g| g.contains(&buckets[0])).cloned())
+                    .flatten(),
+                buckets,
+                items,
+            })
+            .collect())
+    }
+
+    /// The groups to run a statement over all buckets in, one group at a time: `None` for the
+    /// one group of all buckets (the plain layout), each group's buckets otherwise.
+    pub(crate) async fn each_group(&self) -> Result<Vec<Option<Vec<i16>>>> {
+        Ok(match self.bucket_groups().await?.as_slice() {
+            [] | [_] => vec![None],
+            many => many.iter().cloned().map(Some).collect(),
+        })
     }
 
     /// `share` split by [`Store::bucket_groups`]: the buckets of each group that are in it,

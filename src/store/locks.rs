@@ -12,8 +12,9 @@ use crate::bucket::bucket_of_key;
 /// holds it in practice, and a clash would only serialize two things that need not be).
 const SEP: char = '\u{1f}';
 
-/// A set of lock rows, each in a bucket: distinct and sorted by key, the order in which every
-/// transaction takes them, so that two never wait for each other in a cycle.
+/// A set of lock rows, each in a bucket: distinct and sorted by key. Every transaction takes
+/// them group of buckets by group, in key order in each (the order of `Store::split_by_group`),
+/// so that two never wait for each other in a cycle.
 #[derive(Debug, Default)]
 pub(crate) struct Locks(BTreeMap<String, i16>);
 
@@ -48,10 +49,15 @@ impl Locks {
         if self.0.is_empty() {
             return Ok(());
         }
-        let keys: Vec<&str> = self.0.keys().map(String::as_str).collect();
-        let buckets: Vec<i16> = self.0.values().copied().collect();
-        c.exec(&store.q().correlation_lock, &[&buckets, &keys])
-            .await?;
+        // One statement per group of buckets (Store::split_by_group), groups in order and
+        // keys sorted in each: every transaction takes its locks in (group, key) order.
+        for part in store
+            .split_by_group(c, self.0.iter().map(|(k, &b)| (b, k.as_str())))
+            .await?
+        {
+            c.exec(&store.q().correlation_lock, &[&part.buckets, &part.items])
+                .await?;
+        }
         Ok(())
     }
 }

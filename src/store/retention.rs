@@ -236,30 +236,35 @@ impl Store {
         mut progress: impl FnMut(&Removed),
     ) -> Result<Removed> {
         let due = self.due(policy, now).await?;
+        // Each batch locks the rows of one group of buckets (one partition; on Citus one
+        // shard, where a FOR UPDATE across shards is refused); NULL: the one group of all.
+        let groups = self.each_group().await?;
         let c = self.client().await?;
         let q = self.q();
         let mut out = Removed::default();
         for d in &due {
-            loop {
-                let rows = c
-                    .rows(
-                        &q.retention_instances,
-                        &[&d.process_id, &d.version, &d.before, &policy.batch],
-                    )
-                    .await?;
-                let r = rows.first().ok_or(Error::Conflict("no counts".into()))?;
-                let n: i64 = r.get("instances");
-                out.instances += n;
-                out.events += r.get::<_, i64>("events");
-                out.activity += r.get::<_, i64>("activity");
-                out.projection_progress += r.get::<_, i64>("projection_progress");
-                if n > 0 {
-                    progress(&out);
+            for group in &groups {
+                loop {
+                    let rows = c
+                        .rows_planned(
+                            &q.retention_instances,
+                            &[&d.process_id, &d.version, &d.before, &policy.batch, group],
+                        )
+                        .await?;
+                    let r = rows.first().ok_or(Error::Conflict("no counts".into()))?;
+                    let n: i64 = r.get("instances");
+                    out.instances += n;
+                    out.events += r.get::<_, i64>("events");
+                    out.activity += r.get::<_, i64>("activity");
+                    out.projection_progress += r.get::<_, i64>("projection_progress");
+                    if n > 0 {
+                        progress(&out);
+                    }
+                    if n < policy.batch {
+                        break;
+                    }
+                    self.pause(policy).await;
                 }
-                if n < policy.batch {
-                    break;
-                }
-                self.pause(policy).await;
             }
         }
         let inbox_before = now - policy.dedup_window;
@@ -270,20 +275,24 @@ impl Store {
             (&q.retention_outbox, outbox_before, Table::Outbox),
             (&q.retention_locks, inbox_before, Table::Locks),
         ] {
-            loop {
-                let n = c.exec(sql, &[&before, &policy.batch]).await? as i64;
-                *match table {
-                    Table::Inbox => &mut out.inbox,
-                    Table::Outbox => &mut out.outbox,
-                    Table::Locks => &mut out.locks,
-                } += n;
-                if n > 0 {
-                    progress(&out);
+            for group in &groups {
+                loop {
+                    let n = c
+                        .exec_planned(sql, &[&before, &policy.batch, group])
+                        .await? as i64;
+                    *match table {
+                        Table::Inbox => &mut out.inbox,
+                        Table::Outbox => &mut out.outbox,
+                        Table::Locks => &mut out.locks,
+                    } += n;
+                    if n > 0 {
+                        progress(&out);
+                    }
+                    if n < policy.batch {
+                        break;
+                    }
+                    self.pause(policy).await;
                 }
-                if n < policy.batch {
-                    break;
-                }
-                self.pause(policy).await;
             }
         }
         for d in &due {

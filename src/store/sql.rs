@@ -253,6 +253,8 @@ queries!(
     jobs_claim,
     jobs_claim_lapsed,
     bucket_groups,
+    bucket_groups_citus,
+    citus_present,
     engines_renew,
     engines_leave,
     engines_list,

@@ -186,15 +186,22 @@ impl Store {
         let mut instances: Vec<Uuid> = due.iter().map(|d| d.1).collect();
         instances.sort();
         instances.dedup();
-        let locked: std::collections::HashSet<Uuid> = tx
-            .rows_planned(
-                &q.instances_try_lock,
-                &[&instances, &buckets_of(&instances)],
-            )
+        // One statement per group of buckets (Store::split_by_group).
+        let mut locked = std::collections::HashSet::new();
+        for part in self
+            .split_by_group(tx, buckets_of(&instances).into_iter().zip(instances))
             .await?
-            .iter()
-            .map(|r| r.get("instance_id"))
-            .collect();
+        {
+            for r in tx
+                .rows_planned(
+                    &q.instances_try_lock,
+                    &[&part.items, &part.buckets, &part.group],
+                )
+                .await?
+            {
+                locked.insert(r.get::<_, Uuid>("instance_id"));
+            }
+        }
         let ids: Vec<Uuid> = due
             .iter()
             .filter(|d| locked.contains(&d.1))

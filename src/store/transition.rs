@@ -416,7 +416,8 @@ impl Store {
         Ok(None)
     }
 
-    /// Lock and load instances (in id order) into `slots`.
+    /// Lock and load instances into `slots`: one statement per group of buckets
+    /// ([`Store::split_by_group`]), each in id order.
     pub(super) async fn load_slots(
         &self,
         c: &impl Conn,
@@ -427,12 +428,20 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let ids: Vec<Uuid> = ids.to_vec();
-        let buckets = buckets_of(&ids);
-        for row in c
-            .rows_planned(&self.q().instances_lock, &[&ids, &buckets])
+        let mut rows = Vec::new();
+        for part in self
+            .split_by_group(c, buckets_of(ids).into_iter().zip(ids.iter().copied()))
             .await?
         {
+            rows.extend(
+                c.rows_planned(
+                    &self.q().instances_lock,
+                    &[&part.items, &part.buckets, &part.group],
+                )
+                .await?,
+            );
+        }
+        for row in rows {
             let id: Uuid = row.get("instance_id");
             let process: String = row.get("process_id");
             let version: i32 = row.get("version");

@@ -290,7 +290,7 @@ async fn an_instance_its_child_and_its_messages_share_the_bucket_of_its_key() {
 /// the table they must find in one partition and the arguments that name the rows (the others
 /// are NULL, as is `_`). `{i}` is an instance, `{j}` a job, `{t}` a timer, `{k}` a task,
 /// `{bi}` (`{bj}`, ...) the array of its bucket, `{s}` the schema.
-const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
+pub(crate) const ONE_PARTITION: &[(&str, &str, &[&str])] = &[
     ("instances_lock", "instances", &["ARRAY[{i}]", "{bi}"]),
     (
         "subscriptions_delete",
@@ -438,7 +438,7 @@ const EVERY_PARTITION: &[(&str, &str, &[&str])] = &[("timers_scan", "timers", &[
 /// The partitions of `table` a plan ran (`EXPLAIN ANALYZE`): those its scans name, but for
 /// scans pruned as it ran (`never executed`). The partitions a `DELETE` or `UPDATE` lists as
 /// the tables it may change are not read.
-fn partitions(plan: &[String], table: &str) -> BTreeSet<String> {
+pub(crate) fn partitions(plan: &[String], table: &str) -> BTreeSet<String> {
     let prefix = format!("{table}_p");
     plan.iter()
         .filter(|line| line.contains(" Scan ") && !line.contains("never executed"))

@@ -16,6 +16,7 @@ mod definitions;
 mod elements;
 mod engine;
 mod explain;
+mod groups;
 mod locks;
 mod messages;
 mod migrations;
