@@ -72,27 +72,49 @@ impl Store {
             .take(self, c)
             .await?;
         // One statement per group of the keys' buckets (Store::split_by_group).
-        let mut rows = Vec::new();
-        for part in self
+        let parts = self
             .split_by_group(
                 c,
                 pairs.iter().map(|(&(n, k), &count)| {
                     (crate::bucket::bucket_of_key(k) as i16, (n, k, count))
                 }),
             )
-            .await?
-        {
-            let names: Vec<&str> = part.items.iter().map(|p| p.0).collect();
-            let keys: Vec<&str> = part.items.iter().map(|p| p.1).collect();
-            let counts: Vec<i32> = part.items.iter().map(|p| p.2).collect();
-            rows.extend(
-                c.rows(
-                    &self.q().inbox_take_buffered,
-                    &[&names, &keys, &counts, &now, &taken_before, &part.group],
+            .await?;
+        type Columns<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<i32>);
+        let columns: Vec<Columns> = parts
+            .iter()
+            .map(|part| {
+                (
+                    part.items.iter().map(|p| p.0).collect(),
+                    part.items.iter().map(|p| p.1).collect(),
+                    part.items.iter().map(|p| p.2).collect(),
                 )
-                .await?,
-            );
-        }
+            })
+            .collect();
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 6]> = parts
+            .iter()
+            .zip(&columns)
+            .map(|(part, (names, keys, counts))| {
+                [
+                    names as _,
+                    keys as _,
+                    counts as _,
+                    &now as _,
+                    &taken_before as _,
+                    &part.group as _,
+                ]
+            })
+            .collect();
+        // Sent at once, in the groups' order, which is the order PostgreSQL runs them in.
+        let rows: Vec<_> = futures_util::future::try_join_all(
+            params
+                .iter()
+                .map(|p| c.rows(&self.q().inbox_take_buffered, p)),
+        )
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
         if rows.is_empty() {
             return Ok(Vec::new());
         }

@@ -51,13 +51,20 @@ impl Locks {
         }
         // One statement per group of buckets (Store::split_by_group), groups in order and
         // keys sorted in each: every transaction takes its locks in (group, key) order.
-        for part in store
+        let parts = store
             .split_by_group(c, self.0.iter().map(|(k, &b)| (b, k.as_str())))
-            .await?
-        {
-            c.exec(&store.q().correlation_lock, &[&part.buckets, &part.items])
-                .await?;
-        }
+            .await?;
+        // Sent at once, in the groups' order, which is the order PostgreSQL runs them in.
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> = parts
+            .iter()
+            .map(|p| [&p.buckets as _, &p.items as _])
+            .collect();
+        futures_util::future::try_join_all(
+            params
+                .iter()
+                .map(|p| c.exec(&store.q().correlation_lock, p)),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -428,20 +428,21 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::new();
-        for part in self
+        let parts = self
             .split_by_group(c, buckets_of(ids).into_iter().zip(ids.iter().copied()))
-            .await?
-        {
-            rows.extend(
-                c.rows_planned(
-                    &self.q().instances_lock,
-                    &[&part.items, &part.buckets, &part.group],
-                )
-                .await?,
-            );
-        }
-        for row in rows {
+            .await?;
+        // Sent at once, in the groups' order, which is the order PostgreSQL runs them in.
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 3]> = parts
+            .iter()
+            .map(|p| [&p.items as _, &p.buckets as _, &p.group as _])
+            .collect();
+        let rows = futures_util::future::try_join_all(
+            params
+                .iter()
+                .map(|p| c.rows_planned(&self.q().instances_lock, p)),
+        )
+        .await?;
+        for row in rows.into_iter().flatten() {
             let id: Uuid = row.get("instance_id");
             let process: String = row.get("process_id");
             let version: i32 = row.get("version");
