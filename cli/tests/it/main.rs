@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod contexts;
 mod dba;
 mod dev;
 mod fencing;
