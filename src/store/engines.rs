@@ -115,22 +115,15 @@ impl Store {
             .get_or_try_init(|| async {
                 let q = self.q();
                 let citus: bool = c.rows(&q.citus_present, &[]).await?[0].get(0);
-                let mut groups: Vec<Vec<i16>> = Vec::new();
+                let read = async |sql: &str| -> Result<Vec<Vec<i16>>> {
+                    Ok(c.rows(sql, &[]).await?.iter().map(|r| r.get(0)).collect())
+                };
+                let mut groups = Vec::new();
                 if citus {
-                    groups = c
-                        .rows(&q.bucket_groups_citus, &[])
-                        .await?
-                        .iter()
-                        .map(|r| r.get(0))
-                        .collect();
+                    groups = read(&q.bucket_groups_citus).await?;
                 }
                 if groups.is_empty() {
-                    groups = c
-                        .rows(&q.bucket_groups, &[])
-                        .await?
-                        .iter()
-                        .map(|r| r.get(0))
-                        .collect();
+                    groups = read(&q.bucket_groups).await?;
                 }
                 Ok::<_, super::Error>(Arc::new(groups))
             })

@@ -559,18 +559,9 @@ async fn a_claim_of_a_group_of_buckets_reads_one_partition() {
         ("jobs_claim_lapsed", "jobs"),
         ("inbox_expire", "inbox"),
     ] {
-        let sql = crate::plans::query(name).replace("__schema__", &s);
-        let n = crate::plans::params(&sql);
         for group in groups.iter() {
-            let array = format!(
-                "'{{{}}}'::smallint[]",
-                group
-                    .iter()
-                    .map(|b| b.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let mut values: Vec<String> = match name {
+            let array = crate::groups::smallints(group);
+            let values: Vec<String> = match name {
                 "inbox_expire" => vec!["now()".into(), "10".into(), array],
                 _ => vec![
                     "ARRAY['h']".into(),
@@ -582,29 +573,8 @@ async fn a_claim_of_a_group_of_buckets_reads_one_partition() {
                     array,
                 ],
             };
-            values.resize(n, "NULL".into());
-            let mut explained = sql.clone();
-            for (i, v) in values.iter().enumerate().rev() {
-                explained = explained.replace(&format!("${}", i + 1), v);
-            }
-            c.batch_execute("BEGIN").await.unwrap();
-            let plan: Vec<String> = c
-                .query(
-                    &format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {explained}"),
-                    &[],
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e:?}"))
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            c.batch_execute("ROLLBACK").await.unwrap();
-            assert_eq!(
-                partitions(&plan, table).len(),
-                1,
-                "{name} of {group:?}:\n{}",
-                plan.join("\n")
-            );
+            let (parts, plan) = crate::groups::touched(&c, &s, name, table, values).await;
+            assert_eq!(parts.len(), 1, "{name} of {group:?}:\n{plan}");
         }
     }
 }

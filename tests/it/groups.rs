@@ -34,7 +34,7 @@ const REFERENCE_ONLY: &[&str] = &[
     "start_timers_due",
 ];
 
-fn smallints(b: &[i16]) -> String {
+pub(crate) fn smallints(b: &[i16]) -> String {
     let list: Vec<String> = b.iter().map(i16::to_string).collect();
     format!("'{{{}}}'::smallint[]", list.join(","))
 }
@@ -49,8 +49,9 @@ fn texts(t: &[String]) -> String {
     format!("ARRAY[{}]::text[]", list.join(","))
 }
 
-/// The partitions of `table` that `name`, given `values`, reads as it runs (rolled back).
-async fn touched(
+/// The partitions of `table` that `name`, given `values` (the rest `NULL`), reads as it runs
+/// (rolled back), and the plan.
+pub(crate) async fn touched(
     c: &tokio_postgres::Client,
     schema: &str,
     name: &str,
