@@ -104,6 +104,15 @@ pub(crate) fn split_by_group<T>(
     groups: &[Vec<i16>],
     items: impl IntoIterator<Item = (i16, T)>,
 ) -> Vec<(Vec<i16>, Vec<T>)> {
+    if groups.len() <= 1 {
+        // The plain layout: one part, as given (a transition's path: no lookup).
+        let (buckets, items): (Vec<i16>, Vec<T>) = items.into_iter().unzip();
+        return if buckets.is_empty() {
+            Vec::new()
+        } else {
+            vec![(buckets, items)]
+        };
+    }
     let mut at = [0usize; BUCKETS];
     for (g, buckets) in groups.iter().enumerate() {
         for &b in buckets {

@@ -495,39 +495,16 @@ async fn a_statement_on_one_instance_reads_one_partition() {
         .unwrap();
     let mut wrong = Vec::new();
     for (n, (name, table, args)) in ONE_PARTITION.iter().chain(EVERY_PARTITION).enumerate() {
-        let sql = crate::plans::query(name).replace("__schema__", &s);
-        let statement = format!("part_{n}");
-        c.batch_execute(&format!("PREPARE {statement} AS {sql}"))
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut values: Vec<String> = args
+        let values: Vec<String> = args
             .iter()
             .map(|a| if *a == "_" { "NULL".into() } else { fill(a) })
             .collect();
-        values.resize(crate::plans::params(&sql), "NULL".into());
-        // Run, to see the partitions pruned as it runs (a batch's ids come from an array, each
-        // probe reads the partition of its bucket), and rolled back.
-        c.batch_execute("BEGIN").await.unwrap();
-        let plan: Vec<String> = c
-            .query(
-                &format!(
-                    "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {statement}({})",
-                    values.join(", ")
-                ),
-                &[],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"))
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        c.batch_execute("ROLLBACK").await.unwrap();
-        let touched = partitions(&plan, table).len();
+        let (parts, plan) = crate::groups::touched(&c, &s, name, table, values).await;
+        let touched = parts.len();
         let expected = if n < ONE_PARTITION.len() { 1 } else { 16 };
         if touched != expected {
             wrong.push(format!(
-                "{name}: {touched} partitions of {table}, expected {expected}:\n{}",
-                plan.join("\n")
+                "{name}: {touched} partitions of {table}, expected {expected}:\n{plan}"
             ));
         }
     }

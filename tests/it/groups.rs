@@ -60,14 +60,17 @@ pub(crate) async fn touched(
 ) -> (BTreeSet<String>, String) {
     let sql = crate::plans::query(name).replace("__schema__", schema);
     values.resize(crate::plans::params(&sql), "NULL".into());
-    let mut explained = sql;
-    for (i, v) in values.iter().enumerate().rev() {
-        explained = explained.replace(&format!("${}", i + 1), v);
-    }
-    c.batch_execute("BEGIN").await.unwrap();
+    // Prepared, so the statement types its parameters; run, to see the partitions pruned as
+    // it runs (a batch's ids come from an array, each probe reads its bucket's partition).
+    c.batch_execute(&format!("BEGIN; PREPARE touched AS {sql}"))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let plan: Vec<String> = c
         .query(
-            &format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {explained}"),
+            &format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE touched({})",
+                values.join(", ")
+            ),
             &[],
         )
         .await
@@ -75,7 +78,9 @@ pub(crate) async fn touched(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    c.batch_execute("ROLLBACK").await.unwrap();
+    c.batch_execute("ROLLBACK; DEALLOCATE touched")
+        .await
+        .unwrap();
     (partitions(&plan, table), plan.join("\n"))
 }
 
